@@ -1,0 +1,30 @@
+"""mosaicit: mosaic instruction tuning with an exact token budget and full provenance."""
+
+__version__ = "0.1.0"
+
+from mosaicit.config import MosaicConfig  # noqa: E402
+from mosaicit.errors import InputError, MosaicitError  # noqa: E402
+from mosaicit.pipeline import Run, augment_file, mosaic  # noqa: E402
+from mosaicit.records import Record, Reject, Sample  # noqa: E402
+from mosaicit.strategies import Plan, render  # noqa: E402
+from mosaicit.tables import Tables, load_tables  # noqa: E402
+from mosaicit.tokens import TokenCounter, load_counter  # noqa: E402
+
+__all__ = [
+    "InputError",
+    "MosaicConfig",
+    "MosaicitError",
+    "Plan",
+    "Record",
+    "Reject",
+    "Run",
+    "Sample",
+    "Tables",
+    "TokenCounter",
+    "__version__",
+    "augment_file",
+    "load_counter",
+    "load_tables",
+    "mosaic",
+    "render",
+]

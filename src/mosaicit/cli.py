@@ -1,0 +1,314 @@
+"""The ``mosaicit`` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mosaicit import __version__
+from mosaicit.config import STRATEGIES, VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
+from mosaicit.errors import MosaicitError
+from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+
+
+def _names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else known
+
+
+def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that shape the mosaics, shared by ``augment`` and ``preview``."""
+    options = [
+        click.option(
+            "--epochs",
+            "--epo-num",
+            "epochs",
+            type=int,
+            default=4,
+            show_default=True,
+            help="Shuffled passes over the data; each record appears once per pass.",
+        ),
+        click.option(
+            "--wrap-mode",
+            type=click.Choice(WRAP_MODES),
+            default="uniform",
+            show_default=True,
+            help="How the target number of records per mosaic is drawn.",
+        ),
+        click.option(
+            "--max-num",
+            "--wrap-max-num",
+            "max_num",
+            type=int,
+            default=10,
+            show_default=True,
+            help="Most records in one mosaic.",
+        ),
+        click.option(
+            "--version",
+            "version",
+            type=click.Choice(tuple(VERSIONS)),
+            default="both",
+            show_default=True,
+            help="Strategy mix: format, order (+permute), mask (+maskout), both, or primary.",
+        ),
+        click.option(
+            "--weights",
+            default=None,
+            help=f"Relative strategy weights, e.g. 'format=2,permute=1'; overrides --version. "
+            f"Strategies: {', '.join(STRATEGIES)}.",
+        ),
+        click.option(
+            "--orderings",
+            default=None,
+            help=f"Comma-separated permute orderings to use (default all: {', '.join(PERMUTE_RULES)}).",
+        ),
+        click.option(
+            "--mask-rules",
+            default=None,
+            help=f"Comma-separated maskout rules to use (default all: {', '.join(MASK_RULES)}).",
+        ),
+        click.option(
+            "--max-length",
+            type=int,
+            default=2000,
+            show_default=True,
+            help="Token budget per sample, inclusive: no sample counts more.",
+        ),
+        click.option(
+            "--tokenizer",
+            "--model-name-or-path",
+            "tokenizer",
+            default=None,
+            help="tokenizer.json, tokenizer.model, *.tiktoken, a folder holding one, or a hub id "
+            "already in the local Hugging Face cache. Default: the bundled Mistral-7B v0.1.",
+        ),
+        click.option(
+            "--tables",
+            "tables",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Template tables (YAML/JSON) to use instead of the packaged ones.",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=42,
+            show_default=True,
+            help="Random seed; the same input, options and seed give the same bytes.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def make_config(**kw: Any) -> MosaicConfig:
+    """Build a :class:`MosaicConfig` from the shared options."""
+    return MosaicConfig(
+        epochs=kw["epochs"],
+        wrap_mode=kw["wrap_mode"],
+        max_num=kw["max_num"],
+        version=kw["version"],
+        weights=parse_weights(kw["weights"]) if kw["weights"] else None,
+        max_length=kw["max_length"],
+        seed=kw["seed"],
+        orderings=_names(kw["orderings"], PERMUTE_RULES),
+        mask_rules=_names(kw["mask_rules"], MASK_RULES),
+    )
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Show a :class:`MosaicitError` as one line on stderr and exit with status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MosaicitError as exc:
+            click.echo(f"mosaicit: error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("mosaicit: interrupted; nothing written", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__, prog_name="mosaicit")
+def main() -> None:
+    """Mosaic instruction tuning: compose instruction/response records into budgeted training samples."""
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .jsonl (one sample per line) or .json (an array).",
+)
+@mosaic_options
+@click.option("--no-meta", is_flag=True, help="Leave out the 'mosaic' provenance object.")
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Run summary path [default: OUTPUT.summary.json].",
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Rejected records path [default: OUTPUT.rejects.jsonl].",
+)
+@click.option(
+    "--on-bad-record",
+    type=click.Choice(("error", "skip")),
+    default="error",
+    show_default=True,
+    help="A malformed record stops the run (error) or is set aside as a reject (skip).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
+@user_errors
+def augment(
+    input_path: str,
+    output: str,
+    no_meta: bool,
+    summary_path: str | None,
+    rejects_path: str | None,
+    on_bad_record: str,
+    quiet: bool,
+    **kw: Any,
+) -> None:
+    """Mosaic the records in INPUT (Alpaca JSON array or JSONL) into OUTPUT."""
+    from mosaicit.pipeline import augment_file, side_paths
+
+    summary = augment_file(
+        input_path,
+        output,
+        make_config(**kw),
+        tokenizer=kw["tokenizer"],
+        tables_path=kw["tables"],
+        with_meta=not no_meta,
+        summary_path=summary_path,
+        rejects_path=rejects_path,
+        on_bad=on_bad_record,
+        progress=not quiet,
+    )
+    if not quiet:
+        default_summary, default_rejects = side_paths(output)
+        click.echo(
+            format_summary(summary, summary_path or default_summary, rejects_path or default_rejects),
+            err=True,
+        )
+
+
+def format_summary(s: dict[str, Any], summary_path: Any, rejects_path: Any) -> str:
+    """A few human lines from the summary dict."""
+    sizes = ", ".join(f"{k}:{v}" for k, v in s["records_per_sample"].items())
+    mix = ", ".join(f"{k} {v}" for k, v in s["strategies"].items())
+    dropped = ", ".join(f"{k} {v}" for k, v in s["rejected_by_reason"].items()) or "none"
+    tok = s["tokens"]
+    return "\n".join(
+        [
+            f"read {s['records_read']} records, used {s['records_used']} x {s['epochs']} epochs; "
+            f"wrote {s['samples_written']} samples to {s['output']}",
+            f"records per sample: {sizes} (mean {s['mean_records_per_sample']})",
+            f"strategies: {mix}",
+            f"tokens per sample: mean {tok['mean']}, max {tok['max']} <= {tok['max_length']} "
+            f"({s['budget']['tokenizer']}, {s['budget']['composition']})",
+            f"rejected: {dropped} -> {rejects_path}",
+            f"summary: {summary_path}",
+        ]
+    )
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option("-n", "--count", "count", type=int, default=3, show_default=True, help="Mosaics to show.")
+@mosaic_options
+@click.option("--plain", is_flag=True, help="No colours, even on a terminal.")
+@user_errors
+def preview(input_path: str, count: int, plain: bool, **kw: Any) -> None:
+    """Print a few mosaics from INPUT with their parts marked, without writing anything."""
+    from itertools import islice
+
+    from mosaicit.io.alpaca import iter_json_objects
+    from mosaicit.pipeline import Run, check_records
+    from mosaicit.preview import show
+    from mosaicit.tables.loader import load_tables
+    from mosaicit.tokens import load_counter
+
+    config = make_config(**kw)
+    prepared = check_records(iter_json_objects(input_path), input_path, "skip")
+    run = Run(config, load_counter(kw["tokenizer"]), load_tables(kw["tables"]))
+    color = None if not plain else False
+    by_index = {r.index: r for r in prepared.records}
+    for number, sample in enumerate(islice(run.samples(prepared.records), count), 1):
+        click.echo(show(number, sample, by_index), color=color)
+
+
+@main.group()
+def tables() -> None:
+    """List, check and export the template tables."""
+
+
+@tables.command("list")
+@click.option(
+    "--tables",
+    "path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A tables file to check instead of the packaged one.",
+)
+@user_errors
+def tables_list(path: str | None) -> None:
+    """Validate the tables and list how many variants each slot holds."""
+    from mosaicit.tables.loader import load_tables
+
+    loaded = load_tables(path)
+    click.echo(f"{loaded.source}: valid")
+    for slot, n in loaded.counts().items():
+        click.echo(f"  {slot:<36} {n}")
+
+
+@tables.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False))
+@user_errors
+def tables_validate(path: str) -> None:
+    """Check a tables file; exit 1 with the first problem found."""
+    from mosaicit.tables.loader import load_tables
+
+    load_tables(path)
+    click.echo(f"{path}: valid")
+
+
+@tables.command("export")
+@click.argument("path", type=click.Path(dir_okay=False))
+@user_errors
+def tables_export(path: str) -> None:
+    """Copy the packaged tables to PATH, to edit and pass back with --tables."""
+    from importlib import resources
+
+    from mosaicit.io.atomic import atomic_open
+
+    text = resources.files("mosaicit.tables").joinpath("default.yaml").read_text(encoding="utf-8")
+    if Path(path).exists():
+        raise MosaicitError(f"{path}: already exists; not overwritten")
+    with atomic_open(path) as out:
+        out.write(text)
+    click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

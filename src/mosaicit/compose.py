@@ -1,0 +1,229 @@
+"""Cut shuffled passes over the records into mosaics that fit the token budget.
+
+Each epoch shuffles the usable records and walks through them. For each group a target size
+is drawn (the wrap mode) and a style (strategy, numbering, tags, meta-instruction); records
+are added one by one while the planned mosaic still fits, and the group ends at its target
+size or at the first record that would break the budget, which then starts the next group.
+No mosaic is ever re-tokenized to decide this: counts are composed (see :mod:`mosaicit.budget`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from mosaicit.budget import Budget, TextCounts
+from mosaicit.config import MosaicConfig
+from mosaicit.records import Record, Reject, Sample
+from mosaicit.strategies import Plan, base_style, draw_style, layout, make_plan, render
+from mosaicit.tables.loader import Tables
+from mosaicit.templates import BareTemplate, Template
+
+EPOCH_SEED_STEP = 1_000_003
+
+
+def draw_size(rng: random.Random, mode: str, max_num: int) -> int:
+    """The target number of records of one group (``max_length``: unbounded)."""
+    if mode == "uniform":
+        return rng.randint(1, max_num)
+    if mode == "fix_max":
+        return max_num
+    if mode == "max_length":
+        return math.inf  # type: ignore[return-value]
+    while True:
+        if mode == "exp":
+            x = rng.expovariate(1.0)
+        elif mode == "pareto":
+            x = rng.paretovariate(1.0) - 1.0
+        elif mode == "lognormal":
+            x = rng.lognormvariate(0.0, 1.0)
+        else:  # logistic2
+            u = rng.random()
+            if not 0.0 < u < 1.0:
+                continue
+            x = 2.0 * math.log(u / (1.0 - u))
+            if x <= 0.0:
+                continue
+        if x < max_num:
+            return max_num - int(x)
+
+
+@dataclass
+class Tally:
+    """Counts kept while composing, for the run summary."""
+
+    samples: int = 0
+    tokens: int = 0
+    max_tokens: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)
+    strategies: dict[str, int] = field(default_factory=dict)
+    rules: dict[str, int] = field(default_factory=dict)
+    verified: int = 0
+    backtracks: int = 0
+
+    def add(self, plan: Plan, tokens: int) -> None:
+        """Count one emitted sample."""
+        self.samples += 1
+        self.tokens += tokens
+        self.max_tokens = max(self.max_tokens, tokens)
+        size = len(plan.sources)
+        self.sizes[size] = self.sizes.get(size, 0) + 1
+        self.strategies[plan.strategy] = self.strategies.get(plan.strategy, 0) + 1
+        if plan.rule:
+            key = f"{plan.strategy}.{plan.rule}"
+            self.rules[key] = self.rules.get(key, 0) + 1
+
+
+class Composer:
+    """Turns records with known token counts into budgeted mosaics."""
+
+    def __init__(
+        self,
+        config: MosaicConfig,
+        budget: Budget,
+        tables: Tables,
+        template: Template | None = None,
+    ) -> None:
+        self.config = config
+        self.budget = budget
+        self.tables = tables
+        self.template = template or BareTemplate()
+        self.tally = Tally()
+
+    def _counts(self, plan: Plan, counts: Sequence[tuple[TextCounts, TextCounts]]) -> dict:
+        table = {(i, "prompt"): counts[i][0] for i in plan.sources}
+        table.update({(i, "output"): counts[i][1] for i in plan.answer_order})
+        return table
+
+    def _real(self, plan: Plan, records: Sequence[Record]) -> int:
+        instruction, output = self._render(plan, records)
+        self.tally.verified += 1
+        return self.budget.count_texts(self.template.texts(instruction, output, self._system(plan, records)))
+
+    @staticmethod
+    def _render(plan: Plan, records: Sequence[Record]) -> tuple[str, str]:
+        prompts = {i: records[i].prompt for i in plan.sources}
+        outputs = {i: records[i].output for i in plan.answer_order}
+        return render(plan, prompts, outputs)
+
+    @staticmethod
+    def _system(plan: Plan, records: Sequence[Record]) -> str:
+        return records[plan.sources[0]].system
+
+    def measure(
+        self, plan: Plan, records: Sequence[Record], counts: Sequence[tuple[TextCounts, TextCounts]]
+    ) -> tuple[int, bool] | None:
+        """``(tokens, settled)`` if ``plan`` fits the budget, else None.
+
+        ``settled`` is False when the fit rests on an estimate that must still be checked.
+        """
+        limit = self.config.max_length
+        instruction, output = layout(plan)
+        frames = self.template.frame(instruction, output, self._system(plan, records))
+        count = self.budget.measure(frames, self._counts(plan, counts))
+        if count.low > limit:
+            return None
+        if count.high <= limit:
+            return count.tokens, count.exact
+        real = self._real(plan, records)
+        return (real, True) if real <= limit else None
+
+    def single_fits(self, index: int, records: Sequence[Record], counts) -> int | None:
+        """The token count of a record alone in the plainest mosaic, or None if it does not fit."""
+        plan = make_plan(base_style(), [index], [records[index].prompt], self.tables)
+        fit = self.measure(plan, records, counts)
+        if fit is None:
+            return None
+        tokens, settled = fit
+        if not settled:
+            tokens = self._real(plan, records)
+        return tokens if tokens <= self.config.max_length else None
+
+    def compose(
+        self,
+        records: Sequence[Record],
+        counts: Sequence[tuple[TextCounts, TextCounts]],
+        usable: Sequence[int],
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[Sample]:
+        """Yield ``epochs`` passes of mosaics over the ``usable`` record indices."""
+        cfg = self.config
+        for epoch in range(cfg.epochs):
+            rng = random.Random(cfg.seed + EPOCH_SEED_STEP * epoch)
+            order = list(usable)
+            rng.shuffle(order)
+            pos = 0
+            while pos < len(order):
+                size = draw_size(rng, cfg.wrap_mode, cfg.max_num)
+                style = draw_style(rng, cfg, self.tables)
+                plan, tokens = self._grow(style, order, pos, size, records, counts)
+                pos += len(plan.sources)
+                self.tally.add(plan, tokens)
+                if progress:
+                    progress(len(plan.sources))
+                yield self._sample(plan, tokens, epoch, records)
+
+    def _grow(self, style, order, pos, size, records, counts) -> tuple[Plan, int]:
+        """The largest group from ``order[pos:]`` (up to ``size``) that fits, with its count."""
+        fits: list[tuple[Plan, int, bool]] = []
+        n = 0
+        while n < size and pos + n < len(order):
+            members = order[pos : pos + n + 1]
+            plan = make_plan(style, members, [records[i].prompt for i in members], self.tables)
+            fit = self.measure(plan, records, counts)
+            if fit is None:
+                break
+            fits.append((plan, *fit))
+            n += 1
+        while fits:
+            plan, tokens, settled = fits.pop()
+            if settled:
+                return plan, tokens
+            real = self._real(plan, records)
+            if real <= self.config.max_length:
+                return plan, real
+            self.tally.backtracks += 1
+        plan = make_plan(base_style(), [order[pos]], [records[order[pos]].prompt], self.tables)
+        tokens = self.single_fits(order[pos], records, counts)
+        assert tokens is not None, "usable records fit alone"
+        return plan, tokens
+
+    def _sample(self, plan: Plan, tokens: int, epoch: int, records: Sequence[Record]) -> Sample:
+        instruction, output = self._render(plan, records)
+        mosaic = plan.to_dict()
+        for key in ("sources", "answer_order", "skipped"):
+            mosaic[key] = [records[i].index for i in mosaic[key]]
+        ids = [records[i].id for i in plan.sources]
+        if any(i is not None for i in ids):
+            mosaic["ids"] = ids
+        mosaic["tokens"] = tokens
+        mosaic["epoch"] = epoch
+        return Sample(instruction, output, len(plan.sources), mosaic, self._system(plan, records))
+
+
+def split_usable(
+    composer: Composer, records: Sequence[Record], counts: Sequence[tuple[TextCounts, TextCounts]]
+) -> tuple[list[int], list[Reject]]:
+    """Separate records that fit alone from those over the budget (reported with a reason)."""
+    usable, rejects = [], []
+    limit = composer.config.max_length
+    for i, record in enumerate(records):
+        if composer.single_fits(i, records, counts) is not None:
+            usable.append(i)
+            continue
+        alone = counts[i][0].sp + counts[i][1].sp
+        rejects.append(
+            Reject(
+                record.index, "over_budget", _raw(record), f"about {alone} tokens alone > max_length {limit}"
+            )
+        )
+    return usable, rejects
+
+
+def _raw(record: Record) -> dict:
+    raw = {"instruction": record.instruction, "input": record.input, "output": record.output}
+    if record.id is not None:
+        raw["id"] = record.id
+    return raw

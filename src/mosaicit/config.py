@@ -1,0 +1,93 @@
+"""The options of a mosaicking run, validated in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mosaicit.errors import MosaicitError
+from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+
+WRAP_MODES = ("uniform", "fix_max", "max_length", "exp", "pareto", "lognormal", "logistic2")
+STRATEGIES = ("primary", "format", "permute", "maskout")
+VERSIONS: dict[str, dict[str, float]] = {
+    "format": {"format": 1},
+    "order": {"format": 1, "permute": 1},
+    "mask": {"format": 1, "maskout": 1},
+    "both": {"format": 1, "permute": 1, "maskout": 1},
+    "primary": {"primary": 1},
+}
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """Parse ``"format=1,permute=2"`` into a weight mapping, validated."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value) if sep else float("nan")
+        except ValueError:
+            raise MosaicitError(f"--weights: {part!r} is not NAME=NUMBER") from None
+    return weights
+
+
+@dataclass(frozen=True)
+class MosaicConfig:
+    """Everything that shapes the output besides the data, the tokenizer and the tables.
+
+    ``max_length`` is inclusive: every sample counts at most this many tokens.
+    ``weights`` (strategy -> relative weight) overrides the ``version`` preset when given.
+    """
+
+    epochs: int = 4
+    wrap_mode: str = "uniform"
+    max_num: int = 10
+    version: str = "both"
+    weights: dict[str, float] | None = None
+    max_length: int = 2000
+    seed: int = 42
+    orderings: tuple[str, ...] = PERMUTE_RULES
+    mask_rules: tuple[str, ...] = MASK_RULES
+    no_numbering_rate: float = 0.1
+    tag_rate: float = 0.5
+    generic_meta_rate: float = 0.5
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise MosaicitError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.max_num < 1:
+            raise MosaicitError(f"--max-num must be at least 1, got {self.max_num}")
+        if self.max_length < 1:
+            raise MosaicitError(f"--max-length must be at least 1, got {self.max_length}")
+        if self.wrap_mode not in WRAP_MODES:
+            raise MosaicitError(f"--wrap-mode must be one of {', '.join(WRAP_MODES)}, got {self.wrap_mode!r}")
+        if self.version not in VERSIONS:
+            raise MosaicitError(f"--version must be one of {', '.join(VERSIONS)}, got {self.version!r}")
+        for name, value in self.strategy_weights.items():
+            if name not in STRATEGIES:
+                raise MosaicitError(f"--weights: unknown strategy {name!r} (one of {', '.join(STRATEGIES)})")
+            if not value >= 0:
+                raise MosaicitError(f"--weights: {name} needs a weight >= 0, got {value}")
+        if not any(self.strategy_weights.values()):
+            raise MosaicitError("--weights: at least one strategy needs a positive weight")
+        for label, chosen, known in (
+            ("--orderings", self.orderings, PERMUTE_RULES),
+            ("--mask-rules", self.mask_rules, MASK_RULES),
+        ):
+            unknown = [r for r in chosen if r not in known]
+            if unknown or not chosen:
+                raise MosaicitError(
+                    f"{label}: unknown or empty {unknown or chosen} (known: {', '.join(known)})"
+                )
+        for label, rate in (
+            ("no_numbering_rate", self.no_numbering_rate),
+            ("tag_rate", self.tag_rate),
+            ("generic_meta_rate", self.generic_meta_rate),
+        ):
+            if not 0 <= rate <= 1:
+                raise MosaicitError(f"{label} must be between 0 and 1, got {rate}")
+
+    @property
+    def strategy_weights(self) -> dict[str, float]:
+        """The weight of each strategy: ``weights`` if given, else the ``version`` preset."""
+        return dict(self.weights) if self.weights is not None else dict(VERSIONS[self.version])

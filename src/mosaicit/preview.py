@@ -1,0 +1,50 @@
+"""Show a mosaic on the terminal with its parts told apart."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import click
+
+from mosaicit.records import Record, Sample
+from mosaicit.strategies import Plan, layout
+
+COLORS = ("cyan", "green", "yellow", "magenta", "blue", "red")
+
+
+def _paint(segments: list, plan: Plan, records: Mapping[int, Record]) -> str:
+    out = []
+    for seg in segments:
+        if isinstance(seg, str):
+            out.append(click.style(seg, dim=True))
+            continue
+        record = records[seg.source]
+        text = record.prompt if seg.field == "prompt" else record.output
+        color = COLORS[(plan.number_of(seg.source) - 1) % len(COLORS)]
+        out.append(click.style(text, fg=color))
+    return "".join(out)
+
+
+def show(number: int, sample: Sample, records: Mapping[int, Record]) -> str:
+    """A printable block: a header with the plan's facts, the instruction and the output.
+
+    Fixed text (labels, tags, meta-instructions) is dim; each record's text has its own colour.
+    """
+    m = sample.mosaic
+    plan = Plan.from_dict(m)
+    instruction, output = layout(plan)
+    rule = f" / {m['rule']}" if m.get("rule") else ""
+    header = (
+        f"=== mosaic {number}: {sample.count} records {m['sources']}, {m['strategy']}{rule}, "
+        f"answers {m['answer_order']}, skipped {m['skipped']}, {m['tokens']} tokens ==="
+    )
+    return "\n".join(
+        [
+            click.style(header, bold=True),
+            click.style("--- instruction ---", bold=True),
+            _paint(instruction, plan, records),
+            click.style("--- output ---", bold=True),
+            _paint(output, plan, records),
+            "",
+        ]
+    )

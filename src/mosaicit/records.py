@@ -1,0 +1,48 @@
+"""The record and sample types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Record:
+    """One single-turn input record.
+
+    ``index`` is the 0-based position in the input; ``instruction``, ``input`` and ``output``
+    have their surrounding whitespace removed when read.
+    """
+
+    index: int
+    instruction: str
+    output: str
+    input: str = ""
+    id: Any = None
+    system: str = ""
+
+    @property
+    def prompt(self) -> str:
+        """The full instruction: the instruction, then the input (context) on the next line."""
+        return f"{self.instruction}\n{self.input}" if self.input else self.instruction
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One mosaicked training sample: a joined instruction, a joined output and its provenance."""
+
+    instruction: str
+    output: str
+    count: int
+    mosaic: dict[str, Any] = field(default_factory=dict)
+    system: str = ""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An input record that was not used, with the reason why."""
+
+    index: int
+    reason: str
+    record: dict[str, Any]
+    detail: str = ""

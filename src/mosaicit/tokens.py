@@ -1,0 +1,210 @@
+"""Token counting: one protocol, several backends (HF tokenizer.json, SentencePiece, tiktoken).
+
+Every counter counts text with no special tokens added. ``space_exact`` says whether the
+counter's vocabulary makes spaces and newlines hard token boundaries, so that the count of a
+joined text can be composed exactly from the counts of its parts (see :mod:`mosaicit.budget`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+from mosaicit.errors import MosaicitError
+
+DEFAULT_TOKENIZER = "default"
+CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+
+
+class TokenCounter(Protocol):
+    """Counts tokens of text, without special tokens."""
+
+    name: str
+    fingerprint: str
+    space_exact: bool
+    specials: tuple[str, ...]
+
+    def count(self, text: str) -> int: ...
+
+    def count_many(self, texts: Sequence[str]) -> list[int]: ...
+
+
+@dataclass
+class FunctionCounter:
+    """A counter built from a batch-encode function; the shape every backend takes."""
+
+    name: str
+    fingerprint: str
+    encode_many: Callable[[list[str]], list[int]]
+    space_exact: bool = False
+    specials: tuple[str, ...] = ()
+    _cache: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def count(self, text: str) -> int:
+        """Count one text (memoised: used for short fixed strings)."""
+        hit = self._cache.get(text)
+        if hit is None:
+            hit = self._cache[text] = self.encode_many([text])[0]
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+        return hit
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        """Count many texts in one batch."""
+        return self.encode_many(list(texts)) if texts else []
+
+
+def _sha256(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def _space_exact_hf(spec: dict[str, Any]) -> bool:
+    """True for SentencePiece-style BPE where spaces and newlines are hard token boundaries.
+
+    Requires the Llama/Mistral layout: a ``Prepend("▁")`` + ``Replace(" ", "▁")`` normalizer,
+    no pre-tokenizer, a deterministic BPE model, and a vocabulary in which no token holds a
+    newline and no token holds "▁" after another character (other than runs of "▁").
+    """
+    model = spec.get("model") or {}
+    norm = spec.get("normalizer") or {}
+    steps = norm.get("normalizers", []) if norm.get("type") == "Sequence" else [norm]
+    expected = [
+        {"type": "Prepend", "prepend": "▁"},
+        {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+    ]
+    if steps != expected or spec.get("pre_tokenizer") is not None:
+        return False
+    if model.get("type") != "BPE" or model.get("dropout") not in (None, 0, 0.0):
+        return False
+    for token in model.get("vocab", {}):
+        if "\n" in token or ("▁" in token[1:] and set(token) != {"▁"}):
+            return False
+    return True
+
+
+def hf_counter(path: str | Path, name: str | None = None) -> FunctionCounter:
+    """A counter for a Hugging Face ``tokenizer.json`` file."""
+    from tokenizers import Tokenizer
+
+    raw = Path(path).read_bytes()
+    try:
+        spec = json.loads(raw)
+        tok = Tokenizer.from_str(raw.decode("utf-8"))
+    except Exception as exc:  # the tokenizers library raises plain Exceptions
+        raise MosaicitError(f"{path}: not a usable tokenizer.json: {str(exc)[:200]}") from None
+    return _from_hf_tokenizer(tok, name or str(path), _sha256(b"hf", raw), _space_exact_hf(spec))
+
+
+def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, exact: bool) -> FunctionCounter:
+    tok.no_truncation()
+    tok.no_padding()
+    specials = tuple(t.content for t in tok.get_added_tokens_decoder().values())
+    encode = getattr(tok, "encode_batch_fast", tok.encode_batch)
+
+    def encode_many(texts: list[str]) -> list[int]:
+        return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
+
+    return FunctionCounter(name, fingerprint, encode_many, exact, specials)
+
+
+def sentencepiece_counter(path: str | Path) -> FunctionCounter:
+    """A counter for a SentencePiece ``.model`` file."""
+    import sentencepiece as spm
+
+    raw = Path(path).read_bytes()
+    proc = spm.SentencePieceProcessor()
+    try:
+        proc.LoadFromSerializedProto(raw)
+    except Exception as exc:  # sentencepiece raises RuntimeError/OSError variants
+        raise MosaicitError(f"{path}: not a usable SentencePiece model: {str(exc)[:200]}") from None
+
+    def encode_many(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in proc.encode(texts)]
+
+    return FunctionCounter(str(path), _sha256(b"spm", raw), encode_many)
+
+
+def tiktoken_counter(path: str | Path) -> FunctionCounter:
+    """A counter for a tiktoken rank file (``*.tiktoken``), with the cl100k split pattern."""
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
+    raw = Path(path).read_bytes()
+    try:
+        ranks = load_tiktoken_bpe(str(path))
+    except Exception as exc:  # tiktoken raises ValueError/binascii errors
+        raise MosaicitError(f"{path}: not a usable tiktoken rank file: {str(exc)[:200]}") from None
+    enc = tiktoken.Encoding(Path(path).stem, pat_str=CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={})
+
+    def encode_many(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in enc.encode_ordinary_batch(texts)]
+
+    return FunctionCounter(str(path), _sha256(b"tiktoken", raw), encode_many)
+
+
+def _transformers_counter(name: str) -> FunctionCounter:
+    """A counter for a tokenizer that the user's own Hugging Face cache already holds."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise MosaicitError(
+            f"{name}: no such file or folder (install 'transformers' to name a cached hub tokenizer)"
+        ) from None
+    try:
+        tok = AutoTokenizer.from_pretrained(name, local_files_only=True)
+    except Exception:  # transformers raises OSError/ValueError/HF errors
+        raise MosaicitError(
+            f"{name}: no such file or folder, and not a tokenizer in the local Hugging Face cache"
+        ) from None
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is None:
+        raise MosaicitError(f"{name}: only fast (tokenizer.json) tokenizers are supported")
+    spec = json.loads(backend.to_str())
+    fingerprint = _sha256(b"hf", backend.to_str().encode("utf-8"))
+    return _from_hf_tokenizer(backend, name, fingerprint, _space_exact_hf(spec))
+
+
+def default_tokenizer_path() -> Path:
+    """The bundled default tokenizer (Mistral-7B v0.1, Apache-2.0)."""
+    return Path(str(resources.files("mosaicit.data").joinpath("tokenizer", "tokenizer.json")))
+
+
+def load_counter(spec: str | os.PathLike[str] | None = None) -> FunctionCounter:
+    """Load a counter from a file or folder path, ``None``/``"default"``, or a locally cached hub id.
+
+    A folder is searched for ``tokenizer.json``, then ``tokenizer.model``, then ``*.tiktoken``.
+    Nothing is ever downloaded.
+    """
+    if spec is None or str(spec) == DEFAULT_TOKENIZER:
+        counter = hf_counter(default_tokenizer_path(), name="default (mistral-7b-v0.1)")
+        return counter
+    path = Path(spec)
+    if path.is_dir():
+        for candidate in ("tokenizer.json", "tokenizer.model"):
+            if (path / candidate).is_file():
+                return load_counter(path / candidate)
+        ranks = sorted(path.glob("*.tiktoken"))
+        if ranks:
+            return tiktoken_counter(ranks[0])
+        raise MosaicitError(f"{path}: folder has no tokenizer.json, tokenizer.model or *.tiktoken")
+    if path.is_file():
+        if path.suffix == ".model":
+            return sentencepiece_counter(path)
+        if path.suffix == ".tiktoken":
+            return tiktoken_counter(path)
+        return hf_counter(path)
+    if os.sep in str(spec) or str(spec).startswith("."):
+        raise MosaicitError(f"{spec}: no such tokenizer file or folder")
+    return _transformers_counter(str(spec))
