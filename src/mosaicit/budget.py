@@ -83,7 +83,8 @@ class Budget:
         firsts = [self._first_word(t) for t in texts]
         self._learn_words([w for w in firsts if w not in self._word_shift])
         return [
-            TextCounts(n, n + self._word_shift[w], self.is_clean(t)) for t, n, w in zip(texts, sp, firsts)
+            TextCounts(n, n + self._word_shift[w], self.is_clean(t))
+            for t, n, w in zip(texts, sp, firsts, strict=True)
         ]
 
     @staticmethod
@@ -97,7 +98,7 @@ class Budget:
             return
         alone = self.counter.count_many(unique)
         after_newline = self.counter.count_many(["\n" + w for w in unique])
-        for w, a, b in zip(unique, alone, after_newline):
+        for w, a, b in zip(unique, alone, after_newline, strict=True):
             self._word_shift[w] = b - self._newline - a
 
     def _fixed(self, body: str, prev: str | None) -> tuple[int, bool]:

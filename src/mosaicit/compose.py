@@ -186,9 +186,9 @@ class Composer:
                 return plan, real
             self.tally.backtracks += 1
         plan = make_plan(base_style(), [order[pos]], [records[order[pos]].prompt], self.tables)
-        tokens = self.single_fits(order[pos], records, counts)
-        assert tokens is not None, "usable records fit alone"
-        return plan, tokens
+        alone = self.single_fits(order[pos], records, counts)
+        assert alone is not None, "usable records fit alone"
+        return plan, alone
 
     def _sample(self, plan: Plan, tokens: int, epoch: int, records: Sequence[Record]) -> Sample:
         instruction, output = self._render(plan, records)

@@ -69,7 +69,7 @@ def count_records(
         chunk = records[start : start + COUNT_BATCH]
         prompts = budget.text_counts([r.prompt for r in chunk])
         outputs = budget.text_counts([r.output for r in chunk])
-        counts.extend(zip(prompts, outputs))
+        counts.extend(zip(prompts, outputs, strict=True))
         if progress:
             progress(len(chunk))
     return counts
@@ -141,6 +141,7 @@ def build_summary(
     for r in rejects:
         reasons[r.reason] = reasons.get(r.reason, 0) + 1
     cfg = run.config
+    uses = sum(k * v for k, v in tally.sizes.items())
     return {
         "input": input_path,
         "output": output_path,
@@ -150,11 +151,9 @@ def build_summary(
         "rejected_by_reason": dict(sorted(reasons.items())),
         "epochs": cfg.epochs,
         "samples_written": written,
-        "record_uses": sum(k * v for k, v in tally.sizes.items()),
+        "record_uses": uses,
         "records_per_sample": {str(k): v for k, v in sorted(tally.sizes.items())},
-        "mean_records_per_sample": round(sum(k * v for k, v in tally.sizes.items()) / written, 3)
-        if written
-        else 0,
+        "mean_records_per_sample": round(uses / written, 3) if written else 0,
         "strategies": dict(sorted(tally.strategies.items())),
         "rules": dict(sorted(tally.rules.items())),
         "tokens": {

@@ -20,8 +20,8 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     try:
-        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
-        with os.fdopen(fd, mode, **kwargs) as handle:
+        encoding, newline = (None, None) if "b" in mode else ("utf-8", "\n")
+        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
             yield handle
         os.replace(tmp, target)
     except BaseException:

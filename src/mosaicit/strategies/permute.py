@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from mosaicit.tables.loader import Tables, fill
 
@@ -28,7 +29,7 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def _sort(prompts: Sequence[str], key: Callable[[str], object], reverse: bool = False) -> list[int]:
+def _sort(prompts: Sequence[str], key: Callable[[str], Any], reverse: bool = False) -> list[int]:
     return sorted(range(len(prompts)), key=lambda i: key(prompts[i]), reverse=reverse)
 
 

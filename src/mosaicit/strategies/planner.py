@@ -14,7 +14,7 @@ from mosaicit.config import MosaicConfig
 from mosaicit.strategies import maskout as mask_mod
 from mosaicit.strategies import permute as permute_mod
 from mosaicit.strategies.format import draw_format_meta, draw_numbering, draw_tags
-from mosaicit.strategies.plan import Plan, Style
+from mosaicit.strategies.plan import Numbering, Plan, Style
 from mosaicit.tables.loader import Tables
 
 LINE_BREAKS = ("\n", "\n\n")
@@ -36,6 +36,7 @@ def draw_style(rng: random.Random, config: MosaicConfig, tables: Tables) -> Styl
     weights = config.strategy_weights
     names = [n for n in ("primary", "format", "permute", "maskout") if weights.get(n, 0) > 0]
     strategy = rng.choices(names, weights=[weights[n] for n in names])[0]
+    numbering: Numbering | None
     if strategy == "primary":
         numbering, tags, meta = draw_numbering(rng, tables), None, None
     else:
