@@ -1,0 +1,43 @@
+"""Shared fixtures: real tokenizers and datasets from ../shared/assets, and this checkout's src/."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # test this checkout's code, also from a git worktree
+
+ASSETS = ROOT.parent / "shared" / "assets"
+TOKENIZERS = ASSETS / "tokenizers"
+DATASETS = ASSETS / "datasets"
+ALPACA_EVAL = DATASETS / "alpaca_eval_805.json"
+SHAREGPT = DATASETS / "fastchat_dummy_conversation.json"
+SAMPLE = ROOT / "examples" / "sample_alpaca.jsonl"
+
+if not ASSETS.is_dir():  # pragma: no cover
+    raise RuntimeError(f"the shared test assets are missing: {ASSETS}")
+
+
+@pytest.fixture(scope="session")
+def alpaca_eval() -> list[dict]:
+    """The 805 AlpacaEval records (instruction, output)."""
+    return json.loads(ALPACA_EVAL.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def counters():
+    """Loaded counters by short name, shared across tests (loading the big vocabularies is slow)."""
+    from mosaicit.tokens import load_counter
+
+    cache: dict = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = load_counter(None if name == "default" else TOKENIZERS / name)
+        return cache[name]
+
+    return get
