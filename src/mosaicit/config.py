@@ -76,9 +76,8 @@ class MosaicConfig:
         ):
             unknown = [r for r in chosen if r not in known]
             if unknown or not chosen:
-                raise MosaicitError(
-                    f"{label}: unknown or empty {unknown or chosen} (known: {', '.join(known)})"
-                )
+                problem = f"unknown {unknown}" if unknown else "nothing chosen"
+                raise MosaicitError(f"{label}: {problem} (known: {', '.join(known)})")
         for label, rate in (
             ("no_numbering_rate", self.no_numbering_rate),
             ("tag_rate", self.tag_rate),

@@ -205,6 +205,7 @@ def load_counter(spec: str | os.PathLike[str] | None = None) -> FunctionCounter:
         if path.suffix == ".tiktoken":
             return tiktoken_counter(path)
         return hf_counter(path)
-    if os.sep in str(spec) or str(spec).startswith("."):
+    text = str(spec)
+    if text.startswith((".", "/", "~")) or path.suffix in (".json", ".model", ".tiktoken"):
         raise MosaicitError(f"{spec}: no such tokenizer file or folder")
-    return _transformers_counter(str(spec))
+    return _transformers_counter(text)

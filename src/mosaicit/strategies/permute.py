@@ -17,10 +17,13 @@ NEEDS_NUMBERS = frozenset({"fix", "odd_even", "even_odd"})
 
 
 def first_letter(text: str) -> str:
-    """The first letter of ``text``, case-folded; texts with no letter sort after all letters."""
+    """Sort key: the first letter of ``text``, case-folded, after any leading punctuation.
+
+    A text that starts with a digit, or has no letter, sorts after every letter.
+    """
     for ch in text:
-        if ch.isalpha():
-            return "\x00" + ch.casefold()
+        if ch.isalnum():
+            return "\x00" + ch.casefold() if ch.isalpha() else "\x01"
     return "\x01"
 
 

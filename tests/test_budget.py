@@ -1,0 +1,78 @@
+"""Composed counts: exact for space-exact vocabularies, whatever the layout."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mosaicit.budget import Budget
+from mosaicit.strategies.render import Piece
+
+FIXED = [
+    "\n",
+    "\n\n",
+    " ",
+    "1. ",
+    "(2):\n",
+    "### 3 ",
+    "<BEGIN> ",
+    " <END>",
+    "<start>\n",
+    "\n[|end|]",
+    "Answer each of these instructions.",
+    "Answer in this order: [3->1->2].",
+    "\n\n4.\n",
+    "Task 5: ",
+]
+
+
+@pytest.fixture(scope="module")
+def texts(alpaca_eval):
+    picked = [r["instruction"].strip() for r in alpaca_eval[:120]] + [
+        r["output"].strip() for r in alpaca_eval[:120]
+    ]
+    return [t for t in picked if t]
+
+
+def layouts(n_texts: int):
+    piece = st.integers(0, n_texts - 1).map(lambda i: Piece(i, "prompt"))
+    return st.lists(st.one_of(st.sampled_from(FIXED), piece), min_size=1, max_size=12)
+
+
+@pytest.mark.parametrize("name", ["llama-2", "mistral-7b-v0.1", "default"])
+def test_composition_is_exact_for_space_exact_vocabularies(name, texts, counters):
+    counter = counters(name)
+    budget = Budget(counter)
+    table = dict(zip(((i, "prompt") for i in range(len(texts))), budget.text_counts(texts), strict=True))
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(layouts(len(texts)))
+    def check(segments):
+        rendered = "".join(s if isinstance(s, str) else texts[s.source] for s in segments)
+        composed = budget.compose(segments, table)
+        real = counter.count(rendered)
+        if composed.exact:
+            assert composed.tokens == real, (segments, rendered[:200])
+        else:  # only layouts that glue a piece to other text without a space are not exact
+            assert composed.low <= real + 50
+
+    check()
+
+
+def test_glued_text_and_special_tokens_are_not_claimed_exact(counters):
+    budget = Budget(counters("llama-2"))
+    table = dict(
+        zip([(0, "prompt"), (1, "prompt")], budget.text_counts(["Hi there", "see </s> here"]), strict=True)
+    )
+    assert budget.compose(["1. ", Piece(0, "prompt")], table).exact
+    assert not budget.compose(["1.", Piece(0, "prompt")], table).exact, "glued label"
+    assert not budget.compose([Piece(1, "prompt")], table).exact, "special token string inside"
+    assert not budget.compose(["<s> ", Piece(0, "prompt")], table).exact
+
+
+def test_byte_level_vocabularies_are_estimates(counters):
+    budget = Budget(counters("qwen3"))
+    table = dict(zip([(0, "prompt")], budget.text_counts(["Name three rivers."]), strict=True))
+    count = budget.compose(["1. ", Piece(0, "prompt"), "\n\n"], table)
+    assert not count.exact and count.low < count.tokens < count.high

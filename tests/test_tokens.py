@@ -1,0 +1,76 @@
+"""Token counters: every backend loads offline and counts like the real tokenizer."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import TOKENIZERS
+from mosaicit.errors import MosaicitError
+from mosaicit.tokens import default_tokenizer_path, load_counter
+
+HELLO = "Hello world, this is a test."
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("llama-2", 8),  # README ids minus the BOS token
+        ("llama-2/tokenizer.json", 8),
+        ("mistral-7b-v0.1", 8),
+        ("mistral-7b-v0.1/tokenizer.model", 8),
+    ],
+)
+def test_known_counts(spec, expected):
+    assert load_counter(TOKENIZERS / spec).count(HELLO) == expected
+
+
+@pytest.mark.parametrize("spec", ["llama-3.1", "qwen3", "cl100k", "cl100k/cl100k_base.tiktoken"])
+def test_every_backend_counts_in_batches_like_one_by_one(spec, alpaca_eval):
+    counter = load_counter(TOKENIZERS / spec)
+    texts = [r["output"] for r in alpaca_eval[:50]]
+    assert counter.count_many(texts) == [counter.count(t) for t in texts]
+    assert all(n > 0 for n in counter.count_many(texts))
+
+
+def test_default_is_bundled_and_matches_mistral():
+    default = load_counter(None)
+    assert default_tokenizer_path().is_file()
+    assert "site-packages" in str(default_tokenizer_path()) or "src" in str(default_tokenizer_path())
+    mistral = load_counter(TOKENIZERS / "mistral-7b-v0.1" / "tokenizer.json")
+    assert default.fingerprint == mistral.fingerprint
+    assert default.count(HELLO) == 8
+
+
+@pytest.mark.parametrize(
+    ("spec", "exact"),
+    [("llama-2", True), ("mistral-7b-v0.1", True), ("llama-3.1", False), ("qwen3", False), ("cl100k", False)],
+)
+def test_space_exact_detection(spec, exact):
+    assert load_counter(TOKENIZERS / spec).space_exact is exact
+
+
+def test_fingerprints_tell_tokenizers_apart():
+    prints = {load_counter(TOKENIZERS / s).fingerprint for s in ("llama-2", "mistral-7b-v0.1", "qwen3")}
+    assert len(prints) == 3
+
+
+def test_bad_tokenizers_give_one_clear_error(tmp_path):
+    broken = tmp_path / "tokenizer.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(MosaicitError, match="not a usable tokenizer.json"):
+        load_counter(broken)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MosaicitError, match="no tokenizer.json"):
+        load_counter(tmp_path / "empty")
+    with pytest.raises(MosaicitError, match="no such tokenizer"):
+        load_counter("./nowhere/tokenizer.json")
+    (tmp_path / "x.model").write_bytes(b"garbage")
+    with pytest.raises(MosaicitError, match="SentencePiece"):
+        load_counter(tmp_path / "x.model")
+
+
+def test_hub_ids_are_only_looked_up_locally(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(MosaicitError, match="not a tokenizer in the local Hugging Face cache|install"):
+        load_counter("some-org/some-model")
