@@ -15,7 +15,7 @@ limit, and every finished sample, with one real tokenization.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mosaicit.strategies.render import Segment
@@ -38,6 +38,10 @@ class TextCounts:
     sp: int
     nl: int
     clean: bool = True
+
+
+#: Per record index, its (prompt, output) counts.
+PieceCounts = Sequence[tuple[TextCounts, TextCounts]]
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Budget:
         self._specials = re.compile("|".join(map(re.escape, specials))) if specials else None
         self._newline = counter.count("\n")
         self._word_shift: dict[str, int] = {}
+        self._fixed_memo: dict[tuple[str, str], tuple[int, bool]] = {}
 
     def is_clean(self, text: str) -> bool:
         """True when exact composition covers ``text``."""
@@ -102,35 +107,51 @@ class Budget:
             self._word_shift[w] = b - self._newline - a
 
     def _fixed(self, body: str, prev: str | None) -> tuple[int, bool]:
-        clean = self.is_clean(body)
+        """Count of a fixed string in its context (memoised): at the start, after or before
+        a newline, after a space, or glued to the text before it (not exact)."""
         if prev is None:
-            return self.counter.count(body), clean
-        if prev == "\n" or body[0] == "\n":
-            return self.counter.count("\n" + body) - self._newline, clean
-        if body[0] == " " and len(body) > 1:
-            return self.counter.count(body[1:]), clean
-        return self.counter.count(body), False
+            mode = "start"
+        elif prev == "\n" or body[0] == "\n":
+            mode = "newline"
+        elif body[0] == " " and len(body) > 1:
+            mode = "space"
+        else:
+            mode = "glued"
+        key = (body, mode)
+        hit = self._fixed_memo.get(key)
+        if hit is None:
+            clean = self.is_clean(body)
+            if mode == "newline":
+                hit = (self.counter.count("\n" + body) - self._newline, clean)
+            elif mode == "space":
+                hit = (self.counter.count(body[1:]), clean)
+            else:
+                hit = (self.counter.count(body), clean and mode == "start")
+            if len(self._fixed_memo) > 500_000:
+                self._fixed_memo.clear()
+            self._fixed_memo[key] = hit
+        return hit
 
-    def compose(self, segments: Sequence[Segment], counts: Mapping[tuple[int, str], TextCounts]) -> Count:
-        """The count of one text laid out as ``segments``."""
-        merged: list[Segment] = []
-        for seg in segments:
-            if isinstance(seg, str) and merged and isinstance(merged[-1], str):
-                merged[-1] += seg
-            elif seg != "":
-                merged.append(seg)
+    def compose(self, segments: Sequence[Segment], counts: PieceCounts) -> Count:
+        """The count of one text laid out as ``segments``; ``counts[source]`` holds the
+        (prompt, output) counts of each record a :class:`Piece` refers to."""
         total, exact, prev, carry = 0, self.exact, None, ""
-        last = len(merged) - 1
-        for i, seg in enumerate(merged):
-            if isinstance(seg, str):
-                text = carry + seg
+        last = len(segments) - 1
+        joins = -1
+        for i, seg in enumerate(segments):
+            if seg.__class__ is str:
+                if not seg:
+                    continue
+                joins += 1
+                text = carry + seg  # type: ignore[operator]
                 body = text.rstrip(" ") if i < last else text
                 carry = text[len(body) :]
                 if body:
                     n, ok = self._fixed(body, prev)
                     total, exact, prev = total + n, exact and ok, body[-1]
                 continue
-            c = counts[(seg.source, seg.field)]
+            joins += 1
+            c = counts[seg.source][seg.field == "output"]  # type: ignore[union-attr]
             if (prev is None and not carry) or (prev is not None and carry == " "):
                 total += c.sp
             elif prev == "\n" and not carry:
@@ -139,11 +160,9 @@ class Budget:
                 total, exact = total + c.sp, False
             exact = exact and c.clean
             prev, carry = "x", ""
-        return Count(total, exact, max(len(merged) - 1, 0))
+        return Count(total, exact, max(joins, 0))
 
-    def measure(
-        self, texts: Sequence[Sequence[Segment]], counts: Mapping[tuple[int, str], TextCounts]
-    ) -> Count:
+    def measure(self, texts: Sequence[Sequence[Segment]], counts: PieceCounts) -> Count:
         """The combined count of several separately tokenized texts (instruction, output...)."""
         parts = [self.compose(t, counts) for t in texts]
         return Count(sum(p.tokens for p in parts), all(p.exact for p in parts), sum(p.joins for p in parts))

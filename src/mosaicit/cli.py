@@ -178,6 +178,21 @@ def main() -> None:
     show_default=True,
     help="A malformed record stops the run (error) or is set aside as a reject (skip).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that compose epochs in parallel [default: the number of CPUs]. "
+    "The output is the same for any value.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where token counts are kept between runs [default: $MOSAICIT_CACHE_DIR, "
+    "else $XDG_CACHE_HOME/mosaicit, else ~/.cache/mosaicit].",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the token-count cache.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
 @user_errors
 def augment(
@@ -187,6 +202,9 @@ def augment(
     summary_path: str | None,
     rejects_path: str | None,
     on_bad_record: str,
+    workers: int | None,
+    cache_dir: str | None,
+    no_cache: bool,
     quiet: bool,
     **kw: Any,
 ) -> None:
@@ -204,6 +222,9 @@ def augment(
         rejects_path=rejects_path,
         on_bad=on_bad_record,
         progress=not quiet,
+        workers=workers,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
     )
     if not quiet:
         default_summary, default_rejects = side_paths(output)

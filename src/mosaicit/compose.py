@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -57,23 +58,32 @@ class Tally:
     samples: int = 0
     tokens: int = 0
     max_tokens: int = 0
-    sizes: dict[int, int] = field(default_factory=dict)
-    strategies: dict[str, int] = field(default_factory=dict)
-    rules: dict[str, int] = field(default_factory=dict)
+    sizes: Counter[int] = field(default_factory=Counter)
+    strategies: Counter[str] = field(default_factory=Counter)
+    rules: Counter[str] = field(default_factory=Counter)
     verified: int = 0
     backtracks: int = 0
+
+    def merge(self, other: Tally) -> None:
+        """Add another tally's counts to this one."""
+        self.samples += other.samples
+        self.tokens += other.tokens
+        self.max_tokens = max(self.max_tokens, other.max_tokens)
+        self.verified += other.verified
+        self.backtracks += other.backtracks
+        self.sizes.update(other.sizes)
+        self.strategies.update(other.strategies)
+        self.rules.update(other.rules)
 
     def add(self, plan: Plan, tokens: int) -> None:
         """Count one emitted sample."""
         self.samples += 1
         self.tokens += tokens
         self.max_tokens = max(self.max_tokens, tokens)
-        size = len(plan.sources)
-        self.sizes[size] = self.sizes.get(size, 0) + 1
-        self.strategies[plan.strategy] = self.strategies.get(plan.strategy, 0) + 1
+        self.sizes[len(plan.sources)] += 1
+        self.strategies[plan.strategy] += 1
         if plan.rule:
-            key = f"{plan.strategy}.{plan.rule}"
-            self.rules[key] = self.rules.get(key, 0) + 1
+            self.rules[f"{plan.strategy}.{plan.rule}"] += 1
 
 
 class Composer:
@@ -91,11 +101,6 @@ class Composer:
         self.tables = tables
         self.template = template or BareTemplate()
         self.tally = Tally()
-
-    def _counts(self, plan: Plan, counts: Sequence[tuple[TextCounts, TextCounts]]) -> dict:
-        table = {(i, "prompt"): counts[i][0] for i in plan.sources}
-        table.update({(i, "output"): counts[i][1] for i in plan.answer_order})
-        return table
 
     def _real(self, plan: Plan, records: Sequence[Record]) -> int:
         instruction, output = self._render(plan, records)
@@ -122,7 +127,7 @@ class Composer:
         limit = self.config.max_length
         instruction, output = layout(plan)
         frames = self.template.frame(instruction, output, self._system(plan, records))
-        count = self.budget.measure(frames, self._counts(plan, counts))
+        count = self.budget.measure(frames, counts)
         if count.low > limit:
             return None
         if count.high <= limit:
@@ -149,21 +154,32 @@ class Composer:
         progress: Callable[[int], None] | None = None,
     ) -> Iterator[Sample]:
         """Yield ``epochs`` passes of mosaics over the ``usable`` record indices."""
+        for epoch in range(self.config.epochs):
+            yield from self.compose_epoch(epoch, records, counts, usable, progress)
+
+    def compose_epoch(
+        self,
+        epoch: int,
+        records: Sequence[Record],
+        counts: Sequence[tuple[TextCounts, TextCounts]],
+        usable: Sequence[int],
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[Sample]:
+        """One pass: its own seeded shuffle and draws, so epochs can be composed in any order."""
         cfg = self.config
-        for epoch in range(cfg.epochs):
-            rng = random.Random(cfg.seed + EPOCH_SEED_STEP * epoch)
-            order = list(usable)
-            rng.shuffle(order)
-            pos = 0
-            while pos < len(order):
-                size = draw_size(rng, cfg.wrap_mode, cfg.max_num)
-                style = draw_style(rng, cfg, self.tables)
-                plan, tokens = self._grow(style, order, pos, size, records, counts)
-                pos += len(plan.sources)
-                self.tally.add(plan, tokens)
-                if progress:
-                    progress(len(plan.sources))
-                yield self._sample(plan, tokens, epoch, records)
+        rng = random.Random(cfg.seed + EPOCH_SEED_STEP * epoch)
+        order = list(usable)
+        rng.shuffle(order)
+        pos = 0
+        while pos < len(order):
+            size = draw_size(rng, cfg.wrap_mode, cfg.max_num)
+            style = draw_style(rng, cfg, self.tables)
+            plan, tokens = self._grow(style, order, pos, size, records, counts)
+            pos += len(plan.sources)
+            self.tally.add(plan, tokens)
+            if progress:
+                progress(len(plan.sources))
+            yield self._sample(plan, tokens, epoch, records)
 
     def _grow(self, style, order, pos, size, records, counts) -> tuple[Plan, int]:
         """The largest group from ``order[pos:]`` (up to ``size``) that fits, with its count."""

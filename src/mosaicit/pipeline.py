@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -10,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.budget import Budget, TextCounts
+from mosaicit.cache import CountCache, default_cache_dir
 from mosaicit.compose import Composer, split_usable
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.alpaca import iter_json_objects, sample_to_alpaca, to_record, write_rows
 from mosaicit.io.atomic import atomic_open
+from mosaicit.parallel import can_fork, compose_parallel
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.tables.loader import Tables, load_tables
 from mosaicit.templates import BareTemplate, Template
@@ -61,15 +64,27 @@ def check_records(items: Iterable[tuple[int, Any]], path: str, on_bad: str = "er
 
 
 def count_records(
-    budget: Budget, records: Sequence[Record], progress: Callable[[int], None] | None = None
+    budget: Budget,
+    records: Sequence[Record],
+    progress: Callable[[int], None] | None = None,
+    cache: CountCache | None = None,
 ) -> list[tuple[TextCounts, TextCounts]]:
-    """Tokenize every record's prompt and output once, in batches."""
+    """Tokenize every record's prompt and output once, in batches (or read them from ``cache``)."""
     counts: list[tuple[TextCounts, TextCounts]] = []
     for start in range(0, len(records), COUNT_BATCH):
         chunk = records[start : start + COUNT_BATCH]
-        prompts = budget.text_counts([r.prompt for r in chunk])
-        outputs = budget.text_counts([r.output for r in chunk])
-        counts.extend(zip(prompts, outputs, strict=True))
+        texts = [r.prompt for r in chunk] + [r.output for r in chunk]
+        keys = cache.keys(texts) if cache else []
+        known: list[int | None] = cache.get(keys) if cache else [None] * len(texts)
+        missing = [i for i, n in enumerate(known) if n is None]
+        if missing:
+            fresh = budget.counter.count_many([texts[i] for i in missing])
+            for i, n in zip(missing, fresh, strict=True):
+                known[i] = n
+            if cache:
+                cache.put([keys[i] for i in missing], fresh)
+        both = budget.counts_from(texts, known)  # type: ignore[arg-type]
+        counts.extend(zip(both[: len(chunk)], both[len(chunk) :], strict=True))
         if progress:
             progress(len(chunk))
     return counts
@@ -83,6 +98,8 @@ class Run:
     counter: TokenCounter
     tables: Tables
     template: Template = field(default_factory=BareTemplate)
+    workers: int = 1
+    cache: CountCache | None = None
 
     def __post_init__(self) -> None:
         self.budget = Budget(self.counter)
@@ -98,13 +115,17 @@ class Run:
         """Count, set aside what cannot fit alone, then yield every epoch's mosaics.
 
         ``records`` are indexed by position: a record's ``index`` is its input position,
-        which provenance reports.
+        which provenance reports. With ``workers`` > 1, epochs are composed in parallel
+        processes; the samples and their order are the same.
         """
-        counts = count_records(self.budget, records, on_count)
+        counts = count_records(self.budget, records, on_count, self.cache)
         usable, over = split_usable(self.composer, records, counts)
         self.rejects.extend(over)
         self.usable = len(usable)
-        yield from self.composer.compose(records, counts, usable, on_compose)
+        if self.workers > 1 and self.config.epochs > 1 and can_fork():
+            yield from compose_parallel(self.composer, records, counts, usable, self.workers, on_compose)
+        else:
+            yield from self.composer.compose(records, counts, usable, on_compose)
 
 
 def mosaic(
@@ -169,6 +190,8 @@ def build_summary(
             "composition": "exact" if run.budget.exact else "estimated, every sample verified",
             "verifications": tally.verified,
         },
+        "workers": run.workers,
+        "cache": run.cache.stats() if run.cache else None,
         "options": {
             "wrap_mode": cfg.wrap_mode,
             "max_num": cfg.max_num,
@@ -191,9 +214,14 @@ def augment_file(
     rejects_path: str | Path | None = None,
     on_bad: str = "error",
     progress: bool = False,
+    workers: int | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
 ) -> dict[str, Any]:
     """Mosaic the file at ``input_path`` into ``output_path``; write the summary and rejects.
 
+    ``workers`` defaults to the number of CPUs; token counts are cached under ``cache_dir``
+    (default :func:`~mosaicit.cache.default_cache_dir`) unless ``use_cache`` is False.
     Nothing is written unless the whole run succeeds. Returns the summary.
     """
     tables = load_tables(tables_path)
@@ -201,7 +229,8 @@ def augment_file(
     prepared = check_records(iter_json_objects(input_path), str(input_path), on_bad)
     if prepared.read == 0:
         raise InputError(str(input_path), "no records")
-    run = Run(config, counter, tables)
+    cache = CountCache(cache_dir or default_cache_dir(), counter.fingerprint) if use_cache else None
+    run = Run(config, counter, tables, workers=workers or os.cpu_count() or 1, cache=cache)
     default_summary, default_rejects = side_paths(output_path)
     bar = _progress_bar(progress, len(prepared.records) * (config.epochs + 1))
     samples = run.samples(prepared.records, bar.update if bar else None, bar.update if bar else None)
@@ -210,6 +239,8 @@ def augment_file(
     finally:
         if bar:
             bar.close()
+        if cache:
+            cache.close()
     rejects = sorted(prepared.rejects + run.rejects, key=lambda r: r.index)
     write_rows(
         rejects_path or default_rejects,

@@ -45,6 +45,7 @@ class FunctionCounter:
     name: str
     fingerprint: str
     encode_many: Callable[[list[str]], list[int]]
+    encode_one: Callable[[str], int] | None = None
     space_exact: bool = False
     specials: tuple[str, ...] = ()
     _cache: dict[str, int] = field(default_factory=dict, repr=False)
@@ -53,7 +54,8 @@ class FunctionCounter:
         """Count one text (memoised: used for short fixed strings)."""
         hit = self._cache.get(text)
         if hit is None:
-            hit = self._cache[text] = self.encode_many([text])[0]
+            one = self.encode_one
+            hit = self._cache[text] = one(text) if one else self.encode_many([text])[0]
             if len(self._cache) > 200_000:
                 self._cache.clear()
         return hit
@@ -116,7 +118,10 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, exact: bool) -> Fu
     def encode_many(texts: list[str]) -> list[int]:
         return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
 
-    return FunctionCounter(name, fingerprint, encode_many, exact, specials)
+    def encode_one(text: str) -> int:
+        return len(tok.encode(text, add_special_tokens=False).ids)
+
+    return FunctionCounter(name, fingerprint, encode_many, encode_one, exact, specials)
 
 
 def sentencepiece_counter(path: str | Path) -> FunctionCounter:

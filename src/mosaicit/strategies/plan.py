@@ -8,6 +8,7 @@ plan is a pure function (:mod:`mosaicit.strategies.render`).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 from mosaicit.tables.loader import fill
@@ -24,7 +25,12 @@ class Numbering:
 
     def label(self, number: int) -> str:
         """The label text for ``number``, including its trailing space or newline."""
-        return fill(self.style, n=str(number)) + self.punctuation + ("\n" if self.newline else " ")
+        return _label(self.style, self.punctuation, self.newline, number)
+
+
+@lru_cache(maxsize=65536)
+def _label(style: str, punctuation: str, newline: bool, number: int) -> str:
+    return fill(style, n=str(number)) + punctuation + ("\n" if newline else " ")
 
 
 @dataclass(frozen=True)
@@ -85,9 +91,12 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_dict` reverses it."""
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         for key in ("sources", "answer_order", "skipped"):
             data[key] = list(data[key])
+        for key in ("numbering", "tags"):
+            if data[key] is not None:
+                data[key] = asdict(data[key])
         return data
 
     @classmethod

@@ -1,0 +1,95 @@
+"""Compose epochs in parallel processes; the output order and bytes stay those of one process.
+
+Each epoch has its own seeded random stream, so epochs are independent. Worker processes are
+forked after the records are read and counted, so they share them without copying; each
+composes whole epochs into a temporary file, and the parent yields the epochs in order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from mosaicit.budget import TextCounts
+from mosaicit.compose import Composer, Tally
+from mosaicit.records import Record, Sample
+
+BATCH = 256
+_STATE: dict[str, Any] = {}
+
+
+def can_fork() -> bool:
+    """True where worker processes can be forked (Linux and other POSIX systems)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _compose_epoch(epoch: int, folder: str) -> tuple[str, Tally]:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # a forked child must not use the parent's pool
+    composer: Composer = _STATE["composer"]
+    composer.tally = Tally()
+    done = _STATE["done"]
+    path = os.path.join(folder, f"epoch-{epoch}.pickle")
+
+    def progress(n: int) -> None:
+        with done.get_lock():
+            done.value += n
+
+    with open(path, "wb") as out:
+        batch: list[Sample] = []
+        records, counts, usable = _STATE["args"]
+        for sample in composer.compose_epoch(epoch, records, counts, usable, progress):
+            batch.append(sample)
+            if len(batch) == BATCH:
+                pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+                batch = []
+        if batch:
+            pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+    return path, composer.tally
+
+
+def _read(path: str) -> Iterator[Sample]:
+    with open(path, "rb") as handle:
+        while True:
+            try:
+                yield from pickle.load(handle)
+            except EOFError:
+                return
+
+
+def compose_parallel(
+    composer: Composer,
+    records: Sequence[Record],
+    counts: Sequence[tuple[TextCounts, TextCounts]],
+    usable: Sequence[int],
+    workers: int,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Sample]:
+    """Yield every epoch's samples, in epoch order, composed by up to ``workers`` processes."""
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Value("q", 0)
+    _STATE.update(composer=composer, args=(records, counts, usable), done=done)
+    folder = tempfile.mkdtemp(prefix="mosaicit-")
+    reported = 0
+    try:
+        with ctx.Pool(min(workers, composer.config.epochs)) as pool:
+            pending = [pool.apply_async(_compose_epoch, (e, folder)) for e in range(composer.config.epochs)]
+            for result in pending:
+                while not result.ready():
+                    result.wait(0.2)
+                    if progress and done.value > reported:
+                        progress(done.value - reported)
+                        reported = done.value
+                path, tally = result.get()
+                composer.tally.merge(tally)
+                yield from _read(path)
+                os.unlink(path)
+        if progress and done.value > reported:
+            progress(done.value - reported)
+    finally:
+        _STATE.clear()
+        shutil.rmtree(folder, ignore_errors=True)
