@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mosaicit.budget import Budget
+from mosaicit.budget import Budget, Measured
+from mosaicit.strategies.features import PromptFeatures
 from mosaicit.strategies.render import Piece
 
 FIXED = [
@@ -27,6 +28,11 @@ FIXED = [
 ]
 
 
+def measured(counts):
+    """Use each text as both a prompt and an output."""
+    return [Measured(c, c, PromptFeatures("", 0, 0)) for c in counts]
+
+
 @pytest.fixture(scope="module")
 def texts(alpaca_eval):
     picked = [r["instruction"].strip() for r in alpaca_eval[:120]] + [
@@ -44,7 +50,7 @@ def layouts(n_texts: int):
 def test_composition_is_exact_for_space_exact_vocabularies(name, texts, counters):
     counter = counters(name)
     budget = Budget(counter)
-    table = [(c, c) for c in budget.text_counts(texts)]
+    table = measured(budget.text_counts(texts))
 
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
     @given(layouts(len(texts)))
@@ -62,7 +68,7 @@ def test_composition_is_exact_for_space_exact_vocabularies(name, texts, counters
 
 def test_glued_text_and_special_tokens_are_not_claimed_exact(counters):
     budget = Budget(counters("llama-2"))
-    table = [(c, c) for c in budget.text_counts(["Hi there", "see </s> here"])]
+    table = measured(budget.text_counts(["Hi there", "see </s> here"]))
     assert budget.compose(["1. ", Piece(0, "prompt")], table).exact
     assert not budget.compose(["1.", Piece(0, "prompt")], table).exact, "glued label"
     assert not budget.compose([Piece(1, "prompt")], table).exact, "special token string inside"
@@ -71,6 +77,6 @@ def test_glued_text_and_special_tokens_are_not_claimed_exact(counters):
 
 def test_byte_level_vocabularies_are_estimates(counters):
     budget = Budget(counters("qwen3"))
-    table = [(c, c) for c in budget.text_counts(["Name three rivers."])]
+    table = measured(budget.text_counts(["Name three rivers."]))
     count = budget.compose(["1. ", Piece(0, "prompt"), "\n\n"], table)
     assert not count.exact and count.low < count.tokens < count.high

@@ -8,6 +8,7 @@ import pytest
 
 from mosaicit.config import MosaicConfig
 from mosaicit.strategies import Plan, draw_style, make_plan, render
+from mosaicit.strategies.features import PromptFeatures
 from mosaicit.strategies.maskout import NEEDS_NUMBERS as MASK_NEEDS
 from mosaicit.strategies.maskout import maskout
 from mosaicit.strategies.permute import NEEDS_NUMBERS as PERMUTE_NEEDS
@@ -15,13 +16,8 @@ from mosaicit.strategies.permute import ORDERINGS, permute
 from mosaicit.tables import load_tables
 
 TABLES = load_tables()
-PROMPTS = [
-    "banana bread recipe please",
-    "Apple pie?",
-    "cherry",
-    "42 is the answer to what",
-    "apricot jam now",
-]
+TEXTS = ["banana bread recipe please", "Apple pie?", "cherry", "42 is the answer to what", "apricot jam now"]
+PROMPTS = [PromptFeatures.of(t) for t in TEXTS]
 
 
 @pytest.mark.parametrize(
@@ -44,11 +40,12 @@ def test_orderings(rule, expected):
 
 def test_alpha_uses_the_first_letter_not_the_whole_string():
     # Whole-string, case-sensitive sorting would put "Zebra" before "apple".
-    assert ORDERINGS["alpha"](["Zebra stripes", "apple", "Mango"]) == [1, 2, 0]
+    texts = ["Zebra stripes", "apple", "Mango", '"Quoted" first', "9 lives"]
+    assert ORDERINGS["alpha"]([PromptFeatures.of(t) for t in texts]) == [1, 2, 3, 0, 4]
 
 
 def test_fix_permutation_spells_out_its_order_and_handles_many_records():
-    prompts = [f"Task number {i}" for i in range(80)]
+    prompts = [PromptFeatures.of(f"Task number {i}") for i in range(80)]
     order, meta = permute("fix", prompts, random.Random(1), TABLES)
     assert sorted(order) == list(range(80))
     positions = [meta.index(str(i + 1), meta.index(str(order[0] + 1))) for i in order[:3]]
@@ -99,7 +96,7 @@ def test_primary_is_numbered_plain_concatenation():
 
 
 def _render(plan: Plan) -> tuple[str, str]:
-    prompts = {i: PROMPTS[i] for i in range(5)}
+    prompts = {i: TEXTS[i] for i in range(5)}
     outputs = {i: f"Answer {i}." for i in range(5)}
     return render(plan, prompts, outputs)
 

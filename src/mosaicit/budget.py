@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mosaicit.strategies.features import PromptFeatures
 from mosaicit.strategies.render import Segment
 from mosaicit.tokens import TokenCounter
 
@@ -26,7 +27,7 @@ FIRST_WORD = re.compile(r"[^ \n]+")
 SLACK_PER_JOIN = 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TextCounts:
     """The token counts of one record text in the two places a text can stand.
 
@@ -40,8 +41,17 @@ class TextCounts:
     clean: bool = True
 
 
-#: Per record index, its (prompt, output) counts.
-PieceCounts = Sequence[tuple[TextCounts, TextCounts]]
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A record as the composer sees it: its texts' counts and its instruction's features."""
+
+    prompt: TextCounts
+    output: TextCounts
+    features: PromptFeatures
+
+
+#: Per record index, what was measured of it.
+PieceCounts = Sequence[Measured]
 
 
 @dataclass(frozen=True)
@@ -133,8 +143,8 @@ class Budget:
         return hit
 
     def compose(self, segments: Sequence[Segment], counts: PieceCounts) -> Count:
-        """The count of one text laid out as ``segments``; ``counts[source]`` holds the
-        (prompt, output) counts of each record a :class:`Piece` refers to."""
+        """The count of one text laid out as ``segments``; ``counts[source]`` holds what was
+        measured of each record a :class:`Piece` refers to."""
         total, exact, prev, carry = 0, self.exact, None, ""
         last = len(segments) - 1
         joins = -1
@@ -151,7 +161,8 @@ class Budget:
                     total, exact, prev = total + n, exact and ok, body[-1]
                 continue
             joins += 1
-            c = counts[seg.source][seg.field == "output"]  # type: ignore[union-attr]
+            measured = counts[seg.source]  # type: ignore[union-attr]
+            c = measured.output if seg.field == "output" else measured.prompt  # type: ignore[union-attr]
             if (prev is None and not carry) or (prev is not None and carry == " "):
                 total += c.sp
             elif prev == "\n" and not carry:

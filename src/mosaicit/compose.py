@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from mosaicit.budget import Budget, TextCounts
+from mosaicit.budget import Budget, PieceCounts
 from mosaicit.config import MosaicConfig
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.strategies import Plan, base_style, draw_style, layout, make_plan, render
@@ -117,9 +117,7 @@ class Composer:
     def _system(plan: Plan, records: Sequence[Record]) -> str:
         return records[plan.sources[0]].system
 
-    def measure(
-        self, plan: Plan, records: Sequence[Record], counts: Sequence[tuple[TextCounts, TextCounts]]
-    ) -> tuple[int, bool] | None:
+    def measure(self, plan: Plan, records: Sequence[Record], counts: PieceCounts) -> tuple[int, bool] | None:
         """``(tokens, settled)`` if ``plan`` fits the budget, else None.
 
         ``settled`` is False when the fit rests on an estimate that must still be checked.
@@ -137,7 +135,7 @@ class Composer:
 
     def single_fits(self, index: int, records: Sequence[Record], counts) -> int | None:
         """The token count of a record alone in the plainest mosaic, or None if it does not fit."""
-        plan = make_plan(base_style(), [index], [records[index].prompt], self.tables)
+        plan = make_plan(base_style(), [index], [counts[index].features], self.tables)
         fit = self.measure(plan, records, counts)
         if fit is None:
             return None
@@ -149,7 +147,7 @@ class Composer:
     def compose(
         self,
         records: Sequence[Record],
-        counts: Sequence[tuple[TextCounts, TextCounts]],
+        counts: PieceCounts,
         usable: Sequence[int],
         progress: Callable[[int], None] | None = None,
     ) -> Iterator[Sample]:
@@ -161,7 +159,7 @@ class Composer:
         self,
         epoch: int,
         records: Sequence[Record],
-        counts: Sequence[tuple[TextCounts, TextCounts]],
+        counts: PieceCounts,
         usable: Sequence[int],
         progress: Callable[[int], None] | None = None,
     ) -> Iterator[Sample]:
@@ -187,7 +185,7 @@ class Composer:
         n = 0
         while n < size and pos + n < len(order):
             members = order[pos : pos + n + 1]
-            plan = make_plan(style, members, [records[i].prompt for i in members], self.tables)
+            plan = make_plan(style, members, [counts[i].features for i in members], self.tables)
             fit = self.measure(plan, records, counts)
             if fit is None:
                 break
@@ -201,7 +199,7 @@ class Composer:
             if real <= self.config.max_length:
                 return plan, real
             self.tally.backtracks += 1
-        plan = make_plan(base_style(), [order[pos]], [records[order[pos]].prompt], self.tables)
+        plan = make_plan(base_style(), [order[pos]], [counts[order[pos]].features], self.tables)
         alone = self.single_fits(order[pos], records, counts)
         assert alone is not None, "usable records fit alone"
         return plan, alone
@@ -220,7 +218,7 @@ class Composer:
 
 
 def split_usable(
-    composer: Composer, records: Sequence[Record], counts: Sequence[tuple[TextCounts, TextCounts]]
+    composer: Composer, records: Sequence[Record], counts: PieceCounts
 ) -> tuple[list[int], list[Reject]]:
     """Separate records that fit alone from those over the budget (reported with a reason)."""
     usable, rejects = [], []
@@ -229,7 +227,7 @@ def split_usable(
         if composer.single_fits(i, records, counts) is not None:
             usable.append(i)
             continue
-        alone = counts[i][0].sp + counts[i][1].sp
+        alone = counts[i].prompt.sp + counts[i].output.sp
         rejects.append(
             Reject(
                 record.index, "over_budget", _raw(record), f"about {alone} tokens alone > max_length {limit}"

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from mosaicit.budget import TextCounts
+from mosaicit.budget import PieceCounts
 from mosaicit.compose import Composer, Tally
 from mosaicit.records import Record, Sample
 
@@ -64,7 +64,7 @@ def _read(path: str) -> Iterator[Sample]:
 def compose_parallel(
     composer: Composer,
     records: Sequence[Record],
-    counts: Sequence[tuple[TextCounts, TextCounts]],
+    counts: PieceCounts,
     usable: Sequence[int],
     workers: int,
     progress: Callable[[int], None] | None = None,

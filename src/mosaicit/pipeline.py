@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mosaicit.budget import Budget, TextCounts
+from mosaicit.budget import Budget, Measured
 from mosaicit.cache import CountCache, default_cache_dir
 from mosaicit.compose import Composer, split_usable
 from mosaicit.config import MosaicConfig
@@ -19,6 +19,7 @@ from mosaicit.io.alpaca import iter_json_objects, sample_to_alpaca, to_record, w
 from mosaicit.io.atomic import atomic_open
 from mosaicit.parallel import can_fork, compose_parallel
 from mosaicit.records import Record, Reject, Sample
+from mosaicit.strategies.features import PromptFeatures
 from mosaicit.tables.loader import Tables, load_tables
 from mosaicit.templates import BareTemplate, Template
 from mosaicit.tokens import TokenCounter, load_counter
@@ -68,9 +69,9 @@ def count_records(
     records: Sequence[Record],
     progress: Callable[[int], None] | None = None,
     cache: CountCache | None = None,
-) -> list[tuple[TextCounts, TextCounts]]:
+) -> list[Measured]:
     """Tokenize every record's prompt and output once, in batches (or read them from ``cache``)."""
-    counts: list[tuple[TextCounts, TextCounts]] = []
+    counts: list[Measured] = []
     for start in range(0, len(records), COUNT_BATCH):
         chunk = records[start : start + COUNT_BATCH]
         texts = [r.prompt for r in chunk] + [r.output for r in chunk]
@@ -84,7 +85,8 @@ def count_records(
             if cache:
                 cache.put([keys[i] for i in missing], fresh)
         both = budget.counts_from(texts, known)  # type: ignore[arg-type]
-        counts.extend(zip(both[: len(chunk)], both[len(chunk) :], strict=True))
+        for record, prompt, output in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True):
+            counts.append(Measured(prompt, output, PromptFeatures.of(record.prompt)))
         if progress:
             progress(len(chunk))
     return counts

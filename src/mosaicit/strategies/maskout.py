@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from mosaicit.strategies.permute import words
+from mosaicit.strategies.features import PromptFeatures
 from mosaicit.tables.loader import Tables, fill
 
 #: Mask rules that name instruction numbers, so they need visible numbering.
@@ -18,7 +18,7 @@ def skip_count(size: int, ratio: float) -> int:
 
 
 def maskout(
-    rule: str, prompts: Sequence[str], ratio: float, rng: random.Random, tables: Tables
+    rule: str, prompts: Sequence[PromptFeatures], ratio: float, rng: random.Random, tables: Tables
 ) -> tuple[list[int], str]:
     """The skipped positions (0-based, ascending) and the meta-instruction for ``rule``."""
     size = len(prompts)
@@ -35,5 +35,5 @@ def maskout(
         listed = separator.join(str(i + 1) for i in skipped)
         return skipped, fill(template, skip=listed if n == 1 else fill(style, items=listed))
     sign = -1 if rule == "word_long" else 1
-    ranked = sorted(range(size), key=lambda i: (sign * words(prompts[i]), i))
+    ranked = sorted(range(size), key=lambda i: (sign * prompts[i].words, i))
     return sorted(ranked[:n]), fill(template, count=str(n))

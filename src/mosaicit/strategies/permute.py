@@ -10,52 +10,41 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mosaicit.strategies.features import NO_LETTER, PromptFeatures
 from mosaicit.tables.loader import Tables, fill
 
 #: Orderings that name instruction numbers, so they need visible numbering.
 NEEDS_NUMBERS = frozenset({"fix", "odd_even", "even_odd"})
 
 
-def first_letter(text: str) -> str:
-    """Sort key: the first letter of ``text``, case-folded, after any leading punctuation.
-
-    A text that starts with a digit, or has no letter, sorts after every letter.
-    """
-    for ch in text:
-        if ch.isalnum():
-            return "\x00" + ch.casefold() if ch.isalpha() else "\x01"
-    return "\x01"
+def _sort(
+    items: Sequence[PromptFeatures], key: Callable[[PromptFeatures], Any], reverse: bool = False
+) -> list[int]:
+    return sorted(range(len(items)), key=lambda i: key(items[i]), reverse=reverse)
 
 
-def words(text: str) -> int:
-    """Number of whitespace-separated words."""
-    return len(text.split())
+def _alpha_reverse(items: Sequence[PromptFeatures]) -> list[int]:
+    letters = [i for i in range(len(items)) if items[i].letter != NO_LETTER]
+    others = [i for i in range(len(items)) if items[i].letter == NO_LETTER]
+    return sorted(letters, key=lambda i: items[i].letter, reverse=True) + others
 
 
-def _sort(prompts: Sequence[str], key: Callable[[str], Any], reverse: bool = False) -> list[int]:
-    return sorted(range(len(prompts)), key=lambda i: key(prompts[i]), reverse=reverse)
-
-
-def _alpha_reverse(prompts: Sequence[str]) -> list[int]:
-    letters = [i for i in range(len(prompts)) if first_letter(prompts[i]) != "\x01"]
-    others = [i for i in range(len(prompts)) if first_letter(prompts[i]) == "\x01"]
-    return sorted(letters, key=lambda i: first_letter(prompts[i]), reverse=True) + others
-
-
-ORDERINGS: dict[str, Callable[[Sequence[str]], list[int]]] = {
+ORDERINGS: dict[str, Callable[[Sequence[PromptFeatures]], list[int]]] = {
     "reverse": lambda p: list(reversed(range(len(p)))),
-    "alpha": lambda p: _sort(p, first_letter),
+    "alpha": lambda p: _sort(p, lambda f: f.letter),
     "reverse_alpha": _alpha_reverse,
-    "length_word": lambda p: _sort(p, words),
-    "reverse_length_word": lambda p: _sort(p, words, reverse=True),
-    "length_char": lambda p: _sort(p, len),
-    "reverse_length_char": lambda p: _sort(p, len, reverse=True),
+    "length_word": lambda p: _sort(p, lambda f: f.words),
+    "reverse_length_word": lambda p: _sort(p, lambda f: f.words, reverse=True),
+    "length_char": lambda p: _sort(p, lambda f: f.chars),
+    "reverse_length_char": lambda p: _sort(p, lambda f: f.chars, reverse=True),
     "odd_even": lambda p: list(range(0, len(p), 2)) + list(range(1, len(p), 2)),
     "even_odd": lambda p: list(range(1, len(p), 2)) + list(range(0, len(p), 2)),
 }
 
 
-def permute(rule: str, prompts: Sequence[str], rng: random.Random, tables: Tables) -> tuple[list[int], str]:
+def permute(
+    rule: str, prompts: Sequence[PromptFeatures], rng: random.Random, tables: Tables
+) -> tuple[list[int], str]:
     """The answer order (0-based positions) and the meta-instruction for ``rule``."""
     template = rng.choice(tables.permute[rule])
     if rule != "fix":

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from mosaicit.config import MosaicConfig
 from mosaicit.strategies import maskout as mask_mod
 from mosaicit.strategies import permute as permute_mod
+from mosaicit.strategies.features import PromptFeatures
 from mosaicit.strategies.format import draw_format_meta, draw_numbering, draw_tags
 from mosaicit.strategies.plan import Numbering, Plan, Style
 from mosaicit.tables.loader import Tables
@@ -68,10 +69,12 @@ def base_style() -> Style:
     return Style("format", None, None, None, "\n", True, "\n", None, True, "\n", 0.0, 0)
 
 
-def make_plan(style: Style, sources: Sequence[int], prompts: Sequence[str], tables: Tables) -> Plan:
+def make_plan(
+    style: Style, sources: Sequence[int], prompts: Sequence[PromptFeatures], tables: Tables
+) -> Plan:
     """The plan for ``sources`` (record indices, in instruction order) under ``style``.
 
-    ``prompts`` are those records' full instructions. A one-record mosaic gets no
+    ``prompts`` are the features of those records' full instructions. A one-record mosaic gets no
     auxiliary strategy. Deterministic: the same inputs give the same plan.
     """
     rng = random.Random(style.detail_seed)
