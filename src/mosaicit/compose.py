@@ -223,16 +223,14 @@ def split_usable(
     """Separate records that fit alone from those over the budget (reported with a reason)."""
     usable, rejects = [], []
     limit = composer.config.max_length
-    for i, record in enumerate(records):
+    for i in range(len(records)):
         if composer.single_fits(i, records, counts) is not None:
             usable.append(i)
             continue
+        record = records[i]
         alone = counts[i].prompt.sp + counts[i].output.sp
-        rejects.append(
-            Reject(
-                record.index, "over_budget", _raw(record), f"about {alone} tokens alone > max_length {limit}"
-            )
-        )
+        detail = f"about {alone} tokens alone > max_length {limit}"
+        rejects.append(Reject(record.index, "over_budget", _raw(record), detail))
     return usable, rejects
 
 

@@ -19,6 +19,7 @@ from mosaicit.io.alpaca import iter_json_objects, sample_to_alpaca, to_record, w
 from mosaicit.io.atomic import atomic_open
 from mosaicit.parallel import can_fork, compose_parallel
 from mosaicit.records import Record, Reject, Sample
+from mosaicit.store import RecordStore
 from mosaicit.strategies.features import PromptFeatures
 from mosaicit.tables.loader import Tables, load_tables
 from mosaicit.templates import BareTemplate, Template
@@ -32,19 +33,25 @@ COUNT_BATCH = 4096
 class Prepared:
     """Records ready to compose: the usable ones and everything set aside, with reasons."""
 
-    records: list[Record]
+    records: list[Record] | RecordStore
     rejects: list[Reject] = field(default_factory=list)
     read: int = 0
 
 
-def check_records(items: Iterable[tuple[int, Any]], path: str, on_bad: str = "error") -> Prepared:
+def check_records(
+    items: Iterable[tuple[int, Any]],
+    path: str,
+    on_bad: str = "error",
+    into: list[Record] | RecordStore | None = None,
+) -> Prepared:
     """Turn raw items into records; malformed ones raise (``error``) or are set aside (``skip``).
 
     Records with an empty instruction or output are always set aside with their reason.
+    Good records are appended to ``into`` (a new list by default).
     """
     if on_bad not in BAD_RECORD_POLICIES:
         raise MosaicitError(f"--on-bad-record must be one of {', '.join(BAD_RECORD_POLICIES)}")
-    out = Prepared(records=[])
+    out = Prepared(records=[] if into is None else into)
     for index, item in items:
         out.read += 1
         try:
@@ -228,31 +235,35 @@ def augment_file(
     """
     tables = load_tables(tables_path)
     counter = load_counter(tokenizer)
-    prepared = check_records(iter_json_objects(input_path), str(input_path), on_bad)
-    if prepared.read == 0:
-        raise InputError(str(input_path), "no records")
-    cache = CountCache(cache_dir or default_cache_dir(), counter.fingerprint) if use_cache else None
-    run = Run(config, counter, tables, workers=workers or os.cpu_count() or 1, cache=cache)
-    default_summary, default_rejects = side_paths(output_path)
-    bar = _progress_bar(progress, len(prepared.records) * (config.epochs + 1))
-    samples = run.samples(prepared.records, bar.update if bar else None, bar.update if bar else None)
+    store = RecordStore()  # texts wait on disk while the composer works from counts
     try:
-        written = write_rows(output_path, (sample_to_alpaca(s, with_meta) for s in samples))
+        prepared = check_records(iter_json_objects(input_path), str(input_path), on_bad, store)
+        if prepared.read == 0:
+            raise InputError(str(input_path), "no records")
+        cache = CountCache(cache_dir or default_cache_dir(), counter.fingerprint) if use_cache else None
+        run = Run(config, counter, tables, workers=workers or os.cpu_count() or 1, cache=cache)
+        default_summary, default_rejects = side_paths(output_path)
+        bar = _progress_bar(progress, len(prepared.records) * (config.epochs + 1))
+        samples = run.samples(prepared.records, bar.update if bar else None, bar.update if bar else None)
+        try:
+            written = write_rows(output_path, (sample_to_alpaca(s, with_meta) for s in samples))
+        finally:
+            if bar:
+                bar.close()
+            if cache:
+                cache.close()
+        rejects = sorted(prepared.rejects + run.rejects, key=lambda r: r.index)
+        write_rows(
+            rejects_path or default_rejects,
+            ({"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.record} for r in rejects),
+        )
+        summary = build_summary(run, prepared, str(input_path), str(output_path), written)
+        with atomic_open(summary_path or default_summary) as out:
+            json.dump(summary, out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        return summary
     finally:
-        if bar:
-            bar.close()
-        if cache:
-            cache.close()
-    rejects = sorted(prepared.rejects + run.rejects, key=lambda r: r.index)
-    write_rows(
-        rejects_path or default_rejects,
-        ({"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.record} for r in rejects),
-    )
-    summary = build_summary(run, prepared, str(input_path), str(output_path), written)
-    with atomic_open(summary_path or default_summary) as out:
-        json.dump(summary, out, indent=2, ensure_ascii=False)
-        out.write("\n")
-    return summary
+        store.close()
 
 
 def _progress_bar(enabled: bool, total: int) -> Any:

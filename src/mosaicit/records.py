@@ -11,7 +11,8 @@ class Record:
     """One single-turn input record.
 
     ``index`` is the 0-based position in the input; ``instruction``, ``input`` and ``output``
-    have their surrounding whitespace removed when read.
+    have their surrounding whitespace removed when read. ``turn`` is the exchange's position
+    in its conversation when conversations are split into exchanges (else None).
     """
 
     index: int
@@ -20,6 +21,7 @@ class Record:
     input: str = ""
     id: Any = None
     system: str = ""
+    turn: int | None = None
 
     @property
     def prompt(self) -> str:

@@ -1,0 +1,97 @@
+"""Records kept on disk, not in memory: a spool file and an offset per record.
+
+A mosaicking run needs every record's text only twice: to count it once, and to render
+the samples it ends up in. In between, the composer works from compact counts and features,
+so the texts can wait in a temporary file. Each process opens the file on its own, so forked
+workers read it safely.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from typing import overload
+
+from mosaicit.records import Record
+
+
+class RecordStore(Sequence[Record]):
+    """An append-only sequence of records spooled to a temporary file."""
+
+    def __init__(self, records: Iterable[Record] = (), folder: str | None = None) -> None:
+        handle, self.path = tempfile.mkstemp(prefix="mosaicit-records-", suffix=".spool", dir=folder)
+        self._writer = os.fdopen(handle, "wb")
+        self._offsets = array("q", [0])
+        self._reader: tuple[int, object] | None = None
+        for record in records:
+            self.append(record)
+
+    def append(self, record: Record) -> None:
+        """Add a record at the end."""
+        data = pickle.dumps(
+            (
+                record.index,
+                record.instruction,
+                record.output,
+                record.input,
+                record.id,
+                record.system,
+                record.turn,
+            ),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+        self._writer.write(data)
+        self._offsets.append(self._offsets[-1] + len(data))
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def _file(self):  # type: ignore[no-untyped-def]
+        if self._reader is None or self._reader[0] != os.getpid():
+            self._writer.flush()
+            self._reader = (os.getpid(), open(self.path, "rb"))  # noqa: SIM115 - kept for the run
+        return self._reader[1]
+
+    @overload
+    def __getitem__(self, i: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Record]: ...
+
+    def __getitem__(self, i: int | slice) -> Record | list[Record]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        handle = self._file()
+        handle.seek(self._offsets[i])
+        index, instruction, output, input_, id_, system, turn = pickle.loads(
+            handle.read(self._offsets[i + 1] - self._offsets[i])
+        )
+        return Record(index, instruction, output, input_, id_, system, turn)
+
+    def __iter__(self) -> Iterator[Record]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def close(self) -> None:
+        """Close and delete the spool file."""
+        self._writer.close()
+        if self._reader is not None and self._reader[0] == os.getpid():
+            self._reader[1].close()  # type: ignore[attr-defined]
+        self._reader = None
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> RecordStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

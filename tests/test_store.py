@@ -1,0 +1,41 @@
+"""The on-disk record store behaves like a list of records, also across forked workers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from mosaicit.records import Record
+from mosaicit.store import RecordStore
+
+
+def test_store_round_trips_records_and_cleans_up(alpaca_eval):
+    records = [
+        Record(
+            i, r["instruction"].strip(), r["output"].strip(), id=f"r{i}", system="Be brief." if i % 2 else ""
+        )
+        for i, r in enumerate(alpaca_eval)
+    ]
+    with RecordStore(records) as store:
+        assert len(store) == len(records)
+        assert list(store) == records
+        assert store[-1] == records[-1] and store[10:13] == records[10:13]
+        with pytest.raises(IndexError):
+            store[len(records)]
+        store.append(Record(9999, "late", "entry"))
+        assert store[len(records)].index == 9999
+        path = store.path
+    assert not os.path.exists(path)
+
+
+def test_forked_children_read_their_own_handle():
+    with RecordStore(Record(i, f"instruction {i}", f"output {i}") for i in range(200)) as store:
+        store[0]  # the parent opens its reader first
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            ok = all(store[i].output == f"output {i}" for i in (199, 3, 150))
+            os._exit(0 if ok else 1)
+        assert store[100].instruction == "instruction 100"
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
