@@ -26,6 +26,7 @@ class RecordStore(Sequence[Record]):
         self._writer = os.fdopen(handle, "wb")
         self._offsets = array("q", [0])
         self._reader: tuple[int, object] | None = None
+        self._unflushed = False
         for record in records:
             self.append(record)
 
@@ -45,13 +46,16 @@ class RecordStore(Sequence[Record]):
         )
         self._writer.write(data)
         self._offsets.append(self._offsets[-1] + len(data))
+        self._unflushed = True
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
     def _file(self):  # type: ignore[no-untyped-def]
-        if self._reader is None or self._reader[0] != os.getpid():
+        if self._unflushed:
             self._writer.flush()
+            self._unflushed = False
+        if self._reader is None or self._reader[0] != os.getpid():
             self._reader = (os.getpid(), open(self.path, "rb"))  # noqa: SIM115 - kept for the run
         return self._reader[1]
 
