@@ -43,11 +43,13 @@ class TextCounts:
 
 @dataclass(frozen=True, slots=True)
 class Measured:
-    """A record as the composer sees it: its texts' counts and its instruction's features."""
+    """A record as the composer sees it: its texts' counts, its instruction's features and its
+    system prompt (which a chat template counts)."""
 
     prompt: TextCounts
     output: TextCounts
     features: PromptFeatures
+    system: str = ""
 
 
 #: Per record index, what was measured of it.

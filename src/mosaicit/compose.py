@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mosaicit.budget import Budget, PieceCounts
@@ -102,20 +102,21 @@ class Composer:
         self.template = template or BareTemplate()
         self.tally = Tally()
 
-    def _real(self, plan: Plan, records: Sequence[Record]) -> int:
-        instruction, output = self._render(plan, records)
+    def _real(self, plan: Plan, records: Sequence[Record], counts: PieceCounts) -> int:
+        """The real token count of a plan: render it and tokenize it once."""
+        instruction, output = self._render(plan, {i: records[i] for i in plan.sources})
         self.tally.verified += 1
-        return self.budget.count_texts(self.template.texts(instruction, output, self._system(plan, records)))
+        return self.budget.count_texts(self.template.texts(instruction, output, self._system(plan, counts)))
 
     @staticmethod
-    def _render(plan: Plan, records: Sequence[Record]) -> tuple[str, str]:
-        prompts = {i: records[i].prompt for i in plan.sources}
-        outputs = {i: records[i].output for i in plan.answer_order}
+    def _render(plan: Plan, members: Mapping[int, Record]) -> tuple[str, str]:
+        prompts = {i: members[i].prompt for i in plan.sources}
+        outputs = {i: members[i].output for i in plan.answer_order}
         return render(plan, prompts, outputs)
 
     @staticmethod
-    def _system(plan: Plan, records: Sequence[Record]) -> str:
-        return records[plan.sources[0]].system
+    def _system(plan: Plan, counts: PieceCounts) -> str:
+        return counts[plan.sources[0]].system
 
     def measure(self, plan: Plan, records: Sequence[Record], counts: PieceCounts) -> tuple[int, bool] | None:
         """``(tokens, settled)`` if ``plan`` fits the budget, else None.
@@ -124,13 +125,13 @@ class Composer:
         """
         limit = self.config.max_length
         instruction, output = layout(plan)
-        frames = self.template.frame(instruction, output, self._system(plan, records))
+        frames = self.template.frame(instruction, output, self._system(plan, counts))
         count = self.budget.measure(frames, counts)
         if count.low > limit:
             return None
         if count.high <= limit:
             return count.tokens, count.exact
-        real = self._real(plan, records)
+        real = self._real(plan, records, counts)
         return (real, True) if real <= limit else None
 
     def single_fits(self, index: int, records: Sequence[Record], counts) -> int | None:
@@ -141,7 +142,7 @@ class Composer:
             return None
         tokens, settled = fit
         if not settled:
-            tokens = self._real(plan, records)
+            tokens = self._real(plan, records, counts)
         return tokens if tokens <= self.config.max_length else None
 
     def compose(
@@ -195,7 +196,7 @@ class Composer:
             plan, tokens, settled = fits.pop()
             if settled:
                 return plan, tokens
-            real = self._real(plan, records)
+            real = self._real(plan, records, counts)
             if real <= self.config.max_length:
                 return plan, real
             self.tally.backtracks += 1
@@ -205,16 +206,17 @@ class Composer:
         return plan, alone
 
     def _sample(self, plan: Plan, tokens: int, epoch: int, records: Sequence[Record]) -> Sample:
-        instruction, output = self._render(plan, records)
+        members = {i: records[i] for i in plan.sources}  # one read per record
+        instruction, output = self._render(plan, members)
         mosaic = plan.to_dict()
         for key in ("sources", "answer_order", "skipped"):
-            mosaic[key] = [records[i].index for i in mosaic[key]]
-        ids = [records[i].id for i in plan.sources]
+            mosaic[key] = [members[i].index for i in mosaic[key]]
+        ids = [members[i].id for i in plan.sources]
         if any(i is not None for i in ids):
             mosaic["ids"] = ids
         mosaic["tokens"] = tokens
         mosaic["epoch"] = epoch
-        return Sample(instruction, output, len(plan.sources), mosaic, self._system(plan, records))
+        return Sample(instruction, output, len(plan.sources), mosaic, members[plan.sources[0]].system)
 
 
 def split_usable(

@@ -93,7 +93,8 @@ def count_records(
                 cache.put([keys[i] for i in missing], fresh)
         both = budget.counts_from(texts, known)  # type: ignore[arg-type]
         for record, prompt, output in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True):
-            counts.append(Measured(prompt, output, PromptFeatures.of(record.prompt)))
+            system = sys.intern(record.system)
+            counts.append(Measured(prompt, output, PromptFeatures.of(record.prompt), system))
         if progress:
             progress(len(chunk))
     return counts
