@@ -212,6 +212,9 @@ class Composer:
         ids = [records[i].id for i in plan.sources]
         if any(i is not None for i in ids):
             mosaic["ids"] = ids
+        turns = [records[i].turn for i in plan.sources]
+        if any(t is not None for t in turns):
+            mosaic["turns"] = turns
         mosaic["tokens"] = tokens
         mosaic["epoch"] = epoch
         return Sample(instruction, output, len(plan.sources), mosaic, self._system(plan, records))
