@@ -128,9 +128,9 @@ class ChatMLTemplate:
         return [self._head(system) + body]
 
 
-#: Stand-ins rendered in place of the texts, then cut out: private-use characters, no spaces.
-SENTINELS = {"system": "\ue000MOSAICIT-SYSTEM\ue001", "user": "\ue000MOSAICIT-USER\ue001"}
-SENTINELS["assistant"] = "\ue000MOSAICIT-ASSISTANT\ue001"
+#: Stand-ins rendered in place of the texts, then cut out: private-use characters, mixed case
+#: (so a template that changes case is caught), no spaces (so one that trims is not).
+SENTINELS = {role: f"\ue000Mosaicit.{role}\ue001" for role in ("system", "user", "assistant")}
 
 
 class ChatTemplate:
