@@ -70,8 +70,9 @@ def test_policies_account_for_every_record(tmp_path, dataset, conversations, sys
     )
     multi = {i for i, r in enumerate(rows) if len(r["messages"]) > 3}
     with_system = {i for i, r in enumerate(rows) if r["messages"][0]["role"] == "system"}
-    passed = [r for r in out if "passthrough" in r["mosaic"]]
-    mosaics = [r for r in out if "passthrough" not in r["mosaic"]]
+    passed = [r for r in out if r["mosaic"]["strategy"] == "passthrough"]
+    mosaics = [r for r in out if r["mosaic"]["strategy"] != "passthrough"]
+    assert {tuple(r["mosaic"]) for r in out} == {tuple(out[0]["mosaic"])}, "one set of provenance keys"
 
     expected_passthrough = set()
     if conversations == "passthrough":
@@ -80,6 +81,7 @@ def test_policies_account_for_every_record(tmp_path, dataset, conversations, sys
         expected_passthrough |= with_system
     assert sorted(i for r in passed for i in r["mosaic"]["sources"]) == sorted(expected_passthrough)
     for r in passed:  # passed through unchanged, in the output shape
+        assert r["mosaic"]["rule"] == ("multi_turn" if len(r["messages"]) > 3 else "with_system")
         assert r["messages"] == rows[r["mosaic"]["sources"][0]]["messages"]
         assert r["id"] == rows[r["mosaic"]["sources"][0]]["id"]
 
@@ -97,6 +99,18 @@ def test_policies_account_for_every_record(tmp_path, dataset, conversations, sys
     }
     assert set(uses) == exchanges
     assert set(uses.values()) == {2}  # each exchange once per epoch
+
+    # datasets reads JSON in chunks and fixes the schema from the first one: passthrough rows at
+    # the end must still fit it
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.load_dataset(
+        "json",
+        data_files=str(tmp_path / "out.jsonl"),
+        split="train",
+        chunksize=1 << 17,
+        cache_dir=str(tmp_path / "c"),
+    )
+    assert ds.num_rows == len(out)
 
     kinds = summary["kinds"]
     assert sum(k["read"] for k in kinds.values()) == len(rows) == summary["records_read"]

@@ -31,6 +31,7 @@ from mosaicit.io.sources import (
 from mosaicit.pipeline import Prepared, Run, _progress_bar, build_summary, side_paths
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.routing import Routed, check_policies, route
+from mosaicit.strategies import Plan
 from mosaicit.tables.loader import load_tables
 from mosaicit.templates import ChatTemplate, load_template
 from mosaicit.tokens import load_counter
@@ -144,7 +145,8 @@ def augment_dataset(
                 yield to_row(sample_conversation(sample), shape, with_meta)
             done.usable += run.usable
         for conv, why in routed.passthrough:
-            row = _passthrough_row(run, conv, why, name, shape, with_meta, done)
+            split = fmt.conversations == "split"
+            row = _passthrough_row(run, conv, why, name, shape, with_meta, done, split)
             if row is not None:
                 yield row
 
@@ -191,7 +193,7 @@ def augment_dataset(
 
 
 def _passthrough_row(
-    run: Run, conv: Conversation, why: str, name: str, shape: str, meta: bool, done: _Outcome
+    run: Run, conv: Conversation, why: str, name: str, shape: str, meta: bool, done: _Outcome, split: bool
 ) -> dict[str, Any] | None:
     """The row of a conversation passed through unchanged, or None (a reject) if over budget."""
     turns = [(conv.user_text(i), answer) for i, (_, answer) in enumerate(conv.turns)]
@@ -209,8 +211,25 @@ def _passthrough_row(
     done.passthrough += 1
     done.passthrough_tokens += tokens
     done.passthrough_max = max(done.passthrough_max, tokens)
-    provenance = {"passthrough": why, "sources": [conv.index], "tokens": tokens}
-    return to_row(with_meta(conv, mosaic=provenance), shape, meta)
+    return to_row(with_meta(conv, mosaic=passthrough_provenance(conv, why, tokens, split)), shape, meta)
+
+
+def passthrough_provenance(conv: Conversation, why: str, tokens: int, split: bool) -> dict[str, Any]:
+    """The ``mosaic`` object of a passthrough row: the same keys and types as a mosaic's.
+
+    ``strategy`` is ``"passthrough"`` and ``rule`` says why (``multi_turn``, ``with_system``);
+    the other plan fields are null. Same keys as the mosaics, so that loaders which fix a
+    schema from the first rows (``datasets.load_dataset("json")``) read the whole file.
+    """
+    provenance: dict[str, Any] = dict.fromkeys(Plan.__dataclass_fields__)
+    provenance.update(strategy="passthrough", rule=why, sources=[conv.index])
+    provenance.update(answer_order=[conv.index], skipped=[])
+    if conv.meta.get("id") is not None:
+        provenance["ids"] = [conv.meta["id"]]
+    if split:
+        provenance["turns"] = [0]
+    provenance.update(tokens=tokens, epoch=None)
+    return provenance
 
 
 def convert_dataset(
