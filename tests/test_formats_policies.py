@@ -180,3 +180,12 @@ def test_passthrough_over_budget_is_reported(tmp_path, dataset):
     over = [r for r in rejects if r["reason"] == "over_budget" and "messages" in r["record"]]
     assert over and summary["passthrough"]["over_budget"] == len(over)
     assert all(r["mosaic"]["tokens"] <= 300 for r in read_rows(out))
+
+
+def test_split_exchange_over_budget_names_its_turn(tmp_path, dataset):
+    out = tmp_path / "o.jsonl"
+    augment_dataset(dataset[0], out, MosaicConfig(epochs=1, max_length=120), FormatOptions(conversations="split"))
+    rejects = [json.loads(x) for x in (tmp_path / "o.jsonl.rejects.jsonl").read_text().splitlines()]
+    over = [r for r in rejects if r["reason"] == "over_budget"]
+    assert over and all("turn" in r["record"] for r in over)
+    assert {r["record"]["turn"] for r in over} == {0, 1}

@@ -238,7 +238,9 @@ def split_usable(
 
 
 def _raw(record: Record) -> dict:
-    raw = {"instruction": record.instruction, "input": record.input, "output": record.output}
+    raw: dict = {"instruction": record.instruction, "input": record.input, "output": record.output}
     if record.id is not None:
         raw["id"] = record.id
+    if record.turn is not None:
+        raw["turn"] = record.turn
     return raw

@@ -166,6 +166,8 @@ def augment_dataset(
     )
     summary = build_summary(run, prepared, name, str(output_path), done.mosaics)
     summary["samples_written"] = written
+    if run.budget.exact and run.composer.tally.verified:
+        summary["budget"]["composition"] = "exact for the records; samples with special tokens verified"
     summary["mosaics_written"] = done.mosaics
     summary["formats"] = {
         "input": stats.shape,
