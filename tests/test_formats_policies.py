@@ -184,7 +184,8 @@ def test_passthrough_over_budget_is_reported(tmp_path, dataset):
 
 def test_split_exchange_over_budget_names_its_turn(tmp_path, dataset):
     out = tmp_path / "o.jsonl"
-    augment_dataset(dataset[0], out, MosaicConfig(epochs=1, max_length=120), FormatOptions(conversations="split"))
+    config = MosaicConfig(epochs=1, max_length=120)
+    augment_dataset(dataset[0], out, config, FormatOptions(conversations="split"))
     rejects = [json.loads(x) for x in (tmp_path / "o.jsonl.rejects.jsonl").read_text().splitlines()]
     over = [r for r in rejects if r["reason"] == "over_budget"]
     assert over and all("turn" in r["record"] for r in over)
