@@ -181,7 +181,8 @@ def test_jsonl_and_bom(tmp_path):
 
 BROKEN = [
     ('[{"a": 1}, ', "the array ends early, in record 1"),
-    ('[{"a": 1}, {"a": ', "record 1: invalid JSON: Expecting value"),
+    ('[{"a": 1}, {"a": ', "record 1: invalid JSON at line 1, column 18: Expecting value"),
+    ('[\n\n  {"a": 1},\n  {"b": [1,2,\n   3,, 4]}]', "record 1: invalid JSON at line 5, column 6"),
     ('[{"a": 1} {"a": 2}]', "after record 0: expected ',' or ']'"),
     ('[{"a": 1}] x', "extra data after the array"),
     ('[{"a": 1}, {"a" 2}]', "record 1: invalid JSON"),

@@ -23,6 +23,7 @@ from typing import Any
 from mosaicit.errors import MosaicitError
 from mosaicit.io.formats import Conversation
 from mosaicit.records import Record, Reject
+from mosaicit.store import RecordStore
 
 CONVERSATION_POLICIES = ("passthrough", "first-turn", "split")
 SYSTEM_POLICIES = ("group", "passthrough")
@@ -32,7 +33,7 @@ SYSTEM_POLICIES = ("group", "passthrough")
 class Routed:
     """Records to mosaic grouped by system prompt, conversations to pass through, and rejects."""
 
-    groups: dict[str, list[Record]] = field(default_factory=dict)
+    groups: dict[str, list[Record] | RecordStore] = field(default_factory=dict)
     passthrough: list[tuple[Conversation, str]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     kinds: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -46,6 +47,11 @@ class Routed:
     def records(self) -> list[Record]:
         """Every record to mosaic, group by group."""
         return [r for group in self.groups.values() for r in group]
+
+    @property
+    def record_count(self) -> int:
+        """How many records there are to mosaic."""
+        return sum(len(group) for group in self.groups.values())
 
 
 def check_policies(conversations: str, system_policy: str) -> None:
@@ -80,11 +86,13 @@ def route(
     conversation_policy: str = "passthrough",
     system_policy: str = "group",
     raw: Callable[[Conversation], dict[str, Any]] | None = None,
+    new_group: Callable[[], list[Record] | RecordStore] = list,
 ) -> Routed:
     """Sort conversations into system-prompt groups of records, passthrough, and rejects.
 
     ``raw`` makes the dict a reject keeps (by default the conversation's messages). Groups are
-    ordered by the first appearance of their system prompt, records by input order.
+    ordered by the first appearance of their system prompt, records by input order; each
+    group is made by ``new_group`` (a list, or a spooled :class:`~mosaicit.store.RecordStore`).
     """
     check_policies(conversation_policy, system_policy)
     out = Routed()
@@ -113,6 +121,8 @@ def route(
                 out.rejects.append(Reject(conv.index, reason, item))
                 out.bump(kind, reason)
                 continue
-            out.groups.setdefault(record.system, []).append(record)
+            if record.system not in out.groups:
+                out.groups[record.system] = new_group()
+            out.groups[record.system].append(record)
             out.bump(kind, "exchanges_to_mosaic" if conv.multi_turn else "to_mosaic")
     return out

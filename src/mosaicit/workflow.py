@@ -9,11 +9,13 @@ Nothing is written unless the whole run succeeds.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mosaicit.cache import CountCache, default_cache_dir
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io import dataset_info
@@ -31,6 +33,7 @@ from mosaicit.io.sources import (
 from mosaicit.pipeline import Prepared, Run, _progress_bar, build_summary, side_paths
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.routing import Routed, check_policies, route
+from mosaicit.store import RecordStore
 from mosaicit.strategies import Plan
 from mosaicit.tables.loader import load_tables
 from mosaicit.templates import ChatTemplate, load_template
@@ -64,7 +67,7 @@ def _raw_in(stats: ReadStats) -> Callable[[Conversation], dict[str, Any]]:
     return lambda conv: to_row(conv, stats.shape or "messages")
 
 
-def _group_samples(run: Run, ordinal: int, records: list[Record], tick: Any) -> Iterator[Sample]:
+def _group_samples(run: Run, ordinal: int, records: Sequence[Record], tick: Any) -> Iterator[Sample]:
     """The samples of one system-prompt group, composed with the group's own seed."""
     base = run.config
     config = replace(base, seed=base.seed + GROUP_SEED_STEP * ordinal) if ordinal else base
@@ -109,12 +112,16 @@ def augment_dataset(
     on_bad: str = "error",
     progress: bool = False,
     dataset_info_path: str | Path | None = None,
+    workers: int | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
 ) -> dict[str, Any]:
     """Mosaic ``source`` (a path or a ``datasets.Dataset``) into ``output_path``; returns the summary.
 
     Single exchanges are mosaicked within their system-prompt group; other items follow the
     policies in ``formats``. Every written sample, rendered with ``formats.template``, counts
-    at most ``config.max_length`` tokens.
+    at most ``config.max_length`` tokens. ``workers``, ``cache_dir`` and ``use_cache`` are as
+    for :func:`~mosaicit.pipeline.augment_file`; records wait in spool files while composing.
     """
     fmt = formats or FormatOptions()
     shape = check_output_format(fmt.output_format)
@@ -129,13 +136,48 @@ def augment_dataset(
 
     stats = ReadStats()
     conversations = read_conversations(source, fmt.input_format, fmt.columns, on_bad, stats, fmt.split)
-    routed = route(conversations, fmt.conversations, fmt.system_policy, _raw_in(stats))
+    stores: list[RecordStore] = []
+
+    def new_group() -> RecordStore:
+        stores.append(RecordStore())
+        return stores[-1]
+
+    cache = CountCache(cache_dir or default_cache_dir(), counter.fingerprint) if use_cache else None
+    try:
+        return _augment(
+            route(conversations, fmt.conversations, fmt.system_policy, _raw_in(stats), new_group),
+            Run(config, counter, tables, template, workers=workers or os.cpu_count() or 1, cache=cache),
+            stats, name, shape, fmt, output_path, with_meta, summary_path, rejects_path, progress,
+            dataset_info_path,
+        )  # fmt: skip
+    finally:
+        if cache:
+            cache.close()
+        for store in stores:
+            store.close()
+
+
+def _augment(
+    routed: Routed,
+    run: Run,
+    stats: ReadStats,
+    name: str,
+    shape: str,
+    fmt: FormatOptions,
+    output_path: str | Path,
+    with_meta: bool,
+    summary_path: str | Path | None,
+    rejects_path: str | Path | None,
+    progress: bool,
+    dataset_info_path: str | Path | None,
+) -> dict[str, Any]:
+    """Compose, write and summarise a routed dataset (see :func:`augment_dataset`)."""
+    config = run.config
     if stats.read == 0:
         raise InputError(name, "empty dataset: no records")
-    run = Run(config, counter, tables, template)
     _check_template(run, routed, name)
     done = _Outcome()
-    bar = _progress_bar(progress, len(routed.records) * (config.epochs + 1))
+    bar = _progress_bar(progress, routed.record_count * (config.epochs + 1))
     tick = bar.update if bar else None
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -157,7 +199,7 @@ def augment_dataset(
         if bar:
             bar.close()
     run.usable = done.usable
-    prepared = Prepared(routed.records, stats.rejects + routed.rejects + done.over_budget, stats.read)
+    prepared = Prepared([], stats.rejects + routed.rejects + done.over_budget, stats.read)
     default_summary, default_rejects = side_paths(output_path)
     rejects = sorted(prepared.rejects + run.rejects, key=lambda r: r.index)
     write_rows(

@@ -112,8 +112,10 @@ def detect(item: Any, cols: Columns) -> str | None:
         return "sharegpt" if "from" in first else "messages"
     if cols.prompt in item and cols.completion in item:
         return "prompt-completion"
-    if cols.instruction in item and cols.output in item:
+    if cols.instruction in item or cols.output in item:  # a missing half is reported as such
         return "alpaca"
+    if cols.prompt in item or cols.completion in item:
+        return "prompt-completion"
     return None
 
 

@@ -48,7 +48,8 @@ class _Buffer:
 
     def __init__(self, handle: IO[str], head: str) -> None:
         self.handle, self.text, self.pos, self.eof = handle, head, 0, False
-        self.consumed = 0  # characters dropped from the front, for error positions
+        self.lines = 0  # newlines dropped from the front, for error positions
+        self.column = 0  # characters of the current line dropped from the front
 
     def more(self, at_least: int = CHUNK) -> bool:
         if self.eof:
@@ -57,10 +58,20 @@ class _Buffer:
         if not chunk:
             self.eof = True
             return False
-        self.consumed += self.pos
+        dropped = self.text[: self.pos]
+        newline = dropped.rfind("\n")
+        self.lines += dropped.count("\n")
+        self.column = len(dropped) - newline - 1 if newline >= 0 else self.column + len(dropped)
         self.text = self.text[self.pos :] + chunk
         self.pos = 0
         return True
+
+    def where(self, pos: int) -> str:
+        """``line L, column C`` of position ``pos`` of the buffer, in the whole file."""
+        line = self.lines + self.text.count("\n", 0, pos) + 1
+        newline = self.text.rfind("\n", 0, pos)
+        column = pos - newline if newline >= 0 else self.column + pos + 1
+        return f"line {line}, column {column}"
 
     def skip_space(self) -> str:
         """Skip whitespace; the next character, or "" at the end of the file."""
@@ -111,7 +122,7 @@ def _decode_one(decoder: json.JSONDecoder, buf: _Buffer, path: str, index: int) 
             if buf.more(want):
                 want *= 2  # each retry reads at least as much again: linear overall
                 continue
-            raise InputError(path, f"invalid JSON: {exc.msg}", index) from None
+            raise InputError(path, f"invalid JSON at {buf.where(exc.pos)}: {exc.msg}", index) from None
         if end == len(buf.text) and buf.more(want):  # a number or literal may go on
             want *= 2
             continue
