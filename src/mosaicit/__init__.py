@@ -9,8 +9,10 @@ from mosaicit.records import Record, Reject, Sample  # noqa: E402
 from mosaicit.strategies import Plan, render  # noqa: E402
 from mosaicit.tables import Tables, load_tables  # noqa: E402
 from mosaicit.tokens import TokenCounter, load_counter  # noqa: E402
+from mosaicit.workflow import FormatOptions, augment_dataset, convert_dataset  # noqa: E402
 
 __all__ = [
+    "FormatOptions",
     "InputError",
     "MosaicConfig",
     "MosaicitError",
@@ -22,7 +24,9 @@ __all__ = [
     "Tables",
     "TokenCounter",
     "__version__",
+    "augment_dataset",
     "augment_file",
+    "convert_dataset",
     "load_counter",
     "load_tables",
     "mosaic",

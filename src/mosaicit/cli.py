@@ -13,7 +13,10 @@ import click
 from mosaicit import __version__
 from mosaicit.config import STRATEGIES, VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.errors import MosaicitError
+from mosaicit.io.formats import INPUT_SHAPES, SHAPES
+from mosaicit.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+from mosaicit.templates import TEMPLATES
 
 
 def _names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
@@ -122,6 +125,84 @@ def make_config(**kw: Any) -> MosaicConfig:
     )
 
 
+def format_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say how to read the input and write the output (``augment``, ``convert``)."""
+    keys = [
+        ("instruction", "instruction", "Alpaca: the instruction column"),
+        ("input", "input", "Alpaca: the input (context) column"),
+        ("output", "output", "Alpaca: the output column"),
+        ("system", "system", "the system prompt column"),
+        ("history", "history", "Alpaca: the history column ([instruction, output] pairs)"),
+        ("messages", None, "ShareGPT/messages: the message-list column [default: conversations or messages]"),
+        ("role", None, "ShareGPT/messages: the role key of a message [default: from or role]"),
+        ("content", None, "ShareGPT/messages: the text key of a message [default: value or content]"),
+        ("prompt", "prompt", "prompt/completion: the prompt column"),
+        ("completion", "completion", "prompt/completion: the completion column"),
+        ("id", "id", "the id column, kept in the output"),
+    ]
+    options = [
+        click.option(
+            "--input-format",
+            type=click.Choice(INPUT_SHAPES),
+            default="auto",
+            show_default=True,
+            help="The input's shape; auto detects it from the first record.",
+        ),
+        click.option("--split", default=None, help="The split to read from a saved DatasetDict folder."),
+        *[
+            click.option(
+                f"--{name}-key",
+                f"{name}_key",
+                default=default,
+                metavar="KEY",
+                help=text + (f" [default: {default}]" if default else "") + ".",
+            )
+            for name, default, text in keys
+        ],
+        click.option(
+            "--output-format",
+            type=click.Choice(SHAPES),
+            default="alpaca",
+            show_default=True,
+            help="The output's shape; the file type follows OUTPUT's extension (.json, .jsonl, .parquet).",
+        ),
+        click.option("--no-meta", is_flag=True, help="Leave out the 'mosaic' provenance object."),
+        click.option(
+            "--emit-dataset-info",
+            "dataset_info",
+            is_flag=False,
+            flag_value="",
+            default=None,
+            metavar="[PATH]",
+            help="Add the output's LLaMA-Factory entry to PATH [default: dataset_info.json beside OUTPUT].",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def make_formats(output: str, **kw: Any) -> tuple[Any, str | None]:
+    """The :class:`FormatOptions` of the shared options, and the dataset_info.json path if asked."""
+    from mosaicit.io.dataset_info import default_path
+    from mosaicit.io.formats import Columns
+    from mosaicit.workflow import FormatOptions
+
+    columns = Columns(**{f: kw[f"{f}_key"] for f in Columns.__dataclass_fields__})
+    formats = FormatOptions(
+        input_format=kw["input_format"],
+        columns=columns,
+        split=kw["split"],
+        output_format=kw["output_format"],
+        conversations=kw.get("conversations", "passthrough"),
+        system_policy=kw.get("system_policy", "group"),
+        template=kw.get("template", "none"),
+        chat_template=kw.get("chat_template"),
+    )
+    info = kw["dataset_info"]
+    return formats, (str(default_path(output)) if info == "" else info)
+
+
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Show a :class:`MosaicitError` as one line on stderr and exit with status 1."""
 
@@ -146,17 +227,47 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option(
     "-o",
     "--output",
     "output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Output file: .jsonl (one sample per line) or .json (an array).",
+    help="Output file: .jsonl (one sample per line), .json (an array) or .parquet.",
 )
 @mosaic_options
-@click.option("--no-meta", is_flag=True, help="Leave out the 'mosaic' provenance object.")
+@click.option(
+    "--template",
+    type=click.Choice(TEMPLATES),
+    default="none",
+    show_default=True,
+    help="What the budget counts: none (bare instruction+output), vicuna_v1.1 (FastChat), chatml, "
+    "or chat (the --tokenizer folder's own chat template); special tokens and system prompt included.",
+)
+@click.option(
+    "--chat-template",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="A Jinja chat template file to use with --template chat instead of the tokenizer's.",
+)
+@click.option(
+    "--conversations",
+    type=click.Choice(CONVERSATION_POLICIES),
+    default="passthrough",
+    show_default=True,
+    help="Multi-turn conversations: pass through unchanged, mosaic their first exchange, "
+    "or split them into one record per exchange.",
+)
+@click.option(
+    "--system-policy",
+    type=click.Choice(SYSTEM_POLICIES),
+    default="group",
+    show_default=True,
+    help="Records with a system prompt: mosaic them only with records of the same system prompt "
+    "(group), or pass them through unchanged.",
+)
+@format_options
 @click.option(
     "--summary",
     "summary_path",
@@ -208,13 +319,20 @@ def augment(
     quiet: bool,
     **kw: Any,
 ) -> None:
-    """Mosaic the records in INPUT (Alpaca JSON array or JSONL) into OUTPUT."""
-    from mosaicit.pipeline import augment_file, side_paths
+    """Mosaic the records in INPUT into OUTPUT.
 
-    summary = augment_file(
+    INPUT is a JSON array, JSONL or Parquet file, or a folder saved with datasets' save_to_disk,
+    holding Alpaca, ShareGPT, OpenAI messages or prompt/completion records.
+    """
+    from mosaicit.pipeline import side_paths
+    from mosaicit.workflow import augment_dataset
+
+    formats, info = make_formats(output, **kw)
+    summary = augment_dataset(
         input_path,
         output,
         make_config(**kw),
+        formats,
         tokenizer=kw["tokenizer"],
         tables_path=kw["tables"],
         with_meta=not no_meta,
@@ -225,6 +343,7 @@ def augment(
         workers=workers,
         cache_dir=cache_dir,
         use_cache=not no_cache,
+        dataset_info_path=info,
     )
     if not quiet:
         default_summary, default_rejects = side_paths(output)
@@ -232,6 +351,48 @@ def augment(
             format_summary(summary, summary_path or default_summary, rejects_path or default_rejects),
             err=True,
         )
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .jsonl, .json or .parquet.",
+)
+@format_options
+@click.option(
+    "--on-bad-record",
+    type=click.Choice(("error", "skip")),
+    default="error",
+    show_default=True,
+    help="A malformed record stops the run (error) or is set aside in OUTPUT.rejects.jsonl (skip).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+@user_errors
+def convert(input_path: str, output: str, no_meta: bool, on_bad_record: str, quiet: bool, **kw: Any) -> None:
+    """Rewrite INPUT in another shape or file type, one record per record, with no mosaicking."""
+    from mosaicit.workflow import convert_dataset
+
+    formats, info = make_formats(output, **kw)
+    s = convert_dataset(
+        input_path, output, formats, with_meta=not no_meta, on_bad=on_bad_record, dataset_info_path=info
+    )
+    if not quiet:
+        lines = [
+            f"read {s['records_read']} {s['input_format']} records, wrote {s['records_written']} "
+            f"as {s['output_format']} to {s['output']}"
+        ]
+        if s["records_rejected"]:
+            lines.append(f"rejected: {s['records_rejected']} -> {s['rejects']}")
+        if "dataset_info" in s:
+            lines.append(
+                f"dataset_info.json entry {s['dataset_info']['name']!r}: {s['dataset_info']['path']}"
+            )
+        click.echo("\n".join(lines), err=True)
 
 
 def format_summary(s: dict[str, Any], summary_path: Any, rejects_path: Any) -> str:
@@ -249,9 +410,28 @@ def format_summary(s: dict[str, Any], summary_path: Any, rejects_path: Any) -> s
             f"tokens per sample: mean {tok['mean']}, max {tok['max']} <= {tok['max_length']} "
             f"({s['budget']['tokenizer']}, {s['budget']['composition']})",
             f"rejected: {dropped} -> {rejects_path}",
+            *_format_kinds(s),
             f"summary: {summary_path}",
         ]
     )
+
+
+def _format_kinds(s: dict[str, Any]) -> list[str]:
+    """Lines on what happened to each kind of input item, when the summary has them."""
+    if "kinds" not in s:
+        return []
+    kinds = "; ".join(
+        f"{kind}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) for kind, counts in s["kinds"].items()
+    )
+    p = s["passthrough"]
+    lines = [
+        f"input ({s['formats']['input']}): {kinds}",
+        f"mosaics {s['mosaics_written']} in {s['system_groups']} system-prompt group(s); passed through "
+        f"{p['written']} unchanged (max {p['max_tokens']} tokens), {p['over_budget']} over budget",
+    ]
+    if "dataset_info" in s:
+        lines.append(f"dataset_info.json entry {s['dataset_info']['name']!r}: {s['dataset_info']['path']}")
+    return lines
 
 
 @main.command()

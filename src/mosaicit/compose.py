@@ -214,6 +214,9 @@ class Composer:
         ids = [members[i].id for i in plan.sources]
         if any(i is not None for i in ids):
             mosaic["ids"] = ids
+        turns = [records[i].turn for i in plan.sources]
+        if any(t is not None for t in turns):
+            mosaic["turns"] = turns
         mosaic["tokens"] = tokens
         mosaic["epoch"] = epoch
         return Sample(instruction, output, len(plan.sources), mosaic, members[plan.sources[0]].system)
@@ -237,7 +240,9 @@ def split_usable(
 
 
 def _raw(record: Record) -> dict:
-    raw = {"instruction": record.instruction, "input": record.input, "output": record.output}
+    raw: dict = {"instruction": record.instruction, "input": record.input, "output": record.output}
     if record.id is not None:
         raw["id"] = record.id
+    if record.turn is not None:
+        raw["turn"] = record.turn
     return raw

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
+from mosaicit.errors import MosaicitError
 from mosaicit.strategies.render import Segment
+from mosaicit.tokens import TokenCounter
 
 
 class Template(Protocol):
@@ -23,6 +28,10 @@ class Template(Protocol):
         """The same texts, rendered."""
         ...
 
+    def conversation(self, system: str, turns: Sequence[tuple[str, str]]) -> list[str]:
+        """The texts of a whole (multi-turn) conversation, rendered, for passthrough samples."""
+        ...
+
 
 class BareTemplate:
     """Counts the instruction and the output as two plain texts, as the research script did."""
@@ -38,3 +47,272 @@ class BareTemplate:
     def texts(self, instruction: str, output: str, system: str) -> list[str]:
         """The instruction and the output."""
         return [instruction, output]
+
+    def conversation(self, system: str, turns: Sequence[tuple[str, str]]) -> list[str]:
+        """Every user and assistant text of a conversation, each tokenized alone."""
+        return [text for pair in turns for text in pair]
+
+
+VICUNA_SYSTEM = (
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions."
+)
+
+
+class VicunaTemplate:
+    """FastChat's ``vicuna_v1.1``: ``{system} USER: {instruction} ASSISTANT: {output}</s>``.
+
+    ``bos``/``eos`` are the special tokens the tokenizer itself adds around a text (the
+    ``<s>`` of Llama-style tokenizers), which FastChat's training script keeps; ``</s>`` in
+    the text is counted as the tokenizer reads it (one special token when it is one).
+    A sample without a system prompt gets FastChat's default one, as FastChat does.
+    """
+
+    name = "vicuna_v1.1"
+
+    def __init__(self, bos: str = "", eos: str = "") -> None:
+        self.bos, self.eos = bos, eos
+
+    def _head(self, system: str) -> str:
+        return f"{self.bos}{system or VICUNA_SYSTEM} "
+
+    def frame(
+        self, instruction: Sequence[Segment], output: Sequence[Segment], system: str
+    ) -> list[list[Segment]]:
+        """One text: the head, the instruction and the output between their role labels."""
+        return [[self._head(system) + "USER: ", *instruction, " ASSISTANT: ", *output, "</s>" + self.eos]]
+
+    def texts(self, instruction: str, output: str, system: str) -> list[str]:
+        """The rendered prompt, as FastChat builds it, with the tokenizer's own affixes."""
+        return self.conversation(system, [(instruction, output)])
+
+    def conversation(self, system: str, turns: Sequence[tuple[str, str]]) -> list[str]:
+        """A whole conversation rendered the same way."""
+        body = "".join(f"USER: {user} ASSISTANT: {answer}</s>" for user, answer in turns)
+        return [self._head(system) + body + self.eos]
+
+
+class ChatMLTemplate:
+    """ChatML: ``<|im_start|>{role}\\n{content}<|im_end|>\\n`` per message; system only if given."""
+
+    name = "chatml"
+
+    @staticmethod
+    def _block(role: str, content: str) -> str:
+        return f"<|im_start|>{role}\n{content}<|im_end|>\n"
+
+    def _head(self, system: str) -> str:
+        return self._block("system", system) if system else ""
+
+    def frame(
+        self, instruction: Sequence[Segment], output: Sequence[Segment], system: str
+    ) -> list[list[Segment]]:
+        """One text: the optional system block, the user block and the assistant block."""
+        return [
+            [
+                self._head(system) + "<|im_start|>user\n",
+                *instruction,
+                "<|im_end|>\n<|im_start|>assistant\n",
+                *output,
+                "<|im_end|>\n",
+            ]
+        ]
+
+    def texts(self, instruction: str, output: str, system: str) -> list[str]:
+        """The rendered ChatML text."""
+        return self.conversation(system, [(instruction, output)])
+
+    def conversation(self, system: str, turns: Sequence[tuple[str, str]]) -> list[str]:
+        """A whole conversation in ChatML."""
+        body = "".join(self._block("user", u) + self._block("assistant", a) for u, a in turns)
+        return [self._head(system) + body]
+
+
+#: Stand-ins rendered in place of the texts, then cut out: private-use characters, mixed case
+#: (so a template that changes case is caught), no spaces (so one that trims is not).
+SENTINELS = {role: f"\ue000Mosaicit.{role}\ue001" for role in ("system", "user", "assistant")}
+
+
+class ChatTemplate:
+    """The tokenizer's own chat template, rendered by ``transformers``' ``apply_chat_template``.
+
+    What is counted is what TRL's SFT trainer tokenizes: the rendered text (BOS and other
+    special tokens included when the template writes them), with special-token strings read
+    as special tokens and nothing added by the tokenizer. For the budget the template is
+    rendered once per shape (with or without a system prompt) with sentinel strings in place
+    of the texts, and cut around them into fixed strings and record pieces; :meth:`texts`
+    renders the real thing, which the composer uses to verify every sample.
+    """
+
+    name = "chat"
+
+    def __init__(self, tokenizer: Any, source: str, chat_template: str | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.source = source
+        self.template = chat_template or getattr(tokenizer, "chat_template", None)
+        if not self.template:
+            raise MosaicitError(
+                f"{source}: the tokenizer has no chat template; "
+                "pass --chat-template FILE or another --template"
+            )
+        self._shapes: dict[bool, tuple[str, ...]] = {}
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """The rendered text of ``messages``; a template error becomes a one-line MosaicitError."""
+        try:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, chat_template=self.template)
+        except Exception as exc:  # jinja2 and the template's raise_exception raise anything
+            roles = "/".join(m["role"] for m in messages)
+            detail = " ".join(str(exc).split())[:200]
+            raise MosaicitError(
+                f"the chat template of {self.source} failed to render {roles}: {detail}"
+            ) from None
+        if not isinstance(text, str):
+            raise MosaicitError(f"the chat template of {self.source} did not render text")
+        return text
+
+    @staticmethod
+    def messages(system: str, turns: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+        """The message list of a conversation."""
+        out = [{"role": "system", "content": system}] if system else []
+        for user, answer in turns:
+            out += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+        return out
+
+    def shape(self, with_system: bool) -> tuple[str, ...]:
+        """The fixed strings around (system,) user and assistant text for one exchange."""
+        cached = self._shapes.get(with_system)
+        if cached is not None:
+            return cached
+        roles = ("system", "user", "assistant") if with_system else ("user", "assistant")
+        probe = [{"role": r, "content": SENTINELS[r]} for r in roles]
+        text = self.render(probe)
+        parts = []
+        for role in roles:
+            before, sep, text = text.partition(SENTINELS[role])
+            if not sep or SENTINELS[role] in text or any(s in before for s in SENTINELS.values()):
+                raise MosaicitError(
+                    f"the chat template of {self.source} does not write the {role} text once and in order; "
+                    "use --template chatml/vicuna_v1.1/none"
+                )
+            parts.append(before)
+        parts.append(text)
+        self._shapes[with_system] = tuple(parts)
+        return self._shapes[with_system]
+
+    def frame(
+        self, instruction: Sequence[Segment], output: Sequence[Segment], system: str
+    ) -> list[list[Segment]]:
+        """One text: the template's fixed strings with the system, instruction and output in place."""
+        if system:
+            pre, mid_system, mid, post = self.shape(True)
+            head: list[Segment] = [pre, system, mid_system]
+        else:
+            pre, mid, post = self.shape(False)
+            head = [pre]
+        return [[*head, *instruction, mid, *output, post]]
+
+    def texts(self, instruction: str, output: str, system: str) -> list[str]:
+        """The rendered text of one exchange."""
+        return [self.render(self.messages(system, [(instruction, output)]))]
+
+    def conversation(self, system: str, turns: Sequence[tuple[str, str]]) -> list[str]:
+        """The rendered text of a whole conversation."""
+        return [self.render(self.messages(system, turns))]
+
+
+TEMPLATES = ("none", "vicuna_v1.1", "chatml", "chat")
+
+
+def tokenizer_json(spec: str | os.PathLike[str] | None) -> Path | None:
+    """The ``tokenizer.json`` that a ``--tokenizer`` value names, if it names one."""
+    from mosaicit.tokens import default_tokenizer_path
+
+    if spec is None or str(spec) == "default":
+        return default_tokenizer_path()
+    path = Path(spec)
+    if path.is_dir() and (path / "tokenizer.json").is_file():
+        return path / "tokenizer.json"
+    return path if path.is_file() and path.suffix == ".json" else None
+
+
+def added_affixes(spec: str | os.PathLike[str] | None) -> tuple[str, str]:
+    """The special-token text a tokenizer adds before and after a text (e.g. ``("<s>", "")``)."""
+    path = tokenizer_json(spec)
+    if path is None:
+        return "", ""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    bare = tok.encode("a", add_special_tokens=False).ids
+    full = tok.encode("a", add_special_tokens=True).ids
+    for start in range(len(full) - len(bare) + 1):
+        if full[start : start + len(bare)] == bare:
+            before, after = full[:start], full[start + len(bare) :]
+            return "".join(tok.id_to_token(i) or "" for i in before), "".join(
+                tok.id_to_token(i) or "" for i in after
+            )
+    return "", ""
+
+
+def load_chat_tokenizer(spec: str | os.PathLike[str] | None) -> tuple[Any, str]:
+    """A ``transformers`` tokenizer for ``--template chat``, from a local folder (never downloaded)."""
+    if spec is None:
+        raise MosaicitError("--template chat needs --tokenizer: a tokenizer folder with a chat template")
+    path = Path(spec)
+    folder = path.parent if path.is_file() else path
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise MosaicitError("--template chat needs transformers: pip install 'mosaicit[chat]'") from None
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), str(folder)
+    except Exception as exc:  # transformers raises OSError/ValueError/HF errors
+        raise MosaicitError(
+            f"{folder}: cannot load a tokenizer with transformers: {str(exc)[:200]}"
+        ) from None
+
+
+def load_template(
+    name: str,
+    tokenizer: str | os.PathLike[str] | None = None,
+    chat_template: str | os.PathLike[str] | None = None,
+) -> tuple[Template, TokenCounter | None]:
+    """The template called ``name`` and, for ``chat``, the counter that must go with it.
+
+    ``chat`` counts with the same ``transformers`` tokenizer that renders the template (its
+    backend tokenizer, no special tokens added), so the count is what a trainer tokenizes.
+    """
+    if name == "none":
+        return BareTemplate(), None
+    if name == "vicuna_v1.1":
+        return VicunaTemplate(*added_affixes(tokenizer)), None
+    if name == "chatml":
+        return ChatMLTemplate(), None
+    if name == "chat":
+        tok, folder = load_chat_tokenizer(tokenizer)
+        source = folder
+        text = None
+        if chat_template is not None:
+            try:
+                text = Path(chat_template).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise MosaicitError(
+                    f"{chat_template}: cannot read the chat template: {exc.strerror}"
+                ) from None
+            source = str(chat_template)
+        return ChatTemplate(tok, source, text), chat_counter(tok, folder)
+    raise MosaicitError(f"--template must be one of {', '.join(TEMPLATES)}, got {name!r}")
+
+
+def chat_counter(tok: Any, name: str) -> TokenCounter:
+    """A counter over a ``transformers`` fast tokenizer's backend, as the trainer tokenizes."""
+    from mosaicit.tokens import _from_hf_tokenizer, _sha256, _space_exact_hf
+
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is None:
+        raise MosaicitError(f"{name}: --template chat needs a fast (tokenizer.json) tokenizer")
+    spec = backend.to_str()
+    return _from_hf_tokenizer(
+        backend, name, _sha256(b"hf", spec.encode("utf-8")), _space_exact_hf(json.loads(spec))
+    )

@@ -1,0 +1,143 @@
+"""Stream items from a JSON array or a JSONL file without loading the whole file as one object.
+
+A JSON array is read item by item with :meth:`json.JSONDecoder.raw_decode` over a buffer
+that grows only as far as the current item needs; JSONL is read line by line. The standard
+library is enough for this, so there is no dependency on an incremental parser such as ijson
+(whose speed matters little next to tokenization).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from mosaicit.errors import InputError
+
+CHUNK = 1 << 16
+WHITESPACE = " \t\n\r"
+
+
+def iter_json(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, item)`` from a JSON array or a JSONL file (blank lines skipped)."""
+    name = str(path)
+    try:
+        handle = Path(path).open(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(name, "no such file") from None
+    except OSError as exc:
+        raise InputError(name, f"cannot read: {exc.strerror}") from None
+    with handle:
+        try:
+            head = handle.read(CHUNK)
+            first = head.lstrip(WHITESPACE + "\ufeff")[:1]
+            if first == "[":
+                yield from _array(handle, head, name)
+            elif first in ("{", ""):
+                handle.seek(0)
+                yield from _lines(handle, name)
+            else:
+                raise InputError(name, "not JSON: expected a JSON array or one JSON object per line")
+        except UnicodeDecodeError:
+            raise InputError(name, "not UTF-8 text") from None
+
+
+class _Buffer:
+    """A window on a text file: ``text[pos:]`` is what is not consumed yet."""
+
+    def __init__(self, handle: IO[str], head: str) -> None:
+        self.handle, self.text, self.pos, self.eof = handle, head, 0, False
+        self.lines = 0  # newlines dropped from the front, for error positions
+        self.column = 0  # characters of the current line dropped from the front
+
+    def more(self, at_least: int = CHUNK) -> bool:
+        if self.eof:
+            return False
+        chunk = self.handle.read(max(at_least, CHUNK))
+        if not chunk:
+            self.eof = True
+            return False
+        dropped = self.text[: self.pos]
+        newline = dropped.rfind("\n")
+        self.lines += dropped.count("\n")
+        self.column = len(dropped) - newline - 1 if newline >= 0 else self.column + len(dropped)
+        self.text = self.text[self.pos :] + chunk
+        self.pos = 0
+        return True
+
+    def where(self, pos: int) -> str:
+        """``line L, column C`` of position ``pos`` of the buffer, in the whole file."""
+        line = self.lines + self.text.count("\n", 0, pos) + 1
+        newline = self.text.rfind("\n", 0, pos)
+        column = pos - newline if newline >= 0 else self.column + pos + 1
+        return f"line {line}, column {column}"
+
+    def skip_space(self) -> str:
+        """Skip whitespace; the next character, or "" at the end of the file."""
+        while True:
+            while self.pos < len(self.text) and self.text[self.pos] in WHITESPACE + "\ufeff":
+                self.pos += 1
+            if self.pos < len(self.text):
+                return self.text[self.pos]
+            if not self.more():
+                return ""
+
+
+def _array(handle: IO[str], head: str, path: str) -> Iterator[tuple[int, Any]]:
+    decoder = json.JSONDecoder()
+    buf = _Buffer(handle, head)
+    buf.skip_space()
+    buf.pos += 1  # the "["
+    index = 0
+    if buf.skip_space() == "]":
+        buf.pos += 1
+    else:
+        while True:
+            if buf.skip_space() == "":
+                raise InputError(path, f"invalid JSON: the array ends early, in record {index}")
+            item = _decode_one(decoder, buf, path, index)
+            yield index, item
+            index += 1
+            after = buf.skip_space()
+            buf.pos += 1
+            if after == "]":
+                break
+            if after != ",":
+                found = repr(after) if after else "the end of the file"
+                raise InputError(
+                    path, f"invalid JSON after record {index - 1}: expected ',' or ']', got {found}"
+                )
+    if buf.skip_space() != "":
+        raise InputError(path, "invalid JSON: extra data after the array")
+
+
+def _decode_one(decoder: json.JSONDecoder, buf: _Buffer, path: str, index: int) -> Any:
+    """Decode the value at ``buf.pos``, reading more of the file until it is complete."""
+    want = CHUNK
+    while True:
+        try:
+            item, end = decoder.raw_decode(buf.text, buf.pos)
+        except json.JSONDecodeError as exc:
+            if buf.more(want):
+                want *= 2  # each retry reads at least as much again: linear overall
+                continue
+            raise InputError(path, f"invalid JSON at {buf.where(exc.pos)}: {exc.msg}", index) from None
+        if end == len(buf.text) and buf.more(want):  # a number or literal may go on
+            want *= 2
+            continue
+        buf.pos = end
+        return item
+
+
+def _lines(handle: IO[str], path: str) -> Iterator[tuple[int, Any]]:
+    index = 0
+    for lineno, line in enumerate(handle, 1):
+        if not line.strip(WHITESPACE + "\ufeff"):
+            continue
+        try:
+            item = json.loads(line.lstrip("\ufeff"))
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"invalid JSON on line {lineno}: {exc.msg}", index) from None
+        yield index, item
+        index += 1

@@ -1,0 +1,124 @@
+"""Parquet in and out with pyarrow (the optional ``parquet`` extra), by record batch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mosaicit.errors import InputError, MosaicitError
+from mosaicit.io.atomic import atomic_open
+
+BATCH_ROWS = 1024
+
+
+def require_pyarrow() -> Any:
+    """The pyarrow module, or a clear error saying how to install it."""
+    try:
+        import pyarrow
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise MosaicitError("Parquet needs pyarrow: pip install 'mosaicit[parquet]'") from None
+    return pyarrow
+
+
+def iter_parquet(path: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, row dict)`` from a Parquet file, one record batch at a time."""
+    require_pyarrow()
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(str(path))
+    except FileNotFoundError:
+        raise InputError(str(path), "no such file") from None
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError variants
+        raise InputError(str(path), f"not a readable Parquet file: {str(exc)[:200]}") from None
+    index = 0
+    with reader:
+        for batch in reader.iter_batches(batch_size=batch_rows):
+            for row in batch.to_pylist():
+                yield index, row
+                index += 1
+
+
+def shape_schema(shape: str, id_type: Any = None) -> Any:
+    """The Parquet schema of an output shape: every column nullable, ``mosaic`` as JSON text."""
+    pa = require_pyarrow()
+    message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    columns: dict[str, list[tuple[str, Any]]] = {
+        "alpaca": [
+            ("instruction", pa.string()),
+            ("input", pa.string()),
+            ("output", pa.string()),
+            ("system", pa.string()),
+            ("history", pa.list_(pa.list_(pa.string()))),
+            ("count", pa.int64()),
+        ],
+        "sharegpt": [
+            ("system", pa.string()),
+            ("conversations", pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())]))),
+        ],
+        "messages": [("messages", message)],
+        "prompt-completion": [("prompt", message), ("completion", message)],
+    }
+    fields = ([("id", id_type)] if id_type is not None else []) + columns[shape] + [("mosaic", pa.string())]
+    return pa.schema(fields)
+
+
+def write_parquet(
+    path: str | Path, rows: Iterable[dict[str, Any]], shape: str, batch_rows: int = BATCH_ROWS
+) -> int:
+    """Write rows of one output ``shape`` atomically as Parquet, in batches; returns the row count.
+
+    Every row gets every column of the shape (null where it has none). A ``mosaic`` provenance
+    object is stored as JSON text, because its keys vary from row to row (this package's
+    readers decode it again). An ``id`` column takes its type from the first batch.
+    """
+    pa = require_pyarrow()
+    import pyarrow.parquet as pq
+
+    n = 0
+    with atomic_open(path, "wb") as out:
+        writer = None
+        try:
+            for batch in _batches(rows, batch_rows):
+                if writer is None:
+                    ids = [r["id"] for r in batch if r.get("id") is not None]
+                    id_type = pa.array(ids).type if ids else None
+                    writer = pq.ParquetWriter(out, shape_schema(shape, id_type))
+                writer.write_table(_table(pa, batch, writer.schema, n))
+                n += len(batch)
+            if writer is None:
+                writer = pq.ParquetWriter(out, shape_schema(shape))
+        finally:
+            if writer is not None:
+                writer.close()
+    return n
+
+
+def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        if isinstance(row.get("mosaic"), dict):
+            row = {**row, "mosaic": json.dumps(row["mosaic"], ensure_ascii=False)}
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _table(pa: Any, batch: list[dict[str, Any]], schema: Any, start: int) -> Any:
+    names = set(schema.names)
+    for offset, row in enumerate(batch):
+        extra = set(row) - names
+        if extra:
+            raise MosaicitError(
+                f"Parquet output: row {start + offset} has columns {sorted(extra)} that the first rows lack"
+            )
+    try:
+        return pa.Table.from_pylist(batch, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise MosaicitError(f"Parquet output: rows {start}-{start + len(batch) - 1}: {exc}") from None

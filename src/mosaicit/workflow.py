@@ -1,0 +1,332 @@
+"""Datasets in any supported shape: mosaic them (``augment_dataset``) or only reshape them.
+
+read (any shape, any file type) -> route (policies) -> compose each system-prompt group ->
+count the passthrough conversations under the template -> write (chosen shape, by extension),
+with the rejects, the summary and, if asked, the LLaMA-Factory dataset_info.json entry.
+Nothing is written unless the whole run succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mosaicit.cache import CountCache, default_cache_dir
+from mosaicit.config import MosaicConfig
+from mosaicit.errors import InputError, MosaicitError
+from mosaicit.io import dataset_info
+from mosaicit.io.alpaca import write_rows
+from mosaicit.io.atomic import atomic_open
+from mosaicit.io.formats import Columns, Conversation, to_row, with_meta
+from mosaicit.io.sources import (
+    ReadStats,
+    check_output_format,
+    output_kind,
+    read_conversations,
+    source_name,
+    write_dataset,
+)
+from mosaicit.pipeline import Prepared, Run, _progress_bar, build_summary, side_paths
+from mosaicit.records import Record, Reject, Sample
+from mosaicit.routing import Routed, check_policies, route
+from mosaicit.store import RecordStore
+from mosaicit.strategies import Plan
+from mosaicit.tables.loader import load_tables
+from mosaicit.templates import ChatTemplate, load_template
+from mosaicit.tokens import load_counter
+
+#: Seed offset between system-prompt groups (the first group uses the seed itself).
+GROUP_SEED_STEP = 7_919
+
+
+@dataclass(frozen=True)
+class FormatOptions:
+    """How to read the input and write the output, and the policies for conversations."""
+
+    input_format: str = "auto"
+    columns: Columns = field(default_factory=Columns)
+    split: str | None = None
+    output_format: str = "alpaca"
+    conversations: str = "passthrough"
+    system_policy: str = "group"
+    template: str = "none"
+    chat_template: str | None = None
+
+
+def sample_conversation(sample: Sample) -> Conversation:
+    """A mosaicked sample as a one-exchange conversation carrying its count and provenance."""
+    meta = {"count": sample.count, "mosaic": sample.mosaic}
+    return Conversation(-1, ((sample.instruction, sample.output),), sample.system, "", meta)
+
+
+def _raw_in(stats: ReadStats) -> Callable[[Conversation], dict[str, Any]]:
+    return lambda conv: to_row(conv, stats.shape or "messages")
+
+
+def _group_samples(run: Run, ordinal: int, records: Sequence[Record], tick: Any) -> Iterator[Sample]:
+    """The samples of one system-prompt group, composed with the group's own seed."""
+    base = run.config
+    config = replace(base, seed=base.seed + GROUP_SEED_STEP * ordinal) if ordinal else base
+    run.config = run.composer.config = config
+    try:
+        yield from run.samples(records, tick, tick)
+    finally:
+        run.config = run.composer.config = base
+
+
+def _check_template(run: Run, routed: Routed, name: str) -> None:
+    """Render the chat template once for each shape in use, naming the first record that needs it."""
+    if not isinstance(run.template, ChatTemplate):
+        return
+    for system, records in routed.groups.items():
+        try:
+            run.template.shape(bool(system))
+        except MosaicitError as exc:
+            raise InputError(name, str(exc), records[0].index) from None
+
+
+@dataclass
+class _Outcome:
+    mosaics: int = 0
+    passthrough: int = 0
+    passthrough_tokens: int = 0
+    passthrough_max: int = 0
+    usable: int = 0
+    over_budget: list[Reject] = field(default_factory=list)
+
+
+def augment_dataset(
+    source: Any,
+    output_path: str | Path,
+    config: MosaicConfig,
+    formats: FormatOptions | None = None,
+    tokenizer: str | None = None,
+    tables_path: str | Path | None = None,
+    with_meta: bool = True,
+    summary_path: str | Path | None = None,
+    rejects_path: str | Path | None = None,
+    on_bad: str = "error",
+    progress: bool = False,
+    dataset_info_path: str | Path | None = None,
+    workers: int | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """Mosaic ``source`` (a path or a ``datasets.Dataset``) into ``output_path``; returns the summary.
+
+    Single exchanges are mosaicked within their system-prompt group; other items follow the
+    policies in ``formats``. Every written sample, rendered with ``formats.template``, counts
+    at most ``config.max_length`` tokens. ``workers``, ``cache_dir`` and ``use_cache`` are as
+    for :func:`~mosaicit.pipeline.augment_file`; records wait in spool files while composing.
+    """
+    fmt = formats or FormatOptions()
+    shape = check_output_format(fmt.output_format)
+    output_kind(output_path)
+    check_policies(fmt.conversations, fmt.system_policy)
+    if dataset_info_path is not None:
+        dataset_info.check_target(dataset_info_path, shape)
+    name = source_name(source)
+    tables = load_tables(tables_path)
+    template, chat_counter = load_template(fmt.template, tokenizer, fmt.chat_template)
+    counter = chat_counter or load_counter(tokenizer)
+
+    stats = ReadStats()
+    conversations = read_conversations(source, fmt.input_format, fmt.columns, on_bad, stats, fmt.split)
+    stores: list[RecordStore] = []
+
+    def new_group() -> RecordStore:
+        stores.append(RecordStore())
+        return stores[-1]
+
+    cache = CountCache(cache_dir or default_cache_dir(), counter.fingerprint) if use_cache else None
+    try:
+        return _augment(
+            route(conversations, fmt.conversations, fmt.system_policy, _raw_in(stats), new_group),
+            Run(config, counter, tables, template, workers=workers or os.cpu_count() or 1, cache=cache),
+            stats, name, shape, fmt, output_path, with_meta, summary_path, rejects_path, progress,
+            dataset_info_path,
+        )  # fmt: skip
+    finally:
+        if cache:
+            cache.close()
+        for store in stores:
+            store.close()
+
+
+def _augment(
+    routed: Routed,
+    run: Run,
+    stats: ReadStats,
+    name: str,
+    shape: str,
+    fmt: FormatOptions,
+    output_path: str | Path,
+    with_meta: bool,
+    summary_path: str | Path | None,
+    rejects_path: str | Path | None,
+    progress: bool,
+    dataset_info_path: str | Path | None,
+) -> dict[str, Any]:
+    """Compose, write and summarise a routed dataset (see :func:`augment_dataset`)."""
+    config = run.config
+    if stats.read == 0:
+        raise InputError(name, "empty dataset: no records")
+    _check_template(run, routed, name)
+    done = _Outcome()
+    bar = _progress_bar(progress, routed.record_count * (config.epochs + 1))
+    tick = bar.update if bar else None
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for ordinal, records in enumerate(routed.groups.values()):
+            for sample in _group_samples(run, ordinal, records, tick):
+                done.mosaics += 1
+                yield to_row(sample_conversation(sample), shape, with_meta)
+            done.usable += run.usable
+        for conv, why in routed.passthrough:
+            split = fmt.conversations == "split"
+            row = _passthrough_row(run, conv, why, name, shape, with_meta, done, split)
+            if row is not None:
+                yield row
+
+    seen = dataset_info.ColumnSeen()
+    try:
+        written = write_dataset(output_path, seen.watch(rows()), shape)
+    finally:
+        if bar:
+            bar.close()
+    run.usable = done.usable
+    prepared = Prepared([], stats.rejects + routed.rejects + done.over_budget, stats.read)
+    default_summary, default_rejects = side_paths(output_path)
+    rejects = sorted(prepared.rejects + run.rejects, key=lambda r: r.index)
+    write_rows(
+        rejects_path or default_rejects,
+        ({"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.record} for r in rejects),
+    )
+    summary = build_summary(run, prepared, name, str(output_path), done.mosaics)
+    summary["samples_written"] = written
+    if run.budget.exact and run.composer.tally.verified:
+        summary["budget"]["composition"] = "exact for the records; samples with special tokens verified"
+    summary["mosaics_written"] = done.mosaics
+    summary["formats"] = {
+        "input": stats.shape,
+        "output": shape,
+        "file": output_kind(output_path),
+        "conversations": fmt.conversations,
+        "system_policy": fmt.system_policy,
+    }
+    summary["kinds"] = routed.kinds
+    summary["system_groups"] = len(routed.groups)
+    summary["passthrough"] = {
+        "written": done.passthrough,
+        "over_budget": sum(1 for r in done.over_budget),
+        "max_tokens": done.passthrough_max,
+    }
+    if dataset_info_path is not None:
+        summary["dataset_info"] = {
+            "path": str(dataset_info_path),
+            "name": dataset_info.write_entry(dataset_info_path, output_path, shape, seen.present),
+        }
+    with atomic_open(summary_path or default_summary) as out:
+        json.dump(summary, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    return summary
+
+
+def _passthrough_row(
+    run: Run, conv: Conversation, why: str, name: str, shape: str, meta: bool, done: _Outcome, split: bool
+) -> dict[str, Any] | None:
+    """The row of a conversation passed through unchanged, or None (a reject) if over budget."""
+    turns = [(conv.user_text(i), answer) for i, (_, answer) in enumerate(conv.turns)]
+    try:
+        tokens = run.budget.count_texts(run.template.conversation(conv.system, turns))
+    except MosaicitError as exc:
+        raise InputError(name, str(exc), conv.index) from None
+    limit = run.config.max_length
+    if tokens > limit:
+        reject = Reject(
+            conv.index, "over_budget", to_row(conv, "messages"), f"{tokens} tokens > max_length {limit}"
+        )
+        done.over_budget.append(reject)
+        return None
+    done.passthrough += 1
+    done.passthrough_tokens += tokens
+    done.passthrough_max = max(done.passthrough_max, tokens)
+    return to_row(with_meta(conv, mosaic=passthrough_provenance(conv, why, tokens, split)), shape, meta)
+
+
+def passthrough_provenance(conv: Conversation, why: str, tokens: int, split: bool) -> dict[str, Any]:
+    """The ``mosaic`` object of a passthrough row: the same keys and types as a mosaic's.
+
+    ``strategy`` is ``"passthrough"`` and ``rule`` says why (``multi_turn``, ``with_system``);
+    the other plan fields are null. Same keys as the mosaics, so that loaders which fix a
+    schema from the first rows (``datasets.load_dataset("json")``) read the whole file.
+    """
+    provenance: dict[str, Any] = dict.fromkeys(Plan.__dataclass_fields__)
+    provenance.update(strategy="passthrough", rule=why, sources=[conv.index])
+    provenance.update(answer_order=[conv.index], skipped=[])
+    if conv.meta.get("id") is not None:
+        provenance["ids"] = [conv.meta["id"]]
+    if split:
+        provenance["turns"] = [0]
+    provenance.update(tokens=tokens, epoch=None)
+    return provenance
+
+
+def convert_dataset(
+    source: Any,
+    output_path: str | Path,
+    formats: FormatOptions | None = None,
+    with_meta: bool = True,
+    on_bad: str = "error",
+    rejects_path: str | Path | None = None,
+    dataset_info_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Rewrite ``source`` in another shape or file type, one row per item, streaming; no mosaicking.
+
+    Kept keys (``id``, ``count``, ``mosaic``) follow each row. Returns a small summary.
+    """
+    fmt = formats or FormatOptions()
+    shape = check_output_format(fmt.output_format)
+    output_kind(output_path)
+    if dataset_info_path is not None:
+        dataset_info.check_target(dataset_info_path, shape)
+    name = source_name(source)
+    stats = ReadStats()
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for conv in read_conversations(source, fmt.input_format, fmt.columns, on_bad, stats, fmt.split):
+            yield to_row(conv, shape, with_meta)
+        if stats.read == 0:
+            raise InputError(name, "empty dataset: no records")
+
+    seen = dataset_info.ColumnSeen()
+    written = write_dataset(output_path, seen.watch(rows()), shape)
+    summary: dict[str, Any] = {
+        "input": name,
+        "output": str(output_path),
+        "input_format": stats.shape,
+        "output_format": shape,
+        "records_read": stats.read,
+        "records_written": written,
+        "records_rejected": len(stats.rejects),
+    }
+    if stats.rejects:
+        target = rejects_path or side_paths(output_path)[1]
+        write_rows(
+            target,
+            (
+                {"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.record}
+                for r in stats.rejects
+            ),
+        )
+        summary["rejects"] = str(target)
+    if dataset_info_path is not None:
+        summary["dataset_info"] = {
+            "path": str(dataset_info_path),
+            "name": dataset_info.write_entry(dataset_info_path, output_path, shape, seen.present),
+        }
+    return summary
