@@ -10,18 +10,17 @@ import pytest
 from tokenizers import Tokenizer
 
 from conftest import TOKENIZERS
-from mosaicit import MosaicConfig, Run, load_tables
+from mosaicit import MosaicConfig, Record, Run, load_tables
 from mosaicit.compose import draw_size
-from mosaicit.pipeline import check_records
 
 TABLES = load_tables()
 
 
 def run_on(alpaca_eval, counter, **options):
-    prepared = check_records(enumerate(alpaca_eval), "alpaca_eval")
+    records = [Record(i, r["instruction"].strip(), r["output"].strip()) for i, r in enumerate(alpaca_eval)]
     run = Run(MosaicConfig(**options), counter, TABLES)
-    samples = list(run.samples(prepared.records))
-    return prepared, run, samples
+    samples = list(run.samples(records))
+    return records, run, samples
 
 
 def independent_count(name: str):

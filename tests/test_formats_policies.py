@@ -141,14 +141,20 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, dataset):
     assert a.read_bytes() != c.read_bytes()
 
 
-def test_alpaca_without_systems_gives_the_core_pipeline_bytes(tmp_path):
-    """The first group keeps the seed, so plain Alpaca data mosaics as the core pipeline does."""
-    from mosaicit.pipeline import augment_file
+def test_file_and_python_apis_give_the_same_mosaics(tmp_path):
+    """augment_dataset (a file) and mosaic() (dicts in memory) compose the same samples."""
+    import json
+
+    from mosaicit import mosaic
 
     config = MosaicConfig(epochs=2, max_length=1200)
-    augment_file(ALPACA_EVAL, tmp_path / "core.jsonl", config)
-    augment_dataset(ALPACA_EVAL, tmp_path / "new.jsonl", config)
-    assert (tmp_path / "core.jsonl").read_bytes() == (tmp_path / "new.jsonl").read_bytes()
+    augment_dataset(ALPACA_EVAL, tmp_path / "file.jsonl", config, use_cache=False)
+    written = [json.loads(line) for line in (tmp_path / "file.jsonl").read_text().splitlines()]
+    records = json.loads(ALPACA_EVAL.read_text())
+    in_memory = list(mosaic(records, config))
+    assert [(s.instruction, s.output, s.mosaic) for s in in_memory] == [
+        (r["instruction"], r["output"], r["mosaic"]) for r in written
+    ]
 
 
 def test_route_rejects_empty_exchanges_with_a_reason():

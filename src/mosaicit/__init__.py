@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 from mosaicit.config import MosaicConfig  # noqa: E402
 from mosaicit.errors import InputError, MosaicitError  # noqa: E402
-from mosaicit.pipeline import Run, augment_file, mosaic  # noqa: E402
+from mosaicit.pipeline import Run, mosaic  # noqa: E402
 from mosaicit.records import Record, Reject, Sample  # noqa: E402
 from mosaicit.strategies import Plan, render  # noqa: E402
 from mosaicit.tables import Tables, load_tables  # noqa: E402
@@ -25,7 +25,6 @@ __all__ = [
     "TokenCounter",
     "__version__",
     "augment_dataset",
-    "augment_file",
     "convert_dataset",
     "load_counter",
     "load_tables",

@@ -324,8 +324,7 @@ def augment(
     INPUT is a JSON array, JSONL or Parquet file, or a folder saved with datasets' save_to_disk,
     holding Alpaca, ShareGPT, OpenAI messages or prompt/completion records.
     """
-    from mosaicit.pipeline import side_paths
-    from mosaicit.workflow import augment_dataset
+    from mosaicit.workflow import augment_dataset, side_paths
 
     formats, info = make_formats(output, **kw)
     summary = augment_dataset(
@@ -435,28 +434,28 @@ def _format_kinds(s: dict[str, Any]) -> list[str]:
 
 
 @main.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option("-n", "--count", "count", type=int, default=3, show_default=True, help="Mosaics to show.")
 @mosaic_options
 @click.option("--plain", is_flag=True, help="No colours, even on a terminal.")
 @user_errors
 def preview(input_path: str, count: int, plain: bool, **kw: Any) -> None:
-    """Print a few mosaics from INPUT with their parts marked, without writing anything."""
+    """Print a few mosaics from INPUT (any shape augment reads) with their parts marked; write nothing."""
     from itertools import islice
 
-    from mosaicit.io.alpaca import iter_json_objects
-    from mosaicit.pipeline import Run, check_records
+    from mosaicit.io.sources import read_conversations
+    from mosaicit.pipeline import Run
     from mosaicit.preview import show
+    from mosaicit.routing import route
     from mosaicit.tables.loader import load_tables
     from mosaicit.tokens import load_counter
 
-    config = make_config(**kw)
-    prepared = check_records(iter_json_objects(input_path), input_path, "skip")
-    run = Run(config, load_counter(kw["tokenizer"]), load_tables(kw["tables"]))
-    color = None if not plain else False
-    by_index = {r.index: r for r in prepared.records}
-    for number, sample in enumerate(islice(run.samples(prepared.records), count), 1):
-        click.echo(show(number, sample, by_index), color=color)
+    routed = route(read_conversations(input_path, on_bad="skip"))
+    run = Run(make_config(**kw), load_counter(kw["tokenizer"]), load_tables(kw["tables"]))
+    by_index = {r.index: r for r in routed.records}
+    samples = (s for g, members in enumerate(routed.groups.values()) for s in run.samples(members, group=g))
+    for number, sample in enumerate(islice(samples, count), 1):
+        click.echo(show(number, sample, by_index), color=None if not plain else False)
 
 
 @main.group()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ from mosaicit.cache import CountCache, default_cache_dir
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io import dataset_info
-from mosaicit.io.alpaca import write_rows
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.formats import Columns, Conversation, to_row, with_meta
+from mosaicit.io.jsonstream import write_rows
 from mosaicit.io.sources import (
     ReadStats,
     check_output_format,
@@ -30,17 +31,14 @@ from mosaicit.io.sources import (
     source_name,
     write_dataset,
 )
-from mosaicit.pipeline import Prepared, Run, _progress_bar, build_summary, side_paths
-from mosaicit.records import Record, Reject, Sample
+from mosaicit.pipeline import Run
+from mosaicit.records import Reject, Sample
 from mosaicit.routing import Routed, check_policies, route
 from mosaicit.store import RecordStore
 from mosaicit.strategies import Plan
 from mosaicit.tables.loader import load_tables
 from mosaicit.templates import ChatTemplate, load_template
 from mosaicit.tokens import load_counter
-
-#: Seed offset between system-prompt groups (the first group uses the seed itself).
-GROUP_SEED_STEP = 7_919
 
 
 @dataclass(frozen=True)
@@ -67,17 +65,6 @@ def _raw_in(stats: ReadStats) -> Callable[[Conversation], dict[str, Any]]:
     return lambda conv: to_row(conv, stats.shape or "messages")
 
 
-def _group_samples(run: Run, ordinal: int, records: Sequence[Record], tick: Any) -> Iterator[Sample]:
-    """The samples of one system-prompt group, composed with the group's own seed."""
-    base = run.config
-    config = replace(base, seed=base.seed + GROUP_SEED_STEP * ordinal) if ordinal else base
-    run.config = run.composer.config = config
-    try:
-        yield from run.samples(records, tick, tick)
-    finally:
-        run.config = run.composer.config = base
-
-
 def _check_template(run: Run, routed: Routed, name: str) -> None:
     """Render the chat template once for each shape in use, naming the first record that needs it."""
     if not isinstance(run.template, ChatTemplate):
@@ -95,8 +82,77 @@ class _Outcome:
     passthrough: int = 0
     passthrough_tokens: int = 0
     passthrough_max: int = 0
-    usable: int = 0
     over_budget: list[Reject] = field(default_factory=list)
+
+
+def side_paths(output: str | Path) -> tuple[Path, Path]:
+    """Default summary and rejects paths beside ``output``."""
+    out = Path(output)
+    return out.with_name(out.name + ".summary.json"), out.with_name(out.name + ".rejects.jsonl")
+
+
+def build_summary(
+    run: Run, read: int, rejects: Sequence[Reject], input_path: str, output_path: str, written: int
+) -> dict[str, Any]:
+    """The run summary, as written beside the output; ``rejects`` are all of the run's."""
+    tally = run.composer.tally
+    reasons: dict[str, int] = {}
+    for r in rejects:
+        reasons[r.reason] = reasons.get(r.reason, 0) + 1
+    cfg = run.config
+    uses = sum(k * v for k, v in tally.sizes.items())
+    return {
+        "input": input_path,
+        "output": output_path,
+        "records_read": read,
+        "records_used": run.usable,
+        "records_rejected": len(rejects),
+        "rejected_by_reason": dict(sorted(reasons.items())),
+        "epochs": cfg.epochs,
+        "samples_written": written,
+        "record_uses": uses,
+        "records_per_sample": {str(k): v for k, v in sorted(tally.sizes.items())},
+        "mean_records_per_sample": round(uses / written, 3) if written else 0,
+        "strategies": dict(sorted(tally.strategies.items())),
+        "rules": dict(sorted(tally.rules.items())),
+        "tokens": {
+            "max_length": cfg.max_length,
+            "total": tally.tokens,
+            "mean": round(tally.tokens / written, 1) if written else 0,
+            "max": tally.max_tokens,
+        },
+        "budget": {
+            "template": run.template.name,
+            "tokenizer": run.counter.name,
+            "tokenizer_fingerprint": run.counter.fingerprint,
+            "composition": "exact" if run.budget.exact else "estimated, every sample verified",
+            "verifications": tally.verified,
+        },
+        "workers": run.workers,
+        "cache": run.cache.stats() if run.cache else None,
+        "options": {
+            "wrap_mode": cfg.wrap_mode,
+            "max_num": cfg.max_num,
+            "version": cfg.version,
+            "weights": cfg.strategy_weights,
+            "seed": cfg.seed,
+            "tables": run.tables.source,
+        },
+    }
+
+
+def write_rejects(path: str | Path, rejects: Iterable[Reject]) -> int:
+    """Write rejects as JSONL: each record's input ``index``, ``reason``, ``detail`` and the record."""
+    rows = ({"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.record} for r in rejects)
+    return write_rows(path, rows)
+
+
+def _progress_bar(enabled: bool, total: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="rec", file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
 def augment_dataset(
@@ -120,8 +176,10 @@ def augment_dataset(
 
     Single exchanges are mosaicked within their system-prompt group; other items follow the
     policies in ``formats``. Every written sample, rendered with ``formats.template``, counts
-    at most ``config.max_length`` tokens. ``workers``, ``cache_dir`` and ``use_cache`` are as
-    for :func:`~mosaicit.pipeline.augment_file`; records wait in spool files while composing.
+    at most ``config.max_length`` tokens. ``workers`` (default: the number of CPUs) compose
+    epochs in parallel; token counts are cached under ``cache_dir`` (default
+    :func:`~mosaicit.cache.default_cache_dir`) unless ``use_cache`` is False. Records wait in
+    spool files while composing. Nothing is written unless the whole run succeeds.
     """
     fmt = formats or FormatOptions()
     shape = check_output_format(fmt.output_format)
@@ -182,10 +240,9 @@ def _augment(
 
     def rows() -> Iterator[dict[str, Any]]:
         for ordinal, records in enumerate(routed.groups.values()):
-            for sample in _group_samples(run, ordinal, records, tick):
+            for sample in run.samples(records, tick, tick, group=ordinal):
                 done.mosaics += 1
                 yield to_row(sample_conversation(sample), shape, with_meta)
-            done.usable += run.usable
         for conv, why in routed.passthrough:
             split = fmt.conversations == "split"
             row = _passthrough_row(run, conv, why, name, shape, with_meta, done, split)
@@ -198,15 +255,10 @@ def _augment(
     finally:
         if bar:
             bar.close()
-    run.usable = done.usable
-    prepared = Prepared([], stats.rejects + routed.rejects + done.over_budget, stats.read)
     default_summary, default_rejects = side_paths(output_path)
-    rejects = sorted(prepared.rejects + run.rejects, key=lambda r: r.index)
-    write_rows(
-        rejects_path or default_rejects,
-        ({"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.record} for r in rejects),
-    )
-    summary = build_summary(run, prepared, name, str(output_path), done.mosaics)
+    rejects = sorted(stats.rejects + routed.rejects + done.over_budget + run.rejects, key=lambda r: r.index)
+    write_rejects(rejects_path or default_rejects, rejects)
+    summary = build_summary(run, stats.read, rejects, name, str(output_path), done.mosaics)
     summary["samples_written"] = written
     if run.budget.exact and run.composer.tally.verified:
         summary["budget"]["composition"] = "exact for the records; samples with special tokens verified"
@@ -316,13 +368,7 @@ def convert_dataset(
     }
     if stats.rejects:
         target = rejects_path or side_paths(output_path)[1]
-        write_rows(
-            target,
-            (
-                {"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.record}
-                for r in stats.rejects
-            ),
-        )
+        write_rejects(target, stats.rejects)
         summary["rejects"] = str(target)
     if dataset_info_path is not None:
         summary["dataset_info"] = {

@@ -1,4 +1,4 @@
-"""Stream items from a JSON array or a JSONL file without loading the whole file as one object.
+"""JSON arrays and JSONL: stream items in without loading the whole file as one object, and write rows out.
 
 A JSON array is read item by item with :meth:`json.JSONDecoder.raw_decode` over a buffer
 that grows only as far as the current item needs; JSONL is read line by line. The standard
@@ -9,11 +9,12 @@ library is enough for this, so there is no dependency on an incremental parser s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from mosaicit.errors import InputError
+from mosaicit.io.atomic import atomic_open
 
 CHUNK = 1 << 16
 WHITESPACE = " \t\n\r"
@@ -141,3 +142,22 @@ def _lines(handle: IO[str], path: str) -> Iterator[tuple[int, Any]]:
             raise InputError(path, f"invalid JSON on line {lineno}: {exc.msg}", index) from None
         yield index, item
         index += 1
+
+
+def write_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write dicts atomically as JSONL, or as a JSON array when ``path`` ends in ``.json``."""
+    as_array = str(path).endswith(".json")
+    n = 0
+    with atomic_open(path) as out:
+        if as_array:
+            out.write("[")
+        for row in rows:
+            line = json.dumps(row, ensure_ascii=False)
+            if as_array:
+                out.write(("\n" if n == 0 else ",\n") + line)
+            else:
+                out.write(line + "\n")
+            n += 1
+        if as_array:
+            out.write("\n]\n" if n else "]\n")
+    return n

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.errors import InputError, MosaicitError
-from mosaicit.io.alpaca import write_rows
 from mosaicit.io.formats import (
     INPUT_SHAPES,
     SHAPES,
@@ -19,7 +18,7 @@ from mosaicit.io.formats import (
     normalise,
 )
 from mosaicit.io.hf import is_saved_dataset, iter_dataset, load_saved
-from mosaicit.io.jsonstream import iter_json
+from mosaicit.io.jsonstream import iter_json, write_rows
 from mosaicit.io.parquet import iter_parquet, write_parquet
 from mosaicit.records import Reject
 
