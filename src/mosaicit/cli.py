@@ -220,6 +220,23 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+output_option = click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .jsonl (one row per line), .json (an array) or .parquet.",
+)
+on_bad_option = click.option(
+    "--on-bad-record",
+    type=click.Choice(("error", "skip")),
+    default="error",
+    show_default=True,
+    help="A malformed record stops the run (error) or is set aside in the rejects file (skip).",
+)
+
+
 @click.group()
 @click.version_option(__version__, prog_name="mosaicit")
 def main() -> None:
@@ -228,14 +245,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path())
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Output file: .jsonl (one sample per line), .json (an array) or .parquet.",
-)
+@output_option
 @mosaic_options
 @click.option(
     "--template",
@@ -282,13 +292,7 @@ def main() -> None:
     default=None,
     help="Rejected records path [default: OUTPUT.rejects.jsonl].",
 )
-@click.option(
-    "--on-bad-record",
-    type=click.Choice(("error", "skip")),
-    default="error",
-    show_default=True,
-    help="A malformed record stops the run (error) or is set aside as a reject (skip).",
-)
+@on_bad_option
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -354,22 +358,9 @@ def augment(
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path())
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Output file: .jsonl, .json or .parquet.",
-)
+@output_option
 @format_options
-@click.option(
-    "--on-bad-record",
-    type=click.Choice(("error", "skip")),
-    default="error",
-    show_default=True,
-    help="A malformed record stops the run (error) or is set aside in OUTPUT.rejects.jsonl (skip).",
-)
+@on_bad_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @user_errors
 def convert(input_path: str, output: str, no_meta: bool, on_bad_record: str, quiet: bool, **kw: Any) -> None:
