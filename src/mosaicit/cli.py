@@ -501,5 +501,10 @@ def tables_export(path: str) -> None:
     click.echo(f"wrote {path}")
 
 
+from mosaicit.eval.cli import eval_group  # noqa: E402
+
+main.add_command(eval_group, "eval")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

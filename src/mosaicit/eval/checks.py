@@ -1,0 +1,237 @@
+"""Named rule checks of one response against its plan, in a registry new checks can join.
+
+A check takes the eval item (the plan and its sources), the parsed response and the options,
+and returns a :class:`Verdict`: whether it applies, whether it passed, a short reason, and the
+instructions (source indices) it blames. An instruction is correct when no check blames it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from mosaicit.eval.evalset import EvalItem
+from mosaicit.eval.parse import Answer, Parsed, parse_response
+
+MODES = ("strict", "loose")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How strictly to judge: ``mode`` is strict or loose; ``leftover`` is the text allowed
+    outside the answers, in characters other than whitespace."""
+
+    mode: str = "strict"
+    leftover: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check on one response."""
+
+    name: str
+    applies: bool
+    passed: bool
+    reason: str = ""
+    blame: frozenset[int] = field(default_factory=frozenset)
+
+
+CheckFn = Callable[[EvalItem, Parsed, Options], Verdict]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: its name, when it applies, and the function that runs it."""
+
+    name: str
+    applies: Callable[[EvalItem], bool]
+    run: CheckFn
+    doc: str
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def register(
+    name: str, applies: Callable[[EvalItem], bool] = lambda item: True
+) -> Callable[[CheckFn], CheckFn]:
+    """Decorator: add a check to :data:`REGISTRY` under ``name``."""
+
+    def add(func: CheckFn) -> CheckFn:
+        if name in REGISTRY:
+            raise ValueError(f"check {name!r} is already registered")
+        REGISTRY[name] = Check(name, applies, func, (func.__doc__ or "").strip())
+        return func
+
+    return add
+
+
+def _numbers(item: EvalItem, sources: Sequence[int]) -> str:
+    return ", ".join(str(item.plan.number_of(s)) for s in sources)
+
+
+def _ok(name: str) -> Verdict:
+    return Verdict(name, True, True)
+
+
+def _fail(name: str, reason: str, blame: Sequence[int] = ()) -> Verdict:
+    return Verdict(name, True, False, reason, frozenset(blame))
+
+
+@register("instructions")
+def answered_instructions(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
+    """Exactly the instructions to answer are answered, once each, and none of the skipped ones."""
+    plan = item.plan
+    given = Counter(a.source for a in parsed.answers)
+    missing = [s for s in plan.answer_order if s not in given]
+    skipped = [s for s in plan.skipped if s in given]
+    twice = [s for s in plan.sources if given[s] > 1]
+    reasons = []
+    if missing:
+        reasons.append(f"missing {_numbers(item, missing)}")
+    if skipped:
+        reasons.append(f"answered skipped {_numbers(item, skipped)}")
+    if twice:
+        reasons.append(f"answered {_numbers(item, twice)} more than once")
+    if given[None]:
+        reasons.append(f"{given[None]} answer(s) match no instruction")
+    if reasons:
+        return _fail("instructions", "; ".join(reasons), missing + skipped + twice)
+    return _ok("instructions")
+
+
+def _label_ok(answer: Answer, options: Options) -> bool:
+    return answer.label is not None and (options.mode == "loose" or answer.label.exact)
+
+
+@register("numbering", applies=lambda item: item.plan.numbering is not None)
+def numbering(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
+    """Every answer starts with its instruction's label, written as the plan writes it."""
+    bad = [a for a in parsed.answers if not _label_ok(a, options)]
+    if not bad:
+        return _ok("numbering")
+    unlabelled = [a for a in bad if a.label is None]
+    reasons = []
+    if unlabelled:
+        reasons.append(f"{len(unlabelled)} answer(s) without a label")
+    inexact = [a for a in bad if a.label is not None]
+    if inexact:
+        sample = parsed.text[inexact[0].label.start : inexact[0].label.end]  # type: ignore[union-attr]
+        reasons.append(f"{len(inexact)} label(s) not written exactly, e.g. {sample.strip()!r}")
+    return _fail("numbering", "; ".join(reasons), [a.source for a in bad if a.source is not None])
+
+
+def in_order(given: Sequence[int], wanted: Sequence[int]) -> set[int]:
+    """The items of ``given`` on one longest common subsequence with ``wanted`` (kept in order)."""
+    n, m = len(given), len(wanted)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            if given[i] == wanted[j]:
+                table[i][j] = table[i + 1][j + 1] + 1
+            else:
+                table[i][j] = max(table[i + 1][j], table[i][j + 1])
+    kept, i, j = set(), 0, 0
+    while i < n and j < m:
+        if given[i] == wanted[j]:
+            kept.add(given[i])
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return kept
+
+
+@register("order", applies=lambda item: len(item.plan.answer_order) > 1)
+def answer_order(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
+    """The answers given (of those required) come in the plan's answer order."""
+    wanted_all = item.plan.answer_order
+    given: list[int] = []
+    for a in parsed.answers:
+        if a.source in wanted_all and a.source not in given:
+            given.append(a.source)
+    wanted = [s for s in wanted_all if s in given]
+    if given == wanted:
+        return _ok("order")
+    moved = [s for s in given if s not in in_order(given, wanted)]
+    return _fail(
+        "order", f"answered in the order {_numbers(item, given)}; required {_numbers(item, wanted)}", moved
+    )
+
+
+def _tags_ok(answer: Answer, options: Options) -> bool:
+    if answer.begin is None or answer.end is None:
+        return False
+    return options.mode == "loose" or (answer.begin.exact and answer.end.exact)
+
+
+@register("tags", applies=lambda item: item.plan.tags is not None)
+def tags(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
+    """Every answer sits between the plan's begin and end tags, written as the plan writes them."""
+    bad = [a for a in parsed.answers if not _tags_ok(a, options)]
+    if not bad:
+        return _ok("tags")
+    missing = sum(a.begin is None or a.end is None for a in bad)
+    reasons = []
+    if missing:
+        reasons.append(f"{missing} answer(s) not wrapped in both tags")
+    if len(bad) > missing:
+        reasons.append(f"{len(bad) - missing} answer(s) with tags not written exactly")
+    return _fail("tags", "; ".join(reasons), [a.source for a in bad if a.source is not None])
+
+
+EMPHASIS_CHARS = re.compile(r"[*_`\s]")
+
+
+@register("layout", applies=lambda item: bool(item.plan.numbering or item.plan.tags))
+def layout(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
+    """No text outside the answers (before the first, between them, after the last), beyond a tolerance."""
+    pieces = parsed.leftover
+    if options.mode == "loose":
+        pieces = [p for p in pieces if EMPHASIS_CHARS.sub("", p)]
+    size = sum(len(re.sub(r"\s", "", p)) for p in pieces)
+    if size <= options.leftover:
+        return _ok("layout")
+    first = pieces[0] if len(pieces[0]) <= 40 else pieces[0][:37] + "..."
+    return _fail("layout", f"{size} characters outside the answers, e.g. {first!r}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """All verdicts for one response in one mode, and which instructions came out right."""
+
+    verdicts: tuple[Verdict, ...]
+    correct: frozenset[int]
+    instructions: int
+
+    @property
+    def passed(self) -> bool:
+        """True when every check that applies passed."""
+        return all(v.passed for v in self.verdicts if v.applies)
+
+
+def run_checks(
+    item: EvalItem, parsed: Parsed | None, options: Options, names: Sequence[str] | None = None
+) -> Outcome:
+    """Run the registered checks (or ``names``) on a parsed response; None is a missing answer."""
+    verdicts = []
+    for name in names or list(REGISTRY):
+        check = REGISTRY[name]
+        if not check.applies(item):
+            verdicts.append(Verdict(name, False, True))
+        elif parsed is None:
+            verdicts.append(_fail(name, "no answer", item.plan.sources))
+        else:
+            verdicts.append(check.run(item, parsed, options))
+    blamed = set().union(*(v.blame for v in verdicts if v.applies and not v.passed))
+    correct = frozenset(s for s in item.plan.sources if s not in blamed)
+    return Outcome(tuple(verdicts), correct, len(item.plan.sources))
+
+
+def check_response(item: EvalItem, response: str | None, options: Options | None = None) -> Outcome:
+    """Parse and check one response (None for a missing one)."""
+    parsed = None if response is None else parse_response(item, response)
+    return run_checks(item, parsed, options or Options())

@@ -1,0 +1,283 @@
+"""``mosaicit eval build | score | generate``: a thin layer over :mod:`mosaicit.eval`."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from mosaicit.config import STRATEGIES, VERSIONS, parse_weights
+from mosaicit.errors import MosaicitError
+from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Show a :class:`MosaicitError` as one line on stderr and exit with status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MosaicitError as exc:
+            click.echo(f"mosaicit: error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("mosaicit: interrupted; nothing written", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else known
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Build held-out mosaic prompts, answer them with a local model, and score answers by rules."""
+
+
+@eval_group.command("build")
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Eval set to write (JSONL)."
+)
+@click.option("--size", type=int, default=100, show_default=True, help="Number of prompts.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+@click.option("--min-records", type=int, default=2, show_default=True, help="Fewest instructions per prompt.")
+@click.option("--max-records", type=int, default=5, show_default=True, help="Most instructions per prompt.")
+@click.option(
+    "--version",
+    type=click.Choice(tuple(VERSIONS)),
+    default="both",
+    show_default=True,
+    help="Strategy mix, as for 'mosaicit augment'.",
+)
+@click.option(
+    "--weights", default=None, help=f"Strategy weights, e.g. 'format=1,permute=2' ({', '.join(STRATEGIES)})."
+)
+@click.option(
+    "--orderings", default=None, help=f"Permute orderings to use (default all: {', '.join(PERMUTE_RULES)})."
+)
+@click.option(
+    "--mask-rules", default=None, help=f"Maskout rules to use (default all: {', '.join(MASK_RULES)})."
+)
+@click.option(
+    "--max-length", type=int, default=2000, show_default=True, help="Token budget per prompt+reference."
+)
+@click.option("--tokenizer", default=None, help="Tokenizer for the budget (as for 'mosaicit augment').")
+@click.option("--tables", type=click.Path(dir_okay=False), default=None, help="Template tables to use.")
+@click.option(
+    "--tag-rate", type=float, default=0.5, show_default=True, help="Share of prompts asking for tags."
+)
+@click.option(
+    "--no-numbering-rate",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Share of prompts without numbers.",
+)
+@click.option(
+    "--on-bad-record",
+    type=click.Choice(("error", "skip")),
+    default="error",
+    show_default=True,
+    help="A malformed input record stops the build (error) or is left out (skip).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@user_errors
+def build_command(
+    input_path: str,
+    output: str,
+    size: int,
+    seed: int,
+    min_records: int,
+    max_records: int,
+    weights: str | None,
+    orderings: str | None,
+    mask_rules: str | None,
+    tables: str | None,
+    tokenizer: str | None,
+    on_bad_record: str,
+    quiet: bool,
+    **options: Any,
+) -> None:
+    """Draw --size mosaic prompts from INPUT (Alpaca JSON/JSONL) with plans and reference answers."""
+    from mosaicit.eval.build import build_evalset, write_evalset
+
+    result = build_evalset(
+        input_path,
+        size=size,
+        seed=seed,
+        min_records=min_records,
+        max_records=max_records,
+        tokenizer=tokenizer,
+        tables=tables,
+        on_bad=on_bad_record,
+        weights=parse_weights(weights) if weights else None,
+        orderings=_names(orderings, PERMUTE_RULES),
+        mask_rules=_names(mask_rules, MASK_RULES),
+        **options,
+    )
+    write_evalset(output, result.items)
+    if not quiet:
+        s = result.summary
+        shown = ", ".join(f"{k} {v}" for k, v in s["strategies"].items())
+        aside = ", ".join(f"{k} {v}" for k, v in s["set_aside"].items()) or "none"
+        click.echo(
+            f"wrote {s['prompts']} prompts to {output} ({min_records}..{max_records} instructions each; "
+            f"{s['records_used']} of {s['records_read']} records used, {s['passes']} pass(es))\n"
+            f"strategies: {shown}\nmarkers: {', '.join(f'{k} {v}' for k, v in s['markers'].items())}\n"
+            f"set aside: {aside}",
+            err=True,
+        )
+
+
+@eval_group.command("score")
+@click.argument("evalset", type=click.Path(dir_okay=False))
+@click.argument("answers", type=click.Path(dir_okay=False))
+@click.option(
+    "--mode",
+    type=click.Choice(("strict", "loose", "both")),
+    default="both",
+    show_default=True,
+    help="Judge labels and tags exactly (strict), forgiving case/emphasis/whitespace (loose), or both.",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the report as JSON."
+)
+@click.option(
+    "--details", type=click.Path(dir_okay=False), default=None, help="Write each prompt's checks as JSONL."
+)
+@click.option("--id-key", default="id", show_default=True, help="Field of ANSWERS holding the prompt id.")
+@click.option(
+    "--response-key", default="response", show_default=True, help="Field of ANSWERS holding the answer."
+)
+@click.option(
+    "--leftover",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Characters (not counting whitespace) allowed outside the answers.",
+)
+@click.option("--rouge", is_flag=True, help="Also score content: ROUGE-L F1 against the reference answers.")
+@click.option("--checks", default=None, help="Comma-separated checks to run (default: all registered).")
+@user_errors
+def score_command(
+    evalset: str,
+    answers: str,
+    mode: str,
+    json_path: str | None,
+    details: str | None,
+    id_key: str,
+    response_key: str,
+    leftover: int,
+    rouge: bool,
+    checks: str | None,
+) -> None:
+    """Check each answer in ANSWERS ({id, response} JSONL) against its prompt's plan in EVALSET."""
+    from mosaicit.eval.checks import MODES, REGISTRY
+    from mosaicit.eval.score import format_report, score_answers
+    from mosaicit.io.atomic import atomic_open
+
+    report = score_answers(
+        evalset,
+        answers,
+        id_key=id_key,
+        response_key=response_key,
+        modes=MODES if mode == "both" else (mode,),
+        leftover=leftover,
+        content=rouge,
+        checks=_names(checks, tuple(REGISTRY)),
+    )
+    click.echo(format_report(report))
+    if json_path:
+        with atomic_open(json_path) as out:
+            json.dump(report.to_dict(), out, indent=2, ensure_ascii=False)
+            out.write("\n")
+    if details:
+        with atomic_open(details) as out:
+            for row in report.details():
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+@eval_group.command("generate")
+@click.argument("evalset", type=click.Path(dir_okay=False))
+@click.option(
+    "--model", "model_dir", required=True, type=click.Path(file_okay=False), help="Local model folder."
+)
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Answers to write (JSONL)."
+)
+@click.option("--gguf-file", default=None, help="GGUF file inside --model to load (default: the only one).")
+@click.option("--max-new-tokens", type=int, default=256, show_default=True, help="Longest answer, in tokens.")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Prompts generated together.")
+@click.option("--limit", type=int, default=None, help="Answer only the first N prompts.")
+@click.option(
+    "--device", default="auto", show_default=True, help="cpu, cuda, cuda:1, ... (auto: cuda if available)."
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(("auto", "float32", "bfloat16", "float16")),
+    default="auto",
+    show_default=True,
+    help="Weights dtype (auto: bfloat16 on GPU, float32 on CPU).",
+)
+@click.option(
+    "--temperature", type=float, default=0.0, show_default=True, help="0 is greedy; above 0 samples."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling.")
+@click.option("--no-chat-template", is_flag=True, help="Feed the bare prompt instead of the chat template.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def generate_command(
+    evalset: str,
+    model_dir: str,
+    output: str,
+    gguf_file: str | None,
+    max_new_tokens: int,
+    batch_size: int,
+    limit: int | None,
+    device: str,
+    dtype: str,
+    temperature: float,
+    seed: int,
+    no_chat_template: bool,
+    quiet: bool,
+) -> None:
+    """Answer the prompts of EVALSET with a local Hugging Face causal LM; write {id, response} JSONL."""
+    from mosaicit.eval.evalset import read_evalset
+    from mosaicit.eval.generate import generate_answers
+
+    items = read_evalset(evalset)
+    total = min(limit, len(items)) if limit else len(items)
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="prompt", file=sys.stderr, dynamic_ncols=True, leave=False)
+    try:
+        rows = generate_answers(
+            items,
+            model_dir,
+            output,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            limit=limit,
+            gguf_file=gguf_file,
+            device=device,
+            dtype=dtype,
+            temperature=temperature,
+            seed=seed,
+            chat_template=not no_chat_template,
+            progress=bar.update if bar else None,
+        )
+    finally:
+        if bar:
+            bar.close()
+    if not quiet:
+        click.echo(f"wrote {len(rows)} answers to {output}", err=True)

@@ -1,0 +1,296 @@
+"""Find the answers in a model's response, guided by the plan it should follow.
+
+The plan says which label strings and tags a right answer uses, so the response is cut where
+they occur. Marks are found tolerantly (any case, Markdown emphasis, indentation, spacing) and
+each found mark records whether it was written exactly; the checks then judge strictly or
+loosely, so one cosmetic slip never hides the answers from the other checks.
+
+Cutting, in order of preference:
+
+1. labels (numbered plans): labels 1..n are looked for at line starts, outside closed
+   begin/end tag pairs. The first opens an answer, and so does every later one that starts a
+   paragraph; lines inside a paragraph that look like labels are list items of an answer. If
+   no later label starts a paragraph (answers separated by single line breaks), every label
+   opens an answer, except repeats of a number already seen;
+2. tags: a begin tag with no label of its own just before it opens an answer;
+3. paragraphs (no label or tag found): blank-line paragraphs are grouped into answers by
+   content, each run going to the instruction whose reference answer (or prompt) it matches,
+   with a cost for each switch and a higher one for coming back to an instruction.
+
+Answers with no label are matched to instructions by content (the reference answer itself,
+else ROUGE-L against the instruction's prompt and reference answer). That is a guess, not a
+proof: it is exact on reference texts and only indicative on a model's own words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mosaicit.eval.evalset import EvalItem
+from mosaicit.eval.rouge import containment, lcs_length, words
+from mosaicit.strategies.plan import Numbering
+from mosaicit.tables.loader import fill
+
+EMPHASIS = r"[*_`]*"
+SWITCH_COST = 0.1
+REVISIT_COST = 0.5
+PARTIAL = 0.8
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A label or tag found in the response: its span and whether it was written exactly."""
+
+    start: int
+    end: int
+    exact: bool
+    number: int = 0
+    paragraph: bool = False
+
+
+@dataclass
+class Answer:
+    """One answer cut from the response, with the instruction (source index) it answers."""
+
+    source: int | None
+    text: str
+    label: Mark | None = None
+    begin: Mark | None = None
+    end: Mark | None = None
+    by: str = "label"
+
+
+@dataclass
+class Parsed:
+    """A response cut into answers, plus any text outside them (``leftover``)."""
+
+    text: str
+    answers: list[Answer] = field(default_factory=list)
+    leftover: list[str] = field(default_factory=list)
+    method: str = "empty"
+
+
+def _flex(text: str) -> str:
+    """A regex for ``text`` that allows any run of spaces where it has spaces."""
+    return "".join(r"[ \t]*" if ch == " " else re.escape(ch) for ch in text)
+
+
+def label_text(numbering: Numbering, number: int) -> str:
+    """The label as a right answer writes it, without the space or newline after it."""
+    return fill(numbering.style, n=str(number)) + numbering.punctuation
+
+
+def find_labels(text: str, numbering: Numbering, count: int) -> list[Mark]:
+    """Every line-start occurrence of the labels 1..count, in order of position."""
+    prefix, _, suffix = numbering.style.partition("{n}")
+    found = []
+    for number in range(1, count + 1):
+        parts = [r"^[ \t]*", EMPHASIS, _flex(prefix), str(number), r"(?!\d)", _flex(suffix)]
+        pattern = "".join([*parts, EMPHASIS, _flex(numbering.punctuation), EMPHASIS, r"(?=\s|$)"])
+        exact = label_text(numbering, number)
+        for m in re.finditer(pattern, text, re.IGNORECASE | re.MULTILINE):
+            before = text[: m.start()]
+            paragraph = not before.strip() or re.search(r"\n[ \t]*\n$", before) is not None
+            found.append(Mark(m.start(), m.end(), m.group(0) == exact, number, paragraph))
+    return sorted(found, key=lambda mark: mark.start)
+
+
+def find_tags(text: str, tag: str) -> list[Mark]:
+    """Every occurrence of ``tag``, tolerating case, emphasis and spacing."""
+    pattern = EMPHASIS + _flex(tag) + EMPHASIS
+    return [Mark(m.start(), m.end(), m.group(0) == tag) for m in re.finditer(pattern, text, re.IGNORECASE)]
+
+
+def _overlaps(mark: Mark, others: list[Mark]) -> bool:
+    return any(mark.start < o.end and o.start < mark.end for o in others)
+
+
+def closed_pairs(begins: list[Mark], ends: list[Mark]) -> list[tuple[Mark, Mark]]:
+    """Begin tags with the end tag that closes them (no other begin tag in between)."""
+    events = sorted([(m.start, 0, m) for m in begins] + [(m.start, 1, m) for m in ends], key=lambda e: e[:2])
+    pairs, open_mark = [], None
+    for _, kind, mark in events:
+        if kind == 0:
+            open_mark = mark
+        elif open_mark is not None:
+            pairs.append((open_mark, mark))
+            open_mark = None
+    return pairs
+
+
+def opening_labels(labels: list[Mark]) -> list[Mark]:
+    """The labels that open answers: the first, then those starting a paragraph.
+
+    When no later label starts a paragraph (answers separated by single line breaks), every
+    label opens an answer except repeats of a number already seen.
+    """
+    if not labels:
+        return []
+    later = [m for m in labels[1:] if m.paragraph]
+    if later:
+        return [labels[0], *later]
+    seen: set[int] = set()
+    kept = []
+    for mark in labels:
+        if mark.number not in seen:
+            seen.add(mark.number)
+            kept.append(mark)
+    return kept
+
+
+@dataclass
+class _Unit:
+    start: int
+    label: Mark | None = None
+    begin: Mark | None = None
+
+
+def _units(labels: list[Mark], begins: list[Mark], ends: list[Mark]) -> list[_Unit]:
+    units: list[_Unit] = []
+    for mark in sorted(labels + begins, key=lambda m: m.start):
+        last = units[-1] if units else None
+        if mark.number:
+            units.append(_Unit(mark.start, label=mark))
+        elif (
+            last is not None
+            and last.label is not None
+            and last.begin is None
+            and not any(last.label.end <= e.start < mark.start for e in ends)
+        ):
+            last.begin = mark
+        else:
+            units.append(_Unit(mark.start, begin=mark))
+    return units
+
+
+def cut_by_marks(parsed: Parsed, labels: list[Mark], begins: list[Mark], ends: list[Mark]) -> None:
+    """Cut the response at labels and orphan begin tags; fill answers and leftover."""
+    text = parsed.text
+    units = _units(labels, begins, ends)
+    parsed.leftover.append(text[: units[0].start])
+    for i, unit in enumerate(units):
+        stop = units[i + 1].start if i + 1 < len(units) else len(text)
+        opened = unit.begin.end if unit.begin else unit.label.end if unit.label else unit.start
+        end = next((e for e in ends if e.start >= opened and e.end <= stop), None)
+        body = text[opened : end.start if end else stop]
+        if unit.label and unit.begin:
+            parsed.leftover.append(text[unit.label.end : unit.begin.start])
+        if end:
+            parsed.leftover.append(text[end.end : stop])
+        parsed.answers.append(Answer(None, body.strip(), unit.label, unit.begin, end))
+    parsed.leftover = [piece.strip() for piece in parsed.leftover if piece.strip()]
+
+
+def _reference_words(item: EvalItem) -> dict[int, list[str]]:
+    return {s.index: words(s.prompt + "\n" + s.output) for s in item.sources}
+
+
+def _expected_rank(item: EvalItem) -> dict[int, int]:
+    order = list(item.plan.answer_order) + list(item.plan.skipped)
+    return {source: rank for rank, source in enumerate(order)}
+
+
+def _similarity(text: str, tokens: list[str], output: str, ref: list[str]) -> float:
+    """1 for the reference answer itself, else a share of ROUGE-L F1 against prompt and answer."""
+    if text == output.strip():
+        return 1.0
+    common = lcs_length(tokens, ref)
+    return PARTIAL * 2 * common / (len(tokens) + len(ref)) if common else 0.0
+
+
+def match_by_content(parsed: Parsed, item: EvalItem) -> None:
+    """Give each answer without a label the best-matching instruction: one to one while any is
+    free, then (for answers left over) the best match even if taken, so repeats show."""
+    taken = {a.source for a in parsed.answers if a.source is not None}
+    unmatched = [i for i, a in enumerate(parsed.answers) if a.source is None and a.label is None]
+    refs, ranks = _reference_words(item), _expected_rank(item)
+    scored = []
+    for i in unmatched:
+        text = parsed.answers[i].text
+        tokens = words(text)
+        for s in item.plan.sources:
+            fit = _similarity(text, tokens, item.source(s).output, refs[s])
+            scored.append((-fit, abs(ranks[s] - i), i, s))
+    scored.sort()
+    for free_only in (True, False):
+        for _, _, i, s in scored:
+            answer = parsed.answers[i]
+            if answer.source is None and not (free_only and s in taken):
+                answer.source, answer.by = s, "content"
+                taken.add(s)
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
+
+
+def _fit(paragraph: str, tokens: list[str], own: set[str], ref: list[str]) -> float:
+    """How a paragraph fits a source: 1 if it is one of its paragraphs, else a share of the words found."""
+    if paragraph in own:
+        return 1.0
+    return PARTIAL * containment(tokens, ref) if tokens else 0.0
+
+
+def cut_by_paragraphs(parsed: Parsed, item: EvalItem) -> None:
+    """Group blank-line paragraphs into answers by content (a best path, paying for each switch)."""
+    paragraphs = _paragraphs(parsed.text)
+    ranks = _expected_rank(item)
+    states = sorted(item.plan.sources, key=lambda s: ranks[s])
+    refs = _reference_words(item)
+    own = {s.index: set(_paragraphs(s.output)) | set(_paragraphs(s.prompt)) for s in item.sources}
+    paths: dict[int, tuple[float, list[int]]] = {}
+    for paragraph in paragraphs:
+        tokens = words(paragraph)
+        fit = {s: _fit(paragraph, tokens, own[s], refs[s]) for s in states}
+        step: dict[int, tuple[float, list[int]]] = {}
+        for s in states:
+            best: tuple[float, list[int]] | None = None
+            for score, path in paths.values() if paths else [(0.0, [])]:
+                if path and path[-1] != s:
+                    score -= REVISIT_COST if s in path else SWITCH_COST
+                if best is None or score + fit[s] > best[0] + 1e-12:
+                    best = (score + fit[s], path + [s])
+            assert best is not None
+            step[s] = best
+        paths = step
+    if not paths:
+        return
+    _, path = max(paths.values(), key=lambda v: v[0])
+    for paragraph, source in zip(paragraphs, path, strict=True):
+        last = parsed.answers[-1] if parsed.answers else None
+        if last is not None and last.source == source:
+            last.text += "\n\n" + paragraph
+        else:
+            parsed.answers.append(Answer(source, paragraph, by="content"))
+
+
+def parse_response(item: EvalItem, response: str) -> Parsed:
+    """Cut ``response`` into answers and leftover text, following ``item``'s plan."""
+    text = re.sub(r"^\s*\n", "", response.replace("\r\n", "\n")).rstrip()
+    parsed = Parsed(text)
+    if not text:
+        return parsed
+    plan = item.plan
+    begins: list[Mark] = []
+    ends: list[Mark] = []
+    if plan.tags:
+        ends = find_tags(text, plan.tags.end)
+        begins = [m for m in find_tags(text, plan.tags.begin) if not _overlaps(m, ends)]
+    labels: list[Mark] = []
+    if plan.numbering:
+        inside = closed_pairs(begins, ends)
+        labels = find_labels(text, plan.numbering, item.size)
+        labels = [m for m in labels if not any(b.end <= m.start and m.end <= e.start for b, e in inside)]
+        labels = opening_labels(labels)
+    if labels or begins:
+        parsed.method = "labels" if labels else "tags"
+        cut_by_marks(parsed, labels, begins, ends)
+        for answer in parsed.answers:
+            if answer.label is not None:
+                answer.source = plan.sources[answer.label.number - 1]
+        match_by_content(parsed, item)
+    else:
+        parsed.method = "paragraphs"
+        cut_by_paragraphs(parsed, item)
+    return parsed
