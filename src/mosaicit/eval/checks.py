@@ -103,7 +103,9 @@ def answered_instructions(item: EvalItem, parsed: Parsed, options: Options) -> V
 
 
 def _label_ok(answer: Answer, options: Options) -> bool:
-    return answer.label is not None and (options.mode == "loose" or answer.label.exact)
+    if answer.label is None:
+        return False
+    return answer.label.loose if options.mode == "loose" else answer.label.exact
 
 
 @register("numbering", applies=lambda item: item.plan.numbering is not None)

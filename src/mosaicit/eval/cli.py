@@ -232,6 +232,7 @@ def score_command(
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling.")
 @click.option("--no-chat-template", is_flag=True, help="Feed the bare prompt instead of the chat template.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def generate_command(
@@ -247,6 +248,7 @@ def generate_command(
     temperature: float,
     seed: int,
     no_chat_template: bool,
+    threads: int | None,
     quiet: bool,
 ) -> None:
     """Answer the prompts of EVALSET with a local Hugging Face causal LM; write {id, response} JSONL."""
@@ -274,6 +276,7 @@ def generate_command(
             temperature=temperature,
             seed=seed,
             chat_template=not no_chat_template,
+            threads=threads,
             progress=bar.update if bar else None,
         )
     finally:

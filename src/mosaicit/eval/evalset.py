@@ -111,7 +111,10 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                     try:
                         yield lineno, json.loads(line)
                     except json.JSONDecodeError as exc:
-                        raise InputError(str(path), f"line {lineno}: invalid JSON: {exc.msg}") from None
+                        hint = (
+                            " (a JSON array? expected JSONL, one object per line)" if line[:1] == "[" else ""
+                        )
+                        raise InputError(str(path), f"line {lineno}: invalid JSON: {exc.msg}{hint}") from None
         except UnicodeDecodeError:
             raise InputError(str(path), f"not UTF-8 text (after line {lineno})") from None
 

@@ -139,15 +139,18 @@ def generate_answers(
     temperature: float = 0.0,
     seed: int = 0,
     chat_template: bool = True,
+    threads: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict[str, str]]:
     """Answer the first ``limit`` prompts (default all); write ``{id, response}`` JSONL to ``output``."""
-    if max_new_tokens < 1 or batch_size < 1 or (limit is not None and limit < 1):
-        raise MosaicitError("--max-new-tokens, --batch-size and --limit must be at least 1")
+    if min(max_new_tokens, batch_size, limit or 1, threads or 1) < 1:
+        raise MosaicitError("--max-new-tokens, --batch-size, --limit and --threads must be at least 1")
     items = read_evalset(evalset) if isinstance(evalset, str | Path) else list(evalset)
     items = items[:limit] if limit else items
-    tokenizer, model, _ = load_model(model_dir, gguf_file, device, dtype)
     torch, _ = _libraries()
+    if threads:
+        torch.set_num_threads(threads)
+    tokenizer, model, _ = load_model(model_dir, gguf_file, device, dtype)
     torch.manual_seed(seed)
     texts = prompt_texts(tokenizer, items, chat_template)
     replies = generate_texts(tokenizer, model, texts, max_new_tokens, batch_size, temperature, progress)

@@ -11,7 +11,10 @@ Cutting, in order of preference:
    begin/end tag pairs. The first opens an answer, and so does every later one that starts a
    paragraph; lines inside a paragraph that look like labels are list items of an answer. If
    no later label starts a paragraph (answers separated by single line breaks), every label
-   opens an answer, except repeats of a number already seen;
+   opens an answer, except repeats of a number already seen. If none of the plan's labels
+   occurs, common label styles (``1.``, ``(1)``, ``Task 1``, ...) are tried: a style counts
+   when it opens the response and starts at least two paragraphs, and such labels never
+   pass the numbering check;
 2. tags: a begin tag with no label of its own just before it opens an answer;
 3. paragraphs (no label or tag found): blank-line paragraphs are grouped into answers by
    content, each run going to the instruction whose reference answer (or prompt) it matches,
@@ -25,7 +28,7 @@ proof: it is exact on reference texts and only indicative on a model's own words
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.rouge import containment, lcs_length, words
@@ -33,6 +36,12 @@ from mosaicit.strategies.plan import Numbering
 from mosaicit.tables.loader import fill
 
 EMPHASIS = r"[*_`]*"
+#: Label styles tried when none of the plan's labels occurs: the answers are then told apart by
+#: these numbers, and the numbering check fails (these labels are never exact).
+FALLBACK_STYLES = (
+    "{n}", "({n})", "[{n}]", "<{n}>", "#{n}", "# {n}", "## {n}", "### {n}",
+    "Task {n}", "Part {n}", "Answer {n}", "Response {n}", "Instruction {n}", "Question {n}",
+)  # fmt: skip
 SWITCH_COST = 0.1
 REVISIT_COST = 0.5
 PARTIAL = 0.8
@@ -40,11 +49,13 @@ PARTIAL = 0.8
 
 @dataclass(frozen=True)
 class Mark:
-    """A label or tag found in the response: its span and whether it was written exactly."""
+    """A label or tag found in the response: its span, and whether it was written exactly
+    (``exact``) or differs only in case, emphasis or spacing (``loose``)."""
 
     start: int
     end: int
     exact: bool
+    loose: bool = True
     number: int = 0
     paragraph: bool = False
 
@@ -82,18 +93,35 @@ def label_text(numbering: Numbering, number: int) -> str:
 
 
 def find_labels(text: str, numbering: Numbering, count: int) -> list[Mark]:
-    """Every line-start occurrence of the labels 1..count, in order of position."""
+    """Every line-start occurrence of the labels 1..count, in order of position.
+
+    Besides case, emphasis and spacing, the punctuation after the label may differ (one of
+    the plan's, ``.``, ``:``, ``)`` or none); such a label is found but is not ``loose``.
+    """
     prefix, _, suffix = numbering.style.partition("{n}")
+    marks = {numbering.punctuation, ".", ":", ")"} - {""}
+    punct = "(?P<punct>" + "|".join(_flex(p) for p in sorted(marks, key=len, reverse=True)) + ")?"
     found = []
     for number in range(1, count + 1):
-        parts = [r"^[ \t]*", EMPHASIS, _flex(prefix), str(number), r"(?!\d)", _flex(suffix)]
-        pattern = "".join([*parts, EMPHASIS, _flex(numbering.punctuation), EMPHASIS, r"(?=\s|$)"])
+        parts = [r"^[ \t]*", EMPHASIS, _flex(prefix), str(number), r"(?!\d)", _flex(suffix), EMPHASIS]
+        pattern = "".join([*parts, punct, EMPHASIS, r"(?=\s|$)"])
         exact = label_text(numbering, number)
         for m in re.finditer(pattern, text, re.IGNORECASE | re.MULTILINE):
             before = text[: m.start()]
             paragraph = not before.strip() or re.search(r"\n[ \t]*\n$", before) is not None
-            found.append(Mark(m.start(), m.end(), m.group(0) == exact, number, paragraph))
+            same = re.sub(r"\s", "", m.group("punct") or "") == re.sub(r"\s", "", numbering.punctuation)
+            found.append(Mark(m.start(), m.end(), m.group(0) == exact, same, number, paragraph))
     return sorted(found, key=lambda mark: mark.start)
+
+
+def fallback_labels(text: str, count: int) -> list[Mark]:
+    """Paragraph-opening labels in the first of :data:`FALLBACK_STYLES` that opens the response
+    and numbers at least two answers, marked not exact; none if no style does."""
+    for style in FALLBACK_STYLES:
+        found = [m for m in find_labels(text, Numbering(style, ".", False), count) if m.paragraph]
+        if found and found[0].start == 0 and len({m.number for m in found}) >= 2:
+            return [replace(m, exact=False, loose=False) for m in found]
+    return []
 
 
 def find_tags(text: str, tag: str) -> list[Mark]:
@@ -281,6 +309,8 @@ def parse_response(item: EvalItem, response: str) -> Parsed:
     if plan.numbering:
         inside = closed_pairs(begins, ends)
         labels = find_labels(text, plan.numbering, item.size)
+        if not labels:
+            labels = fallback_labels(text, item.size)
         labels = [m for m in labels if not any(b.end <= m.start and m.end <= e.start for b, e in inside)]
         labels = opening_labels(labels)
     if labels or begins:

@@ -1,0 +1,252 @@
+"""The rule checks: references pass, each kind of damage fails exactly its checks, loose forgives cosmetics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from eval_helpers import DAMAGES, built, rendered
+from mosaicit.eval.build import markers
+from mosaicit.eval.checks import REGISTRY, Options, Verdict, check_response, register
+from mosaicit.eval.evalset import EvalItem, Source
+from mosaicit.strategies.plan import Numbering, Plan, Tags
+from mosaicit.strategies.render import render
+from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+
+CHECKS = ("instructions", "numbering", "order", "tags", "layout")
+
+
+def failed(item: EvalItem, response: str | None, mode: str = "strict", leftover: int = 0) -> set[str]:
+    outcome = check_response(item, response, Options(mode, leftover))
+    return {v.name for v in outcome.verdicts if v.applies and not v.passed}
+
+
+def test_the_built_set_covers_every_strategy_rule_and_marker_kind():
+    items = built()
+    strategies = Counter(i.plan.strategy for i in items)
+    rules = Counter(f"{i.plan.strategy}.{i.plan.rule}" for i in items if i.plan.rule)
+    kinds = Counter(markers(i.plan) for i in items)
+    assert set(strategies) == {"primary", "format", "permute", "maskout"}
+    assert set(rules) == {f"permute.{r}" for r in PERMUTE_RULES} | {f"maskout.{r}" for r in MASK_RULES}
+    assert set(kinds) == {"numbers+tags", "numbers", "tags", "none"}
+    assert min(kinds.values()) >= 10
+
+
+@pytest.mark.parametrize("mode", ["strict", "loose"])
+def test_every_reference_answer_passes_every_check(mode):
+    for item in built():
+        outcome = check_response(item, item.reference, Options(mode))
+        assert outcome.passed, (item.id, [v for v in outcome.verdicts if not v.passed])
+        assert outcome.correct == frozenset(item.plan.sources)
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_damaged_answers_fail_exactly_the_checks_they_should(damage):
+    """Strict mode fails the damaged property alone; loose mode forgives exactly the cosmetic damage."""
+    tried = 0
+    for item in built():
+        case = DAMAGES[damage](item)
+        if case is None:
+            continue
+        tried += 1
+        assert failed(item, case.response, "strict") == case.strict, (damage, item.id, case.response[:300])
+        assert failed(item, case.response, "loose") == case.loose, (damage, item.id, case.response[:300])
+    assert tried >= 20, f"{damage}: too few prompts to test it on ({tried})"
+
+
+def test_blame_names_the_instructions_at_fault():
+    items = [i for i in built() if len(i.plan.answer_order) >= 3]
+    for item in items[:40]:
+        plan = item.plan
+        dropped = plan.answer_order[1]
+        kept = tuple(s for s in plan.answer_order if s != dropped)
+        outcome = check_response(item, rendered(item, replace(plan, answer_order=kept)))
+        assert set(plan.sources) - outcome.correct == {dropped}
+        first, second, *rest = plan.answer_order
+        if item.source(first).output != item.source(second).output:
+            swapped = rendered(item, replace(plan, answer_order=(second, first, *rest)))
+            assert len(set(plan.sources) - check_response(item, swapped).correct) == 1
+    for item in [i for i in built() if i.plan.skipped][:20]:
+        extra = item.plan.skipped[-1]
+        order = tuple(s for s in item.plan.sources if s in item.plan.answer_order or s == extra)
+        outcome = check_response(item, rendered(item, replace(item.plan, answer_order=order)))
+        assert set(item.plan.sources) - outcome.correct == {extra}
+
+
+def test_cosmetic_damage_blames_every_answer_in_strict_mode_and_none_in_loose():
+    for item in [i for i in built() if i.plan.tags and i.plan.answer_order][:20]:
+        case = DAMAGES["tags_case_changed"](item)
+        assert case is not None
+        strict = check_response(item, case.response, Options("strict"))
+        loose = check_response(item, case.response, Options("loose"))
+        assert set(item.plan.sources) - strict.correct == set(item.plan.answer_order)
+        assert loose.correct == frozenset(item.plan.sources)
+
+
+def test_leftover_tolerance_counts_visible_characters():
+    item = next(i for i in built() if i.plan.numbering and i.plan.answer_order)
+    response = "Sure! Here are my answers.\n\n" + item.reference
+    assert failed(item, response, leftover=21) == {"layout"}
+    assert failed(item, response, leftover=22) == set()  # 22 characters besides the spaces
+    assert failed(item, "**\n\n" + item.reference, "strict") == {"layout"}
+    assert failed(item, "**\n\n" + item.reference, "loose") == set()
+
+
+# Small hand-made prompts for the behaviour on a model's own (non-reference) words.
+
+DOTTED = Numbering("{n}", ".", False)
+OUTPUTS = ["Apples are red or green.", "The sky is blue.", "Two plus two is four.", "Paris is in France."]
+PROMPTS = ["Describe apples.", "What colour is the sky?", "What is 2+2?", "Where is Paris?"]
+
+
+def make_item(
+    order: tuple[int, ...] = (0, 1, 2, 3),
+    skipped: tuple[int, ...] = (),
+    numbering: Numbering | None = DOTTED,
+    tags: Tags | None = None,
+) -> EvalItem:
+    plan = Plan(
+        sources=(0, 1, 2, 3),
+        strategy="maskout" if skipped else "permute" if order != (0, 1, 2, 3) else "format",
+        rule=None,
+        answer_order=order,
+        skipped=skipped,
+        numbering=numbering,
+        tags=tags,
+        instruction_joiner="\n",
+        format_meta=None,
+        format_meta_first=True,
+        format_meta_sep="\n",
+        rule_meta=None,
+        rule_meta_first=True,
+        rule_meta_sep="\n",
+    )
+    sources = tuple(Source(i, i + 1, PROMPTS[i], OUTPUTS[i]) for i in range(4))
+    reference = render(plan, {s.index: s.prompt for s in sources}, {s.index: s.output for s in sources})[1]
+    return EvalItem("x", "prompt", [], plan, reference, sources)
+
+
+@pytest.mark.parametrize(
+    ("response", "strict", "loose"),
+    [
+        ("1. Red or green.\n2. Blue.\n3. Four.\n4. France.", set(), set()),  # single line breaks
+        ("1. Red.\n\n2. Three tips:\n1. look up\n2. smile\n\n3. Four.\n\n4. France.", set(), set()),
+        (
+            "1. Red.\n\n2. Blue.\n\n3. Four.\n\n4. France.\n\n2. Blue again.",
+            {"instructions"},
+            {"instructions"},
+        ),
+        ("**1.** Red.\n\n**2.** Blue.\n\n**3.** Four.\n\n**4.** France.", {"numbering"}, set()),
+        (
+            "1.  Red.\n\n2.\nBlue.\n\n3. Four.\n\n4. France.",
+            set(),
+            set(),
+        ),  # the space or newline after a label
+        ("1: Red.\n\n2: Blue.\n\n3: Four.\n\n4: France.", {"numbering"}, {"numbering"}),  # wrong punctuation
+        ("1. Red.\n\n3. Four.\n\n2. Blue.\n\n4. France.", {"order"}, {"order"}),
+        ("Here you go.\n\n1. Red.\n\n2. Blue.\n\n3. Four.\n\n4. France.", {"layout"}, {"layout"}),
+        ("", {"instructions"}, {"instructions"}),
+    ],
+)
+def test_numbered_responses(response, strict, loose):
+    item = make_item()
+    assert failed(item, response, "strict") == strict
+    assert failed(item, response, "loose") == loose
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "1. Red.\n\n2. Blue.\n\n3. Four.\n\n4. France.",
+        "**Task 1:** Red.\n\n**Task 2:** Blue.\n\n**Task 3:** Four.\n\n**Task 4:** France.",
+        "(1) Red.\n\n(2) Blue.\n\n(4) France.\n\n(3) Four.",
+    ],
+)
+def test_answers_numbered_in_another_style_are_told_apart_by_number(response):
+    """The plan asks for '|n|' labels: other label styles fail numbering, but still say which answer is which."""
+    item = make_item(numbering=Numbering("|{n}|", "", True))
+    expected = {"numbering", "order"} if "(4)" in response else {"numbering"}
+    assert failed(item, response, "strict") == failed(item, response, "loose") == expected
+
+
+def test_a_longer_number_is_not_a_label():
+    item = make_item(numbering=Numbering("{n}", "", False))
+    assert failed(item, "1 Red.\n\n2 Blue.\n\n3 Four.\n\n4 France.") == set()
+    assert "instructions" in failed(item, "12 apples.\n\n2 Blue.\n\n3 Four.\n\n4 France.")
+
+
+@pytest.mark.parametrize(
+    ("response", "strict", "loose"),
+    [
+        ("<A> Red. </A>\n\n<A> Blue. </A>\n\n<A> Four. </A>\n\n<A> France. </A>", set(), set()),
+        ("<a> Red. </a>\n\n<A> Blue. </A>\n\n<A> Four. </A>\n\n<A> France. </A>", {"tags"}, set()),
+        ("<A> Red. </A> ok\n\n<A> Blue. </A>\n\n<A> Four. </A>\n\n<A> France. </A>", {"layout"}, {"layout"}),
+        ("<A> Red. </A>\n\n<A> Blue.\n\n<A> Four. </A>\n\n<A> France. </A>", {"tags"}, {"tags"}),
+    ],
+)
+def test_tagged_unnumbered_responses(response, strict, loose):
+    item = make_item(numbering=None, tags=Tags("<A>", "</A>", False))
+    assert failed(item, response, "strict") == strict
+    assert failed(item, response, "loose") == loose
+
+
+def test_unnumbered_answers_are_matched_by_content():
+    item = make_item(order=(3, 2, 1, 0), numbering=None, tags=Tags("<A>", "</A>", False))
+    good = "<A> Paris is a city in France. </A>\n\n<A> 2 plus 2 is 4 </A>\n\n<A> The sky is blue </A>\n\n<A> Apples </A>"
+    assert failed(item, good) == set()
+    swapped = (
+        "<A> Apples </A>\n\n<A> 2 plus 2 is 4 </A>\n\n<A> The sky is blue </A>\n\n<A> Paris is in France </A>"
+    )
+    assert failed(item, swapped) == {"order"}
+
+
+def test_skipping_and_missing():
+    item = make_item(order=(0, 2), skipped=(1, 3))
+    assert failed(item, "1. Red.\n\n3. Four.") == set()
+    outcome = check_response(item, "1. Red.\n\n2. Blue.\n\n3. Four.")
+    assert {v.name for v in outcome.verdicts if not v.passed} == {"instructions"}
+    assert outcome.correct == {0, 2, 3}
+    empty = check_response(item, "")
+    assert empty.correct == {1, 3}  # nothing answered: the skipped ones are right
+    missing = check_response(item, None)
+    assert missing.correct == frozenset() and not missing.passed
+    assert {v.name for v in missing.verdicts if v.applies and not v.passed} == {
+        "instructions",
+        "numbering",
+        "order",
+        "layout",
+    }
+
+
+def test_checks_apply_only_where_the_plan_asks():
+    item = make_item(order=(0,), skipped=(1, 2, 3), numbering=None)
+    applies = {v.name: v.applies for v in check_response(item, "Red.").verdicts}
+    assert applies == {
+        "instructions": True,
+        "numbering": False,
+        "order": False,
+        "tags": False,
+        "layout": False,
+    }
+
+
+def test_new_checks_join_the_registry(monkeypatch):
+    monkeypatch.setattr("mosaicit.eval.checks.REGISTRY", dict(REGISTRY))
+
+    @register("short")
+    def short(item, parsed, options):
+        """Every answer is at most three words."""
+        long = [a.source for a in parsed.answers if len(a.text.split()) > 3]
+        return Verdict(
+            "short", True, not long, "too long" if long else "", frozenset(s for s in long if s is not None)
+        )
+
+    from mosaicit.eval import checks
+
+    assert list(checks.REGISTRY) == [*CHECKS, "short"]
+    outcome = check_response(make_item(), "1. Red.\n\n2. Blue.\n\n3. It is four, of course.\n\n4. France.")
+    assert not outcome.passed and outcome.correct == {0, 1, 3}
+    with pytest.raises(ValueError, match="already registered"):
+        register("short")(short)
