@@ -97,28 +97,32 @@ def smollm2(request, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_smollm2_end_to_end(tmp_path, smollm2):
-    """Build four small prompts, answer them with SmolLM2 on the CPU, and score the answers."""
+    """Build five small prompts, answer the first four with SmolLM2 on the CPU, and score the answers."""
     evals, answers, report = tmp_path / "evals.jsonl", tmp_path / "answers.jsonl", tmp_path / "report.json"
     built_ok = invoke(
-        "build", ALPACA_EVAL, "-o", evals, "--size", 4, "--min-records", 2, "--max-records", 3,
+        "build", ALPACA_EVAL, "-o", evals, "--size", 5, "--min-records", 2, "--max-records", 3,
         "--max-length", 400, "--seed", 1, "-q",
     )  # fmt: skip
     assert built_ok.exit_code == 0, built_ok.output
     start = time.perf_counter()
     generated = invoke(
         "generate", evals, "--model", smollm2, "-o", answers, "--max-new-tokens", 64, "--batch-size", 4,
-        "--device", "cpu", "--threads", 1, "-q",  # one thread: two oversubscribe a busy 2-core machine
+        "--limit", 4, "--device", "cpu", "--threads", 1, "-q",  # one thread: two oversubscribe a busy 2-core machine
     )  # fmt: skip
     assert generated.exit_code == 0, generated.output
     rows = [json.loads(line) for line in answers.read_text(encoding="utf-8").splitlines()]
     ids = [json.loads(line)["id"] for line in evals.read_text(encoding="utf-8").splitlines()]
-    assert [r["id"] for r in rows] == ids
+    assert [r["id"] for r in rows] == ids[:4]
     assert all(isinstance(r["response"], str) and r["response"].strip() for r in rows)
     assert not any("<|im_start|>" in r["response"] or "<|im_end|>" in r["response"] for r in rows)
     scored = invoke("score", evals, answers, "--json", report, "--rouge")
     assert scored.exit_code == 0, scored.output
     data = json.loads(report.read_text())
-    assert data["counts"]["prompts"] == 4 and data["counts"]["missing"] == 0
+    assert (
+        data["counts"]["prompts"] == 5
+        and data["counts"]["missing"] == 1
+        and data["counts"]["answers_read"] == 4
+    )
     assert (
         0 <= data["strict"]["overall"]["prompt_accuracy"] <= data["loose"]["overall"]["prompt_accuracy"] <= 1
     )
