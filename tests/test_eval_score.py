@@ -197,6 +197,18 @@ def test_bad_answer_files_give_one_line_errors(tmp_path, content, message):
             "line 1: missing field 'id'",
         ),
         (lambda p: write_jsonl(p / "e.jsonl", []), "no prompts in the eval set"),
+        (
+            lambda p: write_jsonl(p / "e.jsonl", [{**built()[0].to_dict(), "messages": "hi"}]),
+            "line 1: 'messages' must",
+        ),
+        (
+            lambda p: write_jsonl(p / "e.jsonl", [{**built()[0].to_dict(), "plan": {"sources": []}}]),
+            "not a mosaic plan",
+        ),
+        (
+            lambda p: write_jsonl(p / "e.jsonl", [built()[0].to_dict()] * 2),
+            "line 2: duplicate id 'mosaic-00001'",
+        ),
         (lambda p: p / "nowhere.jsonl", "no such file"),
     ],
 )

@@ -106,7 +106,7 @@ def build_evalset(
         raise MosaicitError(f"--size must be at least 1, got {size}")
     if not 1 <= min_records <= max_records:
         raise MosaicitError(f"need 1 <= --min-records <= --max-records, got {min_records}..{max_records}")
-    for fixed in ("epochs", "wrap_mode", "max_num", "seed"):
+    for fixed in ("epochs", "wrap_mode", "max_num"):
         if fixed in options:
             raise MosaicitError(f"eval build sets {fixed} itself")
     config = MosaicConfig(epochs=MAX_PASSES, wrap_mode="uniform", max_num=max_records, seed=seed, **options)

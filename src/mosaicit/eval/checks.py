@@ -118,10 +118,10 @@ def numbering(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
     reasons = []
     if unlabelled:
         reasons.append(f"{len(unlabelled)} answer(s) without a label")
-    inexact = [a for a in bad if a.label is not None]
+    inexact = [a.label for a in bad if a.label is not None]
     if inexact:
-        sample = parsed.text[inexact[0].label.start : inexact[0].label.end]  # type: ignore[union-attr]
-        reasons.append(f"{len(inexact)} label(s) not written exactly, e.g. {sample.strip()!r}")
+        sample = parsed.text[inexact[0].start : inexact[0].end].strip()
+        reasons.append(f"{len(inexact)} label(s) not written as asked, e.g. {sample!r}")
     return _fail("numbering", "; ".join(reasons), [a.source for a in bad if a.source is not None])
 
 

@@ -84,10 +84,16 @@ def item_from_dict(row: Any, where: str) -> EvalItem:
         raise ValueError(f"{where}: malformed plan or sources ({exc})") from None
     if [s.index for s in sources] != list(plan.sources):
         raise ValueError(f"{where}: 'sources' do not match the plan's sources")
+    messages = row["messages"]
+    if not isinstance(messages, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+        for m in messages
+    ):
+        raise ValueError(f"{where}: 'messages' must be a list of {{role, content}} objects")
     return EvalItem(
         id=str(row["id"]),
         prompt=str(row["prompt"]),
-        messages=list(row["messages"]),
+        messages=messages,
         plan=plan,
         reference=str(row["reference"]),
         sources=sources,
