@@ -9,11 +9,12 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from conftest import ALPACA_EVAL, SAMPLE, TOKENIZERS
+from conftest import ALPACA_EVAL, SAMPLE, SHAREGPT, TOKENIZERS
 from eval_helpers import built
 from mosaicit.cli import main
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.eval.build import build_evalset, marks_in_answers
+from mosaicit.eval.checks import check_response
 from mosaicit.eval.evalset import item_from_dict, read_evalset
 from mosaicit.strategies.plan import Numbering, Tags
 from mosaicit.strategies.render import render
@@ -146,3 +147,20 @@ def test_bad_input_files(tmp_path):
         build_evalset(bad)
     with pytest.raises(MosaicitError, match="sets epochs itself"):
         build_evalset(SAMPLE, epochs=2)
+
+
+def test_any_shape_mosaicit_reads_with_system_prompts_and_a_chat_template():
+    result = build_evalset(SHAREGPT, size=10, min_records=2, max_records=3, template="vicuna_v1.1")
+    assert result.summary["multi_turn_conversations"] > 0  # left out, and counted
+    assert result.summary["options"]["template"] == "vicuna_v1.1"
+    assert all(2 <= i.size <= 3 for i in result.items)
+    rows = [
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Say {w}."},
+                      {"role": "assistant", "content": w}]}
+        for w in ("red", "green", "blue", "cyan", "pink", "gold")
+    ]  # fmt: skip
+    briefed = build_evalset(rows, size=2, min_records=2, max_records=3, seed=4)
+    for item in briefed.items:
+        assert item.messages[0] == {"role": "system", "content": "Be brief."}
+        assert item.messages[1] == {"role": "user", "content": item.prompt}
+        assert check_response(item, item.reference).passed

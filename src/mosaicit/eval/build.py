@@ -4,17 +4,19 @@ Prompts come from the same composer as training samples (:class:`mosaicit.pipeli
 ``wrap_mode="uniform"`` and ``max_num`` = the largest size wanted, so group sizes are drawn
 uniformly in 1..max. Groups smaller than the smallest size wanted (drawn small, or cut short
 by the budget) are set aside and counted; passes over the data continue, each reshuffled,
-until ``size`` prompts are found. A prompt whose own reference answer the checker cannot read
-back exactly (an answer that itself contains lines looking like the plan's labels, say) is set
-aside as ``ambiguous_reference``, so every reference scores 100% by construction.
+until ``size`` prompts are found. A prompt is set aside when one of its reference answers
+holds a line that looks like the plan's own labels, or its tags (``marks_in_answer_text``), or
+when the checker cannot read its reference back exactly (``ambiguous_reference``), so every
+reference answer scores 100% by construction.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,15 @@ from mosaicit.errors import InputError, MosaicitError
 from mosaicit.eval.checks import Options, check_response
 from mosaicit.eval.evalset import EvalItem, Source
 from mosaicit.eval.parse import find_labels, find_tags
-from mosaicit.io.alpaca import iter_json_objects
 from mosaicit.io.atomic import atomic_open
-from mosaicit.pipeline import Run, check_records
+from mosaicit.io.formats import Columns
+from mosaicit.io.sources import ReadStats, read_conversations, source_name
+from mosaicit.pipeline import Run
 from mosaicit.records import Record, Sample
+from mosaicit.routing import route
 from mosaicit.strategies.plan import Plan
 from mosaicit.tables.loader import load_tables
+from mosaicit.templates import load_template
 from mosaicit.tokens import load_counter
 
 MAX_PASSES = 50
@@ -86,21 +91,30 @@ def marks_in_answers(item: EvalItem) -> bool:
 
 
 def build_evalset(
-    records: str | Path | Iterable[Record | dict[str, Any]],
+    source: Any,
     size: int = 100,
     seed: int = 42,
     min_records: int = 2,
     max_records: int = 5,
     tokenizer: str | None = None,
     tables: str | Path | None = None,
+    template: str = "none",
+    chat_template: str | None = None,
+    input_format: str = "auto",
+    columns: Columns | None = None,
+    split: str | None = None,
     on_bad: str = "error",
     **options: Any,
 ) -> BuildResult:
     """Draw ``size`` mosaic prompts of ``min_records``..``max_records`` records each.
 
-    ``records`` is an Alpaca JSON/JSONL path or an iterable of records. ``options`` are
-    :class:`~mosaicit.config.MosaicConfig` fields (``version``, ``weights``, ``orderings``,
-    ``mask_rules``, ``max_length``, ``tag_rate``, ``no_numbering_rate``).
+    ``source`` is anything mosaicit reads: a JSON/JSONL/Parquet path, a saved dataset folder,
+    a ``datasets.Dataset`` or a list of dicts (Alpaca, ShareGPT, messages, prompt/completion).
+    Single exchanges are used, grouped by system prompt as in ``augment``; multi-turn
+    conversations are left out and counted. ``template`` is what the budget counts, as in
+    ``augment``. ``options`` are :class:`~mosaicit.config.MosaicConfig` fields (``version``,
+    ``weights``, ``orderings``, ``mask_rules``, ``max_length``, ``tag_rate``,
+    ``no_numbering_rate``).
     """
     if size < 1:
         raise MosaicitError(f"--size must be at least 1, got {size}")
@@ -110,18 +124,19 @@ def build_evalset(
         if fixed in options:
             raise MosaicitError(f"eval build sets {fixed} itself")
     config = MosaicConfig(epochs=MAX_PASSES, wrap_mode="uniform", max_num=max_records, seed=seed, **options)
-    label = str(records) if isinstance(records, str | Path) else "<records>"
-    items_in = iter_json_objects(records) if isinstance(records, str | Path) else enumerate(records)
-    prepared = check_records(items_in, label, on_bad)
-    if not prepared.records:
-        raise InputError(label, "no usable records")
-    by_index = {r.index: r for r in prepared.records}
-    run = Run(config, load_counter(tokenizer), load_tables(tables))
+    name = source_name(source)
+    stats = ReadStats()
+    routed = route(read_conversations(source, input_format, columns, on_bad, stats, split))
+    if not routed.records:
+        raise InputError(name, "no single-exchange records with an instruction and an output")
+    chat, chat_counter = load_template(template, tokenizer, chat_template)
+    run = Run(config, chat_counter or load_counter(tokenizer), load_tables(tables), chat)
+    by_index = {r.index: r for r in routed.records}
     items: list[EvalItem] = []
     set_aside: Counter[str] = Counter()
     passes = 0
-    for sample in run.samples(prepared.records):
-        passes = sample.mosaic["epoch"] + 1
+    for sample in _samples(run, routed.groups.values()):
+        passes = max(passes, sample.mosaic["epoch"] + 1)
         if not min_records <= sample.count <= max_records:
             set_aside["outside_size_range"] += 1
             continue
@@ -138,14 +153,29 @@ def build_evalset(
     if len(items) < size:
         raise MosaicitError(
             f"found only {len(items)} of {size} prompts with {min_records}..{max_records} records in "
-            f"{MAX_PASSES} passes over {len(prepared.records)} usable records; lower --min-records "
+            f"{MAX_PASSES} passes over {routed.record_count} usable records; lower --min-records "
             f"or --size, or raise --max-length"
         )
-    return BuildResult(items, _summary(items, prepared.read, run, passes, set_aside, config))
+    unused = {
+        "multi_turn_conversations": len(routed.passthrough),
+        "rejected": len(stats.rejects + routed.rejects),
+    }
+    return BuildResult(items, _summary(items, stats.read, unused, run, passes, set_aside, config))
+
+
+def _samples(run: Run, groups: Iterable[Iterable[Record]]) -> Iterator[Sample]:
+    """Every group's mosaics, one system-prompt group after another."""
+    return chain.from_iterable(run.samples(list(members), group=g) for g, members in enumerate(groups))
 
 
 def _summary(
-    items: list[EvalItem], read: int, run: Run, passes: int, set_aside: Counter[str], config: MosaicConfig
+    items: list[EvalItem],
+    read: int,
+    unused: dict[str, int],
+    run: Run,
+    passes: int,
+    set_aside: Counter[str],
+    config: MosaicConfig,
 ) -> dict[str, Any]:
     uses = Counter(i for item in items for i in item.plan.sources)
 
@@ -157,6 +187,7 @@ def _summary(
         "prompts": len(items),
         "records_read": read,
         "records_over_budget": len(run.rejects),
+        **unused,
         "records_used": len(uses),
         "records_used_twice_or_more": sum(1 for n in uses.values() if n > 1),
         "passes": passes,
@@ -172,6 +203,7 @@ def _summary(
             "orderings": list(config.orderings),
             "mask_rules": list(config.mask_rules),
             "tokenizer": run.counter.name,
+            "template": run.template.name,
             "tables": run.tables.source,
         },
     }

@@ -12,7 +12,9 @@ import click
 
 from mosaicit.config import STRATEGIES, VERSIONS, parse_weights
 from mosaicit.errors import MosaicitError
+from mosaicit.io.formats import INPUT_SHAPES
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+from mosaicit.templates import TEMPLATES
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,7 +44,7 @@ def eval_group() -> None:
 
 
 @eval_group.command("build")
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.argument("input_path", metavar="INPUT", type=click.Path())
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Eval set to write (JSONL)."
 )
@@ -71,6 +73,27 @@ def eval_group() -> None:
 )
 @click.option("--tokenizer", default=None, help="Tokenizer for the budget (as for 'mosaicit augment').")
 @click.option("--tables", type=click.Path(dir_okay=False), default=None, help="Template tables to use.")
+@click.option(
+    "--template",
+    type=click.Choice(TEMPLATES),
+    default="none",
+    show_default=True,
+    help="What the budget counts, as for 'mosaicit augment' (none, vicuna_v1.1, chatml, chat).",
+)
+@click.option(
+    "--chat-template",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="A Jinja chat template file to use with --template chat.",
+)
+@click.option(
+    "--input-format",
+    type=click.Choice(INPUT_SHAPES),
+    default="auto",
+    show_default=True,
+    help="The input's shape; auto detects it from the first record.",
+)
+@click.option("--split", default=None, help="The split to read from a saved DatasetDict folder.")
 @click.option(
     "--tag-rate", type=float, default=0.5, show_default=True, help="Share of prompts asking for tags."
 )
@@ -106,7 +129,11 @@ def build_command(
     quiet: bool,
     **options: Any,
 ) -> None:
-    """Draw --size mosaic prompts from INPUT (Alpaca JSON/JSONL) with plans and reference answers."""
+    """Draw --size mosaic prompts from INPUT, with their plans and reference answers.
+
+    INPUT is anything 'mosaicit augment' reads (JSON, JSONL, Parquet, a saved dataset folder;
+    Alpaca, ShareGPT, messages or prompt/completion records); single exchanges are used.
+    """
     from mosaicit.eval.build import build_evalset, write_evalset
 
     result = build_evalset(
