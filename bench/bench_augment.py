@@ -21,9 +21,9 @@ interpreter start-up, its imports and loading the tokenizer; the bare start-up o
 (``python -c "import mosaicit.cli"``) is shown on its own line so that the share of fixed cost
 in small runs is visible. Floor and mosaicit runs alternate, so that both see the same load on a
 shared machine. Wall seconds are the best of ``--repeat`` runs; CPU seconds are user +
-system of that run (the tokenizer uses several threads, so CPU can exceed wall). Peak RSS is the
-larger of the kernel's peak for the process (``wait4``) and the peak of the summed RSS of the
-process tree sampled every 20 ms (which counts parallel workers).
+system of that run (the tokenizer uses several threads, so CPU can exceed wall). Peak RSS is
+sampled from /proc every 20 ms: the largest sum of the peak RSS (VmHWM) of the processes of the
+run alive together, so parallel workers count.
 
 How to read the ratios (all per input record, lower is better for the first):
 
@@ -51,6 +51,7 @@ import random
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -467,15 +468,15 @@ class Measure:
     stderr: str = ""
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """Summed VmRSS of ``pid`` and its descendants (Linux /proc; 0 elsewhere)."""
+def _tree_peak_kb(pid: int) -> int:
+    """Summed peak RSS (VmHWM) of ``pid`` and its live descendants (Linux /proc; 0 elsewhere)."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         try:
             with open(f"/proc/{p}/status", encoding="ascii", errors="replace") as fh:
                 for line in fh:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith("VmHWM:"):
                         total += int(line.split()[1])
                         break
             for task in os.listdir(f"/proc/{p}/task"):
@@ -487,16 +488,22 @@ def _tree_rss_kb(pid: int) -> int:
 
 
 def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> Measure:
-    """Run ``cmd``, timing it and taking its peak memory (kernel peak and sampled tree sum)."""
+    """Run ``cmd``, timing it and taking its peak memory.
+
+    The peak is sampled from /proc every 20 ms: the largest sum, over the processes alive
+    together, of their own peak RSS (VmHWM). ``wait4``'s ``ru_maxrss`` is only a fallback (no
+    /proc): a child started by fork/vfork + exec inherits the parent's high-water mark there,
+    so it would report at least this process's size.
+    """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=env)
-        peak = [0]
+        peak = [_tree_peak_kb(proc.pid)]
         done = threading.Event()
 
         def sample() -> None:
             while not done.wait(0.02):
-                peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+                peak[0] = max(peak[0], _tree_peak_kb(proc.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -507,7 +514,8 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> Measu
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        rss_kb = max(usage.ru_maxrss, peak[0])  # ru_maxrss is in KiB on Linux
+        fallback = usage.ru_maxrss if sys.platform.startswith("linux") else usage.ru_maxrss // 1024
+        rss_kb = peak[0] or fallback  # ru_maxrss: KiB on Linux, bytes on macOS
         return Measure(
             wall, usage.ru_utime + usage.ru_stime, rss_kb / 1024, proc.returncode, out.read(), err.read()
         )
@@ -752,7 +760,7 @@ def compare(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     rows = [
         row("floor", floor_m, stats["records"], "read + tokenize once, batched; writes nothing"),
         row("mosaicit", mosaic_m, stats["records"], " ".join(["augment end to end", *ctx.cli.extra])),
-        row("baseline", base_m, n_base, scaled or "the research algorithm, ported"),
+        row("baseline", base_m, n_base, scaled or "the research algorithm, ported"),  # RSS: of the subset
     ]
     print(
         f"\nLlama-2 tokenizer, budget {MAX_LENGTH}, {EPOCHS} epochs, uniform wrap up to {MAX_NUM}, "
@@ -769,13 +777,30 @@ def compare(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "baseline_over_mosaicit": round(per["baseline"] / per["mosaicit"], 1),
         "baseline_over_floor": round(per["baseline"] / per["floor"], 1),
     }
+    paired = [m.wall / f.wall for f, m in zip(floor_runs, mosaic_runs, strict=True)]
+    ratios["mosaicit_over_floor_paired_median"] = round(statistics.median(paired), 2)
+    cpu = {r["label"]: r["cpu_s"] / r["records"] for r in rows}
+    ratios_cpu = {
+        "mosaicit_over_floor": round(cpu["mosaicit"] / cpu["floor"], 2),
+        "baseline_over_mosaicit": round(cpu["baseline"] / cpu["mosaicit"], 1),
+        "baseline_over_floor": round(cpu["baseline"] / cpu["floor"], 1),
+    }
     print(f"\nstart-up (python -c 'import mosaicit.cli'): {boot:.2f} s, in every row above")
+    print("ratios per record, by wall time (by CPU time, steadier when other jobs share the machine):")
+    for key, label in (
+        ("mosaicit_over_floor", "mosaicit / floor"),
+        ("baseline_over_mosaicit", "baseline / mosaicit"),
+        ("baseline_over_floor", "baseline / floor"),
+    ):
+        print(f"  {label + ':':<21}{ratios[key]:.2f}x ({ratios_cpu[key]:.2f}x)")
     print(
-        f"mosaicit / floor:    {ratios['mosaicit_over_floor']:.2f}x per record "
-        f"({ratios['mosaicit_over_floor_net_of_startup']:.2f}x with {boot:.2f} s start-up taken off both)"
+        f"  mosaicit / floor with the {boot:.2f} s start-up taken off both: "
+        f"{ratios['mosaicit_over_floor_net_of_startup']:.2f}x"
     )
-    print(f"baseline / mosaicit: {ratios['baseline_over_mosaicit']:.1f}x per record")
-    print(f"baseline / floor:    {ratios['baseline_over_floor']:.1f}x per record")
+    print(
+        f"  mosaicit / floor, each run over the floor run just before it: median "
+        f"{ratios['mosaicit_over_floor_paired_median']:.2f}x of {', '.join(f'{x:.2f}' for x in paired)}"
+    )
     checks = _checks(summary, stats, base_stats)
     for line in checks["lines"]:
         print(line)
@@ -785,6 +810,7 @@ def compare(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "rows": rows,
         "startup_s": round(boot, 3),
         "ratios": ratios,
+        "ratios_cpu": ratios_cpu,
         "mosaicit_args": ctx.cli.extra,
         "mosaicit_args_dropped": ctx.cli.dropped,
         "checks": checks,
@@ -833,6 +859,7 @@ def scale(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             }
         )
     first = results[0]["us_per_record"]
+    first_cpu = 1e6 * results[0]["cpu_s"] / results[0]["records"]
     print(f"\nmosaicit augment at several sizes ({' '.join(ctx.cli.extra) or 'default options'}):\n")
     print(
         table(
@@ -840,6 +867,8 @@ def scale(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
                 "records",
                 "wall s",
                 "us/record",
+                "vs first",
+                "cpu us/record",
                 "vs first",
                 "peak RSS MB",
                 "input MB",
@@ -852,6 +881,8 @@ def scale(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
                     f"{r['wall_s']:.1f}",
                     f"{r['us_per_record']:.1f}",
                     f"{r['us_per_record'] / first:.2f}",
+                    f"{1e6 * r['cpu_s'] / r['records']:.1f}",
+                    f"{1e6 * r['cpu_s'] / r['records'] / first_cpu:.2f}",
                     f"{r['peak_rss_mb']:.0f}",
                     f"{r['input_mb']:.0f}",
                     f"{r['objects_rss_mb']:.0f}",
@@ -863,7 +894,7 @@ def scale(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     )
     print(
         "\n'as Python objects': peak RSS of a process that json.loads every input line into a list "
-        "(interpreter included)."
+        "(interpreter included). CPU time is less sensitive than wall time to other load on the machine."
     )
     return {"mode": "scale", "sizes": results}
 
