@@ -1007,7 +1007,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--mosaicit-args",
         default="",
-        help="extra arguments for every mosaicit run, e.g. '--workers 2'; unknown options are dropped",
+        help="extra arguments for every mosaicit run, e.g. '--workers 2' (one option alone: "
+        "--mosaicit-args=--no-cache); options this mosaicit does not know are dropped with a note",
     )
     p.add_argument("--scale", action="store_true", help="run mosaicit at --sizes instead of the comparison")
     p.add_argument("--sizes", default="10000,100000,1000000", help="record counts for --scale")
