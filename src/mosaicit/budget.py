@@ -56,6 +56,33 @@ class Measured:
 PieceCounts = Sequence[Measured]
 
 
+#: The running state of :meth:`Budget.compose`: tokens, exact, last character, carried spaces, joins.
+State = tuple[int, bool, str | None, str, int]
+
+
+class Prefix:
+    """The last layout composed for one text, with the running state after each segment."""
+
+    def __init__(self) -> None:
+        self.segments: list[Segment] = []
+        self.states: list[State] = []
+
+    def shared(self, segments: Sequence[Segment]) -> int:
+        """How many leading segments ``segments`` has in common with the last layout; the
+        memo is cut back to them."""
+        old, n = self.segments, 0
+        limit = min(len(old), len(segments))
+        while n < limit and (old[n] is segments[n] or old[n] == segments[n]):
+            n += 1
+        del self.segments[n:], self.states[n:]
+        return n
+
+    def keep(self, segment: Segment, state: State) -> None:
+        """Remember a segment and the state after it."""
+        self.segments.append(segment)
+        self.states.append(state)
+
+
 @dataclass(frozen=True)
 class Count:
     """A composed count: ``tokens``, whether it is exact, and how many joins it spans."""
@@ -144,40 +171,60 @@ class Budget:
             self._fixed_memo[key] = hit
         return hit
 
-    def compose(self, segments: Sequence[Segment], counts: PieceCounts) -> Count:
+    def compose(self, segments: Sequence[Segment], counts: PieceCounts, memo: Prefix | None = None) -> Count:
         """The count of one text laid out as ``segments``; ``counts[source]`` holds what was
-        measured of each record a :class:`Piece` refers to."""
-        total, exact, prev, carry = 0, self.exact, None, ""
-        last = len(segments) - 1
-        joins = -1
-        for i, seg in enumerate(segments):
+        measured of each record a :class:`Piece` refers to.
+
+        With a ``memo`` (one per text, for layouts that grow step by step over the same
+        ``counts``), the work for the part shared with the previous layout is reused.
+        """
+        state: State = (0, self.exact, None, "", -1)
+        start = 0
+        if memo is not None:
+            start = memo.shared(segments)
+            if start:
+                state = memo.states[start - 1]
+        total, exact, prev, carry, joins = state
+        for i in range(start, len(segments)):
+            seg = segments[i]
             if seg.__class__ is str:
-                if not seg:
-                    continue
-                joins += 1
-                text = carry + seg  # type: ignore[operator]
-                body = text.rstrip(" ") if i < last else text
-                carry = text[len(body) :]
-                if body:
-                    n, ok = self._fixed(body, prev)
-                    total, exact, prev = total + n, exact and ok, body[-1]
-                continue
-            joins += 1
-            measured = counts[seg.source]  # type: ignore[union-attr]
-            c = measured.output if seg.field == "output" else measured.prompt  # type: ignore[union-attr]
-            if (prev is None and not carry) or (prev is not None and carry == " "):
-                total += c.sp
-            elif prev == "\n" and not carry:
-                total += c.nl
+                if seg:
+                    joins += 1
+                    text = carry + seg  # type: ignore[operator]
+                    body = text.rstrip(" ")  # trailing spaces belong to what follows
+                    carry = text[len(body) :]
+                    if body:
+                        n, ok = self._fixed(body, prev)
+                        total, exact, prev = total + n, exact and ok, body[-1]
             else:
-                total, exact = total + c.sp, False
-            exact = exact and c.clean
-            prev, carry = "x", ""
+                joins += 1
+                measured = counts[seg.source]  # type: ignore[union-attr]
+                c = measured.output if seg.field == "output" else measured.prompt  # type: ignore[union-attr]
+                if (prev is None and not carry) or (prev is not None and carry == " "):
+                    total += c.sp
+                elif prev == "\n" and not carry:
+                    total += c.nl
+                else:
+                    total, exact = total + c.sp, False
+                exact = exact and c.clean
+                prev, carry = "x", ""
+            if memo is not None:
+                memo.keep(seg, (total, exact, prev, carry, joins))
+        if carry:  # the text ends in spaces
+            n, ok = self._fixed(carry, prev)
+            total, exact = total + n, exact and ok
         return Count(total, exact, max(joins, 0))
 
-    def measure(self, texts: Sequence[Sequence[Segment]], counts: PieceCounts) -> Count:
-        """The combined count of several separately tokenized texts (instruction, output...)."""
-        parts = [self.compose(t, counts) for t in texts]
+    def measure(
+        self, texts: Sequence[Sequence[Segment]], counts: PieceCounts, memos: list[Prefix] | None = None
+    ) -> Count:
+        """The combined count of several separately tokenized texts (instruction, output...);
+        ``memos`` (grown to one per text) carry the work of the previous step of a growing group."""
+        if memos is not None:
+            memos.extend(Prefix() for _ in range(len(texts) - len(memos)))
+            parts = [self.compose(t, counts, m) for t, m in zip(texts, memos, strict=False)]
+        else:
+            parts = [self.compose(t, counts) for t in texts]
         return Count(sum(p.tokens for p in parts), all(p.exact for p in parts), sum(p.joins for p in parts))
 
     def count_texts(self, texts: Sequence[str]) -> int:

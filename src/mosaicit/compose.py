@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mosaicit.budget import Budget, PieceCounts
+from mosaicit.budget import Budget, PieceCounts, Prefix
 from mosaicit.config import MosaicConfig
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.strategies import Plan, base_style, draw_style, layout, make_plan, render
@@ -101,6 +101,9 @@ class Composer:
         self.tables = tables
         self.template = template or BareTemplate()
         self.tally = Tally()
+        #: Counts compose exactly and only the two bare texts are counted, so a plan's count
+        #: is a sum of non-negative parts: its pieces alone are a lower bound.
+        self.bounded = budget.exact and isinstance(self.template, BareTemplate)
 
     def _real(self, plan: Plan, records: Sequence[Record], counts: PieceCounts) -> int:
         """The real token count of a plan: render it and tokenize it once."""
@@ -118,15 +121,18 @@ class Composer:
     def _system(plan: Plan, counts: PieceCounts) -> str:
         return counts[plan.sources[0]].system
 
-    def measure(self, plan: Plan, records: Sequence[Record], counts: PieceCounts) -> tuple[int, bool] | None:
+    def measure(
+        self, plan: Plan, records: Sequence[Record], counts: PieceCounts, memos: list[Prefix] | None = None
+    ) -> tuple[int, bool] | None:
         """``(tokens, settled)`` if ``plan`` fits the budget, else None.
 
         ``settled`` is False when the fit rests on an estimate that must still be checked.
+        ``memos`` let the steps of one growing group share their counting work.
         """
         limit = self.config.max_length
         instruction, output = layout(plan)
         frames = self.template.frame(instruction, output, self._system(plan, counts))
-        count = self.budget.measure(frames, counts)
+        count = self.budget.measure(frames, counts, memos)
         if count.low > limit:
             return None
         if count.high <= limit:
@@ -181,13 +187,28 @@ class Composer:
             yield self._sample(plan, tokens, epoch, records)
 
     def _grow(self, style, order, pos, size, records, counts) -> tuple[Plan, int]:
-        """The largest group from ``order[pos:]`` (up to ``size``) that fits, with its count."""
+        """The largest group from ``order[pos:]`` (up to ``size``) that fits, with its count.
+
+        Records are tried one by one and the group ends at the first that does not fit.
+        Where counts compose exactly (see :attr:`bounded`), two shortcuts give the same
+        groups with less work: a candidate whose pieces alone exceed the limit is rejected
+        without being laid out, and Format/Primary groups, whose count can only grow with
+        each record, are measured from the largest candidate down.
+        """
+        avail = min(size, len(order) - pos)
+        if self.bounded and style.strategy in ("format", "primary"):
+            found = self._grow_monotone(style, order[pos : pos + avail], records, counts)
+            if found is not None:
+                return found
         fits: list[tuple[Plan, int, bool]] = []
+        memos: list[Prefix] = []
         n = 0
-        while n < size and pos + n < len(order):
+        while n < avail:
             members = order[pos : pos + n + 1]
             plan = make_plan(style, members, [counts[i].features for i in members], self.tables)
-            fit = self.measure(plan, records, counts)
+            if self.bounded and pieces_floor(plan, counts) > self.config.max_length:
+                break
+            fit = self.measure(plan, records, counts, memos)
             if fit is None:
                 break
             fits.append((plan, *fit))
@@ -200,8 +221,32 @@ class Composer:
             if real <= self.config.max_length:
                 return plan, real
             self.tally.backtracks += 1
-        plan = make_plan(base_style(), [order[pos]], [counts[order[pos]].features], self.tables)
-        alone = self.single_fits(order[pos], records, counts)
+        return self._alone(order[pos], records, counts)
+
+    def _grow_monotone(self, style, candidates, records, counts) -> tuple[Plan, int] | None:
+        """For Format/Primary under exact counts: measure the largest candidate group whose
+        pieces fit, then smaller ones, until one fits (None if some piece is not clean)."""
+        limit, floor, largest = self.config.max_length, 0, 0
+        for i in candidates:
+            p, o = counts[i].prompt, counts[i].output
+            if not (p.clean and o.clean):
+                return None
+            floor += min(p.sp, p.nl) + min(o.sp, o.nl)
+            if floor > limit:
+                break
+            largest += 1
+        for n in range(largest, 0, -1):
+            members = candidates[:n]
+            plan = make_plan(style, members, [counts[i].features for i in members], self.tables)
+            fit = self.measure(plan, records, counts)
+            if fit is not None:
+                return plan, fit[0]
+        return self._alone(candidates[0], records, counts)
+
+    def _alone(self, index: int, records, counts) -> tuple[Plan, int]:
+        """The record alone, in the plainest mosaic (usable records always fit so)."""
+        plan = make_plan(base_style(), [index], [counts[index].features], self.tables)
+        alone = self.single_fits(index, records, counts)
         assert alone is not None, "usable records fit alone"
         return plan, alone
 
@@ -214,12 +259,29 @@ class Composer:
         ids = [members[i].id for i in plan.sources]
         if any(i is not None for i in ids):
             mosaic["ids"] = ids
-        turns = [records[i].turn for i in plan.sources]
+        turns = [members[i].turn for i in plan.sources]
         if any(t is not None for t in turns):
             mosaic["turns"] = turns
         mosaic["tokens"] = tokens
         mosaic["epoch"] = epoch
         return Sample(instruction, output, len(plan.sources), mosaic, members[plan.sources[0]].system)
+
+
+def pieces_floor(plan: Plan, counts: PieceCounts) -> int:
+    """The smallest count a plan's record pieces can have, whatever their context; a plan
+    holding a piece that is not clean gets 0 (no bound)."""
+    total = 0
+    for i in plan.sources:
+        c = counts[i].prompt
+        if not c.clean:
+            return 0
+        total += min(c.sp, c.nl)
+    for i in plan.answer_order:
+        c = counts[i].output
+        if not c.clean:
+            return 0
+        total += min(c.sp, c.nl)
+    return total
 
 
 def split_usable(

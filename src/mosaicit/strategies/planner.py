@@ -77,7 +77,6 @@ def make_plan(
     ``prompts`` are the features of those records' full instructions. A one-record mosaic gets no
     auxiliary strategy. Deterministic: the same inputs give the same plan.
     """
-    rng = random.Random(style.detail_seed)
     strategy, rule = style.strategy, style.rule
     if len(sources) == 1 and strategy in ("permute", "maskout"):
         strategy, rule = "format", None
@@ -85,8 +84,10 @@ def make_plan(
     skipped: list[int] = []
     rule_meta = None
     if strategy == "permute" and rule:
+        rng = random.Random(style.detail_seed)
         answer, rule_meta = permute_mod.permute(rule, prompts, rng, tables)
     elif strategy == "maskout" and rule:
+        rng = random.Random(style.detail_seed)
         skipped, rule_meta = mask_mod.maskout(rule, prompts, style.mask_ratio, rng, tables)
         answer = [i for i in answer if i not in set(skipped)]
     return Plan(

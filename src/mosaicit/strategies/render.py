@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mosaicit.strategies.plan import Plan
 
 ANSWER_JOINER = "\n\n"
 
 
-@dataclass(frozen=True)
-class Piece:
+class Piece(NamedTuple):
     """A record's text inside a layout: its source index and which field (prompt or output)."""
 
     source: int
