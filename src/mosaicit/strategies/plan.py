@@ -7,7 +7,7 @@ plan is a pure function (:mod:`mosaicit.strategies.render`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -96,7 +96,7 @@ class Plan:
             data[key] = list(data[key])
         for key in ("numbering", "tags"):
             if data[key] is not None:
-                data[key] = asdict(data[key])
+                data[key] = dict(vars(data[key]))
         return data
 
     @classmethod
