@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from tokenizers import Tokenizer
@@ -154,3 +155,27 @@ def test_large_max_num_has_no_hidden_cap(alpaca_eval, counters):
     )
     assert samples[0].count == 120
     assert samples[0].mosaic["rule"] == "fix"
+
+
+def test_special_tokens_in_user_tables_are_verified(alpaca_eval, counters, tmp_path):
+    """A label holding a special-token string makes counts inexact even for Llama-2: samples
+    are then checked by a real tokenization, and their stated count is the real one."""
+    import yaml
+
+    from mosaicit.tables.loader import tables_from_data
+
+    raw = yaml.safe_load((Path(__file__).parents[1] / "src/mosaicit/tables/default.yaml").read_text())
+    raw["numbering"]["styles"] = ["</s>{n}"]
+    raw["numbering"]["punctuation"] = [""]
+    tables = tables_from_data(raw, "glued.yaml")
+    records = [
+        Record(i, r["instruction"].strip(), r["output"].strip()) for i, r in enumerate(alpaca_eval[:200])
+    ]
+    run = Run(
+        MosaicConfig(max_length=600, epochs=1, version="format", no_numbering_rate=0.0),
+        counters("llama-2"),
+        tables,
+    )
+    samples = list(run.samples(records))
+    count = independent_count("llama-2")
+    assert all(count(s.instruction) + count(s.output) == s.mosaic["tokens"] <= 600 for s in samples)

@@ -240,7 +240,12 @@ class Composer:
             plan = make_plan(style, members, [counts[i].features for i in members], self.tables)
             fit = self.measure(plan, records, counts)
             if fit is not None:
-                return plan, fit[0]
+                tokens, settled = fit
+                if settled:
+                    return plan, tokens
+                real = self._real(plan, records, counts)  # e.g. a special-token string in a label
+                if real <= limit:
+                    return plan, real
         return self._alone(candidates[0], records, counts)
 
     def _alone(self, index: int, records, counts) -> tuple[Plan, int]:
