@@ -113,6 +113,7 @@ class Budget:
         self._newline = counter.count("\n")
         self._word_shift: dict[str, int] = {}
         self._fixed_memo: dict[tuple[str, str], tuple[int, bool]] = {}
+        self._shared_counts: dict[tuple[int, int, bool], TextCounts] = {}
 
     def is_clean(self, text: str) -> bool:
         """True when exact composition covers ``text``."""
@@ -126,10 +127,15 @@ class Budget:
         """Counts for ``texts`` whose plain counts ``sp`` are already known."""
         firsts = [self._first_word(t) for t in texts]
         self._learn_words([w for w in firsts if w not in self._word_shift])
-        return [
-            TextCounts(n, n + self._word_shift[w], self.is_clean(t))
-            for t, n, w in zip(texts, sp, firsts, strict=True)
-        ]
+        shared = self._shared_counts  # equal counts share one object: large inputs stay small
+        out = []
+        for t, n, w in zip(texts, sp, firsts, strict=True):
+            key = (n, n + self._word_shift[w], self.is_clean(t))
+            counts = shared.get(key)
+            if counts is None:
+                counts = shared[key] = TextCounts(*key)
+            out.append(counts)
+        return out
 
     @staticmethod
     def _first_word(text: str) -> str:
@@ -166,7 +172,7 @@ class Budget:
                 hit = (self.counter.count(body[1:]), clean)
             else:
                 hit = (self.counter.count(body), clean and mode == "start")
-            if len(self._fixed_memo) > 500_000:
+            if len(self._fixed_memo) > 100_000:
                 self._fixed_memo.clear()
             self._fixed_memo[key] = hit
         return hit

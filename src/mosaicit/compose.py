@@ -14,6 +14,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from mosaicit.budget import Budget, PieceCounts, Prefix
 from mosaicit.config import MosaicConfig
@@ -302,11 +303,12 @@ def split_usable(
         record = records[i]
         alone = counts[i].prompt.sp + counts[i].output.sp
         detail = f"about {alone} tokens alone > max_length {limit}"
-        rejects.append(Reject(record.index, "over_budget", _raw(record), detail))
+        rejects.append(Reject(record.index, "over_budget", partial(_raw, records, i), detail))
     return usable, rejects
 
 
-def _raw(record: Record) -> dict:
+def _raw(records: Sequence[Record], position: int) -> dict:
+    record = records[position]
     raw: dict = {"instruction": record.instruction, "input": record.input, "output": record.output}
     if record.id is not None:
         raw["id"] = record.id

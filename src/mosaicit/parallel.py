@@ -7,6 +7,7 @@ composes whole epochs into a temporary file, and the parent yields the epochs in
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -75,6 +76,7 @@ def compose_parallel(
     _STATE.update(composer=composer, args=(records, counts, usable), done=done)
     folder = tempfile.mkdtemp(prefix="mosaicit-")
     reported = 0
+    gc.freeze()  # the collector would otherwise touch, and so copy, every shared object in each worker
     try:
         with ctx.Pool(min(workers, composer.config.epochs)) as pool:
             pending = [pool.apply_async(_compose_epoch, (e, folder)) for e in range(composer.config.epochs)]
@@ -91,5 +93,6 @@ def compose_parallel(
         if progress and done.value > reported:
             progress(done.value - reported)
     finally:
+        gc.unfreeze()
         _STATE.clear()
         shutil.rmtree(folder, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,9 +43,17 @@ class Sample:
 
 @dataclass(frozen=True)
 class Reject:
-    """An input record that was not used, with the reason why."""
+    """An input record that was not used, with the reason why.
+
+    ``record`` is the record as a dict, or a function that reads it back when it is needed
+    (so that large rejected records need not stay in memory); :meth:`raw` gives the dict.
+    """
 
     index: int
     reason: str
-    record: dict[str, Any]
+    record: dict[str, Any] | Callable[[], dict[str, Any]]
     detail: str = ""
+
+    def raw(self) -> dict[str, Any]:
+        """The rejected record, as a dict."""
+        return self.record() if callable(self.record) else self.record

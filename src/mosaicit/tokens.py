@@ -56,7 +56,7 @@ class FunctionCounter:
         if hit is None:
             one = self.encode_one
             hit = self._cache[text] = one(text) if one else self.encode_many([text])[0]
-            if len(self._cache) > 200_000:
+            if len(self._cache) > 50_000:
                 self._cache.clear()
         return hit
 

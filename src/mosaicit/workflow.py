@@ -143,7 +143,7 @@ def build_summary(
 
 def write_rejects(path: str | Path, rejects: Iterable[Reject]) -> int:
     """Write rejects as JSONL: each record's input ``index``, ``reason``, ``detail`` and the record."""
-    rows = ({"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.record} for r in rejects)
+    rows = ({"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.raw()} for r in rejects)
     return write_rows(path, rows)
 
 
