@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,16 +9,13 @@ from typing import Any
 import click
 
 from mosaicit import __version__
+from mosaicit.clihelp import names, user_errors
 from mosaicit.config import STRATEGIES, VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.errors import MosaicitError
 from mosaicit.io.formats import INPUT_SHAPES, SHAPES
 from mosaicit.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
 from mosaicit.templates import TEMPLATES
-
-
-def _names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else known
 
 
 def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -120,8 +115,8 @@ def make_config(**kw: Any) -> MosaicConfig:
         weights=parse_weights(kw["weights"]) if kw["weights"] else None,
         max_length=kw["max_length"],
         seed=kw["seed"],
-        orderings=_names(kw["orderings"], PERMUTE_RULES),
-        mask_rules=_names(kw["mask_rules"], MASK_RULES),
+        orderings=names(kw["orderings"], PERMUTE_RULES),
+        mask_rules=names(kw["mask_rules"], MASK_RULES),
     )
 
 
@@ -201,23 +196,6 @@ def make_formats(output: str, **kw: Any) -> tuple[Any, str | None]:
     )
     info = kw["dataset_info"]
     return formats, (str(default_path(output)) if info == "" else info)
-
-
-def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Show a :class:`MosaicitError` as one line on stderr and exit with status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except MosaicitError as exc:
-            click.echo(f"mosaicit: error: {exc}", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("mosaicit: interrupted; nothing written", err=True)
-            sys.exit(130)
-
-    return wrapper
 
 
 output_option = click.option(

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
+from mosaicit.clihelp import names, user_errors
 from mosaicit.config import STRATEGIES, VERSIONS, parse_weights
-from mosaicit.errors import MosaicitError
 from mosaicit.io.formats import INPUT_SHAPES
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
 from mosaicit.templates import TEMPLATES
-
-
-def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Show a :class:`MosaicitError` as one line on stderr and exit with status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except MosaicitError as exc:
-            click.echo(f"mosaicit: error: {exc}", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("mosaicit: interrupted; nothing written", err=True)
-            sys.exit(130)
-
-    return wrapper
-
-
-def _names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else known
 
 
 @click.group("eval")
@@ -146,8 +123,8 @@ def build_command(
         tables=tables,
         on_bad=on_bad_record,
         weights=parse_weights(weights) if weights else None,
-        orderings=_names(orderings, PERMUTE_RULES),
-        mask_rules=_names(mask_rules, MASK_RULES),
+        orderings=names(orderings, PERMUTE_RULES),
+        mask_rules=names(mask_rules, MASK_RULES),
         **options,
     )
     write_evalset(output, result.items)
@@ -219,7 +196,7 @@ def score_command(
         modes=MODES if mode == "both" else (mode,),
         leftover=leftover,
         content=rouge,
-        checks=_names(checks, tuple(REGISTRY)),
+        checks=names(checks, tuple(REGISTRY)),
     )
     click.echo(format_report(report))
     if json_path:
