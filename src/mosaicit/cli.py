@@ -422,8 +422,7 @@ def preview(input_path: str, count: int, plain: bool, **kw: Any) -> None:
     routed = route(read_conversations(input_path, on_bad="skip"))
     run = Run(make_config(**kw), load_counter(kw["tokenizer"]), load_tables(kw["tables"]))
     by_index = {r.index: r for r in routed.records}
-    samples = (s for g, members in enumerate(routed.groups.values()) for s in run.samples(members, group=g))
-    for number, sample in enumerate(islice(samples, count), 1):
+    for number, sample in enumerate(islice(run.grouped(routed.groups.values()), count), 1):
         click.echo(show(number, sample, by_index), color=None if not plain else False)
 
 

@@ -63,7 +63,6 @@ class Tally:
     strategies: Counter[str] = field(default_factory=Counter)
     rules: Counter[str] = field(default_factory=Counter)
     verified: int = 0
-    backtracks: int = 0
 
     def merge(self, other: Tally) -> None:
         """Add another tally's counts to this one."""
@@ -71,7 +70,6 @@ class Tally:
         self.tokens += other.tokens
         self.max_tokens = max(self.max_tokens, other.max_tokens)
         self.verified += other.verified
-        self.backtracks += other.backtracks
         self.sizes.update(other.sizes)
         self.strategies.update(other.strategies)
         self.rules.update(other.rules)
@@ -221,7 +219,6 @@ class Composer:
             real = self._real(plan, records, counts)
             if real <= self.config.max_length:
                 return plan, real
-            self.tally.backtracks += 1
         return self._alone(order[pos], records, counts)
 
     def _grow_monotone(self, style, candidates, records, counts) -> tuple[Plan, int] | None:

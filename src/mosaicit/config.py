@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mosaicit.errors import MosaicitError
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
@@ -50,7 +50,6 @@ class MosaicConfig:
     no_numbering_rate: float = 0.1
     tag_rate: float = 0.5
     generic_meta_rate: float = 0.5
-    extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

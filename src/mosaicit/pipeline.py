@@ -100,6 +100,16 @@ class Run:
         finally:
             self.composer.config = self.config
 
+    def grouped(
+        self,
+        groups: Iterable[Sequence[Record]],
+        on_count: Callable[[int], None] | None = None,
+        on_compose: Callable[[int], None] | None = None,
+    ) -> Iterator[Sample]:
+        """Yield the samples of each system-prompt group in turn, each group with its own seed."""
+        for group, members in enumerate(groups):
+            yield from self.samples(members, on_count, on_compose, group=group)
+
 
 def mosaic(
     records: Iterable[dict[str, Any]],
@@ -118,5 +128,4 @@ def mosaic(
     loaded = tables if isinstance(tables, Tables) else load_tables(tables)
     run = Run(config or MosaicConfig(), counter, loaded)  # type: ignore[arg-type]
     routed = route(read_conversations(records))
-    for group, members in enumerate(routed.groups.values()):
-        yield from run.samples(members, group=group)
+    yield from run.grouped(routed.groups.values())

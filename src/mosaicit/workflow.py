@@ -239,10 +239,9 @@ def _augment(
     tick = bar.update if bar else None
 
     def rows() -> Iterator[dict[str, Any]]:
-        for ordinal, records in enumerate(routed.groups.values()):
-            for sample in run.samples(records, tick, tick, group=ordinal):
-                done.mosaics += 1
-                yield to_row(sample_conversation(sample), shape, with_meta)
+        for sample in run.grouped(routed.groups.values(), tick, tick):
+            done.mosaics += 1
+            yield to_row(sample_conversation(sample), shape, with_meta)
         for conv, why in routed.passthrough:
             split = fmt.conversations == "split"
             row = _passthrough_row(run, conv, why, name, shape, with_meta, done, split)

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +134,7 @@ def build_evalset(
     items: list[EvalItem] = []
     set_aside: Counter[str] = Counter()
     passes = 0
-    for sample in _samples(run, routed.groups.values()):
+    for sample in run.grouped(list(members) for members in routed.groups.values()):
         passes = max(passes, sample.mosaic["epoch"] + 1)
         if not min_records <= sample.count <= max_records:
             set_aside["outside_size_range"] += 1
@@ -161,11 +160,6 @@ def build_evalset(
         "rejected": len(stats.rejects + routed.rejects),
     }
     return BuildResult(items, _summary(items, stats.read, unused, run, passes, set_aside, config))
-
-
-def _samples(run: Run, groups: Iterable[Iterable[Record]]) -> Iterator[Sample]:
-    """Every group's mosaics, one system-prompt group after another."""
-    return chain.from_iterable(run.samples(list(members), group=g) for g, members in enumerate(groups))
 
 
 def _summary(

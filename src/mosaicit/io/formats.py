@@ -28,8 +28,6 @@ ROLE_NAMES: dict[str, str] = {
 }
 #: Roles of tool-use conversations, which this tool does not mosaic or convert.
 TOOL_ROLES = ("function_call", "observation", "tool", "function", "ipython")
-#: Keys carried from an input row to the output row unchanged (provenance of earlier runs).
-KEPT_KEYS = ("id", "count", "mosaic")
 
 
 @dataclass(frozen=True)
