@@ -15,12 +15,14 @@ limit, and every finished sample, with one real tokenization.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mosaicit.strategies.features import PromptFeatures
 from mosaicit.strategies.render import Segment
 from mosaicit.tokens import TokenCounter
+from mosaicit.wordcount import WordCounter
 
 FIRST_WORD = re.compile(r"[^ \n]+")
 #: Largest composition error assumed per join for counters that are not space-exact.
@@ -110,18 +112,37 @@ class Budget:
         self.exact = bool(counter.space_exact)
         specials = sorted(counter.specials, key=len, reverse=True)
         self._specials = re.compile("|".join(map(re.escape, specials))) if specials else None
-        self._newline = counter.count("\n")
+        self._words = WordCounter(counter, self.is_clean) if self.exact else None
+        self._newline = self.count("\n")
         self._word_shift: dict[str, int] = {}
         self._fixed_memo: dict[tuple[str, str], tuple[int, bool]] = {}
         self._shared_counts: dict[tuple[int, int, bool], TextCounts] = {}
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        """Plain counts of record texts, as the counter gives them; for a space-exact counter
+        they are summed from memoised word counts (see :mod:`mosaicit.wordcount`)."""
+        return self._words.count_many(texts) if self._words else self.counter.count_many(texts)
+
+    def count(self, text: str) -> int:
+        """The plain count of one short text (see :meth:`count_many`)."""
+        return self._words.count(text) if self._words else self.counter.count(text)
 
     def is_clean(self, text: str) -> bool:
         """True when exact composition covers ``text``."""
         return "▁" not in text and not (self._specials and self._specials.search(text))
 
     def text_counts(self, texts: Sequence[str]) -> list[TextCounts]:
-        """Counts for many record texts: one batched tokenization of each text."""
-        return self.counts_from(texts, self.counter.count_many(texts))
+        """Counts for many record texts."""
+        return self.counts_from(texts, self.count_many(texts))
+
+    def shared(self, measured: Measured) -> Measured:
+        """``measured`` with its counts and system prompt replaced by shared equal objects, so
+        that large inputs stay small (counts that come from another process are copies)."""
+        prompt, output = self._share(measured.prompt), self._share(measured.output)
+        return Measured(prompt, output, measured.features, sys.intern(measured.system))
+
+    def _share(self, counts: TextCounts) -> TextCounts:
+        return self._shared_counts.setdefault((counts.sp, counts.nl, counts.clean), counts)
 
     def counts_from(self, texts: Sequence[str], sp: Sequence[int]) -> list[TextCounts]:
         """Counts for ``texts`` whose plain counts ``sp`` are already known."""
@@ -146,8 +167,8 @@ class Budget:
         unique = list(dict.fromkeys(words))
         if not unique:
             return
-        alone = self.counter.count_many(unique)
-        after_newline = self.counter.count_many(["\n" + w for w in unique])
+        alone = self.count_many(unique)
+        after_newline = self.count_many(["\n" + w for w in unique])
         for w, a, b in zip(unique, alone, after_newline, strict=True):
             self._word_shift[w] = b - self._newline - a
 
@@ -167,11 +188,11 @@ class Budget:
         if hit is None:
             clean = self.is_clean(body)
             if mode == "newline":
-                hit = (self.counter.count("\n" + body) - self._newline, clean)
+                hit = (self.count("\n" + body) - self._newline, clean)
             elif mode == "space":
-                hit = (self.counter.count(body[1:]), clean)
+                hit = (self.count(body[1:]), clean)
             else:
-                hit = (self.counter.count(body), clean and mode == "start")
+                hit = (self.count(body), clean and mode == "start")
             if len(self._fixed_memo) > 100_000:
                 self._fixed_memo.clear()
             self._fixed_memo[key] = hit

@@ -39,11 +39,20 @@ class CountCache:
         self.salt = hashlib.sha256(fingerprint.encode("ascii")).digest()
         self.path = Path(directory) / f"counts-{fingerprint[:24]}.sqlite3"
         self.hits = self.misses = self.ignored = 0
+        self._pid = os.getpid()
         self._db: sqlite3.Connection | None = None
         try:
             self._db = self._open()
         except (sqlite3.DatabaseError, OSError):
             self._db = self._replace()
+
+    def _connection(self) -> sqlite3.Connection | None:
+        """This process's connection: a forked worker opens its own (a connection must not
+        cross a fork)."""
+        if self._pid != os.getpid() and self._db is not None:
+            self._pid = os.getpid()
+            self._db = sqlite3.connect(self.path, timeout=30)
+        return self._db
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,13 +90,14 @@ class CountCache:
     def get(self, keys: Sequence[bytes]) -> list[int | None]:
         """The stored count for each key, or None where absent or not trustworthy."""
         found: dict[bytes, int] = {}
-        if self._db is not None:
+        db = self._connection()
+        if db is not None:
             try:
                 for start in range(0, len(keys), QUERY_CHUNK):
                     chunk = keys[start : start + QUERY_CHUNK]
                     marks = ",".join("?" * len(chunk))
                     sql = f"SELECT key, n, checksum FROM counts WHERE key IN ({marks})"
-                    for key, n, checksum in self._db.execute(sql, chunk):
+                    for key, n, checksum in db.execute(sql, chunk):
                         if isinstance(n, int) and n >= 0 and checksum == self._checksum(key, n):
                             found[key] = n
                         else:
@@ -103,14 +113,25 @@ class CountCache:
 
     def put(self, keys: Sequence[bytes], counts: Sequence[int]) -> None:
         """Store counts for keys (replacing any stored entry)."""
-        if self._db is None or not keys:
+        db = self._connection()
+        if db is None or not keys:
             return
         rows = [(k, n, self._checksum(k, n)) for k, n in zip(keys, counts, strict=True)]
         try:
-            self._db.executemany("INSERT OR REPLACE INTO counts VALUES (?, ?, ?)", rows)
-            self._db.commit()
+            db.executemany("INSERT OR REPLACE INTO counts VALUES (?, ?, ?)", rows)
+            db.commit()
         except sqlite3.DatabaseError:
             self._db = None
+
+    def tally(self) -> tuple[int, int, int]:
+        """Hits, misses and ignored entries so far."""
+        return self.hits, self.misses, self.ignored
+
+    def add_tally(self, tally: Sequence[int]) -> None:
+        """Add hits, misses and ignored entries counted by another process."""
+        self.hits += tally[0]
+        self.misses += tally[1]
+        self.ignored += tally[2]
 
     def stats(self) -> dict[str, object]:
         """Hits, misses and ignored entries so far, and the file used."""

@@ -1,8 +1,11 @@
-"""Compose epochs in parallel processes; the output order and bytes stay those of one process.
+"""Measure and compose in parallel processes; the results and their order stay those of one process.
+
+Records are measured in batches by a pool of forked workers (:func:`map_parallel`).
 
 Each epoch has its own seeded random stream, so epochs are independent. Worker processes are
 forked after the records are read and counted, so they share them without copying; each
-composes whole epochs into a temporary file, and the parent yields the epochs in order.
+composes whole epochs into a temporary file, and the parent yields the epochs in order. A
+``finish`` function (a sample to its output row, say) runs in the workers too.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import pickle
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from mosaicit.budget import PieceCounts
 from mosaicit.compose import Composer, Tally
@@ -22,6 +25,7 @@ from mosaicit.records import Record, Sample
 
 BATCH = 256
 _STATE: dict[str, Any] = {}
+T = TypeVar("T")
 
 
 def can_fork() -> bool:
@@ -29,11 +33,33 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _compose_epoch(epoch: int, folder: str) -> tuple[str, Tally]:
+def _call(args: tuple[Any, ...]) -> Any:
+    return _STATE["function"](*args)
+
+
+def map_parallel(function: Callable[..., T], calls: Sequence[tuple[Any, ...]], workers: int) -> Iterator[T]:
+    """Yield ``function(*args)`` for each ``args`` in ``calls``, in order, computed by up to
+    ``workers`` forked processes (which share the caller's memory as it was at the call)."""
+    ctx = multiprocessing.get_context("fork")
+    _STATE["function"] = function
+    gc.freeze()  # see compose_parallel
+    try:
+        with ctx.Pool(min(workers, len(calls)), initializer=_quiet_tokenizers) as pool:
+            yield from pool.imap(_call, calls)
+    finally:
+        gc.unfreeze()
+        _STATE.clear()
+
+
+def _quiet_tokenizers() -> None:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # a forked child must not use the parent's pool
+
+
+def _compose_epoch(epoch: int, folder: str) -> tuple[str, Tally]:
+    _quiet_tokenizers()
     composer: Composer = _STATE["composer"]
     composer.tally = Tally()
-    done = _STATE["done"]
+    done, finish = _STATE["done"], _STATE["finish"]
     path = os.path.join(folder, f"epoch-{epoch}.pickle")
 
     def progress(n: int) -> None:
@@ -41,10 +67,10 @@ def _compose_epoch(epoch: int, folder: str) -> tuple[str, Tally]:
             done.value += n
 
     with open(path, "wb") as out:
-        batch: list[Sample] = []
+        batch: list[Any] = []
         records, counts, usable = _STATE["args"]
         for sample in composer.compose_epoch(epoch, records, counts, usable, progress):
-            batch.append(sample)
+            batch.append(finish(sample))
             if len(batch) == BATCH:
                 pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
                 batch = []
@@ -53,7 +79,7 @@ def _compose_epoch(epoch: int, folder: str) -> tuple[str, Tally]:
     return path, composer.tally
 
 
-def _read(path: str) -> Iterator[Sample]:
+def _read(path: str) -> Iterator[Any]:
     with open(path, "rb") as handle:
         while True:
             try:
@@ -68,12 +94,14 @@ def compose_parallel(
     counts: PieceCounts,
     usable: Sequence[int],
     workers: int,
-    progress: Callable[[int], None] | None = None,
-) -> Iterator[Sample]:
-    """Yield every epoch's samples, in epoch order, composed by up to ``workers`` processes."""
+    progress: Callable[[int], None] | None,
+    finish: Callable[[Sample], T],
+) -> Iterator[T]:
+    """Yield ``finish(sample)`` for every epoch's samples, in epoch order, composed by up to
+    ``workers`` processes."""
     ctx = multiprocessing.get_context("fork")
     done = ctx.Value("q", 0)
-    _STATE.update(composer=composer, args=(records, counts, usable), done=done)
+    _STATE.update(composer=composer, args=(records, counts, usable), done=done, finish=finish)
     folder = tempfile.mkdtemp(prefix="mosaicit-")
     reported = 0
     gc.freeze()  # the collector would otherwise touch, and so copy, every shared object in each worker

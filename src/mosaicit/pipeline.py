@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mosaicit.budget import Budget, Measured
 from mosaicit.cache import CountCache
 from mosaicit.compose import Composer, split_usable
 from mosaicit.config import MosaicConfig
 from mosaicit.io.sources import read_conversations
-from mosaicit.parallel import can_fork, compose_parallel
+from mosaicit.parallel import can_fork, compose_parallel, map_parallel
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.routing import route
 from mosaicit.strategies.features import PromptFeatures
@@ -26,32 +26,72 @@ COUNT_BATCH = 4096
 GROUP_SEED_STEP = 7_919
 
 
+def _same(sample: Sample) -> Sample:
+    return sample
+
+
+class Measurement(NamedTuple):
+    """What :func:`measure_range` found: the records measured, the counts the cache lacked
+    (``keys``, ``fresh``) and the cache's hit/miss/ignored tallies for the range."""
+
+    measured: list[Measured]
+    keys: list[bytes]
+    fresh: list[int]
+    tally: tuple[int, int, int]
+
+
+def measure_range(
+    budget: Budget, records: Sequence[Record], start: int, end: int, cache: CountCache | None = None
+) -> Measurement:
+    """Measure ``records[start:end]``: tokenize each prompt and output once, or read its count
+    from ``cache`` (new counts are returned, not stored: the caller stores them)."""
+    chunk = records[start:end]
+    texts = [r.prompt for r in chunk] + [r.output for r in chunk]
+    if cache:
+        before = cache.tally()
+        keys = cache.keys(texts)
+        known = cache.get(keys)
+        tally = tuple(after - b for after, b in zip(cache.tally(), before, strict=True))
+    else:
+        keys, known, tally = [], [None] * len(texts), (0, 0, 0)
+    missing = [i for i, n in enumerate(known) if n is None]
+    fresh = budget.count_many([texts[i] for i in missing]) if missing else []
+    for i, n in zip(missing, fresh, strict=True):
+        known[i] = n
+    both = budget.counts_from(texts, known)  # type: ignore[arg-type]
+    measured = [
+        Measured(prompt, output, PromptFeatures.of(record.prompt), record.system)
+        for record, prompt, output in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True)
+    ]
+    if not cache:
+        return Measurement(measured, [], [], tally)
+    return Measurement(measured, [keys[i] for i in missing], fresh, tally)  # type: ignore[arg-type]
+
+
 def count_records(
     budget: Budget,
     records: Sequence[Record],
     progress: Callable[[int], None] | None = None,
     cache: CountCache | None = None,
+    workers: int = 1,
 ) -> list[Measured]:
-    """Tokenize every record's prompt and output once, in batches (or read them from ``cache``)."""
+    """Measure every record, in batches; with ``workers`` > 1 the batches are measured in
+    parallel processes (the results are the same). New counts are stored in ``cache``."""
+    ranges = [(s, min(s + COUNT_BATCH, len(records))) for s in range(0, len(records), COUNT_BATCH)]
+    elsewhere = workers > 1 and len(ranges) > 1 and can_fork()
+    if elsewhere:
+        parts = map_parallel(partial(measure_range, budget, records, cache=cache), ranges, workers)
+    else:
+        parts = (measure_range(budget, records, s, e, cache) for s, e in ranges)
     counts: list[Measured] = []
-    for start in range(0, len(records), COUNT_BATCH):
-        chunk = records[start : start + COUNT_BATCH]
-        texts = [r.prompt for r in chunk] + [r.output for r in chunk]
-        keys = cache.keys(texts) if cache else []
-        known: list[int | None] = cache.get(keys) if cache else [None] * len(texts)
-        missing = [i for i, n in enumerate(known) if n is None]
-        if missing:
-            fresh = budget.counter.count_many([texts[i] for i in missing])
-            for i, n in zip(missing, fresh, strict=True):
-                known[i] = n
-            if cache:
-                cache.put([keys[i] for i in missing], fresh)
-        both = budget.counts_from(texts, known)  # type: ignore[arg-type]
-        for record, prompt, output in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True):
-            system = sys.intern(record.system)
-            counts.append(Measured(prompt, output, PromptFeatures.of(record.prompt), system))
+    for part in parts:
+        counts.extend(budget.shared(m) for m in part.measured)
+        if cache:
+            cache.put(part.keys, part.fresh)
+            if elsewhere:  # the worker's tallies were kept in its copy of the cache
+                cache.add_tally(part.tally)
         if progress:
-            progress(len(chunk))
+            progress(len(part.measured))
     return counts
 
 
@@ -78,15 +118,18 @@ class Run:
         on_count: Callable[[int], None] | None = None,
         on_compose: Callable[[int], None] | None = None,
         group: int = 0,
-    ) -> Iterator[Sample]:
+        finish: Callable[[Sample], Any] = _same,
+    ) -> Iterator[Any]:
         """Count, set aside what cannot fit alone, then yield every epoch's mosaics.
 
         ``records`` are indexed by position: a record's ``index`` is its input position,
         which provenance reports. ``group`` numbers the system-prompt groups of one run:
         each group after the first is composed with its own seed. With ``workers`` > 1,
         epochs are composed in parallel processes; the samples and their order are the same.
+        ``finish`` turns each sample into what is yielded (an encoded output row, say); it
+        runs where the sample is composed, in the worker processes too.
         """
-        counts = count_records(self.budget, records, on_count, self.cache)
+        counts = count_records(self.budget, records, on_count, self.cache, self.workers)
         usable, over = split_usable(self.composer, records, counts)
         self.rejects.extend(over)
         self.usable += len(usable)
@@ -94,9 +137,11 @@ class Run:
         self.composer.config = replace(self.config, seed=seed) if group else self.config
         try:
             if self.workers > 1 and self.config.epochs > 1 and can_fork():
-                yield from compose_parallel(self.composer, records, counts, usable, self.workers, on_compose)
+                yield from compose_parallel(
+                    self.composer, records, counts, usable, self.workers, on_compose, finish
+                )
             else:
-                yield from self.composer.compose(records, counts, usable, on_compose)
+                yield from map(finish, self.composer.compose(records, counts, usable, on_compose))
         finally:
             self.composer.config = self.config
 
@@ -105,10 +150,12 @@ class Run:
         groups: Iterable[Sequence[Record]],
         on_count: Callable[[int], None] | None = None,
         on_compose: Callable[[int], None] | None = None,
-    ) -> Iterator[Sample]:
-        """Yield the samples of each system-prompt group in turn, each group with its own seed."""
+        finish: Callable[[Sample], Any] = _same,
+    ) -> Iterator[Any]:
+        """Yield the samples of each system-prompt group in turn, each group with its own seed
+        (``finish``: see :meth:`samples`)."""
         for group, members in enumerate(groups):
-            yield from self.samples(members, on_count, on_compose, group=group)
+            yield from self.samples(members, on_count, on_compose, group, finish)
 
 
 def mosaic(

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 from mosaicit.errors import MosaicitError
 
 DEFAULT_TOKENIZER = "default"
+#: Batches smaller than this are encoded one text at a time, on the calling thread.
+SMALL_BATCH = 32
 CL100K_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
     r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
@@ -76,7 +78,8 @@ def _space_exact_hf(spec: dict[str, Any]) -> bool:
     """True for SentencePiece-style BPE where spaces and newlines are hard token boundaries.
 
     Requires the Llama/Mistral layout: a ``Prepend("▁")`` + ``Replace(" ", "▁")`` normalizer,
-    no pre-tokenizer, a deterministic BPE model, and a vocabulary in which no token holds a
+    no pre-tokenizer, a deterministic BPE model that merges across the whole text (no
+    ``ignore_merges``, no subword prefix or suffix), and a vocabulary in which no token holds a
     newline and no token holds "▁" after another character (other than runs of "▁").
     """
     model = spec.get("model") or {}
@@ -89,6 +92,8 @@ def _space_exact_hf(spec: dict[str, Any]) -> bool:
     if steps != expected or spec.get("pre_tokenizer") is not None:
         return False
     if model.get("type") != "BPE" or model.get("dropout") not in (None, 0, 0.0):
+        return False
+    if model.get("ignore_merges") or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
         return False
     for token in model.get("vocab", {}):
         if "\n" in token or ("▁" in token[1:] and set(token) != {"▁"}):
@@ -115,11 +120,13 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, exact: bool) -> Fu
     specials = tuple(t.content for t in tok.get_added_tokens_decoder().values())
     encode = getattr(tok, "encode_batch_fast", tok.encode_batch)
 
-    def encode_many(texts: list[str]) -> list[int]:
-        return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
-
     def encode_one(text: str) -> int:
         return len(tok.encode(text, add_special_tokens=False).ids)
+
+    def encode_many(texts: list[str]) -> list[int]:
+        if len(texts) < SMALL_BATCH:  # waking the library's thread pool costs more than it saves
+            return [encode_one(t) for t in texts]
+        return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
 
     return FunctionCounter(name, fingerprint, encode_many, encode_one, exact, specials)
 

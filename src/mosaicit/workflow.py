@@ -22,7 +22,7 @@ from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io import dataset_info
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.formats import Columns, Conversation, to_row, with_meta
-from mosaicit.io.jsonstream import write_rows
+from mosaicit.io.jsonstream import encode_row, write_rows
 from mosaicit.io.sources import (
     ReadStats,
     check_output_format,
@@ -238,10 +238,16 @@ def _augment(
     bar = _progress_bar(progress, routed.record_count * (config.epochs + 1))
     tick = bar.update if bar else None
 
-    def rows() -> Iterator[dict[str, Any]]:
-        for sample in run.grouped(routed.groups.values(), tick, tick):
+    def finish(sample: Sample) -> Any:  # runs in the worker processes too
+        row = to_row(sample_conversation(sample), shape, with_meta)
+        return row if as_parquet else encode_row(row)
+
+    as_parquet = output_kind(output_path) == "parquet"
+
+    def rows() -> Iterator[Any]:
+        for row in run.grouped(routed.groups.values(), tick, tick, finish):
             done.mosaics += 1
-            yield to_row(sample_conversation(sample), shape, with_meta)
+            yield row
         for conv, why in routed.passthrough:
             split = fmt.conversations == "split"
             row = _passthrough_row(run, conv, why, name, shape, with_meta, done, split)

@@ -16,6 +16,7 @@ from typing import Any
 
 from mosaicit.errors import MosaicitError
 from mosaicit.io.atomic import atomic_open
+from mosaicit.io.jsonstream import EncodedRow
 
 
 class ColumnSeen:
@@ -24,11 +25,11 @@ class ColumnSeen:
     def __init__(self) -> None:
         self.present: set[str] = set()
 
-    def watch(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def watch(self, rows: Iterable[dict[str, Any] | EncodedRow]) -> Iterator[dict[str, Any] | EncodedRow]:
         """Yield ``rows`` unchanged."""
         for row in rows:
             for key in ("system", "history"):
-                if row.get(key):
+                if key in row.filled if isinstance(row, EncodedRow) else row.get(key):
                     self.present.add(key)
             yield row
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from mosaicit.errors import InputError
 from mosaicit.io.atomic import atomic_open
@@ -144,15 +144,28 @@ def _lines(handle: IO[str], path: str) -> Iterator[tuple[int, Any]]:
         index += 1
 
 
-def write_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write dicts atomically as JSONL, or as a JSON array when ``path`` ends in ``.json``."""
+class EncodedRow(NamedTuple):
+    """A row already encoded as one line of JSON, with the names of its non-empty columns."""
+
+    json: str
+    filled: frozenset[str]
+
+
+def encode_row(row: dict[str, Any]) -> EncodedRow:
+    """Encode a row as :func:`write_rows` would (so that the work can be done elsewhere)."""
+    return EncodedRow(json.dumps(row, ensure_ascii=False), frozenset(k for k, v in row.items() if v))
+
+
+def write_rows(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow]) -> int:
+    """Write rows (dicts, or rows already encoded) atomically as JSONL, or as a JSON array when
+    ``path`` ends in ``.json``."""
     as_array = str(path).endswith(".json")
     n = 0
     with atomic_open(path) as out:
         if as_array:
             out.write("[")
         for row in rows:
-            line = json.dumps(row, ensure_ascii=False)
+            line = row.json if isinstance(row, EncodedRow) else json.dumps(row, ensure_ascii=False)
             if as_array:
                 out.write(("\n" if n == 0 else ",\n") + line)
             else:

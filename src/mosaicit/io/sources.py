@@ -18,7 +18,7 @@ from mosaicit.io.formats import (
     normalise,
 )
 from mosaicit.io.hf import is_saved_dataset, iter_dataset, load_saved
-from mosaicit.io.jsonstream import iter_json, write_rows
+from mosaicit.io.jsonstream import EncodedRow, iter_json, write_rows
 from mosaicit.io.parquet import iter_parquet, write_parquet
 from mosaicit.records import Reject
 
@@ -113,8 +113,9 @@ def check_output_format(shape: str) -> str:
     return shape
 
 
-def write_dataset(path: str | Path, rows: Iterable[dict[str, Any]], shape: str) -> int:
-    """Write rows atomically as a JSON array, JSONL or Parquet, chosen by the extension of ``path``."""
+def write_dataset(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow], shape: str) -> int:
+    """Write rows atomically as a JSON array, JSONL or Parquet, chosen by the extension of ``path``
+    (rows already encoded as JSON only for the first two)."""
     if output_kind(path) == "parquet":
         return write_parquet(path, rows, shape)
     return write_rows(path, rows)

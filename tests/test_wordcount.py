@@ -1,0 +1,96 @@
+"""Word-by-word counts equal the tokenizer's own counts, for every text of the real data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import SHAREGPT, TOKENIZERS
+from mosaicit.budget import Budget
+from mosaicit.pipeline import COUNT_BATCH, count_records
+from mosaicit.records import Record
+from mosaicit.tokens import load_counter
+from mosaicit.wordcount import WordCounter
+
+SPACE_EXACT = ["llama-2", "mistral-7b-v0.1", "default"]
+
+
+def independent(name):
+    """Counts straight from the tokenizers library, without mosaicit."""
+    from tokenizers import Tokenizer
+
+    path = TOKENIZERS / "mistral-7b-v0.1" if name == "default" else TOKENIZERS / name
+    tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+    return lambda texts: [len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+def real_texts(alpaca_eval):
+    """Every instruction and answer of the shared datasets, as read and also unstripped."""
+    texts = [r[k] for r in alpaca_eval for k in ("instruction", "output")]
+    for conv in json.loads(SHAREGPT.read_text(encoding="utf-8")):
+        texts += [turn["value"] for turn in conv["conversations"]]
+    return texts + [t.strip() for t in texts]
+
+
+@pytest.mark.parametrize("name", SPACE_EXACT)
+def test_word_counts_equal_the_tokenizer_on_real_data(name, alpaca_eval, counters):
+    texts = real_texts(alpaca_eval)
+    assert any("  " in t for t in texts) and any("\n" in t for t in texts)  # the cases that matter
+    words = WordCounter(counters(name), Budget(counters(name)).is_clean)
+    assert words.count_many(texts) == independent(name)(texts)
+    assert [words.count(t) for t in texts[:300]] == independent(name)(texts[:300])
+    assert len(words.memo) < sum(len(t.split()) for t in texts) / 5, "each distinct word counted once"
+
+
+PARTS = list("ab Z1.,:-\n\té🤖▁\u00a0") + ["  ", "\n\n", "日本", "</s>", "<s>", "the", "Answer"]
+WEIRD = st.lists(st.sampled_from(PARTS), max_size=30).map("".join)
+
+
+@pytest.mark.parametrize("name", ["llama-2", "default"])
+def test_word_counts_equal_the_tokenizer_on_any_text(name, counters):
+    counter = counters(name)
+    words = WordCounter(counter, Budget(counter).is_clean)
+    reference = independent(name)
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(WEIRD, min_size=1, max_size=8))
+    def check(texts):
+        assert words.count_many(texts) == reference(texts)
+        assert [words.count(t) for t in texts] == reference(texts)
+
+    check()
+
+
+@pytest.mark.parametrize("name", ["qwen3", "llama-3.1", "cl100k"])
+def test_word_counting_refuses_other_vocabularies(name, counters):
+    with pytest.raises(ValueError, match="space-exact"):
+        WordCounter(counters(name), lambda text: True)
+
+
+def test_vocabularies_that_merge_words_whole_are_not_space_exact(tmp_path):
+    spec = json.loads((TOKENIZERS / "llama-2" / "tokenizer.json").read_text(encoding="utf-8"))
+    spec["model"]["ignore_merges"] = True  # a word found whole in the vocabulary skips the merges
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    assert not load_counter(path).space_exact
+
+
+def test_measuring_in_workers_equals_one_process(alpaca_eval, counters, tmp_path):
+    from mosaicit.cache import CountCache
+
+    n = 2 * COUNT_BATCH + 100  # three batches: two workers get more than one each
+    records = [
+        Record(i, r["instruction"].strip(), r["output"].strip(), id=i)
+        for i, r in enumerate(alpaca_eval[i % len(alpaca_eval)] for i in range(n))
+    ]
+    one = count_records(Budget(counters("llama-2")), records, workers=1)
+    cache = CountCache(tmp_path, counters("llama-2").fingerprint)
+    ticks: list[int] = []
+    two = count_records(Budget(counters("llama-2")), records, ticks.append, cache, workers=2)
+    assert two == one and sum(ticks) == n and len(ticks) == 3
+    assert cache.stats()["misses"] == 2 * n and cache.stats()["hits"] == 0
+    again = count_records(Budget(counters("llama-2")), records, cache=cache, workers=2)
+    assert again == one and cache.stats()["hits"] == 2 * n
