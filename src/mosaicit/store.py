@@ -2,12 +2,13 @@
 
 A mosaicking run needs every record's text only twice: to count it once, and to render
 the samples it ends up in. In between, the composer works from compact counts and features,
-so the texts can wait in a temporary file. Each process opens the file on its own, so forked
-workers read it safely.
+so the texts can wait in a temporary file. Reads go through a read-only memory map of the
+file, which forked workers share.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import tempfile
@@ -25,7 +26,7 @@ class RecordStore(Sequence[Record]):
         handle, self.path = tempfile.mkstemp(prefix="mosaicit-records-", suffix=".spool", dir=folder)
         self._writer = os.fdopen(handle, "wb")
         self._offsets = array("q", [0])
-        self._reader: tuple[int, object] | None = None
+        self._map: mmap.mmap | None = None
         self._unflushed = False
         for record in records:
             self.append(record)
@@ -51,13 +52,15 @@ class RecordStore(Sequence[Record]):
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
-    def _file(self):  # type: ignore[no-untyped-def]
-        if self._unflushed:
+    def _view(self) -> memoryview:
+        if self._unflushed or self._map is None:
             self._writer.flush()
             self._unflushed = False
-        if self._reader is None or self._reader[0] != os.getpid():
-            self._reader = (os.getpid(), open(self.path, "rb"))  # noqa: SIM115 - kept for the run
-        return self._reader[1]
+            if self._map is not None:
+                self._map.close()
+            with open(self.path, "rb") as handle:
+                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        return memoryview(self._map)
 
     @overload
     def __getitem__(self, i: int) -> Record: ...
@@ -72,12 +75,9 @@ class RecordStore(Sequence[Record]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        handle = self._file()
-        handle.seek(self._offsets[i])
-        index, instruction, output, input_, id_, system, turn = pickle.loads(
-            handle.read(self._offsets[i + 1] - self._offsets[i])
-        )
-        return Record(index, instruction, output, input_, id_, system, turn)
+        with self._view() as view:
+            fields = pickle.loads(view[self._offsets[i] : self._offsets[i + 1]])
+        return Record(*fields)
 
     def __iter__(self) -> Iterator[Record]:
         for i in range(len(self)):
@@ -86,9 +86,9 @@ class RecordStore(Sequence[Record]):
     def close(self) -> None:
         """Close and delete the spool file."""
         self._writer.close()
-        if self._reader is not None and self._reader[0] == os.getpid():
-            self._reader[1].close()  # type: ignore[attr-defined]
-        self._reader = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
         try:
             os.unlink(self.path)
         except FileNotFoundError:
