@@ -47,13 +47,14 @@ def measure_range(
     from ``cache`` (new counts are returned, not stored: the caller stores them)."""
     chunk = records[start:end]
     texts = [r.prompt for r in chunk] + [r.output for r in chunk]
+    keys: list[bytes] = []
+    known: list[int | None] = [None] * len(texts)
+    tally = (0, 0, 0)
     if cache:
         before = cache.tally()
         keys = cache.keys(texts)
         known = cache.get(keys)
-        tally = tuple(after - b for after, b in zip(cache.tally(), before, strict=True))
-    else:
-        keys, known, tally = [], [None] * len(texts), (0, 0, 0)
+        tally = (cache.hits - before[0], cache.misses - before[1], cache.ignored - before[2])
     missing = [i for i, n in enumerate(known) if n is None]
     fresh = budget.count_many([texts[i] for i in missing]) if missing else []
     for i, n in zip(missing, fresh, strict=True):
@@ -63,9 +64,7 @@ def measure_range(
         Measured(prompt, output, PromptFeatures.of(record.prompt), record.system)
         for record, prompt, output in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True)
     ]
-    if not cache:
-        return Measurement(measured, [], [], tally)
-    return Measurement(measured, [keys[i] for i in missing], fresh, tally)  # type: ignore[arg-type]
+    return Measurement(measured, [keys[i] for i in missing] if cache else [], fresh, tally)
 
 
 def count_records(

@@ -93,7 +93,7 @@ def _space_exact_hf(spec: dict[str, Any]) -> bool:
         return False
     if model.get("type") != "BPE" or model.get("dropout") not in (None, 0, 0.0):
         return False
-    if model.get("ignore_merges") or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
+    if any(model.get(k) for k in ("ignore_merges", "continuing_subword_prefix", "end_of_word_suffix")):
         return False
     for token in model.get("vocab", {}):
         if "\n" in token or ("▁" in token[1:] and set(token) != {"▁"}):

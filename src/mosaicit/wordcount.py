@@ -22,7 +22,7 @@ from mosaicit.tokens import TokenCounter
 #: A space that does not follow another space: where a text splits into words.
 WORD_BREAK = re.compile(r"(?<! ) ")
 #: Distinct words remembered per run before the memo starts over (bounds its memory).
-MEMO_LIMIT = 2_000_000
+MEMO_LIMIT = 1_000_000
 
 
 class WordCounter:

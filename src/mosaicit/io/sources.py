@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.formats import (
@@ -117,5 +117,5 @@ def write_dataset(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow],
     """Write rows atomically as a JSON array, JSONL or Parquet, chosen by the extension of ``path``
     (rows already encoded as JSON only for the first two)."""
     if output_kind(path) == "parquet":
-        return write_parquet(path, rows, shape)
+        return write_parquet(path, cast(Iterable[dict[str, Any]], rows), shape)
     return write_rows(path, rows)
