@@ -29,9 +29,10 @@ def test_store_round_trips_records_and_cleans_up(alpaca_eval):
     assert not os.path.exists(path)
 
 
-def test_forked_children_read_their_own_handle():
+def test_forked_children_read_the_store_and_never_write_it():
     with RecordStore(Record(i, f"instruction {i}", f"output {i}") for i in range(200)) as store:
-        store[0]  # the parent opens its reader first
+        store.flush()
+        size = os.path.getsize(store.path)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             ok = all(store[i].output == f"output {i}" for i in (199, 3, 150))
@@ -39,3 +40,18 @@ def test_forked_children_read_their_own_handle():
         assert store[100].instruction == "instruction 100"
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
+        assert os.path.getsize(store.path) == size
+
+
+def test_a_forked_child_refuses_to_write_the_parents_buffer():
+    with RecordStore(Record(i, f"instruction {i}", f"output {i}") for i in range(10)) as store:
+        pid = os.fork()  # with records still buffered
+        if pid == 0:  # pragma: no cover - runs in the child
+            try:
+                store[0]
+            except RuntimeError:
+                os._exit(0)
+            os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert [r.index for r in store] == list(range(10))

@@ -12,6 +12,7 @@ from conftest import SHAREGPT, TOKENIZERS
 from mosaicit.budget import Budget
 from mosaicit.pipeline import COUNT_BATCH, count_records
 from mosaicit.records import Record
+from mosaicit.store import RecordStore
 from mosaicit.tokens import load_counter
 from mosaicit.wordcount import WordCounter
 
@@ -94,3 +95,5 @@ def test_measuring_in_workers_equals_one_process(alpaca_eval, counters, tmp_path
     assert cache.stats()["misses"] == 2 * n and cache.stats()["hits"] == 0
     again = count_records(Budget(counters("llama-2")), records, cache=cache, workers=2)
     assert again == one and cache.stats()["hits"] == 2 * n
+    with RecordStore(records) as spooled:  # records on disk, still buffered when the workers fork
+        assert count_records(Budget(counters("llama-2")), spooled, workers=2) == one

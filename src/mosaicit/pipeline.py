@@ -16,6 +16,7 @@ from mosaicit.io.sources import read_conversations
 from mosaicit.parallel import can_fork, compose_parallel, map_parallel
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.routing import route
+from mosaicit.store import RecordStore
 from mosaicit.strategies.features import PromptFeatures
 from mosaicit.tables.loader import Tables, load_tables
 from mosaicit.templates import BareTemplate, Template
@@ -78,6 +79,8 @@ def count_records(
     parallel processes (the results are the same). New counts are stored in ``cache``."""
     ranges = [(s, min(s + COUNT_BATCH, len(records))) for s in range(0, len(records), COUNT_BATCH)]
     elsewhere = workers > 1 and len(ranges) > 1 and can_fork()
+    if elsewhere and isinstance(records, RecordStore):
+        records.flush()
     if elsewhere:
         parts = map_parallel(partial(measure_range, budget, records, cache=cache), ranges, workers)
     else:

@@ -2,13 +2,12 @@
 
 A mosaicking run needs every record's text only twice: to count it once, and to render
 the samples it ends up in. In between, the composer works from compact counts and features,
-so the texts can wait in a temporary file. Reads go through a read-only memory map of the
-file, which forked workers share.
+so the texts can wait in a temporary file. Reads are positioned (``os.pread``), so forked
+workers share the parent's file descriptor safely.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import pickle
 import tempfile
@@ -26,8 +25,8 @@ class RecordStore(Sequence[Record]):
         handle, self.path = tempfile.mkstemp(prefix="mosaicit-records-", suffix=".spool", dir=folder)
         self._writer = os.fdopen(handle, "wb")
         self._offsets = array("q", [0])
-        self._map: mmap.mmap | None = None
         self._unflushed = False
+        self._owner = os.getpid()
         for record in records:
             self.append(record)
 
@@ -49,18 +48,16 @@ class RecordStore(Sequence[Record]):
         self._offsets.append(self._offsets[-1] + len(data))
         self._unflushed = True
 
-    def __len__(self) -> int:
-        return len(self._offsets) - 1
-
-    def _view(self) -> memoryview:
-        if self._unflushed or self._map is None:
+    def flush(self) -> None:
+        """Write out what is buffered; call it before forking processes that read the store."""
+        if self._unflushed:
+            if os.getpid() != self._owner:  # a forked copy of the buffer would be written twice
+                raise RuntimeError("RecordStore: flush() before forking readers")
             self._writer.flush()
             self._unflushed = False
-            if self._map is not None:
-                self._map.close()
-            with open(self.path, "rb") as handle:
-                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        return memoryview(self._map)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
 
     @overload
     def __getitem__(self, i: int) -> Record: ...
@@ -75,9 +72,9 @@ class RecordStore(Sequence[Record]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        with self._view() as view:
-            fields = pickle.loads(view[self._offsets[i] : self._offsets[i + 1]])
-        return Record(*fields)
+        self.flush()
+        start = self._offsets[i]
+        return Record(*pickle.loads(os.pread(self._writer.fileno(), self._offsets[i + 1] - start, start)))
 
     def __iter__(self) -> Iterator[Record]:
         for i in range(len(self)):
@@ -86,9 +83,6 @@ class RecordStore(Sequence[Record]):
     def close(self) -> None:
         """Close and delete the spool file."""
         self._writer.close()
-        if self._map is not None:
-            self._map.close()
-            self._map = None
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -50,6 +50,8 @@ class FunctionCounter:
     encode_one: Callable[[str], int] | None = None
     space_exact: bool = False
     specials: tuple[str, ...] = ()
+    #: Where each token of each text ends (character offsets), when the backend can tell.
+    token_ends: Callable[[list[str]], list[list[int]]] | None = None
     _cache: dict[str, int] = field(default_factory=dict, repr=False)
 
     def count(self, text: str) -> int:
@@ -128,7 +130,10 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, exact: bool) -> Fu
             return [encode_one(t) for t in texts]
         return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
 
-    return FunctionCounter(name, fingerprint, encode_many, encode_one, exact, specials)
+    def token_ends(texts: list[str]) -> list[list[int]]:
+        return [[end for _, end in e.offsets] for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+    return FunctionCounter(name, fingerprint, encode_many, encode_one, exact, specials, token_ends)
 
 
 def sentencepiece_counter(path: str | Path) -> FunctionCounter:

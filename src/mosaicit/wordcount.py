@@ -8,13 +8,16 @@ boundary, and each word is tokenized exactly as it is alone: ``"Name three"`` is
 stays with the word after it (``"a   b"`` is ``"a"`` and ``"  b"``).
 
 Natural text reuses a small set of words, so counting a corpus this way tokenizes a small
-fraction of its characters. Texts this does not cover (empty, starting or ending with a
+fraction of its characters. New words are learnt in bulk: joined by spaces into long texts
+whose token offsets say how many tokens each word got, so even a text of all-new words costs
+about one tokenization. Texts this does not cover (empty, starting or ending with a
 space, holding a literal "▁" or a special-token string) are tokenized whole.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 
 from mosaicit.tokens import TokenCounter
@@ -23,6 +26,8 @@ from mosaicit.tokens import TokenCounter
 WORD_BREAK = re.compile(r"(?<! ) ")
 #: Distinct words remembered per run before the memo starts over (bounds its memory).
 MEMO_LIMIT = 1_000_000
+#: New words are learnt this many to a joined text.
+LEARN_CHUNK = 1024
 
 
 class WordCounter:
@@ -72,10 +77,27 @@ class WordCounter:
                 out[i] = sum(map(get, words))
             except KeyError:
                 unknown.append((i, words))
-        new = list(set().union(*(words for _, words in unknown)).difference(memo))
-        memo.update(zip(new, self.counter.count_many(new), strict=True))
+        self._learn(list(set().union(*(words for _, words in unknown)).difference(memo)))
         for i, words in unknown:
             out[i] = sum(map(get, words))
         for i, n in zip(whole, self.counter.count_many([texts[i] for i in whole]), strict=True):
             out[i] = n
         return out
+
+    def _learn(self, words: list[str]) -> None:
+        """Count new words into the memo: each alone, or (when the counter gives token offsets)
+        many at once, joined by spaces; a space before a word is a hard token boundary, so
+        each word gets the tokens it gets alone, and the tokens ending up to its end are its."""
+        token_ends = getattr(self.counter, "token_ends", None)
+        if token_ends is None or len(words) < 8:
+            self.memo.update(zip(words, self.counter.count_many(words), strict=True))
+            return
+        chunks = [words[i : i + LEARN_CHUNK] for i in range(0, len(words), LEARN_CHUNK)]
+        for chunk, ends in zip(chunks, token_ends([" ".join(c) for c in chunks]), strict=True):
+            end = -1  # where the previous word ends; the space after it starts the next word's share
+            done = 0
+            for word in chunk:
+                end += 1 + len(word)
+                upto = bisect_right(ends, end)
+                self.memo[word] = upto - done
+                done = upto
