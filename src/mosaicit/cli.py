@@ -275,7 +275,7 @@ def main() -> None:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes that compose epochs in parallel [default: the number of CPUs]. "
+    help="Processes that measure records and compose epochs in parallel [default: the number of CPUs]. "
     "The output is the same for any value.",
 )
 @click.option(

@@ -40,12 +40,17 @@ class WordCounter:
         self.is_clean = is_clean
         self.memo: dict[str, int] = {}
 
+    def words(self, text: str) -> list[str] | None:
+        """The words of ``text``, or None when it must be tokenized whole."""
+        if not text or text[0] == " " or text[-1] == " " or not self.is_clean(text):
+            return None
+        words = text.split(" ")
+        return WORD_BREAK.split(text) if "" in words else words
+
     def count(self, text: str) -> int:
         """The token count of one text (for short fixed strings: labels, tags, meta-instructions)."""
-        if text and text[0] != " " and text[-1] != " " and self.is_clean(text):
-            words = text.split(" ")
-            if "" in words:
-                words = WORD_BREAK.split(text)
+        words = self.words(text)
+        if words is not None:
             try:
                 return sum(map(self.memo.__getitem__, words))
             except KeyError:
@@ -67,12 +72,10 @@ class WordCounter:
         unknown: list[tuple[int, list[str]]] = []  # texts with a word not in the memo yet
         whole: list[int] = []
         for i, text in enumerate(texts):
-            if not text or text[0] == " " or text[-1] == " " or not self.is_clean(text):
+            words = self.words(text)
+            if words is None:
                 whole.append(i)
                 continue
-            words = text.split(" ")
-            if "" in words:
-                words = WORD_BREAK.split(text)
             try:
                 out[i] = sum(map(get, words))
             except KeyError:
@@ -89,7 +92,7 @@ class WordCounter:
         many at once, joined by spaces; a space before a word is a hard token boundary, so
         each word gets the tokens it gets alone, and the tokens ending up to its end are its."""
         token_ends = getattr(self.counter, "token_ends", None)
-        if token_ends is None or len(words) < 8:
+        if token_ends is None or len(words) < LEARN_CHUNK // 128:
             self.memo.update(zip(words, self.counter.count_many(words), strict=True))
             return
         chunks = [words[i : i + LEARN_CHUNK] for i in range(0, len(words), LEARN_CHUNK)]

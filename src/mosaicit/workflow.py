@@ -176,8 +176,8 @@ def augment_dataset(
 
     Single exchanges are mosaicked within their system-prompt group; other items follow the
     policies in ``formats``. Every written sample, rendered with ``formats.template``, counts
-    at most ``config.max_length`` tokens. ``workers`` (default: the number of CPUs) compose
-    epochs in parallel; token counts are cached under ``cache_dir`` (default
+    at most ``config.max_length`` tokens. ``workers`` (default: the number of CPUs) measure
+    records and compose epochs in parallel; token counts are cached under ``cache_dir`` (default
     :func:`~mosaicit.cache.default_cache_dir`) unless ``use_cache`` is False. Records wait in
     spool files while composing. Nothing is written unless the whole run succeeds.
     """
