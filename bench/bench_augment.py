@@ -2,8 +2,8 @@
 
 Run ``python bench/bench_augment.py`` from the repository root (``--help`` for the options).
 
-What is measured, on one deterministic dataset and one tokenizer (Llama-2 ``tokenizer.json``,
-budget 2000, 4 epochs, uniform wrap up to 10, version ``both``):
+What is measured, on one deterministic dataset and one tokenizer (Llama-2 ``tokenizer.json``, or
+the one ``--tokenizer`` names), budget 2000, 4 epochs, uniform wrap up to 10, version ``both``:
 
 * **floor**: read the input JSONL and tokenize every record's instruction (+ input) and output
   once with the same fast tokenizer (``tokenizers``, batched, no special tokens). Nothing is
@@ -740,9 +740,9 @@ def compare(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     stats = json.loads(floor_m.stdout)
     mean = stats["tokens"] / stats["records"]
     print(
-        f"records: {stats['records']:,}; mean {mean:.0f} Llama-2 tokens per record (instruction + "
-        f"input + output); {stats['over_budget']} ({100 * stats['over_budget'] / stats['records']:.1f}%)"
-        f" over the budget of {MAX_LENGTH}"
+        f"records: {stats['records']:,}; mean {mean:.0f} {ctx.tokenizer_name} tokens per record "
+        f"(instruction + input + output); {stats['over_budget']} "
+        f"({100 * stats['over_budget'] / stats['records']:.1f}%) over the budget of {MAX_LENGTH}"
     )
     n_base = args.records if args.baseline_records <= 0 else min(args.baseline_records, args.records)
     base_data = data if n_base == args.records else prefix_file(data, n_base)
@@ -763,9 +763,9 @@ def compare(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         row("baseline", base_m, n_base, scaled or "the research algorithm, ported"),  # RSS: of the subset
     ]
     print(
-        f"\nLlama-2 tokenizer, budget {MAX_LENGTH}, {EPOCHS} epochs, uniform wrap up to {MAX_NUM}, "
-        f"version {VERSION}; floor and mosaicit: best of {args.repeat}, interleaved; every row is a fresh "
-        f"python process (start-up, imports and tokenizer load included)\n"
+        f"\n{ctx.tokenizer_name} tokenizer, budget {MAX_LENGTH}, {EPOCHS} epochs, uniform wrap up to "
+        f"{MAX_NUM}, version {VERSION}; floor and mosaicit: best of {args.repeat}, interleaved; every row "
+        f"is a fresh python process (start-up, imports and tokenizer load included)\n"
     )
     print_rows(rows)
     per = {r["label"]: r["us_per_record"] for r in rows}
@@ -949,11 +949,12 @@ class Context:
     seed: int
     quiet: bool
     cli: Cli
+    tokenizer: Path
     _pool: Pool | None = None
 
     @property
-    def tokenizer(self) -> Path:
-        return self.assets / TOKENIZER_REL
+    def tokenizer_name(self) -> str:
+        return self.tokenizer.parent.name
 
     @property
     def cache(self) -> Path:
@@ -965,7 +966,8 @@ class Context:
 
     def dataset(self, n: int) -> Path:
         if self._pool is None:
-            self._pool = load_pool(self.assets, load_tokenizer(self.tokenizer))
+            # the length mix is set in Llama-2 tokens, whatever tokenizer is measured
+            self._pool = load_pool(self.assets, load_tokenizer(self.assets / TOKENIZER_REL))
         return ensure_dataset(self.data_dir, n, self.seed, self._pool, self.log)
 
 
@@ -997,6 +999,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--repeat", type=int, default=3, help="runs of floor and mosaicit; the fastest counts")
     p.add_argument("--seed", type=int, default=SEED, help="seed of the dataset builder")
+    p.add_argument(
+        "--tokenizer",
+        default="llama-2",
+        help="the tokenizer measured: a folder name under ASSETS/tokenizers, or a tokenizer.json path "
+        "(the dataset is the same whatever the tokenizer: its length mix is set in Llama-2 tokens)",
+    )
     p.add_argument("--assets", type=Path, default=DEFAULT_ASSETS, help="the shared assets folder")
     p.add_argument(
         "--data-dir",
@@ -1029,12 +1037,17 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.reconfigure(line_buffering=True)  # keep the table and the progress lines in order
     if not (args.assets / TOKENIZER_REL).is_file():
         raise SystemExit(f"assets not found: {args.assets} (pass --assets)")
+    tokenizer = Path(args.tokenizer)
+    if not tokenizer.is_file():
+        tokenizer = args.assets / "tokenizers" / args.tokenizer / "tokenizer.json"
+    if not tokenizer.is_file():
+        raise SystemExit(f"--tokenizer: no tokenizer.json at {args.tokenizer} or {tokenizer}")
     cli = Cli.probe(args.mosaicit_args)
     if cli.dropped:
         unknown = " ".join(a for a in cli.dropped if a.startswith("--"))
         print(f"note: this mosaicit does not accept {unknown}; running without {' '.join(cli.dropped)}")
     with tempfile.TemporaryDirectory(prefix="mosaicit-bench-") as tmp:
-        ctx = Context(args.assets, args.data_dir, Path(tmp), args.seed, args.quiet, cli)
+        ctx = Context(args.assets, args.data_dir, Path(tmp), args.seed, args.quiet, cli, tokenizer)
         if args.scale:
             result = scale(args, ctx)
         elif args.rerun:

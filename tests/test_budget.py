@@ -1,4 +1,4 @@
-"""Composed counts: exact for space-exact vocabularies, whatever the layout."""
+"""Composed counts: exact for space-exact and pre-token-exact vocabularies, whatever the layout."""
 
 from __future__ import annotations
 
@@ -25,6 +25,40 @@ FIXED = [
     "Answer in this order: [3->1->2].",
     "\n\n4.\n",
     "Task 5: ",
+    "\n</ans>",
+    " [/ANSWER]",
+    "Q1) ",
+    "\n\n- ",
+    "Answer:\n\n",
+    "<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\n",
+    " USER: ",
+]
+#: Record texts whose ends are awkward for split patterns (stripped, as records are).
+AWKWARD = [
+    "Hello.",
+    "Done!!",
+    "1990",
+    "(a) first",
+    "“quoted”",
+    "ok :)",
+    "end ...",
+    "x.)",
+    "a.b.",
+    "日本語です。",
+    "emoji 😀.",
+    "--",
+    "`code`",
+    "**bold**",
+    "e\u0301tude.",
+    "\u0301start",
+    "'s odd",
+    "tab\tend.",
+    "zero\u200b",
+    "x\u200b.",
+    "nbsp\u00a0.",
+    "line\r\nbreak?",
+    "12345 apples",
 ]
 
 
@@ -38,7 +72,7 @@ def texts(alpaca_eval):
     picked = [r["instruction"].strip() for r in alpaca_eval[:120]] + [
         r["output"].strip() for r in alpaca_eval[:120]
     ]
-    return [t for t in picked if t]
+    return [t for t in picked if t] + AWKWARD
 
 
 def layouts(n_texts: int):
@@ -46,8 +80,8 @@ def layouts(n_texts: int):
     return st.lists(st.one_of(st.sampled_from(FIXED), piece), min_size=1, max_size=12)
 
 
-@pytest.mark.parametrize("name", ["llama-2", "mistral-7b-v0.1", "default"])
-def test_composition_is_exact_for_space_exact_vocabularies(name, texts, counters):
+@pytest.mark.parametrize("name", ["llama-2", "mistral-7b-v0.1", "default", "llama-3.1", "qwen3", "cl100k"])
+def test_composition_is_exact_for_space_and_pretoken_exact_vocabularies(name, texts, counters):
     counter = counters(name)
     budget = Budget(counter)
     table = measured(budget.text_counts(texts))
@@ -75,8 +109,23 @@ def test_glued_text_and_special_tokens_are_not_claimed_exact(counters):
     assert not budget.compose(["<s> ", Piece(0, "prompt")], table).exact
 
 
-def test_byte_level_vocabularies_are_estimates(counters):
+def test_pretoken_exact_joins(counters):
     budget = Budget(counters("qwen3"))
+    texts = ["Name three rivers.", "1990 was a year", "see <|im_end|> here"]
+    table = measured(budget.text_counts(texts))
+    assert budget.compose([Piece(0, "prompt"), "\n\n", "2. ", Piece(1, "prompt")], table).exact
+    assert budget.compose(["<|im_start|>user\n", Piece(0, "prompt"), "<|im_end|>\n"], table).exact
+    assert not budget.compose(["2.", Piece(0, "prompt")], table).exact, "glued label"
+    assert not budget.compose([Piece(0, "prompt"), "!"], table).exact, "glued after"
+    assert not budget.compose([Piece(0, "prompt"), Piece(1, "prompt")], table).exact
+    assert not budget.compose([Piece(2, "prompt")], table).exact, "special token string inside"
+    # newlines after a final run of punctuation join it: ".\n\n" is counted as one piece
+    joined = budget.compose([Piece(0, "prompt"), "\n\n"], table).tokens
+    assert joined == budget.counter.count(texts[0] + "\n\n") < budget.counter.count(texts[0]) + 1
+
+
+def test_other_vocabularies_are_estimates(counters):
+    budget = Budget(counters("mistral-7b-v0.1/tokenizer.model"))
     table = measured(budget.text_counts(["Name three rivers."]))
     count = budget.compose(["1. ", Piece(0, "prompt"), "\n\n"], table)
     assert not count.exact and count.low < count.tokens < count.high

@@ -42,11 +42,19 @@ def test_default_is_bundled_and_matches_mistral():
 
 
 @pytest.mark.parametrize(
-    ("spec", "exact"),
-    [("llama-2", True), ("mistral-7b-v0.1", True), ("llama-3.1", False), ("qwen3", False), ("cl100k", False)],
+    ("spec", "space", "pretoken"),
+    [
+        ("llama-2", True, False),
+        ("mistral-7b-v0.1", True, False),
+        ("mistral-7b-v0.1/tokenizer.model", False, False),
+        ("llama-3.1", False, True),
+        ("qwen3", False, True),
+        ("cl100k", False, True),
+    ],
 )
-def test_space_exact_detection(spec, exact):
-    assert load_counter(TOKENIZERS / spec).space_exact is exact
+def test_exact_composition_detection(spec, space, pretoken):
+    counter = load_counter(TOKENIZERS / spec)
+    assert (counter.space_exact, counter.pretoken_exact) == (space, pretoken)
 
 
 def test_fingerprints_tell_tokenizers_apart():

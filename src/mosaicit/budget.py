@@ -7,9 +7,16 @@ counts and the (memoised) counts of the fixed strings.
 For *space-exact* vocabularies (SentencePiece-style BPE such as Llama-2 and Mistral, where no
 token spans a space after a non-space, or a newline) this composition is exact: a piece
 after a space or at the start counts as it does alone, a piece after a newline counts as it
-does alone minus the effect on its first word, which is counted separately. For any other
-counter the composed count is an estimate; the composer then settles each decision near the
-limit, and every finished sample, with one real tokenization.
+does alone minus the effect on its first word, which is counted separately.
+
+For *pre-token-exact* vocabularies (byte-level BPE over a known split pattern: Llama-3, Qwen,
+cl100k; see :mod:`mosaicit.pretoken`) it is exact too: the fixed strings between two pieces
+are counted together, a piece after a newline or at the start counts as it does alone, a
+piece after a space counts as it does with that space, and newlines after a piece that ends
+in punctuation are counted with it.
+
+For any other counter the composed count is an estimate; the composer then settles each
+decision near the limit, and every finished sample, with one real tokenization.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mosaicit.pretoken import WHITE_SPACE, first_span, hard_parts, last_piece, newline_lead
 from mosaicit.strategies.features import PromptFeatures
 from mosaicit.strategies.render import Segment
 from mosaicit.tokens import TokenCounter
@@ -27,20 +35,25 @@ from mosaicit.wordcount import WordCounter
 FIRST_WORD = re.compile(r"[^ \n]+")
 #: Largest composition error assumed per join for counters that are not space-exact.
 SLACK_PER_JOIN = 3
+#: Entries kept in each memo of counts before it is cleared.
+MEMO_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
 class TextCounts:
     """The token counts of one record text in the two places a text can stand.
 
-    ``sp``: at the start of the text or after a space; ``nl``: right after a newline.
+    ``sp``: after a space (and, for space-exact counters, at the start of the text);
+    ``nl``: right after a newline (and, for pre-token-exact counters, at the start).
     ``clean`` is False when the text holds a special-token string or a literal "▁", which
-    the exact composition does not cover.
+    the exact composition does not cover. ``tail``: for pre-token-exact counters, the text's
+    last split piece when newlines after the text would join it (else "").
     """
 
     sp: int
     nl: int
     clean: bool = True
+    tail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +122,20 @@ class Budget:
 
     def __init__(self, counter: TokenCounter) -> None:
         self.counter = counter
-        self.exact = bool(counter.space_exact)
+        self.space_exact = bool(counter.space_exact)
+        self.pretoken_exact = bool(getattr(counter, "pretoken_exact", False)) and not self.space_exact
+        self.exact = self.space_exact or self.pretoken_exact
         specials = sorted(counter.specials, key=len, reverse=True)
         self._specials = re.compile("|".join(map(re.escape, specials))) if specials else None
-        self._words = WordCounter(counter, self.is_clean) if self.exact else None
-        self._newline = self.count("\n")
-        self._word_shift: dict[str, int] = {}
+        self._words = WordCounter(counter, self.is_clean) if self.space_exact else None
+        self._shifts: dict[str, int] = {}
+        #: What differs at the start of a text: after a newline (space-exact counters) or a space.
+        self._before = " " if self.pretoken_exact else "\n"
+        self._alone_before = self.count(self._before)
+        self._absorbed: dict[tuple[str, str], int] = {}
+        self._lines: dict[str, int] = {}
         self._fixed_memo: dict[tuple[str, str], tuple[int, bool]] = {}
-        self._shared_counts: dict[tuple[int, int, bool], TextCounts] = {}
+        self._shared_counts: dict[tuple[int, int, bool, str], TextCounts] = {}
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         """Plain counts of record texts, as the counter gives them; for a space-exact counter
@@ -141,36 +160,53 @@ class Budget:
         prompt, output = self._share(measured.prompt), self._share(measured.output)
         return Measured(prompt, output, measured.features, sys.intern(measured.system))
 
-    def _share(self, counts: TextCounts) -> TextCounts:
-        return self._shared_counts.setdefault((counts.sp, counts.nl, counts.clean), counts)
+    def alone(self, counts: TextCounts) -> int:
+        """The count of a record text alone, as it was measured."""
+        return counts.nl if self.pretoken_exact else counts.sp
 
-    def counts_from(self, texts: Sequence[str], sp: Sequence[int]) -> list[TextCounts]:
-        """Counts for ``texts`` whose plain counts ``sp`` are already known."""
-        firsts = [self._first_word(t) for t in texts]
-        self._learn_words([w for w in firsts if w not in self._word_shift])
+    def _share(self, counts: TextCounts) -> TextCounts:
+        return self._shared_counts.setdefault((counts.sp, counts.nl, counts.clean, counts.tail), counts)
+
+    def counts_from(self, texts: Sequence[str], plain: Sequence[int]) -> list[TextCounts]:
+        """Counts for ``texts`` whose plain counts are already known.
+
+        The count in the other place differs by the effect of a newline (space-exact) or a
+        space (pre-token-exact) before the text, which only its first word or span decides:
+        that effect is learnt once per distinct word or span.
+        """
+        firsts = [self._first(t) for t in texts]
+        self._learn_shifts([w for w in firsts if w not in self._shifts])
         shared = self._shared_counts  # equal counts share one object: large inputs stay small
         out = []
-        for t, n, w in zip(texts, sp, firsts, strict=True):
-            key = (n, n + self._word_shift[w], self.is_clean(t))
+        for t, n, w in zip(texts, plain, firsts, strict=True):
+            shifted = n + self._alone_before + self._shifts[w]
+            if self.pretoken_exact:
+                key = (shifted, n, self.is_clean(t), last_piece(t))
+            else:
+                key = (n, shifted - self._alone_before, self.is_clean(t), "")
             counts = shared.get(key)
             if counts is None:
                 counts = shared[key] = TextCounts(*key)
             out.append(counts)
         return out
 
-    @staticmethod
-    def _first_word(text: str) -> str:
+    def _first(self, text: str) -> str:
+        if self.pretoken_exact:
+            return first_span(text)
         match = FIRST_WORD.match(text)
         return match.group(0) if match else ""
 
-    def _learn_words(self, words: list[str]) -> None:
+    def _learn_shifts(self, words: list[str]) -> None:
+        """How much a space or newline before each word changes the count, beyond its own."""
         unique = list(dict.fromkeys(words))
         if not unique:
             return
+        if len(self._shifts) > MEMO_LIMIT:
+            self._shifts.clear()
         alone = self.count_many(unique)
-        after_newline = self.count_many(["\n" + w for w in unique])
-        for w, a, b in zip(unique, alone, after_newline, strict=True):
-            self._word_shift[w] = b - self._newline - a
+        after = self.count_many([self._before + w for w in unique])
+        for w, a, b in zip(unique, alone, after, strict=True):
+            self._shifts[w] = b - self._alone_before - a
 
     def _fixed(self, body: str, prev: str | None) -> tuple[int, bool]:
         """Count of a fixed string in its context (memoised): at the start, after or before
@@ -188,12 +224,12 @@ class Budget:
         if hit is None:
             clean = self.is_clean(body)
             if mode == "newline":
-                hit = (self.count("\n" + body) - self._newline, clean)
+                hit = (self.count("\n" + body) - self.count("\n"), clean)
             elif mode == "space":
                 hit = (self.count(body[1:]), clean)
             else:
                 hit = (self.count(body), clean and mode == "start")
-            if len(self._fixed_memo) > 100_000:
+            if len(self._fixed_memo) > MEMO_LIMIT:
                 self._fixed_memo.clear()
             self._fixed_memo[key] = hit
         return hit
@@ -205,6 +241,8 @@ class Budget:
         With a ``memo`` (one per text, for layouts that grow step by step over the same
         ``counts``), the work for the part shared with the previous layout is reused.
         """
+        if self.pretoken_exact:
+            return self._compose_pretoken(segments, counts)
         state: State = (0, self.exact, None, "", -1)
         start = 0
         if memo is not None:
@@ -241,6 +279,72 @@ class Budget:
             n, ok = self._fixed(carry, prev)
             total, exact = total + n, exact and ok
         return Count(total, exact, max(joins, 0))
+
+    def _compose_pretoken(self, segments: Sequence[Segment], counts: PieceCounts) -> Count:
+        """:meth:`compose` for pre-token-exact counters: the fixed strings between two pieces
+        are counted together (see :meth:`_between`)."""
+        total, exact, joins = 0, True, -1
+        strings: list[str] = []
+        before: TextCounts | None = None
+        for seg in segments:
+            if seg.__class__ is str:
+                if seg:
+                    strings.append(seg)  # type: ignore[arg-type]
+                    joins += 1
+                continue
+            joins += 1
+            measured = counts[seg.source]  # type: ignore[union-attr]
+            c = measured.output if seg.field == "output" else measured.prompt  # type: ignore[union-attr]
+            n, ok, after_space = self._between("".join(strings), before, True)
+            total, exact = total + n + (c.sp if after_space else c.nl), exact and ok and c.clean
+            strings, before = [], c
+        n, ok, _ = self._between("".join(strings), before, False)
+        return Count(total + n, exact and ok, max(joins, 0))
+
+    def _between(self, gap: str, before: TextCounts | None, piece_follows: bool) -> tuple[int, bool, bool]:
+        """For pre-token-exact counters: the count of the fixed strings ``gap`` after the piece
+        counted as ``before`` (None: at the start of the text) and before another piece (or the
+        end), whether it is exact, and whether the next piece stands after a space.
+
+        Exact when the gap starts the text, or starts with a space, a newline or a special
+        token; and ends the text, or ends with a newline, or with one space after a non-space
+        (that space is counted with the next piece). Newlines that start the gap join the
+        previous piece's last split piece when it is punctuation: counted once per pair.
+        """
+        exact, after_space, body = True, False, gap
+        if piece_follows and (gap or before is not None):
+            if gap.endswith(" ") and (len(gap) == 1 or gap[-2] not in WHITE_SPACE):
+                body, after_space = gap[:-1], True
+            elif not gap.endswith(("\n", "\r")):
+                exact = False  # glued to the piece after it
+        tokens = self._parts_count(body) if body else 0
+        if before is None or not gap:
+            pass
+        elif gap[0] in "\n\r":
+            if before.tail:
+                tokens += self._absorbed_newlines(before.tail, newline_lead(gap))
+        elif gap[0] != " " and not (self._specials and self._specials.match(gap)):
+            exact = False  # glued to the piece before it
+        return tokens, exact, after_space
+
+    def _parts_count(self, text: str) -> int:
+        """The count of fixed strings, summed over their parts (see :func:`hard_parts`)."""
+        hit = self._lines.get(text)
+        if hit is None:
+            if len(self._lines) > MEMO_LIMIT:
+                self._lines.clear()
+            hit = self._lines[text] = sum(map(self.count, hard_parts(text)))
+        return hit
+
+    def _absorbed_newlines(self, tail: str, newlines: str) -> int:
+        """How the count changes when ``newlines`` join a piece's last split piece ``tail``."""
+        key = (tail, newlines)
+        hit = self._absorbed.get(key)
+        if hit is None:
+            if len(self._absorbed) > MEMO_LIMIT:
+                self._absorbed.clear()
+            hit = self._absorbed[key] = self.count(tail + newlines) - self.count(tail) - self.count(newlines)
+        return hit
 
     def measure(
         self, texts: Sequence[Sequence[Segment]], counts: PieceCounts, memos: list[Prefix] | None = None

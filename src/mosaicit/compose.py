@@ -100,9 +100,11 @@ class Composer:
         self.tables = tables
         self.template = template or BareTemplate()
         self.tally = Tally()
-        #: Counts compose exactly and only the two bare texts are counted, so a plan's count
-        #: is a sum of non-negative parts: its pieces alone are a lower bound.
-        self.bounded = budget.exact and isinstance(self.template, BareTemplate)
+        #: Counts compose exactly (space-exact) and only the two bare texts are counted, so a
+        #: plan's count is a sum of non-negative parts: its pieces alone are a lower bound.
+        #: (Pre-token-exact counts are exact too, but newlines that join a piece's last split
+        #: piece can take a token away, so they get no such bound.)
+        self.bounded = budget.space_exact and isinstance(self.template, BareTemplate)
 
     def _real(self, plan: Plan, records: Sequence[Record], counts: PieceCounts) -> int:
         """The real token count of a plan: render it and tokenize it once."""
@@ -298,7 +300,7 @@ def split_usable(
             usable.append(i)
             continue
         record = records[i]
-        alone = counts[i].prompt.sp + counts[i].output.sp
+        alone = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
         detail = f"about {alone} tokens alone > max_length {limit}"
         rejects.append(Reject(record.index, "over_budget", partial(_raw, records, i), detail))
     return usable, rejects

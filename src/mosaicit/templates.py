@@ -307,12 +307,10 @@ def load_template(
 
 def chat_counter(tok: Any, name: str) -> TokenCounter:
     """A counter over a ``transformers`` fast tokenizer's backend, as the trainer tokenizes."""
-    from mosaicit.tokens import _from_hf_tokenizer, _sha256, _space_exact_hf
+    from mosaicit.tokens import _from_hf_tokenizer, _sha256
 
     backend = getattr(tok, "backend_tokenizer", None)
     if backend is None:
         raise MosaicitError(f"{name}: --template chat needs a fast (tokenizer.json) tokenizer")
     spec = backend.to_str()
-    return _from_hf_tokenizer(
-        backend, name, _sha256(b"hf", spec.encode("utf-8")), _space_exact_hf(json.loads(spec))
-    )
+    return _from_hf_tokenizer(backend, name, _sha256(b"hf", spec.encode("utf-8")), json.loads(spec))

@@ -1,8 +1,10 @@
 """Token counting: one protocol, several backends (HF tokenizer.json, SentencePiece, tiktoken).
 
 Every counter counts text with no special tokens added. ``space_exact`` says whether the
-counter's vocabulary makes spaces and newlines hard token boundaries, so that the count of a
-joined text can be composed exactly from the counts of its parts (see :mod:`mosaicit.budget`).
+counter's vocabulary makes spaces and newlines hard token boundaries (SentencePiece-style BPE),
+``pretoken_exact`` whether it is byte-level BPE over a split pattern whose joins are known (see
+:mod:`mosaicit.pretoken`): either way the count of a joined text can be composed exactly from
+the counts of its parts (see :mod:`mosaicit.budget`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mosaicit.errors import MosaicitError
+from mosaicit.pretoken import SPLIT_PATTERNS
 
 DEFAULT_TOKENIZER = "default"
 #: Batches smaller than this are encoded one text at a time, on the calling thread.
@@ -33,6 +36,7 @@ class TokenCounter(Protocol):
     name: str
     fingerprint: str
     space_exact: bool
+    pretoken_exact: bool
     specials: tuple[str, ...]
 
     def count(self, text: str) -> int: ...
@@ -52,6 +56,7 @@ class FunctionCounter:
     specials: tuple[str, ...] = ()
     #: Where each token of each text ends (character offsets), when the backend can tell.
     token_ends: Callable[[list[str]], list[list[int]]] | None = None
+    pretoken_exact: bool = False
     _cache: dict[str, int] = field(default_factory=dict, repr=False)
 
     def count(self, text: str) -> int:
@@ -103,6 +108,34 @@ def _space_exact_hf(spec: dict[str, Any]) -> bool:
     return True
 
 
+def _pretoken_exact_hf(spec: dict[str, Any]) -> bool:
+    """True for byte-level BPE over a known split pattern (see :mod:`mosaicit.pretoken`).
+
+    Requires the Llama-3/Qwen layout: no normalizer or NFC, a ``Split`` pre-tokenizer with one
+    of :data:`~mosaicit.pretoken.SPLIT_PATTERNS` (pieces kept whole) followed by a ``ByteLevel``
+    step that adds no prefix space and splits no further, and a deterministic BPE model with
+    no subword prefix or suffix.
+    """
+    model = spec.get("model") or {}
+    norm = spec.get("normalizer")
+    pre = spec.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    if norm not in (None, {"type": "NFC"}) or len(steps) != 2:
+        return False
+    split, byte_level = steps
+    if split.get("type") != "Split" or (split.get("pattern") or {}).get("Regex") not in SPLIT_PATTERNS:
+        return False
+    if split.get("behavior") != "Isolated" or split.get("invert"):
+        return False
+    if byte_level.get("type") != "ByteLevel" or any(
+        byte_level.get(k) for k in ("add_prefix_space", "use_regex")
+    ):
+        return False
+    if model.get("type") != "BPE" or model.get("dropout") not in (None, 0, 0.0):
+        return False
+    return not any(model.get(k) for k in ("continuing_subword_prefix", "end_of_word_suffix"))
+
+
 def hf_counter(path: str | Path, name: str | None = None) -> FunctionCounter:
     """A counter for a Hugging Face ``tokenizer.json`` file."""
     from tokenizers import Tokenizer
@@ -113,10 +146,10 @@ def hf_counter(path: str | Path, name: str | None = None) -> FunctionCounter:
         tok = Tokenizer.from_str(raw.decode("utf-8"))
     except Exception as exc:  # the tokenizers library raises plain Exceptions
         raise MosaicitError(f"{path}: not a usable tokenizer.json: {str(exc)[:200]}") from None
-    return _from_hf_tokenizer(tok, name or str(path), _sha256(b"hf", raw), _space_exact_hf(spec))
+    return _from_hf_tokenizer(tok, name or str(path), _sha256(b"hf", raw), spec)
 
 
-def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, exact: bool) -> FunctionCounter:
+def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, spec: dict[str, Any]) -> FunctionCounter:
     tok.no_truncation()
     tok.no_padding()
     specials = tuple(t.content for t in tok.get_added_tokens_decoder().values())
@@ -133,7 +166,10 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, exact: bool) -> Fu
     def token_ends(texts: list[str]) -> list[list[int]]:
         return [[end for _, end in e.offsets] for e in tok.encode_batch(texts, add_special_tokens=False)]
 
-    return FunctionCounter(name, fingerprint, encode_many, encode_one, exact, specials, token_ends)
+    return FunctionCounter(
+        name, fingerprint, encode_many, encode_one, _space_exact_hf(spec), specials, token_ends,
+        _pretoken_exact_hf(spec),
+    )  # fmt: skip
 
 
 def sentencepiece_counter(path: str | Path) -> FunctionCounter:
@@ -168,7 +204,7 @@ def tiktoken_counter(path: str | Path) -> FunctionCounter:
     def encode_many(texts: list[str]) -> list[int]:
         return [len(ids) for ids in enc.encode_ordinary_batch(texts)]
 
-    return FunctionCounter(str(path), _sha256(b"tiktoken", raw), encode_many)
+    return FunctionCounter(str(path), _sha256(b"tiktoken", raw), encode_many, pretoken_exact=True)
 
 
 def _transformers_counter(name: str) -> FunctionCounter:
@@ -188,9 +224,8 @@ def _transformers_counter(name: str) -> FunctionCounter:
     backend = getattr(tok, "backend_tokenizer", None)
     if backend is None:
         raise MosaicitError(f"{name}: only fast (tokenizer.json) tokenizers are supported")
-    spec = json.loads(backend.to_str())
     fingerprint = _sha256(b"hf", backend.to_str().encode("utf-8"))
-    return _from_hf_tokenizer(backend, name, fingerprint, _space_exact_hf(spec))
+    return _from_hf_tokenizer(backend, name, fingerprint, json.loads(backend.to_str()))
 
 
 def default_tokenizer_path() -> Path:

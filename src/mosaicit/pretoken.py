@@ -1,0 +1,92 @@
+"""Where a GPT-4-style split pattern cuts a joined text: what exact composition needs to know.
+
+Byte-level BPE tokenizers such as Llama-3, Qwen2/Qwen3 and cl100k first cut a text into
+pieces with one regular expression (letters with one leading non-letter, up to three digits,
+a run of punctuation with the newlines right after it, runs of whitespace...) and never let
+a token cross two pieces. So a text's count is the sum of its pieces' counts, and the count of
+a record text placed in a mosaic differs from its count alone only where the pieces at its two
+ends change. With the joins a mosaic makes, they change in three known ways:
+
+* after a newline (or at the start of a text) a record text, which starts with neither a
+  space nor a newline, is cut as it is alone;
+* after a single space that follows a non-space character, the space joins the text's first
+  piece (" word", " (a)") or stands alone (before a digit): the text counts as it does with
+  one leading space, which only its first span (:func:`first_span`) decides;
+* after the text, a space or a special token starts a new piece, but newlines join the text's
+  last piece when that piece is a run of punctuation (:func:`last_piece`), as in ``".\\n\\n"``.
+
+The patterns this holds for are listed in :data:`SPLIT_PATTERNS`; tests check the composed
+counts against real tokenizations of mosaics of real and awkward texts.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+#: The split patterns of the tokenizers whose joins are known, as ``tokenizer.json`` holds them
+#: (the tiktoken cl100k pattern, :data:`mosaicit.tokens.CL100K_PATTERN`, behaves the same).
+SPLIT_PATTERNS = frozenset(
+    {
+        # Llama-3 / Llama-3.1
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+        r"|\s*[\r\n]+|\s+(?!\S)|\s+",
+        # Qwen2 / Qwen2.5 / Qwen3
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+        r"|\s*[\r\n]+|\s+(?!\S)|\s+",
+    }
+)
+
+#: Unicode White_Space: what ``\s`` matches in these patterns.
+WHITE_SPACE = frozenset(
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
+)
+
+
+def _is_mark_like(ch: str) -> bool:
+    """True for what ``[^\\s\\p{L}\\p{N}]`` matches: not a letter, a number or white space."""
+    return ch not in WHITE_SPACE and unicodedata.category(ch)[0] not in "LN"
+
+
+def last_piece(text: str) -> str:
+    """The last split piece of ``text`` if following newlines would join it, else "".
+
+    That is the run of punctuation (anything not a letter, number or white space) that ends
+    the text, with the single space before it when there is one.
+    """
+    i = len(text)
+    while i and _is_mark_like(text[i - 1]):
+        i -= 1
+    if i == len(text):
+        return ""
+    if i and text[i - 1] == " ":
+        i -= 1
+    return text[i:]
+
+
+def first_span(text: str) -> str:
+    """``text`` up to its first space that follows a non-space character (all of it if none).
+
+    A leading space changes how this span is cut and nothing after it: the space that ends the
+    span starts a new piece whether or not the text has a leading space.
+    """
+    for k in range(1, len(text)):
+        if text[k] == " " and text[k - 1] not in WHITE_SPACE:
+            return text[:k]
+    return text
+
+
+#: Where a new piece must start: a non-space character after newlines, or a space after a
+#: non-space character.
+_HARD_CUT = re.compile(r"(?<=[\r\n])(?=\S)|(?<=\S)(?= )")
+
+
+def hard_parts(text: str) -> list[str]:
+    """``text`` cut where a new piece must start: its count is the sum of its parts' counts,
+    and the parts (words of a meta-instruction, a label, a tag) recur from mosaic to mosaic."""
+    return _HARD_CUT.split(text)
+
+
+def newline_lead(text: str) -> str:
+    """The newlines that start ``text`` (what a preceding run of punctuation takes in)."""
+    return text[: len(text) - len(text.lstrip("\r\n"))]
