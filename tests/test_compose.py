@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections import Counter
@@ -13,6 +14,7 @@ from tokenizers import Tokenizer
 from conftest import TOKENIZERS
 from mosaicit import MosaicConfig, Record, Run, load_tables
 from mosaicit.compose import draw_size
+from mosaicit.tokens import load_counter
 
 TABLES = load_tables()
 
@@ -44,6 +46,26 @@ def test_every_sample_fits_under_independent_retokenization(alpaca_eval, counter
     assert max(s.mosaic["tokens"] for s in samples) > 0.75 * max_length, (
         "the budget is reached, so the check is not vacuous"
     )
+
+
+def test_estimated_counts_are_settled_by_real_tokenization(alpaca_eval, tmp_path):
+    """A byte-level tokenizer whose split pattern mosaicit does not know gets estimated counts:
+    near-limit decisions and every sample are checked by a real tokenization."""
+    spec = json.loads((TOKENIZERS / "qwen3" / "tokenizer.json").read_text(encoding="utf-8"))
+    spec["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] += r"|\s+"  # same splits, unknown text
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    counter = load_counter(path)
+    assert not (counter.space_exact or counter.pretoken_exact)
+    _, run, samples = run_on(alpaca_eval[:300], counter, max_length=900, epochs=1)
+    tok = Tokenizer.from_file(str(path))
+    for sample in samples:
+        real = sum(
+            len(tok.encode(t, add_special_tokens=False).ids) for t in (sample.instruction, sample.output)
+        )
+        assert real == sample.mosaic["tokens"] <= 900
+    assert run.composer.tally.verified >= len(samples)
+    assert max(s.mosaic["tokens"] for s in samples) > 0.75 * 900
 
 
 def test_every_record_is_used_epochs_times_or_reported(alpaca_eval, counters):

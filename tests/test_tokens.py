@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import TOKENIZERS
@@ -55,6 +57,23 @@ def test_default_is_bundled_and_matches_mistral():
 def test_exact_composition_detection(spec, space, pretoken):
     counter = load_counter(TOKENIZERS / spec)
     assert (counter.space_exact, counter.pretoken_exact) == (space, pretoken)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda spec: spec["pre_tokenizer"]["pretokenizers"][0]["pattern"].update(Regex=r"\s+|\S+"),
+        lambda spec: spec.update(normalizer={"type": "NFKC"}),
+        lambda spec: spec["pre_tokenizer"]["pretokenizers"][1].update(add_prefix_space=True),
+        lambda spec: spec["model"].update(dropout=0.1),
+    ],
+)
+def test_unknown_byte_level_layouts_are_not_pretoken_exact(tmp_path, change):
+    spec = json.loads((TOKENIZERS / "qwen3" / "tokenizer.json").read_text(encoding="utf-8"))
+    change(spec)
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    assert not load_counter(path).pretoken_exact
 
 
 def test_fingerprints_tell_tokenizers_apart():
