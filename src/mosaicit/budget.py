@@ -33,7 +33,7 @@ from mosaicit.tokens import TokenCounter
 from mosaicit.wordcount import WordCounter
 
 FIRST_WORD = re.compile(r"[^ \n]+")
-#: Largest composition error assumed per join for counters that are not space-exact.
+#: Largest composition error assumed per join for counters whose counts do not compose exactly.
 SLACK_PER_JOIN = 3
 #: Entries kept in each memo of counts before it is cleared.
 MEMO_LIMIT = 100_000
@@ -133,7 +133,7 @@ class Budget:
         self._before = " " if self.pretoken_exact else "\n"
         self._alone_before = self.count(self._before)
         self._absorbed: dict[tuple[str, str], int] = {}
-        self._lines: dict[str, int] = {}
+        self._parts: dict[str, int] = {}
         self._fixed_memo: dict[tuple[str, str], tuple[int, bool]] = {}
         self._shared_counts: dict[tuple[int, int, bool, str], TextCounts] = {}
 
@@ -318,22 +318,21 @@ class Budget:
             elif not gap.endswith(("\n", "\r")):
                 exact = False  # glued to the piece after it
         tokens = self._parts_count(body) if body else 0
-        if before is None or not gap:
-            pass
-        elif gap[0] in "\n\r":
-            if before.tail:
-                tokens += self._absorbed_newlines(before.tail, newline_lead(gap))
-        elif gap[0] != " " and not (self._specials and self._specials.match(gap)):
-            exact = False  # glued to the piece before it
+        if before is not None and gap:
+            if gap[0] in "\n\r":
+                if before.tail:
+                    tokens += self._absorbed_newlines(before.tail, newline_lead(gap))
+            elif gap[0] != " " and not (self._specials and self._specials.match(gap)):
+                exact = False  # glued to the piece before it
         return tokens, exact, after_space
 
     def _parts_count(self, text: str) -> int:
         """The count of fixed strings, summed over their parts (see :func:`hard_parts`)."""
-        hit = self._lines.get(text)
+        hit = self._parts.get(text)
         if hit is None:
-            if len(self._lines) > MEMO_LIMIT:
-                self._lines.clear()
-            hit = self._lines[text] = sum(map(self.count, hard_parts(text)))
+            if len(self._parts) > MEMO_LIMIT:
+                self._parts.clear()
+            hit = self._parts[text] = sum(map(self.count, hard_parts(text)))
         return hit
 
     def _absorbed_newlines(self, tail: str, newlines: str) -> int:
