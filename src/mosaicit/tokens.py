@@ -81,6 +81,13 @@ def _sha256(*parts: bytes) -> str:
     return h.hexdigest()
 
 
+def _plain_bpe(model: dict[str, Any]) -> bool:
+    """A deterministic BPE model (no dropout) with no subword prefix or suffix."""
+    if model.get("type") != "BPE" or model.get("dropout") not in (None, 0, 0.0):
+        return False
+    return not any(model.get(k) for k in ("continuing_subword_prefix", "end_of_word_suffix"))
+
+
 def _space_exact_hf(spec: dict[str, Any]) -> bool:
     """True for SentencePiece-style BPE where spaces and newlines are hard token boundaries.
 
@@ -98,9 +105,7 @@ def _space_exact_hf(spec: dict[str, Any]) -> bool:
     ]
     if steps != expected or spec.get("pre_tokenizer") is not None:
         return False
-    if model.get("type") != "BPE" or model.get("dropout") not in (None, 0, 0.0):
-        return False
-    if any(model.get(k) for k in ("ignore_merges", "continuing_subword_prefix", "end_of_word_suffix")):
+    if not _plain_bpe(model) or model.get("ignore_merges"):
         return False
     for token in model.get("vocab", {}):
         if "\n" in token or ("▁" in token[1:] and set(token) != {"▁"}):
@@ -131,9 +136,7 @@ def _pretoken_exact_hf(spec: dict[str, Any]) -> bool:
         byte_level.get(k) for k in ("add_prefix_space", "use_regex")
     ):
         return False
-    if model.get("type") != "BPE" or model.get("dropout") not in (None, 0, 0.0):
-        return False
-    return not any(model.get(k) for k in ("continuing_subword_prefix", "end_of_word_suffix"))
+    return _plain_bpe(model)
 
 
 def hf_counter(path: str | Path, name: str | None = None) -> FunctionCounter:
