@@ -13,14 +13,24 @@ from mosaicit.budget import Budget
 from mosaicit.pipeline import COUNT_BATCH, count_records
 from mosaicit.records import Record
 from mosaicit.store import RecordStore
-from mosaicit.tokens import load_counter
+from mosaicit.tokens import FunctionCounter, load_counter
 from mosaicit.wordcount import WordCounter
 
 SPACE_EXACT = ["llama-2", "mistral-7b-v0.1", "default"]
+PRETOKEN_EXACT = ["qwen3", "llama-3.1", "cl100k"]
 
 
 def independent(name):
-    """Counts straight from the tokenizers library, without mosaicit."""
+    """Counts straight from the tokenizers (or tiktoken) library, without mosaicit."""
+    if name == "cl100k":
+        import tiktoken
+        from tiktoken.load import load_tiktoken_bpe
+
+        from mosaicit.tokens import CL100K_PATTERN
+
+        ranks = load_tiktoken_bpe(str(TOKENIZERS / "cl100k" / "cl100k_base.tiktoken"))
+        enc = tiktoken.Encoding("cl100k", pat_str=CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={})
+        return lambda texts: [len(ids) for ids in enc.encode_ordinary_batch(texts)]
     from tokenizers import Tokenizer
 
     path = TOKENIZERS / "mistral-7b-v0.1" if name == "default" else TOKENIZERS / name
@@ -36,21 +46,26 @@ def real_texts(alpaca_eval):
     return texts + [t.strip() for t in texts]
 
 
-@pytest.mark.parametrize("name", SPACE_EXACT)
+@pytest.mark.parametrize("name", SPACE_EXACT + PRETOKEN_EXACT)
 def test_word_counts_equal_the_tokenizer_on_real_data(name, alpaca_eval, counters):
     texts = real_texts(alpaca_eval)
-    assert any("  " in t for t in texts) and any("\n" in t for t in texts)  # the cases that matter
+    # the cases that matter: runs of spaces, newlines, a space after a newline (no boundary for
+    # byte-level BPE) and text that is not ASCII
+    assert all(any(s in t for t in texts) for s in ("  ", "\n", "\n "))
+    assert not all(t.isascii() for t in texts)
     words = WordCounter(counters(name), Budget(counters(name)).is_clean)
     assert words.count_many(texts) == independent(name)(texts)
     assert [words.count(t) for t in texts[:300]] == independent(name)(texts[:300])
     assert len(words.memo) < sum(len(t.split()) for t in texts) / 5, "each distinct word counted once"
 
 
-PARTS = list("ab Z1.,:-\n\té🤖▁\u00a0") + ["  ", "\n\n", "日本", "</s>", "<s>", "the", "Answer"]
+PARTS = list("ab Z1.,:-\n\t\ré🤖▁'\u00a0\u3000\u0301\u2028")
+PARTS += ["  ", "\n\n", "日本", "the", "Answer", "'s", "12345"]
+PARTS += ["</s>", "<s>", "<|im_end|>", "<|begin_of_text|>"]  # special tokens of the vocabularies tested
 WEIRD = st.lists(st.sampled_from(PARTS), max_size=30).map("".join)
 
 
-@pytest.mark.parametrize("name", ["llama-2", "default"])
+@pytest.mark.parametrize("name", ["llama-2", "default", "qwen3", "cl100k"])
 def test_word_counts_equal_the_tokenizer_on_any_text(name, counters):
     counter = counters(name)
     words = WordCounter(counter, Budget(counter).is_clean)
@@ -65,10 +80,10 @@ def test_word_counts_equal_the_tokenizer_on_any_text(name, counters):
     check()
 
 
-@pytest.mark.parametrize("name", ["qwen3", "llama-3.1", "cl100k"])
-def test_word_counting_refuses_other_vocabularies(name, counters):
-    with pytest.raises(ValueError, match="space-exact"):
-        WordCounter(counters(name), lambda text: True)
+def test_word_counting_refuses_other_vocabularies(counters):
+    estimated = FunctionCounter("other", "0", counters("qwen3").count_many)  # neither kind
+    with pytest.raises(ValueError, match="space-exact or pre-token-exact"):
+        WordCounter(estimated, lambda text: True)
 
 
 def test_vocabularies_that_merge_words_whole_are_not_space_exact(tmp_path):

@@ -127,7 +127,7 @@ class Budget:
         self.exact = self.space_exact or self.pretoken_exact
         specials = sorted(counter.specials, key=len, reverse=True)
         self._specials = re.compile("|".join(map(re.escape, specials))) if specials else None
-        self._words = WordCounter(counter, self.is_clean) if self.space_exact else None
+        self._words = WordCounter(counter, self.is_clean) if self.exact else None
         self._shifts: dict[str, int] = {}
         #: What differs at the start of a text: after a newline (space-exact counters) or a space.
         self._before = " " if self.pretoken_exact else "\n"
@@ -138,8 +138,8 @@ class Budget:
         self._shared_counts: dict[tuple[int, int, bool, str], TextCounts] = {}
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
-        """Plain counts of record texts, as the counter gives them; for a space-exact counter
-        they are summed from memoised word counts (see :mod:`mosaicit.wordcount`)."""
+        """Plain counts of record texts, as the counter gives them; where counts compose
+        exactly, they are summed from memoised word counts (see :mod:`mosaicit.wordcount`)."""
         return self._words.count_many(texts) if self._words else self.counter.count_many(texts)
 
     def count(self, text: str) -> int:
