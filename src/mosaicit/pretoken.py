@@ -76,6 +76,22 @@ def first_span(text: str) -> str:
     return text
 
 
+#: A space after a character that is not white space: a new piece starts there.
+_SPACE_CUT = re.compile("(?<![" + re.escape("".join(sorted(WHITE_SPACE))) + "]) ")
+#: A space after white space other than a space (a newline, a tab...): no new piece starts there.
+_SPACE_AFTER_WHITE = re.compile("[" + re.escape("".join(sorted(WHITE_SPACE - {" "}))) + "] ")
+
+
+def space_words(text: str) -> list[str]:
+    """``text`` cut at every space after a character that is not white space, the spaces left
+    out: the first word is cut into pieces as it is alone, each later word as it is with one
+    space before it."""
+    if _SPACE_AFTER_WHITE.search(text):
+        return _SPACE_CUT.split(text)
+    words = text.split(" ")  # the common case, much faster than the pattern
+    return _SPACE_CUT.split(text) if "" in words else words
+
+
 #: Where a new piece must start: a non-space character after newlines, or a space after a
 #: non-space character.
 _HARD_CUT = re.compile(r"(?<=[\r\n])(?=\S)|(?<=\S)(?= )")

@@ -29,16 +29,11 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import islice
 
-from mosaicit.pretoken import WHITE_SPACE
+from mosaicit.pretoken import space_words
 from mosaicit.tokens import TokenCounter
 
 #: A space that does not follow another space: where a text splits into words.
 WORD_BREAK = re.compile(r"(?<! ) ")
-#: A space after a character that is not white space: where a split piece must start.
-PIECE_BREAK = re.compile("(?<![" + re.escape("".join(sorted(WHITE_SPACE))) + "]) ")
-#: A space after white space other than a space (a newline, a tab...), which only
-#: :data:`PIECE_BREAK` leaves uncut.
-SPACE_AFTER_WHITE = re.compile("[" + re.escape("".join(sorted(WHITE_SPACE - {" "}))) + "] ")
 #: Distinct words remembered per run before the memo starts over (bounds its memory).
 MEMO_LIMIT = 1_000_000
 #: New words are learnt this many to a joined text.
@@ -67,8 +62,8 @@ class WordCounter:
         """The words of ``text``, or None when it must be tokenized whole."""
         if not text or text[0] == " " or text[-1] == " " or not self.is_clean(text):
             return None
-        if self.spaced and SPACE_AFTER_WHITE.search(text):
-            return PIECE_BREAK.split(text)
+        if self.spaced:
+            return space_words(text)
         words = text.split(" ")
         return WORD_BREAK.split(text) if "" in words else words
 
