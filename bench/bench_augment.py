@@ -725,16 +725,19 @@ def print_rows(rows: Sequence[dict[str, Any]]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def run_floor(ctx: Context, data: Path, label: str) -> Measure:
+    """One floor run (read + tokenize once) in a child process."""
+    cmd = self_command("floor", str(data), str(ctx.tokenizer))
+    return checked(run_measured(cmd, child_env()), label, ctx.log)
+
+
 def compare(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     """The default mode: floor, mosaicit and the baseline port on the same data."""
     data = ctx.dataset(args.records)
     print(f"\ndataset: {data} ({data.stat().st_size / 2**20:.1f} MB)")
     floor_runs, mosaic_runs = [], []
     for r in range(args.repeat):  # interleaved, so that both see the same load on a shared machine
-        floor_cmd = self_command("floor", str(data), str(ctx.tokenizer))
-        floor_runs.append(
-            checked(run_measured(floor_cmd, child_env()), f"floor {r + 1}/{args.repeat}", ctx.log)
-        )
+        floor_runs.append(run_floor(ctx, data, f"floor {r + 1}/{args.repeat}"))
         m, summary = run_mosaicit(ctx.cli, data, ctx.work, ctx.tokenizer, *ctx.cli.cold_cache(ctx.cache))
         mosaic_runs.append(checked(m, f"mosaicit {r + 1}/{args.repeat}", ctx.log))
     floor_m, mosaic_m = fastest(floor_runs), fastest(mosaic_runs)
@@ -919,16 +922,13 @@ def rerun(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     for r in range(args.repeat):  # interleaved, so that all three see the same load
         shutil.rmtree(cache, ignore_errors=True)
         firsts.append(mosaicit(f"first run {r + 1}/{args.repeat}", SEED)[0])
-        floor_cmd = self_command("floor", str(data), str(ctx.tokenizer))
-        floor_runs.append(
-            checked(run_measured(floor_cmd, child_env()), f"floor {r + 1}/{args.repeat}", ctx.log)
-        )
-        m, stats = mosaicit(f"rerun {r + 1}/{args.repeat}", SEED + 1 + r)
+        floor_runs.append(run_floor(ctx, data, f"floor {r + 1}/{args.repeat}"))
+        m, cache_stats = mosaicit(f"rerun {r + 1}/{args.repeat}", SEED + 1 + r)
         reruns.append(m)
-        caches.append(stats)
+        caches.append(cache_stats)
     shutil.rmtree(cache, ignore_errors=True)
     floor_m, first_m, again_m = fastest(floor_runs), fastest(firsts), fastest(reruns)
-    hits = caches[reruns.index(again_m)]
+    cache_stats = caches[reruns.index(again_m)]
     results = [
         row("floor", floor_m, args.records, "read + tokenize once, batched; writes nothing"),
         row("first run (cache empty)", first_m, args.records),
@@ -946,10 +946,10 @@ def rerun(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         f"rerun / floor:     {again / base:.2f}x (the rerun reads, composes and writes; "
         "the floor reads and tokenizes)"
     )
-    if hits:
+    if cache_stats:
         print(
-            f"rerun's cache: {hits.get('hits', 0):,} hits, {hits.get('misses', 0):,} misses, "
-            f"{hits.get('ignored', 0):,} ignored"
+            f"rerun's cache: {cache_stats.get('hits', 0):,} hits, {cache_stats.get('misses', 0):,} "
+            f"misses, {cache_stats.get('ignored', 0):,} ignored"
         )
     saved = first - again
     print(
@@ -962,7 +962,7 @@ def rerun(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "rows": results,
         "rerun_over_first": ratio,
         "rerun_over_floor": round(again / base, 2),
-        "rerun_cache": hits,
+        "rerun_cache": cache_stats,
     }
 
 
