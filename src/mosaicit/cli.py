@@ -286,6 +286,12 @@ def main() -> None:
     "else $XDG_CACHE_HOME/mosaicit, else ~/.cache/mosaicit].",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the token-count cache.")
+@click.option(
+    "--report",
+    "report_page",
+    is_flag=True,
+    help="Also write the HTML report (OUTPUT.report.html, see 'mosaicit report'); needs .[report].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
 @user_errors
 def augment(
@@ -298,6 +304,7 @@ def augment(
     workers: int | None,
     cache_dir: str | None,
     no_cache: bool,
+    report_page: bool,
     quiet: bool,
     **kw: Any,
 ) -> None:
@@ -308,6 +315,10 @@ def augment(
     """
     from mosaicit.workflow import augment_dataset, side_paths
 
+    if report_page:
+        from mosaicit.report.plots import require_matplotlib
+
+        require_matplotlib()  # before the run, not after it
     formats, info = make_formats(output, **kw)
     summary = augment_dataset(
         input_path,
@@ -332,6 +343,12 @@ def augment(
             format_summary(summary, summary_path or default_summary, rejects_path or default_rejects),
             err=True,
         )
+    if report_page:
+        from mosaicit.report.write import write_report
+
+        page = write_report([output], summary_paths=[summary_path], rejects_paths=[rejects_path])
+        if not quiet:
+            click.echo(f"report: {page}", err=True)
 
 
 @main.command()
@@ -424,6 +441,37 @@ def preview(input_path: str, count: int, plain: bool, **kw: Any) -> None:
     by_index = {r.index: r for r in routed.records}
     for number, sample in enumerate(islice(run.grouped(routed.groups.values()), count), 1):
         click.echo(show(number, sample, by_index), color=None if not plain else False)
+
+
+@main.command()
+@click.argument("outputs", metavar="RUN_OUTPUT [RUN_OUTPUT2]", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "-o",
+    "--output",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The HTML page [default: RUN_OUTPUT.report.html; RUN_OUTPUT.vs.RUN_OUTPUT2.report.html for two].",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Samples per batch for the cost of padding each batch to its longest sample.",
+)
+@user_errors
+def report(outputs: tuple[str, ...], html_path: str | None, batch_size: int) -> None:
+    """Write an HTML report of a run (or two side by side) from its output, summary and rejects.
+
+    The page is self-contained (it opens offline); the figures are also written as PNG files in
+    a folder named like the page without .html. Needs matplotlib: pip install 'mosaicit[report]'.
+    """
+    from mosaicit.report.write import write_report
+
+    if len(outputs) > 2:
+        raise click.UsageError("give one run output, or two to compare")
+    click.echo(f"wrote {write_report(outputs, html_path, batch_size)}", err=True)
 
 
 @main.group()

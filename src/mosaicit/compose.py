@@ -290,18 +290,25 @@ def pieces_floor(plan: Plan, counts: PieceCounts) -> int:
 
 
 def split_usable(
-    composer: Composer, records: Sequence[Record], counts: PieceCounts
+    composer: Composer,
+    records: Sequence[Record],
+    counts: PieceCounts,
+    alone_tokens: Counter[int] | None = None,
 ) -> tuple[list[int], list[Reject]]:
-    """Separate records that fit alone from those over the budget (reported with a reason)."""
+    """Separate records that fit alone from those over the budget (reported with a reason);
+    ``alone_tokens`` (if given) counts the usable records by their token count as a plain sample."""
     usable, rejects = [], []
     limit = composer.config.max_length
     for i in range(len(records)):
-        if composer.single_fits(i, records, counts) is not None:
+        alone = composer.single_fits(i, records, counts)
+        if alone is not None:
             usable.append(i)
+            if alone_tokens is not None:
+                alone_tokens[alone] += 1
             continue
         record = records[i]
-        alone = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
-        detail = f"about {alone} tokens alone > max_length {limit}"
+        about = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
+        detail = f"about {about} tokens alone > max_length {limit}"
         rejects.append(Reject(record.index, "over_budget", partial(_raw, records, i), detail))
     return usable, rejects
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -113,6 +114,8 @@ class Run:
         self.composer = Composer(self.config, self.budget, self.tables, self.template)
         self.rejects: list[Reject] = []
         self.usable = 0
+        #: Usable records by their token count as a plain sample (each record alone, unmosaicked).
+        self.plain_tokens: Counter[int] = Counter()
 
     def samples(
         self,
@@ -132,7 +135,7 @@ class Run:
         runs where the sample is composed, in the worker processes too.
         """
         counts = count_records(self.budget, records, on_count, self.cache, self.workers)
-        usable, over = split_usable(self.composer, records, counts)
+        usable, over = split_usable(self.composer, records, counts, self.plain_tokens)
         self.rejects.extend(over)
         self.usable += len(usable)
         seed = self.config.seed + GROUP_SEED_STEP * group

@@ -287,6 +287,7 @@ def _augment(
             "path": str(dataset_info_path),
             "name": dataset_info.write_entry(dataset_info_path, output_path, shape, seen.present),
         }
+    summary["plain_tokens"] = {str(k): v for k, v in sorted(run.plain_tokens.items())}
     with atomic_open(summary_path or default_summary) as out:
         json.dump(summary, out, indent=2, ensure_ascii=False)
         out.write("\n")

@@ -1,0 +1,148 @@
+"""Read what a run left behind (the output, its summary and its rejects) into plain tallies."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mosaicit.errors import InputError
+from mosaicit.io.sources import iter_items, output_kind
+from mosaicit.workflow import side_paths
+
+#: Rejected records shown per reason.
+EXAMPLES_PER_REASON = 3
+EXCERPT_CHARS = 140
+
+
+@dataclass
+class RunData:
+    """One run: its summary and what its samples and rejects hold, tallied."""
+
+    output: Path
+    summary: dict[str, Any]
+    mosaic_tokens: Counter[int] = field(default_factory=Counter)
+    passthrough_tokens: Counter[int] = field(default_factory=Counter)
+    numbering: Counter[str] = field(default_factory=Counter)
+    tags: Counter[str] = field(default_factory=Counter)
+    reject_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rejects_found: bool = True
+
+    @property
+    def max_length(self) -> int:
+        """The run's token budget."""
+        return int(self.summary["tokens"]["max_length"])
+
+    def plain_lengths(self) -> Counter[int] | None:
+        """The same data as plain records: each used record once per epoch, plus the passthrough
+        rows; None if the summary predates ``plain_tokens``."""
+        if "plain_tokens" not in self.summary:
+            return None
+        epochs = int(self.summary["epochs"])
+        plain = Counter({int(k): v * epochs for k, v in self.summary["plain_tokens"].items()})
+        plain.update(self.passthrough_tokens)
+        return plain
+
+    def row_lengths(self) -> Counter[int]:
+        """The token counts of every output row (mosaics and passthrough)."""
+        return self.mosaic_tokens + self.passthrough_tokens
+
+
+def numbering_label(numbering: dict[str, Any] | None) -> str:
+    """How a mosaic numbers its parts: the label style, as the first label looks (``none`` when
+    unnumbered; the punctuation after it is left out)."""
+    if not numbering:
+        return "none"
+    return str(numbering.get("style", "")).replace("{n}", "1")
+
+
+def tags_label(tags: dict[str, Any] | None) -> str:
+    """The word pair of a mosaic's answer tags, brackets left out (``none`` without tags)."""
+    if not tags:
+        return "none"
+    begin, end = (re.sub(r"[^\w ]+", "", str(tags.get(k, ""))).strip() for k in ("begin", "end"))
+    return f"{begin} … {end}"
+
+
+def _provenance(row: Any, name: str, index: int) -> dict[str, Any]:
+    """The ``mosaic`` object of an output row (decoded when Parquet stored it as JSON text)."""
+    meta = row.get("mosaic") if isinstance(row, dict) else None
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except json.JSONDecodeError:
+            meta = None
+    if not isinstance(meta, dict) or not isinstance(meta.get("tokens"), int):
+        raise InputError(
+            name,
+            "no 'mosaic' provenance with a token count; the report needs it (augment without --no-meta)",
+            index,
+        )
+    return meta
+
+
+def excerpt(record: Any) -> str:
+    """A short excerpt of a rejected record: its instruction or first message, else its JSON."""
+    text: Any = None
+    if isinstance(record, dict):
+        text = record.get("instruction") or record.get("prompt")
+        for key in ("conversations", "messages"):
+            turns = record.get(key)
+            if text is None and isinstance(turns, list) and turns and isinstance(turns[0], dict):
+                text = turns[0].get("value", turns[0].get("content"))
+    if not isinstance(text, str):
+        text = json.dumps(record, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+def _read_rejects(run: RunData, path: Path) -> None:
+    if not path.exists():
+        run.rejects_found = False
+        return
+    for index, item in iter_items(path):
+        if not isinstance(item, dict):
+            raise InputError(str(path), "not a rejects line (an object with a reason)", index)
+        shown = run.reject_examples.setdefault(str(item.get("reason")), [])
+        if len(shown) < EXAMPLES_PER_REASON:
+            shown.append(
+                {
+                    "index": item.get("index"),
+                    "detail": item.get("detail") or "",
+                    "excerpt": excerpt(item.get("record")),
+                }
+            )
+
+
+def load_run(
+    output: str | Path, summary_path: str | Path | None = None, rejects_path: str | Path | None = None
+) -> RunData:
+    """Read a run from its output (JSONL, JSON or Parquet, as mosaicit writes them) and side files."""
+    out = Path(output)
+    output_kind(out)
+    default_summary, default_rejects = side_paths(out)
+    spath = Path(summary_path or default_summary)
+    try:
+        summary = json.loads(spath.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(
+            str(spath), "no such file; the report reads the summary that augment writes"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(str(spath), f"invalid JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(summary, dict) or "tokens" not in summary or "strategies" not in summary:
+        raise InputError(str(spath), "not a mosaicit augment summary")
+    run = RunData(out, summary)
+    for index, row in iter_items(out):
+        meta = _provenance(row, str(out), index)
+        if meta.get("strategy") == "passthrough":
+            run.passthrough_tokens[meta["tokens"]] += 1
+            continue
+        run.mosaic_tokens[meta["tokens"]] += 1
+        run.numbering[numbering_label(meta.get("numbering"))] += 1
+        run.tags[tags_label(meta.get("tags"))] += 1
+    _read_rejects(run, Path(rejects_path or default_rejects))
+    return run
