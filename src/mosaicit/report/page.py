@@ -44,7 +44,8 @@ img.plot{display:block;width:100%;max-width:900px;height:auto;margin:6px auto}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-th{font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n,td:first-child{white-space:nowrap}
 .rejects td:first-child{white-space:nowrap}.rejects td:last-child{overflow-wrap:anywhere;min-width:12em}
 .cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,400px),1fr));gap:14px}
 code{font-size:.85em}
