@@ -455,7 +455,7 @@ def preview(input_path: str, count: int, plain: bool, **kw: Any) -> None:
 )
 @click.option(
     "--batch-size",
-    type=int,
+    type=click.IntRange(min=1),
     default=8,
     show_default=True,
     help="Samples per batch for the cost of padding each batch to its longest sample.",
