@@ -63,3 +63,9 @@ def independent(name: str) -> Callable[[list[str]], list[int]]:
     path = TOKENIZERS / "mistral-7b-v0.1" if name == "default" else TOKENIZERS / name
     tok = Tokenizer.from_file(str(path / "tokenizer.json"))
     return lambda texts: [len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_home(tmp_path_factory, monkeypatch):
+    """The cache's per-user secret goes to a test folder, never to the user's own cache home."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache-home"))
