@@ -35,12 +35,16 @@ CREATE TABLE IF NOT EXISTS counts (key BLOB PRIMARY KEY, n INTEGER NOT NULL, che
 """
 
 
+def _cache_home() -> Path:
+    """The user's cache home: ``$XDG_CACHE_HOME``, else ``~/.cache``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
 def default_cache_dir() -> Path:
     """``$MOSAICIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/mosaicit``, else ``~/.cache/mosaicit``."""
     if os.environ.get("MOSAICIT_CACHE_DIR"):
         return Path(os.environ["MOSAICIT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mosaicit"
+    return _cache_home() / "mosaicit"
 
 
 #: Bytes of the per-user secret.
@@ -50,8 +54,7 @@ SECRET_BYTES = 32
 def secret_path() -> Path:
     """Where the per-user secret lives: ``$XDG_CACHE_HOME/mosaicit.key``, else
     ``~/.cache/mosaicit.key`` (beside the default cache directory, not in it)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mosaicit.key"
+    return _cache_home() / "mosaicit.key"
 
 
 def _read_secret(path: Path) -> bytes | None:
@@ -91,15 +94,17 @@ def user_secret(path: Path | None = None) -> bytes | None:
             os.link(temp, path)  # whole or not at all; a concurrent run's secret wins
         except FileExistsError:
             pass
-        finally:
-            temp.unlink()
+        except OSError:  # a file system without hard links
+            os.replace(temp, path)
+        temp.unlink(missing_ok=True)
     except OSError:
         return None
     return _read_secret(path)
 
 
 class CountCache:
-    """Plain token counts of texts for one tokenizer, in a SQLite file under ``directory``."""
+    """Plain token counts of texts for one tokenizer, in a SQLite file under ``directory``,
+    keyed by ``secret`` (default: :func:`user_secret`)."""
 
     def __init__(self, directory: str | Path, fingerprint: str, secret: bytes | None = None) -> None:
         self.fingerprint = fingerprint
