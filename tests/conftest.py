@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,29 @@ def counters():
         return cache[name]
 
     return get
+
+
+@functools.cache
+def independent(name: str) -> Callable[[list[str]], list[int]]:
+    """Counts straight from the tokenizers (or tiktoken) library, without mosaicit: no special
+    tokens added, special-token strings in the text split as the library splits them."""
+    if name == "cl100k":
+        import tiktoken
+        from tiktoken.load import load_tiktoken_bpe
+
+        from mosaicit.tokens import CL100K_PATTERN
+
+        ranks = load_tiktoken_bpe(str(TOKENIZERS / "cl100k" / "cl100k_base.tiktoken"))
+        enc = tiktoken.Encoding("cl100k", pat_str=CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={})
+        return lambda texts: [len(ids) for ids in enc.encode_ordinary_batch(texts)]
+    from tokenizers import Tokenizer
+
+    path = TOKENIZERS / "mistral-7b-v0.1" if name == "default" else TOKENIZERS / name
+    tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+    return lambda texts: [len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_home(tmp_path_factory, monkeypatch):
+    """The cache's per-user secret goes to a test folder, never to the user's own cache home."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache-home"))

@@ -94,3 +94,99 @@ def test_entries_are_bound_to_the_tokenizer(tmp_path, counters):
     assert a.get(a.keys(["hello"])) == [3]
     assert b.get(b.keys(["hello"])) == [None]
     assert a.keys(["hello"]) != b.keys(["hello"])
+
+
+def _forge(path, checksum, change=lambda n: max(n // 3, 1)) -> int:
+    """Rewrite every count of a cache file, each with the checksum ``checksum(key, n)``."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT key, n FROM counts").fetchall()
+        forged = [(change(n), checksum(key, change(n)), key) for key, n in rows]
+        db.executemany("UPDATE counts SET n = ?, checksum = ? WHERE key = ?", forged)
+    return len(forged)
+
+
+def test_a_cache_forged_without_the_users_secret_is_ignored(tmp_path, counters):
+    """Issue 12: the checksum key was the tokenizer fingerprint, stored in the same file, so
+    anyone who could write the cache could rewrite counts with valid checksums."""
+    import hashlib
+    import json
+
+    cache = tmp_path / "cache"
+    plain, forged = tmp_path / "plain.jsonl", tmp_path / "forged.jsonl"
+    augment(plain, "--no-cache")
+    augment(tmp_path / "fill.jsonl", "--cache-dir", cache)
+    path = _cache_file(cache)
+    with sqlite3.connect(path) as db:  # all an attacker has: the file, and the fingerprint in it
+        (fingerprint,) = db.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
+    salt = hashlib.sha256(fingerprint.encode("ascii")).digest()
+
+    def checksum(key: bytes, n: int) -> int:  # the old scheme, the best guess without the secret
+        digest = hashlib.blake2b(key + n.to_bytes(8, "little", signed=True), digest_size=8, key=salt)
+        return int.from_bytes(digest.digest(), "little", signed=True)
+
+    assert _forge(path, checksum) == 2 * 805
+    augment(forged, "--cache-dir", cache)
+    assert forged.read_bytes() == plain.read_bytes()  # every count real: the budget kept
+    stats = json.loads((tmp_path / "forged.jsonl.summary.json").read_text())["cache"]
+    assert stats["ignored"] == 2 * 805 and stats["hits"] == 0
+
+
+def test_a_cache_forged_with_the_secret_fails_the_spot_check(tmp_path, counters):
+    """Whoever holds the secret can forge valid entries: the run still keeps the budget."""
+    cache = tmp_path / "cache"
+    plain, forged = tmp_path / "plain.jsonl", tmp_path / "forged.jsonl"
+    augment(plain, "--no-cache", "--workers", "2")
+    augment(tmp_path / "fill.jsonl", "--cache-dir", cache)
+    path = _cache_file(cache)
+    insider = CountCache(cache, counters("llama-2").fingerprint)  # this user's secret
+    assert _forge(path, insider._checksum) == 2 * 805
+    insider.close()
+    result = augment(forged, "--cache-dir", cache, "--workers", "2")
+    assert forged.read_bytes() == plain.read_bytes()
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "disagrees with the tokenizer" in warnings[0], result.stderr
+    with sqlite3.connect(_cache_file(cache)) as db:  # discarded: the lies are gone
+        assert db.execute("SELECT COUNT(*) FROM counts").fetchone()[0] == 0
+
+
+def test_the_secret_is_private_and_outside_the_cache(tmp_path, counters, monkeypatch):
+    import os
+    import stat
+
+    from mosaicit.cache import secret_path, user_secret
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    secret = user_secret()
+    path = secret_path()
+    assert secret is not None and path.read_bytes() == secret and len(secret) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.parent == tmp_path / "home"
+    assert user_secret() == secret  # kept
+    other = tmp_path / "another-user.key"  # another user's secret keys other entries
+    other.write_bytes(os.urandom(32))
+    other.chmod(0o600)
+    mine, theirs = CountCache(tmp_path, "f" * 64), CountCache(tmp_path / "b", "f" * 64, user_secret(other))
+    assert mine.keys(["hello"]) != theirs.keys(["hello"])
+    path.chmod(0o644)  # readable by others: not a secret any more
+    assert user_secret() is None
+    off = CountCache(tmp_path / "c", "f" * 64)
+    off.put(off.keys(["hello"]), [3])
+    assert off.get(off.keys(["hello"])) == [None]  # no usable secret: no cache
+
+
+def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpaca_eval, counters):
+    from mosaicit.budget import Budget
+    from mosaicit.pipeline import COUNT_BATCH, count_records
+    from mosaicit.records import Record
+
+    pairs = [(r["instruction"].strip(), r["output"].strip()) for r in alpaca_eval]
+    n = 2 * COUNT_BATCH  # two batches of AlpacaEval, then a third of texts of its own
+    records = [Record(i, *pairs[i % len(pairs)]) for i in range(n)]
+    records += [Record(n + i, f"{a} Briefly.", f"{b} Done.") for i, (a, b) in enumerate(pairs[:100])]
+    budget = Budget(counters("llama-2"))
+    real = count_records(budget, records, workers=1)
+    cache = CountCache(tmp_path, budget.counter.fingerprint)
+    count_records(budget, records, cache=cache)  # fill
+    third = [t for r in records[n:] for t in (r.prompt, r.output)]
+    lies = [pairs[0][0]] + third  # one lie the first two batches read, and all of the third's
+    cache.put(cache.keys(lies), [n + 1 for n in budget.count_many(lies)])  # forged with the secret
+    assert count_records(budget, records, cache=cache, workers=2) == real

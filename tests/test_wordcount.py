@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SHAREGPT, TOKENIZERS
+from conftest import SHAREGPT, TOKENIZERS, independent
 from mosaicit.budget import Budget
 from mosaicit.pipeline import COUNT_BATCH, count_records
 from mosaicit.records import Record
@@ -18,24 +18,6 @@ from mosaicit.wordcount import WordCounter
 
 SPACE_EXACT = ["llama-2", "mistral-7b-v0.1", "default"]
 PRETOKEN_EXACT = ["qwen3", "llama-3.1", "cl100k"]
-
-
-def independent(name):
-    """Counts straight from the tokenizers (or tiktoken) library, without mosaicit."""
-    if name == "cl100k":
-        import tiktoken
-        from tiktoken.load import load_tiktoken_bpe
-
-        from mosaicit.tokens import CL100K_PATTERN
-
-        ranks = load_tiktoken_bpe(str(TOKENIZERS / "cl100k" / "cl100k_base.tiktoken"))
-        enc = tiktoken.Encoding("cl100k", pat_str=CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={})
-        return lambda texts: [len(ids) for ids in enc.encode_ordinary_batch(texts)]
-    from tokenizers import Tokenizer
-
-    path = TOKENIZERS / "mistral-7b-v0.1" if name == "default" else TOKENIZERS / name
-    tok = Tokenizer.from_file(str(path / "tokenizer.json"))
-    return lambda texts: [len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False)]
 
 
 def real_texts(alpaca_eval):

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 import sys
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mosaicit.pretoken import WHITE_SPACE, first_span, hard_parts, last_piece, newline_lead
+from mosaicit.pretoken import WHITE_SPACE, first_span, hard_parts, join_tail, newline_lead
 from mosaicit.strategies.features import PromptFeatures
 from mosaicit.strategies.render import Segment
 from mosaicit.tokens import TokenCounter
@@ -45,15 +46,17 @@ class TextCounts:
 
     ``sp``: after a space (and, for space-exact counters, at the start of the text);
     ``nl``: right after a newline (and, for pre-token-exact counters, at the start).
-    ``clean`` is False when the text holds a special-token string or a literal "▁", which
-    the exact composition does not cover. ``tail``: for pre-token-exact counters, the text's
-    last split piece when newlines after the text would join it (else "").
+    ``clean`` is False where the exact composition does not cover the text (see
+    :meth:`Budget.composable`). ``tail``: for pre-token-exact counters, the text's last split
+    piece when newlines after the text would join it (else ""); ``tail_sp``: the same piece
+    when the text stands after a space (the space joins it when the text is one such piece).
     """
 
     sp: int
     nl: int
     clean: bool = True
     tail: str = ""
+    tail_sp: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,8 @@ class Budget:
         self.exact = self.space_exact or self.pretoken_exact
         specials = sorted(counter.specials, key=len, reverse=True)
         self._specials = re.compile("|".join(map(re.escape, specials))) if specials else None
+        #: The counter normalizes texts to NFC before it splits them (Qwen2/Qwen3).
+        self.nfc = bool(getattr(counter, "nfc", False))
         self._words = WordCounter(counter, self.is_clean) if self.exact else None
         self._shifts: dict[str, int] = {}
         #: What differs at the start of a text: after a newline (space-exact counters) or a space.
@@ -135,7 +140,7 @@ class Budget:
         self._absorbed: dict[tuple[str, str], int] = {}
         self._parts: dict[str, int] = {}
         self._fixed_memo: dict[tuple[str, str], tuple[int, bool]] = {}
-        self._shared_counts: dict[tuple[int, int, bool, str], TextCounts] = {}
+        self._shared_counts: dict[tuple[int, int, bool, str, str], TextCounts] = {}
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         """Plain counts of record texts, as the counter gives them; where counts compose
@@ -149,6 +154,24 @@ class Budget:
     def is_clean(self, text: str) -> bool:
         """True when exact composition covers ``text``."""
         return "▁" not in text and not (self._specials and self._specials.search(text))
+
+    def composable(self, text: str) -> tuple[bool, str, str]:
+        """Whether exact composition covers record text ``text``, and (pre-token-exact counters)
+        the piece newlines after it join alone and after a space (see :mod:`mosaicit.pretoken`).
+
+        Not covered: an empty text, one that starts or ends with white space (its joins are not
+        known), one holding a special-token string or a literal "▁", and one whose last
+        characters' classes are not certain.
+        """
+        if not text or text[0] in WHITE_SPACE or text[-1] in WHITE_SPACE or not self.is_clean(text):
+            return False, "", ""
+        if not self.pretoken_exact:
+            return True, "", ""
+        split = unicodedata.normalize("NFC", text) if self.nfc and not text.isascii() else text
+        tail = join_tail(split)
+        if tail is None:
+            return False, "", ""
+        return True, tail, " " + tail if tail and len(tail) == len(split) else tail
 
     def text_counts(self, texts: Sequence[str]) -> list[TextCounts]:
         """Counts for many record texts."""
@@ -165,7 +188,8 @@ class Budget:
         return counts.nl if self.pretoken_exact else counts.sp
 
     def _share(self, counts: TextCounts) -> TextCounts:
-        return self._shared_counts.setdefault((counts.sp, counts.nl, counts.clean, counts.tail), counts)
+        key = (counts.sp, counts.nl, counts.clean, counts.tail, counts.tail_sp)
+        return self._shared_counts.setdefault(key, counts)
 
     def counts_from(self, texts: Sequence[str], plain: Sequence[int]) -> list[TextCounts]:
         """Counts for ``texts`` whose plain counts are already known.
@@ -180,10 +204,11 @@ class Budget:
         out = []
         for t, n, w in zip(texts, plain, firsts, strict=True):
             shifted = n + self._alone_before + self._shifts[w]
+            clean, tail, tail_sp = self.composable(t)
             if self.pretoken_exact:
-                key = (shifted, n, self.is_clean(t), last_piece(t))
+                key = (shifted, n, clean, tail, tail_sp)
             else:
-                key = (n, shifted - self._alone_before, self.is_clean(t), "")
+                key = (n, shifted - self._alone_before, clean, "", "")
             counts = shared.get(key)
             if counts is None:
                 counts = shared[key] = TextCounts(*key)
@@ -285,7 +310,7 @@ class Budget:
         are counted together (see :meth:`_between`)."""
         total, exact, joins = 0, True, -1
         strings: list[str] = []
-        before: TextCounts | None = None
+        tail: str | None = None  # the piece that newlines after the last record text join
         for seg in segments:
             if seg.__class__ is str:
                 if seg:
@@ -295,36 +320,38 @@ class Budget:
             joins += 1
             measured = counts[seg.source]  # type: ignore[union-attr]
             c = measured.output if seg.field == "output" else measured.prompt  # type: ignore[union-attr]
-            n, ok, after_space = self._between("".join(strings), before, True)
+            n, ok, after_space = self._between("".join(strings), tail, True)
             total, exact = total + n + (c.sp if after_space else c.nl), exact and ok and c.clean
-            strings, before = [], c
-        n, ok, _ = self._between("".join(strings), before, False)
+            strings, tail = [], c.tail_sp if after_space else c.tail
+        n, ok, _ = self._between("".join(strings), tail, False)
         return Count(total + n, exact and ok, max(joins, 0))
 
-    def _between(self, gap: str, before: TextCounts | None, piece_follows: bool) -> tuple[int, bool, bool]:
-        """For pre-token-exact counters: the count of the fixed strings ``gap`` after the piece
-        counted as ``before`` (None: at the start of the text) and before another piece (or the
-        end), whether it is exact, and whether the next piece stands after a space.
+    def _between(self, gap: str, tail: str | None, piece_follows: bool) -> tuple[int, bool, bool]:
+        """For pre-token-exact counters: the count of the fixed strings ``gap`` after a record
+        text whose last piece that newlines join is ``tail`` ("" if none; None: the gap starts
+        the text) and before another record text (or the end), whether it is exact, and
+        whether the next text stands after a space.
 
         Exact when the gap starts the text, or starts with a space, a newline or a special
         token; and ends the text, or ends with a newline, or with one space after a non-space
-        (that space is counted with the next piece). Newlines that start the gap join the
-        previous piece's last split piece when it is punctuation: counted once per pair.
+        (that space is counted with the next text). Newlines that start the gap join ``tail``:
+        they are counted with it, and the rest of the gap as it is alone.
         """
         exact, after_space, body = True, False, gap
-        if piece_follows and (gap or before is not None):
+        if piece_follows and (gap or tail is not None):
             if gap.endswith(" ") and (len(gap) == 1 or gap[-2] not in WHITE_SPACE):
                 body, after_space = gap[:-1], True
             elif not gap.endswith(("\n", "\r")):
                 exact = False  # glued to the piece after it
-        tokens = self._parts_count(body) if body else 0
-        if before is not None and gap:
+        tokens = 0
+        if tail is not None and gap:
             if gap[0] in "\n\r":
-                if before.tail:
-                    tokens += self._absorbed_newlines(before.tail, newline_lead(gap))
+                if tail:
+                    lead = newline_lead(body)
+                    tokens, body = self._absorbed_newlines(tail, lead), body[len(lead) :]
             elif gap[0] != " " and not (self._specials and self._specials.match(gap)):
                 exact = False  # glued to the piece before it
-        return tokens, exact, after_space
+        return tokens + (self._parts_count(body) if body else 0), exact, after_space
 
     def _parts_count(self, text: str) -> int:
         """The count of fixed strings, summed over their parts (see :func:`hard_parts`)."""
@@ -336,13 +363,13 @@ class Budget:
         return hit
 
     def _absorbed_newlines(self, tail: str, newlines: str) -> int:
-        """How the count changes when ``newlines`` join a piece's last split piece ``tail``."""
+        """How much ``newlines`` add when they join a text's last split piece ``tail``."""
         key = (tail, newlines)
         hit = self._absorbed.get(key)
         if hit is None:
             if len(self._absorbed) > MEMO_LIMIT:
                 self._absorbed.clear()
-            hit = self._absorbed[key] = self.count(tail + newlines) - self.count(tail) - self.count(newlines)
+            hit = self._absorbed[key] = self.count(tail + newlines) - self.count(tail)
         return hit
 
     def measure(

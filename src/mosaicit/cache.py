@@ -1,16 +1,28 @@
 """Token counts kept on disk between runs, keyed by the tokenizer and each text's hash.
 
 A rerun on the same data and tokenizer (another seed, wrap mode or budget) reads the counts
-instead of tokenizing again. The cache never changes results: every entry carries a checksum
-keyed by the tokenizer's fingerprint, so a corrupted, edited or foreign entry is detected,
-ignored and recounted; a cache file that cannot be read is replaced.
+instead of tokenizing again. The cache is a speed-up, not a source of truth, and it never
+changes results:
+
+* every key and checksum is keyed by the tokenizer's fingerprint *and* a per-user secret
+  (:func:`user_secret`) kept outside the cache directory, readable only by its owner: whoever
+  can write the cache file but not read that secret cannot forge an entry, and a corrupted,
+  edited or foreign entry is detected, ignored and recounted;
+* a few cached counts the run uses are checked against the tokenizer (see
+  :func:`mosaicit.pipeline.count_records`): a cache that disagrees is discarded, with one
+  warning, and the run counts for real. This catches a cache forged by someone who holds the
+  secret (the user, or anyone who can read the user's files), unless only a few entries were
+  changed and none of them was drawn;
+* a cache file that cannot be read is replaced, and without a usable secret no cache is used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import sqlite3
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,24 +35,93 @@ CREATE TABLE IF NOT EXISTS counts (key BLOB PRIMARY KEY, n INTEGER NOT NULL, che
 """
 
 
+def _cache_home() -> Path:
+    """The user's cache home: ``$XDG_CACHE_HOME``, else ``~/.cache``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
 def default_cache_dir() -> Path:
     """``$MOSAICIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/mosaicit``, else ``~/.cache/mosaicit``."""
     if os.environ.get("MOSAICIT_CACHE_DIR"):
         return Path(os.environ["MOSAICIT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mosaicit"
+    return _cache_home() / "mosaicit"
+
+
+#: Bytes of the per-user secret.
+SECRET_BYTES = 32
+
+
+def secret_path() -> Path:
+    """Where the per-user secret lives: ``$XDG_CACHE_HOME/mosaicit.key``, else
+    ``~/.cache/mosaicit.key`` (beside the default cache directory, not in it)."""
+    return _cache_home() / "mosaicit.key"
+
+
+def _read_secret(path: Path) -> bytes | None:
+    """The secret in ``path``, or None unless it is a regular file of the right size that
+    this user owns and nobody else can read or write."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        data = os.read(fd, SECRET_BYTES + 1)
+    finally:
+        os.close(fd)
+    private = stat.S_ISREG(info.st_mode) and not info.st_mode & 0o077
+    if private and info.st_uid == os.getuid() and len(data) == SECRET_BYTES:
+        return data
+    return None
+
+
+def user_secret(path: Path | None = None) -> bytes | None:
+    """The per-user secret that keys the cache (created, mode 0600, on first use), or None
+    when there is no usable one (then no cache is used)."""
+    path = path or secret_path()
+    found = _read_secret(path)
+    if found is not None or path.exists():
+        return found
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(SECRET_BYTES))
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, path)  # whole or not at all; a concurrent run's secret wins
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            os.replace(temp, path)
+        temp.unlink(missing_ok=True)
+    except OSError:
+        return None
+    return _read_secret(path)
 
 
 class CountCache:
-    """Plain token counts of texts for one tokenizer, in a SQLite file under ``directory``."""
+    """Plain token counts of texts for one tokenizer, in a SQLite file under ``directory``,
+    keyed by ``secret`` (default: :func:`user_secret`)."""
 
-    def __init__(self, directory: str | Path, fingerprint: str) -> None:
+    def __init__(self, directory: str | Path, fingerprint: str, secret: bytes | None = None) -> None:
         self.fingerprint = fingerprint
-        self.salt = hashlib.sha256(fingerprint.encode("ascii")).digest()
         self.path = Path(directory) / f"counts-{fingerprint[:24]}.sqlite3"
         self.hits = self.misses = self.ignored = 0
         self._pid = os.getpid()
         self._db: sqlite3.Connection | None = None
+        secret = secret or user_secret()
+        if secret is None:
+            print(
+                f"mosaicit: warning: no usable private key {secret_path()} (a 32-byte file of yours,"
+                " mode 0600); not using the count cache",
+                file=sys.stderr,
+            )
+            self.salt = b""
+            return
+        self.salt = hashlib.blake2b(fingerprint.encode("ascii"), digest_size=32, key=secret).digest()
         try:
             self._db = self._open()
         except (sqlite3.DatabaseError, OSError):
@@ -67,16 +148,24 @@ class CountCache:
             raise sqlite3.DatabaseError("cache file of another tokenizer")
         return db
 
-    def _replace(self) -> sqlite3.Connection | None:
-        print(f"mosaicit: warning: ignoring unreadable count cache {self.path}", file=sys.stderr)
+    def _replace(self, warning: str = "") -> sqlite3.Connection | None:
+        warning = warning or f"ignoring unreadable count cache {self.path}"
+        print(f"mosaicit: warning: {warning}", file=sys.stderr)
         try:
+            if self._db is not None:
+                self._db.close()
             self.path.unlink(missing_ok=True)
             return self._open()
         except (sqlite3.DatabaseError, OSError):
             return None
 
+    def discard(self, why: str) -> None:
+        """Replace the cache file with an empty one, with one warning line saying ``why``."""
+        self._db = self._replace(f"count cache {self.path} {why}; discarded it, counting for real")
+
     def keys(self, texts: Sequence[str]) -> list[bytes]:
-        """The cache key of each text: a hash keyed by the tokenizer's fingerprint."""
+        """The cache key of each text: a hash keyed by the tokenizer's fingerprint and the
+        user's secret."""
         salt = self.salt
         return [
             hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16, key=salt).digest()

@@ -283,7 +283,9 @@ def main() -> None:
     type=click.Path(file_okay=False),
     default=None,
     help="Where token counts are kept between runs [default: $MOSAICIT_CACHE_DIR, "
-    "else $XDG_CACHE_HOME/mosaicit, else ~/.cache/mosaicit].",
+    "else $XDG_CACHE_HOME/mosaicit, else ~/.cache/mosaicit]. Entries are keyed by a private "
+    "per-user secret ($XDG_CACHE_HOME/mosaicit.key, else ~/.cache/mosaicit.key) and spot-checked "
+    "against the tokenizer.",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the token-count cache.")
 @click.option(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,6 +26,8 @@ from mosaicit.templates import BareTemplate, Template
 from mosaicit.tokens import TokenCounter, load_counter
 
 COUNT_BATCH = 4096
+#: Cached counts checked against the tokenizer per batch of records read from the cache.
+SPOT_CHECKS = 8
 #: Seed offset between system-prompt groups (the first group uses the seed itself).
 GROUP_SEED_STEP = 7_919
 
@@ -34,12 +38,14 @@ def _same(sample: Sample) -> Sample:
 
 class Measurement(NamedTuple):
     """What :func:`measure_range` found: the records measured, the counts the cache lacked
-    (``keys``, ``fresh``) and the cache's hit/miss/ignored tallies for the range."""
+    (``keys``, ``fresh``), the cache's hit/miss/ignored tallies for the range, and how many
+    spot-checked cached counts were wrong (then every count of the range is a real one)."""
 
     measured: list[Measured]
     keys: list[bytes]
     fresh: list[int]
     tally: tuple[int, int, int]
+    wrong: int = 0
 
 
 def measure_range(
@@ -57,6 +63,9 @@ def measure_range(
         keys = cache.keys(texts)
         known = cache.get(keys)
         tally = (cache.hits - before[0], cache.misses - before[1], cache.ignored - before[2])
+    wrong = _spot_check(budget, texts, known)
+    if wrong:  # the cache lies: count the whole range for real
+        known = [None] * len(texts)
     missing = [i for i, n in enumerate(known) if n is None]
     fresh = budget.count_many([texts[i] for i in missing]) if missing else []
     for i, n in zip(missing, fresh, strict=True):
@@ -66,7 +75,18 @@ def measure_range(
         Measured(prompt, output, PromptFeatures.of(record.prompt), record.system)
         for record, prompt, output in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True)
     ]
-    return Measurement(measured, [keys[i] for i in missing] if cache else [], fresh, tally)
+    return Measurement(measured, [keys[i] for i in missing] if cache else [], fresh, tally, wrong)
+
+
+def _spot_check(budget: Budget, texts: Sequence[str], known: Sequence[int | None]) -> int:
+    """How many of up to :data:`SPOT_CHECKS` cached counts, drawn at random (unpredictably,
+    so that a forger cannot tell which), differ from the tokenizer's real counts."""
+    cached = [i for i, n in enumerate(known) if n is not None]
+    if not cached:
+        return 0
+    drawn = random.Random(os.urandom(16)).sample(cached, min(SPOT_CHECKS, len(cached)))
+    real = budget.counter.count_many([texts[i] for i in drawn])
+    return sum(known[i] != n for i, n in zip(drawn, real, strict=True))
 
 
 def count_records(
@@ -77,7 +97,11 @@ def count_records(
     workers: int = 1,
 ) -> list[Measured]:
     """Measure every record, in batches; with ``workers`` > 1 the batches are measured in
-    parallel processes (the results are the same). New counts are stored in ``cache``."""
+    parallel processes (the results are the same). New counts are stored in ``cache``.
+
+    A cache that fails a spot check in any batch is discarded (one warning line), and every
+    batch that read counts from it is measured again without it.
+    """
     ranges = [(s, min(s + COUNT_BATCH, len(records))) for s in range(0, len(records), COUNT_BATCH)]
     elsewhere = workers > 1 and len(ranges) > 1 and can_fork()
     if elsewhere and isinstance(records, RecordStore):
@@ -87,14 +111,28 @@ def count_records(
     else:
         parts = (measure_range(budget, records, s, e, cache) for s, e in ranges)
     counts: list[Measured] = []
-    for part in parts:
+    read_cache: list[int] = []  # the batches that took counts from the cache
+    wrong = 0
+    for i, part in enumerate(parts):
         counts.extend(budget.shared(m) for m in part.measured)
+        wrong += part.wrong
+        if part.tally[0] and not part.wrong:
+            read_cache.append(i)
         if cache:
             cache.put(part.keys, part.fresh)
             if elsewhere:  # the worker's tallies were kept in its copy of the cache
                 cache.add_tally(part.tally)
         if progress:
             progress(len(part.measured))
+    if cache and wrong:
+        cache.discard(f"disagrees with the tokenizer on {wrong} spot-checked token count(s)")
+        measure = partial(measure_range, budget, records)
+        again: Iterable[Measurement] = (measure(*ranges[i]) for i in read_cache)
+        if elsewhere and len(read_cache) > 1:
+            again = map_parallel(measure, [ranges[i] for i in read_cache], workers)
+        for i, part in zip(read_cache, again, strict=True):
+            start, end = ranges[i]
+            counts[start:end] = [budget.shared(m) for m in part.measured]
     return counts
 
 

@@ -1,22 +1,34 @@
 """Where a GPT-4-style split pattern cuts a joined text: what exact composition needs to know.
 
 Byte-level BPE tokenizers such as Llama-3, Qwen2/Qwen3 and cl100k first cut a text into
-pieces with one regular expression (letters with one leading non-letter, up to three digits,
-a run of punctuation with the newlines right after it, runs of whitespace...) and never let
-a token cross two pieces. So a text's count is the sum of its pieces' counts, and the count of
-a record text placed in a mosaic differs from its count alone only where the pieces at its two
-ends change. With the joins a mosaic makes, they change in three known ways:
+pieces with one regular expression and never let a token cross two pieces. So a text's count
+is the sum of its pieces' counts, and a record text placed in a mosaic counts differently from
+alone only where the pieces at its two ends change. Every piece the patterns of
+:data:`SPLIT_PATTERNS` make is one of: letters with at most one non-letter, non-number,
+non-newline character before them; a contraction (``'s``...); digits; a run of punctuation
+(anything not a letter, a number or white space) with at most one space before it and every
+newline right after it; or a run of white space. From that:
 
-* after a newline (or at the start of a text) a record text, which starts with neither a
-  space nor a newline, is cut as it is alone;
-* after a single space that follows a non-space character, the space joins the text's first
-  piece (" word", " (a)") or stands alone (before a digit): the text counts as it does with
-  one leading space, which only its first span (:func:`first_span`) decides;
-* after the text, a space or a special token starts a new piece, but newlines join the text's
-  last piece when that piece is a run of punctuation (:func:`last_piece`), as in ``".\\n\\n"``.
+1. a space after a character that is not white space, a character that is not white space
+   after a newline, and a special token always start a new piece; matching from the start
+   of a piece does not look back, so what follows such a point is cut as it is alone;
+2. a record text that neither starts nor ends with white space, placed after such a point
+   (a newline, a space after a non-space, the start) and before one (a space, a newline, a
+   special token, the end), is therefore cut as it is alone, except at most for:
 
-The patterns this holds for are listed in :data:`SPLIT_PATTERNS`; tests check the composed
-counts against real tokenizations of mosaics of real and awkward texts.
+   * its *first span* (:func:`first_span`, up to its first space after a non-space), which a
+     single space before it may join: it counts as it does with one leading space;
+   * its *last piece*, which newlines after it join when it is a run of punctuation
+     (:func:`join_tail`); when the whole text is that run, the space before it joins the same
+     piece (``" !!\\n\\n"`` is one piece): both effects then fall on one piece and are counted
+     on it together;
+
+   and the fixed text after those newlines is cut as it is alone (rule 1 again).
+
+Anything else is not composed: a text that starts or ends with white space, holds a special
+token string, or whose last characters' classes are not certain (:func:`join_tail` returns
+None) is counted for real in its mosaic. Tests check the composed counts against independent
+re-tokenizations of mosaics of real and adversarial texts.
 """
 
 from __future__ import annotations
@@ -48,15 +60,30 @@ def _is_mark_like(ch: str) -> bool:
     return ch not in WHITE_SPACE and unicodedata.category(ch)[0] not in "LN"
 
 
-def last_piece(text: str) -> str:
-    """The last split piece of ``text`` if following newlines would join it, else "".
+def _class_is_certain(ch: str) -> bool:
+    """False for a character whose class (letter, number, other) may differ between Unicode
+    versions: unassigned here (a newer regex engine may know it as a letter), or a letter or
+    number assigned after Unicode 3.2 (an older engine may not know it)."""
+    major = unicodedata.category(ch)[0]
+    if major == "C":
+        return unicodedata.category(ch) != "Cn"
+    return major not in "LN" or unicodedata.ucd_3_2_0.category(ch) != "Cn"
+
+
+def join_tail(text: str) -> str | None:
+    """The last split piece of ``text`` if newlines after it would join it, else "" (None if
+    the classes of the characters that decide it are not certain).
 
     That is the run of punctuation (anything not a letter, number or white space) that ends
     the text, with the single space before it when there is one.
     """
     i = len(text)
     while i and _is_mark_like(text[i - 1]):
+        if not _class_is_certain(text[i - 1]):
+            return None
         i -= 1
+    if i and not _class_is_certain(text[i - 1]):
+        return None
     if i == len(text):
         return ""
     if i and text[i - 1] == " ":

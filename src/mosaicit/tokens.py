@@ -57,6 +57,8 @@ class FunctionCounter:
     #: Where each token of each text ends (character offsets), when the backend can tell.
     token_ends: Callable[[list[str]], list[list[int]]] | None = None
     pretoken_exact: bool = False
+    #: The tokenizer normalizes texts to NFC before it splits them.
+    nfc: bool = False
     _cache: dict[str, int] = field(default_factory=dict, repr=False)
 
     def count(self, text: str) -> int:
@@ -171,7 +173,7 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, spec: dict[str, An
 
     return FunctionCounter(
         name, fingerprint, encode_many, encode_one, _space_exact_hf(spec), specials, token_ends,
-        _pretoken_exact_hf(spec),
+        _pretoken_exact_hf(spec), spec.get("normalizer") == {"type": "NFC"},
     )  # fmt: skip
 
 

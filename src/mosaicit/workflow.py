@@ -266,7 +266,9 @@ def _augment(
     summary = build_summary(run, stats.read, rejects, name, str(output_path), done.mosaics)
     summary["samples_written"] = written
     if run.budget.exact and run.composer.tally.verified:
-        summary["budget"]["composition"] = "exact for the records; samples with special tokens verified"
+        summary["budget"]["composition"] = (
+            "exact; samples with special tokens or texts that do not compose verified"
+        )
     summary["mosaics_written"] = done.mosaics
     summary["formats"] = {
         "input": stats.shape,
