@@ -2,8 +2,9 @@
 
 A mosaicking run needs every record's text only twice: to count it once, and to render
 the samples it ends up in. In between, the composer works from compact counts and features,
-so the texts can wait in a temporary file. Reads are positioned (``os.pread``), so forked
-workers share the parent's file descriptor safely.
+so the texts can wait in a temporary file. The file has no name (it is unlinked as soon as it
+is opened), so nothing is left behind whichever way the process ends. Reads are positioned
+(``os.pread``), so forked workers share the parent's file descriptor safely.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ class RecordStore(Sequence[Record]):
     """An append-only sequence of records spooled to a temporary file."""
 
     def __init__(self, records: Iterable[Record] = (), folder: str | None = None) -> None:
-        handle, self.path = tempfile.mkstemp(prefix="mosaicit-records-", suffix=".spool", dir=folder)
-        self._writer = os.fdopen(handle, "wb")
+        self._writer = tempfile.TemporaryFile(prefix="mosaicit-records-", suffix=".spool", dir=folder)
         self._offsets = array("q", [0])
         self._unflushed = False
         self._owner = os.getpid()
@@ -80,13 +80,13 @@ class RecordStore(Sequence[Record]):
         for i in range(len(self)):
             yield self[i]
 
+    def fileno(self) -> int:
+        """The spool file's descriptor (it has no name: it is unlinked as soon as it is opened)."""
+        return self._writer.fileno()
+
     def close(self) -> None:
-        """Close and delete the spool file."""
+        """Close, and so delete, the spool file."""
         self._writer.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
     def __enter__(self) -> RecordStore:
         return self
