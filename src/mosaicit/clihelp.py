@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import select
 import signal
 import sys
 from collections.abc import Callable
@@ -59,11 +60,10 @@ def _os_error(exc: OSError) -> str:
 
 
 def _stdout_closed() -> bool:
-    """True if writing to stdout fails because its reader went away."""
+    """True if stdout is a pipe whose reader went away."""
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        return True
-    except (OSError, ValueError):
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (OSError, ValueError, AttributeError):
         return False
-    return False

@@ -8,13 +8,18 @@ error. Worker processes leave the signals to the parent, which stops them.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
 
 #: The signals turned into :class:`Stopped`.
 CAUGHT = (signal.SIGTERM, signal.SIGHUP)
+#: Linux ``prctl`` option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 #: The signals held back while a set of outputs is renamed into place.
 HELD = (signal.SIGINT, *CAUGHT)
 
@@ -67,8 +72,15 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
-def leave_signals_to_parent() -> None:
-    """In a worker process: die on SIGTERM and SIGHUP, ignore SIGINT (the parent handles it)."""
+def leave_signals_to_parent(parent: int) -> None:
+    """In a worker process: die on SIGTERM and SIGHUP, ignore SIGINT (the parent handles it), and
+    on Linux get SIGKILL when the ``parent`` process dies, even killed outright."""
     for sig in CAUGHT:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent:  # the parent died before the request
+        os._exit(1)

@@ -51,7 +51,9 @@ def _call(args: tuple[Any, ...]) -> Any:
 def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """A pool of ``workers`` forked processes. A worker that dies (killed, out of memory) ends the
     run with one error; leaving the block early (an error, a signal) stops the workers at once."""
-    pool = ProcessPoolExecutor(workers, multiprocessing.get_context("fork"), initializer=_worker_start)
+    pool = ProcessPoolExecutor(
+        workers, multiprocessing.get_context("fork"), initializer=_worker_start, initargs=(os.getpid(),)
+    )
     try:
         yield pool
     except BrokenProcessPool:
@@ -78,8 +80,8 @@ def _stop(pool: ProcessPoolExecutor) -> None:
             process.join(5)
 
 
-def _worker_start() -> None:
-    leave_signals_to_parent()
+def _worker_start(parent: int) -> None:
+    leave_signals_to_parent(parent)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # a forked child must not use the parent's pool
 
 
