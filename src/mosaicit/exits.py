@@ -37,10 +37,25 @@ class Stopped(BaseException):
         return signal.Signals(self.signum).name
 
 
+#: The signals received in the current :func:`stopping_on_signals` block.
+_received: list[int] = []
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
     for sig in HELD:  # a second signal must not cut the cleanup short
         signal.signal(sig, signal.SIG_IGN)
+    _received.append(signum)
     raise Stopped(signum)
+
+
+def check_stop() -> None:
+    """Raise :class:`Stopped` again if a signal came and its exception was lost.
+
+    Python drops an exception raised where it cannot propagate (in a callback run at fork,
+    in a finalizer); the run calls this where it must not go on, such as before committing.
+    """
+    if _received:
+        raise Stopped(_received[0])
 
 
 @contextlib.contextmanager
@@ -50,6 +65,7 @@ def stopping_on_signals() -> Iterator[None]:
         yield
         return
     before = {sig: signal.getsignal(sig) for sig in HELD}
+    _received.clear()
     for sig in CAUGHT:
         signal.signal(sig, _stop)
     try:
@@ -57,6 +73,7 @@ def stopping_on_signals() -> Iterator[None]:
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+        _received.clear()
 
 
 @contextlib.contextmanager
@@ -78,6 +95,8 @@ def leave_signals_to_parent(parent: int) -> None:
     for sig in CAUGHT:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # forked while the parent held them back
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)

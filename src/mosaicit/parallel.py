@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from mosaicit.budget import PieceCounts
 from mosaicit.compose import Composer, Tally
 from mosaicit.errors import MosaicitError
-from mosaicit.exits import leave_signals_to_parent
+from mosaicit.exits import check_stop, leave_signals_to_parent, signals_held
 from mosaicit.records import Record, Sample
 from mosaicit.tempfiles import owned_prefix, remove_stale
 
@@ -91,7 +91,7 @@ def _result(future: Future[T]) -> T:
         try:
             return future.result(timeout=POLL)
         except TimeoutError:
-            continue
+            check_stop()
 
 
 def map_parallel(function: Callable[..., T], calls: Sequence[tuple[Any, ...]], workers: int) -> Iterator[T]:
@@ -101,7 +101,8 @@ def map_parallel(function: Callable[..., T], calls: Sequence[tuple[Any, ...]], w
     gc.freeze()  # see compose_parallel
     try:
         with worker_pool(min(workers, len(calls))) as pool:
-            futures = [pool.submit(_call, args) for args in calls]
+            with signals_held():  # the workers are forked here, where a signal's exception is lost
+                futures = [pool.submit(_call, args) for args in calls]
             for future in futures:
                 yield _result(future)
     finally:
@@ -119,16 +120,19 @@ def _compose_epoch(epoch: int, folder: str) -> tuple[str, Tally]:
         with done.get_lock():
             done.value += n
 
-    with open(path, "wb") as out:
-        batch: list[Any] = []
-        records, counts, usable = _STATE["args"]
-        for sample in composer.compose_epoch(epoch, records, counts, usable, progress):
-            batch.append(finish(sample))
-            if len(batch) == BATCH:
+    try:
+        with open(path, "wb") as out:
+            batch: list[Any] = []
+            records, counts, usable = _STATE["args"]
+            for sample in composer.compose_epoch(epoch, records, counts, usable, progress):
+                batch.append(finish(sample))
+                if len(batch) == BATCH:
+                    pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    batch = []
+            if batch:
                 pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
-                batch = []
-        if batch:
-            pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError as exc:
+        raise MosaicitError(f"{path}: cannot write a temporary file: {exc.strerror or exc}") from None
     return path, composer.tally
 
 
@@ -167,11 +171,13 @@ def compose_parallel(
     gc.freeze()  # the collector would otherwise touch, and so copy, every shared object in each worker
     try:
         with worker_pool(min(workers, composer.config.epochs)) as pool:
-            pending = [pool.submit(_compose_epoch, e, folder) for e in range(composer.config.epochs)]
+            with signals_held():  # see map_parallel
+                pending = [pool.submit(_compose_epoch, e, folder) for e in range(composer.config.epochs)]
             for future in pending:
                 while not future.done():
                     with contextlib.suppress(TimeoutError):
                         future.exception(timeout=POLL)
+                    check_stop()
                     if progress and done.value > reported:
                         progress(done.value - reported)
                         reported = done.value

@@ -9,6 +9,7 @@ is opened), so nothing is left behind whichever way the process ends. Reads are 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import tempfile
@@ -16,6 +17,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
+from mosaicit.errors import MosaicitError
 from mosaicit.records import Record
 
 
@@ -23,7 +25,13 @@ class RecordStore(Sequence[Record]):
     """An append-only sequence of records spooled to a temporary file."""
 
     def __init__(self, records: Iterable[Record] = (), folder: str | None = None) -> None:
-        self._writer = tempfile.TemporaryFile(prefix="mosaicit-records-", suffix=".spool", dir=folder)
+        self.folder = folder or tempfile.gettempdir()
+        try:
+            self._writer = tempfile.TemporaryFile(
+                prefix="mosaicit-records-", suffix=".spool", dir=self.folder
+            )
+        except OSError as exc:
+            raise self._cannot_write(exc) from None
         self._offsets = array("q", [0])
         self._unflushed = False
         self._owner = os.getpid()
@@ -44,7 +52,10 @@ class RecordStore(Sequence[Record]):
             ),
             protocol=pickle.HIGHEST_PROTOCOL,
         )
-        self._writer.write(data)
+        try:
+            self._writer.write(data)
+        except OSError as exc:
+            raise self._cannot_write(exc) from None
         self._offsets.append(self._offsets[-1] + len(data))
         self._unflushed = True
 
@@ -53,8 +64,14 @@ class RecordStore(Sequence[Record]):
         if self._unflushed:
             if os.getpid() != self._owner:  # a forked copy of the buffer would be written twice
                 raise RuntimeError("RecordStore: flush() before forking readers")
-            self._writer.flush()
+            try:
+                self._writer.flush()
+            except OSError as exc:
+                raise self._cannot_write(exc) from None
             self._unflushed = False
+
+    def _cannot_write(self, exc: OSError) -> MosaicitError:
+        return MosaicitError(f"{self.folder}: cannot write the records' spool file: {exc.strerror or exc}")
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -85,8 +102,9 @@ class RecordStore(Sequence[Record]):
         return self._writer.fileno()
 
     def close(self) -> None:
-        """Close, and so delete, the spool file."""
-        self._writer.close()
+        """Close, and so delete, the spool file (what is still buffered is dropped)."""
+        with contextlib.suppress(OSError):
+            self._writer.close()
 
     def __enter__(self) -> RecordStore:
         return self

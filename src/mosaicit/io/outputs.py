@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mosaicit.errors import MosaicitError
-from mosaicit.exits import signals_held
+from mosaicit.exits import check_stop, signals_held
 from mosaicit.io.atomic import STAGED, discard
 
 
@@ -38,6 +38,12 @@ def committed_together() -> Iterator[None]:
         raise
     finally:
         STAGED.reset(token)
+    try:
+        check_stop()
+    except BaseException:
+        for tmp, _ in staged:
+            discard(tmp)
+        raise
     commit(staged)
 
 
