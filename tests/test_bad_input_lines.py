@@ -11,7 +11,6 @@ from click.testing import CliRunner
 
 from conftest import SAMPLE, TOKENIZERS
 from mosaicit.cli import main
-from mosaicit.errors import InputError, RecordError
 
 
 def run(*args: str):
@@ -170,6 +169,8 @@ def test_the_chat_template_error_of_a_tiktoken_folder_is_one_line(tmp_path):
 
 
 def test_record_errors_survive_a_worker_process():
+    from mosaicit.errors import InputError, RecordError
+
     for error in (InputError("d.jsonl", "bad", 3), InputError("d.jsonl", "bad"), RecordError(4, "worse")):
         again = pickle.loads(pickle.dumps(error))
         assert type(again) is type(error) and str(again) == str(error)

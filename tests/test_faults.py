@@ -155,6 +155,18 @@ def test_a_signal_ends_the_run_cleanly_at_any_point(tmp_path, point, sig):
     assert children(proc.pid) == []
 
 
+def test_an_ignored_sighup_stays_ignored(tmp_path):
+    out = tmp_path / "train.jsonl"
+    proc = start(
+        tmp_path, out, "--epochs", "6", "--workers", "2", "--no-cache", "-q",
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )  # fmt: skip
+    wait_for(proc, lambda: parts(tmp_path) != [], "the output's temporary file")
+    proc.send_signal(signal.SIGHUP)
+    assert finish(proc) == (0, "")  # as under nohup
+    assert json.loads((tmp_path / "train.jsonl.summary.json").read_text())["records_read"] == 805
+
+
 @pytest.mark.parametrize("point", ["composing", "writing the output"])
 def test_after_a_sigkill_the_next_run_removes_what_the_killed_run_left(tmp_path, point):
     (tmp_path / "out").mkdir()

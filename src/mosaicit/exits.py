@@ -60,14 +60,16 @@ def check_stop() -> None:
 
 @contextlib.contextmanager
 def stopping_on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise :class:`Stopped` (main thread only)."""
+    """Within the block, SIGTERM and SIGHUP raise :class:`Stopped` (main thread only; a signal
+    that the process ignores, as under ``nohup``, stays ignored)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     before = {sig: signal.getsignal(sig) for sig in HELD}
     _received.clear()
     for sig in CAUGHT:
-        signal.signal(sig, _stop)
+        if before[sig] == signal.SIG_DFL:  # an ignored signal stays ignored (nohup)
+            signal.signal(sig, _stop)
     try:
         yield
     finally:
