@@ -311,6 +311,18 @@ def test_an_unwritable_side_file_leaves_every_output_as_it_was(tmp_path, side):
     assert parts(tmp_path) == []
 
 
+def test_convert_commits_its_outputs_together(tmp_path):
+    out = tmp_path / "train.jsonl"
+    out.write_text("previous\n")
+    (tmp_path / "a-file").write_text("")
+    info = tmp_path / "a-file" / "dataset_info.json"
+    result = CliRunner().invoke(
+        main, ["convert", str(SAMPLE), "-o", str(out), "--emit-dataset-info", str(info)]
+    )
+    assert result.exit_code == 1 and f"{info}: cannot write" in one_line(result.stderr)
+    assert out.read_text() == "previous\n" and parts(tmp_path) == []
+
+
 def test_outputs_are_committed_together_samples_last(tmp_path, monkeypatch):
     import mosaicit.io.outputs as outputs
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError
+from mosaicit.io.formats import to_row
 from mosaicit.io.sources import ReadStats, read_conversations
 from mosaicit.pipeline import Run
 from mosaicit.records import Record
@@ -47,6 +48,8 @@ def read_all(path: Path, on_bad: str) -> None:
     except MosaicitError:
         return  # the CLI shows it as one line (see mosaicit.clihelp.user_errors)
     assert len(conversations) + len(stats.rejects) <= stats.read
+    for conv in conversations:  # a record that is read can be tokenized and written as UTF-8
+        json.dumps(to_row(conv, "messages"), ensure_ascii=False).encode("utf-8")
     for reject in stats.rejects:  # the rejects file can hold every set-aside record
         from mosaicit.io.wellformed import dumps_escaped
 
@@ -65,9 +68,13 @@ def test_random_bytes_are_records_or_one_error(tmp_path_factory, data, suffix, o
     read_all(path, on_bad)
 
 
+#: A value nested ``depth`` lists deep, as JSON text.
+DEEP = st.integers(0, 20_000).map(lambda depth: "[" * depth + "]" * depth)
+
+
 @settings(FUZZ, max_examples=60)
 @given(
-    items=st.lists(JSON, max_size=5),
+    items=st.lists(JSON.map(json.dumps) | DEEP, max_size=5),
     layout=st.sampled_from(["jsonl", "array"]),
     on_bad=st.sampled_from(["error", "skip"]),
 )
@@ -75,10 +82,10 @@ def test_random_json_shapes_are_records_or_one_error(tmp_path_factory, items, la
     folder = tmp_path_factory.mktemp("json")
     if layout == "jsonl":
         path = folder / "d.jsonl"
-        path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+        path.write_text("".join(item + "\n" for item in items), encoding="utf-8")
     else:
         path = folder / "d.json"
-        path.write_text(json.dumps(items), encoding="utf-8")
+        path.write_text("[" + ", ".join(items) + "]", encoding="utf-8")
     read_all(path, on_bad)
 
 
@@ -86,9 +93,11 @@ def test_random_json_shapes_are_records_or_one_error(tmp_path_factory, items, la
 @given(items=st.lists(st.dictionaries(KEYS, JSON, max_size=4), max_size=5))
 def test_random_record_dicts_are_records_or_one_error(items):
     try:
-        list(read_conversations(items, on_bad="skip"))
+        conversations = list(read_conversations(items, on_bad="skip"))
     except MosaicitError:
-        pass
+        return
+    for conv in conversations:
+        json.dumps(to_row(conv, "messages"), ensure_ascii=False).encode("utf-8")
 
 
 COUNTER = load_counter(None)
@@ -117,7 +126,7 @@ def test_the_composer_uses_every_record_epochs_times_or_rejects_it(
     by_index = {r.index: r for r in records}
     for sample in run.samples(records):
         assert sample.mosaic["tokens"] <= max_length
-        assert len(sample.mosaic["sources"]) <= max_num
+        assert wrap_mode == "max_length" or len(sample.mosaic["sources"]) <= max_num  # else: as many as fit
         used.update(sample.mosaic["sources"])
     rejected = {r.index for r in run.rejects}
     assert all(r.reason == "over_budget" and r.detail for r in run.rejects)
