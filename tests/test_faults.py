@@ -324,8 +324,6 @@ def test_convert_commits_its_outputs_together(tmp_path):
 
 
 def test_outputs_are_committed_together_samples_last(tmp_path, monkeypatch):
-    import mosaicit.io.outputs as outputs
-
     renamed: list[str] = []
     real = os.replace
 
@@ -333,7 +331,7 @@ def test_outputs_are_committed_together_samples_last(tmp_path, monkeypatch):
         renamed.append(Path(dst).name)
         real(src, dst)
 
-    monkeypatch.setattr(outputs.os, "replace", record)
+    monkeypatch.setattr(os, "replace", record)
     out = tmp_path / "train.jsonl"
     args = ["augment", str(SAMPLE), "-o", str(out), "-q", "--workers", "1", "--no-cache", "--epochs", "1"]
     result = CliRunner().invoke(main, [*args, "--emit-dataset-info"], catch_exceptions=False)
@@ -427,3 +425,22 @@ def test_distinct_paths_through_a_symlinked_folder_still_work(tmp_path):
     args += ["--no-cache", "--epochs", "1", "--rejects", str(tmp_path / "real" / "r.jsonl")]
     assert CliRunner().invoke(main, args, catch_exceptions=False).exit_code == 0
     assert json.loads((tmp_path / "real" / "a.jsonl.summary.json").read_text())["records_read"] == 120
+
+
+def test_a_temporary_file_caught_between_creation_and_its_guard_is_removed_at_exit(tmp_path, capsys):
+    from mosaicit.clihelp import user_errors
+    from mosaicit.exits import Stopped
+    from mosaicit.tempfiles import LIVE
+
+    stray = tmp_path / ".train.jsonl.mosaicit-1-x.part"
+    stray.write_text("")
+
+    @user_errors
+    def command() -> None:
+        LIVE.add(str(stray))  # created, and the signal came before its try block
+        raise Stopped(signal.SIGTERM)
+
+    with pytest.raises(SystemExit) as ended:
+        command()
+    assert ended.value.code == 143 and not stray.exists() and not LIVE
+    assert capsys.readouterr().err == "mosaicit: stopped by SIGTERM; temporary files removed\n"

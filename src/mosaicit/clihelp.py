@@ -14,6 +14,7 @@ import click
 
 from mosaicit.errors import MosaicitError
 from mosaicit.exits import Stopped, stopping_on_signals
+from mosaicit.tempfiles import remove_live
 
 
 def names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
@@ -44,6 +45,8 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(128 + signal.SIGPIPE)
         except OSError as exc:
             _fail(f"mosaicit: error: {_os_error(exc)}", 1)
+        finally:
+            remove_live()
 
     return wrapper
 

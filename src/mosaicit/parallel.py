@@ -29,7 +29,7 @@ from mosaicit.compose import Composer, Tally
 from mosaicit.errors import MosaicitError
 from mosaicit.exits import check_stop, leave_signals_to_parent, signals_held
 from mosaicit.records import Record, Sample
-from mosaicit.tempfiles import owned_prefix, remove_stale
+from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
 
 BATCH = 256
 #: Seconds between checks of the workers' progress (and of a stop signal).
@@ -166,7 +166,9 @@ def compose_parallel(
     done = ctx.Value("q", 0)
     _STATE.update(composer=composer, args=(records, counts, usable), done=done, finish=finish)
     remove_stale(tempfile.gettempdir())
-    folder = tempfile.mkdtemp(prefix=owned_prefix())
+    with signals_held():
+        folder = tempfile.mkdtemp(prefix=owned_prefix())
+        LIVE.add(folder)
     reported = 0
     gc.freeze()  # the collector would otherwise touch, and so copy, every shared object in each worker
     try:
@@ -190,3 +192,4 @@ def compose_parallel(
         gc.unfreeze()
         _STATE.clear()
         shutil.rmtree(folder, ignore_errors=True)
+        LIVE.discard(folder)

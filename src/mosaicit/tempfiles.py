@@ -4,6 +4,8 @@ A run removes its temporary files on every exit it can see (errors, signals). A 
 killed outright (SIGKILL, a power cut) cannot, so each name holds the owner's pid, as
 ``<base>mosaicit-<pid>-<random><suffix>``, and a later run removes the ones whose process is
 gone. A pid reused by an unrelated live process keeps its file until that process ends too.
+Each one is created with the signals held back and entered in :data:`LIVE` at once, so that
+no signal can leave one behind unnoticed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,22 @@ import shutil
 
 #: What comes between the base of a temporary name and the owner's pid.
 TAG = "mosaicit-"
+#: This process's temporary files and folders not yet renamed or removed: the last resort of
+#: the cleanup on a signal that comes between creating one and guarding it (see remove_live).
+LIVE: set[str] = set()
+
+
+def remove_live() -> None:
+    """Remove every temporary file and folder of :data:`LIVE`. Never raises."""
+    for path in list(LIVE):
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError:
+            pass
+        LIVE.discard(path)
 
 
 def owned_prefix(base: str = "") -> str:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO
 
 from mosaicit.errors import MosaicitError
-from mosaicit.tempfiles import owned_prefix, remove_stale
+from mosaicit.exits import signals_held
+from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
 
 SUFFIX = ".part"
 #: Errors that a write to the output can raise (the file system is full, read-only, too small...).
@@ -36,6 +37,13 @@ def discard(tmp: str) -> None:
     """Remove a temporary file, if it is still there."""
     with contextlib.suppress(OSError):
         os.unlink(tmp)
+    LIVE.discard(tmp)
+
+
+def rename(tmp: str, target: Path) -> None:
+    """Rename a written temporary file to its target."""
+    os.replace(tmp, target)
+    LIVE.discard(tmp)
 
 
 def temp_beside(target: Path) -> tuple[int, str]:
@@ -44,7 +52,9 @@ def temp_beside(target: Path) -> tuple[int, str]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(target.parent, base, SUFFIX)
-        fd, tmp = tempfile.mkstemp(prefix=owned_prefix(base), suffix=SUFFIX, dir=target.parent)
+        with signals_held():
+            fd, tmp = tempfile.mkstemp(prefix=owned_prefix(base), suffix=SUFFIX, dir=target.parent)
+            LIVE.add(tmp)
     except FileExistsError:  # from mkdir: a file stands where the folder should be
         raise MosaicitError(f"{target}: cannot write: {target.parent} is not a folder") from None
     except OSError as exc:
@@ -75,7 +85,7 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
             staged.append((tmp, target))
             return
         try:
-            os.replace(tmp, target)
+            rename(tmp, target)
         except OSError as exc:
             raise cannot_write(target, exc) from None
     except BaseException:

@@ -12,13 +12,12 @@ error names both. SIGINT, SIGTERM and SIGHUP are held back during the renames.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from mosaicit.errors import MosaicitError
 from mosaicit.exits import check_stop, signals_held
-from mosaicit.io.atomic import STAGED, discard
+from mosaicit.io.atomic import STAGED, discard, rename
 
 
 @contextlib.contextmanager
@@ -54,7 +53,7 @@ def commit(staged: list[tuple[str, Path]]) -> None:
         pending = list(reversed(staged))
         for i, (tmp, target) in enumerate(pending):
             try:
-                os.replace(tmp, target)
+                rename(tmp, target)
             except OSError as exc:
                 for left, _ in pending[i:]:
                     discard(left)
