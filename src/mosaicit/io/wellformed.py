@@ -17,8 +17,25 @@ MAX_DEPTH = 100
 SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def _flat_and_clean(item: Any) -> bool:
+    """True for a mapping of plain scalars with no lone surrogate (most records): a quick check."""
+    if type(item) is not dict:
+        return False
+    for key, value in item.items():
+        if type(key) is not str or not (key.isascii() or not SURROGATE.search(key)):
+            return False
+        if type(value) is str:
+            if not value.isascii() and SURROGATE.search(value):
+                return False
+        elif value is not None and type(value) not in (int, float, bool):
+            return False
+    return True
+
+
 def problem(item: Any, max_depth: int = MAX_DEPTH) -> str | None:
     """What makes ``item`` unusable (a lone surrogate, too deep a nesting), or None if nothing."""
+    if _flat_and_clean(item):
+        return None
     stack: list[tuple[Any, str, int]] = [(item, "the record", 0)]
     while stack:
         value, where, depth = stack.pop()
