@@ -25,14 +25,16 @@ def test_store_round_trips_records_and_cleans_up(alpaca_eval):
             store[len(records)]
         store.append(Record(9999, "late", "entry"))
         assert store[len(records)].index == 9999
-        path = store.path
-    assert not os.path.exists(path)
+        fd = store.fileno()
+        assert os.fstat(fd).st_nlink == 0  # never has a name in the temporary folder
+    with pytest.raises(OSError):
+        os.fstat(fd)
 
 
 def test_forked_children_read_the_store_and_never_write_it():
     with RecordStore(Record(i, f"instruction {i}", f"output {i}") for i in range(200)) as store:
         store.flush()
-        size = os.path.getsize(store.path)
+        size = os.fstat(store.fileno()).st_size
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             ok = all(store[i].output == f"output {i}" for i in (199, 3, 150))
@@ -40,7 +42,7 @@ def test_forked_children_read_the_store_and_never_write_it():
         assert store[100].instruction == "instruction 100"
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
-        assert os.path.getsize(store.path) == size
+        assert os.fstat(store.fileno()).st_size == size
 
 
 def test_a_forked_child_refuses_to_write_the_parents_buffer():

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import functools
+import os
+import select
+import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from mosaicit.errors import MosaicitError
+from mosaicit.exits import Stopped, stopping_on_signals
+from mosaicit.tempfiles import remove_live
 
 
 def names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
@@ -18,17 +23,50 @@ def names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Show a :class:`MosaicitError` as one line on stderr and exit with status 1."""
+    """Show a :class:`MosaicitError` or an ``OSError`` as one line on stderr and exit with status 1;
+    end on SIGINT, SIGTERM or SIGHUP after the cleanups, with one line and status 128 + the signal;
+    end quietly (status 141) when stdout is a pipe closed early (``| head``)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with stopping_on_signals():
+                return func(*args, **kwargs)
         except MosaicitError as exc:
-            click.echo(f"mosaicit: error: {exc}", err=True)
-            sys.exit(1)
+            _fail(f"mosaicit: error: {' '.join(str(exc).splitlines())}", 1)
         except KeyboardInterrupt:
-            click.echo("mosaicit: interrupted; nothing written", err=True)
-            sys.exit(130)
+            _fail("mosaicit: stopped by SIGINT; temporary files removed", 128 + signal.SIGINT)
+        except Stopped as exc:
+            _fail(f"mosaicit: stopped by {exc.name}; temporary files removed", 128 + exc.signum)
+        except BrokenPipeError as exc:
+            if not _stdout_closed():
+                _fail(f"mosaicit: error: {_os_error(exc)}", 1)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            sys.exit(128 + signal.SIGPIPE)
+        except OSError as exc:
+            _fail(f"mosaicit: error: {_os_error(exc)}", 1)
+        finally:
+            remove_live()
 
     return wrapper
+
+
+def _fail(line: str, status: int) -> NoReturn:
+    click.echo(line, err=True)
+    sys.exit(status)
+
+
+def _os_error(exc: OSError) -> str:
+    """An ``OSError`` as ``PATH: what went wrong``."""
+    what = exc.strerror or str(exc)
+    return f"{exc.filename}: {what}" if exc.filename else what
+
+
+def _stdout_closed() -> bool:
+    """True if stdout is a pipe whose reader went away."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False

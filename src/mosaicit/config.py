@@ -18,15 +18,22 @@ VERSIONS: dict[str, dict[str, float]] = {
 }
 
 
+#: The largest strategy weight (weights are relative; their sum must stay a finite number).
+MAX_WEIGHT = 1e9
+
+
 def parse_weights(text: str) -> dict[str, float]:
     """Parse ``"format=1,permute=2"`` into a weight mapping, validated."""
     weights: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
         try:
-            weights[name.strip()] = float(value) if sep else float("nan")
+            weight = float(value) if sep else float("nan")
         except ValueError:
             raise MosaicitError(f"--weights: {part!r} is not NAME=NUMBER") from None
+        if not 0 <= weight <= MAX_WEIGHT:
+            raise MosaicitError(f"--weights: {part!r} needs a number from 0 to {MAX_WEIGHT:g}")
+        weights[name.strip()] = weight
     return weights
 
 
@@ -65,8 +72,8 @@ class MosaicConfig:
         for name, value in self.strategy_weights.items():
             if name not in STRATEGIES:
                 raise MosaicitError(f"--weights: unknown strategy {name!r} (one of {', '.join(STRATEGIES)})")
-            if not value >= 0:
-                raise MosaicitError(f"--weights: {name} needs a weight >= 0, got {value}")
+            if not 0 <= value <= MAX_WEIGHT:
+                raise MosaicitError(f"--weights: {name} needs a weight from 0 to {MAX_WEIGHT:g}, got {value}")
         if not any(self.strategy_weights.values()):
             raise MosaicitError("--weights: at least one strategy needs a positive weight")
         for label, chosen, known in (

@@ -16,3 +16,18 @@ class InputError(MosaicitError):
         self.path = str(path)
         self.record = record
         self.reason = message
+
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str, int | None]]:
+        return (type(self), (self.path, self.reason, self.record))  # survives a worker process
+
+
+class RecordError(MosaicitError):
+    """A record that cannot be processed, found where the input's name is unknown (see InputError)."""
+
+    def __init__(self, record: int, message: str) -> None:
+        super().__init__(f"record {record}: {message}")
+        self.record = record
+        self.reason = message
+
+    def __reduce__(self) -> tuple[type[RecordError], tuple[int, str]]:
+        return (type(self), (self.record, self.reason))

@@ -1,6 +1,8 @@
 """Measure and compose in parallel processes; the results and their order stay those of one process.
 
-Records are measured in batches by a pool of forked workers (:func:`map_parallel`).
+Records are measured in batches by a pool of forked workers (:func:`map_parallel`). A worker
+that dies ends the run with one error within a moment (:func:`worker_pool`), and a run that
+stops (an error, a signal) stops its workers.
 
 Each epoch has its own seeded random stream, so epochs are independent. Worker processes are
 forked after the records are read and counted, so they share them without copying; each
@@ -10,6 +12,7 @@ composes whole epochs into a temporary file, and the parent yields the epochs in
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -17,13 +20,20 @@ import pickle
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from mosaicit.budget import PieceCounts
 from mosaicit.compose import Composer, Tally
+from mosaicit.errors import MosaicitError
+from mosaicit.exits import check_stop, leave_signals_to_parent, signals_held
 from mosaicit.records import Record, Sample
+from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
 
 BATCH = 256
+#: Seconds between checks of the workers' progress (and of a stop signal).
+POLL = 0.2
 _STATE: dict[str, Any] = {}
 T = TypeVar("T")
 
@@ -37,26 +47,70 @@ def _call(args: tuple[Any, ...]) -> Any:
     return _STATE["function"](*args)
 
 
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` forked processes. A worker that dies (killed, out of memory) ends the
+    run with one error; leaving the block early (an error, a signal) stops the workers at once."""
+    pool = ProcessPoolExecutor(
+        workers, multiprocessing.get_context("fork"), initializer=_worker_start, initargs=(os.getpid(),)
+    )
+    try:
+        yield pool
+    except BrokenProcessPool:
+        _stop(pool)
+        raise MosaicitError(
+            "a worker process died (killed, or out of memory); the run stopped and wrote nothing"
+        ) from None
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what is queued and end the running workers."""
+    # the executor keeps its processes private; Python 3.14's terminate_workers() does the same
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            process.join(5)
+
+
+def _worker_start(parent: int) -> None:
+    leave_signals_to_parent(parent)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # a forked child must not use the parent's pool
+
+
+def _result(future: Future[T]) -> T:
+    """The future's result, waiting in short steps (so that a signal is handled promptly)."""
+    while True:
+        try:
+            return future.result(timeout=POLL)
+        except TimeoutError:
+            check_stop()
+
+
 def map_parallel(function: Callable[..., T], calls: Sequence[tuple[Any, ...]], workers: int) -> Iterator[T]:
     """Yield ``function(*args)`` for each ``args`` in ``calls``, in order, computed by up to
     ``workers`` forked processes (which share the caller's memory as it was at the call)."""
-    ctx = multiprocessing.get_context("fork")
     _STATE["function"] = function
     gc.freeze()  # see compose_parallel
     try:
-        with ctx.Pool(min(workers, len(calls)), initializer=_quiet_tokenizers) as pool:
-            yield from pool.imap(_call, calls)
+        with worker_pool(min(workers, len(calls))) as pool:
+            with signals_held():  # the workers are forked here, where a signal's exception is lost
+                futures = [pool.submit(_call, args) for args in calls]
+            for future in futures:
+                yield _result(future)
     finally:
         gc.unfreeze()
         _STATE.clear()
 
 
-def _quiet_tokenizers() -> None:
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # a forked child must not use the parent's pool
-
-
 def _compose_epoch(epoch: int, folder: str) -> tuple[str, Tally]:
-    _quiet_tokenizers()
     composer: Composer = _STATE["composer"]
     composer.tally = Tally()
     done, finish = _STATE["done"], _STATE["finish"]
@@ -66,21 +120,26 @@ def _compose_epoch(epoch: int, folder: str) -> tuple[str, Tally]:
         with done.get_lock():
             done.value += n
 
-    with open(path, "wb") as out:
-        batch: list[Any] = []
-        records, counts, usable = _STATE["args"]
-        for sample in composer.compose_epoch(epoch, records, counts, usable, progress):
-            batch.append(finish(sample))
-            if len(batch) == BATCH:
+    try:
+        with open(path, "wb") as out:
+            batch: list[Any] = []
+            records, counts, usable = _STATE["args"]
+            for sample in composer.compose_epoch(epoch, records, counts, usable, progress):
+                batch.append(finish(sample))
+                if len(batch) == BATCH:
+                    pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    batch = []
+            if batch:
                 pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
-                batch = []
-        if batch:
-            pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+    except OSError as exc:
+        raise MosaicitError(f"{path}: cannot write a temporary file: {exc.strerror or exc}") from None
     return path, composer.tally
 
 
 def _read(path: str) -> Iterator[Any]:
+    """The items pickled in batches at ``path``; the file is removed as soon as it is open."""
     with open(path, "rb") as handle:
+        os.unlink(path)
         while True:
             try:
                 yield from pickle.load(handle)
@@ -98,29 +157,39 @@ def compose_parallel(
     finish: Callable[[Sample], T],
 ) -> Iterator[T]:
     """Yield ``finish(sample)`` for every epoch's samples, in epoch order, composed by up to
-    ``workers`` processes."""
+    ``workers`` processes.
+
+    Each epoch waits in a file of a temporary folder (``mosaicit-<pid>-*``, removed at the end;
+    a killed run's folder is removed by the next run) until its turn comes.
+    """
     ctx = multiprocessing.get_context("fork")
     done = ctx.Value("q", 0)
     _STATE.update(composer=composer, args=(records, counts, usable), done=done, finish=finish)
-    folder = tempfile.mkdtemp(prefix="mosaicit-")
+    remove_stale(tempfile.gettempdir())
+    with signals_held():
+        folder = tempfile.mkdtemp(prefix=owned_prefix())
+        LIVE.add(folder)
     reported = 0
     gc.freeze()  # the collector would otherwise touch, and so copy, every shared object in each worker
     try:
-        with ctx.Pool(min(workers, composer.config.epochs)) as pool:
-            pending = [pool.apply_async(_compose_epoch, (e, folder)) for e in range(composer.config.epochs)]
-            for result in pending:
-                while not result.ready():
-                    result.wait(0.2)
+        with worker_pool(min(workers, composer.config.epochs)) as pool:
+            with signals_held():  # see map_parallel
+                pending = [pool.submit(_compose_epoch, e, folder) for e in range(composer.config.epochs)]
+            for future in pending:
+                while not future.done():
+                    with contextlib.suppress(TimeoutError):
+                        future.exception(timeout=POLL)
+                    check_stop()
                     if progress and done.value > reported:
                         progress(done.value - reported)
                         reported = done.value
-                path, tally = result.get()
+                path, tally = future.result()
                 composer.tally.merge(tally)
                 yield from _read(path)
-                os.unlink(path)
         if progress and done.value > reported:
             progress(done.value - reported)
     finally:
         gc.unfreeze()
         _STATE.clear()
         shutil.rmtree(folder, ignore_errors=True)
+        LIVE.discard(folder)

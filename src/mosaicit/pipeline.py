@@ -15,6 +15,7 @@ from mosaicit.budget import Budget, Measured
 from mosaicit.cache import CountCache
 from mosaicit.compose import Composer, split_usable
 from mosaicit.config import MosaicConfig
+from mosaicit.errors import MosaicitError, RecordError
 from mosaicit.io.sources import read_conversations
 from mosaicit.parallel import can_fork, compose_parallel, map_parallel
 from mosaicit.records import Record, Reject, Sample
@@ -67,7 +68,10 @@ def measure_range(
     if wrong:  # the cache lies: count the whole range for real
         known = [None] * len(texts)
     missing = [i for i, n in enumerate(known) if n is None]
-    fresh = budget.count_many([texts[i] for i in missing]) if missing else []
+    try:
+        fresh = budget.count_many([texts[i] for i in missing]) if missing else []
+    except MosaicitError as exc:  # a text the tokenizer cannot count: name its record
+        raise RecordError(_uncountable(budget, chunk), str(exc)) from None
     for i, n in zip(missing, fresh, strict=True):
         known[i] = n
     both = budget.counts_from(texts, known)  # type: ignore[arg-type]
@@ -87,6 +91,16 @@ def _spot_check(budget: Budget, texts: Sequence[str], known: Sequence[int | None
     drawn = random.Random(os.urandom(16)).sample(cached, min(SPOT_CHECKS, len(cached)))
     real = budget.counter.count_many([texts[i] for i in drawn])
     return sum(known[i] != n for i, n in zip(drawn, real, strict=True))
+
+
+def _uncountable(budget: Budget, records: Sequence[Record]) -> int:
+    """The index of the first record whose prompt or output cannot be counted."""
+    for record in records:
+        try:
+            budget.count_many([record.prompt, record.output])
+        except MosaicitError:
+            return record.index
+    return records[0].index
 
 
 def count_records(

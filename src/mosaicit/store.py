@@ -2,12 +2,14 @@
 
 A mosaicking run needs every record's text only twice: to count it once, and to render
 the samples it ends up in. In between, the composer works from compact counts and features,
-so the texts can wait in a temporary file. Reads are positioned (``os.pread``), so forked
-workers share the parent's file descriptor safely.
+so the texts can wait in a temporary file. The file has no name (it is unlinked as soon as it
+is opened), so nothing is left behind whichever way the process ends. Reads are positioned
+(``os.pread``), so forked workers share the parent's file descriptor safely.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import tempfile
@@ -15,6 +17,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
+from mosaicit.errors import MosaicitError
 from mosaicit.records import Record
 
 
@@ -22,8 +25,13 @@ class RecordStore(Sequence[Record]):
     """An append-only sequence of records spooled to a temporary file."""
 
     def __init__(self, records: Iterable[Record] = (), folder: str | None = None) -> None:
-        handle, self.path = tempfile.mkstemp(prefix="mosaicit-records-", suffix=".spool", dir=folder)
-        self._writer = os.fdopen(handle, "wb")
+        self.folder = folder or tempfile.gettempdir()
+        try:
+            self._writer = tempfile.TemporaryFile(
+                prefix="mosaicit-records-", suffix=".spool", dir=self.folder
+            )
+        except OSError as exc:
+            raise self._cannot_write(exc) from None
         self._offsets = array("q", [0])
         self._unflushed = False
         self._owner = os.getpid()
@@ -44,7 +52,10 @@ class RecordStore(Sequence[Record]):
             ),
             protocol=pickle.HIGHEST_PROTOCOL,
         )
-        self._writer.write(data)
+        try:
+            self._writer.write(data)
+        except OSError as exc:
+            raise self._cannot_write(exc) from None
         self._offsets.append(self._offsets[-1] + len(data))
         self._unflushed = True
 
@@ -53,8 +64,14 @@ class RecordStore(Sequence[Record]):
         if self._unflushed:
             if os.getpid() != self._owner:  # a forked copy of the buffer would be written twice
                 raise RuntimeError("RecordStore: flush() before forking readers")
-            self._writer.flush()
+            try:
+                self._writer.flush()
+            except OSError as exc:
+                raise self._cannot_write(exc) from None
             self._unflushed = False
+
+    def _cannot_write(self, exc: OSError) -> MosaicitError:
+        return MosaicitError(f"{self.folder}: cannot write the records' spool file: {exc.strerror or exc}")
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -80,13 +97,14 @@ class RecordStore(Sequence[Record]):
         for i in range(len(self)):
             yield self[i]
 
+    def fileno(self) -> int:
+        """The spool file's descriptor (it has no name: it is unlinked as soon as it is opened)."""
+        return self._writer.fileno()
+
     def close(self) -> None:
-        """Close and delete the spool file."""
-        self._writer.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        """Close, and so delete, the spool file (what is still buffered is dropped)."""
+        with contextlib.suppress(OSError):
+            self._writer.close()
 
     def __enter__(self) -> RecordStore:
         return self

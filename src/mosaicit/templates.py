@@ -269,7 +269,7 @@ def load_chat_tokenizer(spec: str | os.PathLike[str] | None) -> tuple[Any, str]:
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), str(folder)
     except Exception as exc:  # transformers raises OSError/ValueError/HF errors
         raise MosaicitError(
-            f"{folder}: cannot load a tokenizer with transformers: {str(exc)[:200]}"
+            f"{folder}: cannot load a tokenizer with transformers: {' '.join(str(exc).split())[:200]}"
         ) from None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -207,9 +208,28 @@ def tiktoken_counter(path: str | Path) -> FunctionCounter:
     enc = tiktoken.Encoding(Path(path).stem, pat_str=CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={})
 
     def encode_many(texts: list[str]) -> list[int]:
+        for text in texts:
+            if len(text) > TIKTOKEN_SPACE_RUN:
+                check_space_runs(text)
         return [len(ids) for ids in enc.encode_ordinary_batch(texts)]
 
     return FunctionCounter(str(path), _sha256(b"tiktoken", raw), encode_many, pretoken_exact=True)
+
+
+#: The longest run of white space that a tiktoken vocabulary is asked to count: its split pattern
+#: overflows the stack (a Rust panic) on runs of about a million spaces, and slows down well before.
+TIKTOKEN_SPACE_RUN = 100_000
+SPACE_RUN = re.compile(r"\s+")
+
+
+def check_space_runs(text: str) -> None:
+    """Raise one error if ``text`` holds a run of white space longer than tiktoken can count."""
+    longest = max((m.end() - m.start() for m in SPACE_RUN.finditer(text)), default=0)
+    if longest > TIKTOKEN_SPACE_RUN:
+        raise MosaicitError(
+            f"a run of {longest:,} white-space characters: longer than the {TIKTOKEN_SPACE_RUN:,} "
+            "that a tiktoken vocabulary can count"
+        )
 
 
 def _transformers_counter(name: str) -> FunctionCounter:

@@ -18,11 +18,13 @@ from typing import Any
 
 from mosaicit.cache import CountCache, default_cache_dir
 from mosaicit.config import MosaicConfig
-from mosaicit.errors import InputError, MosaicitError
+from mosaicit.errors import InputError, MosaicitError, RecordError
 from mosaicit.io import dataset_info
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.formats import Columns, Conversation, to_row, with_meta
-from mosaicit.io.jsonstream import encode_row, write_rows
+from mosaicit.io.jsonstream import EncodedRow, encode_row, write_rows
+from mosaicit.io.outputs import committed_together
+from mosaicit.io.paths import check_distinct
 from mosaicit.io.sources import (
     ReadStats,
     check_output_format,
@@ -31,6 +33,7 @@ from mosaicit.io.sources import (
     source_name,
     write_dataset,
 )
+from mosaicit.io.wellformed import dumps_escaped
 from mosaicit.pipeline import Run
 from mosaicit.records import Reject, Sample
 from mosaicit.routing import Routed, check_policies, route
@@ -142,9 +145,10 @@ def build_summary(
 
 
 def write_rejects(path: str | Path, rejects: Iterable[Reject]) -> int:
-    """Write rejects as JSONL: each record's input ``index``, ``reason``, ``detail`` and the record."""
+    """Write rejects as JSONL: each record's input ``index``, ``reason``, ``detail`` and the record
+    (a lone surrogate in it as a JSON escape)."""
     rows = ({"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.raw()} for r in rejects)
-    return write_rows(path, rows)
+    return write_rows(path, (EncodedRow(dumps_escaped(row), frozenset()) for row in rows))
 
 
 def _progress_bar(enabled: bool, total: int) -> Any:
@@ -155,6 +159,7 @@ def _progress_bar(enabled: bool, total: int) -> Any:
     return tqdm(total=total, unit="rec", file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
+@committed_together()
 def augment_dataset(
     source: Any,
     output_path: str | Path,
@@ -179,12 +184,29 @@ def augment_dataset(
     at most ``config.max_length`` tokens. ``workers`` (default: the number of CPUs) measure
     records and compose epochs in parallel; token counts are cached under ``cache_dir`` (default
     :func:`~mosaicit.cache.default_cache_dir`) unless ``use_cache`` is False. Records wait in
-    spool files while composing. Nothing is written unless the whole run succeeds.
+    spool files while composing. Every output is committed together when the whole run
+    succeeds (see :mod:`mosaicit.io.outputs`); none of them is changed otherwise. The outputs
+    must be distinct files, and none may be an input.
     """
     fmt = formats or FormatOptions()
     shape = check_output_format(fmt.output_format)
     output_kind(output_path)
     check_policies(fmt.conversations, fmt.system_policy)
+    default_summary, default_rejects = side_paths(output_path)
+    check_distinct(
+        {
+            "INPUT": source,
+            "--tables": tables_path,
+            "--tokenizer": tokenizer if tokenizer and os.path.isfile(tokenizer) else None,
+            "--chat-template": fmt.chat_template,
+        },
+        {
+            "--output": output_path,
+            "--rejects": rejects_path or default_rejects,
+            "--summary": summary_path or default_summary,
+            "--emit-dataset-info": dataset_info_path,
+        },
+    )
     if dataset_info_path is not None:
         dataset_info.check_target(dataset_info_path, shape)
     name = source_name(source)
@@ -208,6 +230,8 @@ def augment_dataset(
             stats, name, shape, fmt, output_path, with_meta, summary_path, rejects_path, progress,
             dataset_info_path,
         )  # fmt: skip
+    except RecordError as exc:
+        raise InputError(name, exc.reason, exc.record) from None
     finally:
         if cache:
             cache.close()
@@ -336,6 +360,7 @@ def passthrough_provenance(conv: Conversation, why: str, tokens: int, split: boo
     return provenance
 
 
+@committed_together()
 def convert_dataset(
     source: Any,
     output_path: str | Path,
@@ -347,11 +372,17 @@ def convert_dataset(
 ) -> dict[str, Any]:
     """Rewrite ``source`` in another shape or file type, one row per item, streaming; no mosaicking.
 
-    Kept keys (``id``, ``count``, ``mosaic``) follow each row. Returns a small summary.
+    Kept keys (``id``, ``count``, ``mosaic``) follow each row. The output, the rejects and the
+    dataset_info.json are committed together, or none is changed. Returns a small summary.
     """
     fmt = formats or FormatOptions()
     shape = check_output_format(fmt.output_format)
     output_kind(output_path)
+    rejects_target = rejects_path or side_paths(output_path)[1]
+    check_distinct(
+        {"INPUT": source},
+        {"--output": output_path, "--rejects": rejects_target, "--emit-dataset-info": dataset_info_path},
+    )
     if dataset_info_path is not None:
         dataset_info.check_target(dataset_info_path, shape)
     name = source_name(source)
@@ -375,9 +406,8 @@ def convert_dataset(
         "records_rejected": len(stats.rejects),
     }
     if stats.rejects:
-        target = rejects_path or side_paths(output_path)[1]
-        write_rejects(target, stats.rejects)
-        summary["rejects"] = str(target)
+        write_rejects(rejects_target, stats.rejects)
+        summary["rejects"] = str(rejects_target)
     if dataset_info_path is not None:
         summary["dataset_info"] = {
             "path": str(dataset_info_path),

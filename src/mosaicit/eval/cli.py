@@ -112,7 +112,9 @@ def build_command(
     Alpaca, ShareGPT, messages or prompt/completion records); single exchanges are used.
     """
     from mosaicit.eval.build import build_evalset, write_evalset
+    from mosaicit.io.paths import check_distinct
 
+    check_distinct({"INPUT": input_path, "--tables": tables, "--tokenizer": tokenizer}, {"--output": output})
     result = build_evalset(
         input_path,
         size=size,
@@ -187,7 +189,10 @@ def score_command(
     from mosaicit.eval.checks import MODES, REGISTRY
     from mosaicit.eval.score import format_report, score_answers
     from mosaicit.io.atomic import atomic_open
+    from mosaicit.io.outputs import committed_together
+    from mosaicit.io.paths import check_distinct
 
+    check_distinct({"EVALSET": evalset, "ANSWERS": answers}, {"--json": json_path, "--details": details})
     report = score_answers(
         evalset,
         answers,
@@ -199,14 +204,15 @@ def score_command(
         checks=names(checks, tuple(REGISTRY)),
     )
     click.echo(format_report(report))
-    if json_path:
-        with atomic_open(json_path) as out:
-            json.dump(report.to_dict(), out, indent=2, ensure_ascii=False)
-            out.write("\n")
-    if details:
-        with atomic_open(details) as out:
-            for row in report.details():
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with committed_together():
+        if json_path:
+            with atomic_open(json_path) as out:
+                json.dump(report.to_dict(), out, indent=2, ensure_ascii=False)
+                out.write("\n")
+        if details:
+            with atomic_open(details) as out:
+                for row in report.details():
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 @eval_group.command("generate")

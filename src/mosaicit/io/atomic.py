@@ -1,30 +1,93 @@
-"""Write a file completely or not at all: a temporary file beside it, renamed at the end."""
+"""Write a file completely or not at all: a temporary file beside it, renamed at the end.
+
+The temporary file is ``.<name>.mosaicit-<pid>-<random>.part`` in the target's folder, so a
+later run for the same target removes the ones left by a killed run (see
+:mod:`mosaicit.tempfiles`). Inside :func:`mosaicit.io.outputs.committed_together` the rename
+waits until every output of the run is written.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO
+
+from mosaicit.errors import MosaicitError
+from mosaicit.exits import signals_held
+from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
+
+SUFFIX = ".part"
+#: Errors that a write to the output can raise (the file system is full, read-only, too small...).
+WRITE_ERRORS = frozenset({errno.EFBIG, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES})
+#: (temporary file, target) pairs written and waiting to be renamed together; None: rename at once.
+STAGED: ContextVar[list[tuple[str, Path]] | None] = ContextVar("mosaicit_staged", default=None)
+
+
+def cannot_write(target: str | Path, exc: OSError) -> MosaicitError:
+    """The one-line error for an output that cannot be written."""
+    return MosaicitError(f"{target}: cannot write: {exc.strerror or exc}")
+
+
+def discard(tmp: str) -> None:
+    """Remove a temporary file, if it is still there."""
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    LIVE.discard(tmp)
+
+
+def rename(tmp: str, target: Path) -> None:
+    """Rename a written temporary file to its target."""
+    os.replace(tmp, target)
+    LIVE.discard(tmp)
+
+
+def temp_beside(target: Path) -> tuple[int, str]:
+    """Create this process's temporary file for ``target`` (after removing dead runs' ones)."""
+    base = f".{target.name}."
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(target.parent, base, SUFFIX)
+        with signals_held():
+            fd, tmp = tempfile.mkstemp(prefix=owned_prefix(base), suffix=SUFFIX, dir=target.parent)
+            LIVE.add(tmp)
+    except FileExistsError:  # from mkdir: a file stands where the folder should be
+        raise MosaicitError(f"{target}: cannot write: {target.parent} is not a folder") from None
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
 
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary file next to ``path``; on success rename it to ``path``, else delete it."""
+    """Open a temporary file next to ``path``; on success rename it to ``path`` (or stage it, see
+    :data:`STAGED`), else delete it. A failed write is one error line that names ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    fd, tmp = temp_beside(target)
     try:
         encoding, newline = (None, None) if "b" in mode else ("utf-8", "\n")
-        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
-            yield handle
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
+                yield handle
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRORS or exc.filename not in (None, tmp):
+                raise
+            raise cannot_write(target, exc) from None
+        staged = STAGED.get()
+        if staged is not None:
+            staged.append((tmp, target))
+            return
+        try:
+            rename(tmp, target)
+        except OSError as exc:
+            raise cannot_write(target, exc) from None
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        discard(tmp)
         raise

@@ -119,6 +119,9 @@ def _decode_one(decoder: json.JSONDecoder, buf: _Buffer, path: str, index: int) 
     while True:
         try:
             item, end = decoder.raw_decode(buf.text, buf.pos)
+        except RecursionError:
+            where = buf.where(buf.pos)
+            raise InputError(path, f"invalid JSON at {where}: nested too deeply", index) from None
         except json.JSONDecodeError as exc:
             if buf.more(want):
                 want *= 2  # each retry reads at least as much again: linear overall
@@ -140,6 +143,8 @@ def _lines(handle: IO[str], path: str) -> Iterator[tuple[int, Any]]:
             item = json.loads(line.lstrip("\ufeff"))
         except json.JSONDecodeError as exc:
             raise InputError(path, f"invalid JSON on line {lineno}: {exc.msg}", index) from None
+        except RecursionError:
+            raise InputError(path, f"invalid JSON on line {lineno}: nested too deeply", index) from None
         yield index, item
         index += 1
 

@@ -20,6 +20,7 @@ from mosaicit.io.formats import (
 from mosaicit.io.hf import is_saved_dataset, iter_dataset, load_saved
 from mosaicit.io.jsonstream import EncodedRow, iter_json, write_rows
 from mosaicit.io.parquet import iter_parquet, write_parquet
+from mosaicit.io.wellformed import problem
 from mosaicit.records import Reject
 
 OUTPUT_SUFFIXES = (".json", ".jsonl", ".parquet")
@@ -66,8 +67,9 @@ def read_conversations(
 ) -> Iterator[Conversation]:
     """Normalise every item of ``source``; the shape is detected from the first item unless given.
 
-    An item in another known shape than the file's is an error (mixed shapes); a malformed
-    item raises (``on_bad="error"``) or is recorded in ``stats.rejects`` (``"skip"``).
+    An item in another known shape than the file's is an error (mixed shapes); a malformed item
+    (see also :func:`mosaicit.io.wellformed.problem`) raises (``on_bad="error"``) or is recorded
+    in ``stats.rejects`` (``"skip"``).
     """
     if input_format not in INPUT_SHAPES:
         raise MosaicitError(f"--input-format must be one of {', '.join(INPUT_SHAPES)}, got {input_format!r}")
@@ -80,6 +82,12 @@ def read_conversations(
     stats.shape = shape
     for index, item in iter_items(source, split):
         stats.read += 1
+        bad = problem(item)
+        if bad is not None and on_bad == "skip":
+            stats.rejects.append(Reject(index, "malformed", _raw(item), bad))
+            continue
+        if bad is not None:
+            raise InputError(name, bad, index)
         found = detect(item, cols)
         if shape is None:
             if found is None:
@@ -94,8 +102,12 @@ def read_conversations(
         except InputError as exc:
             if on_bad == "error":
                 raise
-            raw = dict(item) if isinstance(item, dict) else {"value": item}
-            stats.rejects.append(Reject(index, "malformed", raw, exc.reason))
+            stats.rejects.append(Reject(index, "malformed", _raw(item), exc.reason))
+
+
+def _raw(item: Any) -> dict[str, Any]:
+    """An input item as the record of a reject."""
+    return dict(item) if isinstance(item, dict) else {"value": item}
 
 
 def output_kind(path: str | Path) -> str:

@@ -3,7 +3,8 @@
 Tables are data (YAML or JSON), checked when loaded: a slot with a missing or unknown
 placeholder is an error at load time, never mid-run. Templates are filled by plain
 substitution of named ``{placeholders}``, in one pass, so text put into a template is never
-read as a template itself.
+read as a template itself. A tables file is at most 1 MiB, nested at most 16 levels deep,
+and its YAML has no aliases (a few nested aliases expand a small file beyond any memory).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from typing import Any
 import yaml
 
 from mosaicit.errors import MosaicitError
+from mosaicit.io.wellformed import problem
 
+#: The largest tables file read (the packaged one is about 17 kB).
+MAX_BYTES = 1 << 20
+#: The deepest nesting of containers in a tables file (the schema needs four levels).
+MAX_DEPTH = 16
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 PERMUTE_RULES = (
@@ -115,11 +121,11 @@ class _Checker:
         for i, item in enumerate(items):
             where = f"{slot}[{i}]"
             if not isinstance(item, str) or not item.strip() and strip:
-                raise self.fail(where, f"must be a non-empty string, got {item!r}")
+                raise self.fail(where, f"must be a non-empty string, got {_short(item)}")
             if strip and item != item.strip():
-                raise self.fail(where, f"has whitespace at its ends: {item!r}")
+                raise self.fail(where, f"has whitespace at its ends: {_short(item)}")
             if item in seen:
-                raise self.fail(where, f"duplicate entry {item!r}")
+                raise self.fail(where, f"duplicate entry {_short(item)}")
             seen.add(item)
             names = PLACEHOLDER.findall(item)
             for name in names:
@@ -128,7 +134,7 @@ class _Checker:
                     raise self.fail(where, f"unknown placeholder {{{name}}} (allowed: {allowed})")
             for name in required:
                 if names.count(name) != 1:
-                    raise self.fail(where, f"must contain {{{name}}} exactly once: {item!r}")
+                    raise self.fail(where, f"must contain {{{name}}} exactly once: {_short(item)}")
         return tuple(items)
 
     def pairs(self, slot: str) -> tuple[tuple[str, str], ...]:
@@ -145,7 +151,7 @@ class _Checker:
                 )
             )
             if not ok or item[0] == item[1]:
-                raise self.fail(f"{slot}[{i}]", f"must be two different plain words, got {item!r}")
+                raise self.fail(f"{slot}[{i}]", f"must be two different plain words, got {_short(item)}")
             out.append((item[0], item[1]))
         return tuple(out)
 
@@ -158,13 +164,38 @@ class _Checker:
             raise self.fail(slot, f"unknown entries {extra} (expected {list(expected)})")
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without aliases: a few nested aliases expand a small file beyond any memory."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in tables", mark)
+        return super().compose_node(parent, index)
+
+
 def _parse(text: str, source: str) -> Any:
     try:
         if source.endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text)
+            data = json.loads(text)
+        else:
+            data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise MosaicitError(f"{source}: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+        raise MosaicitError(f"{source}: not valid YAML/JSON: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        data = None
+        bad: str | None = f"nested deeper than {MAX_DEPTH} levels"
+    else:
+        bad = problem(data, MAX_DEPTH)
+    if bad is not None:
+        raise MosaicitError(f"{source}: {bad}")
+    return data
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def tables_from_data(data: Any, source: str) -> Tables:
@@ -173,7 +204,7 @@ def tables_from_data(data: Any, source: str) -> Tables:
     if not isinstance(data, dict):
         raise MosaicitError(f"{source}: the tables must be a mapping")
     if data.get("version") != 1:
-        raise c.fail("version", f"must be 1, got {data.get('version')!r}")
+        raise c.fail("version", f"must be 1, got {_short(data.get('version'))}")
     c.keys("permute.rules", PERMUTE_RULES)
     c.keys("maskout.rules", MASK_RULES)
     permute = {}
@@ -213,7 +244,7 @@ def _separators(c: _Checker, slot: str) -> tuple[str, ...]:
     items = c.strings(slot, strip=False)
     for i, item in enumerate(items):
         if "\n" in item or not item.strip():
-            raise c.fail(f"{slot}[{i}]", f"must be visible text on one line, got {item!r}")
+            raise c.fail(f"{slot}[{i}]", f"must be visible text on one line, got {_short(item)}")
     return items
 
 
@@ -223,7 +254,7 @@ def _punctuation(c: _Checker) -> tuple[str, ...]:
         raise c.fail("numbering.punctuation", "must be a non-empty list of strings")
     for i, p in enumerate(items):
         if p != p.strip() or "{" in p or "\n" in p:
-            raise c.fail(f"numbering.punctuation[{i}]", f"must be plain text, got {p!r}")
+            raise c.fail(f"numbering.punctuation[{i}]", f"must be plain text, got {_short(p)}")
     return tuple(items)
 
 
@@ -234,7 +265,14 @@ def load_tables(path: str | Path | None = None) -> Tables:
         return tables_from_data(_parse(ref.read_text(encoding="utf-8"), "default.yaml"), "default.yaml")
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise MosaicitError(f"{source}: cannot read the tables: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise MosaicitError(f"{source}: tables larger than {MAX_BYTES >> 20} MiB are not read")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MosaicitError(f"{source}: not UTF-8 text (byte {exc.start})") from None
     return tables_from_data(_parse(text, source), source)

@@ -1,0 +1,65 @@
+"""Refuse a run whose outputs would overwrite its inputs or each other, before anything is read.
+
+Two names are the same file when they resolve to the same path (symbolic links followed) or,
+for files that exist, when they are the same inode (hard links). A folder input (a saved
+dataset) counts as the files that ``datasets`` reads from it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from mosaicit.errors import MosaicitError
+
+#: The files of a saved dataset folder besides its ``*.arrow`` data.
+DATASET_FILES = frozenset({"state.json", "dataset_info.json", "dataset_dict.json"})
+#: Folders of a saved dataset searched at most.
+FOLDERS = 1_000
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[Any, ...]:
+    """What makes two names the same file: the inode if it exists, else the resolved path."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ("path", os.path.realpath(path))
+    return ("inode", st.st_dev, st.st_ino)
+
+
+def _files(path: str | os.PathLike[str]) -> Iterator[str | os.PathLike[str]]:
+    """``path`` itself, or the files of a saved dataset that a folder holds."""
+    if not os.path.isdir(path):
+        yield path
+        return
+    for n, (root, _, names) in enumerate(os.walk(path)):
+        for name in names:
+            if name.endswith(".arrow") or name in DATASET_FILES:
+                yield os.path.join(root, name)
+        if n > FOLDERS:
+            return
+
+
+def check_distinct(inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
+    """Raise one error if two ``outputs`` name the same file, or an output names an input file.
+
+    Both map a label (``"--rejects"``) to a path, or to None when not used; an input may also be
+    something that is not a path (an in-memory dataset), which is skipped.
+    """
+    seen: dict[tuple[Any, ...], str] = {}
+    for label, path in inputs.items():
+        if isinstance(path, str | os.PathLike) and os.path.exists(path):
+            for file in _files(path):
+                seen.setdefault(_identity(file), label)
+    for label, path in outputs.items():
+        if path is None:
+            continue
+        if os.path.isdir(path):
+            raise MosaicitError(f"{path}: {label} is a folder, not a file; nothing was read or written")
+        key = _identity(path)
+        if key in seen:
+            raise MosaicitError(
+                f"{path}: {label} and {seen[key]} name the same file; nothing was read or written"
+            )
+        seen[key] = label
