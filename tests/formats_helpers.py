@@ -60,20 +60,26 @@ def row_messages(row: dict[str, Any]) -> list[dict[str, str]]:
     return out + [{"role": "user", "content": user}, {"role": "assistant", "content": row["output"]}]
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of an output file (JSON array, JSONL or Parquet), mosaic decoded."""
+def raw_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of an output file (JSON array, JSONL or Parquet) as written."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        rows = pq.read_table(path).to_pylist()
-        for row in rows:
-            if isinstance(row.get("mosaic"), str):
-                row["mosaic"] = json.loads(row["mosaic"])
-        return rows
+        return pq.read_table(path).to_pylist()
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json":
         return json.loads(text)
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of an output file, the ``mosaic`` JSON string decoded (and checked to be one)."""
+    rows = raw_rows(path)
+    for row in rows:
+        if row.get("mosaic") is not None:
+            assert isinstance(row["mosaic"], str), "the provenance is written as a JSON string"
+            row["mosaic"] = json.loads(row["mosaic"])
+    return rows
 
 
 def run_cli(*args: str) -> Any:

@@ -134,6 +134,8 @@ class Run:
         counts = count_records(self.budget, records, on_count, self.cache, self.workers)
         usable, over = split_usable(self.composer, records, counts)
         self.rejects.extend(over)
+        if on_compose and over:  # records that take no part still count as composed, for progress
+            on_compose(len(over) * self.config.epochs)
         self.usable += len(usable)
         seed = self.config.seed + GROUP_SEED_STEP * group
         self.composer.config = replace(self.config, seed=seed) if group else self.config

@@ -118,7 +118,7 @@ def route(
                 item = as_raw(conv)
                 if conversation_policy == "split" and conv.multi_turn:
                     item = {"turn": turn, **item}
-                out.rejects.append(Reject(conv.index, reason, item))
+                out.rejects.append(Reject(conv.index, reason, item, id=conv.meta.get("id")))
                 out.bump(kind, reason)
                 continue
             if record.system not in out.groups:
