@@ -34,7 +34,16 @@ def test_augment_sample_writes_output_summary_and_rejects(tmp_path):
     assert summary["samples_written"] == len(samples)
     assert summary["record_uses"] == 120 * 4 == sum(s["count"] for s in samples)
     assert summary["tokens"]["max"] <= 2000 and summary["budget"]["composition"] == "exact"
-    assert list(samples[0]) == ["id", "instruction", "input", "output", "system", "history", "count", "mosaic"]
+    assert list(samples[0]) == [
+        "id",
+        "instruction",
+        "input",
+        "output",
+        "system",
+        "history",
+        "count",
+        "mosaic",
+    ]
     assert samples[0]["id"] is None and samples[0]["system"] == "" and samples[0]["history"] is None
     assert {"sources", "strategy", "answer_order", "skipped", "numbering", "tags", "tokens"} <= set(
         samples[0]["mosaic"]
@@ -191,7 +200,10 @@ def test_skip_policy_reports_malformed_records(tmp_path):
     assert "raise --max-bad-share (now 0.5)" in result.stderr and not out.exists()
     assert invoke("augment", src, "-o", out, "-q", "--max-bad-share", "0.7").exit_code == 0
     rejects = lines(tmp_path / "o.jsonl.rejects.jsonl")
-    assert [(r["index"], r["reason"], r["row"]) for r in rejects] == [(1, "malformed", 1), (2, "malformed", 2)]
+    assert [(r["index"], r["reason"], r["row"]) for r in rejects] == [
+        (1, "malformed", 1),
+        (2, "malformed", 2),
+    ]
     assert "must be a string" in rejects[0]["detail"]
     summary = json.loads((tmp_path / "o.jsonl.summary.json").read_text())
     assert summary["rejected_at_reading"] == {"records": 2, "share": 0.6667, "max_bad_share": 0.7}

@@ -109,7 +109,16 @@ def test_alpaca_history_system_and_input_are_kept():
     assert conv.messages()[0] == {"role": "system", "content": "Be brief."}
     assert conv.messages()[3] == {"role": "user", "content": "Now translate it.\nto French"}
     assert to_row(conv, "alpaca") == item | {"count": None, "mosaic": None}
-    assert list(to_row(conv, "alpaca")) == ["id", "instruction", "input", "output", "system", "history", "count", "mosaic"]
+    assert list(to_row(conv, "alpaca")) == [
+        "id",
+        "instruction",
+        "input",
+        "output",
+        "system",
+        "history",
+        "count",
+        "mosaic",
+    ]
 
 
 def test_prompt_completion_message_lists_and_strings_agree():

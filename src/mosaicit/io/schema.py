@@ -12,14 +12,14 @@ every row and the first rows show that type. So, in every file type:
   the strategy (``numbering`` null or an object, ``ids`` of any type, ``turns`` only for split
   conversations), which no single inferred type can hold. :func:`decode_mosaic` reads it back,
   and mosaicit's readers do so themselves;
-- :func:`witnesses_first` puts the first row that holds a ``history`` and the first that holds
-  an ``id`` at the top, so that the first rows show those columns' types.
+- ``augment`` writes the passthrough rows first, the first one that holds a ``history`` and
+  the first that holds an ``id`` at the very top, so that the first rows show those columns'
+  types (mosaics have neither); see :func:`mosaicit.workflow.augment_dataset`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 META = "mosaic"
@@ -67,14 +67,3 @@ def conform(row: dict[str, Any], shape: str, with_meta: bool = True) -> dict[str
     if with_meta:
         out[META] = encode_mosaic(out[META])
     return out
-
-
-def witnesses_first(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` with the first row holding a ``history`` and the first holding an ``id`` moved to
-    the top (in that order), the others in their order."""
-    lead: list[int] = []
-    for name in ("history", "id"):
-        first = next((i for i, row in enumerate(rows) if row.get(name) is not None), None)
-        if first is not None and first not in lead:
-            lead.append(first)
-    return [rows[i] for i in lead] + [row for i, row in enumerate(rows) if i not in set(lead)]
