@@ -83,6 +83,8 @@ def test_stdin_in_and_stdout_out(tmp_path):
     assert result.stdout == file_out.read_text(encoding="utf-8")
     assert len(piped) > 10
     assert not Path("-.summary.json").exists() and not Path("-.rejects.jsonl").exists(), "no side files"
+    no_info = CliRunner().invoke(main, ["augment", "-", "-o", "-", "--emit-dataset-info", "-q"], input=text)
+    assert no_info.exit_code == 1 and "--emit-dataset-info needs an output file" in no_info.stderr
 
 
 @pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst", ".json.gz"])

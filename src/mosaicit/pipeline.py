@@ -178,5 +178,5 @@ def mosaic(
     counter = tokenizer if hasattr(tokenizer, "count_many") else load_counter(tokenizer)  # type: ignore[arg-type]
     loaded = tables if isinstance(tables, Tables) else load_tables(tables)
     run = Run(config or MosaicConfig(), counter, loaded)  # type: ignore[arg-type]
-    routed = route(read_conversations(records))
+    routed = route(read_conversations(records, on_bad="error"))
     yield from run.grouped(routed.groups.values())

@@ -91,6 +91,13 @@ class _Outcome:
     over_budget: list[Reject] = field(default_factory=list)
 
 
+def check_info_target(info_path: str | Path, output_path: str | Path, shape: str) -> None:
+    """A clear error, before anything is read, when no dataset_info.json entry can be written."""
+    if str(output_path) == STDOUT:
+        raise MosaicitError("--emit-dataset-info needs an output file, not - (stdout)")
+    dataset_info.check_target(info_path, shape)
+
+
 def side_paths(output: str | Path) -> tuple[Path, Path]:
     """Default summary and rejects paths beside ``output``."""
     out = Path(output)
@@ -218,7 +225,7 @@ def augment_dataset(
     output_kind(output_path)
     check_policies(fmt.conversations, fmt.system_policy)
     if dataset_info_path is not None:
-        dataset_info.check_target(dataset_info_path, shape)
+        check_info_target(dataset_info_path, output_path, shape)
     name = source_name(source)
     tables = load_tables(tables_path)
     template, chat_counter = load_template(fmt.template, tokenizer, fmt.chat_template)
@@ -431,7 +438,7 @@ def convert_dataset(
     shape = check_output_format(fmt.output_format)
     output_kind(output_path)
     if dataset_info_path is not None:
-        dataset_info.check_target(dataset_info_path, shape)
+        check_info_target(dataset_info_path, output_path, shape)
     name = source_name(source)
     stats = ReadStats()
 
