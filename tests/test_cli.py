@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLE, TOKENIZERS
+from formats_helpers import read_rows
 from mosaicit.cli import main
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -19,7 +20,7 @@ def invoke(*args: str):
 
 
 def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return read_rows(path)
 
 
 def test_augment_sample_writes_output_summary_and_rejects(tmp_path):
@@ -33,7 +34,17 @@ def test_augment_sample_writes_output_summary_and_rejects(tmp_path):
     assert summary["samples_written"] == len(samples)
     assert summary["record_uses"] == 120 * 4 == sum(s["count"] for s in samples)
     assert summary["tokens"]["max"] <= 2000 and summary["budget"]["composition"] == "exact"
-    assert set(samples[0]) == {"instruction", "input", "output", "count", "mosaic"}
+    assert list(samples[0]) == [
+        "id",
+        "instruction",
+        "input",
+        "output",
+        "system",
+        "history",
+        "count",
+        "mosaic",
+    ]
+    assert samples[0]["id"] is None and samples[0]["system"] == "" and samples[0]["history"] is None
     assert {"sources", "strategy", "answer_order", "skipped", "numbering", "tags", "tokens"} <= set(
         samples[0]["mosaic"]
     )
@@ -100,7 +111,18 @@ def test_over_budget_and_empty_records_are_reported_not_lost(tmp_path):
     assert invoke("augment", src, "-o", out, "-q", "--epochs", "2").exit_code == 0
     rejects = lines(tmp_path / "o.jsonl.rejects.jsonl")
     assert [(r["index"], r["reason"]) for r in rejects] == [(1, "over_budget"), (2, "empty_output")]
-    assert rejects[0]["record"]["instruction"] == "Write a lot."
+    assert rejects[0] == {
+        "index": 1,
+        "file": str(src),
+        "row": 1,
+        "id": None,
+        "reason": "over_budget",
+        "detail": rejects[0]["detail"],
+    }, "by default a reject names the record, not copies it"
+    assert "max_length 2000" in rejects[0]["detail"]
+    full = tmp_path / "full.jsonl"
+    assert invoke("augment", src, "-o", full, "-q", "--epochs", "2", "--rejects-full").exit_code == 0
+    assert lines(tmp_path / "full.jsonl.rejects.jsonl")[0]["record"]["instruction"] == "Write a lot."
     used = sorted(i for s in lines(out) for i in s["mosaic"]["sources"])
     assert used == [0, 0, 3, 3]
     ids = [i for s in lines(out) for i in s["mosaic"].get("ids", [])]
@@ -134,7 +156,7 @@ def test_bad_input_gives_one_line_and_leaves_nothing(tmp_path, name, content, me
     if content is not None:
         src.write_text(content, encoding="utf-8")
     out_dir = tmp_path / "out"
-    result = invoke("augment", src, "-o", out_dir / "o.jsonl", "-q")
+    result = invoke("augment", src, "-o", out_dir / "o.jsonl", "-q", "--on-bad-record", "error")
     if message is None:  # a single JSONL object is a valid one-record file
         assert result.exit_code == 0
         return
@@ -172,10 +194,19 @@ def test_skip_policy_reports_malformed_records(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text('{"instruction": "a", "output": "b"}\n{"instruction": 1, "output": "b"}\n[1]\n', "utf-8")
     out = tmp_path / "o.jsonl"
-    assert invoke("augment", src, "-o", out, "-q", "--on-bad-record", "skip").exit_code == 0
+    result = invoke("augment", src, "-o", out, "-q")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, "2 of 3 broken: over --max-bad-share"
+    assert "66.7% of the records (2 of 3) were rejected as broken" in result.stderr
+    assert "raise --max-bad-share (now 0.5)" in result.stderr and not out.exists()
+    assert invoke("augment", src, "-o", out, "-q", "--max-bad-share", "0.7").exit_code == 0
     rejects = lines(tmp_path / "o.jsonl.rejects.jsonl")
-    assert [(r["index"], r["reason"]) for r in rejects] == [(1, "malformed"), (2, "malformed")]
+    assert [(r["index"], r["reason"], r["row"]) for r in rejects] == [
+        (1, "malformed", 1),
+        (2, "malformed", 2),
+    ]
     assert "must be a string" in rejects[0]["detail"]
+    summary = json.loads((tmp_path / "o.jsonl.summary.json").read_text())
+    assert summary["rejected_at_reading"] == {"records": 2, "share": 0.6667, "max_bad_share": 0.7}
 
 
 def test_preview_marks_the_parts(tmp_path):

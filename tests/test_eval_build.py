@@ -144,7 +144,7 @@ def test_bad_input_files(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "a", "output": "b"}\n{"instruction": 3}\n', encoding="utf-8")
     with pytest.raises(InputError, match="record 1"):
-        build_evalset(bad)
+        build_evalset(bad, on_bad="error")
     with pytest.raises(MosaicitError, match="sets epochs itself"):
         build_evalset(SAMPLE, epochs=2)
 

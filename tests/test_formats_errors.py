@@ -92,7 +92,8 @@ def test_bad_input(tmp_path, command, case):
     name, text, message = CASES[case]
     path = _write(tmp_path, name, text)
     (tmp_path / "out").mkdir()
-    result = run_cli(command, path, "-o", tmp_path / "out" / "o.jsonl", "--emit-dataset-info", "-q")
+    strict = ["--on-bad-record", "error", "--strict-conversations"]  # the old, strict behaviour
+    result = run_cli(command, path, "-o", tmp_path / "out" / "o.jsonl", "--emit-dataset-info", "-q", *strict)
     _assert_clean_failure(result, tmp_path, path, message)
 
 
@@ -135,7 +136,8 @@ def test_chat_template_that_fails_to_render_names_the_record(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-o", "OUT/o.txt"], "the output must end in .json, .jsonl, .parquet"),
+        (["-o", "OUT/o.txt"], "the output must end in .json, .jsonl or .parquet"),
+        (["-o", "OUT/o.parquet.gz"], "the output must end in .json, .jsonl or .parquet"),
         (
             ["-o", "OUT/o.jsonl", "--output-format", "prompt-completion", "--emit-dataset-info"],
             "no prompt-completion",
@@ -160,11 +162,12 @@ def test_bad_options_fail_before_writing(tmp_path, args, message):
 def test_skip_sets_bad_records_aside_and_says_so(tmp_path):
     path = _write(tmp_path, "data.jsonl", _lines(GOOD, _sg("gpt", "human"), GOOD))
     out = tmp_path / "o.jsonl"
-    result = run_cli("convert", path, "-o", out, "--on-bad-record", "skip", "--output-format", "messages")
-    assert result.exit_code == 0
+    strict = ["--strict-conversations"]
+    result = run_cli("convert", path, "-o", out, "--output-format", "messages", *strict)
+    assert result.exit_code == 0, "skip is the default"
     assert len(out.read_text().splitlines()) == 2
     [reject] = [json.loads(x) for x in (tmp_path / "o.jsonl.rejects.jsonl").read_text().splitlines()]
     assert (
         reject["index"] == 1 and reject["reason"] == "malformed" and "roles out of order" in reject["detail"]
     )
-    assert "rejected: 1" in result.stderr
+    assert "rejected: 1 (33.3%)" in result.stderr

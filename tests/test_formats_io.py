@@ -108,7 +108,17 @@ def test_alpaca_history_system_and_input_are_kept():
     assert conv.turns == (("Say hello", "Hello"), ("Now translate it.", "Bonjour"))
     assert conv.messages()[0] == {"role": "system", "content": "Be brief."}
     assert conv.messages()[3] == {"role": "user", "content": "Now translate it.\nto French"}
-    assert to_row(conv, "alpaca") == item | {"history": [["Say hello", "Hello"]]}
+    assert to_row(conv, "alpaca") == item | {"count": None, "mosaic": None}
+    assert list(to_row(conv, "alpaca")) == [
+        "id",
+        "instruction",
+        "input",
+        "output",
+        "system",
+        "history",
+        "count",
+        "mosaic",
+    ]
 
 
 def test_prompt_completion_message_lists_and_strings_agree():
@@ -120,7 +130,7 @@ def test_prompt_completion_message_lists_and_strings_agree():
     a = normalise(lists, "prompt-completion", Columns(), "f", 0)
     b = normalise(strings, "prompt-completion", Columns(), "f", 0)
     assert a.messages() == b.messages()
-    assert to_row(a, "prompt-completion") == lists
+    assert to_row(a, "prompt-completion") == {"id": None, **lists, "mosaic": None}
 
 
 def test_custom_column_names():
@@ -210,12 +220,16 @@ def test_mixed_shapes_is_an_error(tmp_path):
     rows = [{"instruction": "a", "output": "b"}, _sg("human", "gpt")]
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     with pytest.raises(InputError, match=r"record 1: mixed shapes: this record is sharegpt"):
-        list(read_conversations(path))
+        list(read_conversations(path, on_bad="error"))
+    stats = ReadStats()
+    assert len(list(read_conversations(path, stats=stats))) == 1, "by default: set aside"
+    assert [(r.index, r.reason) for r in stats.rejects] == [(1, "malformed")]
+    assert "mixed shapes" in stats.rejects[0].detail
 
 
 def test_skip_sets_malformed_items_aside(tmp_path):
     path = tmp_path / "a.jsonl"
-    rows = [_sg("human", "gpt"), _sg("gpt", "human"), _sg("human", "gpt", "human", "gpt")]
+    rows = [_sg("human", "gpt"), _sg("human", "wizard"), _sg("human", "gpt", "human", "gpt")]
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     stats = ReadStats()
     convs = list(read_conversations(path, on_bad="skip", stats=stats))
@@ -251,7 +265,8 @@ def test_parquet_and_saved_dataset_read_like_json(tmp_path):
 
 
 def test_folder_that_is_not_a_dataset(tmp_path):
-    with pytest.raises(InputError, match="not a saved Hugging Face dataset"):
+    (tmp_path / "notes.txt").write_text("not data")
+    with pytest.raises(InputError, match="a folder with no data file"):
         list(read_conversations(tmp_path))
 
 
@@ -281,4 +296,4 @@ def test_augment_a_dataset_object(tmp_path):
     summary = augment_dataset(ds, out, MosaicConfig(epochs=1), FormatOptions(output_format="messages"))
     assert summary["input"] == "<dataset>" and summary["formats"]["input"] == "alpaca"
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert sorted(i for r in lines for i in r["mosaic"]["sources"]) == list(range(50))
+    assert sorted(i for r in lines for i in json.loads(r["mosaic"])["sources"]) == list(range(50))

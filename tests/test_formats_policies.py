@@ -153,7 +153,7 @@ def test_file_and_python_apis_give_the_same_mosaics(tmp_path):
     records = json.loads(ALPACA_EVAL.read_text())
     in_memory = list(mosaic(records, config))
     assert [(s.instruction, s.output, s.mosaic) for s in in_memory] == [
-        (r["instruction"], r["output"], r["mosaic"]) for r in written
+        (r["instruction"], r["output"], json.loads(r["mosaic"])) for r in written
     ]
 
 
@@ -181,7 +181,8 @@ def test_route_rejects_empty_exchanges_with_a_reason():
 
 def test_passthrough_over_budget_is_reported(tmp_path, dataset):
     out = tmp_path / "o.jsonl"
-    summary = augment_dataset(dataset[0], out, MosaicConfig(epochs=1, max_length=300), FormatOptions())
+    config = MosaicConfig(epochs=1, max_length=300)
+    summary = augment_dataset(dataset[0], out, config, FormatOptions(), rejects_full=True)
     rejects = [json.loads(x) for x in (tmp_path / "o.jsonl.rejects.jsonl").read_text().splitlines()]
     over = [r for r in rejects if r["reason"] == "over_budget" and "messages" in r["record"]]
     assert over and summary["passthrough"]["over_budget"] == len(over)
@@ -191,7 +192,7 @@ def test_passthrough_over_budget_is_reported(tmp_path, dataset):
 def test_split_exchange_over_budget_names_its_turn(tmp_path, dataset):
     out = tmp_path / "o.jsonl"
     config = MosaicConfig(epochs=1, max_length=120)
-    augment_dataset(dataset[0], out, config, FormatOptions(conversations="split"))
+    augment_dataset(dataset[0], out, config, FormatOptions(conversations="split"), rejects_full=True)
     rejects = [json.loads(x) for x in (tmp_path / "o.jsonl.rejects.jsonl").read_text().splitlines()]
     over = [r for r in rejects if r["reason"] == "over_budget"]
     assert over and all("turn" in r["record"] for r in over)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from conftest import SHAREGPT, TOKENIZERS
-from formats_helpers import hf_tokenizer
+from conftest import TOKENIZERS
+from formats_helpers import hf_tokenizer, write_mixed
 from mosaicit import MosaicConfig
 from mosaicit.workflow import FormatOptions, augment_dataset
 
@@ -23,10 +25,16 @@ def test_trl_sft_accepts_the_output(tmp_path, shape, train):
     out = tmp_path / "train.jsonl"
     config = MosaicConfig(epochs=1, max_length=MAX_LENGTH)
     formats = FormatOptions(output_format=shape, template="chat")
-    augment_dataset(SHAREGPT, out, config, formats, tokenizer=str(TOKENIZERS / "qwen3"))
+    mixed = write_mixed(
+        tmp_path / "mixed.jsonl"
+    )  # mosaics, passthrough conversations with ids, system prompts
+    summary = augment_dataset(mixed, out, config, formats, tokenizer=str(TOKENIZERS / "qwen3"))
 
     tok = hf_tokenizer("qwen3")
-    dataset = datasets.load_dataset("json", data_files=str(out), split="train", cache_dir=str(tmp_path / "c"))
+    dataset = datasets.load_dataset(
+        "json", data_files=str(out), split="train", cache_dir=str(tmp_path / "c"), chunksize=1 << 15
+    )  # read in many blocks
+    assert dataset.num_rows == summary["samples_written"]
     model = LlamaForCausalLM(
         LlamaConfig(
             vocab_size=len(tok),
@@ -51,7 +59,8 @@ def test_trl_sft_accepts_the_output(tmp_path, shape, train):
     assert prepared.num_rows == dataset.num_rows
     lengths = [len(ids) for ids in prepared["input_ids"]]
     assert max(lengths) <= MAX_LENGTH
-    assert lengths == [m["tokens"] for m in prepared["mosaic"]]
+    assert lengths == [json.loads(m)["tokens"] for m in prepared["mosaic"]]
+    assert {json.loads(m)["strategy"] == "passthrough" for m in prepared["mosaic"]} == {True, False}
     if shape == "prompt-completion":  # the loss covers the completion only, never nothing
         for labels in prepared["labels"]:
             assert labels[0] == -100 and any(label != -100 for label in labels)

@@ -13,6 +13,7 @@ from mosaicit.clihelp import names, user_errors
 from mosaicit.config import STRATEGIES, VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.errors import MosaicitError
 from mosaicit.io.formats import INPUT_SHAPES, SHAPES
+from mosaicit.io.sources import MAX_BAD_SHARE
 from mosaicit.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
 from mosaicit.templates import TEMPLATES
@@ -47,17 +48,19 @@ def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Most records in one mosaic.",
         ),
         click.option(
+            "--mix",
             "--version",
             "version",
             type=click.Choice(tuple(VERSIONS)),
             default="both",
             show_default=True,
-            help="Strategy mix: format, order (+permute), mask (+maskout), both, or primary.",
+            help="Strategy mix: format, order (+permute), mask (+maskout), both, or primary. "
+            "--version is the research script's name for it.",
         ),
         click.option(
             "--weights",
             default=None,
-            help=f"Relative strategy weights, e.g. 'format=2,permute=1'; overrides --version. "
+            help=f"Relative strategy weights, e.g. 'format=2,permute=1'; overrides --mix. "
             f"Strategies: {', '.join(STRATEGIES)}.",
         ),
         click.option(
@@ -161,7 +164,21 @@ def format_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="The output's shape; the file type follows OUTPUT's extension (.json, .jsonl, .parquet).",
         ),
-        click.option("--no-meta", is_flag=True, help="Leave out the 'mosaic' provenance object."),
+        click.option("--no-meta", is_flag=True, help="Leave out the 'mosaic' provenance column."),
+        click.option(
+            "--strict-conversations",
+            is_flag=True,
+            help="Take ShareGPT/messages lists as they are: no repairs (dropping leading model turns "
+            "and a trailing user turn, merging repeated roles); a list that needs one is malformed.",
+        ),
+        click.option(
+            "--max-bad-share",
+            type=click.FloatRange(0, 1),
+            default=MAX_BAD_SHARE,
+            show_default=True,
+            help="Stop when more than this share of the records are rejected as broken "
+            "(the input is likely in another shape than assumed).",
+        ),
         click.option(
             "--emit-dataset-info",
             "dataset_info",
@@ -193,6 +210,8 @@ def make_formats(output: str, **kw: Any) -> tuple[Any, str | None]:
         system_policy=kw.get("system_policy", "group"),
         template=kw.get("template", "none"),
         chat_template=kw.get("chat_template"),
+        strict_conversations=kw["strict_conversations"],
+        max_bad_share=kw["max_bad_share"],
     )
     info = kw["dataset_info"]
     return formats, (str(default_path(output)) if info == "" else info)
@@ -203,26 +222,33 @@ output_option = click.option(
     "--output",
     "output",
     required=True,
-    type=click.Path(dir_okay=False),
-    help="Output file: .jsonl (one row per line), .json (an array) or .parquet.",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Output file: .jsonl (one row per line), .json (an array) or .parquet; .jsonl and .json "
+    "may end in .gz or .zst (compressed); - writes JSONL to stdout.",
 )
 on_bad_option = click.option(
     "--on-bad-record",
     type=click.Choice(("error", "skip")),
-    default="error",
+    default="skip",
     show_default=True,
-    help="A malformed record stops the run (error) or is set aside in the rejects file (skip).",
+    help="A malformed record is set aside in the rejects file (skip; see --max-bad-share) "
+    "or stops the run (error).",
 )
+rejects_full_option = click.option(
+    "--rejects-full", is_flag=True, help="Copy each rejected record in full into the rejects file."
+)
+input_argument = click.argument("input_path", metavar="INPUT...", nargs=-1, required=True)
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
-@click.group()
+@click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="mosaicit")
 def main() -> None:
     """Mosaic instruction tuning: compose instruction/response records into budgeted training samples."""
 
 
 @main.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path())
+@input_argument
 @output_option
 @mosaic_options
 @click.option(
@@ -271,6 +297,7 @@ def main() -> None:
     help="Rejected records path [default: OUTPUT.rejects.jsonl].",
 )
 @on_bad_option
+@rejects_full_option
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -297,12 +324,13 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
 @user_errors
 def augment(
-    input_path: str,
+    input_path: tuple[str, ...],
     output: str,
     no_meta: bool,
     summary_path: str | None,
     rejects_path: str | None,
     on_bad_record: str,
+    rejects_full: bool,
     workers: int | None,
     cache_dir: str | None,
     no_cache: bool,
@@ -310,20 +338,23 @@ def augment(
     quiet: bool,
     **kw: Any,
 ) -> None:
-    """Mosaic the records in INPUT into OUTPUT.
+    """Mosaic the records in INPUT... into OUTPUT.
 
-    INPUT is a JSON array, JSONL or Parquet file, or a folder saved with datasets' save_to_disk,
-    holding Alpaca, ShareGPT, OpenAI messages or prompt/completion records.
+    Each INPUT is a JSON array, JSONL or Parquet file (JSON and JSONL may be .gz or .zst), a glob,
+    a folder of such files or one saved with datasets' save_to_disk, or - for stdin; several
+    are read as one dataset. Records may be Alpaca, ShareGPT, OpenAI messages or prompt/completion.
     """
-    from mosaicit.workflow import augment_dataset, side_paths
+    from mosaicit.workflow import augment_dataset
 
     if report_page:
+        if output == "-":
+            raise click.UsageError("--report needs an output file, not - (stdout)")
         from mosaicit.report.plots import require_matplotlib
 
         require_matplotlib()  # before the run, not after it
     formats, info = make_formats(output, **kw)
     summary = augment_dataset(
-        input_path,
+        list(input_path),
         output,
         make_config(**kw),
         formats,
@@ -338,13 +369,12 @@ def augment(
         cache_dir=cache_dir,
         use_cache=not no_cache,
         dataset_info_path=info,
+        rejects_full=rejects_full,
     )
     if not quiet:
-        default_summary, default_rejects = side_paths(output)
-        click.echo(
-            format_summary(summary, summary_path or default_summary, rejects_path or default_rejects),
-            err=True,
-        )
+        from mosaicit.workflow import side_targets
+
+        click.echo(format_summary(summary, *side_targets(output, summary_path, rejects_path)), err=True)
     if report_page:
         from mosaicit.report.write import write_report
 
@@ -354,27 +384,47 @@ def augment(
 
 
 @main.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path())
+@input_argument
 @output_option
 @format_options
 @on_bad_option
+@rejects_full_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @user_errors
-def convert(input_path: str, output: str, no_meta: bool, on_bad_record: str, quiet: bool, **kw: Any) -> None:
-    """Rewrite INPUT in another shape or file type, one record per record, with no mosaicking."""
+def convert(
+    input_path: tuple[str, ...],
+    output: str,
+    no_meta: bool,
+    on_bad_record: str,
+    rejects_full: bool,
+    quiet: bool,
+    **kw: Any,
+) -> None:
+    """Rewrite INPUT... (as for augment) in another shape or file type, one row per record, no mosaicking."""
     from mosaicit.workflow import convert_dataset
 
     formats, info = make_formats(output, **kw)
     s = convert_dataset(
-        input_path, output, formats, with_meta=not no_meta, on_bad=on_bad_record, dataset_info_path=info
+        list(input_path),
+        output,
+        formats,
+        with_meta=not no_meta,
+        on_bad=on_bad_record,
+        dataset_info_path=info,
+        rejects_full=rejects_full,
     )
     if not quiet:
         lines = [
             f"read {s['records_read']} {s['input_format']} records, wrote {s['records_written']} "
             f"as {s['output_format']} to {s['output']}"
         ]
+        if s["repairs"]:
+            lines.append("repaired: " + ", ".join(f"{k} {v}" for k, v in s["repairs"].items()))
         if s["records_rejected"]:
-            lines.append(f"rejected: {s['records_rejected']} -> {s['rejects']}")
+            share = s["records_rejected"] / s["records_read"]
+            lines.append(
+                f"rejected: {s['records_rejected']} ({share:.1%}) -> " + s.get("rejects", "not written")
+            )
         if "dataset_info" in s:
             lines.append(
                 f"dataset_info.json entry {s['dataset_info']['name']!r}: {s['dataset_info']['path']}"
@@ -394,13 +444,21 @@ def format_summary(s: dict[str, Any], summary_path: Any, rejects_path: Any) -> s
             f"wrote {s['samples_written']} samples to {s['output']}",
             f"records per sample: {sizes} (mean {s['mean_records_per_sample']})",
             f"strategies: {mix}",
-            f"tokens per sample: mean {tok['mean']}, max {tok['max']} <= {tok['max_length']} "
+            f"tokens per mosaic: mean {tok['mean']}, p50 {tok['p50']}, p90 {tok['p90']}, p99 {tok['p99']}, "
+            f"max {tok['max']} <= {tok['max_length']} "
             f"({s['budget']['tokenizer']}, {s['budget']['composition']})",
-            f"rejected: {dropped} -> {rejects_path}",
+            f"budget fill: mean {tok['fill']['mean']:.1%}, p50 {tok['fill']['p50']:.1%}, "
+            f"p90 {tok['fill']['p90']:.1%}",
+            f"rejected: {s['records_rejected']} ({_share(s['records_rejected'], s['records_read'])}): "
+            f"{dropped} -> {rejects_path or 'not written (give --rejects)'}",
             *_format_kinds(s),
-            f"summary: {summary_path}",
+            f"summary: {summary_path or 'not written (give --summary)'}",
         ]
     )
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "0%"
 
 
 def _format_kinds(s: dict[str, Any]) -> list[str]:
@@ -411,8 +469,12 @@ def _format_kinds(s: dict[str, Any]) -> list[str]:
         f"{kind}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) for kind, counts in s["kinds"].items()
     )
     p = s["passthrough"]
+    repairs = ", ".join(f"{k} {v}" for k, v in s.get("repairs", {}).items()) or "none"
+    bad = s.get("rejected_at_reading", {})
     lines = [
         f"input ({s['formats']['input']}): {kinds}",
+        f"repaired conversations: {repairs}; broken records: {bad.get('records', 0)} "
+        f"({bad.get('share', 0):.1%}, the run stops above --max-bad-share {bad.get('max_bad_share')})",
         f"mosaics {s['mosaics_written']} in {s['system_groups']} system-prompt group(s); passed through "
         f"{p['written']} unchanged (max {p['max_tokens']} tokens), {p['over_budget']} over budget",
     ]
@@ -422,13 +484,13 @@ def _format_kinds(s: dict[str, Any]) -> list[str]:
 
 
 @main.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path())
+@input_argument
 @click.option("-n", "--count", "count", type=int, default=3, show_default=True, help="Mosaics to show.")
 @mosaic_options
 @click.option("--plain", is_flag=True, help="No colours, even on a terminal.")
 @user_errors
-def preview(input_path: str, count: int, plain: bool, **kw: Any) -> None:
-    """Print a few mosaics from INPUT (any shape augment reads) with their parts marked; write nothing."""
+def preview(input_path: tuple[str, ...], count: int, plain: bool, **kw: Any) -> None:
+    """Print a few mosaics from INPUT... (anything augment reads) with their parts marked; write nothing."""
     from itertools import islice
 
     from mosaicit.io.sources import read_conversations
@@ -438,7 +500,7 @@ def preview(input_path: str, count: int, plain: bool, **kw: Any) -> None:
     from mosaicit.tables.loader import load_tables
     from mosaicit.tokens import load_counter
 
-    routed = route(read_conversations(input_path, on_bad="skip"))
+    routed = route(read_conversations(list(input_path), on_bad="skip"))
     run = Run(make_config(**kw), load_counter(kw["tokenizer"]), load_tables(kw["tables"]))
     by_index = {r.index: r for r in routed.records}
     for number, sample in enumerate(islice(run.grouped(routed.groups.values()), count), 1):

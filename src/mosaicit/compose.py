@@ -63,6 +63,7 @@ class Tally:
     strategies: Counter[str] = field(default_factory=Counter)
     rules: Counter[str] = field(default_factory=Counter)
     verified: int = 0
+    token_counts: Counter[int] = field(default_factory=Counter)
 
     def merge(self, other: Tally) -> None:
         """Add another tally's counts to this one."""
@@ -73,12 +74,14 @@ class Tally:
         self.sizes.update(other.sizes)
         self.strategies.update(other.strategies)
         self.rules.update(other.rules)
+        self.token_counts.update(other.token_counts)
 
     def add(self, plan: Plan, tokens: int) -> None:
         """Count one emitted sample."""
         self.samples += 1
         self.tokens += tokens
         self.max_tokens = max(self.max_tokens, tokens)
+        self.token_counts[tokens] += 1
         self.sizes[len(plan.sources)] += 1
         self.strategies[plan.strategy] += 1
         if plan.rule:
@@ -309,7 +312,7 @@ def split_usable(
         record = records[i]
         about = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
         detail = f"about {about} tokens alone > max_length {limit}"
-        rejects.append(Reject(record.index, "over_budget", partial(_raw, records, i), detail))
+        rejects.append(Reject(record.index, "over_budget", partial(_raw, records, i), detail, record.id))
     return usable, rejects
 
 

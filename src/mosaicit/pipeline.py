@@ -189,6 +189,8 @@ class Run:
         counts = count_records(self.budget, records, on_count, self.cache, self.workers)
         usable, over = split_usable(self.composer, records, counts, self.plain_tokens)
         self.rejects.extend(over)
+        if on_compose and over:  # records that take no part still count as composed, for progress
+            on_compose(len(over) * self.config.epochs)
         self.usable += len(usable)
         seed = self.config.seed + GROUP_SEED_STEP * group
         self.composer.config = replace(self.config, seed=seed) if group else self.config
@@ -231,5 +233,5 @@ def mosaic(
     counter = tokenizer if hasattr(tokenizer, "count_many") else load_counter(tokenizer)  # type: ignore[arg-type]
     loaded = tables if isinstance(tables, Tables) else load_tables(tables)
     run = Run(config or MosaicConfig(), counter, loaded)  # type: ignore[arg-type]
-    routed = route(read_conversations(records))
+    routed = route(read_conversations(records, on_bad="error"))
     yield from run.grouped(routed.groups.values())

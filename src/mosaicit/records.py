@@ -47,12 +47,14 @@ class Reject:
 
     ``record`` is the record as a dict, or a function that reads it back when it is needed
     (so that large rejected records need not stay in memory); :meth:`raw` gives the dict.
+    ``id`` is the record's ``id`` when it has one.
     """
 
     index: int
     reason: str
     record: dict[str, Any] | Callable[[], dict[str, Any]]
     detail: str = ""
+    id: Any = None
 
     def raw(self) -> dict[str, Any]:
         """The rejected record, as a dict."""

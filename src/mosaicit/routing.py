@@ -8,7 +8,12 @@ Policies (documented in docs/formats.md):
 - a multi-turn conversation passes through unchanged (``conversations="passthrough"``), gives
   only its first exchange to mosaic (``"first-turn"``; the later exchanges are counted as
   unused), or gives every exchange as a record of its own (``"split"``; each record keeps
-  its exchange number, which the provenance reports as ``turns``).
+  its exchange number, which the provenance reports as ``turns``);
+- an exchange of a multi-turn conversation whose user text only asks to go on (``continue``,
+  ``go on``...: :data:`mosaicit.io.chats.CONTINUATIONS`) is not made a record: its answer goes
+  on from an earlier answer and means nothing alone, and gluing it to that answer could cut
+  a text mid-word or break the budget. It is rejected (reason ``continuation_turn``) and
+  counted, so ``split`` never makes a context-free sample of it.
 
 Nothing is dropped silently: every item ends up in a group, in the passthrough list or in the
 rejects with a reason, and :attr:`Routed.kinds` counts what happened to each kind.
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mosaicit.errors import MosaicitError
+from mosaicit.io.chats import is_continuation
 from mosaicit.io.formats import Conversation
 from mosaicit.records import Record, Reject
 from mosaicit.store import RecordStore
@@ -112,13 +118,20 @@ def route(
         for turn in turns:
             record = exchange_record(conv, turn, conversation_policy == "split")
             reason = (
-                "empty_instruction" if not record.instruction else "empty_output" if not record.output else ""
+                "empty_instruction"
+                if not record.instruction
+                else "empty_output"
+                if not record.output
+                else "continuation_turn"
+                if conv.multi_turn and is_continuation(record.instruction)
+                else ""
             )
             if reason:
                 item = as_raw(conv)
                 if conversation_policy == "split" and conv.multi_turn:
                     item = {"turn": turn, **item}
-                out.rejects.append(Reject(conv.index, reason, item))
+                detail = f"{record.instruction!r} only asks to go on" if reason == "continuation_turn" else ""
+                out.rejects.append(Reject(conv.index, reason, item, detail, conv.meta.get("id")))
                 out.bump(kind, reason)
                 continue
             if record.system not in out.groups:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +18,18 @@ from typing import Any
 from mosaicit.cache import CountCache, default_cache_dir
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError, RecordError
+from mosaicit.histogram import token_stats
 from mosaicit.io import dataset_info
 from mosaicit.io.atomic import atomic_open
+from mosaicit.io.chats import REPAIRS
+from mosaicit.io.commit import committed_together
 from mosaicit.io.formats import Columns, Conversation, to_row, with_meta
+from mosaicit.io.inputs import expand
 from mosaicit.io.jsonstream import EncodedRow, encode_row, write_rows
-from mosaicit.io.outputs import committed_together
+from mosaicit.io.outputs import STDOUT
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.sources import (
+    MAX_BAD_SHARE,
     ReadStats,
     check_output_format,
     output_kind,
@@ -35,6 +39,7 @@ from mosaicit.io.sources import (
 )
 from mosaicit.io.wellformed import dumps_escaped
 from mosaicit.pipeline import Run
+from mosaicit.progress import Progress
 from mosaicit.records import Reject, Sample
 from mosaicit.routing import Routed, check_policies, route
 from mosaicit.store import RecordStore
@@ -56,6 +61,8 @@ class FormatOptions:
     system_policy: str = "group"
     template: str = "none"
     chat_template: str | None = None
+    strict_conversations: bool = False
+    max_bad_share: float = MAX_BAD_SHARE
 
 
 def sample_conversation(sample: Sample) -> Conversation:
@@ -86,6 +93,13 @@ class _Outcome:
     passthrough_tokens: int = 0
     passthrough_max: int = 0
     over_budget: list[Reject] = field(default_factory=list)
+
+
+def check_info_target(info_path: str | Path, output_path: str | Path, shape: str) -> None:
+    """A clear error, before anything is read, when no dataset_info.json entry can be written."""
+    if str(output_path) == STDOUT:
+        raise MosaicitError("--emit-dataset-info needs an output file, not - (stdout)")
+    dataset_info.check_target(info_path, shape)
 
 
 def side_paths(output: str | Path) -> tuple[Path, Path]:
@@ -123,6 +137,7 @@ def build_summary(
             "total": tally.tokens,
             "mean": round(tally.tokens / written, 1) if written else 0,
             "max": tally.max_tokens,
+            **token_stats(tally.token_counts, cfg.max_length),
         },
         "budget": {
             "template": run.template.name,
@@ -144,19 +159,39 @@ def build_summary(
     }
 
 
-def write_rejects(path: str | Path, rejects: Iterable[Reject]) -> int:
-    """Write rejects as JSONL: each record's input ``index``, ``reason``, ``detail`` and the record
-    (a lone surrogate in it as a JSON escape)."""
-    rows = ({"index": r.index, "reason": r.reason, "detail": r.detail, "record": r.raw()} for r in rejects)
-    return write_rows(path, (EncodedRow(dumps_escaped(row), frozenset()) for row in rows))
+def write_rejects(
+    path: str | Path, rejects: Iterable[Reject], stats: ReadStats | None = None, full: bool = False
+) -> int:
+    """Write rejects as JSONL: each record's input ``index``, where it was read (``file``, and
+    ``row``: its position in that file, from 0), its ``id``, the ``reason`` and a ``detail``;
+    the whole record too when ``full``. A lone surrogate is written as a JSON escape."""
+
+    def row(r: Reject) -> dict[str, Any]:
+        file, at = (stats.origin(r.index) if stats else None) or (None, None)
+        out = {"index": r.index, "file": file, "row": at, "id": r.id, "reason": r.reason, "detail": r.detail}
+        if full:
+            out["record"] = r.raw()
+        return out
+
+    return write_rows(path, (EncodedRow(dumps_escaped(row(r)), frozenset()) for r in rejects))
 
 
-def _progress_bar(enabled: bool, total: int) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
+def _read(source: Any, fmt: FormatOptions, on_bad: str, stats: ReadStats) -> Iterator[Conversation]:
+    """The conversations of ``source`` as ``fmt`` says to read them."""
+    return read_conversations(
+        source, fmt.input_format, fmt.columns, on_bad, stats, fmt.split,
+        fmt.strict_conversations, fmt.max_bad_share,
+    )  # fmt: skip
 
-    return tqdm(total=total, unit="rec", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+def side_targets(
+    output_path: str | Path, summary_path: str | Path | None, rejects_path: str | Path | None
+) -> tuple[str | Path | None, str | Path | None]:
+    """Where the summary and the rejects go: as given, else beside the output (nowhere for stdout)."""
+    if str(output_path) == STDOUT:
+        return summary_path, rejects_path
+    default_summary, default_rejects = side_paths(output_path)
+    return summary_path or default_summary, rejects_path or default_rejects
 
 
 @committed_together()
@@ -170,12 +205,13 @@ def augment_dataset(
     with_meta: bool = True,
     summary_path: str | Path | None = None,
     rejects_path: str | Path | None = None,
-    on_bad: str = "error",
+    on_bad: str = "skip",
     progress: bool = False,
     dataset_info_path: str | Path | None = None,
     workers: int | None = None,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
+    rejects_full: bool = False,
 ) -> dict[str, Any]:
     """Mosaic ``source`` (a path or a ``datasets.Dataset``) into ``output_path``; returns the summary.
 
@@ -185,37 +221,41 @@ def augment_dataset(
     records and compose epochs in parallel; token counts are cached under ``cache_dir`` (default
     :func:`~mosaicit.cache.default_cache_dir`) unless ``use_cache`` is False. Records wait in
     spool files while composing. Every output is committed together when the whole run
-    succeeds (see :mod:`mosaicit.io.outputs`); none of them is changed otherwise. The outputs
-    must be distinct files, and none may be an input.
+    succeeds (see :mod:`mosaicit.io.commit`); none of them is changed otherwise. The outputs
+    must be distinct files, and none may be an input. A broken
+    input record is rejected (``on_bad="skip"``) or stops the run (``"error"``); the rejects
+    file holds each one's index, file, row, id, reason and detail, and the record itself when
+    ``rejects_full``. ``source`` may be several paths (see :mod:`mosaicit.io.inputs`).
     """
     fmt = formats or FormatOptions()
     shape = check_output_format(fmt.output_format)
     output_kind(output_path)
     check_policies(fmt.conversations, fmt.system_policy)
-    default_summary, default_rejects = side_paths(output_path)
+    summary_target, rejects_target = side_targets(output_path, summary_path, rejects_path)
     check_distinct(
         {
-            "INPUT": source,
+            "INPUT": expand(source) if isinstance(source, str | Path | list | tuple) else source,
             "--tables": tables_path,
             "--tokenizer": tokenizer if tokenizer and os.path.isfile(tokenizer) else None,
             "--chat-template": fmt.chat_template,
         },
         {
             "--output": output_path,
-            "--rejects": rejects_path or default_rejects,
-            "--summary": summary_path or default_summary,
+            "--rejects": rejects_target,
+            "--summary": summary_target,
             "--emit-dataset-info": dataset_info_path,
         },
     )
     if dataset_info_path is not None:
-        dataset_info.check_target(dataset_info_path, shape)
+        check_info_target(dataset_info_path, output_path, shape)
     name = source_name(source)
     tables = load_tables(tables_path)
     template, chat_counter = load_template(fmt.template, tokenizer, fmt.chat_template)
     counter = chat_counter or load_counter(tokenizer)
 
     stats = ReadStats()
-    conversations = read_conversations(source, fmt.input_format, fmt.columns, on_bad, stats, fmt.split)
+    bars = Progress(progress)
+    conversations = bars.counted("reading", _read(source, fmt, on_bad, stats))
     stores: list[RecordStore] = []
 
     def new_group() -> RecordStore:
@@ -227,12 +267,13 @@ def augment_dataset(
         return _augment(
             route(conversations, fmt.conversations, fmt.system_policy, _raw_in(stats), new_group),
             Run(config, counter, tables, template, workers=workers or os.cpu_count() or 1, cache=cache),
-            stats, name, shape, fmt, output_path, with_meta, summary_path, rejects_path, progress,
-            dataset_info_path,
+            stats, name, shape, fmt, output_path, with_meta, summary_path, rejects_path, bars,
+            dataset_info_path, rejects_full,
         )  # fmt: skip
     except RecordError as exc:
         raise InputError(name, exc.reason, exc.record) from None
     finally:
+        bars.close(completed=False)
         if cache:
             cache.close()
         for store in stores:
@@ -250,8 +291,9 @@ def _augment(
     with_meta: bool,
     summary_path: str | Path | None,
     rejects_path: str | Path | None,
-    progress: bool,
+    bars: Progress,
     dataset_info_path: str | Path | None,
+    rejects_full: bool,
 ) -> dict[str, Any]:
     """Compose, write and summarise a routed dataset (see :func:`augment_dataset`)."""
     config = run.config
@@ -259,8 +301,10 @@ def _augment(
         raise InputError(name, "empty dataset: no records")
     _check_template(run, routed, name)
     done = _Outcome()
-    bar = _progress_bar(progress, routed.record_count * (config.epochs + 1))
-    tick = bar.update if bar else None
+    bars.plan("reading", stats.read)
+    bars.plan("passthrough", len(routed.passthrough))
+    bars.plan("counting tokens", routed.record_count)
+    bars.plan("composing", routed.record_count * config.epochs)
 
     def finish(sample: Sample) -> Any:  # runs in the worker processes too
         row = to_row(sample_conversation(sample), shape, with_meta)
@@ -269,24 +313,21 @@ def _augment(
     as_parquet = output_kind(output_path) == "parquet"
 
     def rows() -> Iterator[Any]:
-        for row in run.grouped(routed.groups.values(), tick, tick, finish):
+        split = fmt.conversations == "split"
+        yield from bars.counted(
+            "passthrough", _passthrough_rows(run, routed.passthrough, name, shape, with_meta, done, split)
+        )
+        counting, composing = bars.ticker("counting tokens"), bars.ticker("composing")
+        for row in run.grouped(routed.groups.values(), counting, composing, finish):
             done.mosaics += 1
             yield row
-        for conv, why in routed.passthrough:
-            split = fmt.conversations == "split"
-            row = _passthrough_row(run, conv, why, name, shape, with_meta, done, split)
-            if row is not None:
-                yield row
 
     seen = dataset_info.ColumnSeen()
-    try:
-        written = write_dataset(output_path, seen.watch(rows()), shape)
-    finally:
-        if bar:
-            bar.close()
-    default_summary, default_rejects = side_paths(output_path)
+    written = write_dataset(output_path, seen.watch(rows()), shape)
+    summary_target, rejects_target = side_targets(output_path, summary_path, rejects_path)
     rejects = sorted(stats.rejects + routed.rejects + done.over_budget + run.rejects, key=lambda r: r.index)
-    write_rejects(rejects_path or default_rejects, rejects)
+    if rejects_target is not None:
+        write_rejects(rejects_target, rejects, stats, rejects_full)
     summary = build_summary(run, stats.read, rejects, name, str(output_path), done.mosaics)
     summary["samples_written"] = written
     if run.budget.exact and run.composer.tally.verified:
@@ -302,6 +343,12 @@ def _augment(
         "system_policy": fmt.system_policy,
     }
     summary["kinds"] = routed.kinds
+    summary["repairs"] = {k: stats.repairs[k] for k in REPAIRS if stats.repairs[k]}
+    summary["rejected_at_reading"] = {
+        "records": stats.bad,
+        "share": round(stats.bad / stats.read, 4) if stats.read else 0,
+        "max_bad_share": fmt.max_bad_share,
+    }
     summary["system_groups"] = len(routed.groups)
     summary["passthrough"] = {
         "written": done.passthrough,
@@ -314,10 +361,48 @@ def _augment(
             "name": dataset_info.write_entry(dataset_info_path, output_path, shape, seen.present),
         }
     summary["plain_tokens"] = {str(k): v for k, v in sorted(run.plain_tokens.items())}
-    with atomic_open(summary_path or default_summary) as out:
-        json.dump(summary, out, indent=2, ensure_ascii=False)
-        out.write("\n")
+    if summary_target is not None:
+        with atomic_open(summary_target) as out:
+            json.dump(summary, out, indent=2, ensure_ascii=False)
+            out.write("\n")
+    bars.close()
     return summary
+
+
+def _passthrough_rows(
+    run: Run,
+    items: list[tuple[Conversation, str]],
+    name: str,
+    shape: str,
+    meta: bool,
+    done: _Outcome,
+    split: bool,
+) -> Iterator[dict[str, Any]]:
+    """The passthrough rows, in input order, except that the first row holding a ``history`` (Alpaca)
+    and the first holding an ``id`` lead, so that the file's first rows show every column's
+    type (see :mod:`mosaicit.io.schema`); over-budget conversations become rejects."""
+    made: dict[int, dict[str, Any] | None] = {}
+
+    def row_at(i: int) -> dict[str, Any] | None:
+        if i not in made:
+            conv, why = items[i]
+            made[i] = _passthrough_row(run, conv, why, name, shape, meta, done, split)
+        return made[i]
+
+    wanted = [lambda c: shape == "alpaca" and c.multi_turn, lambda c: c.meta.get("id") is not None]
+    lead: list[int] = []
+    for wants in wanted:
+        first = next((i for i, (c, _) in enumerate(items) if wants(c) and row_at(i) is not None), None)
+        if first is not None and first not in lead:
+            lead.append(first)
+    for i in lead:
+        yield made[i]  # type: ignore[misc]
+    for i in range(len(items)):
+        if i not in lead:
+            row = made.pop(i) if i in made else row_at(i)
+            made.pop(i, None)
+            if row is not None:
+                yield row
 
 
 def _passthrough_row(
@@ -339,7 +424,8 @@ def _passthrough_row(
     done.passthrough += 1
     done.passthrough_tokens += tokens
     done.passthrough_max = max(done.passthrough_max, tokens)
-    return to_row(with_meta(conv, mosaic=passthrough_provenance(conv, why, tokens, split)), shape, meta)
+    provenance = passthrough_provenance(conv, why, tokens, split)
+    return to_row(with_meta(conv, mosaic=provenance, count=conv.meta.get("count", 1)), shape, meta)
 
 
 def passthrough_provenance(conv: Conversation, why: str, tokens: int, split: bool) -> dict[str, Any]:
@@ -366,30 +452,32 @@ def convert_dataset(
     output_path: str | Path,
     formats: FormatOptions | None = None,
     with_meta: bool = True,
-    on_bad: str = "error",
+    on_bad: str = "skip",
     rejects_path: str | Path | None = None,
     dataset_info_path: str | Path | None = None,
+    rejects_full: bool = False,
 ) -> dict[str, Any]:
     """Rewrite ``source`` in another shape or file type, one row per item, streaming; no mosaicking.
 
-    Kept keys (``id``, ``count``, ``mosaic``) follow each row. The output, the rejects and the
-    dataset_info.json are committed together, or none is changed. Returns a small summary.
+    Kept keys (``id``, ``count``, ``mosaic``) follow each row, in input order. Conversations are
+    repaired and broken records rejected as in :func:`augment_dataset`. The output, the rejects
+    and the dataset_info.json are committed together, or none is changed. Returns a small summary.
     """
     fmt = formats or FormatOptions()
     shape = check_output_format(fmt.output_format)
     output_kind(output_path)
-    rejects_target = rejects_path or side_paths(output_path)[1]
+    rejects_target = side_targets(output_path, None, rejects_path)[1]
     check_distinct(
-        {"INPUT": source},
+        {"INPUT": expand(source) if isinstance(source, str | Path | list | tuple) else source},
         {"--output": output_path, "--rejects": rejects_target, "--emit-dataset-info": dataset_info_path},
     )
     if dataset_info_path is not None:
-        dataset_info.check_target(dataset_info_path, shape)
+        check_info_target(dataset_info_path, output_path, shape)
     name = source_name(source)
     stats = ReadStats()
 
     def rows() -> Iterator[dict[str, Any]]:
-        for conv in read_conversations(source, fmt.input_format, fmt.columns, on_bad, stats, fmt.split):
+        for conv in _read(source, fmt, on_bad, stats):
             yield to_row(conv, shape, with_meta)
         if stats.read == 0:
             raise InputError(name, "empty dataset: no records")
@@ -404,9 +492,10 @@ def convert_dataset(
         "records_read": stats.read,
         "records_written": written,
         "records_rejected": len(stats.rejects),
+        "repairs": {k: stats.repairs[k] for k in REPAIRS if stats.repairs[k]},
     }
-    if stats.rejects:
-        write_rejects(rejects_target, stats.rejects)
+    if stats.rejects and rejects_target is not None:
+        write_rejects(rejects_target, stats.rejects, stats, rejects_full)
         summary["rejects"] = str(rejects_target)
     if dataset_info_path is not None:
         summary["dataset_info"] = {

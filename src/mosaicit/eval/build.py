@@ -102,13 +102,14 @@ def build_evalset(
     input_format: str = "auto",
     columns: Columns | None = None,
     split: str | None = None,
-    on_bad: str = "error",
+    on_bad: str = "skip",
     **options: Any,
 ) -> BuildResult:
     """Draw ``size`` mosaic prompts of ``min_records``..``max_records`` records each.
 
-    ``source`` is anything mosaicit reads: a JSON/JSONL/Parquet path, a saved dataset folder,
-    a ``datasets.Dataset`` or a list of dicts (Alpaca, ShareGPT, messages, prompt/completion).
+    ``source`` is anything mosaicit reads: one or several JSON/JSONL/Parquet paths (globs,
+    folders, .gz/.zst, ``-``), a saved dataset folder, a ``datasets.Dataset`` or a list of dicts
+    (Alpaca, ShareGPT, messages, prompt/completion).
     Single exchanges are used, grouped by system prompt as in ``augment``; multi-turn
     conversations are left out and counted. ``template`` is what the budget counts, as in
     ``augment``. ``options`` are :class:`~mosaicit.config.MosaicConfig` fields (``version``,

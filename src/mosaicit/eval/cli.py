@@ -21,7 +21,7 @@ def eval_group() -> None:
 
 
 @eval_group.command("build")
-@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.argument("input_path", metavar="INPUT...", nargs=-1, required=True)
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Eval set to write (JSONL)."
 )
@@ -30,11 +30,13 @@ def eval_group() -> None:
 @click.option("--min-records", type=int, default=2, show_default=True, help="Fewest instructions per prompt.")
 @click.option("--max-records", type=int, default=5, show_default=True, help="Most instructions per prompt.")
 @click.option(
+    "--mix",
     "--version",
+    "version",
     type=click.Choice(tuple(VERSIONS)),
     default="both",
     show_default=True,
-    help="Strategy mix, as for 'mosaicit augment'.",
+    help="Strategy mix, as for 'mosaicit augment' (--version is the research script's name).",
 )
 @click.option(
     "--weights", default=None, help=f"Strategy weights, e.g. 'format=1,permute=2' ({', '.join(STRATEGIES)})."
@@ -84,14 +86,14 @@ def eval_group() -> None:
 @click.option(
     "--on-bad-record",
     type=click.Choice(("error", "skip")),
-    default="error",
+    default="skip",
     show_default=True,
-    help="A malformed input record stops the build (error) or is left out (skip).",
+    help="A malformed input record is left out (skip) or stops the build (error), as for augment.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @user_errors
 def build_command(
-    input_path: str,
+    input_path: tuple[str, ...],
     output: str,
     size: int,
     seed: int,
@@ -108,15 +110,15 @@ def build_command(
 ) -> None:
     """Draw --size mosaic prompts from INPUT, with their plans and reference answers.
 
-    INPUT is anything 'mosaicit augment' reads (JSON, JSONL, Parquet, a saved dataset folder;
-    Alpaca, ShareGPT, messages or prompt/completion records); single exchanges are used.
+    INPUT... is anything 'mosaicit augment' reads (JSON, JSONL, Parquet, .gz/.zst, globs, folders,
+    -; Alpaca, ShareGPT, messages or prompt/completion records); single exchanges are used.
     """
     from mosaicit.eval.build import build_evalset, write_evalset
     from mosaicit.io.paths import check_distinct
 
     check_distinct({"INPUT": input_path, "--tables": tables, "--tokenizer": tokenizer}, {"--output": output})
     result = build_evalset(
-        input_path,
+        list(input_path),
         size=size,
         seed=seed,
         min_records=min_records,
@@ -189,7 +191,7 @@ def score_command(
     from mosaicit.eval.checks import MODES, REGISTRY
     from mosaicit.eval.score import format_report, score_answers
     from mosaicit.io.atomic import atomic_open
-    from mosaicit.io.outputs import committed_together
+    from mosaicit.io.commit import committed_together
     from mosaicit.io.paths import check_distinct
 
     check_distinct({"EVALSET": evalset, "ANSWERS": answers}, {"--json": json_path, "--details": details})

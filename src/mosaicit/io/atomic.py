@@ -2,7 +2,7 @@
 
 The temporary file is ``.<name>.mosaicit-<pid>-<random>.part`` in the target's folder, so a
 later run for the same target removes the ones left by a killed run (see
-:mod:`mosaicit.tempfiles`). Inside :func:`mosaicit.io.outputs.committed_together` the rename
+:mod:`mosaicit.tempfiles`). Inside :func:`mosaicit.io.commit.committed_together` the rename
 waits until every output of the run is written.
 """
 

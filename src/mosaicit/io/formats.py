@@ -7,27 +7,26 @@ nothing is stripped here (the records that get mosaicked are stripped when they 
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mosaicit.errors import InputError, MosaicitError
+from mosaicit.io.chats import (
+    ASSISTANT,
+    OWN_NAMES,
+    ROLE_NAMES,
+    SYSTEM,
+    TOOL_ROLES,
+    USER,
+    EmptyConversation,
+    repair_turns,
+)
+from mosaicit.io.schema import conform, decode_mosaic
 
 SHAPES = ("alpaca", "sharegpt", "messages", "prompt-completion")
 INPUT_SHAPES = ("auto", *SHAPES)
-
-USER, ASSISTANT, SYSTEM = "user", "assistant", "system"
-#: Role names seen in the wild, lower-cased, and the role each stands for.
-ROLE_NAMES: dict[str, str] = {
-    **dict.fromkeys(("human", "user", "prompter", "question"), USER),
-    **dict.fromkeys(
-        ("gpt", "assistant", "bot", "chatgpt", "model", "ai", "gpt4", "gpt-4", "answer"), ASSISTANT
-    ),
-    "system": SYSTEM,
-}
-#: Roles of tool-use conversations, which this tool does not mosaic or convert.
-TOOL_ROLES = ("function_call", "observation", "tool", "function", "ipython")
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ def _pairs(
         system = messages[0][1]
         messages = messages[1:]
     if not messages:
-        raise InputError(path, "empty conversation: no user/assistant messages", index)
+        raise EmptyConversation(path, "empty conversation: no user/assistant exchange", index)
     expected = (USER, ASSISTANT)
     for position, (role, _) in enumerate(messages):
         want = expected[position % 2]
@@ -185,9 +184,13 @@ def _pairs(
     return system, turns
 
 
-def _message_texts(raw: list[Any], cols: Columns, shape: str, path: str, index: int) -> list[tuple[str, str]]:
+def _message_texts(
+    raw: list[Any], cols: Columns, shape: str, path: str, index: int, repairs: Counter[str] | None = None
+) -> list[tuple[str, str]]:
     role_key = cols.role or ("from" if shape == "sharegpt" else "role")
     content_key = cols.content or ("value" if shape == "sharegpt" else "content")
+    own = OWN_NAMES.get(shape, OWN_NAMES["messages"])
+    aliased = False
     out = []
     for position, message in enumerate(raw, 1):
         if not isinstance(message, Mapping):
@@ -195,8 +198,11 @@ def _message_texts(raw: list[Any], cols: Columns, shape: str, path: str, index: 
         if role_key not in message:
             raise InputError(path, f"message {position}: no {role_key!r} key ({describe(message)})", index)
         role = role_of(message[role_key], path, index, position)
+        aliased = aliased or message[role_key].strip().lower() not in own
         content = _text(message.get(content_key), f"message {position} {content_key!r}", path, index)
         out.append((role, content))
+    if aliased and repairs is not None:
+        repairs["role_aliases"] += 1
     return out
 
 
@@ -206,11 +212,8 @@ def _kept(item: Mapping[str, Any], cols: Columns) -> dict[str, Any]:
         meta["id"] = item[cols.id]
     for key in ("count", "mosaic"):
         value = item.get(key)
-        if key == "mosaic" and isinstance(value, str):  # Parquet stores it as JSON text
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
+        if key == "mosaic":  # written as JSON text
+            value = decode_mosaic(value)
         if value is not None:
             meta[key] = value
     return meta
@@ -235,14 +238,21 @@ def _alpaca(item: Mapping[str, Any], cols: Columns, path: str, index: int) -> Co
     return Conversation(index, tuple(turns), system, context, _kept(item, cols))
 
 
-def _chat(item: Mapping[str, Any], cols: Columns, shape: str, path: str, index: int) -> Conversation:
+def _chat(
+    item: Mapping[str, Any], cols: Columns, shape: str, path: str, index: int, repairs: Counter[str] | None
+) -> Conversation:
     found = _message_list(item, cols)
     if found is None:
         key = cols.messages or "conversations"
         raise InputError(path, f"missing list field {key!r}", index)
     system = _text(item.get(cols.system), f"field {cols.system!r}", path, index, required=False)
-    messages = _message_texts(found[1], cols, shape, path, index)
+    found_repairs: Counter[str] | None = Counter() if repairs is not None else None
+    messages = _message_texts(found[1], cols, shape, path, index, found_repairs)
+    if found_repairs is not None:
+        messages = repair_turns(messages, found_repairs)
     system, turns = _pairs(messages, path, index, system)
+    if repairs is not None and found_repairs:
+        repairs.update(found_repairs)  # counted only for conversations that are kept
     return Conversation(index, turns, system, "", _kept(item, cols))
 
 
@@ -262,14 +272,19 @@ def _prompt_completion(item: Mapping[str, Any], cols: Columns, path: str, index:
     return Conversation(index, turns, system, "", _kept(item, cols))
 
 
-def normalise(item: Any, shape: str, cols: Columns, path: str, index: int) -> Conversation:
-    """Read one item of a known ``shape`` into a :class:`Conversation`; raise InputError if malformed."""
+def normalise(
+    item: Any, shape: str, cols: Columns, path: str, index: int, repairs: Counter[str] | None = None
+) -> Conversation:
+    """Read one item of a known ``shape`` into a :class:`Conversation`; raise InputError if malformed.
+
+    With a ``repairs`` counter, ShareGPT and messages lists are repaired first and each repair
+    is counted there (:mod:`mosaicit.io.chats`); without one, they must be well formed."""
     if not isinstance(item, Mapping):
         raise InputError(path, f"expected an object, got {describe(item)}", index)
     if shape == "alpaca":
         return _alpaca(item, cols, path, index)
     if shape in ("sharegpt", "messages"):
-        return _chat(item, cols, shape, path, index)
+        return _chat(item, cols, shape, path, index, repairs)
     if shape == "prompt-completion":
         return _prompt_completion(item, cols, path, index)
     raise MosaicitError(f"unknown input format {shape!r} (one of {', '.join(INPUT_SHAPES)})")
@@ -279,23 +294,16 @@ def normalise(item: Any, shape: str, cols: Columns, path: str, index: int) -> Co
 
 
 def to_row(conv: Conversation, shape: str, with_meta: bool = True) -> dict[str, Any]:
-    """The output row of one conversation in ``shape``; kept keys follow unless ``with_meta`` is off."""
+    """The output row of one conversation in ``shape``, with every column of the shape
+    (:func:`mosaicit.io.schema.conform`); ``mosaic`` follows unless ``with_meta`` is off."""
     meta = dict(conv.meta)
-    row: dict[str, Any] = {}
-    if "id" in meta:
-        row["id"] = meta.pop("id")
+    row: dict[str, Any] = {"id": meta.get("id"), "system": conv.system}
     if shape == "alpaca":
         *history, (instruction, output) = conv.turns
-        row.update(instruction=instruction, input=conv.input, output=output)
-        if conv.system:
-            row["system"] = conv.system
+        row.update(instruction=instruction, input=conv.input, output=output, count=meta.get("count"))
         if history:
             row["history"] = [list(pair) for pair in history]
-        if "count" in meta:
-            row["count"] = meta["count"]
     elif shape == "sharegpt":
-        if conv.system:
-            row["system"] = conv.system
         row["conversations"] = [
             {"from": "human" if m["role"] == USER else "gpt", "value": m["content"]}
             for m in conv.messages()
@@ -308,9 +316,8 @@ def to_row(conv: Conversation, shape: str, with_meta: bool = True) -> dict[str, 
         row["prompt"], row["completion"] = messages[:-1], messages[-1:]
     else:
         raise MosaicitError(f"unknown output format {shape!r} (one of {', '.join(SHAPES)})")
-    if with_meta and "mosaic" in meta:
-        row["mosaic"] = meta["mosaic"]
-    return row
+    row["mosaic"] = meta.get("mosaic")
+    return conform(row, shape, with_meta)
 
 
 def with_meta(conv: Conversation, **meta: Any) -> Conversation:

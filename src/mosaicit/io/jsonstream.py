@@ -14,21 +14,18 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from mosaicit.errors import InputError
-from mosaicit.io.atomic import atomic_open
+from mosaicit.io.inputs import open_text, split_suffix
+from mosaicit.io.outputs import open_output
 
 CHUNK = 1 << 16
 WHITESPACE = " \t\n\r"
 
 
 def iter_json(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield ``(index, item)`` from a JSON array or a JSONL file (blank lines skipped)."""
+    """Yield ``(index, item)`` from a JSON array or a JSONL file (blank lines skipped); ``path`` may
+    be ``-`` (stdin) or end in ``.gz``/``.zst`` (see :func:`mosaicit.io.inputs.open_text`)."""
     name = str(path)
-    try:
-        handle = Path(path).open(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(name, "no such file") from None
-    except OSError as exc:
-        raise InputError(name, f"cannot read: {exc.strerror}") from None
+    handle = open_text(path)
     with handle:
         try:
             head = handle.read(CHUNK)
@@ -36,12 +33,25 @@ def iter_json(path: str | Path) -> Iterator[tuple[int, Any]]:
             if first == "[":
                 yield from _array(handle, head, name)
             elif first in ("{", ""):
-                handle.seek(0)
-                yield from _lines(handle, name)
+                yield from _lines(_line_iter(head, handle), name)
             else:
                 raise InputError(name, "not JSON: expected a JSON array or one JSON object per line")
         except UnicodeDecodeError:
             raise InputError(name, "not UTF-8 text") from None
+        except (OSError, EOFError) as exc:  # a truncated or corrupt .gz/.zst stream
+            raise InputError(name, f"cannot read: {exc}") from None
+
+
+def _line_iter(head: str, handle: IO[str]) -> Iterator[str]:
+    """The lines of ``head`` followed by the rest of ``handle``, without seeking back."""
+    lines = head.split("\n")
+    pending = lines.pop()
+    yield from (line + "\n" for line in lines)
+    for line in handle:
+        yield pending + line
+        pending = ""
+    if pending:
+        yield pending
 
 
 class _Buffer:
@@ -134,9 +144,9 @@ def _decode_one(decoder: json.JSONDecoder, buf: _Buffer, path: str, index: int) 
         return item
 
 
-def _lines(handle: IO[str], path: str) -> Iterator[tuple[int, Any]]:
+def _lines(lines: Iterator[str], path: str) -> Iterator[tuple[int, Any]]:
     index = 0
-    for lineno, line in enumerate(handle, 1):
+    for lineno, line in enumerate(lines, 1):
         if not line.strip(WHITESPACE + "\ufeff"):
             continue
         try:
@@ -163,10 +173,10 @@ def encode_row(row: dict[str, Any]) -> EncodedRow:
 
 def write_rows(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow]) -> int:
     """Write rows (dicts, or rows already encoded) atomically as JSONL, or as a JSON array when
-    ``path`` ends in ``.json``."""
-    as_array = str(path).endswith(".json")
+    ``path`` ends in ``.json`` (before any ``.gz``/``.zst``); ``-`` is stdout (JSONL)."""
+    as_array = split_suffix(path)[0] == ".json"
     n = 0
-    with atomic_open(path) as out:
+    with open_output(path) as out:
         if as_array:
             out.write("[")
         for row in rows:

@@ -1,62 +1,43 @@
-"""The outputs of one run, committed together: every file is renamed into place, or none is.
-
-Each output is first written to a temporary file in its own folder (see
-:func:`mosaicit.io.atomic.atomic_open`). Only when all of them are written are they renamed,
-in the reverse order of writing: the samples file, written first, is renamed last, so a new
-samples file always has its rejects, summary and dataset_info.json beside it. The renames are
-sequential: if one fails (the folder became read-only mid-run) or the machine stops between
-two of them, the files renamed before it are new and the others are the previous ones; the
-error names both. SIGINT, SIGTERM and SIGHUP are held back during the renames.
-"""
+"""Where text output goes: a file written atomically, compressed by its extension, or stdout (``-``)."""
 
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
-from mosaicit.errors import MosaicitError
-from mosaicit.exits import check_stop, signals_held
-from mosaicit.io.atomic import STAGED, discard, rename
+from mosaicit.io.atomic import atomic_open
+from mosaicit.io.inputs import STDIN, require_zstandard, split_suffix
+
+STDOUT = STDIN
 
 
 @contextlib.contextmanager
-def committed_together() -> Iterator[None]:
-    """Files written with ``atomic_open`` in the block are committed when it ends without error,
-    and removed when it fails. Nested blocks join the outermost one."""
-    if STAGED.get() is not None:
-        yield
+def open_output(path: str | Path) -> Iterator[IO[str]]:
+    """A UTF-8 text handle on ``path``: stdout for ``-``; else a temporary file renamed at the end,
+    gzip- or zstd-compressed when ``path`` ends in ``.gz`` or ``.zst`` (same bytes for the same rows:
+    the gzip header holds no time or name)."""
+    if str(path) == STDOUT:
+        yield sys.stdout
+        sys.stdout.flush()
         return
-    staged: list[tuple[str, Path]] = []
-    token = STAGED.set(staged)
-    try:
-        yield
-    except BaseException:
-        for tmp, _ in staged:
-            discard(tmp)
-        raise
-    finally:
-        STAGED.reset(token)
-    try:
-        check_stop()
-    except BaseException:
-        for tmp, _ in staged:
-            discard(tmp)
-        raise
-    commit(staged)
-
-
-def commit(staged: list[tuple[str, Path]]) -> None:
-    """Rename the written files into place, the first written last."""
-    done: list[str] = []
-    with signals_held():
-        pending = list(reversed(staged))
-        for i, (tmp, target) in enumerate(pending):
-            try:
-                rename(tmp, target)
-            except OSError as exc:
-                for left, _ in pending[i:]:
-                    discard(left)
-                replaced = f"; already replaced: {', '.join(done)}" if done else "; nothing replaced"
-                raise MosaicitError(f"{target}: cannot write: {exc.strerror or exc}{replaced}") from None
-            done.append(str(target))
+    compression = split_suffix(path)[1]
+    if not compression:
+        with atomic_open(path) as out:
+            yield out
+        return
+    with atomic_open(path, "wb") as raw:
+        packed: Any
+        if compression == ".gz":
+            packed = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
+        else:
+            packed = require_zstandard().ZstdCompressor().stream_writer(raw, closefd=False)
+        text = io.TextIOWrapper(packed, encoding="utf-8", newline="\n")
+        try:
+            yield text
+        finally:
+            text.close()  # flushes and closes the compressor (its frame end), not ``raw``

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.atomic import atomic_open
+from mosaicit.io.schema import META, columns
 
 BATCH_ROWS = 1024
 
@@ -42,28 +42,26 @@ def iter_parquet(path: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[tup
                 index += 1
 
 
-def shape_schema(shape: str, id_type: Any = None) -> Any:
-    """The Parquet schema of an output shape: every column nullable, ``mosaic`` as JSON text."""
+def shape_schema(shape: str, id_type: Any = None, with_meta: bool = True) -> Any:
+    """The Parquet schema of an output shape (:data:`mosaicit.io.schema.COLUMNS`): every column
+    nullable, ``mosaic`` as JSON text, ``id`` of ``id_type`` (text when not known)."""
     pa = require_pyarrow()
     message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-    columns: dict[str, list[tuple[str, Any]]] = {
-        "alpaca": [
-            ("instruction", pa.string()),
-            ("input", pa.string()),
-            ("output", pa.string()),
-            ("system", pa.string()),
-            ("history", pa.list_(pa.list_(pa.string()))),
-            ("count", pa.int64()),
-        ],
-        "sharegpt": [
-            ("system", pa.string()),
-            ("conversations", pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())]))),
-        ],
-        "messages": [("messages", message)],
-        "prompt-completion": [("prompt", message), ("completion", message)],
+    types: dict[str, Any] = {
+        "id": id_type if id_type is not None else pa.string(),
+        "instruction": pa.string(),
+        "input": pa.string(),
+        "output": pa.string(),
+        "system": pa.string(),
+        "history": pa.list_(pa.list_(pa.string())),
+        "count": pa.int64(),
+        "conversations": pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())])),
+        "messages": message,
+        "prompt": message,
+        "completion": message,
+        META: pa.string(),
     }
-    fields = ([("id", id_type)] if id_type is not None else []) + columns[shape] + [("mosaic", pa.string())]
-    return pa.schema(fields)
+    return pa.schema([(name, types[name]) for name in columns(shape, with_meta)])
 
 
 def write_parquet(
@@ -71,9 +69,8 @@ def write_parquet(
 ) -> int:
     """Write rows of one output ``shape`` atomically as Parquet, in batches; returns the row count.
 
-    Every row gets every column of the shape (null where it has none). A ``mosaic`` provenance
-    object is stored as JSON text, because its keys vary from row to row (this package's
-    readers decode it again). An ``id`` column takes its type from the first batch.
+    Rows have the columns of the shape (:func:`mosaicit.io.schema.conform`); an ``id`` column
+    takes its type from the first batch that holds an id (text until then).
     """
     pa = require_pyarrow()
     import pyarrow.parquet as pq
@@ -86,7 +83,7 @@ def write_parquet(
                 if writer is None:
                     ids = [r["id"] for r in batch if r.get("id") is not None]
                     id_type = pa.array(ids).type if ids else None
-                    writer = pq.ParquetWriter(out, shape_schema(shape, id_type))
+                    writer = pq.ParquetWriter(out, shape_schema(shape, id_type, META in batch[0]))
                 writer.write_table(_table(pa, batch, writer.schema, n))
                 n += len(batch)
             if writer is None:
@@ -100,8 +97,6 @@ def write_parquet(
 def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     batch: list[dict[str, Any]] = []
     for row in rows:
-        if isinstance(row.get("mosaic"), dict):
-            row = {**row, "mosaic": json.dumps(row["mosaic"], ensure_ascii=False)}
         batch.append(row)
         if len(batch) == size:
             yield batch

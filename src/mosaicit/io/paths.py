@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mosaicit.errors import MosaicitError
+from mosaicit.io.inputs import STDIN as STREAM
 
 #: The files of a saved dataset folder besides its ``*.arrow`` data.
 DATASET_FILES = frozenset({"state.json", "dataset_info.json", "dataset_dict.json"})
@@ -45,15 +46,17 @@ def check_distinct(inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Non
     """Raise one error if two ``outputs`` name the same file, or an output names an input file.
 
     Both map a label (``"--rejects"``) to a path, or to None when not used; an input may also be
-    something that is not a path (an in-memory dataset), which is skipped.
+    a list of paths, or something that is not a path (an in-memory dataset), which is skipped.
+    ``-`` (stdin, stdout) is no file.
     """
     seen: dict[tuple[Any, ...], str] = {}
-    for label, path in inputs.items():
-        if isinstance(path, str | os.PathLike) and os.path.exists(path):
-            for file in _files(path):
-                seen.setdefault(_identity(file), label)
+    for label, paths in inputs.items():
+        for path in paths if isinstance(paths, list | tuple) else [paths]:
+            if isinstance(path, str | os.PathLike) and os.path.exists(path):
+                for file in _files(path):
+                    seen.setdefault(_identity(file), label)
     for label, path in outputs.items():
-        if path is None:
+        if path is None or str(path) == STREAM:
             continue
         if os.path.isdir(path):
             raise MosaicitError(f"{path}: {label} is a folder, not a file; nothing was read or written")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
 from mosaicit.errors import InputError, MosaicitError
+from mosaicit.io.chats import EmptyConversation
 from mosaicit.io.formats import (
     INPUT_SHAPES,
     SHAPES,
@@ -17,7 +20,8 @@ from mosaicit.io.formats import (
     no_shape_message,
     normalise,
 )
-from mosaicit.io.hf import is_saved_dataset, iter_dataset, load_saved
+from mosaicit.io.hf import iter_dataset, load_saved
+from mosaicit.io.inputs import STDIN, expand, split_suffix
 from mosaicit.io.jsonstream import EncodedRow, iter_json, write_rows
 from mosaicit.io.parquet import iter_parquet, write_parquet
 from mosaicit.io.wellformed import problem
@@ -25,96 +29,172 @@ from mosaicit.records import Reject
 
 OUTPUT_SUFFIXES = (".json", ".jsonl", ".parquet")
 BAD_RECORD_POLICIES = ("error", "skip")
+#: Above this share of rejected records the input is taken to be in another shape than assumed.
+MAX_BAD_SHARE = 0.5
 
 
 def source_name(source: Any) -> str:
-    """How to name an input in messages: its path, or ``<dataset>`` for an in-memory dataset."""
-    return str(source) if isinstance(source, str | Path) else "<dataset>"
+    """How to name an input in messages: its path (the first of several, with how many more),
+    or ``<dataset>`` for an in-memory dataset."""
+    if isinstance(source, str | Path):
+        return str(source)
+    if isinstance(source, list | tuple) and source and all(isinstance(s, str | Path) for s in source):
+        return str(source[0]) if len(source) == 1 else f"{source[0]} (+{len(source) - 1} more)"
+    return "<dataset>"
 
 
-def iter_items(source: Any, split: str | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield ``(index, raw item)`` from a path (JSON, JSONL, Parquet, saved HF dataset) or a Dataset."""
-    if not isinstance(source, str | Path):
-        yield from iter_dataset(source)
+def _is_paths(source: Any) -> bool:
+    return isinstance(source, str | Path) or (
+        isinstance(source, list | tuple) and bool(source) and all(isinstance(s, str | Path) for s in source)
+    )
+
+
+def iter_items(source: Any, split: str | None = None) -> Iterator[tuple[str, int, Any]]:
+    """Yield ``(file, row, item)`` from paths (JSON, JSONL, Parquet, .gz/.zst, ``-``, globs, folders
+    of shards, saved HF datasets: see :mod:`mosaicit.io.inputs`) or a Dataset; ``row`` counts
+    the items of each file from 0."""
+    if not _is_paths(source):
+        for row, item in iter_dataset(source):
+            yield "<dataset>", row, item
         return
-    path = Path(source)
-    if path.is_dir():
-        if not is_saved_dataset(path):
-            raise InputError(str(path), "a folder that is not a saved Hugging Face dataset (no state.json)")
-        yield from iter_dataset(load_saved(path, split))
-    elif path.suffix.lower() == ".parquet":
-        yield from iter_parquet(path)
-    else:
-        yield from iter_json(path)
+    for path in expand(source):
+        name = str(path)
+        if name != STDIN and Path(name).is_dir():
+            items = iter_dataset(load_saved(path, split))
+        elif split_suffix(name)[0] == ".parquet":
+            if name == STDIN or split_suffix(name)[1]:
+                raise InputError(name, "Parquet is read from a plain .parquet file, not compressed or piped")
+            items = iter_parquet(path)
+        else:
+            items = iter_json(path)
+        for row, item in items:
+            yield name, row, item
 
 
 @dataclass
 class ReadStats:
-    """What reading found: the shape, how many items, and the ones set aside."""
+    """What reading found: the shape, how many items, the ones set aside, the repairs made,
+    and where each file's items start (to name a record by file and row)."""
 
     shape: str | None = None
     read: int = 0
     rejects: list[Reject] = field(default_factory=list)
+    repairs: Counter[str] = field(default_factory=Counter)
+    files: list[tuple[int, str]] = field(default_factory=list)
+
+    def origin(self, index: int) -> tuple[str, int] | None:
+        """``(file, row)`` of the item with input ``index``, when known."""
+        at = bisect.bisect_right([start for start, _ in self.files], index) - 1
+        return (self.files[at][1], index - self.files[at][0]) if at >= 0 else None
+
+    @property
+    def bad(self) -> int:
+        """How many items were set aside while reading."""
+        return len(self.rejects)
+
+
+def _empty_chat(item: Any, cols: Columns) -> bool:
+    """True for an item whose message list holds no message at all."""
+    if not isinstance(item, dict):
+        return False
+    keys = [cols.messages] if cols.messages else ["conversations", "messages"]
+    return any(isinstance(item.get(k), list) and not item[k] for k in keys)
 
 
 def read_conversations(
     source: Any,
     input_format: str = "auto",
     columns: Columns | None = None,
-    on_bad: str = "error",
+    on_bad: str = "skip",
     stats: ReadStats | None = None,
     split: str | None = None,
+    strict: bool = False,
+    max_bad_share: float = MAX_BAD_SHARE,
 ) -> Iterator[Conversation]:
     """Normalise every item of ``source``; the shape is detected from the first item unless given.
 
-    An item in another known shape than the file's is an error (mixed shapes); a malformed item
-    (see also :func:`mosaicit.io.wellformed.problem`) raises (``on_bad="error"``) or is recorded
-    in ``stats.rejects`` (``"skip"``).
+    ShareGPT and messages lists are repaired and the repairs counted in ``stats.repairs``
+    (:mod:`mosaicit.io.chats`) unless ``strict``. An empty conversation is set aside
+    (``empty_conversation``). An item in another known shape than the file's, or malformed,
+    (see :func:`mosaicit.io.wellformed.problem`) is set aside in ``stats.rejects``
+    (``on_bad="skip"``, the default) or raises (``"error"``).
+    When more than ``max_bad_share`` of the items were set aside, reading stops with an error
+    at the end: the input is likely in another shape than assumed.
     """
     if input_format not in INPUT_SHAPES:
         raise MosaicitError(f"--input-format must be one of {', '.join(INPUT_SHAPES)}, got {input_format!r}")
     if on_bad not in BAD_RECORD_POLICIES:
         raise MosaicitError(f"--on-bad-record must be one of {', '.join(BAD_RECORD_POLICIES)}")
+    if not 0 <= max_bad_share <= 1:
+        raise MosaicitError(f"--max-bad-share must be between 0 and 1, got {max_bad_share}")
     cols = columns or Columns()
     stats = stats if stats is not None else ReadStats()
     name = source_name(source)
     shape = None if input_format == "auto" else input_format
     stats.shape = shape
-    for index, item in iter_items(source, split):
+    repairs = None if strict else stats.repairs
+    first_error: InputError | None = None
+    for index, (file, row, item) in enumerate(iter_items(source, split)):
+        if row == 0:
+            stats.files.append((index, file))
         stats.read += 1
         bad = problem(item)
-        if bad is not None and on_bad == "skip":
-            stats.rejects.append(Reject(index, "malformed", _raw(item), bad))
-            continue
-        if bad is not None:
-            raise InputError(name, bad, index)
-        found = detect(item, cols)
-        if shape is None:
-            if found is None:
-                raise InputError(name, no_shape_message(item), index)
-            shape = stats.shape = found
-        elif input_format == "auto" and found is not None and found != shape:
-            raise InputError(
-                name, f"mixed shapes: this record is {found} but the records before it are {shape}", index
-            )
+        empty = bad is None and _empty_chat(item, cols)
+        found = None if bad is not None else detect(item, cols)
         try:
-            yield normalise(item, shape, cols, name, index)
-        except InputError as exc:
-            if on_bad == "error":
+            if bad is not None:
+                raise InputError(file, bad, row)
+            if empty:
+                raise EmptyConversation(file, "empty conversation: no messages", row)
+            if shape is None:
+                if found is None:
+                    raise InputError(file, no_shape_message(item), row)
+                shape = stats.shape = found
+            elif input_format == "auto" and found is not None and found != shape and not empty:
+                raise InputError(
+                    file, f"mixed shapes: this record is {found} but the records before it are {shape}", row
+                )
+            conv = normalise(item, shape, cols, file, row, repairs)
+            yield conv if row == index else replace(conv, index=index)
+        except EmptyConversation as exc:
+            if strict and on_bad == "error":
                 raise
-            stats.rejects.append(Reject(index, "malformed", _raw(item), exc.reason))
+            stats.rejects.append(Reject(index, "empty_conversation", _raw(item), exc.reason, _id(item, cols)))
+        except InputError as exc:
+            if on_bad == "error" or (bad is None and shape is None and index == 0 and found is None):
+                raise
+            first_error = first_error or exc
+            stats.rejects.append(Reject(index, "malformed", _raw(item), exc.reason, _id(item, cols)))
+    if stats.read and stats.bad / stats.read > max_bad_share:
+        share = f"{stats.bad / stats.read:.1%}"
+        first = f" (first: {first_error})" if first_error else ""
+        raise InputError(
+            name,
+            f"{share} of the records ({stats.bad} of {stats.read}) were rejected as broken{first}; "
+            f"check --input-format and the --*-key options, or raise --max-bad-share "
+            f"(now {max_bad_share}) to keep going",
+        )
 
 
 def _raw(item: Any) -> dict[str, Any]:
-    """An input item as the record of a reject."""
     return dict(item) if isinstance(item, dict) else {"value": item}
 
 
+def _id(item: Any, cols: Columns) -> Any:
+    return item.get(cols.id) if isinstance(item, dict) else None
+
+
 def output_kind(path: str | Path) -> str:
-    """The file type an output path asks for: ``json``, ``jsonl`` or ``parquet``."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise MosaicitError(f"{path}: the output must end in {', '.join(OUTPUT_SUFFIXES)}")
+    """The file type an output path asks for: ``json``, ``jsonl`` or ``parquet``; ``-`` (stdout)
+    is JSONL, and ``.gz``/``.zst`` may follow ``.json``/``.jsonl``."""
+    if str(path) == STDIN:
+        return "jsonl"
+    suffix, compression = split_suffix(path)
+    if suffix not in OUTPUT_SUFFIXES or (compression and suffix == ".parquet"):
+        raise MosaicitError(
+            f"{path}: the output must end in .json, .jsonl or .parquet (.json and .jsonl may add "
+            ".gz or .zst), or be - for stdout"
+        )
     return suffix[1:]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.errors import InputError
+from mosaicit.io.schema import decode_mosaic
 from mosaicit.io.sources import iter_items, output_kind
 from mosaicit.workflow import side_paths
 
@@ -68,13 +69,8 @@ def tags_label(tags: dict[str, Any] | None) -> str:
 
 
 def _provenance(row: Any, name: str, index: int) -> dict[str, Any]:
-    """The ``mosaic`` object of an output row (decoded when Parquet stored it as JSON text)."""
-    meta = row.get("mosaic") if isinstance(row, dict) else None
-    if isinstance(meta, str):
-        try:
-            meta = json.loads(meta)
-        except json.JSONDecodeError:
-            meta = None
+    """The ``mosaic`` object of an output row (written as JSON text)."""
+    meta = decode_mosaic(row.get("mosaic")) if isinstance(row, dict) else None
     if not isinstance(meta, dict) or not isinstance(meta.get("tokens"), int):
         raise InputError(
             name,
@@ -93,6 +89,8 @@ def excerpt(record: Any) -> str:
             turns = record.get(key)
             if text is None and isinstance(turns, list) and turns and isinstance(turns[0], dict):
                 text = turns[0].get("value", turns[0].get("content"))
+    if record is None:
+        return "(the record itself is kept only with --rejects-full)"
     if not isinstance(text, str):
         text = json.dumps(record, ensure_ascii=False)
     text = " ".join(text.split())
@@ -103,7 +101,7 @@ def _read_rejects(run: RunData, path: Path) -> None:
     if not path.exists():
         run.rejects_found = False
         return
-    for index, item in iter_items(path):
+    for index, (_, _, item) in enumerate(iter_items(path)):
         if not isinstance(item, dict):
             raise InputError(str(path), "not a rejects line (an object with a reason)", index)
         shown = run.reject_examples.setdefault(str(item.get("reason")), [])
@@ -136,7 +134,7 @@ def load_run(
     if not isinstance(summary, dict) or "tokens" not in summary or "strategies" not in summary:
         raise InputError(str(spath), "not a mosaicit augment summary")
     run = RunData(out, summary)
-    for index, row in iter_items(out):
+    for index, (_, _, row) in enumerate(iter_items(out)):
         meta = _provenance(row, str(out), index)
         if meta.get("strategy") == "passthrough":
             run.passthrough_tokens[meta["tokens"]] += 1

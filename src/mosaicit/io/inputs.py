@@ -1,0 +1,121 @@
+"""Where input records come from: several files, globs, folders of shards, .gz/.zst files and stdin.
+
+Every reader (``augment``, ``convert``, ``preview``, ``eval build``) takes its input through
+:func:`expand` and :func:`open_text`, so each accepts the same forms:
+
+- a file: JSON array, JSONL or Parquet, by extension; ``.gz`` or ``.zst`` after the JSON
+  extensions is decompressed while reading (``data.jsonl.zst``);
+- ``-``: JSON or JSONL on standard input;
+- a glob (``shards/*.jsonl.gz``), expanded in sorted order;
+- a folder: a folder saved with ``datasets``' ``save_to_disk``, or else every data file
+  inside it (recursively), in sorted path order;
+- several of these, read one after the other as one dataset.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from mosaicit.errors import InputError, MosaicitError
+
+STDIN = "-"
+COMPRESSIONS = (".gz", ".zst")
+DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
+GLOB_CHARS = "*?["
+
+
+def require_zstandard() -> Any:
+    """The zstandard module, or a clear error saying how to install it."""
+    try:
+        import zstandard
+    except ImportError:
+        raise MosaicitError(".zst files need the zstandard package: pip install zstandard") from None
+    return zstandard
+
+
+def split_suffix(path: str | Path) -> tuple[str, str]:
+    """``(data suffix, compression suffix)`` of a path: ``data.jsonl.gz`` gives ``(".jsonl", ".gz")``."""
+    p = Path(str(path))
+    compression = p.suffix.lower() if p.suffix.lower() in COMPRESSIONS else ""
+    data = Path(p.stem).suffix.lower() if compression else p.suffix.lower()
+    return data, compression
+
+
+def is_data_file(path: Path) -> bool:
+    """True for a file mosaicit reads by its name (.json, .jsonl, .parquet, the first two compressed)."""
+    data, compression = split_suffix(path)
+    return path.is_file() and data in DATA_SUFFIXES and not (compression and data == ".parquet")
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open an input as UTF-8 text: stdin for ``-``, decompressing ``.gz`` and ``.zst``."""
+    name = str(path)
+    if name == STDIN:
+        return (
+            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+            if hasattr(sys.stdin, "buffer")
+            else sys.stdin
+        )
+    compression = split_suffix(name)[1]
+    try:
+        if compression == ".gz":
+            return gzip.open(name, "rt", encoding="utf-8")
+        if compression == ".zst":
+            return require_zstandard().open(name, "rt", encoding="utf-8")  # type: ignore[no-any-return]
+        return open(name, encoding="utf-8")  # noqa: SIM115 - the caller closes it
+    except FileNotFoundError:
+        raise InputError(name, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(name, "a folder where a file was expected") from None
+    except OSError as exc:
+        raise InputError(name, f"cannot read: {exc.strerror}") from None
+
+
+def expand(source: str | Path | Sequence[str | Path]) -> list[str | Path]:
+    """The inputs named by ``source`` (one or several paths, globs, folders or ``-``), in reading order.
+
+    A saved ``datasets`` folder stays one input; any other folder gives its data files.
+    A glob or a folder that names no data file is an error.
+    """
+    from mosaicit.io.hf import is_saved_dataset
+
+    names = [source] if isinstance(source, str | Path) else list(source)
+    if not names:
+        raise MosaicitError("no input given")
+    out: list[str | Path] = []
+    for name in names:
+        text = str(name)
+        if text == STDIN:
+            out.append(STDIN)
+        elif Path(text).is_dir():
+            if is_saved_dataset(text):
+                out.append(Path(text))
+            else:
+                files = sorted(p for p in Path(text).rglob("*") if is_data_file(p) and not _hidden(p, text))
+                if not files:
+                    raise InputError(
+                        text,
+                        "a folder with no data files (.json, .jsonl, .parquet, .gz, .zst) and no state.json",
+                    )
+                out.extend(files)
+        elif any(c in text for c in GLOB_CHARS) and not Path(text).exists():
+            matched = sorted(Path(p) for p in glob.glob(text, recursive=True) if is_data_file(Path(p)))
+            if not matched:
+                raise InputError(text, "no data file matches this pattern")
+            out.extend(matched)
+        else:
+            out.append(name)
+    if out.count(STDIN) > 1:
+        raise MosaicitError("'-' (standard input) can be read only once")
+    return out
+
+
+def _hidden(path: Path, root: str) -> bool:
+    """True for a file under a hidden folder (or hidden itself) below ``root``."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)

@@ -1,0 +1,69 @@
+"""One schema per output file: every row of a shape has the same columns, in the same order.
+
+Loaders that fix a file's schema from its first rows (``datasets.load_dataset("json")``
+reads JSONL in 10 MB blocks and casts every later block to the first block's types; Parquet
+writers fix it in the first batch) read a file only when every column has the same type in
+every row and the first rows show that type. So, in every file type:
+
+- every row has every column of its shape (:data:`COLUMNS`), null where it has no value;
+- ``system`` is a string, ``""`` when there is no system prompt (``""`` is what LLaMA-Factory
+  uses for a missing system column too);
+- ``mosaic``, the provenance, is a JSON string (:func:`encode_mosaic`): its fields vary with
+  the strategy (``numbering`` null or an object, ``ids`` of any type, ``turns`` only for split
+  conversations), which no single inferred type can hold. :func:`decode_mosaic` reads it back,
+  and mosaicit's readers do so themselves;
+- ``augment`` writes the passthrough rows first, the first one that holds a ``history`` and
+  the first that holds an ``id`` at the very top, so that the first rows show those columns'
+  types (mosaics have neither); see :func:`mosaicit.workflow.augment_dataset`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+META = "mosaic"
+#: The columns of each output shape, in order (``mosaic`` follows unless left out).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "alpaca": ("id", "instruction", "input", "output", "system", "history", "count"),
+    "sharegpt": ("id", "system", "conversations"),
+    "messages": ("id", "messages"),
+    "prompt-completion": ("id", "prompt", "completion"),
+}
+#: Columns written as ``""`` rather than null when empty.
+EMPTY_STRING = ("system",)
+
+
+def columns(shape: str, with_meta: bool = True) -> tuple[str, ...]:
+    """The columns of a row of ``shape``, in order."""
+    return COLUMNS[shape] + ((META,) if with_meta else ())
+
+
+def encode_mosaic(value: Any) -> str | None:
+    """The provenance as written: a JSON string (null stays null; a string is kept)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def decode_mosaic(value: Any) -> Any:
+    """The provenance object of a written ``mosaic`` value (a JSON string, or an object from
+    files written before it became a string); other text is returned as it is."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def conform(row: dict[str, Any], shape: str, with_meta: bool = True) -> dict[str, Any]:
+    """``row`` with exactly the columns of ``shape`` in order: missing ones null (``system`` ``""``),
+    ``mosaic`` as a JSON string."""
+    out = {name: row.get(name) for name in columns(shape, with_meta)}
+    for name in EMPTY_STRING:
+        if name in out and out[name] is None:
+            out[name] = ""
+    if with_meta:
+        out[META] = encode_mosaic(out[META])
+    return out

@@ -1,0 +1,69 @@
+"""One schema per output file: mosaics and passthrough rows in any mix load with datasets' JSON and
+Parquet loaders, also when the file spans many Arrow blocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from formats_helpers import raw_rows, read_rows, write_mixed
+from mosaicit import MosaicConfig
+from mosaicit.io.formats import SHAPES
+from mosaicit.io.schema import COLUMNS
+from mosaicit.workflow import FormatOptions, augment_dataset
+
+datasets = pytest.importorskip("datasets")
+pytest.importorskip("pyarrow")
+SMALL_BLOCKS = 1 << 15  # 32 KB blocks: a few-MB file spans a hundred of them
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    return write_mixed(tmp_path_factory.mktemp("mixed") / "mixed.jsonl")
+
+
+def _load(path, **kw):
+    builder = "parquet" if path.suffix == ".parquet" else "json"
+    return datasets.load_dataset(
+        builder, data_files=str(path), split="train", cache_dir=str(path.parent / "hf-cache"), **kw
+    )
+
+
+@pytest.mark.slow
+def test_multi_megabyte_alpaca_output_loads_at_the_default_block_size(tmp_path, mixed):
+    """Bigger than datasets' 10 MB JSON block: the file is read in several blocks, cast to the first."""
+    summaries = {}
+    for ext in ("jsonl", "parquet"):
+        out = tmp_path / f"train.{ext}"
+        summaries[ext] = augment_dataset(mixed, out, MosaicConfig(epochs=24), use_cache=False)
+        ds = _load(out)
+        assert ds.num_rows == summaries[ext]["samples_written"] > 3_000
+        assert ds.features["mosaic"] == datasets.Value("string")
+        assert ds.features["history"] == datasets.List(datasets.List(datasets.Value("string")))
+    assert (tmp_path / "train.jsonl").stat().st_size > 10 << 20
+    passed = summaries["jsonl"]["passthrough"]["written"]
+    assert passed > 100 and summaries["jsonl"]["mosaics_written"] > 10 * passed
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("system_policy", ["group", "passthrough"])
+def test_every_shape_and_file_type_loads_across_many_blocks(tmp_path, mixed, shape, system_policy):
+    formats = FormatOptions(output_format=shape, system_policy=system_policy)
+    for ext in ("jsonl", "json", "parquet"):
+        out = tmp_path / f"o.{ext}"
+        summary = augment_dataset(mixed, out, MosaicConfig(epochs=1), formats, use_cache=False)
+        ds = _load(out) if ext == "parquet" else _load(out, chunksize=SMALL_BLOCKS)
+        assert ds.num_rows == summary["samples_written"] == len(raw_rows(out))
+        assert list(ds.features) == [*COLUMNS[shape], "mosaic"]
+        assert all(list(row) == [*COLUMNS[shape], "mosaic"] for row in raw_rows(out)), (
+            "same columns, same order"
+        )
+        assert ds.features["mosaic"] == datasets.Value("string")
+    jsonl, parquet = read_rows(tmp_path / "o.jsonl"), read_rows(tmp_path / "o.parquet")
+    assert jsonl == parquet, "the same rows and types in JSONL and Parquet"
+    kinds = {r["mosaic"]["strategy"] == "passthrough" for r in jsonl}
+    assert kinds == {True, False}
+    # the passthrough rows come first; the first conversation with an id (and a history) leads,
+    # before the single exchanges with a system prompt that come first in the input
+    assert jsonl[0]["id"] is not None and jsonl[0]["mosaic"]["rule"] == "multi_turn"
+    if system_policy == "passthrough":
+        assert jsonl[1]["mosaic"]["rule"] == "with_system"
