@@ -45,7 +45,7 @@ SURROGATES = {
 def test_a_lone_surrogate_is_one_line(tmp_path, field):
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps(SURROGATES[field]) + "\n" + SAMPLE.read_text(encoding="utf-8"))
-    result, out = augment(tmp_path, data)
+    result, out = augment(tmp_path, data, "--on-bad-record", "error")
     assert "record 0: a lone surrogate (\\u" in error_line(result)
     assert not out.exists()
 
@@ -55,7 +55,7 @@ def test_a_lone_surrogate_in_a_conversation_is_a_reject_under_skip(tmp_path):
     bad = {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "\ud800"}]}
     good = {"conversations": [{"from": "human", "value": "Name a colour."}, {"from": "gpt", "value": "Red."}]}
     data.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n" + json.dumps(good) + "\n")
-    result, out = augment(tmp_path, data, "--on-bad-record", "skip")
+    result, out = augment(tmp_path, data, "--on-bad-record", "skip", "--rejects-full")
     assert result.exit_code == 0, result.stderr
     [reject] = [
         json.loads(line) for line in (tmp_path / "out.jsonl.rejects.jsonl").read_text("utf-8").splitlines()

@@ -89,8 +89,9 @@ def runs(tmp_path_factory):
     for ext in ("jsonl", "json", "parquet"):
         out = folder / f"eval.{ext}"
         result = invoke(
-            "augment", ALPACA_EVAL, "-o", out, "--max-length", 400, "--epochs", 2, "-q", "--workers", 1
-        )
+            "augment", ALPACA_EVAL, "-o", out, "--max-length", 400, "--epochs", 2, "-q", "--workers", 1,
+            "--rejects-full",
+        )  # fmt: skip
         assert result.exit_code == 0, result.output
         outs[ext] = out
     return outs
