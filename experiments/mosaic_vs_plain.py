@@ -113,9 +113,9 @@ def mosaic_samples(
     records: list[dict[str, str]], version: str, passes: int, seed: int, cfg: dict[str, Any], work: Path
 ) -> list[dict[str, Any]]:
     """``mosaicit augment`` of the records, as TRL prompt/completion samples (the documented CLI)."""
-    source = work / "train_records.json"
+    source = work / f"train-n{len(records)}.json"
     source.write_text(json.dumps(records))
-    output = work / f"{version}-seed{seed}.jsonl"
+    output = work / f"{version}-n{len(records)}-passes{passes}-seed{seed}.jsonl"
     command = [
         sys.executable, "-m", "mosaicit", "augment", str(source), "-o", str(output),
         "--version", version, "--epochs", str(passes), "--seed", str(seed),
@@ -608,6 +608,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=2,
         help="torch CPU threads (on a busy machine 1 can be several times faster)",
+    )
+    parser.add_argument(
+        "--tables-only", action="store_true", help="only redo the cost at scale and tables.md from OUT/results.json"
     )
     args = parser.parse_args(argv)
 
