@@ -610,7 +610,9 @@ def main(argv: list[str] | None = None) -> int:
         help="torch CPU threads (on a busy machine 1 can be several times faster)",
     )
     parser.add_argument(
-        "--tables-only", action="store_true", help="only redo the cost at scale and tables.md from OUT/results.json"
+        "--tables-only",
+        action="store_true",
+        help="only redo the cost at scale and tables.md from OUT/results.json",
     )
     args = parser.parse_args(argv)
 
