@@ -8,7 +8,12 @@ from dataclasses import dataclass, replace
 
 from conftest import ALPACA_EVAL
 from mosaicit.eval.build import build_evalset
+from mosaicit.eval.checks import COPY_SIMILARITY, similarity, stub_floor
 from mosaicit.eval.evalset import EvalItem
+from mosaicit.eval.parse import find_labels, find_tags
+from mosaicit.eval.rouge import words
+from mosaicit.eval.ties import MASK_KEYS, ORDER_KEYS
+from mosaicit.strategies.features import PromptFeatures
 from mosaicit.strategies.plan import Numbering, Plan, Tags
 from mosaicit.strategies.render import render
 
@@ -30,11 +35,11 @@ def built(size: int = 400, seed: int = 7, min_records: int = 1, max_records: int
     return tuple(result.items)
 
 
-def rendered(item: EvalItem, plan: Plan) -> str:
-    """The output text of ``plan`` from the item's own source texts."""
+def rendered(item: EvalItem, plan: Plan, outputs: dict[int, str] | None = None) -> str:
+    """The output text of ``plan`` from the item's own source texts (or other ``outputs``)."""
     prompts = {s.index: s.prompt for s in item.sources}
-    outputs = {s.index: s.output for s in item.sources}
-    return render(plan, prompts, outputs)[1]
+    own = {s.index: s.output for s in item.sources}
+    return render(plan, prompts, own | (outputs or {}))[1]
 
 
 @dataclass(frozen=True)
@@ -63,10 +68,21 @@ def drop_one(item: EvalItem) -> Damage | None:
     return _same(rendered(item, replace(item.plan, answer_order=tuple(order))), "instructions")
 
 
+def tie_key(item: EvalItem, source: int) -> object:
+    """The key the plan's ordering or mask rule ranks ``source`` by (its position if none)."""
+    rule = item.plan.rule or ""
+    key = ORDER_KEYS.get(rule) if item.plan.strategy == "permute" else MASK_KEYS.get(rule)
+    if key is None:
+        return item.plan.sources.index(source)
+    return key(PromptFeatures.of(item.source(source).prompt))
+
+
 def swap_two(item: EvalItem) -> Damage | None:
-    """The first and last answers swapped."""
+    """The first and last answers swapped (where the rule ranks them apart)."""
     order = list(item.plan.answer_order)
     if len(order) < 2 or item.source(order[0]).output == item.source(order[-1]).output:
+        return None
+    if tie_key(item, order[0]) == tie_key(item, order[-1]):
         return None
     order[0], order[-1] = order[-1], order[0]
     return _same(rendered(item, replace(item.plan, answer_order=tuple(order))), "order")
@@ -168,6 +184,110 @@ def surrounding_whitespace(item: EvalItem) -> Damage | None:
     return _same("\n \n" + rendered(item, item.plan) + "\n\n  ")
 
 
+def _answered_words(item: EvalItem) -> list[int]:
+    return [len(words(item.source(s).output)) for s in item.plan.answer_order]
+
+
+def _labelled(item: EvalItem) -> bool:
+    """Numbered, with no label or tag of the plan inside any instruction (so copies parse the same)."""
+    plan = item.plan
+    if not plan.numbering or not plan.answer_order:
+        return False
+    for source in item.sources:
+        if find_labels(source.prompt, plan.numbering, item.size):
+            return False
+        if plan.tags and (
+            find_tags(source.prompt, plan.tags.begin) or find_tags(source.prompt, plan.tags.end)
+        ):
+            return False
+    return True
+
+
+def hollow_answers(item: EvalItem) -> Damage | None:
+    """Every label and tag kept, every answer replaced with 'ok'."""
+    if not (item.plan.numbering or item.plan.tags) or not item.plan.answer_order:
+        return None
+    response = rendered(item, item.plan, {s: "ok" for s in item.plan.sources})
+    stubs = any(stub_floor(n) > 1 for n in _answered_words(item))
+    return _same(response, *(["content"] if stubs else []))
+
+
+def stub_answers(item: EvalItem) -> Damage | None:
+    """Every answer cut to its first twentieth of words (at least one word)."""
+    if not _labelled(item):
+        return None
+    outputs = {}
+    for s in item.plan.sources:
+        tokens = item.source(s).output.split()
+        outputs[s] = " ".join(tokens[: max(1, len(tokens) // 20)])
+    stubs = any(
+        len(words(outputs[s])) < stub_floor(n)
+        for s, n in zip(item.plan.answer_order, _answered_words(item), strict=True)
+    )
+    return _same(rendered(item, item.plan, outputs), *(["content"] if stubs else []))
+
+
+def last_text_dropped(item: EvalItem) -> Damage | None:
+    """The last answer's text deleted, its label and tags kept."""
+    if not (item.plan.numbering or item.plan.tags) or not item.plan.answer_order:
+        return None
+    return _same(rendered(item, item.plan, {item.plan.answer_order[-1]: ""}), "content")
+
+
+def instructions_copied(item: EvalItem) -> Damage | None:
+    """Every answer replaced with its own instruction."""
+    if not _labelled(item):
+        return None
+    outputs = {s.index: s.prompt for s in item.sources}
+    return _same(rendered(item, item.plan, outputs), "content")
+
+
+def part_duplicated(item: EvalItem) -> Damage | None:
+    """The second answer replaced with the first one's text (two different references)."""
+    order = item.plan.answer_order
+    if not _labelled(item) or len(order) < 2:
+        return None
+    first, second = (words(item.source(s).output) for s in order[:2])
+    if similarity(first, second) >= COPY_SIMILARITY:
+        return None
+    return _same(rendered(item, item.plan, {order[1]: item.source(order[0]).output}), "content")
+
+
+def tie_broken_otherwise(item: EvalItem) -> Damage | None:
+    """Two instructions the rule ties on (same first letter or length) answered or skipped the
+    other way round from the composer's choice: allowed, so nothing fails."""
+    plan = item.plan
+    if plan.strategy == "permute" and plan.rule in ORDER_KEYS:
+        order = list(plan.answer_order)
+        for i in range(len(order) - 1):
+            if tie_key(item, order[i]) == tie_key(item, order[i + 1]):
+                order[i], order[i + 1] = order[i + 1], order[i]
+                return _same(rendered(item, replace(plan, answer_order=tuple(order))))
+    if plan.strategy == "maskout" and plan.rule in MASK_KEYS:
+        for skip in plan.skipped:
+            for other in plan.answer_order:
+                if tie_key(item, skip) == tie_key(item, other):
+                    skipped = tuple(s for s in plan.sources if s in (set(plan.skipped) - {skip}) | {other})
+                    answer = tuple(s for s in plan.sources if s not in skipped)
+                    return _same(rendered(item, replace(plan, skipped=skipped, answer_order=answer)))
+    return None
+
+
+def tie_ignored(item: EvalItem) -> Damage | None:
+    """Where the rule ties, an answer order that still breaks the rule elsewhere fails ``order``."""
+    plan = item.plan
+    if plan.strategy != "permute" or plan.rule not in ORDER_KEYS or len(plan.answer_order) < 3:
+        return None
+    keys = [tie_key(item, s) for s in plan.answer_order]
+    if len(set(keys)) == len(keys) or keys[0] == keys[-1]:
+        return None
+    if item.source(plan.answer_order[0]).output == item.source(plan.answer_order[-1]).output:
+        return None
+    order = list(plan.answer_order)
+    order[0], order[-1] = order[-1], order[0]
+    return _same(rendered(item, replace(plan, answer_order=tuple(order))), "order")
+
+
 DAMAGES: dict[str, Callable[[EvalItem], Damage | None]] = {
     f.__name__: f
     for f in (
@@ -184,5 +304,12 @@ DAMAGES: dict[str, Callable[[EvalItem], Damage | None]] = {
         labels_case_changed,
         preamble_added,
         surrounding_whitespace,
+        hollow_answers,
+        stub_answers,
+        last_text_dropped,
+        instructions_copied,
+        part_duplicated,
+        tie_broken_otherwise,
+        tie_ignored,
     )
 }

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from eval_helpers import DAMAGES, built, rendered
+from eval_helpers import DAMAGES, built, rendered, tie_key
 from mosaicit.eval.build import markers
 from mosaicit.eval.checks import REGISTRY, Options, Verdict, check_response, register
 from mosaicit.eval.evalset import EvalItem, Source
@@ -15,11 +15,17 @@ from mosaicit.strategies.plan import Numbering, Plan, Tags
 from mosaicit.strategies.render import render
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
 
-CHECKS = ("instructions", "numbering", "order", "tags", "layout")
+CHECKS = ("instructions", "numbering", "order", "tags", "layout", "content")
 
 
-def failed(item: EvalItem, response: str | None, mode: str = "strict", leftover: int = 0) -> set[str]:
-    outcome = check_response(item, response, Options(mode, leftover))
+def failed(
+    item: EvalItem,
+    response: str | None,
+    mode: str = "strict",
+    leftover: int = 0,
+    names: tuple[str, ...] = CHECKS,
+) -> set[str]:
+    outcome = check_response(item, response, Options(mode, leftover), names)
     return {v.name for v in outcome.verdicts if v.applies and not v.passed}
 
 
@@ -53,7 +59,8 @@ def test_damaged_answers_fail_exactly_the_checks_they_should(damage):
         tried += 1
         assert failed(item, case.response, "strict") == case.strict, (damage, item.id, case.response[:300])
         assert failed(item, case.response, "loose") == case.loose, (damage, item.id, case.response[:300])
-    assert tried >= 20, f"{damage}: too few prompts to test it on ({tried})"
+    enough = 5 if damage.startswith("tie_") else 20  # ties are rarer: 13 and 8 of the 400 prompts
+    assert tried >= enough, f"{damage}: too few prompts to test it on ({tried})"
 
 
 def test_blame_names_the_instructions_at_fault():
@@ -65,7 +72,9 @@ def test_blame_names_the_instructions_at_fault():
         outcome = check_response(item, rendered(item, replace(plan, answer_order=kept)))
         assert set(plan.sources) - outcome.correct == {dropped}
         first, second, *rest = plan.answer_order
-        if item.source(first).output != item.source(second).output:
+        if item.source(first).output != item.source(second).output and tie_key(item, first) != tie_key(
+            item, second
+        ):
             swapped = rendered(item, replace(plan, answer_order=(second, first, *rest)))
             assert len(set(plan.sources) - check_response(item, swapped).correct) == 1
     for item in [i for i in built() if i.plan.skipped][:20]:
@@ -94,11 +103,15 @@ def test_leftover_tolerance_counts_visible_characters():
     assert failed(item, "**\n\n" + item.reference, "loose") == set()
 
 
-# Small hand-made prompts for the behaviour on a model's own (non-reference) words.
-
+# Small hand-made prompts (short answers: the rule checks alone, then the content check below)
 DOTTED = Numbering("{n}", ".", False)
 OUTPUTS = ["Apples are red or green.", "The sky is blue.", "Two plus two is four.", "Paris is in France."]
 PROMPTS = ["Describe apples.", "What colour is the sky?", "What is 2+2?", "Where is Paris?"]
+RULES = tuple(c for c in CHECKS if c != "content")
+
+
+def rules_failed(item: EvalItem, response: str | None, mode: str = "strict") -> set[str]:
+    return failed(item, response, mode, names=RULES)
 
 
 def make_item(
@@ -152,8 +165,8 @@ def make_item(
 )
 def test_numbered_responses(response, strict, loose):
     item = make_item()
-    assert failed(item, response, "strict") == strict
-    assert failed(item, response, "loose") == loose
+    assert rules_failed(item, response, "strict") == strict
+    assert rules_failed(item, response, "loose") == loose
 
 
 @pytest.mark.parametrize(
@@ -168,13 +181,13 @@ def test_answers_numbered_in_another_style_are_told_apart_by_number(response):
     """The plan asks for '|n|' labels: other label styles fail numbering, but still say which answer is which."""
     item = make_item(numbering=Numbering("|{n}|", "", True))
     expected = {"numbering", "order"} if "(4)" in response else {"numbering"}
-    assert failed(item, response, "strict") == failed(item, response, "loose") == expected
+    assert rules_failed(item, response, "strict") == rules_failed(item, response, "loose") == expected
 
 
 def test_a_longer_number_is_not_a_label():
     item = make_item(numbering=Numbering("{n}", "", False))
-    assert failed(item, "1 Red.\n\n2 Blue.\n\n3 Four.\n\n4 France.") == set()
-    assert "instructions" in failed(item, "12 apples.\n\n2 Blue.\n\n3 Four.\n\n4 France.")
+    assert rules_failed(item, "1 Red.\n\n2 Blue.\n\n3 Four.\n\n4 France.") == set()
+    assert "instructions" in rules_failed(item, "12 apples.\n\n2 Blue.\n\n3 Four.\n\n4 France.")
 
 
 @pytest.mark.parametrize(
@@ -188,29 +201,29 @@ def test_a_longer_number_is_not_a_label():
 )
 def test_tagged_unnumbered_responses(response, strict, loose):
     item = make_item(numbering=None, tags=Tags("<A>", "</A>", False))
-    assert failed(item, response, "strict") == strict
-    assert failed(item, response, "loose") == loose
+    assert rules_failed(item, response, "strict") == strict
+    assert rules_failed(item, response, "loose") == loose
 
 
 def test_unnumbered_answers_are_matched_by_content():
     item = make_item(order=(3, 2, 1, 0), numbering=None, tags=Tags("<A>", "</A>", False))
     good = "<A> Paris is a city in France. </A>\n\n<A> 2 plus 2 is 4 </A>\n\n<A> The sky is blue </A>\n\n<A> Apples </A>"
-    assert failed(item, good) == set()
+    assert rules_failed(item, good) == set()
     swapped = (
         "<A> Apples </A>\n\n<A> 2 plus 2 is 4 </A>\n\n<A> The sky is blue </A>\n\n<A> Paris is in France </A>"
     )
-    assert failed(item, swapped) == {"order"}
+    assert rules_failed(item, swapped) == {"order"}
 
 
 def test_skipping_and_missing():
     item = make_item(order=(0, 2), skipped=(1, 3))
-    assert failed(item, "1. Red.\n\n3. Four.") == set()
-    outcome = check_response(item, "1. Red.\n\n2. Blue.\n\n3. Four.")
+    assert rules_failed(item, "1. Red.\n\n3. Four.") == set()
+    outcome = check_response(item, "1. Red.\n\n2. Blue.\n\n3. Four.", names=RULES)
     assert {v.name for v in outcome.verdicts if not v.passed} == {"instructions"}
     assert outcome.correct == {0, 2, 3}
-    empty = check_response(item, "")
+    empty = check_response(item, "", names=RULES)
     assert empty.correct == {1, 3}  # nothing answered: the skipped ones are right
-    missing = check_response(item, None)
+    missing = check_response(item, None, names=RULES)
     assert missing.correct == frozenset() and not missing.passed
     assert {v.name for v in missing.verdicts if v.applies and not v.passed} == {
         "instructions",
@@ -222,7 +235,7 @@ def test_skipping_and_missing():
 
 def test_checks_apply_only_where_the_plan_asks():
     item = make_item(order=(0,), skipped=(1, 2, 3), numbering=None)
-    applies = {v.name: v.applies for v in check_response(item, "Red.").verdicts}
+    applies = {v.name: v.applies for v in check_response(item, "Red.", names=RULES).verdicts}
     assert applies == {
         "instructions": True,
         "numbering": False,
@@ -246,7 +259,98 @@ def test_new_checks_join_the_registry(monkeypatch):
     from mosaicit.eval import checks
 
     assert list(checks.REGISTRY) == [*CHECKS, "short"]
-    outcome = check_response(make_item(), "1. Red.\n\n2. Blue.\n\n3. It is four, of course.\n\n4. France.")
+    outcome = check_response(
+        make_item(), "1. Red.\n\n2. Blue.\n\n3. It is four, of course.\n\n4. France.", names=(*RULES, "short")
+    )
     assert not outcome.passed and outcome.correct == {0, 1, 3}
     with pytest.raises(ValueError, match="already registered"):
         register("short")(short)
+
+
+LONG = Source(
+    0,
+    1,
+    "Explain why the sky is blue in a few sentences.",
+    " ".join(["Sunlight scatters off air molecules."] * 8),
+)
+
+
+@pytest.mark.parametrize(
+    ("answers", "reason"),
+    [
+        (("ok", "It is blue."), "answer 1 is a stub (1 of 40 reference words)"),
+        (("", "It is blue."), "answer 1 is empty"),
+        (
+            ("Explain why the sky is blue in a few sentences.", "It is blue."),
+            "answer 1 is a copy of its instruction",
+        ),
+        (("Blue light is scattered more by the air, so the sky looks blue.", "It is blue."), ""),
+        (("Short light waves scatter most.", "It is blue."), ""),  # 5 words: a concise answer, not a stub
+        (("Short light waves scatter most.", "Blue."), "answer 2 is a stub (1 of 4 reference words)"),
+    ],
+)
+def test_content_check_names_hollow_answers(answers, reason):
+    """Stub floor: min(reference words, max(3, 10% of them)); 40 reference words need 4."""
+    item = make_item(order=(0, 1), skipped=(2, 3))
+    item = replace(item, sources=(LONG, *item.sources[1:]))
+    response = f"1. {answers[0]}\n\n2. {answers[1]}"
+    outcome = check_response(item, response)
+    verdict = next(v for v in outcome.verdicts if v.name == "content")
+    assert verdict.reason == reason
+    assert outcome.correct == (
+        {1, 2, 3} if reason.startswith("answer 1") else {0, 2, 3} if reason else {0, 1, 2, 3}
+    )
+
+
+def test_a_part_copied_from_another_fails_content():
+    item = make_item(order=(0, 1), skipped=(2, 3))
+    item = replace(item, sources=(LONG, *item.sources[1:]))
+    copied = f"1. {LONG.output}\n\n2. {LONG.output}"
+    verdict = next(v for v in check_response(item, copied).verdicts if v.name == "content")
+    assert verdict.reason == "answer 2 is a copy of the answer to 1" and verdict.blame == {1}
+
+
+@pytest.mark.parametrize(
+    ("rule", "prompts", "order", "skipped", "accepted", "rejected"),
+    [
+        # alpha: "Apples" and "Apricots" tie; either may come first, but B never before A.
+        (
+            "alpha",
+            ("Banana?", "Apples?", "Apricots?"),
+            (1, 2, 0),
+            (),
+            ["2.\n\n3.\n\n1.", "3.\n\n2.\n\n1."],
+            ["1.\n\n2.\n\n3."],
+        ),
+        # length_word: the two-word instructions tie.
+        (
+            "length_word",
+            ("Say three words.", "Say hi.", "Say bye."),
+            (1, 2, 0),
+            (),
+            ["3.\n\n2.\n\n1."],
+            ["1.\n\n2.\n\n3."],
+        ),
+        # word_long skips one of the two longest (tied): either may be the one skipped.
+        (
+            "word_long",
+            ("Name two colours now.", "Say hi.", "Name two fruits now."),
+            (1, 2),
+            (0,),
+            ["2.\n\n3.", "1.\n\n2."],
+            ["1.\n\n3."],
+        ),
+    ],
+)
+def test_ties_accept_every_order_the_rule_allows(rule, prompts, order, skipped, accepted, rejected):
+    base = make_item()
+    sources = tuple(Source(i, i + 1, p, f"Answer {i}.") for i, p in enumerate(prompts))
+    plan = replace(
+        base.plan, sources=(0, 1, 2), strategy="maskout" if skipped else "permute", rule=rule,
+        answer_order=order, skipped=skipped,
+    )  # fmt: skip
+    item = replace(base, plan=plan, sources=sources)
+    for labels in accepted + rejected:
+        response = "\n\n".join(f"{line} Answer {int(line[0]) - 1}." for line in labels.split("\n\n"))
+        expected = set() if labels in accepted else {"order"} if not skipped else {"instructions"}
+        assert rules_failed(item, response) == expected, (rule, labels)

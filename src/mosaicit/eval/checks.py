@@ -7,13 +7,16 @@ instructions (source indices) it blames. An instruction is correct when no check
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.parse import Answer, Parsed, parse_response
+from mosaicit.eval.rouge import lcs_length, words
+from mosaicit.eval.ties import resolve_ties
 
 MODES = ("strict", "loose")
 
@@ -201,6 +204,70 @@ def layout(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
     return _fail("layout", f"{size} characters outside the answers, e.g. {first!r}")
 
 
+#: An answer is a stub when it has fewer words than this share of its reference's words ...
+STUB_SHARE = 0.1
+#: ... or fewer than this many words (never more than the reference itself has).
+STUB_WORDS = 3
+#: Word-level ROUGE-L F1 at which an answer counts as a copy of a text.
+COPY_SIMILARITY = 0.8
+
+
+def stub_floor(reference_words: int) -> int:
+    """The fewest words a real answer to a reference of ``reference_words`` words has."""
+    return min(reference_words, max(STUB_WORDS, math.ceil(STUB_SHARE * reference_words)))
+
+
+def similarity(a: Sequence[str], b: Sequence[str]) -> float:
+    """Word-level ROUGE-L F1 of two token lists (0 when either is empty)."""
+    common = lcs_length(a, b)
+    return 2 * common / (len(a) + len(b)) if common else 0.0
+
+
+def hollow_reason(item: EvalItem, answer: Answer, tokens: list[str]) -> str:
+    """Why an answer to its own instruction is not a real answer, or ``""``."""
+    assert answer.source is not None
+    source = item.source(answer.source)
+    reference = words(source.output)
+    if not tokens:
+        return "empty"
+    if len(tokens) < stub_floor(len(reference)):
+        return f"a stub ({len(tokens)} of {len(reference)} reference words)"
+    prompt = words(source.prompt)
+    copied = similarity(tokens, prompt)
+    if tokens == prompt or (copied >= COPY_SIMILARITY and copied > similarity(tokens, reference)):
+        return "a copy of its instruction"
+    return ""
+
+
+@register("content", applies=lambda item: bool(item.plan.answer_order))
+def content(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
+    """Every answer is a real answer: not empty, not a stub far shorter than its reference, not a
+    copy of its instruction, not a copy of the answer to another instruction."""
+    reasons: list[str] = []
+    blame: list[int] = []
+    kept: list[tuple[int, list[str]]] = []
+    for answer in parsed.answers:
+        if answer.source is None or answer.source not in item.plan.answer_order:
+            continue
+        tokens = words(answer.text)
+        reason = hollow_reason(item, answer, tokens)
+        number = item.plan.number_of(answer.source)
+        if not reason:
+            for other, other_tokens in kept:
+                if other != answer.source and similarity(tokens, other_tokens) >= COPY_SIMILARITY:
+                    refs = (words(item.source(s).output) for s in (answer.source, other))
+                    if similarity(*refs) < COPY_SIMILARITY:
+                        reason = f"a copy of the answer to {item.plan.number_of(other)}"
+                        break
+            kept.append((answer.source, tokens))
+        if reason:
+            reasons.append(f"answer {number} is {reason}")
+            blame.append(answer.source)
+    if reasons:
+        return _fail("content", "; ".join(reasons), blame)
+    return _ok("content")
+
+
 @dataclass(frozen=True)
 class Outcome:
     """All verdicts for one response in one mode, and which instructions came out right."""
@@ -219,6 +286,9 @@ def run_checks(
     item: EvalItem, parsed: Parsed | None, options: Options, names: Sequence[str] | None = None
 ) -> Outcome:
     """Run the registered checks (or ``names``) on a parsed response; None is a missing answer."""
+    if parsed is not None:
+        given = [a.source for a in parsed.answers if a.source is not None]
+        item = replace(item, plan=resolve_ties(item, given))
     verdicts = []
     for name in names or list(REGISTRY):
         check = REGISTRY[name]
@@ -233,7 +303,9 @@ def run_checks(
     return Outcome(tuple(verdicts), correct, len(item.plan.sources))
 
 
-def check_response(item: EvalItem, response: str | None, options: Options | None = None) -> Outcome:
-    """Parse and check one response (None for a missing one)."""
+def check_response(
+    item: EvalItem, response: str | None, options: Options | None = None, names: Sequence[str] | None = None
+) -> Outcome:
+    """Parse and check one response (None for a missing one), with every check or ``names``."""
     parsed = None if response is None else parse_response(item, response)
-    return run_checks(item, parsed, options or Options())
+    return run_checks(item, parsed, options or Options(), names)

@@ -172,7 +172,11 @@ def build_command(
     show_default=True,
     help="Characters (not counting whitespace) allowed outside the answers.",
 )
-@click.option("--rouge", is_flag=True, help="Also score content: ROUGE-L F1 against the reference answers.")
+@click.option(
+    "--rouge",
+    is_flag=True,
+    help="Also score content: ROUGE-L F1 (rouge-score) of the response and of each answer vs the references.",
+)
 @click.option("--checks", default=None, help="Comma-separated checks to run (default: all registered).")
 @user_errors
 def score_command(

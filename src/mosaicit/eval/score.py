@@ -16,8 +16,9 @@ from mosaicit.errors import InputError, MosaicitError
 from mosaicit.eval.build import markers, rule_key
 from mosaicit.eval.checks import MODES, REGISTRY, Options, Outcome, run_checks
 from mosaicit.eval.evalset import EvalItem, iter_jsonl, read_evalset
-from mosaicit.eval.parse import parse_response
+from mosaicit.eval.parse import Parsed, parse_response
 from mosaicit.eval.rouge import rouge_l
+from mosaicit.eval.ties import resolve_ties
 
 GROUPS: dict[str, Callable[[EvalItem], str]] = {
     "strategy": lambda item: item.plan.strategy,
@@ -72,6 +73,7 @@ class PromptResult:
     outcomes: dict[str, Outcome]
     rouge_l: float | None = None
     method: str = ""
+    parts_rouge_l: float | None = None
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -101,10 +103,32 @@ def stats(results: Sequence[PromptResult], mode: str) -> dict[str, Any]:
     }
 
 
+def parts_rouge_l(item: EvalItem, parsed: Parsed) -> float:
+    """Mean ROUGE-L F1 of each answer against its own instruction's reference answer, over the
+    instructions to answer (an instruction not answered scores 0; a repeat's first answer counts)."""
+    first: dict[int, str] = {}
+    for answer in parsed.answers:
+        if answer.source is not None:
+            first.setdefault(answer.source, answer.text)
+    wanted = resolve_ties(item, list(first)).answer_order
+    if not wanted:
+        return 1.0 if not first else 0.0
+    scores = [rouge_l(first[s], item.source(s).output) if s in first else 0.0 for s in wanted]
+    return sum(scores) / len(scores)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
 def content_stats(results: Sequence[PromptResult]) -> dict[str, Any]:
-    """Mean ROUGE-L F1 of the responses against the references (a missing answer scores 0)."""
-    scores = [r.rouge_l or 0.0 for r in results]
-    return {"prompts": len(scores), "rouge_l": round(sum(scores) / len(scores), 4) if scores else None}
+    """Mean ROUGE-L F1 of the whole responses against the whole references, and of each part
+    against its own reference (a missing answer scores 0 in both)."""
+    return {
+        "prompts": len(results),
+        "rouge_l": _mean([r.rouge_l or 0.0 for r in results]),
+        "parts_rouge_l": _mean([r.parts_rouge_l or 0.0 for r in results]),
+    }
 
 
 @dataclass
@@ -171,6 +195,8 @@ class Report:
                 }
             if r.rouge_l is not None:
                 row["rouge_l"] = round(r.rouge_l, 4)
+            if r.parts_rouge_l is not None:
+                row["parts_rouge_l"] = round(r.parts_rouge_l, 4)
             yield row
 
 
@@ -207,9 +233,11 @@ def score_answers(
         response = read.responses.get(item.id)
         parsed = None if response is None else parse_response(item, response)
         outcomes = {m: run_checks(item, parsed, Options(m, leftover), checks) for m in modes}
-        score = rouge_l(response, item.reference) if content and response is not None else None
+        score = parts = None
+        if content and response is not None and parsed is not None:
+            score, parts = rouge_l(response, item.reference), parts_rouge_l(item, parsed)
         method = parsed.method if parsed else "missing"
-        report.results.append(PromptResult(item, response, outcomes, score, method))
+        report.results.append(PromptResult(item, response, outcomes, score, method, parts))
     return report
 
 
@@ -223,7 +251,7 @@ def format_report(report: Report) -> str:
     for mode in report.modes:
         header += [f"{mode} prompt", f"{mode} instr"]
     if report.content:
-        header.append("rouge-l")
+        header += ["rouge-l", "parts rouge-l"]
     rows = [header]
     sections = [("all", {"": report.results})] + [(by, report.groups(by)) for by in GROUPS]
     for by, groups in sections:
@@ -233,7 +261,8 @@ def format_report(report: Report) -> str:
                 s = stats(results, mode)
                 row += [_pct(s["prompt_accuracy"]), _pct(s["instruction_accuracy"])]
             if report.content:
-                row.append(f"{content_stats(results)['rouge_l']:.3f}")
+                scores = content_stats(results)
+                row += [f"{scores['rouge_l']:.3f}", f"{scores['parts_rouge_l']:.3f}"]
             rows.append(row)
     lines = _table(rows)
     check_rows = [["check", "applies"] + [f"{mode} pass" for mode in report.modes]]
