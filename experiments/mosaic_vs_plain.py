@@ -593,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seeds", type=str, default=None, help="comma-separated seeds (default 1,2; smoke 1)"
     )
-    parser.add_argument("--records", type=int, default=None, help="training records N (default 96; smoke 12)")
+    parser.add_argument("--records", type=int, default=None, help="training records N (default 96; smoke 8)")
     parser.add_argument("--passes", type=int, default=None, help="passes over the N records (default 2)")
     parser.add_argument("--max-length", type=int, default=None, help="token budget per sample (default 512)")
     parser.add_argument("--prompts", type=int, default=None, help="prompts per eval set (default 16)")

@@ -71,7 +71,7 @@ def test_smoke_run_trains_every_arm_and_scores_it(tmp_path):
         "--model-dir",
         str(models),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1500)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=2400)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert [r["arm"] for r in results["runs"]] == ["base", "plain", "mosaic", "primary"]
