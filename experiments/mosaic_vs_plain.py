@@ -462,6 +462,15 @@ def _get(run: dict[str, Any], *path: str) -> float:
     return float(value if value is not None else 0.0)
 
 
+def _accuracy_cells(runs: list[dict[str, Any]], bench: str, *inner: str) -> list[str]:
+    """Strict and loose, prompt- and instruction-level accuracy cells of ``bench`` over ``runs``."""
+    return [
+        _cell([_get(r, "scores", bench, mode, *inner, level) for r in runs])
+        for mode in ("strict", "loose")
+        for level in ("prompt_accuracy", "instruction_accuracy")
+    ]
+
+
 def tables(results: dict[str, Any]) -> str:
     """The results as Markdown tables (means over seeds, min-max in brackets)."""
     cfg = results["config"]
@@ -476,10 +485,7 @@ def tables(results: dict[str, Any]) -> str:
     ]
     for arm in ARMS:
         runs = _runs(results, arm)
-        row = [arm]
-        for mode in ("strict", "loose"):
-            for level in ("prompt_accuracy", "instruction_accuracy"):
-                row.append(_cell([_get(r, "scores", "mosaic_eval", mode, "overall", level) for r in runs]))
+        row = [arm, *_accuracy_cells(runs, "mosaic_eval", "overall")]
         for key in ("parts_rouge_l", "rouge_l"):
             row.append(_cell([_get(r, "scores", "mosaic_eval", "content", key) for r in runs]))
         lines.append("| " + " | ".join(row) + " |")
@@ -509,12 +515,7 @@ def tables(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for arm in ARMS:
-        runs = _runs(results, arm)
-        row = [arm]
-        for mode in ("strict", "loose"):
-            for level in ("prompt_accuracy", "instruction_accuracy"):
-                row.append(_cell([_get(r, "scores", "ifbench", mode, level) for r in runs]))
-        lines.append("| " + " | ".join(row) + " |")
+        lines.append("| " + " | ".join([arm, *_accuracy_cells(_runs(results, arm), "ifbench")]) + " |")
     lines += [
         "",
         f"**Held-out plain prompts**, {results['evalsets']['plain']} single instructions, ROUGE-L F1 x100 "
