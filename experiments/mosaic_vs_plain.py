@@ -203,6 +203,10 @@ def train(
         report_to="none",
         logging_steps=1,
         use_cpu=True,
+        # TRL turns both on by default. On a CPU without native bfloat16, autocast emulates it
+        # (measured: minutes per step); checkpointing recomputes every forward pass in backward.
+        bf16=False,
+        gradient_checkpointing=False,
         dataloader_num_workers=0,
         disable_tqdm=True,
     )

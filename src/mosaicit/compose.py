@@ -19,11 +19,10 @@ from functools import partial
 from mosaicit.budget import Budget, PieceCounts, Prefix
 from mosaicit.config import MosaicConfig
 from mosaicit.records import Record, Reject, Sample
+from mosaicit.seeds import epoch_rng
 from mosaicit.strategies import Plan, base_style, draw_style, layout, make_plan, render
 from mosaicit.tables.loader import Tables
 from mosaicit.templates import BareTemplate, Template
-
-EPOCH_SEED_STEP = 1_000_003
 
 
 def draw_size(rng: random.Random, mode: str, max_num: int) -> int:
@@ -176,7 +175,7 @@ class Composer:
     ) -> Iterator[Sample]:
         """One pass: its own seeded shuffle and draws, so epochs can be composed in any order."""
         cfg = self.config
-        rng = random.Random(cfg.seed + EPOCH_SEED_STEP * epoch)
+        rng = epoch_rng(cfg.seed, epoch)
         order = list(usable)
         rng.shuffle(order)
         pos = 0

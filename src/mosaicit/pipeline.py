@@ -20,6 +20,7 @@ from mosaicit.io.sources import read_conversations
 from mosaicit.parallel import can_fork, compose_parallel, map_parallel
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.routing import route
+from mosaicit.seeds import group_seed
 from mosaicit.store import RecordStore
 from mosaicit.strategies.features import PromptFeatures
 from mosaicit.tables.loader import Tables, load_tables
@@ -29,8 +30,6 @@ from mosaicit.tokens import TokenCounter, load_counter
 COUNT_BATCH = 4096
 #: Cached counts checked against the tokenizer per batch of records read from the cache.
 SPOT_CHECKS = 8
-#: Seed offset between system-prompt groups (the first group uses the seed itself).
-GROUP_SEED_STEP = 7_919
 
 
 def _same(sample: Sample) -> Sample:
@@ -192,7 +191,7 @@ class Run:
         if on_compose and over:  # records that take no part still count as composed, for progress
             on_compose(len(over) * self.config.epochs)
         self.usable += len(usable)
-        seed = self.config.seed + GROUP_SEED_STEP * group
+        seed = group_seed(self.config.seed, group)
         self.composer.config = replace(self.config, seed=seed) if group else self.config
         try:
             if self.workers > 1 and self.config.epochs > 1 and can_fork():

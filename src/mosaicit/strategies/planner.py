@@ -11,6 +11,7 @@ import random
 from collections.abc import Sequence
 
 from mosaicit.config import MosaicConfig
+from mosaicit.seeds import detail_rng, draw_detail_seed
 from mosaicit.strategies import maskout as mask_mod
 from mosaicit.strategies import permute as permute_mod
 from mosaicit.strategies.features import PromptFeatures
@@ -60,7 +61,7 @@ def draw_style(rng: random.Random, config: MosaicConfig, tables: Tables) -> Styl
         rule_meta_first=rng.random() < 0.5,
         rule_meta_sep=rng.choice(LINE_BREAKS),
         mask_ratio=rng.uniform(0.1, 0.5),
-        detail_seed=rng.getrandbits(64),
+        detail_seed=draw_detail_seed(rng),
     )
 
 
@@ -84,10 +85,10 @@ def make_plan(
     skipped: list[int] = []
     rule_meta = None
     if strategy == "permute" and rule:
-        rng = random.Random(style.detail_seed)
+        rng = detail_rng(style.detail_seed)
         answer, rule_meta = permute_mod.permute(rule, prompts, rng, tables)
     elif strategy == "maskout" and rule:
-        rng = random.Random(style.detail_seed)
+        rng = detail_rng(style.detail_seed)
         skipped, rule_meta = mask_mod.maskout(rule, prompts, style.mask_ratio, rng, tables)
         answer = [i for i in answer if i not in set(skipped)]
     return Plan(
