@@ -46,7 +46,7 @@ SPLIT_SEED = 0
 TRAIN_POOL = 605
 
 FULL = {
-    "records": 96,
+    "records": 48,
     "passes": 2,
     "seeds": [1, 2],
     "max_length": 512,
@@ -206,7 +206,7 @@ def train(
         # TRL turns both on by default. On a CPU without native bfloat16, autocast emulates it
         # (measured: minutes per step); checkpointing recomputes every forward pass in backward.
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         dataloader_num_workers=0,
         disable_tqdm=True,
     )
