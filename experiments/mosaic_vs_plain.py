@@ -615,6 +615,18 @@ def main(argv: list[str] | None = None) -> int:
         help="torch CPU threads (on a busy machine 1 can be several times faster)",
     )
     parser.add_argument(
+        "--no-base",
+        action="store_true",
+        help="skip the base model's evaluation (to run more seeds in another process; see --merge)",
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only merge the runs of other OUT folders' results.json into OUT's, then redo tables.md",
+    )
+    parser.add_argument(
         "--tables-only",
         action="store_true",
         help="only redo the cost at scale and tables.md from OUT/results.json",
@@ -639,6 +651,18 @@ def main(argv: list[str] | None = None) -> int:
     out, work = args.out, args.out / "work"
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+
+    if args.merge:
+        results = json.loads((out / "results.json").read_text())
+        for other in args.merge:
+            theirs = json.loads((other / "results.json").read_text())
+            if theirs["config"]["split"] != results["config"]["split"]:
+                parser.error(f"{other}: a different data split; runs cannot be merged")
+            results["runs"].extend(r for r in theirs["runs"] if r not in results["runs"])
+        results["config"]["seeds"] = sorted({r["seed"] for r in results["runs"] if r["seed"] is not None})
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+        (out / "tables.md").write_text(tables(results))
+        return 0
 
     scale = {"passes": 4, "max_length": 2048, "batch_size": 8, "seed": 1}
     if args.tables_only:
@@ -684,9 +708,10 @@ def main(argv: list[str] | None = None) -> int:
         "ifbench_keys": [str(e.key) for e in evals["ifbench"]],
         "runs": [],
     }
-    results["runs"].append(
-        {"arm": "base", "seed": None, "scores": evaluate("base", tokenizer, base, evals, cfg, out)}
-    )
+    if not args.no_base:
+        results["runs"].append(
+            {"arm": "base", "seed": None, "scores": evaluate("base", tokenizer, base, evals, cfg, out)}
+        )
     for seed in cfg["seeds"]:
         data = {
             "plain": plain_samples(records, cfg["passes"], seed),
