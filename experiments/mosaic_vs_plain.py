@@ -493,9 +493,11 @@ def tables(results: dict[str, Any]) -> str:
         for key in ("parts_rouge_l", "rouge_l"):
             row.append(_cell([_get(r, "scores", "mosaic_eval", "content", key) for r in runs]))
         lines.append("| " + " | ".join(row) + " |")
-    strategies = sorted(_runs(results, "base")[0]["scores"]["mosaic_eval"]["strict"]["by_strategy"])
+    counts = results["runs"][0]["scores"]["mosaic_eval"]["strict"][
+        "by_strategy"
+    ]  # the same eval set in every run
+    strategies = sorted(counts)
     lines += ["", "By strategy, strict instruction-level (%; prompts per strategy in the header):", ""]
-    counts = _runs(results, "base")[0]["scores"]["mosaic_eval"]["strict"]["by_strategy"]
     lines.append("| arm | " + " | ".join(f"{s} ({counts[s]['prompts']})" for s in strategies) + " |")
     lines.append("|---" * (len(strategies) + 1) + "|")
     for arm in ARMS:
