@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mosaicit.errors import InputError, MosaicitError
+from mosaicit.extras import require
 
 STDIN = "-"
 COMPRESSIONS = (".gz", ".zst")
@@ -32,11 +33,7 @@ GLOB_CHARS = "*?["
 
 def require_zstandard() -> Any:
     """The zstandard module, or a clear error saying how to install it."""
-    try:
-        import zstandard
-    except ImportError:
-        raise MosaicitError(".zst files need the zstandard package: pip install zstandard") from None
-    return zstandard
+    return require("zstandard")
 
 
 def split_suffix(path: str | Path) -> tuple[str, str]:
