@@ -6,10 +6,9 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
-from mosaicit.cli import main
 from tests.conftest import TOKENIZERS
 
+from mosaicit.cli import main
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from mosaicit.config import STRATEGIES, VERSIONS, WRAP_MODES, MosaicConfig, pars
 from mosaicit.errors import MosaicitError
 from mosaicit.io.formats import INPUT_SHAPES, SHAPES
 from mosaicit.io.sources import MAX_BAD_SHARE
-from mosaicit.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
+from mosaicit.run.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
 from mosaicit.templates import TEMPLATES
 
@@ -198,7 +198,7 @@ def make_formats(output: str, **kw: Any) -> tuple[Any, str | None]:
     """The :class:`FormatOptions` of the shared options, and the dataset_info.json path if asked."""
     from mosaicit.io.dataset_info import default_path
     from mosaicit.io.formats import Columns
-    from mosaicit.workflow import FormatOptions
+    from mosaicit.run.files import FormatOptions
 
     columns = Columns(**{f: kw[f"{f}_key"] for f in Columns.__dataclass_fields__})
     formats = FormatOptions(
@@ -344,7 +344,7 @@ def augment(
     a folder of such files or one saved with datasets' save_to_disk, or - for stdin; several
     are read as one dataset. Records may be Alpaca, ShareGPT, OpenAI messages or prompt/completion.
     """
-    from mosaicit.workflow import augment_dataset
+    from mosaicit.run.files import augment_dataset
 
     if report_page:
         if output == "-":
@@ -372,7 +372,7 @@ def augment(
         rejects_full=rejects_full,
     )
     if not quiet:
-        from mosaicit.workflow import side_targets
+        from mosaicit.run.files import side_targets
 
         click.echo(format_summary(summary, *side_targets(output, summary_path, rejects_path)), err=True)
     if report_page:
@@ -401,7 +401,7 @@ def convert(
     **kw: Any,
 ) -> None:
     """Rewrite INPUT... (as for augment) in another shape or file type, one row per record, no mosaicking."""
-    from mosaicit.workflow import convert_dataset
+    from mosaicit.run.files import convert_dataset
 
     formats, info = make_formats(output, **kw)
     s = convert_dataset(
@@ -494,9 +494,9 @@ def preview(input_path: tuple[str, ...], count: int, plain: bool, **kw: Any) -> 
     from itertools import islice
 
     from mosaicit.io.sources import read_conversations
-    from mosaicit.pipeline import Run
     from mosaicit.preview import show
-    from mosaicit.routing import route
+    from mosaicit.run.groups import Run
+    from mosaicit.run.routing import route
     from mosaicit.tables.loader import load_tables
     from mosaicit.tokens import load_counter
 

@@ -1,6 +1,6 @@
 """Build a held-out evaluation set: mosaic prompts with their plans and reference answers.
 
-Prompts come from the same composer as training samples (:class:`mosaicit.pipeline.Run`), with
+Prompts come from the same composer as training samples (:class:`mosaicit.run.groups.Run`), with
 ``wrap_mode="uniform"`` and ``max_num`` = the largest size wanted, so group sizes are drawn
 uniformly in 1..max. Groups smaller than the smallest size wanted (drawn small, or cut short
 by the budget) are set aside and counted; passes over the data continue, each reshuffled,
@@ -27,9 +27,9 @@ from mosaicit.eval.parse import find_labels, find_tags
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.formats import Columns
 from mosaicit.io.sources import ReadStats, read_conversations, source_name
-from mosaicit.pipeline import Run
 from mosaicit.records import Record, Sample
-from mosaicit.routing import route
+from mosaicit.run.groups import Run
+from mosaicit.run.routing import route
 from mosaicit.strategies.plan import Plan
 from mosaicit.tables.loader import load_tables
 from mosaicit.templates import load_template

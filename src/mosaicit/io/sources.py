@@ -21,7 +21,7 @@ from mosaicit.io.formats import (
     normalise,
 )
 from mosaicit.io.hf import iter_dataset, load_saved
-from mosaicit.io.inputs import STDIN, expand, split_suffix
+from mosaicit.io.inputs import STDIN, expand, given_name, split_suffix
 from mosaicit.io.jsonstream import EncodedRow, iter_json, write_rows
 from mosaicit.io.parquet import iter_parquet, write_parquet
 from mosaicit.io.wellformed import problem
@@ -36,11 +36,7 @@ MAX_BAD_SHARE = 0.5
 def source_name(source: Any) -> str:
     """How to name an input in messages: its path (the first of several, with how many more),
     or ``<dataset>`` for an in-memory dataset."""
-    if isinstance(source, str | Path):
-        return str(source)
-    if isinstance(source, list | tuple) and source and all(isinstance(s, str | Path) for s in source):
-        return str(source[0]) if len(source) == 1 else f"{source[0]} (+{len(source) - 1} more)"
-    return "<dataset>"
+    return given_name(source) if _is_paths(source) else "<dataset>"
 
 
 def _is_paths(source: Any) -> bool:

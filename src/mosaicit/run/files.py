@@ -38,10 +38,10 @@ from mosaicit.io.sources import (
     write_dataset,
 )
 from mosaicit.io.wellformed import dumps_escaped
-from mosaicit.pipeline import Run
 from mosaicit.progress import Progress
 from mosaicit.records import Reject, Sample
-from mosaicit.routing import Routed, check_policies, route
+from mosaicit.run.groups import Run
+from mosaicit.run.routing import Routed, check_policies, route
 from mosaicit.store import RecordStore
 from mosaicit.strategies import Plan
 from mosaicit.tables.loader import load_tables
