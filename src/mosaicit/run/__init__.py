@@ -1,1 +1,1 @@
-"""How a run is assembled and run: the spec, the steps, the executors and the summary (see docs/architecture.md)."""
+"""How a run is put together and run: spec, steps, executors, summary (see docs/architecture.md)."""

@@ -10,15 +10,9 @@ from collections.abc import Iterator
 from mosaicit.cache import CountCache, default_cache_dir
 from mosaicit.run.groups import Run
 from mosaicit.run.spec import RunSpec
-from mosaicit.tables.loader import load_tables
+from mosaicit.tables.loader import Tables, load_tables
 from mosaicit.templates import load_template
 from mosaicit.tokens import TokenCounter, load_counter
-
-
-def open_counter(spec: RunSpec) -> tuple[TokenCounter, object]:
-    """The run's token counter and template (``--template chat`` brings its own counter)."""
-    template, chat_counter = load_template(spec.template, spec.tokenizer, spec.chat_template)
-    return chat_counter or load_counter(spec.tokenizer), template
 
 
 @contextlib.contextmanager
@@ -27,7 +21,7 @@ def open_run(spec: RunSpec, counter: TokenCounter | None = None) -> Iterator[Run
 
     ``counter`` stands in for the tokenizer the spec names (a counter the caller already holds).
     """
-    tables = load_tables(spec.tables)
+    tables = spec.tables if isinstance(spec.tables, Tables) else load_tables(spec.tables)
     template, chat_counter = load_template(spec.template, spec.tokenizer, spec.chat_template)
     counter = counter or chat_counter or load_counter(spec.tokenizer)
     cache = CountCache(spec.cache_dir or default_cache_dir(), counter.fingerprint) if spec.use_cache else None

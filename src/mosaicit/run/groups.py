@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from mosaicit.budget import Budget, Measured, PieceCounts
@@ -21,16 +20,14 @@ from mosaicit.cache import CountCache
 from mosaicit.compose import Composer, split_usable
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError, RecordError
-from mosaicit.io.sources import read_conversations
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.run.executors import ComposeUnit, Executor, MeasureUnit, executor_for
-from mosaicit.run.routing import route
 from mosaicit.seeds import group_seed
 from mosaicit.store import RecordStore
 from mosaicit.strategies.features import PromptFeatures
-from mosaicit.tables.loader import Tables, load_tables
+from mosaicit.tables.loader import Tables
 from mosaicit.templates import BareTemplate, Template
-from mosaicit.tokens import TokenCounter, load_counter
+from mosaicit.tokens import TokenCounter
 
 COUNT_BATCH = 4096
 #: Cached counts checked against the tokenizer per batch of records read from the cache.
@@ -241,23 +238,3 @@ class Run:
         (``finish``: see :meth:`samples`)."""
         for group, members in enumerate(groups):
             yield from self.samples(members, on_count, on_compose, group, finish)
-
-
-def mosaic(
-    records: Iterable[dict[str, Any]],
-    config: MosaicConfig | None = None,
-    tokenizer: str | TokenCounter | None = None,
-    tables: Tables | str | Path | None = None,
-) -> Iterator[Sample]:
-    """Mosaic records given as dicts in any shape mosaicit reads (Alpaca, ShareGPT, messages,
-    prompt/completion) into samples, system-prompt group by group.
-
-    Raises :class:`~mosaicit.errors.InputError` on a malformed record. Only the mosaics are
-    yielded: multi-turn conversations, and records that are empty or do not fit the budget
-    alone, are left out; :func:`mosaicit.augment_dataset` writes and reports them.
-    """
-    counter = tokenizer if hasattr(tokenizer, "count_many") else load_counter(tokenizer)  # type: ignore[arg-type]
-    loaded = tables if isinstance(tables, Tables) else load_tables(tables)
-    run = Run(config or MosaicConfig(), counter, loaded)  # type: ignore[arg-type]
-    routed = route(read_conversations(records, on_bad="error"))
-    yield from run.grouped(routed.groups.values())

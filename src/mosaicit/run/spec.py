@@ -21,6 +21,7 @@ from mosaicit.io.outputs import STDOUT
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.sources import BAD_RECORD_POLICIES, MAX_BAD_SHARE, check_output_format, output_kind
 from mosaicit.run.routing import check_policies
+from mosaicit.tables.loader import Tables
 from mosaicit.templates import TEMPLATES
 
 
@@ -106,7 +107,7 @@ def side_targets(
 
 def _is_paths(source: Any) -> bool:
     return isinstance(source, str | Path) or (
-        isinstance(source, list | tuple) and all(isinstance(s, str | Path) for s in source)
+        isinstance(source, list | tuple) and bool(source) and all(isinstance(s, str | Path) for s in source)
     )
 
 
@@ -124,7 +125,7 @@ class RunSpec:
     tokenizer: str | None = None
     template: str = "none"
     chat_template: str | Path | None = None
-    tables: str | Path | None = None
+    tables: str | Path | Tables | None = None
     workers: int = 1
     cache_dir: str | Path | None = None
     use_cache: bool = False
@@ -140,7 +141,7 @@ class RunSpec:
             check_distinct(
                 {
                     "INPUT": self.source,
-                    "--tables": self.tables,
+                    "--tables": None if isinstance(self.tables, Tables) else self.tables,
                     "--tokenizer": self.tokenizer
                     if self.tokenizer and os.path.isfile(self.tokenizer)
                     else None,
