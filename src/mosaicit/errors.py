@@ -12,7 +12,7 @@ class ParamError(MosaicitError):
     under the option's name (``--epochs``: :func:`mosaicit.clihelp.user_errors`)."""
 
     def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param} {message}")
+        super().__init__(_joined(param, message))
         self.param = param
         self.message = message
 
@@ -22,7 +22,12 @@ class ParamError(MosaicitError):
     def as_option(self, options: dict[str, str] | None = None) -> str:
         """The message with the parameter given as the command-line option that sets it."""
         flag = (options or {}).get(self.param) or "--" + self.param.replace("_", "-")
-        return f"{flag} {self.message}"
+        return _joined(flag, self.message)
+
+
+def _joined(name: str, message: str) -> str:
+    """``name message``, or ``name: detail`` for a message that starts with a colon."""
+    return f"{name}{message}" if message.startswith(":") else f"{name} {message}"
 
 
 class InputError(MosaicitError):

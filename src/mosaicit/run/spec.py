@@ -15,11 +15,11 @@ from typing import Any
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import ParamError
 from mosaicit.io import dataset_info
-from mosaicit.io.formats import INPUT_SHAPES, Columns
+from mosaicit.io.formats import Columns
 from mosaicit.io.inputs import Expanded, expand
 from mosaicit.io.outputs import STDOUT
 from mosaicit.io.paths import check_distinct
-from mosaicit.io.sources import BAD_RECORD_POLICIES, MAX_BAD_SHARE, check_output_format, output_kind
+from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options, output_kind
 from mosaicit.run.routing import check_policies
 from mosaicit.tables.loader import Tables
 from mosaicit.templates import TEMPLATES
@@ -39,16 +39,7 @@ class InputOptions:
     strict_conversations: bool = False
 
     def __post_init__(self) -> None:
-        if self.input_format not in INPUT_SHAPES:
-            raise ParamError(
-                "input_format", f"must be one of {', '.join(INPUT_SHAPES)}, got {self.input_format!r}"
-            )
-        if self.on_bad not in BAD_RECORD_POLICIES:
-            raise ParamError(
-                "on_bad", f"must be one of {', '.join(BAD_RECORD_POLICIES)}, got {self.on_bad!r}"
-            )
-        if not 0 <= self.max_bad_share <= 1:
-            raise ParamError("max_bad_share", f"must be between 0 and 1, got {self.max_bad_share}")
+        check_read_options(self.input_format, self.on_bad, self.max_bad_share)
         check_policies(self.conversations, self.system_policy)
 
 
