@@ -75,6 +75,7 @@ def test_provenance_survives_conversion(tmp_path):
     first = tmp_path / "m.jsonl"
     augment_dataset(ALPACA_EVAL, first, MosaicConfig(epochs=1, max_length=1000))
     mosaics = [r["mosaic"] for r in read_rows(first)]
+    assert len(mosaics) > 100 and all(m["sources"] for m in mosaics)
     for ext in EXTENSIONS:
         out = tmp_path / f"m2.{ext}"
         convert_dataset(first, out, FormatOptions(output_format="messages"))
