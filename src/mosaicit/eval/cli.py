@@ -96,14 +96,16 @@ def build_command(
     -; Alpaca, ShareGPT, messages or prompt/completion records); single exchanges are used.
     """
     from mosaicit.eval.build import build_evalset, write_evalset
+    from mosaicit.io.inputs import expand
     from mosaicit.io.paths import check_distinct
 
-    check_distinct({"INPUT": input_path, "--tables": tables, "--tokenizer": tokenizer}, {"--output": output})
+    source = expand(list(input_path))  # once: the build reads these very files
+    check_distinct({"INPUT": source, "--tables": tables, "--tokenizer": tokenizer}, {"--output": output})
     inputs = make_inputs(**options)
     for name in READ_OPTIONS:
         options.pop(name)
     result = build_evalset(
-        list(input_path),
+        source,
         size=size,
         seed=seed,
         min_records=min_records,

@@ -27,7 +27,7 @@ from mosaicit.io.commit import committed_together
 from mosaicit.io.formats import Columns, Conversation, to_row, with_meta
 from mosaicit.io.jsonstream import EncodedRow, encode_row, write_rows
 from mosaicit.io.outputs import STDOUT
-from mosaicit.io.sources import MAX_BAD_SHARE, ReadStats, output_kind, source_name, write_dataset
+from mosaicit.io.sources import MAX_BAD_SHARE, ReadStats, output_kind, source_name
 from mosaicit.io.wellformed import dumps_escaped
 from mosaicit.progress import Progress
 from mosaicit.records import Reject, Sample
@@ -333,7 +333,7 @@ def _augment(
             yield row
 
     seen = dataset_info.ColumnSeen()
-    written = write_dataset(out.path, seen.watch(rows()), shape)
+    written = steps.write(rows(), out, seen)
     if out.rejects_target is not None:
         write_rejects(out.rejects_target, rejects.in_input_order(), stats, out.rejects_full)
     info = None
@@ -460,7 +460,7 @@ def convert_dataset(
             raise InputError(name, "empty dataset: no records")
 
     seen = dataset_info.ColumnSeen()
-    written = write_dataset(output_path, seen.watch(rows()), shape)
+    written = steps.write(rows(), out, seen)
     summary: dict[str, Any] = {
         "input": name,
         "output": str(output_path),

@@ -10,16 +10,18 @@ units of work to the run's executor (:mod:`mosaicit.run.executors`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
 
+from mosaicit.budget import PieceCounts
+from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.formats import Conversation
-from mosaicit.io.sources import ReadStats, read_conversations
+from mosaicit.io.sources import ReadStats, read_conversations, write_dataset
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.run.groups import Run
 from mosaicit.run.routing import Routed
 from mosaicit.run.routing import route as route_conversations
-from mosaicit.run.spec import RunSpec
+from mosaicit.run.spec import OutputOptions, RunSpec
 from mosaicit.store import RecordStore
 
 
@@ -71,6 +73,34 @@ def route(
     return routed
 
 
+def measure(
+    run: Run,
+    routed: Routed,
+    rejects: Rejects,
+    on_count: Callable[[int], None] | None = None,
+    on_compose: Callable[[int], None] | None = None,
+) -> Iterator[Measured]:
+    """The measure step, group by group: each group's records with their counts and the ones that
+    fit the budget alone; a record that cannot goes to ``rejects`` (``over_budget``) and is
+    ticked as composed (``on_compose``, once per epoch)."""
+    for group, records in enumerate(routed.groups.values()):
+        counts = run.measure(records, on_count)
+        usable, over = run.keep_usable(records, counts, on_compose)
+        rejects.send(over)
+        yield Measured(group, records, counts, usable)
+
+
+def compose(
+    run: Run,
+    measured: Iterable[Measured],
+    on_compose: Callable[[int], None] | None = None,
+    finish: Callable[[Sample], Any] = lambda sample: sample,
+) -> Iterator[Any]:
+    """The compose step: ``finish(sample)`` for every mosaic of each measured group, in order."""
+    for m in measured:
+        yield from run.compose(m.records, m.counts, m.usable, m.group, on_compose, finish)
+
+
 def mosaics(
     run: Run,
     routed: Routed,
@@ -79,10 +109,22 @@ def mosaics(
     on_compose: Callable[[int], None] | None = None,
     finish: Callable[[Sample], Any] = lambda sample: sample,
 ) -> Iterator[Any]:
-    """The measure and compose steps, group by group: ``finish(sample)`` for every mosaic; a record
-    that cannot fit the budget alone goes to ``rejects`` (``over_budget``)."""
-    for group, records in enumerate(routed.groups.values()):
-        counts = run.measure(records, on_count)
-        usable, over = run.keep_usable(records, counts, on_compose)
-        rejects.send(over)
-        yield from run.compose(records, counts, usable, group, on_compose, finish)
+    """measure -> compose: ``finish(sample)`` for every mosaic of every group (progress: ``on_count``
+    ticks records measured, ``on_compose`` records composed)."""
+    yield from compose(run, measure(run, routed, rejects, on_count, on_compose), on_compose, finish)
+
+
+class Measured(NamedTuple):
+    """One measured system-prompt group: its number, records, counts and usable record positions."""
+
+    group: int
+    records: Sequence[Record]
+    counts: PieceCounts
+    usable: list[int]
+
+
+def write(rows: Iterable[Any], outputs: OutputOptions, seen: ColumnSeen) -> int:
+    """The write step: every row to the output, atomically, in the file type its name asks for
+    (``seen`` notes the columns present); returns how many rows were written."""
+    assert outputs.path is not None
+    return write_dataset(outputs.path, seen.watch(rows), outputs.output_format)
