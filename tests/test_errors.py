@@ -9,7 +9,7 @@ from conftest import SAMPLE
 from mosaicit import MosaicConfig
 from mosaicit.cli import main
 from mosaicit.errors import ParamError
-from mosaicit.run.spec import InputOptions, OutputOptions
+from mosaicit.run.spec import InputOptions, OutputOptions, RunSpec
 
 
 @pytest.mark.parametrize(
@@ -19,7 +19,10 @@ from mosaicit.run.spec import InputOptions, OutputOptions
         (lambda: MosaicConfig(orderings=("sideways",)), "orderings: unknown ['sideways'] (known: fix,"),
         (lambda: InputOptions(on_bad="ignore"), "on_bad must be one of error, skip, got 'ignore'"),
         (lambda: InputOptions(max_bad_share=2), "max_bad_share must be between 0 and 1, got 2"),
-        (lambda: OutputOptions("-", dataset_info="info.json"), "dataset_info needs an output file, not -"),
+        (
+            lambda: RunSpec([], outputs=OutputOptions("-", dataset_info="i.json")),
+            "dataset_info needs an output file",
+        ),
     ],
 )
 def test_library_errors_name_parameters(make, message):

@@ -64,7 +64,11 @@ class OutputOptions:
         if self.path is None:
             return
         output_kind(self.path)
-        if self.dataset_info is not None:
+
+    def check_targets(self) -> None:
+        """A clear error, before anything is read, when no dataset_info.json entry can be written
+        (after the paths are known to be distinct: see :class:`RunSpec`)."""
+        if self.dataset_info is not None and self.path is not None:
             if str(self.path) == STDOUT:
                 raise ParamError("dataset_info", "needs an output file, not - (stdout)")
             dataset_info.check_target(self.dataset_info, self.output_format)
@@ -145,3 +149,4 @@ class RunSpec:
                     "--emit-dataset-info": self.outputs.dataset_info,
                 },
             )
+            self.outputs.check_targets()
