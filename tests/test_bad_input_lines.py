@@ -169,8 +169,9 @@ def test_the_chat_template_error_of_a_tiktoken_folder_is_one_line(tmp_path):
 
 
 def test_record_errors_survive_a_worker_process():
-    from mosaicit.errors import InputError, RecordError
+    from mosaicit.errors import InputError, ParamError, RecordError
 
-    for error in (InputError("d.jsonl", "bad", 3), InputError("d.jsonl", "bad"), RecordError(4, "worse")):
+    errors = (InputError("d.jsonl", "bad", 3), InputError("d.jsonl", "bad"), RecordError(4, "worse"))
+    for error in (*errors, ParamError("epochs", "must be at least 1, got 0")):
         again = pickle.loads(pickle.dumps(error))
         assert type(again) is type(error) and str(again) == str(error)

@@ -175,8 +175,8 @@ def test_the_secret_is_private_and_outside_the_cache(tmp_path, counters, monkeyp
 
 def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpaca_eval, counters):
     from mosaicit.budget import Budget
-    from mosaicit.pipeline import COUNT_BATCH, count_records
     from mosaicit.records import Record
+    from mosaicit.run.groups import COUNT_BATCH, count_records
 
     pairs = [(r["instruction"].strip(), r["output"].strip()) for r in alpaca_eval]
     n = 2 * COUNT_BATCH  # two batches of AlpacaEval, then a third of texts of its own

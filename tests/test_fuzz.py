@@ -14,8 +14,8 @@ from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError
 from mosaicit.io.formats import to_row
 from mosaicit.io.sources import ReadStats, read_conversations
-from mosaicit.pipeline import Run
 from mosaicit.records import Record
+from mosaicit.run.groups import Run
 from mosaicit.tables.loader import load_tables
 from mosaicit.tokens import load_counter
 

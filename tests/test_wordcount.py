@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from conftest import SHAREGPT, TOKENIZERS, independent
 from mosaicit.budget import Budget
-from mosaicit.pipeline import COUNT_BATCH, count_records
 from mosaicit.records import Record
+from mosaicit.run.groups import COUNT_BATCH, count_records
 from mosaicit.store import RecordStore
 from mosaicit.tokens import FunctionCounter, load_counter
 from mosaicit.wordcount import WordCounter

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import click
 
-from mosaicit.errors import MosaicitError
+from mosaicit.errors import MosaicitError, ParamError
 from mosaicit.exits import Stopped, stopping_on_signals
 from mosaicit.tempfiles import remove_live
 
@@ -20,6 +20,15 @@ from mosaicit.tempfiles import remove_live
 def names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
     """A comma-separated option value as a tuple of names, or all ``known`` names when empty."""
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else known
+
+
+#: Library parameters whose command-line option is not ``--`` + the name with dashes.
+OPTIONS = {
+    "on_bad": "--on-bad-record",
+    "dataset_info": "--emit-dataset-info",
+    "version": "--mix",
+    "template": "--template",
+}
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,6 +41,8 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             with stopping_on_signals():
                 return func(*args, **kwargs)
+        except ParamError as exc:
+            _fail(f"mosaicit: error: {' '.join(exc.as_option(OPTIONS).splitlines())}", 1)
         except MosaicitError as exc:
             _fail(f"mosaicit: error: {' '.join(str(exc).splitlines())}", 1)
         except KeyboardInterrupt:

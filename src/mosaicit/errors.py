@@ -7,6 +7,29 @@ class MosaicitError(Exception):
     """A problem with the user's input, options or files; shown as one line, no traceback."""
 
 
+class ParamError(MosaicitError):
+    """A bad value for a named parameter: ``"epochs must be at least 1, got 0"``. The CLI shows it
+    under the option's name (``--epochs``: :func:`mosaicit.clihelp.user_errors`)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(_joined(param, message))
+        self.param = param
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[ParamError], tuple[str, str]]:
+        return (type(self), (self.param, self.message))
+
+    def as_option(self, options: dict[str, str] | None = None) -> str:
+        """The message with the parameter given as the command-line option that sets it."""
+        flag = (options or {}).get(self.param) or "--" + self.param.replace("_", "-")
+        return _joined(flag, self.message)
+
+
+def _joined(name: str, message: str) -> str:
+    """``name message``, or ``name: detail`` for a message that starts with a colon."""
+    return f"{name}{message}" if message.startswith(":") else f"{name} {message}"
+
+
 class InputError(MosaicitError):
     """A bad input file or record: names the file and, when known, the record."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import click
 
@@ -13,6 +13,7 @@ COLORS = ("cyan", "green", "yellow", "magenta", "blue", "red")
 
 
 def _paint(segments: list, plan: Plan, records: Mapping[int, Record]) -> str:
+    """The segments' texts, fixed text dim and each record's text in its colour."""
     out = []
     for seg in segments:
         if isinstance(seg, str):
@@ -25,14 +26,20 @@ def _paint(segments: list, plan: Plan, records: Mapping[int, Record]) -> str:
     return "".join(out)
 
 
-def show(number: int, sample: Sample, records: Mapping[int, Record]) -> str:
+def show(number: int, sample: Sample, members: Sequence[Record]) -> str:
     """A printable block: a header with the plan's facts, the instruction and the output.
 
-    Fixed text (labels, tags, meta-instructions) is dim; each record's text has its own colour.
+    ``members`` are the sample's records in the order of its sources. Fixed text (labels,
+    tags, meta-instructions) is dim; each record's text has its own colour. A sample that
+    holds several exchanges of one conversation is shown as written, in one colour.
     """
     m = sample.mosaic
     plan = Plan.from_dict(m)
-    instruction, output = layout(plan)
+    rows = [click.style(sample.instruction, fg=COLORS[0]), click.style(sample.output, fg=COLORS[0])]
+    if len(set(plan.sources)) == len(plan.sources):
+        records = {record.index: record for record in members}
+        instruction, output = layout(plan)
+        rows = [_paint(instruction, plan, records), _paint(output, plan, records)]
     rule = f" / {m['rule']}" if m.get("rule") else ""
     header = (
         f"=== mosaic {number}: {sample.count} records {m['sources']}, {m['strategy']}{rule}, "
@@ -42,9 +49,9 @@ def show(number: int, sample: Sample, records: Mapping[int, Record]) -> str:
         [
             click.style(header, bold=True),
             click.style("--- instruction ---", bold=True),
-            _paint(instruction, plan, records),
+            rows[0],
             click.style("--- output ---", bold=True),
-            _paint(output, plan, records),
+            rows[1],
             "",
         ]
     )

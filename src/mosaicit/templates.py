@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mosaicit.errors import MosaicitError
+from mosaicit.extras import require
 from mosaicit.strategies.render import Segment
 from mosaicit.tokens import TokenCounter
 
@@ -261,10 +262,7 @@ def load_chat_tokenizer(spec: str | os.PathLike[str] | None) -> tuple[Any, str]:
         raise MosaicitError("--template chat needs --tokenizer: a tokenizer folder with a chat template")
     path = Path(spec)
     folder = path.parent if path.is_file() else path
-    try:
-        from transformers import AutoTokenizer
-    except ImportError:
-        raise MosaicitError("--template chat needs transformers: pip install 'mosaicit[chat]'") from None
+    AutoTokenizer = require("transformers").AutoTokenizer  # noqa: N806
     try:
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), str(folder)
     except Exception as exc:  # transformers raises OSError/ValueError/HF errors

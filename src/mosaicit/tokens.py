@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mosaicit.errors import MosaicitError
+from mosaicit.extras import require
 from mosaicit.pretoken import SPLIT_PATTERNS
 
 DEFAULT_TOKENIZER = "default"
@@ -180,8 +181,7 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, spec: dict[str, An
 
 def sentencepiece_counter(path: str | Path) -> FunctionCounter:
     """A counter for a SentencePiece ``.model`` file."""
-    import sentencepiece as spm
-
+    spm = require("sentencepiece")
     raw = Path(path).read_bytes()
     proc = spm.SentencePieceProcessor()
     try:
@@ -197,8 +197,8 @@ def sentencepiece_counter(path: str | Path) -> FunctionCounter:
 
 def tiktoken_counter(path: str | Path) -> FunctionCounter:
     """A counter for a tiktoken rank file (``*.tiktoken``), with the cl100k split pattern."""
-    import tiktoken
-    from tiktoken.load import load_tiktoken_bpe
+    tiktoken = require("tiktoken")
+    load_tiktoken_bpe = require("tiktoken.load").load_tiktoken_bpe
 
     raw = Path(path).read_bytes()
     try:

@@ -1,6 +1,6 @@
 """Build a held-out evaluation set: mosaic prompts with their plans and reference answers.
 
-Prompts come from the same composer as training samples (:class:`mosaicit.pipeline.Run`), with
+Prompts come from the same run as training samples (:class:`mosaicit.run.memory.Mosaics`), with
 ``wrap_mode="uniform"`` and ``max_num`` = the largest size wanted, so group sizes are drawn
 uniformly in 1..max. Groups smaller than the smallest size wanted (drawn small, or cut short
 by the budget) are set aside and counted; passes over the data continue, each reshuffled,
@@ -14,26 +14,24 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mosaicit.config import MosaicConfig
-from mosaicit.errors import InputError, MosaicitError
+from mosaicit.errors import InputError, MosaicitError, ParamError
 from mosaicit.eval.checks import Options, check_response
 from mosaicit.eval.evalset import EvalItem, Source
 from mosaicit.eval.parse import find_labels, find_tags
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.formats import Columns
-from mosaicit.io.sources import ReadStats, read_conversations, source_name
-from mosaicit.pipeline import Run
+from mosaicit.io.sources import source_name
 from mosaicit.records import Record, Sample
-from mosaicit.routing import route
+from mosaicit.run.groups import Run
+from mosaicit.run.memory import Mosaics, members
+from mosaicit.run.spec import InputOptions, RunSpec
 from mosaicit.strategies.plan import Plan
-from mosaicit.tables.loader import load_tables
-from mosaicit.templates import load_template
-from mosaicit.tokens import load_counter
 
 MAX_PASSES = 50
 
@@ -57,12 +55,10 @@ def rule_key(plan: Plan) -> str:
     return f"{plan.strategy}.{plan.rule}" if plan.rule else "none"
 
 
-def to_item(number: int, sample: Sample, by_index: dict[int, Record]) -> EvalItem:
-    """An eval item from a composed sample (its mosaic dict holds input indices)."""
+def to_item(number: int, sample: Sample, records: Sequence[Record]) -> EvalItem:
+    """An eval item from a composed sample and its records, in the order of its sources."""
     plan = Plan.from_dict(sample.mosaic)
-    sources = tuple(
-        Source(i, n, by_index[i].prompt, by_index[i].output) for n, i in enumerate(plan.sources, 1)
-    )
+    sources = tuple(Source(r.index, n, r.prompt, r.output) for n, r in enumerate(records, 1))
     messages = [{"role": "system", "content": sample.system}] if sample.system else []
     messages.append({"role": "user", "content": sample.instruction})
     return EvalItem(
@@ -103,13 +99,15 @@ def build_evalset(
     columns: Columns | None = None,
     split: str | None = None,
     on_bad: str = "skip",
+    inputs: InputOptions | None = None,
     **options: Any,
 ) -> BuildResult:
     """Draw ``size`` mosaic prompts of ``min_records``..``max_records`` records each.
 
     ``source`` is anything mosaicit reads: one or several JSON/JSONL/Parquet paths (globs,
     folders, .gz/.zst, ``-``), a saved dataset folder, a ``datasets.Dataset`` or a list of dicts
-    (Alpaca, ShareGPT, messages, prompt/completion).
+    (Alpaca, ShareGPT, messages, prompt/completion), read as ``inputs`` says (as for
+    ``augment``; by default from ``input_format``, ``columns``, ``split`` and ``on_bad``).
     Single exchanges are used, grouped by system prompt as in ``augment``; multi-turn
     conversations are left out and counted. ``template`` is what the budget counts, as in
     ``augment``. ``options`` are :class:`~mosaicit.config.MosaicConfig` fields (``version``,
@@ -117,30 +115,33 @@ def build_evalset(
     ``no_numbering_rate``).
     """
     if size < 1:
-        raise MosaicitError(f"--size must be at least 1, got {size}")
+        raise ParamError("size", f"must be at least 1, got {size}")
     if not 1 <= min_records <= max_records:
         raise MosaicitError(f"need 1 <= --min-records <= --max-records, got {min_records}..{max_records}")
     for fixed in ("epochs", "wrap_mode", "max_num"):
         if fixed in options:
             raise MosaicitError(f"eval build sets {fixed} itself")
     config = MosaicConfig(epochs=MAX_PASSES, wrap_mode="uniform", max_num=max_records, seed=seed, **options)
-    name = source_name(source)
-    stats = ReadStats()
-    routed = route(read_conversations(source, input_format, columns, on_bad, stats, split))
-    if not routed.records:
-        raise InputError(name, "no single-exchange records with an instruction and an output")
-    chat, chat_counter = load_template(template, tokenizer, chat_template)
-    run = Run(config, chat_counter or load_counter(tokenizer), load_tables(tables), chat)
-    by_index = {r.index: r for r in routed.records}
+    inputs = inputs or InputOptions(input_format, columns or Columns(), split, on_bad)
+    spec = RunSpec(
+        source,
+        config,
+        inputs,
+        tokenizer=tokenizer,
+        template=template,
+        chat_template=chat_template,
+        tables=tables,
+    )
+    mosaics = Mosaics(spec)
     items: list[EvalItem] = []
     set_aside: Counter[str] = Counter()
     passes = 0
-    for sample in run.grouped(list(members) for members in routed.groups.values()):
+    for sample in mosaics:
         passes = max(passes, sample.mosaic["epoch"] + 1)
         if not min_records <= sample.count <= max_records:
             set_aside["outside_size_range"] += 1
             continue
-        item = to_item(len(items) + 1, sample, by_index)
+        item = to_item(len(items) + 1, sample, members(sample, mosaics.records))
         if marks_in_answers(item):
             set_aside["marks_in_answer_text"] += 1
             continue
@@ -150,6 +151,11 @@ def build_evalset(
         items.append(item)
         if len(items) == size:
             break
+    routed = mosaics.routed
+    if not routed.records:
+        raise InputError(
+            source_name(spec.source), "no single-exchange records with an instruction and an output"
+        )
     if len(items) < size:
         raise MosaicitError(
             f"found only {len(items)} of {size} prompts with {min_records}..{max_records} records in "
@@ -158,15 +164,19 @@ def build_evalset(
         )
     unused = {
         "multi_turn_conversations": len(routed.passthrough),
-        "rejected": len(stats.rejects + routed.rejects),
+        "rejected": len(mosaics.stats.rejects + routed.rejects),
     }
-    return BuildResult(items, _summary(items, stats.read, unused, run, passes, set_aside, config))
+    over = sum(1 for r in mosaics.rejects.in_input_order() if r.reason == "over_budget")
+    return BuildResult(
+        items, _summary(items, mosaics.stats.read, unused, over, mosaics.run, passes, set_aside, config)
+    )
 
 
 def _summary(
     items: list[EvalItem],
     read: int,
     unused: dict[str, int],
+    over_budget: int,
     run: Run,
     passes: int,
     set_aside: Counter[str],
@@ -181,7 +191,7 @@ def _summary(
     return {
         "prompts": len(items),
         "records_read": read,
-        "records_over_budget": len(run.rejects),
+        "records_over_budget": over_budget,
         **unused,
         "records_used": len(uses),
         "records_used_twice_or_more": sum(1 for n in uses.values() if n > 1),

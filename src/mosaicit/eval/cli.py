@@ -9,10 +9,16 @@ from typing import Any
 import click
 
 from mosaicit.clihelp import names, user_errors
+from mosaicit.clioptions import make_inputs, read_options, routing_options, template_options
 from mosaicit.config import STRATEGIES, VERSIONS, parse_weights
-from mosaicit.io.formats import INPUT_SHAPES
+from mosaicit.io.formats import Columns
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
-from mosaicit.templates import TEMPLATES
+
+#: The keyword arguments of the read and routing options, which make the build's InputOptions.
+READ_OPTIONS = (
+    "input_format", "split", "strict_conversations", "max_bad_share", "on_bad_record", "conversations",
+    "system_policy", *(f"{f}_key" for f in Columns.__dataclass_fields__),
+)  # fmt: skip
 
 
 @click.group("eval")
@@ -52,27 +58,9 @@ def eval_group() -> None:
 )
 @click.option("--tokenizer", default=None, help="Tokenizer for the budget (as for 'mosaicit augment').")
 @click.option("--tables", type=click.Path(dir_okay=False), default=None, help="Template tables to use.")
-@click.option(
-    "--template",
-    type=click.Choice(TEMPLATES),
-    default="none",
-    show_default=True,
-    help="What the budget counts, as for 'mosaicit augment' (none, vicuna_v1.1, chatml, chat).",
-)
-@click.option(
-    "--chat-template",
-    type=click.Path(dir_okay=False, exists=True),
-    default=None,
-    help="A Jinja chat template file to use with --template chat.",
-)
-@click.option(
-    "--input-format",
-    type=click.Choice(INPUT_SHAPES),
-    default="auto",
-    show_default=True,
-    help="The input's shape; auto detects it from the first record.",
-)
-@click.option("--split", default=None, help="The split to read from a saved DatasetDict folder.")
+@template_options
+@routing_options
+@read_options
 @click.option(
     "--tag-rate", type=float, default=0.5, show_default=True, help="Share of prompts asking for tags."
 )
@@ -82,13 +70,6 @@ def eval_group() -> None:
     default=0.1,
     show_default=True,
     help="Share of prompts without numbers.",
-)
-@click.option(
-    "--on-bad-record",
-    type=click.Choice(("error", "skip")),
-    default="skip",
-    show_default=True,
-    help="A malformed input record is left out (skip) or stops the build (error), as for augment.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @user_errors
@@ -104,7 +85,8 @@ def build_command(
     mask_rules: str | None,
     tables: str | None,
     tokenizer: str | None,
-    on_bad_record: str,
+    template: str,
+    chat_template: str | None,
     quiet: bool,
     **options: Any,
 ) -> None:
@@ -114,18 +96,25 @@ def build_command(
     -; Alpaca, ShareGPT, messages or prompt/completion records); single exchanges are used.
     """
     from mosaicit.eval.build import build_evalset, write_evalset
+    from mosaicit.io.inputs import expand
     from mosaicit.io.paths import check_distinct
 
-    check_distinct({"INPUT": input_path, "--tables": tables, "--tokenizer": tokenizer}, {"--output": output})
+    source = expand(list(input_path))  # once: the build reads these very files
+    check_distinct({"INPUT": source, "--tables": tables, "--tokenizer": tokenizer}, {"--output": output})
+    inputs = make_inputs(**options)
+    for name in READ_OPTIONS:
+        options.pop(name)
     result = build_evalset(
-        list(input_path),
+        source,
         size=size,
         seed=seed,
         min_records=min_records,
         max_records=max_records,
         tokenizer=tokenizer,
         tables=tables,
-        on_bad=on_bad_record,
+        template=template,
+        chat_template=chat_template,
+        inputs=inputs,
         weights=parse_weights(weights) if weights else None,
         orderings=names(orderings, PERMUTE_RULES),
         mask_rules=names(mask_rules, MASK_RULES),

@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from mosaicit.errors import MosaicitError
+from mosaicit.extras import require
 
 WORD = re.compile(r"\w+")
 
@@ -37,10 +37,7 @@ def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
 
 @functools.cache
 def _scorer() -> Any:
-    try:
-        from rouge_score import rouge_scorer
-    except ImportError:
-        raise MosaicitError("ROUGE-L scores need rouge-score: pip install 'mosaicit[eval]'") from None
+    rouge_scorer = require("rouge_score.rouge_scorer")
     return rouge_scorer.RougeScorer(["rougeL"])
 
 

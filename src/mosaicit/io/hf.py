@@ -6,20 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mosaicit.errors import InputError, MosaicitError
+from mosaicit.errors import InputError
+from mosaicit.extras import require
 
 BATCH_ROWS = 1024
 
 
 def require_datasets() -> Any:
     """The datasets module, or a clear error saying how to install it."""
-    try:
-        import datasets
-    except ImportError:
-        raise MosaicitError(
-            "Hugging Face datasets need the 'datasets' package: pip install 'mosaicit[hf]'"
-        ) from None
-    return datasets
+    return require("datasets")
 
 
 def is_saved_dataset(path: str | Path) -> bool:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mosaicit.errors import InputError, MosaicitError
+from mosaicit.extras import require
 
 STDIN = "-"
 COMPRESSIONS = (".gz", ".zst")
@@ -32,11 +33,7 @@ GLOB_CHARS = "*?["
 
 def require_zstandard() -> Any:
     """The zstandard module, or a clear error saying how to install it."""
-    try:
-        import zstandard
-    except ImportError:
-        raise MosaicitError(".zst files need the zstandard package: pip install zstandard") from None
-    return zstandard
+    return require("zstandard")
 
 
 def split_suffix(path: str | Path) -> tuple[str, str]:
@@ -77,14 +74,40 @@ def open_text(path: str | Path) -> IO[str]:
         raise InputError(name, f"cannot read: {exc.strerror}") from None
 
 
-def expand(source: str | Path | Sequence[str | Path]) -> list[str | Path]:
+class Expanded(tuple[str | Path, ...]):
+    """Inputs already expanded (see :func:`expand`), with the ``name`` the user gave them."""
+
+    name: str
+
+    def __new__(cls, paths: Sequence[str | Path], name: str) -> Expanded:
+        made = super().__new__(cls, paths)
+        made.name = name
+        return made
+
+    def __reduce__(self) -> tuple[type[Expanded], tuple[tuple[str | Path, ...], str]]:
+        return (type(self), (tuple(self), self.name))
+
+
+def given_name(source: str | Path | Sequence[str | Path]) -> str:
+    """How to name inputs in messages: the path given (the first of several, with how many more)."""
+    if isinstance(source, Expanded):
+        return source.name
+    if isinstance(source, str | Path):
+        return str(source)
+    return str(source[0]) if len(source) == 1 else f"{source[0]} (+{len(source) - 1} more)"
+
+
+def expand(source: str | Path | Sequence[str | Path]) -> Expanded:
     """The inputs named by ``source`` (one or several paths, globs, folders or ``-``), in reading order.
 
     A saved ``datasets`` folder stays one input; any other folder gives its data files.
-    A glob or a folder that names no data file is an error.
+    A glob or a folder that names no data file is an error. Inputs already expanded are
+    returned as they are, so a run expands its inputs once.
     """
     from mosaicit.io.hf import is_saved_dataset
 
+    if isinstance(source, Expanded):
+        return source
     names = [source] if isinstance(source, str | Path) else list(source)
     if not names:
         raise MosaicitError("no input given")
@@ -113,7 +136,7 @@ def expand(source: str | Path | Sequence[str | Path]) -> list[str | Path]:
             out.append(name)
     if out.count(STDIN) > 1:
         raise MosaicitError("'-' (standard input) can be read only once")
-    return out
+    return Expanded(out, given_name(names))
 
 
 def _hidden(path: Path, root: str) -> bool:

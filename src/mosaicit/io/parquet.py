@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.errors import InputError, MosaicitError
+from mosaicit.extras import require
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.schema import META, columns
 
@@ -15,12 +16,8 @@ BATCH_ROWS = 1024
 
 def require_pyarrow() -> Any:
     """The pyarrow module, or a clear error saying how to install it."""
-    try:
-        import pyarrow
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        raise MosaicitError("Parquet needs pyarrow: pip install 'mosaicit[parquet]'") from None
-    return pyarrow
+    require("pyarrow.parquet")
+    return require("pyarrow")
 
 
 def iter_parquet(path: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[tuple[int, Any]]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
-from mosaicit.errors import InputError, MosaicitError
+from mosaicit.errors import InputError, MosaicitError, ParamError
 from mosaicit.io.chats import EmptyConversation
 from mosaicit.io.formats import (
     INPUT_SHAPES,
@@ -21,7 +21,7 @@ from mosaicit.io.formats import (
     normalise,
 )
 from mosaicit.io.hf import iter_dataset, load_saved
-from mosaicit.io.inputs import STDIN, expand, split_suffix
+from mosaicit.io.inputs import STDIN, expand, given_name, split_suffix
 from mosaicit.io.jsonstream import EncodedRow, iter_json, write_rows
 from mosaicit.io.parquet import iter_parquet, write_parquet
 from mosaicit.io.wellformed import problem
@@ -36,11 +36,7 @@ MAX_BAD_SHARE = 0.5
 def source_name(source: Any) -> str:
     """How to name an input in messages: its path (the first of several, with how many more),
     or ``<dataset>`` for an in-memory dataset."""
-    if isinstance(source, str | Path):
-        return str(source)
-    if isinstance(source, list | tuple) and source and all(isinstance(s, str | Path) for s in source):
-        return str(source[0]) if len(source) == 1 else f"{source[0]} (+{len(source) - 1} more)"
-    return "<dataset>"
+    return given_name(source) if _is_paths(source) else "<dataset>"
 
 
 def _is_paths(source: Any) -> bool:
@@ -101,6 +97,16 @@ def _empty_chat(item: Any, cols: Columns) -> bool:
     return any(isinstance(item.get(k), list) and not item[k] for k in keys)
 
 
+def check_read_options(input_format: str, on_bad: str, max_bad_share: float) -> None:
+    """A clear error naming the parameter for an unknown shape or policy, or a share out of range."""
+    if input_format not in INPUT_SHAPES:
+        raise ParamError("input_format", f"must be one of {', '.join(INPUT_SHAPES)}, got {input_format!r}")
+    if on_bad not in BAD_RECORD_POLICIES:
+        raise ParamError("on_bad", f"must be one of {', '.join(BAD_RECORD_POLICIES)}, got {on_bad!r}")
+    if not 0 <= max_bad_share <= 1:
+        raise ParamError("max_bad_share", f"must be between 0 and 1, got {max_bad_share}")
+
+
 def read_conversations(
     source: Any,
     input_format: str = "auto",
@@ -121,12 +127,7 @@ def read_conversations(
     When more than ``max_bad_share`` of the items were set aside, reading stops with an error
     at the end: the input is likely in another shape than assumed.
     """
-    if input_format not in INPUT_SHAPES:
-        raise MosaicitError(f"--input-format must be one of {', '.join(INPUT_SHAPES)}, got {input_format!r}")
-    if on_bad not in BAD_RECORD_POLICIES:
-        raise MosaicitError(f"--on-bad-record must be one of {', '.join(BAD_RECORD_POLICIES)}")
-    if not 0 <= max_bad_share <= 1:
-        raise MosaicitError(f"--max-bad-share must be between 0 and 1, got {max_bad_share}")
+    check_read_options(input_format, on_bad, max_bad_share)
     cols = columns or Columns()
     stats = stats if stats is not None else ReadStats()
     name = source_name(source)
@@ -201,7 +202,7 @@ def output_kind(path: str | Path) -> str:
 def check_output_format(shape: str) -> str:
     """``shape`` if it is a writable shape, else a clear error."""
     if shape not in SHAPES:
-        raise MosaicitError(f"--output-format must be one of {', '.join(SHAPES)}, got {shape!r}")
+        raise ParamError("output_format", f"must be one of {', '.join(SHAPES)}, got {shape!r}")
     return shape
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from mosaicit.errors import MosaicitError
+from mosaicit.extras import require
 from mosaicit.report.cost import SCHEME_NAMES, SCHEMES, Cost
 from mosaicit.report.runs import RunData
 
@@ -29,10 +29,7 @@ TOP = 12
 
 def require_matplotlib() -> Any:
     """The matplotlib module set up for files (Agg), or a one-line hint naming the extra."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise MosaicitError("the report needs matplotlib: pip install 'mosaicit[report]'") from None
+    matplotlib = require("matplotlib")
     matplotlib.use("Agg", force=True)
     return matplotlib
 

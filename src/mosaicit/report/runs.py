@@ -12,7 +12,7 @@ from typing import Any
 from mosaicit.errors import InputError
 from mosaicit.io.schema import decode_mosaic
 from mosaicit.io.sources import iter_items, output_kind
-from mosaicit.workflow import side_paths
+from mosaicit.run.spec import side_paths
 
 #: Rejected records shown per reason.
 EXAMPLES_PER_REASON = 3

@@ -10,8 +10,8 @@ from conftest import ALPACA_EVAL
 from formats_helpers import read_rows, row_messages
 from mosaicit import MosaicConfig
 from mosaicit.io.formats import Conversation
-from mosaicit.routing import route
-from mosaicit.workflow import FormatOptions, augment_dataset
+from mosaicit.run.files import FormatOptions, augment_dataset
+from mosaicit.run.routing import route
 
 SYSTEMS = ("", "Be terse.", "Answer in French.")
 
@@ -126,11 +126,14 @@ def test_policies_account_for_every_record(tmp_path, dataset, conversations, sys
 def test_split_turns_point_at_the_right_exchange(tmp_path, dataset):
     _, rows = dataset
     _, out, _ = _run(tmp_path, dataset, output_format="alpaca", conversations="split")
+    checked = set()
     for r in out:
         m = r["mosaic"]
         for source, turn in zip(m["sources"], m["turns"], strict=True):
             user = [x for x in rows[source]["messages"] if x["role"] == "user"][turn]["content"]
             assert user.strip() in r["instruction"]
+            checked.add(turn)
+    assert {0, 1} <= checked  # first and later exchanges were both checked
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, dataset):

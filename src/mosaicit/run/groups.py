@@ -1,4 +1,9 @@
-"""Count the records, then compose them: the in-memory core that every front end uses."""
+"""Measure one system-prompt group's records, then compose them: the in-memory middle of a run.
+
+The steps (:mod:`mosaicit.run.steps`) are outer and call :class:`Run` group by group; a
+:class:`Run` hands its units of work (a batch to measure, an epoch to compose) to its executor
+(:mod:`mosaicit.run.executors`), which is inner.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from mosaicit.budget import Budget, Measured
+from mosaicit.budget import Budget, Measured, PieceCounts
 from mosaicit.cache import CountCache
 from mosaicit.compose import Composer, split_usable
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError, RecordError
-from mosaicit.io.sources import read_conversations
-from mosaicit.parallel import can_fork, compose_parallel, map_parallel
 from mosaicit.records import Record, Reject, Sample
-from mosaicit.routing import route
+from mosaicit.run.executors import ComposeUnit, Executor, MeasureUnit, executor_for
 from mosaicit.seeds import group_seed
 from mosaicit.store import RecordStore
 from mosaicit.strategies.features import PromptFeatures
-from mosaicit.tables.loader import Tables, load_tables
+from mosaicit.tables.loader import Tables
 from mosaicit.templates import BareTemplate, Template
-from mosaicit.tokens import TokenCounter, load_counter
+from mosaicit.tokens import TokenCounter
 
 COUNT_BATCH = 4096
 #: Cached counts checked against the tokenizer per batch of records read from the cache.
@@ -107,22 +109,20 @@ def count_records(
     records: Sequence[Record],
     progress: Callable[[int], None] | None = None,
     cache: CountCache | None = None,
-    workers: int = 1,
+    workers: int | Executor = 1,
 ) -> list[Measured]:
-    """Measure every record, in batches; with ``workers`` > 1 the batches are measured in
-    parallel processes (the results are the same). New counts are stored in ``cache``.
+    """Measure every record, in batches, each batch a unit of the executor (``workers``: a number
+    of processes, or an executor; the results are the same). New counts are stored in ``cache``.
 
     A cache that fails a spot check in any batch is discarded (one warning line), and every
     batch that read counts from it is measured again without it.
     """
-    ranges = [(s, min(s + COUNT_BATCH, len(records))) for s in range(0, len(records), COUNT_BATCH)]
-    elsewhere = workers > 1 and len(ranges) > 1 and can_fork()
+    executor = executor_for(workers)
+    ranges = [MeasureUnit(s, min(s + COUNT_BATCH, len(records))) for s in range(0, len(records), COUNT_BATCH)]
+    elsewhere = executor.runs_elsewhere(len(ranges))
     if elsewhere and isinstance(records, RecordStore):
         records.flush()
-    if elsewhere:
-        parts = map_parallel(partial(measure_range, budget, records, cache=cache), ranges, workers)
-    else:
-        parts = (measure_range(budget, records, s, e, cache) for s, e in ranges)
+    parts = executor.measure(partial(measure_range, budget, records, cache=cache), ranges)
     counts: list[Measured] = []
     read_cache: list[int] = []  # the batches that took counts from the cache
     wrong = 0
@@ -139,34 +139,71 @@ def count_records(
             progress(len(part.measured))
     if cache and wrong:
         cache.discard(f"disagrees with the tokenizer on {wrong} spot-checked token count(s)")
-        measure = partial(measure_range, budget, records)
-        again: Iterable[Measurement] = (measure(*ranges[i]) for i in read_cache)
-        if elsewhere and len(read_cache) > 1:
-            again = map_parallel(measure, [ranges[i] for i in read_cache], workers)
+        again = executor.measure(partial(measure_range, budget, records), [ranges[i] for i in read_cache])
         for i, part in zip(read_cache, again, strict=True):
-            start, end = ranges[i]
-            counts[start:end] = [budget.shared(m) for m in part.measured]
+            counts[ranges[i].start : ranges[i].end] = [budget.shared(m) for m in part.measured]
     return counts
 
 
 @dataclass
 class Run:
-    """One configured mosaicking run over in-memory records."""
+    """One configured mosaicking run over in-memory records, group by group; ``workers`` is a
+    number of processes or an :class:`~mosaicit.run.executors.Executor`."""
 
     config: MosaicConfig
     counter: TokenCounter
     tables: Tables
     template: Template = field(default_factory=BareTemplate)
-    workers: int = 1
+    workers: int | Executor = 1
     cache: CountCache | None = None
 
     def __post_init__(self) -> None:
         self.budget = Budget(self.counter)
         self.composer = Composer(self.config, self.budget, self.tables, self.template)
+        self.executor = executor_for(self.workers)
         self.rejects: list[Reject] = []
         self.usable = 0
         #: Usable records by their token count as a plain sample (each record alone, unmosaicked).
         self.plain_tokens: Counter[int] = Counter()
+
+    def measure(
+        self, records: Sequence[Record], on_count: Callable[[int], None] | None = None
+    ) -> list[Measured]:
+        """The measure step for one group: every record's counts (see :func:`count_records`)."""
+        return count_records(self.budget, records, on_count, self.cache, self.executor)
+
+    def keep_usable(
+        self,
+        records: Sequence[Record],
+        counts: PieceCounts,
+        on_compose: Callable[[int], None] | None = None,
+    ) -> tuple[list[int], list[Reject]]:
+        """The records that fit the budget alone, and a reject for each one that does not."""
+        usable, over = split_usable(self.composer, records, counts, self.plain_tokens)
+        if on_compose and over:  # records that take no part still count as composed, for progress
+            on_compose(len(over) * self.config.epochs)
+        self.usable += len(usable)
+        return usable, over
+
+    def compose(
+        self,
+        records: Sequence[Record],
+        counts: PieceCounts,
+        usable: Sequence[int],
+        group: int = 0,
+        on_compose: Callable[[int], None] | None = None,
+        finish: Callable[[Sample], Any] = _same,
+    ) -> Iterator[Any]:
+        """The compose step for one group: every epoch's mosaics, each epoch a unit of the executor."""
+        seed = group_seed(self.config.seed, group)
+        self.composer.config = replace(self.config, seed=seed) if group else self.config
+        units = [ComposeUnit(group, epoch) for epoch in range(self.config.epochs)]
+        try:
+            yield from self.executor.compose(
+                self.composer, records, counts, usable, units, on_compose, finish
+            )
+        finally:
+            self.composer.config = self.config
 
     def samples(
         self,
@@ -176,32 +213,19 @@ class Run:
         group: int = 0,
         finish: Callable[[Sample], Any] = _same,
     ) -> Iterator[Any]:
-        """Count, set aside what cannot fit alone, then yield every epoch's mosaics.
+        """Measure, set aside what cannot fit alone (in :attr:`rejects`), then yield every epoch's
+        mosaics.
 
         ``records`` are indexed by position: a record's ``index`` is its input position,
         which provenance reports. ``group`` numbers the system-prompt groups of one run:
-        each group after the first is composed with its own seed. With ``workers`` > 1,
-        epochs are composed in parallel processes; the samples and their order are the same.
-        ``finish`` turns each sample into what is yielded (an encoded output row, say); it
-        runs where the sample is composed, in the worker processes too.
+        each group after the first is composed with its own seed. The samples and their order
+        are the same for every executor. ``finish`` turns each sample into what is yielded
+        (an encoded output row, say); it runs where the sample is composed.
         """
-        counts = count_records(self.budget, records, on_count, self.cache, self.workers)
-        usable, over = split_usable(self.composer, records, counts, self.plain_tokens)
+        counts = self.measure(records, on_count)
+        usable, over = self.keep_usable(records, counts, on_compose)
         self.rejects.extend(over)
-        if on_compose and over:  # records that take no part still count as composed, for progress
-            on_compose(len(over) * self.config.epochs)
-        self.usable += len(usable)
-        seed = group_seed(self.config.seed, group)
-        self.composer.config = replace(self.config, seed=seed) if group else self.config
-        try:
-            if self.workers > 1 and self.config.epochs > 1 and can_fork():
-                yield from compose_parallel(
-                    self.composer, records, counts, usable, self.workers, on_compose, finish
-                )
-            else:
-                yield from map(finish, self.composer.compose(records, counts, usable, on_compose))
-        finally:
-            self.composer.config = self.config
+        yield from self.compose(records, counts, usable, group, on_compose, finish)
 
     def grouped(
         self,
@@ -214,23 +238,3 @@ class Run:
         (``finish``: see :meth:`samples`)."""
         for group, members in enumerate(groups):
             yield from self.samples(members, on_count, on_compose, group, finish)
-
-
-def mosaic(
-    records: Iterable[dict[str, Any]],
-    config: MosaicConfig | None = None,
-    tokenizer: str | TokenCounter | None = None,
-    tables: Tables | str | Path | None = None,
-) -> Iterator[Sample]:
-    """Mosaic records given as dicts in any shape mosaicit reads (Alpaca, ShareGPT, messages,
-    prompt/completion) into samples, system-prompt group by group.
-
-    Raises :class:`~mosaicit.errors.InputError` on a malformed record. Only the mosaics are
-    yielded: multi-turn conversations, and records that are empty or do not fit the budget
-    alone, are left out; :func:`mosaicit.augment_dataset` writes and reports them.
-    """
-    counter = tokenizer if hasattr(tokenizer, "count_many") else load_counter(tokenizer)  # type: ignore[arg-type]
-    loaded = tables if isinstance(tables, Tables) else load_tables(tables)
-    run = Run(config or MosaicConfig(), counter, loaded)  # type: ignore[arg-type]
-    routed = route(read_conversations(records, on_bad="error"))
-    yield from run.grouped(routed.groups.values())

@@ -1,4 +1,5 @@
-"""Measure and compose in parallel processes; the results and their order stay those of one process.
+"""The fork pool behind :class:`~mosaicit.run.executors.WorkersExecutor` (innermost orchestration):
+measure and compose in forked processes; the results and their order stay those of one process.
 
 Records are measured in batches by a pool of forked workers (:func:`map_parallel`). A worker
 that dies ends the run with one error within a moment (:func:`worker_pool`), and a run that
@@ -155,9 +156,10 @@ def compose_parallel(
     workers: int,
     progress: Callable[[int], None] | None,
     finish: Callable[[Sample], T],
+    epochs: Sequence[int] | None = None,
 ) -> Iterator[T]:
-    """Yield ``finish(sample)`` for every epoch's samples, in epoch order, composed by up to
-    ``workers`` processes.
+    """Yield ``finish(sample)`` for the samples of each of ``epochs`` (default: every epoch), in
+    that order, composed by up to ``workers`` processes.
 
     Each epoch waits in a file of a temporary folder (``mosaicit-<pid>-*``, removed at the end;
     a killed run's folder is removed by the next run) until its turn comes.
@@ -172,9 +174,10 @@ def compose_parallel(
     reported = 0
     gc.freeze()  # the collector would otherwise touch, and so copy, every shared object in each worker
     try:
-        with worker_pool(min(workers, composer.config.epochs)) as pool:
+        chosen = range(composer.config.epochs) if epochs is None else epochs
+        with worker_pool(min(workers, len(chosen))) as pool:
             with signals_held():  # see map_parallel
-                pending = [pool.submit(_compose_epoch, e, folder) for e in range(composer.config.epochs)]
+                pending = [pool.submit(_compose_epoch, e, folder) for e in chosen]
             for future in pending:
                 while not future.done():
                     with contextlib.suppress(TimeoutError):

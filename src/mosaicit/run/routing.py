@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mosaicit.errors import MosaicitError
+from mosaicit.errors import ParamError
 from mosaicit.io.chats import is_continuation
 from mosaicit.io.formats import Conversation
 from mosaicit.records import Record, Reject
@@ -63,12 +63,12 @@ class Routed:
 def check_policies(conversations: str, system_policy: str) -> None:
     """Raise a clear error for an unknown policy name."""
     if conversations not in CONVERSATION_POLICIES:
-        raise MosaicitError(
-            f"--conversations must be one of {', '.join(CONVERSATION_POLICIES)}, got {conversations!r}"
+        raise ParamError(
+            "conversations", f"must be one of {', '.join(CONVERSATION_POLICIES)}, got {conversations!r}"
         )
     if system_policy not in SYSTEM_POLICIES:
-        raise MosaicitError(
-            f"--system-policy must be one of {', '.join(SYSTEM_POLICIES)}, got {system_policy!r}"
+        raise ParamError(
+            "system_policy", f"must be one of {', '.join(SYSTEM_POLICIES)}, got {system_policy!r}"
         )
 
 

@@ -1,52 +1,55 @@
-"""Datasets in any supported shape: mosaic them (``augment_dataset``) or only reshape them.
+"""Files in, files out: the outermost orchestration. Mosaic a dataset (:func:`augment`, from a
+:class:`~mosaicit.run.spec.RunSpec`; :func:`augment_dataset`, from the API's arguments) or only
+reshape it (:func:`convert_dataset`).
 
-read (any shape, any file type) -> route (policies) -> compose each system-prompt group ->
-count the passthrough conversations under the template -> write (chosen shape, by extension),
-with the rejects, the summary and, if asked, the LLaMA-Factory dataset_info.json entry.
-Nothing is written unless the whole run succeeds.
+read (any shape, any file type) -> route (policies) -> measure and compose each system-prompt
+group -> count the passthrough conversations under the template -> write (chosen shape, by
+extension), with the rejects, the summary and, if asked, the LLaMA-Factory dataset_info.json
+entry (the steps: :mod:`mosaicit.run.steps`). Nothing is written unless the whole run succeeds.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mosaicit.cache import CountCache, default_cache_dir
 from mosaicit.config import MosaicConfig
-from mosaicit.errors import InputError, MosaicitError, RecordError
+from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
 from mosaicit.histogram import token_stats
 from mosaicit.io import dataset_info
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.chats import REPAIRS
 from mosaicit.io.commit import committed_together
 from mosaicit.io.formats import Columns, Conversation, to_row, with_meta
-from mosaicit.io.inputs import expand
 from mosaicit.io.jsonstream import EncodedRow, encode_row, write_rows
 from mosaicit.io.outputs import STDOUT
-from mosaicit.io.paths import check_distinct
-from mosaicit.io.sources import (
-    MAX_BAD_SHARE,
-    ReadStats,
-    check_output_format,
-    output_kind,
-    read_conversations,
-    source_name,
-    write_dataset,
-)
+from mosaicit.io.sources import MAX_BAD_SHARE, ReadStats, output_kind, source_name
 from mosaicit.io.wellformed import dumps_escaped
-from mosaicit.pipeline import Run
 from mosaicit.progress import Progress
 from mosaicit.records import Reject, Sample
-from mosaicit.routing import Routed, check_policies, route
+from mosaicit.run import steps
+from mosaicit.run.assemble import open_run
+from mosaicit.run.groups import Run
+from mosaicit.run.routing import Routed
+from mosaicit.run.spec import InputOptions, OutputOptions, RunSpec
+from mosaicit.run.steps import Rejects
+from mosaicit.run.summary import (
+    BudgetSummary,
+    DatasetInfoSummary,
+    FormatsSummary,
+    OptionsSummary,
+    PassthroughSummary,
+    ReadingSummary,
+    RunSummary,
+    TokenSummary,
+)
 from mosaicit.store import RecordStore
 from mosaicit.strategies import Plan
-from mosaicit.tables.loader import load_tables
-from mosaicit.templates import ChatTemplate, load_template
-from mosaicit.tokens import load_counter
+from mosaicit.templates import ChatTemplate
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def _raw_in(stats: ReadStats) -> Callable[[Conversation], dict[str, Any]]:
     return lambda conv: to_row(conv, stats.shape or "messages")
 
 
-def _check_template(run: Run, routed: Routed, name: str) -> None:
+def check_template(run: Run, routed: Routed, name: str) -> None:
     """Render the chat template once for each shape in use, naming the first record that needs it."""
     if not isinstance(run.template, ChatTemplate):
         return
@@ -95,68 +98,84 @@ class _Outcome:
     over_budget: list[Reject] = field(default_factory=list)
 
 
-def check_info_target(info_path: str | Path, output_path: str | Path, shape: str) -> None:
-    """A clear error, before anything is read, when no dataset_info.json entry can be written."""
-    if str(output_path) == STDOUT:
-        raise MosaicitError("--emit-dataset-info needs an output file, not - (stdout)")
-    dataset_info.check_target(info_path, shape)
-
-
-def side_paths(output: str | Path) -> tuple[Path, Path]:
-    """Default summary and rejects paths beside ``output``."""
-    out = Path(output)
-    return out.with_name(out.name + ".summary.json"), out.with_name(out.name + ".rejects.jsonl")
-
-
-def build_summary(
-    run: Run, read: int, rejects: Sequence[Reject], input_path: str, output_path: str, written: int
-) -> dict[str, Any]:
-    """The run summary, as written beside the output; ``rejects`` are all of the run's."""
+def summarise(
+    run: Run,
+    spec: RunSpec,
+    stats: ReadStats,
+    routed: Routed,
+    rejects: Rejects,
+    done: _Outcome,
+    written: int,
+    info: DatasetInfoSummary | None,
+) -> RunSummary:
+    """The run's summary (see :class:`~mosaicit.run.summary.RunSummary`)."""
     tally = run.composer.tally
-    reasons: dict[str, int] = {}
-    for r in rejects:
-        reasons[r.reason] = reasons.get(r.reason, 0) + 1
     cfg = run.config
     uses = sum(k * v for k, v in tally.sizes.items())
-    return {
-        "input": input_path,
-        "output": output_path,
-        "records_read": read,
-        "records_used": run.usable,
-        "records_rejected": len(rejects),
-        "rejected_by_reason": dict(sorted(reasons.items())),
-        "epochs": cfg.epochs,
-        "samples_written": written,
-        "record_uses": uses,
-        "records_per_sample": {str(k): v for k, v in sorted(tally.sizes.items())},
-        "mean_records_per_sample": round(uses / written, 3) if written else 0,
-        "strategies": dict(sorted(tally.strategies.items())),
-        "rules": dict(sorted(tally.rules.items())),
-        "tokens": {
-            "max_length": cfg.max_length,
-            "total": tally.tokens,
-            "mean": round(tally.tokens / written, 1) if written else 0,
-            "max": tally.max_tokens,
+    mosaics = done.mosaics
+    composition = "exact" if run.budget.exact else "estimated, every sample verified"
+    if run.budget.exact and tally.verified:
+        composition = "exact; samples with special tokens or texts that do not compose verified"
+    return RunSummary(
+        input=source_name(spec.source),
+        output=str(spec.outputs.path),
+        records_read=stats.read,
+        records_used=run.usable,
+        records_rejected=len(rejects),
+        rejected_by_reason=rejects.by_reason(),
+        epochs=cfg.epochs,
+        samples_written=written,
+        record_uses=uses,
+        records_per_sample={str(k): v for k, v in sorted(tally.sizes.items())},
+        mean_records_per_sample=round(uses / mosaics, 3) if mosaics else 0,
+        strategies=dict(sorted(tally.strategies.items())),
+        rules=dict(sorted(tally.rules.items())),
+        tokens=TokenSummary(
+            max_length=cfg.max_length,
+            total=tally.tokens,
+            mean=round(tally.tokens / mosaics, 1) if mosaics else 0,
+            max=tally.max_tokens,
             **token_stats(tally.token_counts, cfg.max_length),
-        },
-        "budget": {
-            "template": run.template.name,
-            "tokenizer": run.counter.name,
-            "tokenizer_fingerprint": run.counter.fingerprint,
-            "composition": "exact" if run.budget.exact else "estimated, every sample verified",
-            "verifications": tally.verified,
-        },
-        "workers": run.workers,
-        "cache": run.cache.stats() if run.cache else None,
-        "options": {
-            "wrap_mode": cfg.wrap_mode,
-            "max_num": cfg.max_num,
-            "version": cfg.version,
-            "weights": cfg.strategy_weights,
-            "seed": cfg.seed,
-            "tables": run.tables.source,
-        },
-    }
+        ),
+        budget=BudgetSummary(
+            template=run.template.name,
+            tokenizer=run.counter.name,
+            tokenizer_fingerprint=run.counter.fingerprint,
+            composition=composition,
+            verifications=tally.verified,
+        ),
+        workers=spec.workers,
+        cache=run.cache.stats() if run.cache else None,
+        options=OptionsSummary(
+            wrap_mode=cfg.wrap_mode,
+            max_num=cfg.max_num,
+            version=cfg.version,
+            weights=cfg.strategy_weights,
+            seed=cfg.seed,
+            tables=run.tables.source,
+        ),
+        mosaics_written=mosaics,
+        formats=FormatsSummary(
+            input=stats.shape,
+            output=spec.outputs.output_format,
+            file=output_kind(spec.outputs.path or STDOUT),
+            conversations=spec.inputs.conversations,
+            system_policy=spec.inputs.system_policy,
+        ),
+        kinds=routed.kinds,
+        repairs={k: stats.repairs[k] for k in REPAIRS if stats.repairs[k]},
+        rejected_at_reading=ReadingSummary(
+            records=stats.bad,
+            share=round(stats.bad / stats.read, 4) if stats.read else 0,
+            max_bad_share=spec.inputs.max_bad_share,
+        ),
+        system_groups=len(routed.groups),
+        passthrough=PassthroughSummary(
+            written=done.passthrough, over_budget=len(done.over_budget), max_tokens=done.passthrough_max
+        ),
+        dataset_info=info,
+        plain_tokens={str(k): v for k, v in sorted(run.plain_tokens.items())},
+    )
 
 
 def write_rejects(
@@ -176,22 +195,37 @@ def write_rejects(
     return write_rows(path, (EncodedRow(dumps_escaped(row(r)), frozenset()) for r in rejects))
 
 
-def _read(source: Any, fmt: FormatOptions, on_bad: str, stats: ReadStats) -> Iterator[Conversation]:
-    """The conversations of ``source`` as ``fmt`` says to read them."""
-    return read_conversations(
-        source, fmt.input_format, fmt.columns, on_bad, stats, fmt.split,
-        fmt.strict_conversations, fmt.max_bad_share,
-    )  # fmt: skip
-
-
-def side_targets(
-    output_path: str | Path, summary_path: str | Path | None, rejects_path: str | Path | None
-) -> tuple[str | Path | None, str | Path | None]:
-    """Where the summary and the rejects go: as given, else beside the output (nowhere for stdout)."""
-    if str(output_path) == STDOUT:
-        return summary_path, rejects_path
-    default_summary, default_rejects = side_paths(output_path)
-    return summary_path or default_summary, rejects_path or default_rejects
+def run_spec(
+    source: Any,
+    output_path: str | Path | None,
+    config: MosaicConfig | None = None,
+    formats: FormatOptions | None = None,
+    on_bad: str = "skip",
+    **options: Any,
+) -> RunSpec:
+    """The :class:`~mosaicit.run.spec.RunSpec` of the API's arguments: ``formats`` split into the
+    input options, the output options and the template; ``options`` are the other
+    :class:`RunSpec` fields and :class:`~mosaicit.run.spec.OutputOptions` fields."""
+    fmt = formats or FormatOptions()
+    output_fields = {k: options.pop(k) for k in list(options) if k in OutputOptions.__dataclass_fields__}
+    return RunSpec(
+        source,
+        config or MosaicConfig(),
+        InputOptions(
+            fmt.input_format,
+            fmt.columns,
+            fmt.split,
+            on_bad,
+            fmt.max_bad_share,
+            fmt.conversations,
+            fmt.system_policy,
+            fmt.strict_conversations,
+        ),  # fmt: skip
+        OutputOptions(output_path, fmt.output_format, **output_fields),
+        template=fmt.template,
+        chat_template=fmt.chat_template,
+        **options,
+    )
 
 
 @committed_together()
@@ -226,145 +260,91 @@ def augment_dataset(
     input record is rejected (``on_bad="skip"``) or stops the run (``"error"``); the rejects
     file holds each one's index, file, row, id, reason and detail, and the record itself when
     ``rejects_full``. ``source`` may be several paths (see :mod:`mosaicit.io.inputs`).
+    The same run from a :class:`~mosaicit.run.spec.RunSpec`: :func:`augment`.
     """
-    fmt = formats or FormatOptions()
-    shape = check_output_format(fmt.output_format)
-    output_kind(output_path)
-    check_policies(fmt.conversations, fmt.system_policy)
-    summary_target, rejects_target = side_targets(output_path, summary_path, rejects_path)
-    check_distinct(
-        {
-            "INPUT": expand(source) if isinstance(source, str | Path | list | tuple) else source,
-            "--tables": tables_path,
-            "--tokenizer": tokenizer if tokenizer and os.path.isfile(tokenizer) else None,
-            "--chat-template": fmt.chat_template,
-        },
-        {
-            "--output": output_path,
-            "--rejects": rejects_target,
-            "--summary": summary_target,
-            "--emit-dataset-info": dataset_info_path,
-        },
-    )
-    if dataset_info_path is not None:
-        check_info_target(dataset_info_path, output_path, shape)
-    name = source_name(source)
-    tables = load_tables(tables_path)
-    template, chat_counter = load_template(fmt.template, tokenizer, fmt.chat_template)
-    counter = chat_counter or load_counter(tokenizer)
+    spec = run_spec(
+        source, output_path, config, formats, on_bad,
+        tokenizer=tokenizer, tables=tables_path, with_meta=with_meta, summary=summary_path,
+        rejects=rejects_path, dataset_info=dataset_info_path, rejects_full=rejects_full,
+        workers=workers or os.cpu_count() or 1, cache_dir=cache_dir, use_cache=use_cache,
+    )  # fmt: skip
+    return augment(spec, progress).to_dict()
 
+
+@committed_together()
+def augment(spec: RunSpec, progress: bool = False) -> RunSummary:
+    """Run ``spec``: read -> route -> measure -> compose -> write (:mod:`mosaicit.run.steps`), with
+    the rejects, the summary and the dataset_info.json entry the spec asks for; see
+    :func:`augment_dataset`. Returns the summary."""
+    if spec.outputs.path is None:
+        raise ParamError("output", "is needed to augment")
+    name = source_name(spec.source)
     stats = ReadStats()
+    rejects = Rejects()
     bars = Progress(progress)
-    conversations = bars.counted("reading", _read(source, fmt, on_bad, stats))
     stores: list[RecordStore] = []
 
     def new_group() -> RecordStore:
         stores.append(RecordStore())
         return stores[-1]
 
-    cache = CountCache(cache_dir or default_cache_dir(), counter.fingerprint) if use_cache else None
     try:
-        return _augment(
-            route(conversations, fmt.conversations, fmt.system_policy, _raw_in(stats), new_group),
-            Run(config, counter, tables, template, workers=workers or os.cpu_count() or 1, cache=cache),
-            stats, name, shape, fmt, output_path, with_meta, summary_path, rejects_path, bars,
-            dataset_info_path, rejects_full,
-        )  # fmt: skip
+        with open_run(spec) as run:
+            conversations = bars.counted("reading", steps.read(spec, stats, rejects))
+            routed = steps.route(conversations, spec, rejects, _raw_in(stats), new_group)
+            return _augment(routed, run, spec, stats, rejects, name, bars)
     except RecordError as exc:
         raise InputError(name, exc.reason, exc.record) from None
     finally:
         bars.close(completed=False)
-        if cache:
-            cache.close()
         for store in stores:
             store.close()
 
 
 def _augment(
-    routed: Routed,
-    run: Run,
-    stats: ReadStats,
-    name: str,
-    shape: str,
-    fmt: FormatOptions,
-    output_path: str | Path,
-    with_meta: bool,
-    summary_path: str | Path | None,
-    rejects_path: str | Path | None,
-    bars: Progress,
-    dataset_info_path: str | Path | None,
-    rejects_full: bool,
-) -> dict[str, Any]:
-    """Compose, write and summarise a routed dataset (see :func:`augment_dataset`)."""
-    config = run.config
+    routed: Routed, run: Run, spec: RunSpec, stats: ReadStats, rejects: Rejects, name: str, bars: Progress
+) -> RunSummary:
+    """Compose, write and summarise a routed dataset (see :func:`augment`)."""
+    config, out = run.config, spec.outputs
+    assert out.path is not None
+    shape = out.output_format
     if stats.read == 0:
         raise InputError(name, "empty dataset: no records")
-    _check_template(run, routed, name)
+    check_template(run, routed, name)
     done = _Outcome()
     bars.plan("reading", stats.read)
     bars.plan("passthrough", len(routed.passthrough))
     bars.plan("counting tokens", routed.record_count)
     bars.plan("composing", routed.record_count * config.epochs)
+    as_parquet = output_kind(out.path) == "parquet"
 
     def finish(sample: Sample) -> Any:  # runs in the worker processes too
-        row = to_row(sample_conversation(sample), shape, with_meta)
+        row = to_row(sample_conversation(sample), shape, out.with_meta)
         return row if as_parquet else encode_row(row)
 
-    as_parquet = output_kind(output_path) == "parquet"
-
     def rows() -> Iterator[Any]:
-        split = fmt.conversations == "split"
-        yield from bars.counted(
-            "passthrough", _passthrough_rows(run, routed.passthrough, name, shape, with_meta, done, split)
-        )
+        split = spec.inputs.conversations == "split"
+        passthrough = _passthrough_rows(run, routed.passthrough, name, shape, out.with_meta, done, split)
+        yield from bars.counted("passthrough", passthrough)
+        rejects.send(done.over_budget)
         counting, composing = bars.ticker("counting tokens"), bars.ticker("composing")
-        for row in run.grouped(routed.groups.values(), counting, composing, finish):
+        for row in steps.mosaics(run, routed, rejects, counting, composing, finish):
             done.mosaics += 1
             yield row
 
     seen = dataset_info.ColumnSeen()
-    written = write_dataset(output_path, seen.watch(rows()), shape)
-    summary_target, rejects_target = side_targets(output_path, summary_path, rejects_path)
-    rejects = sorted(stats.rejects + routed.rejects + done.over_budget + run.rejects, key=lambda r: r.index)
-    if rejects_target is not None:
-        write_rejects(rejects_target, rejects, stats, rejects_full)
-    summary = build_summary(run, stats.read, rejects, name, str(output_path), done.mosaics)
-    summary["samples_written"] = written
-    if run.budget.exact and run.composer.tally.verified:
-        summary["budget"]["composition"] = (
-            "exact; samples with special tokens or texts that do not compose verified"
-        )
-    summary["mosaics_written"] = done.mosaics
-    summary["formats"] = {
-        "input": stats.shape,
-        "output": shape,
-        "file": output_kind(output_path),
-        "conversations": fmt.conversations,
-        "system_policy": fmt.system_policy,
-    }
-    summary["kinds"] = routed.kinds
-    summary["repairs"] = {k: stats.repairs[k] for k in REPAIRS if stats.repairs[k]}
-    summary["rejected_at_reading"] = {
-        "records": stats.bad,
-        "share": round(stats.bad / stats.read, 4) if stats.read else 0,
-        "max_bad_share": fmt.max_bad_share,
-    }
-    summary["system_groups"] = len(routed.groups)
-    summary["passthrough"] = {
-        "written": done.passthrough,
-        "over_budget": sum(1 for r in done.over_budget),
-        "max_tokens": done.passthrough_max,
-    }
-    if dataset_info_path is not None:
-        summary["dataset_info"] = {
-            "path": str(dataset_info_path),
-            "name": dataset_info.write_entry(dataset_info_path, output_path, shape, seen.present),
-        }
-    summary["plain_tokens"] = {str(k): v for k, v in sorted(run.plain_tokens.items())}
-    if summary_target is not None:
-        with atomic_open(summary_target) as out:
-            json.dump(summary, out, indent=2, ensure_ascii=False)
-            out.write("\n")
+    written = steps.write(rows(), out, seen)
+    if out.rejects_target is not None:
+        write_rejects(out.rejects_target, rejects.in_input_order(), stats, out.rejects_full)
+    info = None
+    if out.dataset_info is not None:
+        entry = dataset_info.write_entry(out.dataset_info, out.path, shape, seen.present)
+        info = DatasetInfoSummary(str(out.dataset_info), entry)
+    summary = summarise(run, spec, stats, routed, rejects, done, written, info)
+    if out.summary_target is not None:
+        with atomic_open(out.summary_target) as handle:
+            json.dump(summary.to_dict(), handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
     bars.close()
     return summary
 
@@ -463,27 +443,24 @@ def convert_dataset(
     repaired and broken records rejected as in :func:`augment_dataset`. The output, the rejects
     and the dataset_info.json are committed together, or none is changed. Returns a small summary.
     """
-    fmt = formats or FormatOptions()
-    shape = check_output_format(fmt.output_format)
-    output_kind(output_path)
-    rejects_target = side_targets(output_path, None, rejects_path)[1]
-    check_distinct(
-        {"INPUT": expand(source) if isinstance(source, str | Path | list | tuple) else source},
-        {"--output": output_path, "--rejects": rejects_target, "--emit-dataset-info": dataset_info_path},
-    )
-    if dataset_info_path is not None:
-        check_info_target(dataset_info_path, output_path, shape)
-    name = source_name(source)
+    spec = run_spec(
+        source, output_path, None, formats, on_bad, with_meta=with_meta, rejects=rejects_path,
+        dataset_info=dataset_info_path, rejects_full=rejects_full,
+    )  # fmt: skip
+    out = spec.outputs
+    shape = out.output_format
+    name = source_name(spec.source)
     stats = ReadStats()
+    rejects = Rejects()
 
     def rows() -> Iterator[dict[str, Any]]:
-        for conv in _read(source, fmt, on_bad, stats):
+        for conv in steps.read(spec, stats, rejects):
             yield to_row(conv, shape, with_meta)
         if stats.read == 0:
             raise InputError(name, "empty dataset: no records")
 
     seen = dataset_info.ColumnSeen()
-    written = write_dataset(output_path, seen.watch(rows()), shape)
+    written = steps.write(rows(), out, seen)
     summary: dict[str, Any] = {
         "input": name,
         "output": str(output_path),
@@ -491,12 +468,12 @@ def convert_dataset(
         "output_format": shape,
         "records_read": stats.read,
         "records_written": written,
-        "records_rejected": len(stats.rejects),
+        "records_rejected": len(rejects),
         "repairs": {k: stats.repairs[k] for k in REPAIRS if stats.repairs[k]},
     }
-    if stats.rejects and rejects_target is not None:
-        write_rejects(rejects_target, stats.rejects, stats, rejects_full)
-        summary["rejects"] = str(rejects_target)
+    if len(rejects) and out.rejects_target is not None:
+        write_rejects(out.rejects_target, rejects.in_input_order(), stats, rejects_full)
+        summary["rejects"] = str(out.rejects_target)
     if dataset_info_path is not None:
         summary["dataset_info"] = {
             "path": str(dataset_info_path),

@@ -1,0 +1,280 @@
+"""The command line's option blocks, each declared once, and what they build: the run spec's parts.
+
+``augment`` takes every block; ``preview`` the ones that shape what is read and composed;
+``eval build`` the input and template blocks; ``convert`` the input and output blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from mosaicit.clihelp import names
+from mosaicit.config import STRATEGIES, VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
+from mosaicit.io.formats import INPUT_SHAPES, SHAPES, Columns
+from mosaicit.io.sources import MAX_BAD_SHARE
+from mosaicit.run.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
+from mosaicit.run.spec import InputOptions, OutputOptions
+from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+from mosaicit.templates import TEMPLATES
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def block(*options: Decorator) -> Decorator:
+    """One decorator applying ``options`` in the order given (as they show in --help)."""
+
+    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that shape the mosaics, shared by ``augment`` and ``preview``."""
+    return block(
+        click.option(
+            "--epochs",
+            "--epo-num",
+            "epochs",
+            type=int,
+            default=4,
+            show_default=True,
+            help="Shuffled passes over the data; each record appears once per pass.",
+        ),
+        click.option(
+            "--wrap-mode",
+            type=click.Choice(WRAP_MODES),
+            default="uniform",
+            show_default=True,
+            help="How the target number of records per mosaic is drawn.",
+        ),
+        click.option(
+            "--max-num",
+            "--wrap-max-num",
+            "max_num",
+            type=int,
+            default=10,
+            show_default=True,
+            help="Most records in one mosaic.",
+        ),
+        click.option(
+            "--mix",
+            "--version",
+            "version",
+            type=click.Choice(tuple(VERSIONS)),
+            default="both",
+            show_default=True,
+            help="Strategy mix: format, order (+permute), mask (+maskout), both, or primary. "
+            "--version is the research script's name for it.",
+        ),
+        click.option(
+            "--weights",
+            default=None,
+            help=f"Relative strategy weights, e.g. 'format=2,permute=1'; overrides --mix. "
+            f"Strategies: {', '.join(STRATEGIES)}.",
+        ),
+        click.option(
+            "--orderings",
+            default=None,
+            help=f"Comma-separated permute orderings to use (default all: {', '.join(PERMUTE_RULES)}).",
+        ),
+        click.option(
+            "--mask-rules",
+            default=None,
+            help=f"Comma-separated maskout rules to use (default all: {', '.join(MASK_RULES)}).",
+        ),
+        click.option(
+            "--max-length",
+            type=int,
+            default=2000,
+            show_default=True,
+            help="Token budget per sample, inclusive: no sample counts more.",
+        ),
+        click.option(
+            "--tokenizer",
+            "--model-name-or-path",
+            "tokenizer",
+            default=None,
+            help="tokenizer.json, tokenizer.model, *.tiktoken, a folder holding one, or a hub id "
+            "already in the local Hugging Face cache. Default: the bundled Mistral-7B v0.1.",
+        ),
+        click.option(
+            "--tables",
+            "tables",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Template tables (YAML/JSON) to use instead of the packaged ones.",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=42,
+            show_default=True,
+            help="Random seed; the same input, options and seed give the same bytes.",
+        ),
+    )(func)
+
+
+def make_config(**kw: Any) -> MosaicConfig:
+    """Build a :class:`MosaicConfig` from the shared options."""
+    return MosaicConfig(
+        epochs=kw["epochs"],
+        wrap_mode=kw["wrap_mode"],
+        max_num=kw["max_num"],
+        version=kw["version"],
+        weights=parse_weights(kw["weights"]) if kw["weights"] else None,
+        max_length=kw["max_length"],
+        seed=kw["seed"],
+        orderings=names(kw["orderings"], PERMUTE_RULES),
+        mask_rules=names(kw["mask_rules"], MASK_RULES),
+    )
+
+
+template_options = block(
+    click.option(
+        "--template",
+        type=click.Choice(TEMPLATES),
+        default="none",
+        show_default=True,
+        help="What the budget counts: none (bare instruction+output), vicuna_v1.1 (FastChat), chatml, "
+        "or chat (the --tokenizer folder's own chat template); special tokens and system prompt included.",
+    ),
+    click.option(
+        "--chat-template",
+        type=click.Path(dir_okay=False, exists=True),
+        default=None,
+        help="A Jinja chat template file to use with --template chat instead of the tokenizer's.",
+    ),
+)
+
+routing_options = block(
+    click.option(
+        "--conversations",
+        type=click.Choice(CONVERSATION_POLICIES),
+        default="passthrough",
+        show_default=True,
+        help="Multi-turn conversations: pass through unchanged, mosaic their first exchange, "
+        "or split them into one record per exchange.",
+    ),
+    click.option(
+        "--system-policy",
+        type=click.Choice(SYSTEM_POLICIES),
+        default="group",
+        show_default=True,
+        help="Records with a system prompt: mosaic them only with records of the same system prompt "
+        "(group), or pass them through unchanged.",
+    ),
+)
+
+KEYS = [
+    ("instruction", "instruction", "Alpaca: the instruction column"),
+    ("input", "input", "Alpaca: the input (context) column"),
+    ("output", "output", "Alpaca: the output column"),
+    ("system", "system", "the system prompt column"),
+    ("history", "history", "Alpaca: the history column ([instruction, output] pairs)"),
+    ("messages", None, "ShareGPT/messages: the message-list column [default: conversations or messages]"),
+    ("role", None, "ShareGPT/messages: the role key of a message [default: from or role]"),
+    ("content", None, "ShareGPT/messages: the text key of a message [default: value or content]"),
+    ("prompt", "prompt", "prompt/completion: the prompt column"),
+    ("completion", "completion", "prompt/completion: the completion column"),
+    ("id", "id", "the id column, kept in the output"),
+]
+
+read_options = block(
+    click.option(
+        "--input-format",
+        type=click.Choice(INPUT_SHAPES),
+        default="auto",
+        show_default=True,
+        help="The input's shape; auto detects it from the first record.",
+    ),
+    click.option("--split", default=None, help="The split to read from a saved DatasetDict folder."),
+    *[
+        click.option(
+            f"--{name}-key",
+            f"{name}_key",
+            default=default,
+            metavar="KEY",
+            help=text + (f" [default: {default}]" if default else "") + ".",
+        )
+        for name, default, text in KEYS
+    ],
+    click.option(
+        "--strict-conversations",
+        is_flag=True,
+        help="Take ShareGPT/messages lists as they are: no repairs (dropping leading model turns "
+        "and a trailing user turn, merging repeated roles); a list that needs one is malformed.",
+    ),
+    click.option(
+        "--max-bad-share",
+        type=click.FloatRange(0, 1),
+        default=MAX_BAD_SHARE,
+        show_default=True,
+        help="Stop when more than this share of the records are rejected as broken "
+        "(the input is likely in another shape than assumed).",
+    ),
+    click.option(
+        "--on-bad-record",
+        type=click.Choice(("error", "skip")),
+        default="skip",
+        show_default=True,
+        help="A malformed record is set aside in the rejects file (skip; see --max-bad-share) "
+        "or stops the run (error).",
+    ),
+)
+
+write_options = block(
+    click.option(
+        "--output-format",
+        type=click.Choice(SHAPES),
+        default="alpaca",
+        show_default=True,
+        help="The output's shape; the file type follows OUTPUT's extension (.json, .jsonl, .parquet).",
+    ),
+    click.option("--no-meta", is_flag=True, help="Leave out the 'mosaic' provenance column."),
+    click.option(
+        "--emit-dataset-info",
+        "dataset_info",
+        is_flag=False,
+        flag_value="",
+        default=None,
+        metavar="[PATH]",
+        help="Add the output's LLaMA-Factory entry to PATH [default: dataset_info.json beside OUTPUT].",
+    ),
+)
+
+
+def make_inputs(**kw: Any) -> InputOptions:
+    """The :class:`InputOptions` of the read (and, if given, routing) options."""
+    return InputOptions(
+        input_format=kw["input_format"],
+        columns=Columns(**{f: kw[f"{f}_key"] for f in Columns.__dataclass_fields__}),
+        split=kw["split"],
+        on_bad=kw["on_bad_record"],
+        max_bad_share=kw["max_bad_share"],
+        conversations=kw.get("conversations", "passthrough"),
+        system_policy=kw.get("system_policy", "group"),
+        strict_conversations=kw["strict_conversations"],
+    )
+
+
+def make_outputs(output: str, **kw: Any) -> OutputOptions:
+    """The :class:`OutputOptions` of ``-o`` and the write options (and ``--summary``, ``--rejects``,
+    ``--rejects-full`` where the command has them)."""
+    from mosaicit.io.dataset_info import default_path
+
+    info = kw["dataset_info"]
+    return OutputOptions(
+        path=output,
+        output_format=kw["output_format"],
+        with_meta=not kw["no_meta"],
+        summary=kw.get("summary_path"),
+        rejects=kw.get("rejects_path"),
+        dataset_info=str(default_path(output)) if info == "" else info,
+        rejects_full=kw.get("rejects_full", False),
+    )

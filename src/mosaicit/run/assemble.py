@@ -1,0 +1,32 @@
+"""The one factory that opens a run from a :class:`~mosaicit.run.spec.RunSpec`: it loads the tables,
+the template, the token counter and the count cache once, for every entry point (``augment``,
+``preview``, ``eval build``, :func:`mosaicit.mosaic`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from mosaicit.cache import CountCache, default_cache_dir
+from mosaicit.run.groups import Run
+from mosaicit.run.spec import RunSpec
+from mosaicit.tables.loader import Tables, load_tables
+from mosaicit.templates import load_template
+from mosaicit.tokens import TokenCounter, load_counter
+
+
+@contextlib.contextmanager
+def open_run(spec: RunSpec, counter: TokenCounter | None = None) -> Iterator[Run]:
+    """The run ``spec`` describes, ready to measure and compose; its cache is closed on leaving.
+
+    ``counter`` stands in for the tokenizer the spec names (a counter the caller already holds).
+    """
+    tables = spec.tables if isinstance(spec.tables, Tables) else load_tables(spec.tables)
+    template, chat_counter = load_template(spec.template, spec.tokenizer, spec.chat_template)
+    counter = counter or chat_counter or load_counter(spec.tokenizer)
+    cache = CountCache(spec.cache_dir or default_cache_dir(), counter.fingerprint) if spec.use_cache else None
+    try:
+        yield Run(spec.config, counter, tables, template, workers=spec.workers, cache=cache)
+    finally:
+        if cache:
+            cache.close()

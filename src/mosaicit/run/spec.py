@@ -1,0 +1,152 @@
+"""The run spec: everything one run needs, validated once and frozen, built from CLI options or API
+arguments; :func:`mosaicit.run.assemble.open_run` opens a run from it.
+
+Errors name the spec's parameters (``input_format``, ``output_format``...), as the library's
+callers know them; the CLI maps them to its options (:func:`mosaicit.clihelp.user_errors`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mosaicit.config import MosaicConfig
+from mosaicit.errors import ParamError
+from mosaicit.io import dataset_info
+from mosaicit.io.formats import Columns
+from mosaicit.io.inputs import Expanded, expand
+from mosaicit.io.outputs import STDOUT
+from mosaicit.io.paths import check_distinct
+from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options, output_kind
+from mosaicit.run.routing import check_policies
+from mosaicit.tables.loader import Tables
+from mosaicit.templates import TEMPLATES
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How to read the input and what to do with each kind of item read."""
+
+    input_format: str = "auto"
+    columns: Columns = field(default_factory=Columns)
+    split: str | None = None
+    on_bad: str = "skip"
+    max_bad_share: float = MAX_BAD_SHARE
+    conversations: str = "passthrough"
+    system_policy: str = "group"
+    strict_conversations: bool = False
+
+    def __post_init__(self) -> None:
+        check_read_options(self.input_format, self.on_bad, self.max_bad_share)
+        check_policies(self.conversations, self.system_policy)
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """What to write: the output (``path``; None writes nothing), its shape, and the side files.
+
+    ``summary`` and ``rejects`` default to files beside the output (none for stdout);
+    ``dataset_info`` is the LLaMA-Factory dataset_info.json to add an entry to, if any.
+    """
+
+    path: str | Path | None = None
+    output_format: str = "alpaca"
+    with_meta: bool = True
+    summary: str | Path | None = None
+    rejects: str | Path | None = None
+    dataset_info: str | Path | None = None
+    rejects_full: bool = False
+
+    def __post_init__(self) -> None:
+        check_output_format(self.output_format)
+        if self.path is None:
+            return
+        output_kind(self.path)
+
+    def check_targets(self) -> None:
+        """A clear error, before anything is read, when no dataset_info.json entry can be written
+        (after the paths are known to be distinct: see :class:`RunSpec`)."""
+        if self.dataset_info is not None and self.path is not None:
+            if str(self.path) == STDOUT:
+                raise ParamError("dataset_info", "needs an output file, not - (stdout)")
+            dataset_info.check_target(self.dataset_info, self.output_format)
+
+    @property
+    def summary_target(self) -> str | Path | None:
+        """Where the summary goes: as given, else beside the output (nowhere for stdout)."""
+        return side_targets(self.path, self.summary, self.rejects)[0] if self.path is not None else None
+
+    @property
+    def rejects_target(self) -> str | Path | None:
+        """Where the rejects go: as given, else beside the output (nowhere for stdout)."""
+        return side_targets(self.path, self.summary, self.rejects)[1] if self.path is not None else None
+
+
+def side_paths(output: str | Path) -> tuple[Path, Path]:
+    """Default summary and rejects paths beside ``output``."""
+    out = Path(output)
+    return out.with_name(out.name + ".summary.json"), out.with_name(out.name + ".rejects.jsonl")
+
+
+def side_targets(
+    output_path: str | Path, summary_path: str | Path | None, rejects_path: str | Path | None
+) -> tuple[str | Path | None, str | Path | None]:
+    """Where the summary and the rejects go: as given, else beside the output (nowhere for stdout)."""
+    if str(output_path) == STDOUT:
+        return summary_path, rejects_path
+    default_summary, default_rejects = side_paths(output_path)
+    return summary_path or default_summary, rejects_path or default_rejects
+
+
+def _is_paths(source: Any) -> bool:
+    return isinstance(source, str | Path) or (
+        isinstance(source, list | tuple) and bool(source) and all(isinstance(s, str | Path) for s in source)
+    )
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: its input, its options, its tokenizer, template and tables, where it writes, and how
+    it is executed. ``source`` (paths, globs, folders, ``-``; or a ``datasets.Dataset`` or a list
+    of dicts) is expanded once, here (:class:`~mosaicit.io.inputs.Expanded`). ``workers``: processes
+    that measure and compose (1: this one); ``cache_dir``/``use_cache``: the token-count cache."""
+
+    source: Any
+    config: MosaicConfig = field(default_factory=MosaicConfig)
+    inputs: InputOptions = field(default_factory=InputOptions)
+    outputs: OutputOptions = field(default_factory=OutputOptions)
+    tokenizer: str | None = None
+    template: str = "none"
+    chat_template: str | Path | None = None
+    tables: str | Path | Tables | None = None
+    workers: int = 1
+    cache_dir: str | Path | None = None
+    use_cache: bool = False
+
+    def __post_init__(self) -> None:
+        if self.template not in TEMPLATES:
+            raise ParamError("template", f"must be one of {', '.join(TEMPLATES)}, got {self.template!r}")
+        if self.workers < 1:
+            raise ParamError("workers", f"must be at least 1, got {self.workers}")
+        if _is_paths(self.source) and not isinstance(self.source, Expanded):
+            object.__setattr__(self, "source", expand(self.source))
+        if self.outputs.path is not None:
+            check_distinct(
+                {
+                    "INPUT": self.source,
+                    "--tables": None if isinstance(self.tables, Tables) else self.tables,
+                    "--tokenizer": self.tokenizer
+                    if self.tokenizer and os.path.isfile(self.tokenizer)
+                    else None,
+                    "--chat-template": self.chat_template,
+                },
+                {
+                    "--output": self.outputs.path,
+                    "--rejects": self.outputs.rejects_target,
+                    "--summary": self.outputs.summary_target,
+                    "--emit-dataset-info": self.outputs.dataset_info,
+                },
+            )
+            self.outputs.check_targets()

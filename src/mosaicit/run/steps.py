@@ -1,0 +1,130 @@
+"""The steps of a run, outermost orchestration: read -> route -> measure -> compose -> write.
+
+Each step takes what the step before it yields and yields in turn (``route`` and the groups it
+makes are the one barrier: records are grouped by system prompt before any is measured). Every
+step sends what it drops to the run's one :class:`Rejects` channel, with a reason, so that no
+record is lost without being counted. Within a group, measuring and composing are handed as
+units of work to the run's executor (:mod:`mosaicit.run.executors`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+from mosaicit.budget import PieceCounts
+from mosaicit.io.dataset_info import ColumnSeen
+from mosaicit.io.formats import Conversation
+from mosaicit.io.sources import ReadStats, read_conversations, write_dataset
+from mosaicit.records import Record, Reject, Sample
+from mosaicit.run.groups import Run
+from mosaicit.run.routing import Routed
+from mosaicit.run.routing import route as route_conversations
+from mosaicit.run.spec import OutputOptions, RunSpec
+from mosaicit.store import RecordStore
+
+
+class Rejects:
+    """The one channel that every step sends what it drops to, each item with its reason."""
+
+    def __init__(self) -> None:
+        self._items: list[Reject] = []
+
+    def send(self, rejects: Iterable[Reject]) -> None:
+        """Take ``rejects``, in the order sent."""
+        self._items.extend(rejects)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def in_input_order(self) -> list[Reject]:
+        """Every reject, by input index (stable: items of one record stay in the order sent)."""
+        return sorted(self._items, key=lambda r: r.index)
+
+    def by_reason(self) -> dict[str, int]:
+        """How many rejects each reason has, by reason name."""
+        return dict(sorted(Counter(r.reason for r in self._items).items()))
+
+
+def read(spec: RunSpec, stats: ReadStats, rejects: Rejects) -> Iterator[Conversation]:
+    """The read step: the spec's input as conversations; broken records go to ``rejects``."""
+    i = spec.inputs
+    yield from read_conversations(
+        spec.source, i.input_format, i.columns, i.on_bad, stats, i.split,
+        i.strict_conversations, i.max_bad_share,
+    )  # fmt: skip
+    rejects.send(stats.rejects)
+
+
+def route(
+    conversations: Iterable[Conversation],
+    spec: RunSpec,
+    rejects: Rejects,
+    raw: Callable[[Conversation], dict[str, Any]] | None = None,
+    new_group: Callable[[], list[Record] | RecordStore] = list,
+) -> Routed:
+    """The route step: system-prompt groups of records to mosaic and conversations to pass
+    through, by the spec's policies (:mod:`mosaicit.run.routing`); what is dropped goes to ``rejects``."""
+    routed = route_conversations(
+        conversations, spec.inputs.conversations, spec.inputs.system_policy, raw, new_group
+    )
+    rejects.send(routed.rejects)
+    return routed
+
+
+def measure(
+    run: Run,
+    routed: Routed,
+    rejects: Rejects,
+    on_count: Callable[[int], None] | None = None,
+    on_compose: Callable[[int], None] | None = None,
+) -> Iterator[Measured]:
+    """The measure step, group by group: each group's records with their counts and the ones that
+    fit the budget alone; a record that cannot goes to ``rejects`` (``over_budget``) and is
+    ticked as composed (``on_compose``, once per epoch)."""
+    for group, records in enumerate(routed.groups.values()):
+        counts = run.measure(records, on_count)
+        usable, over = run.keep_usable(records, counts, on_compose)
+        rejects.send(over)
+        yield Measured(group, records, counts, usable)
+
+
+def compose(
+    run: Run,
+    measured: Iterable[Measured],
+    on_compose: Callable[[int], None] | None = None,
+    finish: Callable[[Sample], Any] = lambda sample: sample,
+) -> Iterator[Any]:
+    """The compose step: ``finish(sample)`` for every mosaic of each measured group, in order."""
+    for m in measured:
+        yield from run.compose(m.records, m.counts, m.usable, m.group, on_compose, finish)
+
+
+def mosaics(
+    run: Run,
+    routed: Routed,
+    rejects: Rejects,
+    on_count: Callable[[int], None] | None = None,
+    on_compose: Callable[[int], None] | None = None,
+    finish: Callable[[Sample], Any] = lambda sample: sample,
+) -> Iterator[Any]:
+    """measure -> compose: ``finish(sample)`` for every mosaic of every group (progress: ``on_count``
+    ticks records measured, ``on_compose`` records composed)."""
+    yield from compose(run, measure(run, routed, rejects, on_count, on_compose), on_compose, finish)
+
+
+class Measured(NamedTuple):
+    """One measured system-prompt group: its number, records, counts and usable record positions."""
+
+    group: int
+    records: Sequence[Record]
+    counts: PieceCounts
+    usable: list[int]
+
+
+def write(rows: Iterable[Any], outputs: OutputOptions, seen: ColumnSeen) -> int:
+    """The write step: every row to the output, atomically, in the file type its name asks for
+    (``seen`` notes the columns present); returns how many rows were written."""
+    assert outputs.path is not None
+    return write_dataset(outputs.path, seen.watch(rows), outputs.output_format)

@@ -1,0 +1,121 @@
+"""The typed summary of an ``augment`` run: what the CLI formats and the summary JSON file holds
+(:meth:`RunSummary.to_dict`, the file's keys in the file's order)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TokenSummary:
+    """Tokens per mosaic: the budget, the total, mean and max, percentiles and the budget fill."""
+
+    max_length: int
+    total: int
+    mean: float
+    max: int
+    p50: int
+    p90: int
+    p99: int
+    fill: dict[str, float]
+
+
+@dataclass(frozen=True)
+class BudgetSummary:
+    """What the budget counted with, and how compositions were checked."""
+
+    template: str
+    tokenizer: str
+    tokenizer_fingerprint: str
+    composition: str
+    verifications: int
+
+
+@dataclass(frozen=True)
+class OptionsSummary:
+    """The options that shaped the mosaics."""
+
+    wrap_mode: str
+    max_num: int
+    version: str
+    weights: dict[str, float]
+    seed: int
+    tables: str
+
+
+@dataclass(frozen=True)
+class FormatsSummary:
+    """The input's and the output's shapes, the output's file type and the routing policies."""
+
+    input: str | None
+    output: str
+    file: str
+    conversations: str
+    system_policy: str
+
+
+@dataclass(frozen=True)
+class ReadingSummary:
+    """The records set aside as broken while reading, and the share that stops a run."""
+
+    records: int
+    share: float
+    max_bad_share: float
+
+
+@dataclass(frozen=True)
+class PassthroughSummary:
+    """The conversations passed through unchanged, and those over the budget."""
+
+    written: int
+    over_budget: int
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class DatasetInfoSummary:
+    """The LLaMA-Factory dataset_info.json written, and the entry's name."""
+
+    path: str
+    name: str
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Everything an ``augment`` run reports."""
+
+    input: str
+    output: str
+    records_read: int
+    records_used: int
+    records_rejected: int
+    rejected_by_reason: dict[str, int]
+    epochs: int
+    samples_written: int
+    record_uses: int
+    records_per_sample: dict[str, int]
+    mean_records_per_sample: float
+    strategies: dict[str, int]
+    rules: dict[str, int]
+    tokens: TokenSummary
+    budget: BudgetSummary
+    workers: int
+    cache: dict[str, Any] | None
+    options: OptionsSummary
+    mosaics_written: int
+    formats: FormatsSummary
+    kinds: dict[str, dict[str, int]]
+    repairs: dict[str, int]
+    rejected_at_reading: ReadingSummary
+    system_groups: int
+    passthrough: PassthroughSummary
+    dataset_info: DatasetInfoSummary | None
+    plain_tokens: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as the JSON file holds it (no ``dataset_info`` key when none was written)."""
+        out = asdict(self)
+        if self.dataset_info is None:
+            del out["dataset_info"]
+        return out

@@ -1,0 +1,55 @@
+"""mosaicit.run.executors: every executor yields the units' results in the order of the units given."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SAMPLE
+from mosaicit import MosaicConfig, load_counter, load_tables
+from mosaicit.io.sources import read_conversations
+from mosaicit.run.executors import ComposeUnit, LocalExecutor, MeasureUnit, WorkersExecutor, executor_for
+from mosaicit.run.groups import Run, measure_range
+from mosaicit.run.routing import route
+from mosaicit.run.workers import can_fork
+
+RECORDS = route(read_conversations(SAMPLE)).records
+
+
+def composed(executor, units):
+    run = Run(MosaicConfig(epochs=3, seed=9), load_counter(), load_tables(), workers=executor)
+    counts = run.measure(RECORDS)
+    usable, _ = run.keep_usable(RECORDS, counts)
+    return [
+        s.mosaic
+        for s in run.executor.compose(run.composer, RECORDS, counts, usable, units, None, lambda s: s)
+    ]
+
+
+@pytest.mark.skipif(not can_fork(), reason="the workers executor forks")
+def test_workers_compose_units_in_the_order_given():
+    units = [ComposeUnit(0, 2), ComposeUnit(0, 0), ComposeUnit(0, 1)]
+    local = composed(LocalExecutor(), units)
+    assert [m["epoch"] for m in local[:1] + local[-1:]] == [2, 1]
+    assert sorted({m["epoch"] for m in local}) == [0, 1, 2]
+    assert composed(WorkersExecutor(2), units) == local
+
+
+@pytest.mark.skipif(not can_fork(), reason="the workers executor forks")
+def test_workers_measure_units_in_the_order_given():
+    run = Run(MosaicConfig(), load_counter(), load_tables())
+    units = [MeasureUnit(60, 120), MeasureUnit(0, 60)]
+
+    def measure(start: int, end: int):
+        return measure_range(run.budget, RECORDS, start, end).measured
+
+    local = list(LocalExecutor().measure(measure, units))
+    assert [len(part) for part in local] == [60, 60]
+    assert list(WorkersExecutor(2).measure(measure, units)) == local
+    assert WorkersExecutor(2).runs_elsewhere(2) and not WorkersExecutor(2).runs_elsewhere(1)
+
+
+def test_executor_for_a_number_of_workers():
+    assert isinstance(executor_for(1), LocalExecutor)
+    assert executor_for(3) == WorkersExecutor(3)
+    mine = LocalExecutor()
+    assert executor_for(mine) is mine
