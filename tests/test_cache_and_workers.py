@@ -182,7 +182,7 @@ def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpac
     n = 2 * COUNT_BATCH  # two batches of AlpacaEval, then a third of texts of its own
     records = [Record(i, *pairs[i % len(pairs)]) for i in range(n)]
     records += [Record(n + i, f"{a} Briefly.", f"{b} Done.") for i, (a, b) in enumerate(pairs[:100])]
-    budget = Budget(counters("llama-2"))
+    budget = Budget(counters("llama-2"), 2000)
     real = count_records(budget, records, workers=1)
     cache = CountCache(tmp_path, budget.counter.fingerprint)
     count_records(budget, records, cache=cache)  # fill

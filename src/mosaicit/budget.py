@@ -121,10 +121,15 @@ class Count:
 
 
 class Budget:
-    """Composes token counts of laid-out texts for one counter."""
+    """The token limit of a run, and the composed token counts of laid-out texts for one counter.
 
-    def __init__(self, counter: TokenCounter) -> None:
+    ``max_length`` is inclusive: a text fits when it counts at most this many tokens.
+    :meth:`fits` is the one place a count is compared with the limit.
+    """
+
+    def __init__(self, counter: TokenCounter, max_length: int) -> None:
         self.counter = counter
+        self.max_length = max_length
         self.space_exact = bool(counter.space_exact)
         self.pretoken_exact = bool(getattr(counter, "pretoken_exact", False)) and not self.space_exact
         self.exact = self.space_exact or self.pretoken_exact
@@ -141,6 +146,10 @@ class Budget:
         self._parts: dict[str, int] = {}
         self._fixed_memo: dict[tuple[str, str], tuple[int, bool]] = {}
         self._shared_counts: dict[tuple[int, int, bool, str, str], TextCounts] = {}
+
+    def fits(self, tokens: int) -> bool:
+        """True when ``tokens`` tokens stay within the limit."""
+        return tokens <= self.max_length
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         """Plain counts of record texts, as the counter gives them; where counts compose

@@ -161,7 +161,7 @@ class Run:
     cache: CountCache | None = None
 
     def __post_init__(self) -> None:
-        self.budget = Budget(self.counter)
+        self.budget = Budget(self.counter, self.config.max_length)
         self.composer = Composer(self.config, self.budget, self.tables, self.template)
         self.rejects: list[Reject] = []
         self.usable = 0

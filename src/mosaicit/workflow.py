@@ -414,11 +414,9 @@ def _passthrough_row(
         tokens = run.budget.count_texts(run.template.conversation(conv.system, turns))
     except MosaicitError as exc:
         raise InputError(name, str(exc), conv.index) from None
-    limit = run.config.max_length
-    if tokens > limit:
-        reject = Reject(
-            conv.index, "over_budget", to_row(conv, "messages"), f"{tokens} tokens > max_length {limit}"
-        )
+    if not run.budget.fits(tokens):
+        detail = f"{tokens} tokens > max_length {run.budget.max_length}"
+        reject = Reject(conv.index, "over_budget", to_row(conv, "messages"), detail)
         done.over_budget.append(reject)
         return None
     done.passthrough += 1
