@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,7 +18,7 @@ from mosaicit.io.sources import read_conversations
 from mosaicit.parallel import can_fork, compose_parallel, map_parallel
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.routing import route
-from mosaicit.seeds import group_seed
+from mosaicit.seeds import group_seed, unseeded_rng
 from mosaicit.store import RecordStore
 from mosaicit.strategies.features import PromptFeatures
 from mosaicit.tables.loader import Tables, load_tables
@@ -87,7 +85,7 @@ def _spot_check(budget: Budget, texts: Sequence[str], known: Sequence[int | None
     cached = [i for i, n in enumerate(known) if n is not None]
     if not cached:
         return 0
-    drawn = random.Random(os.urandom(16)).sample(cached, min(SPOT_CHECKS, len(cached)))
+    drawn = unseeded_rng().sample(cached, min(SPOT_CHECKS, len(cached)))
     real = budget.counter.count_many([texts[i] for i in drawn])
     return sum(known[i] != n for i, n in zip(drawn, real, strict=True))
 
