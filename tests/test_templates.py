@@ -152,7 +152,7 @@ def test_chat_template_errors(tmp_path):
         upper.frame(["x"], ["y"], "")
     with pytest.raises(MosaicitError, match="--template chat needs --tokenizer"):
         load_template("chat", None)
-    with pytest.raises(MosaicitError, match="--template must be one of"):
+    with pytest.raises(MosaicitError, match="^template must be one of"):
         load_template("alpaca")
 
 

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import click
 
-from mosaicit.errors import MosaicitError
+from mosaicit.errors import MosaicitError, ParameterError
 from mosaicit.exits import Stopped, stopping_on_signals
 from mosaicit.tempfiles import remove_live
 
@@ -20,6 +20,11 @@ from mosaicit.tempfiles import remove_live
 def names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
     """A comma-separated option value as a tuple of names, or all ``known`` names when empty."""
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else known
+
+
+def option_name(param: str) -> str:
+    """The command-line option of a library parameter: ``max_length`` -> ``--max-length``."""
+    return "--" + param.replace("_", "-")
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -33,7 +38,8 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             with stopping_on_signals():
                 return func(*args, **kwargs)
         except MosaicitError as exc:
-            _fail(f"mosaicit: error: {' '.join(str(exc).splitlines())}", 1)
+            text = exc.naming(option_name(exc.param)) if isinstance(exc, ParameterError) else str(exc)
+            _fail(f"mosaicit: error: {' '.join(text.splitlines())}", 1)
         except KeyboardInterrupt:
             _fail("mosaicit: stopped by SIGINT; temporary files removed", 128 + signal.SIGINT)
         except Stopped as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mosaicit.errors import MosaicitError
+from mosaicit.errors import ParameterError
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
 
 WRAP_MODES = ("uniform", "fix_max", "max_length", "exp", "pareto", "lognormal", "logistic2")
@@ -30,9 +30,9 @@ def parse_weights(text: str) -> dict[str, float]:
         try:
             weight = float(value) if sep else float("nan")
         except ValueError:
-            raise MosaicitError(f"--weights: {part!r} is not NAME=NUMBER") from None
+            raise ParameterError("weights", f": {part!r} is not NAME=NUMBER") from None
         if not 0 <= weight <= MAX_WEIGHT:
-            raise MosaicitError(f"--weights: {part!r} needs a number from 0 to {MAX_WEIGHT:g}")
+            raise ParameterError("weights", f": {part!r} needs a number from 0 to {MAX_WEIGHT:g}")
         weights[name.strip()] = weight
     return weights
 
@@ -60,37 +60,40 @@ class MosaicConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise MosaicitError(f"--epochs must be at least 1, got {self.epochs}")
+            raise ParameterError("epochs", f"must be at least 1, got {self.epochs}")
         if self.max_num < 1:
-            raise MosaicitError(f"--max-num must be at least 1, got {self.max_num}")
+            raise ParameterError("max_num", f"must be at least 1, got {self.max_num}")
         if self.max_length < 1:
-            raise MosaicitError(f"--max-length must be at least 1, got {self.max_length}")
+            raise ParameterError("max_length", f"must be at least 1, got {self.max_length}")
         if self.wrap_mode not in WRAP_MODES:
-            raise MosaicitError(f"--wrap-mode must be one of {', '.join(WRAP_MODES)}, got {self.wrap_mode!r}")
+            known = ", ".join(WRAP_MODES)
+            raise ParameterError("wrap_mode", f"must be one of {known}, got {self.wrap_mode!r}")
         if self.version not in VERSIONS:
-            raise MosaicitError(f"--version must be one of {', '.join(VERSIONS)}, got {self.version!r}")
+            raise ParameterError("version", f"must be one of {', '.join(VERSIONS)}, got {self.version!r}")
         for name, value in self.strategy_weights.items():
             if name not in STRATEGIES:
-                raise MosaicitError(f"--weights: unknown strategy {name!r} (one of {', '.join(STRATEGIES)})")
+                known = ", ".join(STRATEGIES)
+                raise ParameterError("weights", f": unknown strategy {name!r} (one of {known})")
             if not 0 <= value <= MAX_WEIGHT:
-                raise MosaicitError(f"--weights: {name} needs a weight from 0 to {MAX_WEIGHT:g}, got {value}")
+                limits = f"from 0 to {MAX_WEIGHT:g}"
+                raise ParameterError("weights", f": {name} needs a weight {limits}, got {value}")
         if not any(self.strategy_weights.values()):
-            raise MosaicitError("--weights: at least one strategy needs a positive weight")
+            raise ParameterError("weights", ": at least one strategy needs a positive weight")
         for label, chosen, known in (
-            ("--orderings", self.orderings, PERMUTE_RULES),
-            ("--mask-rules", self.mask_rules, MASK_RULES),
+            ("orderings", self.orderings, PERMUTE_RULES),
+            ("mask_rules", self.mask_rules, MASK_RULES),
         ):
             unknown = [r for r in chosen if r not in known]
             if unknown or not chosen:
                 problem = f"unknown {unknown}" if unknown else "nothing chosen"
-                raise MosaicitError(f"{label}: {problem} (known: {', '.join(known)})")
+                raise ParameterError(label, f": {problem} (known: {', '.join(known)})")
         for label, rate in (
             ("no_numbering_rate", self.no_numbering_rate),
             ("tag_rate", self.tag_rate),
             ("generic_meta_rate", self.generic_meta_rate),
         ):
             if not 0 <= rate <= 1:
-                raise MosaicitError(f"{label} must be between 0 and 1, got {rate}")
+                raise ParameterError(label, f"must be between 0 and 1, got {rate}")
 
     @property
     def strategy_weights(self) -> dict[str, float]:

@@ -7,6 +7,23 @@ class MosaicitError(Exception):
     """A problem with the user's input, options or files; shown as one line, no traceback."""
 
 
+class ParameterError(MosaicitError):
+    """A bad library parameter: the message starts with the parameter's name (``epochs must ...``),
+    which a command line can replace with its option's name."""
+
+    def __init__(self, param: str, problem: str) -> None:
+        super().__init__(f"{param}{problem if problem.startswith(':') else ' ' + problem}")
+        self.param = param
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type[ParameterError], tuple[str, str]]:
+        return (type(self), (self.param, self.problem))
+
+    def naming(self, name: str) -> str:
+        """The message with ``name`` (an option, say) in place of the parameter's name."""
+        return name + str(self)[len(self.param) :]
+
+
 class InputError(MosaicitError):
     """A bad input file or record: names the file and, when known, the record."""
 

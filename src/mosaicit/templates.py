@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from mosaicit.errors import MosaicitError
+from mosaicit.errors import MosaicitError, ParameterError
 from mosaicit.strategies.render import Segment
 from mosaicit.tokens import TokenCounter
 
@@ -302,7 +302,7 @@ def load_template(
                 ) from None
             source = str(chat_template)
         return ChatTemplate(tok, source, text), chat_counter(tok, folder)
-    raise MosaicitError(f"--template must be one of {', '.join(TEMPLATES)}, got {name!r}")
+    raise ParameterError("template", f"must be one of {', '.join(TEMPLATES)}, got {name!r}")
 
 
 def chat_counter(tok: Any, name: str) -> TokenCounter:
