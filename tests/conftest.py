@@ -33,7 +33,7 @@ def alpaca_eval() -> list[dict]:
 @pytest.fixture(scope="session")
 def counters():
     """Loaded counters by short name, shared across tests (loading the big vocabularies is slow)."""
-    from mosaicit.tokens import load_counter
+    from mosaicit.budget.tokens import load_counter
 
     cache: dict = {}
 
@@ -53,7 +53,7 @@ def independent(name: str) -> Callable[[list[str]], list[int]]:
         import tiktoken
         from tiktoken.load import load_tiktoken_bpe
 
-        from mosaicit.tokens import CL100K_PATTERN
+        from mosaicit.budget.tokens import CL100K_PATTERN
 
         ranks = load_tiktoken_bpe(str(TOKENIZERS / "cl100k" / "cl100k_base.tiktoken"))
         enc = tiktoken.Encoding("cl100k", pat_str=CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={})

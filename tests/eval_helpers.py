@@ -13,9 +13,9 @@ from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.parse import find_labels, find_tags
 from mosaicit.eval.rouge import words
 from mosaicit.eval.ties import MASK_KEYS, ORDER_KEYS
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.plan import Numbering, Plan, Tags
-from mosaicit.strategies.render import render
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.plan.plan import Numbering, Plan, Tags
+from mosaicit.render.layout import render
 
 ALL_STRATEGIES = {"primary": 1.0, "format": 1.0, "permute": 1.0, "maskout": 1.0}
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from conftest import SHAREGPT, independent
 from mosaicit import MosaicConfig, mosaic
-from mosaicit.budget import Budget, Measured
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.render import Piece
+from mosaicit.budget.budget import Budget, Measured
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.render.layout import Piece
 
 FIXED = [
     "\n",

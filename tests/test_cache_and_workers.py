@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ALPACA_EVAL, TOKENIZERS
-from mosaicit.cache import CountCache
+from mosaicit.budget.cache import CountCache
 from mosaicit.cli import main
 
 LLAMA2 = str(TOKENIZERS / "llama-2")
@@ -153,7 +153,7 @@ def test_the_secret_is_private_and_outside_the_cache(tmp_path, counters, monkeyp
     import os
     import stat
 
-    from mosaicit.cache import secret_path, user_secret
+    from mosaicit.budget.cache import secret_path, user_secret
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
     secret = user_secret()
@@ -174,7 +174,7 @@ def test_the_secret_is_private_and_outside_the_cache(tmp_path, counters, monkeyp
 
 
 def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpaca_eval, counters):
-    from mosaicit.budget import Budget
+    from mosaicit.budget.budget import Budget
     from mosaicit.pipeline import COUNT_BATCH, count_records
     from mosaicit.records import Record
 

@@ -11,8 +11,8 @@ from eval_helpers import DAMAGES, built, rendered, tie_key
 from mosaicit.eval.build import markers
 from mosaicit.eval.checks import REGISTRY, Options, Verdict, check_response, register
 from mosaicit.eval.evalset import EvalItem, Source
-from mosaicit.strategies.plan import Numbering, Plan, Tags
-from mosaicit.strategies.render import render
+from mosaicit.plan.plan import Numbering, Plan, Tags
+from mosaicit.render.layout import render
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
 
 CHECKS = ("instructions", "numbering", "order", "tags", "layout", "content")

@@ -7,12 +7,14 @@ import random
 import pytest
 
 from mosaicit.config import MosaicConfig
-from mosaicit.strategies import Plan, draw_style, make_plan, render
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.maskout import NEEDS_NUMBERS as MASK_NEEDS
-from mosaicit.strategies.maskout import maskout
-from mosaicit.strategies.permute import NEEDS_NUMBERS as PERMUTE_NEEDS
-from mosaicit.strategies.permute import ORDERINGS, permute
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.plan.plan import Plan
+from mosaicit.plan.planner import draw_style, make_plan
+from mosaicit.plan.strategies.maskout import NEEDS_NUMBERS as MASK_NEEDS
+from mosaicit.plan.strategies.maskout import maskout
+from mosaicit.plan.strategies.permute import NEEDS_NUMBERS as PERMUTE_NEEDS
+from mosaicit.plan.strategies.permute import ORDERINGS, permute
+from mosaicit.render.layout import render
 from mosaicit.tables import load_tables
 
 TABLES = load_tables()

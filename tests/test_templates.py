@@ -10,8 +10,8 @@ import pytest
 from conftest import TOKENIZERS
 from formats_helpers import VICUNA_SYSTEM, fastchat_vicuna, hf_tokenizer
 from mosaicit.errors import MosaicitError
-from mosaicit.strategies.render import Piece, join
-from mosaicit.templates import (
+from mosaicit.render.layout import Piece, join
+from mosaicit.render.templates import (
     BareTemplate,
     ChatMLTemplate,
     ChatTemplate,

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from conftest import TOKENIZERS
+from mosaicit.budget.tokens import default_tokenizer_path, load_counter
 from mosaicit.errors import MosaicitError
-from mosaicit.tokens import default_tokenizer_path, load_counter
 
 HELLO = "Hello world, this is a test."
 

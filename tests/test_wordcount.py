@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SHAREGPT, TOKENIZERS, independent
-from mosaicit.budget import Budget
+from mosaicit.budget.budget import Budget
+from mosaicit.budget.tokens import FunctionCounter, load_counter
+from mosaicit.budget.wordcount import WordCounter
 from mosaicit.pipeline import COUNT_BATCH, count_records
 from mosaicit.records import Record
 from mosaicit.store import RecordStore
-from mosaicit.tokens import FunctionCounter, load_counter
-from mosaicit.wordcount import WordCounter
 
 SPACE_EXACT = ["llama-2", "mistral-7b-v0.1", "default"]
 PRETOKEN_EXACT = ["qwen3", "llama-3.1", "cl100k"]
@@ -77,7 +77,7 @@ def test_vocabularies_that_merge_words_whole_are_not_space_exact(tmp_path):
 
 
 def test_measuring_in_workers_equals_one_process(alpaca_eval, counters, tmp_path):
-    from mosaicit.cache import CountCache
+    from mosaicit.budget.cache import CountCache
 
     n = 2 * COUNT_BATCH + 100  # three batches: two workers get more than one each
     records = [

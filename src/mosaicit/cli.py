@@ -14,9 +14,9 @@ from mosaicit.config import STRATEGIES, VERSIONS, WRAP_MODES, MosaicConfig, pars
 from mosaicit.errors import MosaicitError
 from mosaicit.io.formats import INPUT_SHAPES, SHAPES
 from mosaicit.io.sources import MAX_BAD_SHARE
+from mosaicit.render.templates import TEMPLATES
 from mosaicit.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
-from mosaicit.templates import TEMPLATES
 
 
 def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -493,12 +493,12 @@ def preview(input_path: tuple[str, ...], count: int, plain: bool, **kw: Any) -> 
     """Print a few mosaics from INPUT... (anything augment reads) with their parts marked; write nothing."""
     from itertools import islice
 
+    from mosaicit.budget.tokens import load_counter
     from mosaicit.io.sources import read_conversations
     from mosaicit.pipeline import Run
     from mosaicit.preview import show
     from mosaicit.routing import route
     from mosaicit.tables.loader import load_tables
-    from mosaicit.tokens import load_counter
 
     routed = route(read_conversations(list(input_path), on_bad="skip"))
     run = Run(make_config(**kw), load_counter(kw["tokenizer"]), load_tables(kw["tables"]))

@@ -66,14 +66,14 @@ class MosaicConfig:
         if self.max_length < 1:
             raise ParameterError("max_length", f"must be at least 1, got {self.max_length}")
         if self.wrap_mode not in WRAP_MODES:
-            known = ", ".join(WRAP_MODES)
-            raise ParameterError("wrap_mode", f"must be one of {known}, got {self.wrap_mode!r}")
+            modes = ", ".join(WRAP_MODES)
+            raise ParameterError("wrap_mode", f"must be one of {modes}, got {self.wrap_mode!r}")
         if self.version not in VERSIONS:
             raise ParameterError("version", f"must be one of {', '.join(VERSIONS)}, got {self.version!r}")
         for name, value in self.strategy_weights.items():
             if name not in STRATEGIES:
-                known = ", ".join(STRATEGIES)
-                raise ParameterError("weights", f": unknown strategy {name!r} (one of {known})")
+                names = ", ".join(STRATEGIES)
+                raise ParameterError("weights", f": unknown strategy {name!r} (one of {names})")
             if not 0 <= value <= MAX_WEIGHT:
                 limits = f"from 0 to {MAX_WEIGHT:g}"
                 raise ParameterError("weights", f": {name} needs a weight {limits}, got {value}")

@@ -9,21 +9,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from mosaicit.budget import Budget, Measured
-from mosaicit.cache import CountCache
-from mosaicit.compose import Composer, split_usable
+from mosaicit.budget.budget import Budget, Measured
+from mosaicit.budget.cache import CountCache
+from mosaicit.budget.tokens import TokenCounter, load_counter
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError, RecordError
 from mosaicit.io.sources import read_conversations
 from mosaicit.parallel import can_fork, compose_parallel, map_parallel
+from mosaicit.plan.compose import Composer, split_usable
+from mosaicit.plan.features import PromptFeatures
 from mosaicit.records import Record, Reject, Sample
+from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.routing import route
 from mosaicit.seeds import group_seed, unseeded_rng
 from mosaicit.store import RecordStore
-from mosaicit.strategies.features import PromptFeatures
 from mosaicit.tables.loader import Tables, load_tables
-from mosaicit.templates import BareTemplate, Template
-from mosaicit.tokens import TokenCounter, load_counter
 
 COUNT_BATCH = 4096
 #: Cached counts checked against the tokenizer per batch of records read from the cache.

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mosaicit.cache import CountCache, default_cache_dir
+from mosaicit.budget.cache import CountCache, default_cache_dir
+from mosaicit.budget.tokens import load_counter
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError, RecordError
 from mosaicit.histogram import token_stats
@@ -39,14 +40,13 @@ from mosaicit.io.sources import (
 )
 from mosaicit.io.wellformed import dumps_escaped
 from mosaicit.pipeline import Run
+from mosaicit.plan.plan import Plan
 from mosaicit.progress import Progress
 from mosaicit.records import Reject, Sample
+from mosaicit.render.templates import ChatTemplate, load_template
 from mosaicit.routing import Routed, check_policies, route
 from mosaicit.store import RecordStore
-from mosaicit.strategies import Plan
 from mosaicit.tables.loader import load_tables
-from mosaicit.templates import ChatTemplate, load_template
-from mosaicit.tokens import load_counter
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mosaicit.budget.tokens import load_counter
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.eval.checks import Options, check_response
@@ -28,12 +29,11 @@ from mosaicit.io.atomic import atomic_open
 from mosaicit.io.formats import Columns
 from mosaicit.io.sources import ReadStats, read_conversations, source_name
 from mosaicit.pipeline import Run
+from mosaicit.plan.plan import Plan
 from mosaicit.records import Record, Sample
+from mosaicit.render.templates import load_template
 from mosaicit.routing import route
-from mosaicit.strategies.plan import Plan
 from mosaicit.tables.loader import load_tables
-from mosaicit.templates import load_template
-from mosaicit.tokens import load_counter
 
 MAX_PASSES = 50
 

@@ -11,8 +11,8 @@ import click
 from mosaicit.clihelp import names, user_errors
 from mosaicit.config import STRATEGIES, VERSIONS, parse_weights
 from mosaicit.io.formats import INPUT_SHAPES
+from mosaicit.render.templates import TEMPLATES
 from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
-from mosaicit.templates import TEMPLATES
 
 
 @click.group("eval")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.rouge import containment, lcs_length, words
-from mosaicit.strategies.plan import Numbering
+from mosaicit.plan.plan import Numbering
 from mosaicit.tables.loader import fill
 
 EMPHASIS = r"[*_`]*"

@@ -14,8 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from mosaicit.eval.evalset import EvalItem
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.plan import Plan
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.plan.plan import Plan
 
 #: The sort key of each permute ordering that can tie (the others name positions).
 ORDER_KEYS: dict[str, Callable[[PromptFeatures], Any]] = {

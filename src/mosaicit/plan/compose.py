@@ -4,7 +4,7 @@ Each epoch shuffles the usable records and walks through them. For each group a 
 is drawn (the wrap mode) and a style (strategy, numbering, tags, meta-instruction); records
 are added one by one while the planned mosaic still fits, and the group ends at its target
 size or at the first record that would break the budget, which then starts the next group.
-No mosaic is ever re-tokenized to decide this: counts are composed (see :mod:`mosaicit.budget`).
+No mosaic is ever re-tokenized to decide this: counts are composed (see :mod:`mosaicit.budget.budget`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from mosaicit.budget import Budget, PieceCounts, Prefix
+from mosaicit.budget.budget import Budget, PieceCounts, Prefix
 from mosaicit.config import MosaicConfig
+from mosaicit.plan.plan import Plan
+from mosaicit.plan.planner import base_style, draw_style, make_plan
 from mosaicit.records import Record, Reject, Sample
+from mosaicit.render.layout import layout, render
+from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.seeds import epoch_rng
-from mosaicit.strategies import Plan, base_style, draw_style, layout, make_plan, render
 from mosaicit.tables.loader import Tables
-from mosaicit.templates import BareTemplate, Template
 
 
 def draw_size(rng: random.Random, mode: str, max_num: int) -> int:

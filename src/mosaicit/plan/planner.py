@@ -11,12 +11,12 @@ import random
 from collections.abc import Sequence
 
 from mosaicit.config import MosaicConfig
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.plan.plan import Numbering, Plan, Style
+from mosaicit.plan.strategies import maskout as mask_mod
+from mosaicit.plan.strategies import permute as permute_mod
+from mosaicit.plan.strategies.format import draw_format_meta, draw_numbering, draw_tags
 from mosaicit.seeds import detail_rng, draw_detail_seed
-from mosaicit.strategies import maskout as mask_mod
-from mosaicit.strategies import permute as permute_mod
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.format import draw_format_meta, draw_numbering, draw_tags
-from mosaicit.strategies.plan import Numbering, Plan, Style
 from mosaicit.tables.loader import Tables
 
 LINE_BREAKS = ("\n", "\n\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from mosaicit.strategies.features import PromptFeatures
+from mosaicit.plan.features import PromptFeatures
 from mosaicit.tables.loader import Tables, fill
 
 #: Mask rules that name instruction numbers, so they need visible numbering.

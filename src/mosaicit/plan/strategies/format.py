@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from mosaicit.strategies.plan import Numbering, Tags
+from mosaicit.plan.plan import Numbering, Tags
 from mosaicit.tables.loader import Tables, fill
 
 

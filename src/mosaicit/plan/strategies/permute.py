@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mosaicit.strategies.features import NO_LETTER, PromptFeatures
+from mosaicit.plan.features import NO_LETTER, PromptFeatures
 from mosaicit.tables.loader import Tables, fill
 
 #: Orderings that name instruction numbers, so they need visible numbering.

@@ -10,7 +10,7 @@ after a space or at the start counts as it does alone, a piece after a newline c
 does alone minus the effect on its first word, which is counted separately.
 
 For *pre-token-exact* vocabularies (byte-level BPE over a known split pattern: Llama-3, Qwen,
-cl100k; see :mod:`mosaicit.pretoken`) it is exact too: the fixed strings between two pieces
+cl100k; see :mod:`mosaicit.budget.pretoken`) it is exact too: the fixed strings between two pieces
 are counted together, a piece after a newline or at the start counts as it does alone, a
 piece after a space counts as it does with that space, and newlines after a piece that ends
 in punctuation are counted with it.
@@ -27,11 +27,11 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mosaicit.pretoken import WHITE_SPACE, first_span, hard_parts, join_tail, newline_lead
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.render import Segment
-from mosaicit.tokens import TokenCounter
-from mosaicit.wordcount import WordCounter
+from mosaicit.budget.pretoken import WHITE_SPACE, first_span, hard_parts, join_tail, newline_lead
+from mosaicit.budget.tokens import TokenCounter
+from mosaicit.budget.wordcount import WordCounter
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.render.layout import Segment
 
 FIRST_WORD = re.compile(r"[^ \n]+")
 #: Largest composition error assumed per join for counters whose counts do not compose exactly.
@@ -153,7 +153,7 @@ class Budget:
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         """Plain counts of record texts, as the counter gives them; where counts compose
-        exactly, they are summed from memoised word counts (see :mod:`mosaicit.wordcount`)."""
+        exactly, they are summed from memoised word counts (see :mod:`mosaicit.budget.wordcount`)."""
         return self._words.count_many(texts) if self._words else self.counter.count_many(texts)
 
     def count(self, text: str) -> int:
@@ -166,7 +166,7 @@ class Budget:
 
     def composable(self, text: str) -> tuple[bool, str, str]:
         """Whether exact composition covers record text ``text``, and (pre-token-exact counters)
-        the piece newlines after it join alone and after a space (see :mod:`mosaicit.pretoken`).
+        the piece newlines after it join alone and after a space (see :mod:`mosaicit.budget.pretoken`).
 
         Not covered: an empty text, one that starts or ends with white space (its joins are not
         known), one holding a special-token string or a literal "▁", and one whose last

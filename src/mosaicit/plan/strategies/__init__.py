@@ -1,0 +1,1 @@
+"""The registered mosaic strategies: each one file, found and registered when this package loads."""
