@@ -13,7 +13,8 @@ from mosaicit.eval.checks import REGISTRY, Options, Verdict, check_response, reg
 from mosaicit.eval.evalset import EvalItem, Source
 from mosaicit.plan.plan import Numbering, Plan, Tags
 from mosaicit.render.layout import render
-from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+from mosaicit.plan.strategies.maskout import MASK_RULES
+from mosaicit.plan.strategies.permute import PERMUTE_RULES
 
 CHECKS = ("instructions", "numbering", "order", "tags", "layout", "content")
 

@@ -11,9 +11,9 @@ from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.plan import Plan
 from mosaicit.plan.planner import draw_style, make_plan
 from mosaicit.plan.strategies.maskout import NEEDS_NUMBERS as MASK_NEEDS
-from mosaicit.plan.strategies.maskout import maskout
+from mosaicit.plan.strategies.maskout import MASKOUT, maskout
 from mosaicit.plan.strategies.permute import NEEDS_NUMBERS as PERMUTE_NEEDS
-from mosaicit.plan.strategies.permute import ORDERINGS, permute
+from mosaicit.plan.strategies.permute import ORDERINGS, PERMUTE, permute
 from mosaicit.render.layout import render
 from mosaicit.tables import load_tables
 
@@ -48,7 +48,7 @@ def test_alpha_uses_the_first_letter_not_the_whole_string():
 
 def test_fix_permutation_spells_out_its_order_and_handles_many_records():
     prompts = [PromptFeatures.of(f"Task number {i}") for i in range(80)]
-    order, meta = permute("fix", prompts, random.Random(1), TABLES)
+    order, meta = permute("fix", prompts, random.Random(1), TABLES.section(PERMUTE))
     assert sorted(order) == list(range(80))
     positions = [meta.index(str(i + 1), meta.index(str(order[0] + 1))) for i in order[:3]]
     assert positions == sorted(positions)
@@ -65,7 +65,7 @@ def test_fix_permutation_spells_out_its_order_and_handles_many_records():
     ],
 )
 def test_mask_rules(rule, ratio, expected):
-    skipped, meta = maskout(rule, PROMPTS, ratio, random.Random(0), TABLES)
+    skipped, meta = maskout(rule, PROMPTS, ratio, random.Random(0), TABLES.section(MASKOUT))
     assert skipped == expected
     assert meta
     if rule.startswith("word") and len(expected) > 1:
@@ -74,7 +74,7 @@ def test_mask_rules(rule, ratio, expected):
 
 def test_fix_mask_lists_the_skipped_numbers():
     for seed in range(20):
-        skipped, meta = maskout("fix", PROMPTS, 0.45, random.Random(seed), TABLES)
+        skipped, meta = maskout("fix", PROMPTS, 0.45, random.Random(seed), TABLES.section(MASKOUT))
         assert len(skipped) == 2
         assert all(str(i + 1) in meta for i in skipped)
 

@@ -9,10 +9,12 @@ from typing import Any
 import click
 
 from mosaicit.clihelp import names, user_errors
-from mosaicit.config import STRATEGIES, VERSIONS, parse_weights
+from mosaicit.config import VERSIONS, parse_weights
 from mosaicit.io.formats import INPUT_SHAPES
+from mosaicit.plan.strategies import STRATEGY_NAMES
+from mosaicit.plan.strategies.maskout import MASK_RULES
+from mosaicit.plan.strategies.permute import PERMUTE_RULES
 from mosaicit.render.templates import TEMPLATES
-from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
 
 
 @click.group("eval")
@@ -39,7 +41,9 @@ def eval_group() -> None:
     help="Strategy mix, as for 'mosaicit augment' (--version is the research script's name).",
 )
 @click.option(
-    "--weights", default=None, help=f"Strategy weights, e.g. 'format=1,permute=2' ({', '.join(STRATEGIES)})."
+    "--weights",
+    default=None,
+    help=f"Strategy weights, e.g. 'format=1,permute=2' ({', '.join(STRATEGY_NAMES)}).",
 )
 @click.option(
     "--orderings", default=None, help=f"Permute orderings to use (default all: {', '.join(PERMUTE_RULES)})."

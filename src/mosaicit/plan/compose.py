@@ -20,6 +20,7 @@ from mosaicit.budget.budget import Budget, PieceCounts, Prefix
 from mosaicit.config import MosaicConfig
 from mosaicit.plan.plan import Plan
 from mosaicit.plan.planner import base_style, draw_style, make_plan
+from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.render.layout import layout, render
 from mosaicit.render.templates import BareTemplate, Template
@@ -200,7 +201,7 @@ class Composer:
         each record, are measured from the largest candidate down.
         """
         avail = min(size, len(order) - pos)
-        if self.bounded and style.strategy in ("format", "primary"):
+        if self.bounded and STRATEGIES[style.strategy].monotone:
             found = self._grow_monotone(style, order[pos : pos + avail], records, counts)
             if found is not None:
                 return found

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from mosaicit.tables.loader import fill
+from mosaicit.tables.check import fill
 
 
 @dataclass(frozen=True)

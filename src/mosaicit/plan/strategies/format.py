@@ -1,37 +1,15 @@
-"""The Format layer: numbering labels, answer tags and the format meta-instruction."""
+"""Format: answer every instruction in the order shown, with the labels and tags drawn."""
 
 from __future__ import annotations
 
-import random
+from mosaicit.plan.strategies.base import Strategy, register
 
-from mosaicit.plan.plan import Numbering, Tags
-from mosaicit.tables.loader import Tables, fill
-
-
-def draw_numbering(rng: random.Random, tables: Tables) -> Numbering:
-    """Draw a label style, its punctuation, and whether a newline follows the label."""
-    return Numbering(
-        style=rng.choice(tables.numbering_styles),
-        punctuation=rng.choice(tables.punctuation),
-        newline=rng.random() < 0.5,
-    )
+FORMAT = "format"
 
 
-def draw_tags(rng: random.Random, tables: Tables) -> Tags:
-    """Draw a begin/end word pair (lower-cased half the time) inside a bracket style."""
-    begin, end = rng.choice(tables.tag_words)
-    if rng.random() < 0.5:
-        begin, end = begin.lower(), end.lower()
-    bracket = rng.choice(tables.tag_brackets)
-    return Tags(begin=fill(bracket, w=begin), end=fill(bracket, w=end), newline=rng.random() < 0.5)
+@register
+class Format(Strategy):
+    """The Format layer alone (its slots are the shared ``numbering``, ``tags`` and ``format``)."""
 
-
-def draw_format_meta(
-    rng: random.Random, tables: Tables, tags: Tags | None, generic_rate: float
-) -> str | None:
-    """The meta-instruction that states the tags, a generic one, or none."""
-    if tags is not None:
-        return fill(rng.choice(tables.format_tagged), begin=tags.begin, end=tags.end)
-    if rng.random() < generic_rate:
-        return rng.choice(tables.format_generic)
-    return None
+    name = FORMAT
+    rank = 1
