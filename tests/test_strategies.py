@@ -10,8 +10,8 @@ from mosaicit.config import MosaicConfig
 from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.plan import Plan
 from mosaicit.plan.planner import draw_style, make_plan
-from mosaicit.plan.strategies.maskout import NEEDS_NUMBERS as MASK_NEEDS
 from mosaicit.plan.strategies.maskout import MASKOUT, maskout
+from mosaicit.plan.strategies.maskout import NEEDS_NUMBERS as MASK_NEEDS
 from mosaicit.plan.strategies.permute import NEEDS_NUMBERS as PERMUTE_NEEDS
 from mosaicit.plan.strategies.permute import ORDERINGS, PERMUTE, permute
 from mosaicit.render.layout import render
