@@ -24,6 +24,19 @@ if not ASSETS.is_dir():  # pragma: no cover
     raise RuntimeError(f"the shared test assets are missing: {ASSETS}")
 
 
+def augment_alpaca_llama2(out: Path, *extra: object):
+    """Run ``augment`` in-process on the 805 AlpacaEval records with Llama-2 at 1200 tokens."""
+    from click.testing import CliRunner
+
+    from mosaicit.cli import main
+
+    args = ["augment", str(ALPACA_EVAL), "-o", str(out), "-q", "--tokenizer", str(TOKENIZERS / "llama-2")]
+    args += ["--max-length", "1200", *map(str, extra)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
 @pytest.fixture(scope="session")
 def alpaca_eval() -> list[dict]:
     """The 805 AlpacaEval records (instruction, output)."""
