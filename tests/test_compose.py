@@ -200,4 +200,5 @@ def test_special_tokens_in_user_tables_are_verified(alpaca_eval, counters, tmp_p
     )
     samples = list(run.samples(records))
     count = independent_count("llama-2")
+    assert samples, "the check below must not pass on no samples"
     assert all(count(s.instruction) + count(s.output) == s.mosaic["tokens"] <= 600 for s in samples)
