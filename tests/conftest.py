@@ -24,6 +24,19 @@ if not ASSETS.is_dir():  # pragma: no cover
     raise RuntimeError(f"the shared test assets are missing: {ASSETS}")
 
 
+def augment_alpaca_llama2(out: Path, *extra: object):
+    """Run ``augment`` in-process on the 805 AlpacaEval records with Llama-2 at 1200 tokens."""
+    from click.testing import CliRunner
+
+    from mosaicit.cli import main
+
+    args = ["augment", str(ALPACA_EVAL), "-o", str(out), "-q", "--tokenizer", str(TOKENIZERS / "llama-2")]
+    args += ["--max-length", "1200", *map(str, extra)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
 @pytest.fixture(scope="session")
 def alpaca_eval() -> list[dict]:
     """The 805 AlpacaEval records (instruction, output)."""
@@ -33,7 +46,7 @@ def alpaca_eval() -> list[dict]:
 @pytest.fixture(scope="session")
 def counters():
     """Loaded counters by short name, shared across tests (loading the big vocabularies is slow)."""
-    from mosaicit.tokens import load_counter
+    from mosaicit.budget.tokens import load_counter
 
     cache: dict = {}
 
@@ -53,7 +66,7 @@ def independent(name: str) -> Callable[[list[str]], list[int]]:
         import tiktoken
         from tiktoken.load import load_tiktoken_bpe
 
-        from mosaicit.tokens import CL100K_PATTERN
+        from mosaicit.budget.tokens import CL100K_PATTERN
 
         ranks = load_tiktoken_bpe(str(TOKENIZERS / "cl100k" / "cl100k_base.tiktoken"))
         enc = tiktoken.Encoding("cl100k", pat_str=CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={})

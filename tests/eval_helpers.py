@@ -13,9 +13,11 @@ from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.parse import find_labels, find_tags
 from mosaicit.eval.rouge import words
 from mosaicit.eval.ties import MASK_KEYS, ORDER_KEYS
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.plan import Numbering, Plan, Tags
-from mosaicit.strategies.render import render
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.plan.plan import Numbering, Plan, Tags
+from mosaicit.plan.strategies.maskout import MASKOUT
+from mosaicit.plan.strategies.permute import PERMUTE
+from mosaicit.render.layout import render
 
 ALL_STRATEGIES = {"primary": 1.0, "format": 1.0, "permute": 1.0, "maskout": 1.0}
 
@@ -71,7 +73,7 @@ def drop_one(item: EvalItem) -> Damage | None:
 def tie_key(item: EvalItem, source: int) -> object:
     """The key the plan's ordering or mask rule ranks ``source`` by (its position if none)."""
     rule = item.plan.rule or ""
-    key = ORDER_KEYS.get(rule) if item.plan.strategy == "permute" else MASK_KEYS.get(rule)
+    key = ORDER_KEYS.get(rule) if item.plan.strategy == PERMUTE else MASK_KEYS.get(rule)
     if key is None:
         return item.plan.sources.index(source)
     return key(PromptFeatures.of(item.source(source).prompt))
@@ -257,13 +259,13 @@ def tie_broken_otherwise(item: EvalItem) -> Damage | None:
     """Two instructions the rule ties on (same first letter or length) answered or skipped the
     other way round from the composer's choice: allowed, so nothing fails."""
     plan = item.plan
-    if plan.strategy == "permute" and plan.rule in ORDER_KEYS:
+    if plan.strategy == PERMUTE and plan.rule in ORDER_KEYS:
         order = list(plan.answer_order)
         for i in range(len(order) - 1):
             if tie_key(item, order[i]) == tie_key(item, order[i + 1]):
                 order[i], order[i + 1] = order[i + 1], order[i]
                 return _same(rendered(item, replace(plan, answer_order=tuple(order))))
-    if plan.strategy == "maskout" and plan.rule in MASK_KEYS:
+    if plan.strategy == MASKOUT and plan.rule in MASK_KEYS:
         for skip in plan.skipped:
             for other in plan.answer_order:
                 if tie_key(item, skip) == tie_key(item, other):
@@ -276,7 +278,7 @@ def tie_broken_otherwise(item: EvalItem) -> Damage | None:
 def tie_ignored(item: EvalItem) -> Damage | None:
     """Where the rule ties, an answer order that still breaks the rule elsewhere fails ``order``."""
     plan = item.plan
-    if plan.strategy != "permute" or plan.rule not in ORDER_KEYS or len(plan.answer_order) < 3:
+    if plan.strategy != PERMUTE or plan.rule not in ORDER_KEYS or len(plan.answer_order) < 3:
         return None
     keys = [tie_key(item, s) for s in plan.answer_order]
     if len(set(keys)) == len(keys) or keys[0] == keys[-1]:

@@ -157,10 +157,10 @@ def test_two_million_white_space_characters_with_cl100k_are_one_line_and_quick(t
 
 
 def test_a_long_white_space_run_under_the_limit_is_counted(tmp_path, counters):
-    from mosaicit.budget import Budget
+    from mosaicit.budget.budget import Budget
 
     text = "hi" + " " * 50_000 + "x"
-    assert Budget(counters("cl100k")).count(text) == counters("cl100k").count(text) > 1
+    assert Budget(counters("cl100k"), 2000).count(text) == counters("cl100k").count(text) > 1
 
 
 def test_the_chat_template_error_of_a_tiktoken_folder_is_one_line(tmp_path):

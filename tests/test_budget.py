@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from conftest import SHAREGPT, independent
 from mosaicit import MosaicConfig, mosaic
-from mosaicit.budget import Budget, Measured
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.render import Piece
+from mosaicit.budget.budget import Budget, Measured
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.render.layout import Piece
 
 FIXED = [
     "\n",
@@ -106,7 +106,7 @@ def layouts(n_texts: int):
 @pytest.mark.parametrize("name", ["llama-2", "mistral-7b-v0.1", "default", "llama-3.1", "qwen3", "cl100k"])
 def test_composition_is_exact_for_space_and_pretoken_exact_vocabularies(name, texts, counters):
     counter = counters(name)
-    budget = Budget(counter)
+    budget = Budget(counter, 2000)
     table = measured(budget.text_counts(texts))
 
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -124,7 +124,7 @@ def test_composition_is_exact_for_space_and_pretoken_exact_vocabularies(name, te
 
 
 def test_glued_text_and_special_tokens_are_not_claimed_exact(counters):
-    budget = Budget(counters("llama-2"))
+    budget = Budget(counters("llama-2"), 2000)
     table = measured(budget.text_counts(["Hi there", "see </s> here"]))
     assert budget.compose(["1. ", Piece(0, "prompt")], table).exact
     assert not budget.compose(["1.", Piece(0, "prompt")], table).exact, "glued label"
@@ -133,7 +133,7 @@ def test_glued_text_and_special_tokens_are_not_claimed_exact(counters):
 
 
 def test_pretoken_exact_joins(counters):
-    budget = Budget(counters("qwen3"))
+    budget = Budget(counters("qwen3"), 2000)
     texts = ["Name three rivers.", "1990 was a year", "see <|im_end|> here"]
     table = measured(budget.text_counts(texts))
     assert budget.compose([Piece(0, "prompt"), "\n\n", "2. ", Piece(1, "prompt")], table).exact
@@ -148,7 +148,7 @@ def test_pretoken_exact_joins(counters):
 
 
 def test_other_vocabularies_are_estimates(counters):
-    budget = Budget(counters("mistral-7b-v0.1/tokenizer.model"))
+    budget = Budget(counters("mistral-7b-v0.1/tokenizer.model"), 2000)
     table = measured(budget.text_counts(["Name three rivers."]))
     count = budget.compose(["1. ", Piece(0, "prompt"), "\n\n"], table)
     assert not count.exact and count.low < count.tokens < count.high
@@ -237,3 +237,8 @@ def test_mosaics_of_real_data_keep_the_budget_and_their_real_count(name, max_len
     samples = list(mosaic(real_records, config, tokenizer=counters(name)))
     assert check_samples(name, samples, max_length) > 50
     assert max(s.mosaic["tokens"] for s in samples) > 0.8 * max_length
+
+
+def test_fits_is_inclusive_of_the_limit(counters):
+    budget = Budget(counters("llama-2"), 10)
+    assert (budget.fits(9), budget.fits(10), budget.fits(11)) == (True, True, False)

@@ -13,8 +13,8 @@ from tokenizers import Tokenizer
 
 from conftest import TOKENIZERS
 from mosaicit import MosaicConfig, Record, Run, load_tables
-from mosaicit.compose import draw_size
-from mosaicit.tokens import load_counter
+from mosaicit.budget.tokens import load_counter
+from mosaicit.plan.compose import draw_size
 
 TABLES = load_tables()
 
@@ -103,7 +103,7 @@ def test_samples_trace_back_to_their_records_and_follow_their_plans(alpaca_eval,
         if referenced:
             assert numbering, "a rule that names numbers needs visible numbers"
         if numbering:
-            from mosaicit.strategies import Plan
+            from mosaicit.plan.plan import Plan
 
             plan = Plan.from_dict(m)
             for i in m["sources"]:
@@ -200,4 +200,5 @@ def test_special_tokens_in_user_tables_are_verified(alpaca_eval, counters, tmp_p
     )
     samples = list(run.samples(records))
     count = independent_count("llama-2")
+    assert samples, "the check below must not pass on no samples"
     assert all(count(s.instruction) + count(s.output) == s.mosaic["tokens"] <= 600 for s in samples)

@@ -11,9 +11,10 @@ from eval_helpers import DAMAGES, built, rendered, tie_key
 from mosaicit.eval.build import markers
 from mosaicit.eval.checks import REGISTRY, Options, Verdict, check_response, register
 from mosaicit.eval.evalset import EvalItem, Source
-from mosaicit.strategies.plan import Numbering, Plan, Tags
-from mosaicit.strategies.render import render
-from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+from mosaicit.plan.plan import Numbering, Plan, Tags
+from mosaicit.plan.strategies.maskout import MASK_RULES
+from mosaicit.plan.strategies.permute import PERMUTE_RULES
+from mosaicit.render.layout import render
 
 CHECKS = ("instructions", "numbering", "order", "tags", "layout", "content")
 

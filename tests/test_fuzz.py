@@ -10,6 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mosaicit.budget.tokens import load_counter
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError
 from mosaicit.io.formats import to_row
@@ -17,7 +18,6 @@ from mosaicit.io.sources import ReadStats, read_conversations
 from mosaicit.records import Record
 from mosaicit.run.groups import Run
 from mosaicit.tables.loader import load_tables
-from mosaicit.tokens import load_counter
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

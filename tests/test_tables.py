@@ -8,7 +8,9 @@ import pytest
 import yaml
 
 from mosaicit.errors import MosaicitError
-from mosaicit.tables import MASK_RULES, PERMUTE_RULES, fill, load_tables
+from mosaicit.plan.strategies.maskout import MASK_RULES, MASKOUT
+from mosaicit.plan.strategies.permute import PERMUTE, PERMUTE_RULES
+from mosaicit.tables import fill, load_tables
 from mosaicit.tables.loader import tables_from_data
 
 
@@ -45,8 +47,9 @@ def test_defaults_have_at_least_the_variants_the_method_describes(tables):
 
 def test_no_typos_or_position_words(tables):
     texts = [*tables.format_tagged, *tables.format_generic]
-    texts += [t for rule in PERMUTE_RULES for t in tables.permute[rule]]
-    texts += [t for rule in MASK_RULES for t in tables.mask_one[rule] + tables.mask_many[rule]]
+    mask = tables.section(MASKOUT)
+    texts += [t for rule in PERMUTE_RULES for t in tables.section(PERMUTE).rules[rule]]
+    texts += [t for rule in MASK_RULES for t in mask.one[rule] + mask.many[rule]]
     assert all("BEGAIN" not in w for pair in tables.tag_words for w in pair)
     for text in texts:
         assert not re.search(r"\b(above|below|following)\b", text, re.I), text

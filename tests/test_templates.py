@@ -10,8 +10,8 @@ import pytest
 from conftest import TOKENIZERS
 from formats_helpers import VICUNA_SYSTEM, fastchat_vicuna, hf_tokenizer
 from mosaicit.errors import MosaicitError
-from mosaicit.strategies.render import Piece, join
-from mosaicit.templates import (
+from mosaicit.render.layout import Piece, join
+from mosaicit.render.templates import (
     BareTemplate,
     ChatMLTemplate,
     ChatTemplate,
@@ -152,7 +152,7 @@ def test_chat_template_errors(tmp_path):
         upper.frame(["x"], ["y"], "")
     with pytest.raises(MosaicitError, match="--template chat needs --tokenizer"):
         load_template("chat", None)
-    with pytest.raises(MosaicitError, match="--template must be one of"):
+    with pytest.raises(MosaicitError, match="^template must be one of"):
         load_template("alpaca")
 
 

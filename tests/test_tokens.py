@@ -7,8 +7,8 @@ import json
 import pytest
 
 from conftest import TOKENIZERS
+from mosaicit.budget.tokens import default_tokenizer_path, load_counter
 from mosaicit.errors import MosaicitError
-from mosaicit.tokens import default_tokenizer_path, load_counter
 
 HELLO = "Hello world, this is a test."
 
@@ -30,6 +30,7 @@ def test_known_counts(spec, expected):
 def test_every_backend_counts_in_batches_like_one_by_one(spec, alpaca_eval):
     counter = load_counter(TOKENIZERS / spec)
     texts = [r["output"] for r in alpaca_eval[:50]]
+    assert len(texts) == 50
     assert counter.count_many(texts) == [counter.count(t) for t in texts]
     assert all(n > 0 for n in counter.count_many(texts))
 

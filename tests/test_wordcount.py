@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SHAREGPT, TOKENIZERS, independent
-from mosaicit.budget import Budget
+from mosaicit.budget.budget import Budget
+from mosaicit.budget.tokens import FunctionCounter, load_counter
+from mosaicit.budget.wordcount import WordCounter
 from mosaicit.records import Record
 from mosaicit.run.groups import COUNT_BATCH, count_records
 from mosaicit.store import RecordStore
-from mosaicit.tokens import FunctionCounter, load_counter
-from mosaicit.wordcount import WordCounter
 
 SPACE_EXACT = ["llama-2", "mistral-7b-v0.1", "default"]
 PRETOKEN_EXACT = ["qwen3", "llama-3.1", "cl100k"]
@@ -35,7 +35,7 @@ def test_word_counts_equal_the_tokenizer_on_real_data(name, alpaca_eval, counter
     # byte-level BPE) and text that is not ASCII
     assert all(any(s in t for t in texts) for s in ("  ", "\n", "\n "))
     assert not all(t.isascii() for t in texts)
-    words = WordCounter(counters(name), Budget(counters(name)).is_clean)
+    words = WordCounter(counters(name), Budget(counters(name), 2000).is_clean)
     assert words.count_many(texts) == independent(name)(texts)
     assert [words.count(t) for t in texts[:300]] == independent(name)(texts[:300])
     assert len(words.memo) < sum(len(t.split()) for t in texts) / 5, "each distinct word counted once"
@@ -50,7 +50,7 @@ WEIRD = st.lists(st.sampled_from(PARTS), max_size=30).map("".join)
 @pytest.mark.parametrize("name", ["llama-2", "default", "qwen3", "cl100k"])
 def test_word_counts_equal_the_tokenizer_on_any_text(name, counters):
     counter = counters(name)
-    words = WordCounter(counter, Budget(counter).is_clean)
+    words = WordCounter(counter, Budget(counter, 2000).is_clean)
     reference = independent(name)
 
     @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
@@ -77,20 +77,20 @@ def test_vocabularies_that_merge_words_whole_are_not_space_exact(tmp_path):
 
 
 def test_measuring_in_workers_equals_one_process(alpaca_eval, counters, tmp_path):
-    from mosaicit.cache import CountCache
+    from mosaicit.budget.cache import CountCache
 
     n = 2 * COUNT_BATCH + 100  # three batches: two workers get more than one each
     records = [
         Record(i, r["instruction"].strip(), r["output"].strip(), id=i)
         for i, r in enumerate(alpaca_eval[i % len(alpaca_eval)] for i in range(n))
     ]
-    one = count_records(Budget(counters("llama-2")), records, workers=1)
+    one = count_records(Budget(counters("llama-2"), 2000), records, workers=1)
     cache = CountCache(tmp_path, counters("llama-2").fingerprint)
     ticks: list[int] = []
-    two = count_records(Budget(counters("llama-2")), records, ticks.append, cache, workers=2)
+    two = count_records(Budget(counters("llama-2"), 2000), records, ticks.append, cache, workers=2)
     assert two == one and sum(ticks) == n and len(ticks) == 3
     assert cache.stats()["misses"] == 2 * n and cache.stats()["hits"] == 0
-    again = count_records(Budget(counters("llama-2")), records, cache=cache, workers=2)
+    again = count_records(Budget(counters("llama-2"), 2000), records, cache=cache, workers=2)
     assert again == one and cache.stats()["hits"] == 2 * n
     with RecordStore(records) as spooled:  # records on disk, still buffered when the workers fork
-        assert count_records(Budget(counters("llama-2")), spooled, workers=2) == one
+        assert count_records(Budget(counters("llama-2"), 2000), spooled, workers=2) == one

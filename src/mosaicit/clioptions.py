@@ -12,13 +12,15 @@ from typing import Any
 import click
 
 from mosaicit.clihelp import names
-from mosaicit.config import STRATEGIES, VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
+from mosaicit.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.io.formats import INPUT_SHAPES, SHAPES, Columns
 from mosaicit.io.sources import MAX_BAD_SHARE
+from mosaicit.plan.strategies import STRATEGY_NAMES
+from mosaicit.plan.strategies.maskout import MASK_RULES
+from mosaicit.plan.strategies.permute import PERMUTE_RULES
+from mosaicit.render.templates import TEMPLATES
 from mosaicit.run.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
 from mosaicit.run.spec import InputOptions, OutputOptions
-from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
-from mosaicit.templates import TEMPLATES
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -76,7 +78,7 @@ def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--weights",
             default=None,
             help=f"Relative strategy weights, e.g. 'format=2,permute=1'; overrides --mix. "
-            f"Strategies: {', '.join(STRATEGIES)}.",
+            f"Strategies: {', '.join(STRATEGY_NAMES)}.",
         ),
         click.option(
             "--orderings",

@@ -5,16 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mosaicit.errors import ParamError
-from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+from mosaicit.plan.strategies import STRATEGIES, STRATEGY_NAMES
+from mosaicit.plan.strategies.format import FORMAT
+from mosaicit.plan.strategies.maskout import MASK_RULES, MASKOUT
+from mosaicit.plan.strategies.permute import PERMUTE, PERMUTE_RULES
+from mosaicit.plan.strategies.primary import PRIMARY
 
 WRAP_MODES = ("uniform", "fix_max", "max_length", "exp", "pareto", "lognormal", "logistic2")
-STRATEGIES = ("primary", "format", "permute", "maskout")
+#: The mixes (``version``, ``--mix``): named strategy weights.
 VERSIONS: dict[str, dict[str, float]] = {
-    "format": {"format": 1},
-    "order": {"format": 1, "permute": 1},
-    "mask": {"format": 1, "maskout": 1},
-    "both": {"format": 1, "permute": 1, "maskout": 1},
-    "primary": {"primary": 1},
+    "format": {FORMAT: 1},
+    "order": {FORMAT: 1, PERMUTE: 1},
+    "mask": {FORMAT: 1, MASKOUT: 1},
+    "both": {FORMAT: 1, PERMUTE: 1, MASKOUT: 1},
+    "primary": {PRIMARY: 1},
 }
 
 
@@ -66,20 +70,23 @@ class MosaicConfig:
         if self.max_length < 1:
             raise ParamError("max_length", f"must be at least 1, got {self.max_length}")
         if self.wrap_mode not in WRAP_MODES:
-            raise ParamError("wrap_mode", f"must be one of {', '.join(WRAP_MODES)}, got {self.wrap_mode!r}")
+            modes = ", ".join(WRAP_MODES)
+            raise ParamError("wrap_mode", f"must be one of {modes}, got {self.wrap_mode!r}")
         if self.version not in VERSIONS:
             raise ParamError("version", f"must be one of {', '.join(VERSIONS)}, got {self.version!r}")
         for name, value in self.strategy_weights.items():
             if name not in STRATEGIES:
-                raise ParamError("weights", f": unknown strategy {name!r} (one of {', '.join(STRATEGIES)})")
+                names = ", ".join(STRATEGY_NAMES)
+                raise ParamError("weights", f": unknown strategy {name!r} (one of {names})")
             if not 0 <= value <= MAX_WEIGHT:
-                raise ParamError("weights", f": {name} needs a weight from 0 to {MAX_WEIGHT:g}, got {value}")
+                limits = f"from 0 to {MAX_WEIGHT:g}"
+                raise ParamError("weights", f": {name} needs a weight {limits}, got {value}")
         if not any(self.strategy_weights.values()):
             raise ParamError("weights", ": at least one strategy needs a positive weight")
-        for label, chosen, known in (
-            ("orderings", self.orderings, PERMUTE_RULES),
-            ("mask_rules", self.mask_rules, MASK_RULES),
-        ):
+        for strategy in STRATEGIES.values():
+            if strategy.rules_option is None:
+                continue
+            label, chosen, known = strategy.rules_option, strategy.chosen_rules(self), strategy.rules
             unknown = [r for r in chosen if r not in known]
             if unknown or not chosen:
                 problem = f"unknown {unknown}" if unknown else "nothing chosen"

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 
 import click
 
+from mosaicit.plan.plan import Plan
 from mosaicit.records import Record, Sample
-from mosaicit.strategies import Plan, layout
+from mosaicit.render.layout import layout
 
 COLORS = ("cyan", "green", "yellow", "magenta", "blue", "red")
 

@@ -8,6 +8,7 @@ and nowhere else, keeps "same seed, same bytes" checkable in one file.
 
 from __future__ import annotations
 
+import os
 import random
 
 #: Offset between the seeds of system-prompt groups (the first group uses the run seed itself).
@@ -34,3 +35,8 @@ def draw_detail_seed(rng: random.Random) -> int:
 def detail_rng(detail_seed: int) -> random.Random:
     """The generator for a plan's details (a permutation, the masked items) from its style."""
     return random.Random(detail_seed)
+
+
+def unseeded_rng() -> random.Random:
+    """A generator no seed can predict, for checks that must not be foreseen (cache spot checks)."""
+    return random.Random(os.urandom(16))

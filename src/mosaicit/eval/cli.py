@@ -10,9 +10,11 @@ import click
 
 from mosaicit.clihelp import names, user_errors
 from mosaicit.clioptions import make_inputs, read_options, routing_options, template_options
-from mosaicit.config import STRATEGIES, VERSIONS, parse_weights
+from mosaicit.config import VERSIONS, parse_weights
 from mosaicit.io.formats import Columns
-from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES
+from mosaicit.plan.strategies import STRATEGY_NAMES
+from mosaicit.plan.strategies.maskout import MASK_RULES
+from mosaicit.plan.strategies.permute import PERMUTE_RULES
 
 #: The keyword arguments of the read and routing options, which make the build's InputOptions.
 READ_OPTIONS = (
@@ -45,7 +47,9 @@ def eval_group() -> None:
     help="Strategy mix, as for 'mosaicit augment' (--version is the research script's name).",
 )
 @click.option(
-    "--weights", default=None, help=f"Strategy weights, e.g. 'format=1,permute=2' ({', '.join(STRATEGIES)})."
+    "--weights",
+    default=None,
+    help=f"Strategy weights, e.g. 'format=1,permute=2' ({', '.join(STRATEGY_NAMES)}).",
 )
 @click.option(
     "--orderings", default=None, help=f"Permute orderings to use (default all: {', '.join(PERMUTE_RULES)})."

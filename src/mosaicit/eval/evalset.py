@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.errors import InputError
-from mosaicit.strategies.plan import Plan
+from mosaicit.plan.plan import Plan
 
 ITEM_KEYS = ("id", "prompt", "messages", "plan", "reference", "sources")
 PLAN_KEYS = ("sources", "strategy", "answer_order", "skipped")

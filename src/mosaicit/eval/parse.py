@@ -32,8 +32,8 @@ from dataclasses import dataclass, field, replace
 
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.rouge import containment, lcs_length, words
-from mosaicit.strategies.plan import Numbering
-from mosaicit.tables.loader import fill
+from mosaicit.plan.plan import Numbering
+from mosaicit.tables.check import fill
 
 EMPHASIS = r"[*_`]*"
 #: Label styles tried when none of the plan's labels occurs: the answers are then told apart by

@@ -14,8 +14,10 @@ from dataclasses import replace
 from typing import Any
 
 from mosaicit.eval.evalset import EvalItem
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.plan import Plan
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.plan.plan import Plan
+from mosaicit.plan.strategies.maskout import MASKOUT
+from mosaicit.plan.strategies.permute import PERMUTE
 
 #: The sort key of each permute ordering that can tie (the others name positions).
 ORDER_KEYS: dict[str, Callable[[PromptFeatures], Any]] = {
@@ -78,11 +80,11 @@ def tied_skips(plan: Plan, key: Callable[[int], Any], given: Sequence[int]) -> t
 def resolve_ties(item: EvalItem, given: Sequence[int]) -> Plan:
     """The plan among those the meta-instruction allows that best fits the answers ``given``."""
     plan = item.plan
-    if plan.strategy == "permute" and plan.rule in ORDER_KEYS:
+    if plan.strategy == PERMUTE and plan.rule in ORDER_KEYS:
         features, order_key = _features(item), ORDER_KEYS[plan.rule]
         order = tied_order(plan.answer_order, lambda s: order_key(features[s]), given)
         return replace(plan, answer_order=order)
-    if plan.strategy == "maskout" and plan.rule in MASK_KEYS:
+    if plan.strategy == MASKOUT and plan.rule in MASK_KEYS:
         features, mask_key = _features(item), MASK_KEYS[plan.rule]
         skipped = tied_skips(plan, lambda s: mask_key(features[s]), given)
         answer = tuple(s for s in plan.sources if s not in skipped)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from mosaicit.cache import CountCache, default_cache_dir
+from mosaicit.budget.cache import CountCache, default_cache_dir
+from mosaicit.budget.tokens import TokenCounter, load_counter
+from mosaicit.render.templates import load_template
 from mosaicit.run.groups import Run
 from mosaicit.run.spec import RunSpec
 from mosaicit.tables.loader import Tables, load_tables
-from mosaicit.templates import load_template
-from mosaicit.tokens import TokenCounter, load_counter
 
 
 @contextlib.contextmanager

@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from mosaicit.budget import PieceCounts
-from mosaicit.compose import Composer
+from mosaicit.budget.budget import PieceCounts
+from mosaicit.plan.compose import Composer
 from mosaicit.records import Record, Sample
 from mosaicit.run.workers import can_fork, compose_parallel, map_parallel
 

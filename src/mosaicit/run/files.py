@@ -29,8 +29,10 @@ from mosaicit.io.jsonstream import EncodedRow, encode_row, write_rows
 from mosaicit.io.outputs import STDOUT
 from mosaicit.io.sources import MAX_BAD_SHARE, ReadStats, output_kind, source_name
 from mosaicit.io.wellformed import dumps_escaped
+from mosaicit.plan.plan import Plan
 from mosaicit.progress import Progress
 from mosaicit.records import Reject, Sample
+from mosaicit.render.templates import ChatTemplate
 from mosaicit.run import steps
 from mosaicit.run.assemble import open_run
 from mosaicit.run.groups import Run
@@ -48,8 +50,6 @@ from mosaicit.run.summary import (
     TokenSummary,
 )
 from mosaicit.store import RecordStore
-from mosaicit.strategies import Plan
-from mosaicit.templates import ChatTemplate
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ def augment_dataset(
     policies in ``formats``. Every written sample, rendered with ``formats.template``, counts
     at most ``config.max_length`` tokens. ``workers`` (default: the number of CPUs) measure
     records and compose epochs in parallel; token counts are cached under ``cache_dir`` (default
-    :func:`~mosaicit.cache.default_cache_dir`) unless ``use_cache`` is False. Records wait in
+    :func:`~mosaicit.budget.cache.default_cache_dir`) unless ``use_cache`` is False. Records wait in
     spool files while composing. Every output is committed together when the whole run
     succeeds (see :mod:`mosaicit.io.commit`); none of them is changed otherwise. The outputs
     must be distinct files, and none may be an input. A broken
@@ -394,11 +394,9 @@ def _passthrough_row(
         tokens = run.budget.count_texts(run.template.conversation(conv.system, turns))
     except MosaicitError as exc:
         raise InputError(name, str(exc), conv.index) from None
-    limit = run.config.max_length
-    if tokens > limit:
-        reject = Reject(
-            conv.index, "over_budget", to_row(conv, "messages"), f"{tokens} tokens > max_length {limit}"
-        )
+    if not run.budget.fits(tokens):
+        detail = f"{tokens} tokens > max_length {run.budget.max_length}"
+        reject = Reject(conv.index, "over_budget", to_row(conv, "messages"), detail)
         done.over_budget.append(reject)
         return None
     done.passthrough += 1

@@ -7,27 +7,25 @@ The steps (:mod:`mosaicit.run.steps`) are outer and call :class:`Run` group by g
 
 from __future__ import annotations
 
-import os
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, NamedTuple
 
-from mosaicit.budget import Budget, Measured, PieceCounts
-from mosaicit.cache import CountCache
-from mosaicit.compose import Composer, split_usable
+from mosaicit.budget.budget import Budget, Measured, PieceCounts
+from mosaicit.budget.cache import CountCache
+from mosaicit.budget.tokens import TokenCounter
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError, RecordError
+from mosaicit.plan.compose import Composer, split_usable
+from mosaicit.plan.features import PromptFeatures
 from mosaicit.records import Record, Reject, Sample
+from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.run.executors import ComposeUnit, Executor, MeasureUnit, executor_for
-from mosaicit.seeds import group_seed
+from mosaicit.seeds import group_seed, unseeded_rng
 from mosaicit.store import RecordStore
-from mosaicit.strategies.features import PromptFeatures
 from mosaicit.tables.loader import Tables
-from mosaicit.templates import BareTemplate, Template
-from mosaicit.tokens import TokenCounter
 
 COUNT_BATCH = 4096
 #: Cached counts checked against the tokenizer per batch of records read from the cache.
@@ -89,7 +87,7 @@ def _spot_check(budget: Budget, texts: Sequence[str], known: Sequence[int | None
     cached = [i for i, n in enumerate(known) if n is not None]
     if not cached:
         return 0
-    drawn = random.Random(os.urandom(16)).sample(cached, min(SPOT_CHECKS, len(cached)))
+    drawn = unseeded_rng().sample(cached, min(SPOT_CHECKS, len(cached)))
     real = budget.counter.count_many([texts[i] for i in drawn])
     return sum(known[i] != n for i, n in zip(drawn, real, strict=True))
 
@@ -158,7 +156,7 @@ class Run:
     cache: CountCache | None = None
 
     def __post_init__(self) -> None:
-        self.budget = Budget(self.counter)
+        self.budget = Budget(self.counter, self.config.max_length)
         self.composer = Composer(self.config, self.budget, self.tables, self.template)
         self.executor = executor_for(self.workers)
         self.rejects: list[Reject] = []

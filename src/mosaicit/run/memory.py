@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from mosaicit.budget.tokens import TokenCounter
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, RecordError
 from mosaicit.io.sources import ReadStats, source_name
@@ -17,7 +18,6 @@ from mosaicit.run.files import check_template
 from mosaicit.run.routing import Routed
 from mosaicit.run.spec import InputOptions, RunSpec
 from mosaicit.tables.loader import Tables
-from mosaicit.tokens import TokenCounter
 
 
 class Mosaics:

@@ -20,9 +20,9 @@ from mosaicit.io.inputs import Expanded, expand
 from mosaicit.io.outputs import STDOUT
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options, output_kind
+from mosaicit.render.templates import TEMPLATES
 from mosaicit.run.routing import check_policies
 from mosaicit.tables.loader import Tables
-from mosaicit.templates import TEMPLATES
 
 
 @dataclass(frozen=True)

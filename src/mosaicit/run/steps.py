@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from mosaicit.budget import PieceCounts
+from mosaicit.budget.budget import PieceCounts
 from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.formats import Conversation
 from mosaicit.io.sources import ReadStats, read_conversations, write_dataset

@@ -25,10 +25,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from mosaicit.budget import PieceCounts
-from mosaicit.compose import Composer, Tally
+from mosaicit.budget.budget import PieceCounts
 from mosaicit.errors import MosaicitError
 from mosaicit.exits import check_stop, leave_signals_to_parent, signals_held
+from mosaicit.plan.compose import Composer, Tally
 from mosaicit.records import Record, Sample
 from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
 

@@ -1,5 +1,6 @@
-"""The template tables (data files) and their loader."""
+"""The template tables (data files), their checks and their loader."""
 
-from mosaicit.tables.loader import MASK_RULES, PERMUTE_RULES, Tables, fill, load_tables
+from mosaicit.tables.check import fill
+from mosaicit.tables.loader import Tables, load_tables
 
-__all__ = ["MASK_RULES", "PERMUTE_RULES", "Tables", "fill", "load_tables"]
+__all__ = ["Tables", "fill", "load_tables"]

@@ -1,16 +1,15 @@
 """Load, validate and fill the template tables.
 
 Tables are data (YAML or JSON), checked when loaded: a slot with a missing or unknown
-placeholder is an error at load time, never mid-run. Templates are filled by plain
-substitution of named ``{placeholders}``, in one pass, so text put into a template is never
-read as a template itself. A tables file is at most 1 MiB, nested at most 16 levels deep,
-and its YAML has no aliases (a few nested aliases expand a small file beyond any memory).
+placeholder is an error at load time, never mid-run (see :mod:`mosaicit.tables.check`). The
+shared slots are checked here; each strategy checks its own section. A tables file is at most
+1 MiB, nested at most 16 levels deep, and its YAML has no aliases (a few nested aliases expand
+a small file beyond any memory).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,37 +19,24 @@ import yaml
 
 from mosaicit.errors import MosaicitError
 from mosaicit.io.wellformed import problem
+from mosaicit.tables.check import Checker, fill, short
 
 #: The largest tables file read (the packaged one is about 17 kB).
 MAX_BYTES = 1 << 20
 #: The deepest nesting of containers in a tables file (the schema needs four levels).
 MAX_DEPTH = 16
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-PERMUTE_RULES = (
-    "fix",
-    "reverse",
-    "alpha",
-    "reverse_alpha",
-    "length_word",
-    "reverse_length_word",
-    "length_char",
-    "reverse_length_char",
-    "odd_even",
-    "even_odd",
-)
-MASK_RULES = ("fix", "word_long", "word_short", "odd", "even")
-COUNTED_MASK_RULES = ("fix", "word_long", "word_short")
-
-
-def fill(template: str, **values: str) -> str:
-    """Replace each ``{name}`` in ``template`` with ``values[name]`` in a single pass."""
-    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "Tables", "fill", "load_tables", "tables_from_data"]
 
 
 @dataclass(frozen=True)
 class Tables:
-    """Validated template tables: every list non-empty, every placeholder in its place."""
+    """Validated template tables: every list non-empty, every placeholder in its place.
+
+    The named fields are the shared slots of the Format layer (``numbering``, ``tags``,
+    ``format``); ``sections`` holds each strategy's own slots, by strategy name (see
+    :meth:`section`).
+    """
 
     numbering_styles: tuple[str, ...]
     punctuation: tuple[str, ...]
@@ -58,14 +44,12 @@ class Tables:
     tag_brackets: tuple[str, ...]
     format_tagged: tuple[str, ...]
     format_generic: tuple[str, ...]
-    sequence_styles: tuple[str, ...]
-    sequence_separators: tuple[str, ...]
-    permute: dict[str, tuple[str, ...]]
-    list_styles: tuple[str, ...]
-    list_separators: tuple[str, ...]
-    mask_one: dict[str, tuple[str, ...]]
-    mask_many: dict[str, tuple[str, ...]]
+    sections: dict[str, Any]
     source: str
+
+    def section(self, strategy: str) -> Any:
+        """A strategy's own validated slots (None for a strategy that has none)."""
+        return self.sections.get(strategy)
 
     def counts(self) -> dict[str, int]:
         """How many variants each slot has, by dotted slot name."""
@@ -76,92 +60,18 @@ class Tables:
             "tags.brackets": len(self.tag_brackets),
             "format.tagged": len(self.format_tagged),
             "format.generic": len(self.format_generic),
-            "permute.sequence_styles": len(self.sequence_styles),
-            "permute.sequence_separators": len(self.sequence_separators),
         }
-        out.update({f"permute.rules.{k}": len(v) for k, v in self.permute.items()})
-        out["maskout.list_styles"] = len(self.list_styles)
-        out["maskout.list_separators"] = len(self.list_separators)
-        for rule in MASK_RULES:
-            if rule in COUNTED_MASK_RULES:
-                out[f"maskout.rules.{rule}.one"] = len(self.mask_one[rule])
-                out[f"maskout.rules.{rule}.many"] = len(self.mask_many[rule])
-            else:
-                out[f"maskout.rules.{rule}"] = len(self.mask_many[rule])
+        for name, strategy in _strategies().items():
+            if name in self.sections:
+                out.update(strategy.slot_counts(self.sections[name]))
         return out
 
 
-class _Checker:
-    def __init__(self, source: str, data: Any) -> None:
-        self.source = source
-        self.data = data
+def _strategies() -> dict[str, Any]:
+    """The strategy registry (imported here: the strategies import the table checks)."""
+    from mosaicit.plan.strategies import STRATEGIES
 
-    def fail(self, slot: str, message: str) -> MosaicitError:
-        return MosaicitError(f"{self.source}: {slot}: {message}")
-
-    def node(self, slot: str) -> Any:
-        node = self.data
-        for key in slot.split("."):
-            if not isinstance(node, dict) or key not in node:
-                raise self.fail(slot, "missing")
-            node = node[key]
-        return node
-
-    def strings(
-        self,
-        slot: str,
-        required: tuple[str, ...] = (),
-        optional: tuple[str, ...] = (),
-        strip: bool = True,
-    ) -> tuple[str, ...]:
-        items = self.node(slot)
-        if not isinstance(items, list) or not items:
-            raise self.fail(slot, "must be a non-empty list of strings")
-        seen: set[str] = set()
-        for i, item in enumerate(items):
-            where = f"{slot}[{i}]"
-            if not isinstance(item, str) or not item.strip() and strip:
-                raise self.fail(where, f"must be a non-empty string, got {_short(item)}")
-            if strip and item != item.strip():
-                raise self.fail(where, f"has whitespace at its ends: {_short(item)}")
-            if item in seen:
-                raise self.fail(where, f"duplicate entry {_short(item)}")
-            seen.add(item)
-            names = PLACEHOLDER.findall(item)
-            for name in names:
-                if name not in required + optional:
-                    allowed = ", ".join("{" + n + "}" for n in required + optional) or "none"
-                    raise self.fail(where, f"unknown placeholder {{{name}}} (allowed: {allowed})")
-            for name in required:
-                if names.count(name) != 1:
-                    raise self.fail(where, f"must contain {{{name}}} exactly once: {_short(item)}")
-        return tuple(items)
-
-    def pairs(self, slot: str) -> tuple[tuple[str, str], ...]:
-        items = self.node(slot)
-        if not isinstance(items, list) or not items:
-            raise self.fail(slot, "must be a non-empty list of [begin, end] pairs")
-        out = []
-        for i, item in enumerate(items):
-            ok = (
-                isinstance(item, list)
-                and len(item) == 2
-                and all(
-                    isinstance(w, str) and w.strip() == w and w and not PLACEHOLDER.search(w) for w in item
-                )
-            )
-            if not ok or item[0] == item[1]:
-                raise self.fail(f"{slot}[{i}]", f"must be two different plain words, got {_short(item)}")
-            out.append((item[0], item[1]))
-        return tuple(out)
-
-    def keys(self, slot: str, expected: tuple[str, ...]) -> None:
-        node = self.node(slot)
-        if not isinstance(node, dict):
-            raise self.fail(slot, "must be a mapping")
-        extra = sorted(set(node) - set(expected))
-        if extra:
-            raise self.fail(slot, f"unknown entries {extra} (expected {list(expected)})")
+    return STRATEGIES
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -192,36 +102,14 @@ def _parse(text: str, source: str) -> Any:
     return data
 
 
-def _short(value: Any) -> str:
-    """``repr(value)``, cut to a readable length."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def tables_from_data(data: Any, source: str) -> Tables:
     """Validate parsed table data and return :class:`Tables`; raise on the first problem."""
-    c = _Checker(source, data)
+    c = Checker(source, data)
     if not isinstance(data, dict):
         raise MosaicitError(f"{source}: the tables must be a mapping")
     if data.get("version") != 1:
-        raise c.fail("version", f"must be 1, got {_short(data.get('version'))}")
-    c.keys("permute.rules", PERMUTE_RULES)
-    c.keys("maskout.rules", MASK_RULES)
-    permute = {}
-    for rule in PERMUTE_RULES:
-        required = ("order",) if rule == "fix" else ()
-        permute[rule] = c.strings(f"permute.rules.{rule}", required)
-    mask_one: dict[str, tuple[str, ...]] = {}
-    mask_many: dict[str, tuple[str, ...]] = {}
-    for rule in MASK_RULES:
-        if rule == "fix":
-            mask_one[rule] = c.strings("maskout.rules.fix.one", ("skip",))
-            mask_many[rule] = c.strings("maskout.rules.fix.many", ("skip",))
-        elif rule in COUNTED_MASK_RULES:
-            mask_one[rule] = c.strings(f"maskout.rules.{rule}.one", (), ("count",))
-            mask_many[rule] = c.strings(f"maskout.rules.{rule}.many", ("count",))
-        else:
-            mask_many[rule] = mask_one[rule] = c.strings(f"maskout.rules.{rule}")
+        raise c.fail("version", f"must be 1, got {short(data.get('version'))}")
+    sections = {name: strategy.load_table(c) for name, strategy in _strategies().items() if strategy.section}
     return Tables(
         numbering_styles=c.strings("numbering.styles", ("n",)),
         punctuation=_punctuation(c),
@@ -229,32 +117,18 @@ def tables_from_data(data: Any, source: str) -> Tables:
         tag_brackets=c.strings("tags.brackets", ("w",)),
         format_tagged=c.strings("format.tagged", ("begin", "end")),
         format_generic=c.strings("format.generic"),
-        sequence_styles=c.strings("permute.sequence_styles", ("items",)),
-        sequence_separators=_separators(c, "permute.sequence_separators"),
-        permute=permute,
-        list_styles=c.strings("maskout.list_styles", ("items",)),
-        list_separators=_separators(c, "maskout.list_separators"),
-        mask_one=mask_one,
-        mask_many=mask_many,
+        sections=sections,
         source=source,
     )
 
 
-def _separators(c: _Checker, slot: str) -> tuple[str, ...]:
-    items = c.strings(slot, strip=False)
-    for i, item in enumerate(items):
-        if "\n" in item or not item.strip():
-            raise c.fail(f"{slot}[{i}]", f"must be visible text on one line, got {_short(item)}")
-    return items
-
-
-def _punctuation(c: _Checker) -> tuple[str, ...]:
+def _punctuation(c: Checker) -> tuple[str, ...]:
     items = c.node("numbering.punctuation")
     if not isinstance(items, list) or not items or not all(isinstance(p, str) for p in items):
         raise c.fail("numbering.punctuation", "must be a non-empty list of strings")
     for i, p in enumerate(items):
         if p != p.strip() or "{" in p or "\n" in p:
-            raise c.fail(f"numbering.punctuation[{i}]", f"must be plain text, got {_short(p)}")
+            raise c.fail(f"numbering.punctuation[{i}]", f"must be plain text, got {short(p)}")
     return tuple(items)
 
 

@@ -4,7 +4,7 @@ Each epoch shuffles the usable records and walks through them. For each group a 
 is drawn (the wrap mode) and a style (strategy, numbering, tags, meta-instruction); records
 are added one by one while the planned mosaic still fits, and the group ends at its target
 size or at the first record that would break the budget, which then starts the next group.
-No mosaic is ever re-tokenized to decide this: counts are composed (see :mod:`mosaicit.budget`).
+No mosaic is ever re-tokenized to decide this: counts are composed (see :mod:`mosaicit.budget.budget`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from mosaicit.budget import Budget, PieceCounts, Prefix
+from mosaicit.budget.budget import Budget, PieceCounts, Prefix
 from mosaicit.config import MosaicConfig
+from mosaicit.plan.plan import Plan
+from mosaicit.plan.planner import base_style, draw_style, make_plan
+from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.records import Record, Reject, Sample
+from mosaicit.render.layout import layout, render
+from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.seeds import epoch_rng
-from mosaicit.strategies import Plan, base_style, draw_style, layout, make_plan, render
 from mosaicit.tables.loader import Tables
-from mosaicit.templates import BareTemplate, Template
 
 
 def draw_size(rng: random.Random, mode: str, max_num: int) -> int:
@@ -132,16 +135,15 @@ class Composer:
         ``settled`` is False when the fit rests on an estimate that must still be checked.
         ``memos`` let the steps of one growing group share their counting work.
         """
-        limit = self.config.max_length
         instruction, output = layout(plan)
         frames = self.template.frame(instruction, output, self._system(plan, counts))
         count = self.budget.measure(frames, counts, memos)
-        if count.low > limit:
+        if not self.budget.fits(count.low):
             return None
-        if count.high <= limit:
+        if self.budget.fits(count.high):
             return count.tokens, count.exact
         real = self._real(plan, records, counts)
-        return (real, True) if real <= limit else None
+        return (real, True) if self.budget.fits(real) else None
 
     def single_fits(self, index: int, records: Sequence[Record], counts) -> int | None:
         """The token count of a record alone in the plainest mosaic, or None if it does not fit."""
@@ -152,7 +154,7 @@ class Composer:
         tokens, settled = fit
         if not settled:
             tokens = self._real(plan, records, counts)
-        return tokens if tokens <= self.config.max_length else None
+        return tokens if self.budget.fits(tokens) else None
 
     def compose(
         self,
@@ -199,7 +201,7 @@ class Composer:
         each record, are measured from the largest candidate down.
         """
         avail = min(size, len(order) - pos)
-        if self.bounded and style.strategy in ("format", "primary"):
+        if self.bounded and STRATEGIES[style.strategy].monotone:
             found = self._grow_monotone(style, order[pos : pos + avail], records, counts)
             if found is not None:
                 return found
@@ -209,7 +211,7 @@ class Composer:
         while n < avail:
             members = order[pos : pos + n + 1]
             plan = make_plan(style, members, [counts[i].features for i in members], self.tables)
-            if self.bounded and pieces_floor(plan, counts) > self.config.max_length:
+            if self.bounded and not self.budget.fits(pieces_floor(plan, counts)):
                 break
             fit = self.measure(plan, records, counts, memos)
             if fit is None:
@@ -221,20 +223,20 @@ class Composer:
             if settled:
                 return plan, tokens
             real = self._real(plan, records, counts)
-            if real <= self.config.max_length:
+            if self.budget.fits(real):
                 return plan, real
         return self._alone(order[pos], records, counts)
 
     def _grow_monotone(self, style, candidates, records, counts) -> tuple[Plan, int] | None:
         """For Format/Primary under exact counts: measure the largest candidate group whose
         pieces fit, then smaller ones, until one fits (None if some piece is not clean)."""
-        limit, floor, largest = self.config.max_length, 0, 0
+        floor, largest = 0, 0
         for i in candidates:
             p, o = counts[i].prompt, counts[i].output
             if not (p.clean and o.clean):
                 return None
             floor += min(p.sp, p.nl) + min(o.sp, o.nl)
-            if floor > limit:
+            if not self.budget.fits(floor):
                 break
             largest += 1
         for n in range(largest, 0, -1):
@@ -246,7 +248,7 @@ class Composer:
                 if settled:
                     return plan, tokens
                 real = self._real(plan, records, counts)  # e.g. a special-token string in a label
-                if real <= limit:
+                if self.budget.fits(real):
                     return plan, real
         return self._alone(candidates[0], records, counts)
 
@@ -300,7 +302,6 @@ def split_usable(
     """Separate records that fit alone from those over the budget (reported with a reason);
     ``alone_tokens`` (if given) counts the usable records by their token count as a plain sample."""
     usable, rejects = [], []
-    limit = composer.config.max_length
     for i in range(len(records)):
         alone = composer.single_fits(i, records, counts)
         if alone is not None:
@@ -310,7 +311,7 @@ def split_usable(
             continue
         record = records[i]
         about = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
-        detail = f"about {about} tokens alone > max_length {limit}"
+        detail = f"about {about} tokens alone > max_length {composer.budget.max_length}"
         rejects.append(Reject(record.index, "over_budget", partial(_raw, records, i), detail, record.id))
     return usable, rejects
 

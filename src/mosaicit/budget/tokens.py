@@ -3,8 +3,8 @@
 Every counter counts text with no special tokens added. ``space_exact`` says whether the
 counter's vocabulary makes spaces and newlines hard token boundaries (SentencePiece-style BPE),
 ``pretoken_exact`` whether it is byte-level BPE over a split pattern whose joins are known (see
-:mod:`mosaicit.pretoken`): either way the count of a joined text can be composed exactly from
-the counts of its parts (see :mod:`mosaicit.budget`).
+:mod:`mosaicit.budget.pretoken`): either way the count of a joined text can be composed exactly from
+the counts of its parts (see :mod:`mosaicit.budget.budget`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from mosaicit.budget.pretoken import SPLIT_PATTERNS
 from mosaicit.errors import MosaicitError
 from mosaicit.extras import require
-from mosaicit.pretoken import SPLIT_PATTERNS
 
 DEFAULT_TOKENIZER = "default"
 #: Batches smaller than this are encoded one text at a time, on the calling thread.
@@ -118,10 +118,10 @@ def _space_exact_hf(spec: dict[str, Any]) -> bool:
 
 
 def _pretoken_exact_hf(spec: dict[str, Any]) -> bool:
-    """True for byte-level BPE over a known split pattern (see :mod:`mosaicit.pretoken`).
+    """True for byte-level BPE over a known split pattern (see :mod:`mosaicit.budget.pretoken`).
 
     Requires the Llama-3/Qwen layout: no normalizer or NFC, a ``Split`` pre-tokenizer with one
-    of :data:`~mosaicit.pretoken.SPLIT_PATTERNS` (pieces kept whole) followed by a ``ByteLevel``
+    of :data:`~mosaicit.budget.pretoken.SPLIT_PATTERNS` (pieces kept whole) followed by a ``ByteLevel``
     step that adds no prefix space and splits no further, and a deterministic BPE model with
     no subword prefix or suffix.
     """

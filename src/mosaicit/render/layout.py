@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from mosaicit.strategies.plan import Plan
+from mosaicit.plan.plan import Plan
 
 ANSWER_JOINER = "\n\n"
 

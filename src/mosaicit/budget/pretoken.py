@@ -37,7 +37,7 @@ import re
 import unicodedata
 
 #: The split patterns of the tokenizers whose joins are known, as ``tokenizer.json`` holds them
-#: (the tiktoken cl100k pattern, :data:`mosaicit.tokens.CL100K_PATTERN`, behaves the same).
+#: (the tiktoken cl100k pattern, :data:`mosaicit.budget.tokens.CL100K_PATTERN`, behaves the same).
 SPLIT_PATTERNS = frozenset(
     {
         # Llama-3 / Llama-3.1

@@ -11,44 +11,30 @@ import random
 from collections.abc import Sequence
 
 from mosaicit.config import MosaicConfig
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.plan.plan import Plan, Style
+from mosaicit.plan.strategies import STRATEGIES
+from mosaicit.plan.strategies.format import FORMAT
 from mosaicit.seeds import detail_rng, draw_detail_seed
-from mosaicit.strategies import maskout as mask_mod
-from mosaicit.strategies import permute as permute_mod
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.format import draw_format_meta, draw_numbering, draw_tags
-from mosaicit.strategies.plan import Numbering, Plan, Style
 from mosaicit.tables.loader import Tables
 
 LINE_BREAKS = ("\n", "\n\n")
 
 
-def allowed_rules(strategy: str, numbered: bool, config: MosaicConfig) -> list[str]:
-    """The rules a strategy may use: numbered rules only when labels are visible."""
-    if strategy == "permute":
-        chosen, needs = config.orderings, permute_mod.NEEDS_NUMBERS
-    elif strategy == "maskout":
-        chosen, needs = config.mask_rules, mask_mod.NEEDS_NUMBERS
-    else:
-        return []
-    return [r for r in chosen if numbered or r not in needs]
-
-
 def draw_style(rng: random.Random, config: MosaicConfig, tables: Tables) -> Style:
-    """Draw the strategy and every record-independent choice of one mosaic."""
+    """Draw the strategy and every record-independent choice of one mosaic.
+
+    A strategy with rules becomes Format when none of its rules is allowed (they all need the
+    numbering that was not drawn).
+    """
     weights = config.strategy_weights
-    names = [n for n in ("primary", "format", "permute", "maskout") if weights.get(n, 0) > 0]
+    names = [n for n in STRATEGIES if weights.get(n, 0) > 0]
     strategy = rng.choices(names, weights=[weights[n] for n in names])[0]
-    numbering: Numbering | None
-    if strategy == "primary":
-        numbering, tags, meta = draw_numbering(rng, tables), None, None
-    else:
-        numbering = None if rng.random() < config.no_numbering_rate else draw_numbering(rng, tables)
-        tags = draw_tags(rng, tables) if rng.random() < config.tag_rate else None
-        meta = draw_format_meta(rng, tables, tags, config.generic_meta_rate)
-    rules = allowed_rules(strategy, numbering is not None, config)
+    numbering, tags, meta = STRATEGIES[strategy].draw_labels(rng, config, tables)
+    rules = STRATEGIES[strategy].allowed_rules(numbering is not None, config)
     rule = rng.choice(rules) if rules else None
-    if strategy in ("permute", "maskout") and rule is None:
-        strategy = "format"
+    if STRATEGIES[strategy].rules and rule is None:
+        strategy = FORMAT
     return Style(
         strategy=strategy,
         numbering=numbering,
@@ -67,7 +53,7 @@ def draw_style(rng: random.Random, config: MosaicConfig, tables: Tables) -> Styl
 
 def base_style() -> Style:
     """The plainest style: Format with no numbering, tags or meta-instruction."""
-    return Style("format", None, None, None, "\n", True, "\n", None, True, "\n", 0.0, 0)
+    return Style(FORMAT, None, None, None, "\n", True, "\n", None, True, "\n", 0.0, 0)
 
 
 def make_plan(
@@ -79,18 +65,16 @@ def make_plan(
     auxiliary strategy. Deterministic: the same inputs give the same plan.
     """
     strategy, rule = style.strategy, style.rule
-    if len(sources) == 1 and strategy in ("permute", "maskout"):
-        strategy, rule = "format", None
+    if len(sources) == 1 and STRATEGIES[strategy].rules:
+        strategy, rule = FORMAT, None
     answer = list(range(len(sources)))
     skipped: list[int] = []
     rule_meta = None
-    if strategy == "permute" and rule:
+    if rule:
+        chosen = STRATEGIES[strategy]
         rng = detail_rng(style.detail_seed)
-        answer, rule_meta = permute_mod.permute(rule, prompts, rng, tables)
-    elif strategy == "maskout" and rule:
-        rng = detail_rng(style.detail_seed)
-        skipped, rule_meta = mask_mod.maskout(rule, prompts, style.mask_ratio, rng, tables)
-        answer = [i for i in answer if i not in set(skipped)]
+        table = tables.section(strategy)
+        answer, skipped, rule_meta = chosen.apply(rule, prompts, style.mask_ratio, rng, table)
     return Plan(
         sources=tuple(sources),
         strategy=strategy,

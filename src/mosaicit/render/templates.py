@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from mosaicit.errors import MosaicitError
+from mosaicit.budget.tokens import TokenCounter
+from mosaicit.errors import MosaicitError, ParamError
 from mosaicit.extras import require
-from mosaicit.strategies.render import Segment
-from mosaicit.tokens import TokenCounter
+from mosaicit.render.layout import Segment
 
 
 class Template(Protocol):
@@ -227,7 +227,7 @@ TEMPLATES = ("none", "vicuna_v1.1", "chatml", "chat")
 
 def tokenizer_json(spec: str | os.PathLike[str] | None) -> Path | None:
     """The ``tokenizer.json`` that a ``--tokenizer`` value names, if it names one."""
-    from mosaicit.tokens import default_tokenizer_path
+    from mosaicit.budget.tokens import default_tokenizer_path
 
     if spec is None or str(spec) == "default":
         return default_tokenizer_path()
@@ -300,12 +300,12 @@ def load_template(
                 ) from None
             source = str(chat_template)
         return ChatTemplate(tok, source, text), chat_counter(tok, folder)
-    raise MosaicitError(f"--template must be one of {', '.join(TEMPLATES)}, got {name!r}")
+    raise ParamError("template", f"must be one of {', '.join(TEMPLATES)}, got {name!r}")
 
 
 def chat_counter(tok: Any, name: str) -> TokenCounter:
     """A counter over a ``transformers`` fast tokenizer's backend, as the trainer tokenizes."""
-    from mosaicit.tokens import _from_hf_tokenizer, _sha256
+    from mosaicit.budget.tokens import _from_hf_tokenizer, _sha256
 
     backend = getattr(tok, "backend_tokenizer", None)
     if backend is None:

@@ -1,6 +1,6 @@
 """Count texts word by word where spaces are token boundaries: each distinct word is tokenized once.
 
-Two kinds of vocabulary qualify (see :func:`mosaicit.tokens.load_counter`):
+Two kinds of vocabulary qualify (see :func:`mosaicit.budget.tokens.load_counter`):
 
 * *space-exact* (SentencePiece-style BPE: Llama-2, Mistral). Every space becomes "▁", one
   "▁" goes before the text, and no token holds a "▁" after another character or a newline.
@@ -10,7 +10,7 @@ Two kinds of vocabulary qualify (see :func:`mosaicit.tokens.load_counter`):
   (``"a   b"`` is ``"a"`` and ``"  b"``).
 * *pre-token-exact* (byte-level BPE over a known split pattern: Llama-3, Qwen, cl100k). A
   space after a character that is not white space starts a new split piece, and no token
-  crosses two pieces (see :mod:`mosaicit.pretoken`). The first word counts as it does alone
+  crosses two pieces (see :mod:`mosaicit.budget.pretoken`). The first word counts as it does alone
   and every later word with the space before it: ``count("Name") + count(" three")``. A space
   after a tab or a newline is not such a boundary, so the words are cut only where one is.
 
@@ -29,8 +29,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import islice
 
-from mosaicit.pretoken import space_words
-from mosaicit.tokens import TokenCounter
+from mosaicit.budget.pretoken import space_words
+from mosaicit.budget.tokens import TokenCounter
 
 #: A space that does not follow another space: where a text splits into words.
 WORD_BREAK = re.compile(r"(?<! ) ")

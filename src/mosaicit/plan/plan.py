@@ -2,7 +2,7 @@
 
 A :class:`Style` holds the random draws made before the mosaic's records are known; a
 :class:`Plan` is the complete, replayable description of one finished mosaic. Rendering a
-plan is a pure function (:mod:`mosaicit.strategies.render`).
+plan is a pure function (:mod:`mosaicit.render.layout`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from mosaicit.tables.loader import fill
+from mosaicit.tables.check import fill
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,15 @@
-"""Worker processes and the token-count cache never change the output."""
+"""cache.py: the token-count cache never changes the output, and a tampered, foreign or forged
+cache is never trusted."""
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
 
-import pytest
-from click.testing import CliRunner
+from conftest import augment_alpaca_llama2
+from mosaicit.budget.cache import CountCache
 
-from conftest import ALPACA_EVAL, TOKENIZERS
-from mosaicit.cache import CountCache
-from mosaicit.cli import main
-
-LLAMA2 = str(TOKENIZERS / "llama-2")
-
-
-def augment(out, *extra):
-    args = ["augment", str(ALPACA_EVAL), "-o", str(out), "-q", "--tokenizer", LLAMA2, "--max-length", "1200"]
-    result = CliRunner().invoke(main, args + [str(e) for e in extra], catch_exceptions=False)
-    assert result.exit_code == 0, result.stderr
-    return result
-
-
-@pytest.mark.parametrize("epochs", ["1", "3"])
-def test_workers_give_the_same_bytes(tmp_path, epochs):
-    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
-    augment(one, "--workers", "1", "--no-cache", "--epochs", epochs)
-    augment(two, "--workers", "2", "--no-cache", "--epochs", epochs)
-    assert one.read_bytes() == two.read_bytes()
-    summary = (tmp_path / "two.jsonl.summary.json").read_text()
-    assert (
-        summary.replace('"workers": 2', '"workers": 1').replace("two.jsonl", "one.jsonl")
-        == (tmp_path / "one.jsonl.summary.json").read_text()
-    )
+augment = augment_alpaca_llama2
 
 
 def test_cached_rerun_equals_uncached_run(tmp_path):
@@ -153,7 +130,7 @@ def test_the_secret_is_private_and_outside_the_cache(tmp_path, counters, monkeyp
     import os
     import stat
 
-    from mosaicit.cache import secret_path, user_secret
+    from mosaicit.budget.cache import secret_path, user_secret
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
     secret = user_secret()
@@ -174,7 +151,7 @@ def test_the_secret_is_private_and_outside_the_cache(tmp_path, counters, monkeyp
 
 
 def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpaca_eval, counters):
-    from mosaicit.budget import Budget
+    from mosaicit.budget.budget import Budget
     from mosaicit.records import Record
     from mosaicit.run.groups import COUNT_BATCH, count_records
 
@@ -182,7 +159,7 @@ def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpac
     n = 2 * COUNT_BATCH  # two batches of AlpacaEval, then a third of texts of its own
     records = [Record(i, *pairs[i % len(pairs)]) for i in range(n)]
     records += [Record(n + i, f"{a} Briefly.", f"{b} Done.") for i, (a, b) in enumerate(pairs[:100])]
-    budget = Budget(counters("llama-2"))
+    budget = Budget(counters("llama-2"), 2000)
     real = count_records(budget, records, workers=1)
     cache = CountCache(tmp_path, budget.counter.fingerprint)
     count_records(budget, records, cache=cache)  # fill

@@ -1,11 +1,17 @@
-"""The Format layer: numbering labels, answer tags and the format meta-instruction."""
+"""The Format layer every strategy lays over its records: numbering labels, answer tags and the
+format meta-instruction, drawn from the shared slots of the tables (``numbering``, ``tags``,
+``format``)."""
 
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
-from mosaicit.strategies.plan import Numbering, Tags
-from mosaicit.tables.loader import Tables, fill
+from mosaicit.plan.plan import Numbering, Tags
+from mosaicit.tables.check import fill
+
+if TYPE_CHECKING:  # the loader imports the strategies, which import this module
+    from mosaicit.tables.loader import Tables
 
 
 def draw_numbering(rng: random.Random, tables: Tables) -> Numbering:

@@ -10,7 +10,7 @@ after a space or at the start counts as it does alone, a piece after a newline c
 does alone minus the effect on its first word, which is counted separately.
 
 For *pre-token-exact* vocabularies (byte-level BPE over a known split pattern: Llama-3, Qwen,
-cl100k; see :mod:`mosaicit.pretoken`) it is exact too: the fixed strings between two pieces
+cl100k; see :mod:`mosaicit.budget.pretoken`) it is exact too: the fixed strings between two pieces
 are counted together, a piece after a newline or at the start counts as it does alone, a
 piece after a space counts as it does with that space, and newlines after a piece that ends
 in punctuation are counted with it.
@@ -27,11 +27,11 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mosaicit.pretoken import WHITE_SPACE, first_span, hard_parts, join_tail, newline_lead
-from mosaicit.strategies.features import PromptFeatures
-from mosaicit.strategies.render import Segment
-from mosaicit.tokens import TokenCounter
-from mosaicit.wordcount import WordCounter
+from mosaicit.budget.pretoken import WHITE_SPACE, first_span, hard_parts, join_tail, newline_lead
+from mosaicit.budget.tokens import TokenCounter
+from mosaicit.budget.wordcount import WordCounter
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.render.layout import Segment
 
 FIRST_WORD = re.compile(r"[^ \n]+")
 #: Largest composition error assumed per join for counters whose counts do not compose exactly.
@@ -121,10 +121,15 @@ class Count:
 
 
 class Budget:
-    """Composes token counts of laid-out texts for one counter."""
+    """The token limit of a run, and the composed token counts of laid-out texts for one counter.
 
-    def __init__(self, counter: TokenCounter) -> None:
+    ``max_length`` is inclusive: a text fits when it counts at most this many tokens.
+    :meth:`fits` is the one place a count is compared with the limit.
+    """
+
+    def __init__(self, counter: TokenCounter, max_length: int) -> None:
         self.counter = counter
+        self.max_length = max_length
         self.space_exact = bool(counter.space_exact)
         self.pretoken_exact = bool(getattr(counter, "pretoken_exact", False)) and not self.space_exact
         self.exact = self.space_exact or self.pretoken_exact
@@ -142,9 +147,13 @@ class Budget:
         self._fixed_memo: dict[tuple[str, str], tuple[int, bool]] = {}
         self._shared_counts: dict[tuple[int, int, bool, str, str], TextCounts] = {}
 
+    def fits(self, tokens: int) -> bool:
+        """True when ``tokens`` tokens stay within the limit."""
+        return tokens <= self.max_length
+
     def count_many(self, texts: Sequence[str]) -> list[int]:
         """Plain counts of record texts, as the counter gives them; where counts compose
-        exactly, they are summed from memoised word counts (see :mod:`mosaicit.wordcount`)."""
+        exactly, they are summed from memoised word counts (see :mod:`mosaicit.budget.wordcount`)."""
         return self._words.count_many(texts) if self._words else self.counter.count_many(texts)
 
     def count(self, text: str) -> int:
@@ -157,7 +166,7 @@ class Budget:
 
     def composable(self, text: str) -> tuple[bool, str, str]:
         """Whether exact composition covers record text ``text``, and (pre-token-exact counters)
-        the piece newlines after it join alone and after a space (see :mod:`mosaicit.pretoken`).
+        the piece newlines after it join alone and after a space (see :mod:`mosaicit.budget.pretoken`).
 
         Not covered: an empty text, one that starts or ends with white space (its joins are not
         known), one holding a special-token string or a literal "▁", and one whose last

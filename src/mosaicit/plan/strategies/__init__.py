@@ -1,0 +1,22 @@
+"""The mosaic strategies, one module each, registered when this package loads.
+
+A new strategy is one new module here that subclasses :class:`Strategy` and decorates it with
+:func:`register`; every module of this package is imported below, so nothing else changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from mosaicit.plan.strategies.base import REGISTRY, Strategy, register
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+#: The registered strategies by name, in draw order.
+STRATEGIES: dict[str, Strategy] = REGISTRY
+#: Their names, in draw order.
+STRATEGY_NAMES: tuple[str, ...] = tuple(REGISTRY)
+
+__all__ = ["STRATEGIES", "STRATEGY_NAMES", "Strategy", "register"]

@@ -1,0 +1,98 @@
+"""What a strategy is, and the registry the strategies add themselves to.
+
+A strategy is one unit, in one file: its name, its rules, its own slots of the template tables
+(with their placeholders, checked when the tables load), how it draws its labels, and its plan:
+which answers it gives, in which order, and the meta-instruction that says so. Every choice is
+drawn from the generator it is given, so a plan can be replayed (see :mod:`mosaicit.seeds`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.plan.labels import draw_format_meta, draw_numbering, draw_tags
+from mosaicit.plan.plan import Numbering, Tags
+from mosaicit.tables.check import Checker
+
+if TYPE_CHECKING:  # the config validates against the registry
+    from mosaicit.config import MosaicConfig
+    from mosaicit.tables.loader import Tables
+
+#: The registered strategies by name, in the order of their ``rank``.
+REGISTRY: dict[str, Strategy] = {}
+
+
+class Strategy:
+    """One strategy. Subclass it in a module of :mod:`mosaicit.plan.strategies` and decorate
+    the class with :func:`register`.
+
+    ``rank`` orders the strategies in the weighted draw: a new strategy takes the next free rank
+    (changing an existing rank changes the output of a seed). A strategy with ``rules`` answers
+    differently from plain Format: a mosaic draws one of its rules, and it falls back to Format
+    when none is allowed or the mosaic holds one record. ``numbered_rules`` name instruction
+    numbers, so they are drawn only with visible numbering; ``rules_option`` is the
+    :class:`~mosaicit.config.MosaicConfig` field that chooses among the rules (all when None).
+    ``section`` is its own top-level slot of the tables, read by :meth:`load_table`.
+    """
+
+    name: ClassVar[str]
+    rank: ClassVar[int]
+    rules: ClassVar[tuple[str, ...]] = ()
+    numbered_rules: ClassVar[frozenset[str]] = frozenset()
+    rules_option: ClassVar[str | None] = None
+    section: ClassVar[str | None] = None
+
+    @property
+    def monotone(self) -> bool:
+        """True when a mosaic's count can only grow with each record (no rule reorders or skips)."""
+        return not self.rules
+
+    def chosen_rules(self, config: MosaicConfig) -> tuple[str, ...]:
+        """The rules the run may use."""
+        return getattr(config, self.rules_option) if self.rules_option else self.rules
+
+    def allowed_rules(self, numbered: bool, config: MosaicConfig) -> list[str]:
+        """The rules a mosaic may use: numbered rules only when labels are visible."""
+        return [r for r in self.chosen_rules(config) if numbered or r not in self.numbered_rules]
+
+    def draw_labels(
+        self, rng: random.Random, config: MosaicConfig, tables: Tables
+    ) -> tuple[Numbering | None, Tags | None, str | None]:
+        """The numbering, tags and format meta-instruction of a mosaic (the Format layer)."""
+        numbering = None if rng.random() < config.no_numbering_rate else draw_numbering(rng, tables)
+        tags = draw_tags(rng, tables) if rng.random() < config.tag_rate else None
+        return numbering, tags, draw_format_meta(rng, tables, tags, config.generic_meta_rate)
+
+    def load_table(self, check: Checker) -> Any:
+        """This strategy's own slots of the tables, validated (None when it has none)."""
+        return None
+
+    def slot_counts(self, table: Any) -> dict[str, int]:
+        """How many variants each of its slots has, by dotted slot name."""
+        return {}
+
+    def apply(
+        self,
+        rule: str,
+        prompts: Sequence[PromptFeatures],
+        mask_ratio: float,
+        rng: random.Random,
+        table: Any,
+    ) -> tuple[list[int], list[int], str]:
+        """For ``rule``: the answered positions in answer order, the skipped positions
+        (ascending) and the meta-instruction; positions are 0-based in instruction order."""
+        raise NotImplementedError(f"strategy {self.name} has no rules")
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: add a strategy to the registry (names and ranks must be new)."""
+    if cls.name in REGISTRY or any(s.rank == cls.rank for s in REGISTRY.values()):
+        raise ValueError(f"strategy {cls.name!r} (rank {cls.rank}) clashes with a registered one")
+    REGISTRY[cls.name] = cls()
+    ordered = sorted(REGISTRY.values(), key=lambda s: s.rank)
+    REGISTRY.clear()
+    REGISTRY.update((s.name, s) for s in ordered)
+    return cls
