@@ -127,6 +127,15 @@ def mosaic_samples(
     return [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
 
 
+def training_samples(
+    arm: str, records: list[dict[str, str]], seed: int, cfg: dict[str, Any], work: Path
+) -> list[dict[str, Any]]:
+    """The training samples of a trained arm: plain, or mosaicit's ``both`` or ``primary`` mix."""
+    if arm == "plain":
+        return plain_samples(records, cfg["passes"], seed)
+    return mosaic_samples(records, "both" if arm == "mosaic" else "primary", cfg["passes"], seed, cfg, work)
+
+
 # ---------------------------------------------------------------- model
 
 
@@ -403,33 +412,35 @@ def evaluate(
     start = time.perf_counter()
     batch = cfg["gen_batch"]
     items, ifb, plain = evals["mosaic"], evals["ifbench"], evals["plain"]
-    mosaic_replies = generate(tokenizer, model, [i.messages for i in items], cfg["mosaic_new_tokens"], batch)
-    log(f"{name}: mosaic prompts answered ({time.perf_counter() - start:.0f} s)")
-    ifb_replies = generate(
-        tokenizer,
-        model,
-        [[{"role": "user", "content": e.prompt}] for e in ifb],
-        cfg["ifbench_new_tokens"],
-        batch,
-    )
-    log(f"{name}: IFBench prompts answered ({time.perf_counter() - start:.0f} s)")
-    plain_replies = generate(
-        tokenizer,
-        model,
-        [[{"role": "user", "content": p["instruction"]}] for p in plain],
-        cfg["plain_new_tokens"],
-        batch,
-    )
     answers = out / "answers"
-    answers.mkdir(parents=True, exist_ok=True)
-    for kind, ids, replies in (
-        ("mosaic", [i.id for i in items], mosaic_replies),
-        ("ifbench", [str(e.key) for e in ifb], ifb_replies),
-        ("plain", [str(n) for n in range(len(plain))], plain_replies),
-    ):
-        with open(answers / f"{name}-{kind}.jsonl", "w", encoding="utf-8") as f:
-            for key, reply in zip(ids, replies, strict=True):
+    kinds = {
+        "mosaic": ([i.id for i in items], [i.messages for i in items], cfg["mosaic_new_tokens"]),
+        "ifbench": (
+            [str(e.key) for e in ifb],
+            [[{"role": "user", "content": e.prompt}] for e in ifb],
+            cfg["ifbench_new_tokens"],
+        ),
+        "plain": (
+            [str(n) for n in range(len(plain))],
+            [[{"role": "user", "content": p["instruction"]}] for p in plain],
+            cfg["plain_new_tokens"],
+        ),
+    }
+    replies: dict[str, list[str]] = {}
+    for kind, (ids, prompts, new_tokens) in kinds.items():
+        path = answers / f"{name}-{kind}.jsonl"
+        saved = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        if [row["id"] for row in saved] == ids:  # a rerun after a stop: greedy replies are the same
+            replies[kind] = [row["response"] for row in saved]
+            log(f"{name}: {kind} answers read from {path}")
+            continue
+        replies[kind] = generate(tokenizer, model, prompts, new_tokens, batch)
+        log(f"{name}: {kind} prompts answered ({time.perf_counter() - start:.0f} s)")
+        answers.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            for key, reply in zip(ids, replies[kind], strict=True):
                 f.write(json.dumps({"id": key, "response": reply}) + "\n")
+    mosaic_replies, ifb_replies, plain_replies = replies["mosaic"], replies["ifbench"], replies["plain"]
     scores = {
         "mosaic_eval": score_mosaic(items, mosaic_replies),
         "ifbench": score_ifbench(ifb, ifb_replies),
@@ -617,9 +628,10 @@ def main(argv: list[str] | None = None) -> int:
         help="torch CPU threads (on a busy machine 1 can be several times faster)",
     )
     parser.add_argument(
-        "--no-base",
-        action="store_true",
-        help="skip the base model's evaluation (to run more seeds in another process; see --merge)",
+        "--arms",
+        default=",".join(ARMS),
+        help="comma-separated arms to run (default all; to run seeds or arms in several processes, "
+        "then --merge them)",
     )
     parser.add_argument(
         "--merge",
@@ -634,6 +646,9 @@ def main(argv: list[str] | None = None) -> int:
         help="only redo the cost at scale and tables.md from OUT/results.json",
     )
     args = parser.parse_args(argv)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if not arms or set(arms) - set(ARMS):
+        parser.error(f"--arms: choose from {', '.join(ARMS)}")
 
     import torch
 
@@ -710,17 +725,13 @@ def main(argv: list[str] | None = None) -> int:
         "ifbench_keys": [str(e.key) for e in evals["ifbench"]],
         "runs": [],
     }
-    if not args.no_base:
+    if "base" in arms:
         results["runs"].append(
             {"arm": "base", "seed": None, "scores": evaluate("base", tokenizer, base, evals, cfg, out)}
         )
     for seed in cfg["seeds"]:
-        data = {
-            "plain": plain_samples(records, cfg["passes"], seed),
-            "mosaic": mosaic_samples(records, "both", cfg["passes"], seed, cfg, work),
-            "primary": mosaic_samples(records, "primary", cfg["passes"], seed, cfg, work),
-        }
-        for arm in TRAINED:
+        data = {arm: training_samples(arm, records, seed, cfg, work) for arm in TRAINED if arm in arms}
+        for arm in data:
             model = trainable_copy(base)
             model.train()
             cost = train(model, tokenizer, data[arm], seed, cfg, work / f"{arm}-seed{seed}")

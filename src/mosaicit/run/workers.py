@@ -79,6 +79,12 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     for process in processes:
         with contextlib.suppress(OSError, ValueError, AssertionError):
             process.join(5)
+    # Let the pool's manager thread see its workers gone and finish before the interpreter's exit
+    # hook runs: otherwise that hook can write to the wakeup pipe the thread has already closed,
+    # and a "Bad file descriptor" traceback follows the one-line message (CPython 3.11).
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(5)
 
 
 def _worker_start(parent: int) -> None:
