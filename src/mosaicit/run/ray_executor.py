@@ -32,6 +32,7 @@ from typing import Any
 
 from mosaicit.budget.budget import Budget, Measured
 from mosaicit.errors import InputError, MosaicitError, RecordError
+from mosaicit.extras import require
 from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, key_names, split_suffix
 from mosaicit.plan.compose import Composer, Tally
 from mosaicit.plan.features import PromptFeatures
@@ -45,13 +46,9 @@ SCHEME = "://"
 
 
 def require_ray() -> Any:
-    """The ray module, or one clear error saying how to install it."""
-    try:
-        import ray
-        import ray.data  # noqa: F401 - Ray Data is the part needed
-    except ImportError:
-        raise MosaicitError("--executor ray needs Ray Data: pip install 'mosaicit[ray]'") from None
-    return ray
+    """The ray module (with Ray Data), or one clear error saying how to install it."""
+    require("ray.data")
+    return require("ray")
 
 
 def _quiet(ray: Any) -> None:
