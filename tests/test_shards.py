@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import SHAREGPT
 from formats_helpers import read_rows
 from mosaicit.cli import main
+from mosaicit.config import MosaicConfig
+from mosaicit.errors import ParamError
+from mosaicit.run.files import augment_dataset
+from mosaicit.run.spec import RunSpec
 from mosaicit.seeds import shard_of, shard_seed
 from mosaicit.shards import FileKeys, plan_units, record_key
 
@@ -81,3 +86,39 @@ def test_sharded_groups_and_passthrough_are_the_same_locally_and_on_workers(tmp_
     summary = json.loads((tmp_path / "local.jsonl.summary.json").read_text())
     assert summary["system_groups"] == 3
     assert summary["record_uses"] == summary["records_used"] * 2 == sum(len(m["keys"]) for m in mosaics)
+
+
+def test_run_spec_checks_executor_and_shards_and_names_keys_below_a_folder(tmp_path):
+    """The spec validates the new options with the parameter's name, and keys name files below
+    the folder given as input (the same on a laptop and in a bucket)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.jsonl").write_text('{"instruction": "a", "output": "b"}\n', encoding="utf-8")
+    with pytest.raises(ParamError, match="shards must be at least 1, got 0"):
+        RunSpec(str(tmp_path), shards=0)
+    with pytest.raises(ParamError, match="executor must be one of local, workers, ray, got 'spark'"):
+        RunSpec(str(tmp_path), executor="spark")
+    with pytest.raises(ParamError, match="executor ray reads files"):
+        RunSpec([{"instruction": "a", "output": "b"}], executor="ray")
+    spec = RunSpec(str(tmp_path), executor="local", workers=4, shards=2)
+    assert spec.workers == 1 and spec.key_names == {str(tmp_path / "sub" / "a.jsonl"): "sub/a.jsonl"}
+
+
+def test_sharded_api_run_writes_keys_in_rejects_and_summary(tmp_path):
+    """augment_dataset(shards=...): rejects carry stable keys; the summary names executor and shards."""
+    items = json.loads(SHAREGPT.read_text(encoding="utf-8"))[:80]
+    items[5] = {"conversations": "not a list"}
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(items), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = augment_dataset(
+        str(src), out, MosaicConfig(max_length=600, epochs=2), use_cache=False, executor="local", shards=2
+    )
+    assert summary["executor"] == "local" and summary["workers"] == 1
+    assert summary["shards"] == {"count": 2, "record_key": "FILE:ROW[:TURN]"}
+    rejects = [json.loads(line) for line in (tmp_path / "out.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert {"index": 5, "key": f"{src}:5"}.items() <= next(r for r in rejects if r["index"] == 5).items()
+    unsharded = augment_dataset(
+        str(src), tmp_path / "one.jsonl", MosaicConfig(max_length=600), use_cache=False
+    )
+    assert unsharded["shards"] == {"count": 1, "record_key": None} and unsharded["executor"] == "workers"
+    assert "key" not in json.loads((tmp_path / "one.jsonl.rejects.jsonl").read_text().splitlines()[0])
