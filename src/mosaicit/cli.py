@@ -10,7 +10,9 @@ import click
 from mosaicit import __version__
 from mosaicit.clihelp import user_errors
 from mosaicit.clioptions import (
+    executor_options,
     make_config,
+    make_execution,
     make_inputs,
     make_outputs,
     mosaic_options,
@@ -67,13 +69,7 @@ def main() -> None:
     help="Rejected records path [default: OUTPUT.rejects.jsonl].",
 )
 @rejects_full_option
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes that measure records and compose epochs in parallel [default: the number of CPUs]. "
-    "The output is the same for any value.",
-)
+@executor_options
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False),
@@ -95,7 +91,6 @@ def main() -> None:
 def augment(
     input_path: tuple[str, ...],
     output: str,
-    workers: int | None,
     cache_dir: str | None,
     no_cache: bool,
     report_page: bool,
@@ -106,10 +101,9 @@ def augment(
 
     Each INPUT is a JSON array, JSONL or Parquet file (JSON and JSONL may be .gz or .zst), a glob,
     a folder of such files or one saved with datasets' save_to_disk, or - for stdin; several
-    are read as one dataset. Records may be Alpaca, ShareGPT, OpenAI messages or prompt/completion.
+    are read as one dataset. With --executor ray, INPUT may also be an s3://, gs:// or hf:// file
+    or folder. Records may be Alpaca, ShareGPT, OpenAI messages or prompt/completion.
     """
-    import os
-
     from mosaicit.run.files import augment as run_augment
 
     if report_page:
@@ -119,7 +113,7 @@ def augment(
 
         require_matplotlib()  # before the run, not after it
     spec = make_spec(
-        input_path, kw, make_outputs(output, **kw), workers=workers or os.cpu_count() or 1,
+        input_path, kw, make_outputs(output, **kw), **make_execution(**kw),
         cache_dir=cache_dir, use_cache=not no_cache,
     )  # fmt: skip
     summary = run_augment(spec, progress=not quiet)

@@ -1,7 +1,7 @@
 """The command line's option blocks, each declared once, and what they build: the run spec's parts.
 
-``augment`` takes every block; ``preview`` the ones that shape what is read and composed;
-``eval build`` the input and template blocks; ``convert`` the input and output blocks.
+``augment`` takes every block (``executor_options`` only it); ``preview`` the ones that shape what
+is read and composed; ``eval build`` the input and template blocks; ``convert`` the input and output blocks.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES
 from mosaicit.render.templates import TEMPLATES
 from mosaicit.run.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
-from mosaicit.run.spec import InputOptions, OutputOptions
+from mosaicit.run.spec import EXECUTORS, InputOptions, OutputOptions
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -280,3 +280,49 @@ def make_outputs(output: str, **kw: Any) -> OutputOptions:
         dataset_info=str(default_path(output)) if info == "" else info,
         rejects_full=kw.get("rejects_full", False),
     )
+
+
+executor_options = block(
+    click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Processes that measure records and compose epochs (or shards) in parallel, and the CPUs "
+        "of a local Ray instance [default: the number of CPUs]. The output is the same for any value.",
+    ),
+    click.option(
+        "--executor",
+        type=click.Choice(EXECUTORS),
+        default="workers",
+        show_default=True,
+        help="Where records are counted and composed: this process (local), --workers forked "
+        "processes (workers), or a Ray cluster (ray; needs .[ray]). The output is the same for each.",
+    ),
+    click.option(
+        "--shards",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Compose each epoch as this many shards, dealt by a seeded hash of each record's FILE:ROW "
+        "key (new partners every epoch); 1 is an unsharded run. The output depends on it, not on --executor.",
+    ),
+    click.option(
+        "--ray-address",
+        default=None,
+        metavar="ADDRESS",
+        help="The Ray cluster for --executor ray (HOST:PORT, ray://HOST:PORT or auto) "
+        "[default: $RAY_ADDRESS, else a local Ray instance with --workers CPUs].",
+    ),
+)
+
+
+def make_execution(**kw: Any) -> dict[str, Any]:
+    """The :class:`~mosaicit.run.spec.RunSpec` fields of the executor options."""
+    import os
+
+    return {
+        "workers": kw["workers"] or os.cpu_count() or 1,
+        "executor": kw["executor"],
+        "shards": kw["shards"],
+        "ray_address": kw["ray_address"],
+    }

@@ -2,12 +2,15 @@
 
 A run's randomness is a tree: the run seed gives each system-prompt group its seed, a group's
 seed gives each epoch its generator, and each drawn style carries a detail seed for the
-choices made once its records are known (a permutation, the masked items). Deriving them here,
+choices made once its records are known (a permutation, the masked items). With ``--shards``,
+each epoch's records are dealt to shards by a seeded hash of their stable keys, and each shard
+of a group has its own seed (:func:`shard_of`, :func:`shard_seed`). Deriving them here,
 and nowhere else, keeps "same seed, same bytes" checkable in one file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 
@@ -40,3 +43,21 @@ def detail_rng(detail_seed: int) -> random.Random:
 def unseeded_rng() -> random.Random:
     """A generator no seed can predict, for checks that must not be foreseen (cache spot checks)."""
     return random.Random(os.urandom(16))
+
+
+def _hash64(*parts: object) -> int:
+    """A 64-bit number from ``parts``, the same on every machine and Python (blake2b, not ``hash``)."""
+    text = "\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+
+def shard_of(seed: int, epoch: int, key: str, shards: int) -> int:
+    """The shard (0-based) that the record with stable ``key`` joins in ``epoch`` of a run (or
+    group) seeded with ``seed``: a seeded hash, so partners change from epoch to epoch."""
+    return 0 if shards == 1 else _hash64("shard", seed, epoch, key) % shards
+
+
+def shard_seed(seed: int, shard: int, shards: int) -> int:
+    """The seed that composes ``shard`` of a group seeded with ``seed``; one shard keeps ``seed``
+    itself (so ``--shards 1`` gives the bytes of an unsharded run)."""
+    return seed if shards == 1 else _hash64("shard-seed", seed, shard, shards)

@@ -142,3 +142,20 @@ def expand(source: str | Path | Sequence[str | Path]) -> Expanded:
 def _hidden(path: Path, root: str) -> bool:
     """True for a file under a hidden folder (or hidden itself) below ``root``."""
     return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def key_names(source: str | Path | Sequence[str | Path]) -> dict[str, str]:
+    """How the stable record keys name each input file (see :mod:`mosaicit.shards`): a file
+    found in a folder given as input by its path below that folder, any other as given."""
+    from mosaicit.io.hf import is_saved_dataset
+
+    names: dict[str, str] = {}
+    for name in [source] if isinstance(source, str | Path) else list(source):
+        text = str(name)
+        if text != STDIN and Path(text).is_dir() and not is_saved_dataset(text):
+            for path in expand(text):
+                names[str(path)] = Path(path).relative_to(text).as_posix()
+        else:
+            for path in expand(text):
+                names.setdefault(str(path), str(path))
+    return names

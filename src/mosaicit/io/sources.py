@@ -116,8 +116,12 @@ def read_conversations(
     split: str | None = None,
     strict: bool = False,
     max_bad_share: float = MAX_BAD_SHARE,
+    items: Iterable[tuple[str, int, Any]] | None = None,
 ) -> Iterator[Conversation]:
     """Normalise every item of ``source``; the shape is detected from the first item unless given.
+
+    ``items`` (``(file, row, item)``, as :func:`iter_items` yields them) are read instead of
+    ``source`` when given: items fetched elsewhere (by the Ray executor) are read the same way.
 
     ShareGPT and messages lists are repaired and the repairs counted in ``stats.repairs``
     (:mod:`mosaicit.io.chats`) unless ``strict``. An empty conversation is set aside
@@ -135,7 +139,7 @@ def read_conversations(
     stats.shape = shape
     repairs = None if strict else stats.repairs
     first_error: InputError | None = None
-    for index, (file, row, item) in enumerate(iter_items(source, split)):
+    for index, (file, row, item) in enumerate(iter_items(source, split) if items is None else items):
         if row == 0:
             stats.files.append((index, file))
         stats.read += 1

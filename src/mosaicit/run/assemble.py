@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from mosaicit.budget.cache import CountCache, default_cache_dir
 from mosaicit.budget.tokens import TokenCounter, load_counter
 from mosaicit.render.templates import load_template
+from mosaicit.run.executors import Executor, LocalExecutor, WorkersExecutor
 from mosaicit.run.groups import Run
 from mosaicit.run.spec import RunSpec
 from mosaicit.tables.loader import Tables, load_tables
@@ -20,13 +21,25 @@ def open_run(spec: RunSpec, counter: TokenCounter | None = None) -> Iterator[Run
     """The run ``spec`` describes, ready to measure and compose; its cache is closed on leaving.
 
     ``counter`` stands in for the tokenizer the spec names (a counter the caller already holds).
+    A Ray run joins (or starts) its cluster here and counts without the local cache.
     """
+    executor = executor_of(spec)
     tables = spec.tables if isinstance(spec.tables, Tables) else load_tables(spec.tables)
     template, chat_counter = load_template(spec.template, spec.tokenizer, spec.chat_template)
     counter = counter or chat_counter or load_counter(spec.tokenizer)
-    cache = CountCache(spec.cache_dir or default_cache_dir(), counter.fingerprint) if spec.use_cache else None
+    use_cache = spec.use_cache and spec.executor != "ray"
+    cache = CountCache(spec.cache_dir or default_cache_dir(), counter.fingerprint) if use_cache else None
     try:
-        yield Run(spec.config, counter, tables, template, workers=spec.workers, cache=cache)
+        yield Run(spec.config, counter, tables, template, executor, cache, spec.shards)
     finally:
         if cache:
             cache.close()
+
+
+def executor_of(spec: RunSpec) -> Executor:
+    """The executor ``spec`` asks for (``ray``: connected to its cluster)."""
+    if spec.executor == "ray":
+        from mosaicit.run.ray_executor import RayExecutor, connect
+
+        return RayExecutor(connect(spec.ray_address, spec.workers), spec.workers)
+    return WorkersExecutor(spec.workers) if spec.workers > 1 else LocalExecutor()

@@ -5,8 +5,9 @@ whatever it is:
 - **measure one batch**: :class:`MeasureUnit` ``(start, end)``, records ``start:end`` of one
   system-prompt group, measured by a ``Callable[[int, int], Measurement]``
   (:func:`mosaicit.run.groups.measure_range` bound to the group's budget, records and cache);
-- **compose one unit**: :class:`ComposeUnit` ``(group, epoch)``: one pass over one group's
-  usable records, by ``Composer.compose_epoch`` with the group's composer.
+- **compose one unit**: :class:`~mosaicit.shards.ComposeUnit` ``(group, epoch, shard)``: one pass
+  over one shard of one group's usable records (all of them unsharded), by
+  :func:`mosaicit.shards.compose_unit` with the group's composer and the unit's seed.
 
 Every executor yields the results **in the order of the units given**, whatever order they are
 done in, so that the output is the same bytes for every executor and number of workers. A
@@ -18,11 +19,12 @@ in other processes: the caller then flushes spooled records and merges cache tal
 
 - :class:`LocalExecutor`: one process, the caller's;
 - :class:`WorkersExecutor`: a pool of forked processes on this machine
-  (:mod:`mosaicit.run.workers`), which share the parent's memory.
+  (:mod:`mosaicit.run.workers`), which share the parent's memory;
+- :class:`mosaicit.run.ray_executor.RayExecutor`: a Ray cluster (its own module: it also reads the
+  input with Ray Data and counts with Ray actors, see docs/architecture.md).
 
-A new executor (a Ray cluster, say) is one more class here with these three methods; a
-sharded run adds a ``shard`` field to :class:`ComposeUnit` (``(group, epoch, shard)``) and
-passes each shard's record indices as ``usable``.
+A new executor is one more class with these three methods. ``key_of`` (sharded runs) gives each
+sample's provenance its records' stable keys (:mod:`mosaicit.shards`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from mosaicit.budget.budget import PieceCounts
 from mosaicit.plan.compose import Composer
 from mosaicit.records import Record, Sample
 from mosaicit.run.workers import can_fork, compose_parallel, map_parallel
+from mosaicit.shards import ComposeUnit, KeyOf, compose_unit
+
+__all__ = ["ComposeUnit", "Executor", "LocalExecutor", "MeasureUnit", "WorkersExecutor", "executor_for"]
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -46,14 +51,6 @@ class MeasureUnit:
 
     start: int
     end: int
-
-
-@dataclass(frozen=True)
-class ComposeUnit:
-    """Compose one pass (``epoch``) over the usable records of one system-prompt ``group``."""
-
-    group: int
-    epoch: int
 
 
 class Executor(Protocol):
@@ -76,6 +73,7 @@ class Executor(Protocol):
         units: Sequence[ComposeUnit],
         progress: Callable[[int], None] | None,
         finish: Callable[[Sample], T],
+        key_of: KeyOf | None = None,
     ) -> Iterator[T]:
         """``finish(sample)`` for each unit's samples, unit by unit; ``composer.tally`` counts them all."""
         ...
@@ -101,10 +99,11 @@ class LocalExecutor:
         units: Sequence[ComposeUnit],
         progress: Callable[[int], None] | None,
         finish: Callable[[Sample], T],
+        key_of: KeyOf | None = None,
     ) -> Iterator[T]:
         """Compose each unit here."""
         for unit in units:
-            yield from map(finish, composer.compose_epoch(unit.epoch, records, counts, usable, progress))
+            yield from map(finish, compose_unit(composer, unit, records, counts, usable, progress, key_of))
 
 
 @dataclass(frozen=True)
@@ -133,12 +132,14 @@ class WorkersExecutor:
         units: Sequence[ComposeUnit],
         progress: Callable[[int], None] | None,
         finish: Callable[[Sample], T],
+        key_of: KeyOf | None = None,
     ) -> Iterator[T]:
         """Compose the units in the pool."""
         if not self.runs_elsewhere(len(units)):
-            return LocalExecutor().compose(composer, records, counts, usable, units, progress, finish)
-        epochs = [u.epoch for u in units]
-        return compose_parallel(composer, records, counts, usable, self.workers, progress, finish, epochs)
+            return LocalExecutor().compose(composer, records, counts, usable, units, progress, finish, key_of)
+        return compose_parallel(
+            composer, records, counts, usable, units, self.workers, progress, finish, key_of
+        )
 
 
 def executor_for(workers: int | Executor) -> Executor:

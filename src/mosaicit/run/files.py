@@ -47,8 +47,10 @@ from mosaicit.run.summary import (
     PassthroughSummary,
     ReadingSummary,
     RunSummary,
+    ShardsSummary,
     TokenSummary,
 )
+from mosaicit.shards import FileKeys, KeyOf
 from mosaicit.store import RecordStore
 
 
@@ -175,19 +177,28 @@ def summarise(
         ),
         dataset_info=info,
         plain_tokens={str(k): v for k, v in sorted(run.plain_tokens.items())},
+        executor=spec.executor,
+        shards=ShardsSummary(run.shards, "FILE:ROW[:TURN]" if run.shards > 1 else None),
     )
 
 
 def write_rejects(
-    path: str | Path, rejects: Iterable[Reject], stats: ReadStats | None = None, full: bool = False
+    path: str | Path,
+    rejects: Iterable[Reject],
+    stats: ReadStats | None = None,
+    full: bool = False,
+    key_of: KeyOf | None = None,
 ) -> int:
     """Write rejects as JSONL: each record's input ``index``, where it was read (``file``, and
     ``row``: its position in that file, from 0), its ``id``, the ``reason`` and a ``detail``;
-    the whole record too when ``full``. A lone surrogate is written as a JSON escape."""
+    its stable ``key`` with ``key_of`` (sharded runs: see :mod:`mosaicit.shards`); the whole
+    record too when ``full``. A lone surrogate is written as a JSON escape."""
 
     def row(r: Reject) -> dict[str, Any]:
         file, at = (stats.origin(r.index) if stats else None) or (None, None)
         out = {"index": r.index, "file": file, "row": at, "id": r.id, "reason": r.reason, "detail": r.detail}
+        if key_of is not None:
+            out["key"] = key_of(r.index, None)
         if full:
             out["record"] = r.raw()
         return out
@@ -246,6 +257,9 @@ def augment_dataset(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     rejects_full: bool = False,
+    executor: str = "workers",
+    shards: int = 1,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Mosaic ``source`` (a path or a ``datasets.Dataset``) into ``output_path``; returns the summary.
 
@@ -260,6 +274,8 @@ def augment_dataset(
     input record is rejected (``on_bad="skip"``) or stops the run (``"error"``); the rejects
     file holds each one's index, file, row, id, reason and detail, and the record itself when
     ``rejects_full``. ``source`` may be several paths (see :mod:`mosaicit.io.inputs`).
+    ``executor`` (``local``, ``workers``, ``ray`` at ``ray_address``) and ``shards``: see
+    :class:`~mosaicit.run.spec.RunSpec`; every executor writes the same bytes.
     The same run from a :class:`~mosaicit.run.spec.RunSpec`: :func:`augment`.
     """
     spec = run_spec(
@@ -267,6 +283,7 @@ def augment_dataset(
         tokenizer=tokenizer, tables=tables_path, with_meta=with_meta, summary=summary_path,
         rejects=rejects_path, dataset_info=dataset_info_path, rejects_full=rejects_full,
         workers=workers or os.cpu_count() or 1, cache_dir=cache_dir, use_cache=use_cache,
+        executor=executor, shards=shards, ray_address=ray_address,
     )  # fmt: skip
     return augment(spec, progress).to_dict()
 
@@ -290,6 +307,7 @@ def augment(spec: RunSpec, progress: bool = False) -> RunSummary:
 
     try:
         with open_run(spec) as run:
+            run.key_of = FileKeys(stats.files, spec.key_names)
             conversations = bars.counted("reading", steps.read(spec, stats, rejects))
             routed = steps.route(conversations, spec, rejects, _raw_in(stats), new_group)
             return _augment(routed, run, spec, stats, rejects, name, bars)
@@ -335,7 +353,8 @@ def _augment(
     seen = dataset_info.ColumnSeen()
     written = steps.write(rows(), out, seen)
     if out.rejects_target is not None:
-        write_rejects(out.rejects_target, rejects.in_input_order(), stats, out.rejects_full)
+        sharded = run.key_of if run.shards > 1 else None
+        write_rejects(out.rejects_target, rejects.in_input_order(), stats, out.rejects_full, sharded)
     info = None
     if out.dataset_info is not None:
         entry = dataset_info.write_entry(out.dataset_info, out.path, shape, seen.present)
@@ -403,6 +422,8 @@ def _passthrough_row(
     done.passthrough_tokens += tokens
     done.passthrough_max = max(done.passthrough_max, tokens)
     provenance = passthrough_provenance(conv, why, tokens, split)
+    if run.shards > 1 and run.key_of is not None:  # the same keys as a sharded run's mosaics
+        provenance.update(shard=None, keys=[run.key_of(conv.index, 0 if split else None)])
     return to_row(with_meta(conv, mosaic=provenance, count=conv.meta.get("count", 1)), shape, meta)
 
 

@@ -22,8 +22,9 @@ from mosaicit.plan.compose import Composer, split_usable
 from mosaicit.plan.features import PromptFeatures
 from mosaicit.records import Record, Reject, Sample
 from mosaicit.render.templates import BareTemplate, Template
-from mosaicit.run.executors import ComposeUnit, Executor, MeasureUnit, executor_for
+from mosaicit.run.executors import Executor, MeasureUnit, executor_for
 from mosaicit.seeds import group_seed, unseeded_rng
+from mosaicit.shards import KeyOf, plan_units
 from mosaicit.store import RecordStore
 from mosaicit.tables.loader import Tables
 
@@ -146,7 +147,9 @@ def count_records(
 @dataclass
 class Run:
     """One configured mosaicking run over in-memory records, group by group; ``workers`` is a
-    number of processes or an :class:`~mosaicit.run.executors.Executor`."""
+    number of processes or an :class:`~mosaicit.run.executors.Executor`. Each epoch is composed as
+    ``shards`` units (:mod:`mosaicit.shards`); ``key_of`` gives the records' stable keys (needed
+    when ``shards`` > 1)."""
 
     config: MosaicConfig
     counter: TokenCounter
@@ -154,6 +157,8 @@ class Run:
     template: Template = field(default_factory=BareTemplate)
     workers: int | Executor = 1
     cache: CountCache | None = None
+    shards: int = 1
+    key_of: KeyOf | None = None
 
     def __post_init__(self) -> None:
         self.budget = Budget(self.counter, self.config.max_length)
@@ -167,7 +172,11 @@ class Run:
     def measure(
         self, records: Sequence[Record], on_count: Callable[[int], None] | None = None
     ) -> list[Measured]:
-        """The measure step for one group: every record's counts (see :func:`count_records`)."""
+        """The measure step for one group: every record's counts (see :func:`count_records`; an
+        executor with its own ``count``, Ray's, counts them itself)."""
+        own = getattr(self.executor, "count", None)
+        if own is not None:
+            return own(self.budget, records, on_count)  # type: ignore[no-any-return]
         return count_records(self.budget, records, on_count, self.cache, self.executor)
 
     def keep_usable(
@@ -192,13 +201,18 @@ class Run:
         on_compose: Callable[[int], None] | None = None,
         finish: Callable[[Sample], Any] = _same,
     ) -> Iterator[Any]:
-        """The compose step for one group: every epoch's mosaics, each epoch a unit of the executor."""
+        """The compose step for one group: every epoch's mosaics, each (epoch, shard) a unit of the
+        executor (:func:`mosaicit.shards.plan_units`)."""
         seed = group_seed(self.config.seed, group)
         self.composer.config = replace(self.config, seed=seed) if group else self.config
-        units = [ComposeUnit(group, epoch) for epoch in range(self.config.epochs)]
+        key_of = self.key_of if self.shards > 1 else None
+        if self.shards > 1 and key_of is None:
+            raise MosaicitError("sharding needs the records' stable keys (Run.key_of)")
+        keys = [key_of(records[i].index, records[i].turn) for i in usable] if key_of else None
+        units = plan_units(group, seed, self.config.epochs, self.shards, usable, keys)
         try:
             yield from self.executor.compose(
-                self.composer, records, counts, usable, units, on_compose, finish
+                self.composer, records, counts, usable, units, on_compose, finish, key_of
             )
         finally:
             self.composer.config = self.config

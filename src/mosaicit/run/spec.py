@@ -16,7 +16,7 @@ from mosaicit.config import MosaicConfig
 from mosaicit.errors import ParamError
 from mosaicit.io import dataset_info
 from mosaicit.io.formats import Columns
-from mosaicit.io.inputs import Expanded, expand
+from mosaicit.io.inputs import Expanded, expand, key_names
 from mosaicit.io.outputs import STDOUT
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options, output_kind
@@ -106,12 +106,22 @@ def _is_paths(source: Any) -> bool:
     )
 
 
+#: Where a run's units of work are done (:mod:`mosaicit.run.executors`).
+EXECUTORS = ("local", "workers", "ray")
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One run: its input, its options, its tokenizer, template and tables, where it writes, and how
     it is executed. ``source`` (paths, globs, folders, ``-``; or a ``datasets.Dataset`` or a list
     of dicts) is expanded once, here (:class:`~mosaicit.io.inputs.Expanded`). ``workers``: processes
-    that measure and compose (1: this one); ``cache_dir``/``use_cache``: the token-count cache."""
+    that measure and compose (1: this one); ``cache_dir``/``use_cache``: the token-count cache.
+
+    ``executor`` is ``local`` (this process; ``workers`` becomes 1), ``workers`` (forked processes)
+    or ``ray`` (a Ray cluster at ``ray_address`` or ``$RAY_ADDRESS``, else a local Ray instance with
+    ``workers`` CPUs: :mod:`mosaicit.run.ray_executor`; ``source`` may then hold ``s3://``, ``gs://``
+    or ``hf://`` URIs). Each epoch is composed as ``shards`` shards (:mod:`mosaicit.shards`); the
+    records' stable keys name each file as :attr:`key_names` says."""
 
     source: Any
     config: MosaicConfig = field(default_factory=MosaicConfig)
@@ -124,18 +134,37 @@ class RunSpec:
     workers: int = 1
     cache_dir: str | Path | None = None
     use_cache: bool = False
+    executor: str = "workers"
+    shards: int = 1
+    ray_address: str | None = None
+    #: The name of each input file in the records' stable keys (see :func:`mosaicit.io.inputs.key_names`).
+    key_names: dict[str, str] = field(init=False, default_factory=dict, compare=False)
+    #: With ``executor="ray"``: the inputs' filesystem and ``[(path in it, name)]`` (see
+    #: :func:`mosaicit.run.ray_executor.list_inputs`).
+    ray_inputs: tuple[Any, list[tuple[str, str]]] | None = field(init=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
             raise ParamError("template", f"must be one of {', '.join(TEMPLATES)}, got {self.template!r}")
         if self.workers < 1:
             raise ParamError("workers", f"must be at least 1, got {self.workers}")
-        if _is_paths(self.source) and not isinstance(self.source, Expanded):
+        if self.executor not in EXECUTORS:
+            raise ParamError("executor", f"must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        if self.shards < 1:
+            raise ParamError("shards", f"must be at least 1, got {self.shards}")
+        if self.executor == "local":
+            object.__setattr__(self, "workers", 1)
+        local_inputs: Any = self.source
+        if self.executor == "ray":
+            local_inputs = self._list_ray_inputs()
+        elif _is_paths(self.source) and not isinstance(self.source, Expanded):
+            object.__setattr__(self, "key_names", key_names(self.source))
             object.__setattr__(self, "source", expand(self.source))
+            local_inputs = self.source
         if self.outputs.path is not None:
             check_distinct(
                 {
-                    "INPUT": self.source,
+                    "INPUT": local_inputs,
                     "--tables": None if isinstance(self.tables, Tables) else self.tables,
                     "--tokenizer": self.tokenizer
                     if self.tokenizer and os.path.isfile(self.tokenizer)
@@ -150,3 +179,16 @@ class RunSpec:
                 },
             )
             self.outputs.check_targets()
+
+    def _list_ray_inputs(self) -> list[str]:
+        """List the inputs for the Ray executor (one clear error for an input it cannot read);
+        returns the local ones, to check against the outputs."""
+        from mosaicit.run.ray_executor import list_inputs
+
+        if not _is_paths(self.source):
+            raise ParamError("executor", "ray reads files (paths or URIs), not an in-memory dataset")
+        given = [self.source] if isinstance(self.source, str | Path) else list(self.source)
+        fs, files, names = list_inputs(given)
+        object.__setattr__(self, "ray_inputs", (fs, files))
+        object.__setattr__(self, "key_names", names)
+        return [name for _, name in files if "://" not in name]

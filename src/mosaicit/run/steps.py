@@ -48,11 +48,17 @@ class Rejects:
 
 
 def read(spec: RunSpec, stats: ReadStats, rejects: Rejects) -> Iterator[Conversation]:
-    """The read step: the spec's input as conversations; broken records go to ``rejects``."""
+    """The read step: the spec's input as conversations; broken records go to ``rejects``. A Ray run
+    fetches and parses the files on its cluster (:func:`mosaicit.run.ray_executor.read_items`)."""
     i = spec.inputs
+    items = None
+    if spec.ray_inputs is not None:
+        from mosaicit.run.ray_executor import connect, read_items
+
+        items = read_items(connect(spec.ray_address, spec.workers), *spec.ray_inputs)
     yield from read_conversations(
         spec.source, i.input_format, i.columns, i.on_bad, stats, i.split,
-        i.strict_conversations, i.max_bad_share,
+        i.strict_conversations, i.max_bad_share, items,
     )  # fmt: skip
     rejects.send(stats.rejects)
 

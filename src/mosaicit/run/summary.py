@@ -82,6 +82,14 @@ class DatasetInfoSummary:
 
 
 @dataclass(frozen=True)
+class ShardsSummary:
+    """How many shards each epoch was composed as, and the stable record key (sharded runs)."""
+
+    count: int
+    record_key: str | None
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """Everything an ``augment`` run reports."""
 
@@ -112,6 +120,8 @@ class RunSummary:
     passthrough: PassthroughSummary
     dataset_info: DatasetInfoSummary | None
     plain_tokens: dict[str, int]
+    executor: str
+    shards: ShardsSummary
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as the JSON file holds it (no ``dataset_info`` key when none was written)."""

@@ -5,9 +5,10 @@ Records are measured in batches by a pool of forked workers (:func:`map_parallel
 that dies ends the run with one error within a moment (:func:`worker_pool`), and a run that
 stops (an error, a signal) stops its workers.
 
-Each epoch has its own seeded random stream, so epochs are independent. Worker processes are
+Each unit of composition (an epoch, or an epoch's shard: see :mod:`mosaicit.shards`) has its own
+seeded random stream, so units are independent. Worker processes are
 forked after the records are read and counted, so they share them without copying; each
-composes whole epochs into a temporary file, and the parent yields the epochs in order. A
+composes whole units into a temporary file, and the parent yields the units in order. A
 ``finish`` function (a sample to its output row, say) runs in the workers too.
 """
 
@@ -30,6 +31,7 @@ from mosaicit.errors import MosaicitError
 from mosaicit.exits import check_stop, leave_signals_to_parent, signals_held
 from mosaicit.plan.compose import Composer, Tally
 from mosaicit.records import Record, Sample
+from mosaicit.shards import ComposeUnit, KeyOf, compose_unit
 from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
 
 BATCH = 256
@@ -117,11 +119,11 @@ def map_parallel(function: Callable[..., T], calls: Sequence[tuple[Any, ...]], w
         _STATE.clear()
 
 
-def _compose_epoch(epoch: int, folder: str) -> tuple[str, Tally]:
+def _compose_unit(number: int, folder: str) -> tuple[str, Tally]:
     composer: Composer = _STATE["composer"]
     composer.tally = Tally()
     done, finish = _STATE["done"], _STATE["finish"]
-    path = os.path.join(folder, f"epoch-{epoch}.pickle")
+    path = os.path.join(folder, f"unit-{number}.pickle")
 
     def progress(n: int) -> None:
         with done.get_lock():
@@ -130,8 +132,8 @@ def _compose_epoch(epoch: int, folder: str) -> tuple[str, Tally]:
     try:
         with open(path, "wb") as out:
             batch: list[Any] = []
-            records, counts, usable = _STATE["args"]
-            for sample in composer.compose_epoch(epoch, records, counts, usable, progress):
+            records, counts, usable, units, key_of = _STATE["args"]
+            for sample in compose_unit(composer, units[number], records, counts, usable, progress, key_of):
                 batch.append(finish(sample))
                 if len(batch) == BATCH:
                     pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -159,20 +161,21 @@ def compose_parallel(
     records: Sequence[Record],
     counts: PieceCounts,
     usable: Sequence[int],
+    units: Sequence[ComposeUnit],
     workers: int,
     progress: Callable[[int], None] | None,
     finish: Callable[[Sample], T],
-    epochs: Sequence[int] | None = None,
+    key_of: KeyOf | None = None,
 ) -> Iterator[T]:
-    """Yield ``finish(sample)`` for the samples of each of ``epochs`` (default: every epoch), in
-    that order, composed by up to ``workers`` processes.
+    """Yield ``finish(sample)`` for the samples of each of ``units`` (see :mod:`mosaicit.shards`),
+    in that order, composed by up to ``workers`` processes.
 
-    Each epoch waits in a file of a temporary folder (``mosaicit-<pid>-*``, removed at the end;
+    Each unit waits in a file of a temporary folder (``mosaicit-<pid>-*``, removed at the end;
     a killed run's folder is removed by the next run) until its turn comes.
     """
     ctx = multiprocessing.get_context("fork")
     done = ctx.Value("q", 0)
-    _STATE.update(composer=composer, args=(records, counts, usable), done=done, finish=finish)
+    _STATE.update(composer=composer, args=(records, counts, usable, units, key_of), done=done, finish=finish)
     remove_stale(tempfile.gettempdir())
     with signals_held():
         folder = tempfile.mkdtemp(prefix=owned_prefix())
@@ -180,10 +183,9 @@ def compose_parallel(
     reported = 0
     gc.freeze()  # the collector would otherwise touch, and so copy, every shared object in each worker
     try:
-        chosen = range(composer.config.epochs) if epochs is None else epochs
-        with worker_pool(min(workers, len(chosen))) as pool:
+        with worker_pool(min(workers, len(units))) as pool:
             with signals_held():  # see map_parallel
-                pending = [pool.submit(_compose_epoch, e, folder) for e in chosen]
+                pending = [pool.submit(_compose_unit, n, folder) for n in range(len(units))]
             for future in pending:
                 while not future.done():
                     with contextlib.suppress(TimeoutError):

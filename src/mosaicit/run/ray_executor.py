@@ -1,0 +1,417 @@
+"""The ``ray`` executor: read, count and compose on a Ray cluster, with the bytes of a local run.
+
+- **Reading.** Ray Data's ``read_binary_files`` fetches each input file (local paths, ``s3://``,
+  ``gs://``, ``hf://``: any filesystem pyarrow reaches) and a Ray task parses it with mosaicit's
+  own readers (:func:`mosaicit.io.jsonstream.iter_json`, :func:`mosaicit.io.parquet.iter_parquet`),
+  so the items are exactly those a local run reads (Ray Data's typed JSON/Parquet readers
+  would fill missing keys and coerce types). The items then pass, in file order, through the
+  same shape detection, repairs and routing as a local run, on the driver.
+- **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
+  and counts batches of record texts (:meth:`RayExecutor.count`, which
+  :meth:`mosaicit.run.groups.Run.measure` calls instead of measuring batch units).
+- **Composing.** Each (group, epoch, shard) unit (see :mod:`mosaicit.shards`) is one Ray task
+  holding only its own records; the driver writes the units' rows in their order, and the
+  one summary and rejects file, all committed together (:mod:`mosaicit.io.commit`).
+
+:func:`connect` joins the cluster at ``--ray-address`` (or ``RAY_ADDRESS``), or starts a local
+Ray instance for the run. Every failure is one ``MosaicitError`` line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import socket
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mosaicit.budget.budget import Budget, Measured
+from mosaicit.errors import InputError, MosaicitError, RecordError
+from mosaicit.extras import require
+from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, key_names, split_suffix
+from mosaicit.plan.compose import Composer, Tally
+from mosaicit.plan.features import PromptFeatures
+from mosaicit.records import Record, Sample
+from mosaicit.run.executors import LocalExecutor, MeasureUnit
+from mosaicit.run.groups import COUNT_BATCH
+from mosaicit.shards import ComposeUnit, KeyOf, compose_unit
+
+#: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
+SCHEME = "://"
+
+
+def require_ray() -> Any:
+    """The ray module (with Ray Data), or one clear error saying how to install it."""
+    require("ray.data")
+    return require("ray")
+
+
+def _quiet(ray: Any) -> None:
+    """No progress bars or INFO lines from Ray on the terminal: mosaicit reports progress itself."""
+    for name in ("ray", "ray.data", "ray.data._internal"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.execution_options.preserve_order = True
+    if hasattr(context, "print_on_execution_start"):
+        context.print_on_execution_start = False
+
+
+def _reachable(address: str) -> None:
+    """One clear error unless ``host:port`` (or ``ray://host:port``) answers a TCP connection."""
+    if address in ("auto", "local"):
+        return
+    target = address.split(SCHEME, 1)[-1].rstrip("/")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise MosaicitError(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise MosaicitError(
+            f"--ray-address {address}: cannot reach a Ray cluster there: {exc.strerror or exc}"
+        ) from None
+
+
+def connect(address: str | None, workers: int) -> Any:
+    """Join the Ray cluster at ``address`` (else ``RAY_ADDRESS``), or start a local instance
+    with ``workers`` CPUs and no dashboard; an already initialised Ray is used as it is."""
+    ray = require_ray()
+    _quiet(ray)
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        _reachable(address)
+    if ray.is_initialized():
+        return ray
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        else:
+            ray.init(
+                num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
+            )
+    except MosaicitError:
+        raise
+    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+        where = f"at {address}" if address else "locally"
+        raise MosaicitError(f"cannot start Ray {where}: {str(exc).splitlines()[0][:200]}") from None
+    return ray
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _filesystem(uri: str) -> tuple[Any, str]:
+    """The pyarrow filesystem of ``uri`` and the path within it (``hf://`` through fsspec)."""
+    import pyarrow.fs as pafs
+
+    if uri.startswith("hf://"):
+        try:
+            from huggingface_hub import HfFileSystem
+        except ImportError:
+            raise MosaicitError(f"{uri}: hf:// needs huggingface_hub: pip install huggingface_hub") from None
+        return pafs.PyFileSystem(pafs.FSSpecHandler(HfFileSystem())), uri[len("hf://") :]
+    try:
+        return pafs.FileSystem.from_uri(uri)  # type: ignore[no-any-return]
+    except Exception as exc:  # pyarrow: ArrowInvalid (unknown scheme), OSError (no credentials)
+        raise InputError(uri, f"cannot open its filesystem: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _remote_files(uri: str) -> tuple[Any, list[tuple[str, str, str]]]:
+    """``(filesystem, [(path in it, name for messages, key name)])`` for a remote file or folder."""
+    import pyarrow.fs as pafs
+
+    fs, path = _filesystem(uri)
+    try:
+        info = fs.get_file_info(path)
+        if info.type == pafs.FileType.NotFound:
+            raise InputError(uri, "no such file or folder")
+        if info.type != pafs.FileType.Directory:
+            return fs, [(path, uri, uri)]
+        found = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+    except InputError:
+        raise
+    except Exception as exc:  # OSError, ArrowInvalid: unreachable, denied, no credentials
+        raise InputError(uri, f"cannot read: {str(exc).splitlines()[0][:200]}") from None
+    root = path.rstrip("/")
+    files = []
+    for entry in sorted(found, key=lambda e: e.path):
+        below = entry.path[len(root) :].lstrip("/")
+        data, compression = split_suffix(below)
+        hidden = any(part.startswith(".") for part in below.split("/"))
+        if entry.type == pafs.FileType.File and data in DATA_SUFFIXES and not hidden:
+            if not (compression and data == ".parquet"):
+                files.append((entry.path, f"{uri.rstrip('/')}/{below}", below))
+    if not files:
+        raise InputError(uri, "a folder with no data files (.json, .jsonl, .parquet, .gz, .zst)")
+    return fs, files
+
+
+def list_inputs(source: Sequence[str | Path]) -> tuple[Any, list[tuple[str, str]], dict[str, str]]:
+    """The filesystem of the inputs, ``[(path in it, name)]`` in reading order, and the key name
+    of each file by its name (see :func:`mosaicit.io.inputs.key_names`). Local paths are
+    expanded as a local run expands them; all inputs must share one filesystem."""
+    import pyarrow.fs as pafs
+
+    chosen: Any = None
+    files: list[tuple[str, str]] = []
+    names: dict[str, str] = {}
+    for item in source:
+        text = str(item)
+        if text == STDIN:
+            raise MosaicitError("--executor ray reads files, not - (standard input)")
+        if SCHEME in text:
+            fs, found = _remote_files(text)
+            entries = [(path, name) for path, name, _ in found]
+            names.update({name: key for _, name, key in found})
+        else:
+            fs = pafs.LocalFileSystem()
+            local = expand(text)
+            if any(Path(p).is_dir() for p in local):
+                raise InputError(text, "--executor ray reads data files, not a saved datasets folder")
+            entries = [(os.path.abspath(p), str(p)) for p in local]
+            names.update(key_names(text))
+        if chosen is not None and fs.type_name != chosen.type_name:
+            raise MosaicitError("--executor ray reads inputs from one filesystem at a time")
+        chosen = chosen or fs
+        files.extend(entries)
+    return chosen, files, names
+
+
+def parse_file(row: dict[str, Any]) -> dict[str, Any]:
+    """A Ray Data row holding one file's bytes -> its items, parsed by mosaicit's readers
+    (pickled), or the reader's error (``reason``, ``record``)."""
+    from mosaicit.io.jsonstream import iter_json
+    from mosaicit.io.parquet import iter_parquet
+
+    path = row["path"]
+    data, compression = split_suffix(path)
+    out: dict[str, Any] = {"path": path, "items": b"", "reason": "", "record": -1}
+    if data == ".parquet" and compression:
+        out["reason"] = "Parquet is read from a plain .parquet file, not compressed or piped"
+        return out
+    with tempfile.TemporaryDirectory(prefix="mosaicit-ray-") as folder:
+        local = os.path.join(folder, "input" + data + compression)
+        with open(local, "wb") as handle:
+            handle.write(row["bytes"])
+        try:
+            reader = iter_parquet(local) if data == ".parquet" else iter_json(local)
+            out["items"] = pickle.dumps([item for _, item in reader], protocol=pickle.HIGHEST_PROTOCOL)
+        except InputError as exc:
+            out["reason"], out["record"] = exc.reason, -1 if exc.record is None else exc.record
+    return out
+
+
+def read_items(ray: Any, fs: Any, files: Sequence[tuple[str, str]]) -> Iterator[tuple[str, int, Any]]:
+    """``(file, row, item)`` of every item of ``files`` (as :func:`list_inputs` gives them) in
+    reading order: the files are fetched by Ray Data and parsed in Ray tasks (:func:`parse_file`)."""
+    by_path = dict(files)
+
+    def items() -> Iterator[tuple[str, int, Any]]:
+        try:
+            dataset = ray.data.read_binary_files(
+                [path for path, _ in files], include_paths=True, filesystem=fs
+            ).map(parse_file)
+            waiting: dict[str, dict[str, Any]] = {}
+            order = iter(files)
+            rows = iter(dataset.iter_rows())
+            for path, name in order:
+                while path not in waiting:
+                    parsed = next(rows)
+                    waiting[_strip(parsed["path"], by_path)] = parsed
+                parsed = waiting.pop(path)
+                if parsed["reason"]:
+                    record = None if parsed["record"] < 0 else parsed["record"]
+                    raise InputError(name, parsed["reason"], record)
+                for row, item in enumerate(pickle.loads(parsed["items"])):
+                    yield name, row, item
+        except MosaicitError:
+            raise
+        except Exception as exc:  # Ray wraps the reader's OSError (unreadable, denied) in its own
+            raise MosaicitError(f"cannot read the input with Ray: {_first_line(exc)}") from None
+
+    return items()
+
+
+def _strip(path: str, known: dict[str, str]) -> str:
+    """The listed path that Ray's ``path`` column names (Ray may add or drop a leading slash)."""
+    if path in known:
+        return path
+    for candidate in ("/" + path, path.lstrip("/")):
+        if candidate in known:
+            return candidate
+    return path
+
+
+def _first_line(exc: BaseException) -> str:
+    """The last meaningful line of a (Ray-wrapped) exception's message, cut short."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:200]
+
+
+# --- counting and composing ---------------------------------------------------------------
+
+
+class CountTokens:
+    """A Ray Data actor: receives the budget (the tokenizer) once, then counts batches of texts."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Plain token counts of each record's prompt and output; ``bad`` marks an uncountable record."""
+        import numpy as np
+
+        prompts, outputs = [str(t) for t in batch["prompt"]], [str(t) for t in batch["output"]]
+        n = len(prompts)
+        bad = np.zeros(n, dtype=bool)
+        try:
+            counts = self.budget.count_many(prompts + outputs)
+        except MosaicitError:
+            counts = [0] * (2 * n)
+            for i in range(n):
+                try:
+                    counts[i], counts[n + i] = self.budget.count_many([prompts[i], outputs[i]])
+                except MosaicitError:
+                    bad[i] = True
+        return {
+            "position": batch["position"],
+            "prompt": np.asarray(counts[:n], dtype=np.int64),
+            "output": np.asarray(counts[n:], dtype=np.int64),
+            "bad": bad,
+        }
+
+
+def _compose_task(
+    composer: Composer,
+    unit: ComposeUnit,
+    records: dict[int, Record],
+    counts: dict[int, Measured],
+    finish: Callable[[Sample], Any],
+    key_of: KeyOf | None,
+) -> tuple[list[Any], Tally]:
+    """Compose one unit where Ray puts it: its rows (finished) and its tally."""
+    composer.tally = Tally()
+    rows = [finish(sample) for sample in compose_unit(composer, unit, records, counts, (), None, key_of)]
+    return rows, composer.tally
+
+
+class RayExecutor:
+    """An executor (:mod:`mosaicit.run.executors`) on a Ray cluster: each compose unit is one Ray
+    task; records are counted by :meth:`count` (Ray Data actors), not as measure units."""
+
+    def __init__(self, ray: Any, workers: int) -> None:
+        self.ray = ray
+        self.workers = workers
+        self._remote = ray.remote(_compose_task)
+
+    def runs_elsewhere(self, units: int) -> bool:
+        """Always: Ray tasks run in Ray's worker processes."""
+        return True
+
+    def measure(self, measure: Callable[[int, int], Any], units: Sequence[MeasureUnit]) -> Iterator[Any]:
+        """Measure units here (a run counts with :meth:`count` instead)."""
+        return LocalExecutor().measure(measure, units)
+
+    def count(
+        self, budget: Budget, records: Sequence[Record], progress: Callable[[int], None] | None = None
+    ) -> list[Measured]:
+        """Every record's counts, measured by :class:`CountTokens` actors (in input order)."""
+        import numpy as np
+
+        if not records:
+            return []
+        import pyarrow as pa
+
+        total = len(records)
+        refs = []  # the texts go to the object store a block at a time, not all through this process
+        for start in range(0, total, COUNT_BATCH):
+            chunk = records[start : start + COUNT_BATCH]
+            table = pa.table(
+                {
+                    "position": pa.array(range(start, start + len(chunk)), pa.int64()),
+                    "prompt": [r.prompt for r in chunk],
+                    "output": [r.output for r in chunk],
+                }
+            )
+            refs.append(self.ray.put(table))
+        dataset = self.ray.data.from_arrow_refs(refs).map_batches(
+            CountTokens,
+            fn_constructor_args=(budget,),
+            batch_size=COUNT_BATCH,
+            concurrency=max(1, min(self.workers, len(refs))),
+            batch_format="numpy",
+        )
+        prompt = np.zeros(total, dtype=np.int64)
+        output = np.zeros(total, dtype=np.int64)
+        try:
+            for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
+                at = batch["position"]
+                if batch["bad"].any():
+                    first = int(at[np.flatnonzero(batch["bad"])[0]])
+                    raise RecordError(records[first].index, "a text the tokenizer cannot count")
+                prompt[at], output[at] = batch["prompt"], batch["output"]
+                if progress:
+                    progress(len(at))
+        except MosaicitError:
+            raise
+        except Exception as exc:
+            raise MosaicitError(f"counting tokens on Ray failed: {_first_line(exc)}") from None
+        measured = []
+        for start in range(0, len(records), COUNT_BATCH):
+            chunk = records[start : start + COUNT_BATCH]
+            texts = [r.prompt for r in chunk] + [r.output for r in chunk]
+            plain = [int(n) for n in prompt[start : start + len(chunk)]]
+            plain += [int(n) for n in output[start : start + len(chunk)]]
+            both = budget.counts_from(texts, plain)
+            for record, p, o in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True):
+                features = PromptFeatures.of(record.prompt)
+                measured.append(budget.shared(Measured(p, o, features, record.system)))
+        return measured
+
+    def compose(
+        self,
+        composer: Composer,
+        records: Sequence[Record],
+        counts: Sequence[Measured],
+        usable: Sequence[int],
+        units: Sequence[ComposeUnit],
+        progress: Callable[[int], None] | None,
+        finish: Callable[[Sample], Any],
+        key_of: KeyOf | None = None,
+    ) -> Iterator[Any]:
+        """Each unit's finished rows, in the units' order, each unit composed by one Ray task."""
+        shared = self.ray.put(composer)
+        done = self.ray.put(finish)
+        units = [u if u.members is not None else replace(u, members=tuple(usable)) for u in units]
+        tasks = [
+            self._remote.remote(
+                shared,
+                unit,
+                {i: records[i] for i in unit.members or ()},
+                {i: counts[i] for i in unit.members or ()},
+                done,
+                key_of,
+            )
+            for unit in units
+        ]
+        try:
+            for unit, task in zip(units, tasks, strict=True):
+                try:
+                    rows, tally = self.ray.get(task)
+                except Exception as exc:
+                    raise MosaicitError(f"composing on Ray failed: {_first_line(exc)}") from None
+                composer.tally.merge(tally)
+                if progress:
+                    progress(len(unit.members or ()))
+                yield from rows
+        except BaseException:  # an error, a signal, or the caller stopped reading: stop the rest
+            for task in tasks:
+                with contextlib.suppress(Exception):
+                    self.ray.cancel(task)
+            raise

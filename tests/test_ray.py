@@ -1,0 +1,209 @@
+"""Sharded runs on every executor: Ray writes the bytes of the local and fork-worker runs.
+
+One local Ray instance (2 CPUs, no dashboard) is started for the module; its workers import
+this checkout's code. The input is real (AlpacaEval records) split into JSONL and Parquet files,
+with records that must be rejected, so the accounting across shards is checked too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from tokenizers import Tokenizer
+
+from conftest import ROOT, SAMPLE, TOKENIZERS
+from formats_helpers import read_rows
+from mosaicit.cli import main
+
+ray = pytest.importorskip("ray")
+pq = pytest.importorskip("pyarrow.parquet")
+pa = pytest.importorskip("pyarrow")
+
+EPOCHS = 2
+SHARDS = 4
+MAX_LENGTH = 700
+
+
+def invoke(*args: object):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def error_line(result) -> str:
+    """The one error line of a failed run."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mosaicit: error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray instance for the module (2 CPUs, no dashboard), running this checkout's code."""
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def shards_input(tmp_path_factory, alpaca_eval) -> Path:
+    """A folder of 2 JSONL and 2 Parquet files of real records, with 3 that must be rejected."""
+    folder = tmp_path_factory.mktemp("ray") / "input"
+    (folder / "more").mkdir(parents=True)
+    rows = [{"instruction": r["instruction"], "output": r["output"]} for r in alpaca_eval[:240]]
+    rows[5]["output"] = " "  # empty_output
+    rows[70]["output"] = "word " * 2000  # over_budget
+    rows[200]["instruction"] = ""  # empty_instruction
+    parts = [rows[0:50], rows[50:130], rows[130:190], rows[190:240]]
+    for name, part in zip(("a.jsonl", "b.parquet", "more/c.jsonl", "more/d.parquet"), parts, strict=True):
+        if name.endswith(".parquet"):
+            pq.write_table(pa.Table.from_pylist(part), folder / name)
+        else:
+            (folder / name).write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
+    return folder
+
+
+def augment(src, out: Path, *extra: object):
+    result = invoke(
+        "augment", src, "-o", out, "-q", "--no-cache", "--epochs", EPOCHS, "--max-length", MAX_LENGTH,
+        "--seed", 3, "--workers", 2, *extra,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, shards_input, tmp_path_factory) -> dict[str, Path]:
+    """The same sharded run on each executor."""
+    out = tmp_path_factory.mktemp("runs")
+    return {
+        ex: augment(shards_input, out / f"{ex}.jsonl", "--executor", ex, "--shards", SHARDS)
+        for ex in ("local", "workers", "ray")
+    }
+
+
+def mosaics(path: Path) -> list[dict]:
+    return [row["mosaic"] for row in read_rows(path)]
+
+
+def test_ray_writes_the_bytes_of_local_and_workers(runs):
+    local = runs["local"].read_bytes()
+    assert local and runs["ray"].read_bytes() == local
+    assert runs["workers"].read_bytes() == local
+    rejects = [Path(f"{p}.rejects.jsonl").read_bytes() for p in runs.values()]
+    assert rejects[0] and rejects[1] == rejects[0] and rejects[2] == rejects[0]
+    summaries = [json.loads(Path(f"{p}.summary.json").read_text()) for p in runs.values()]
+    assert [s["executor"] for s in summaries] == ["local", "workers", "ray"]
+    for summary in summaries:
+        for varies in ("executor", "workers", "output", "cache"):
+            summary.pop(varies)
+    assert summaries[1] == summaries[0] and summaries[2] == summaries[0]
+
+
+def test_every_record_is_used_each_epoch_or_rejected_with_a_reason(runs):
+    summary = json.loads(Path(f"{runs['ray']}.summary.json").read_text())
+    rejects = [json.loads(line) for line in Path(f"{runs['ray']}.rejects.jsonl").read_text().splitlines()]
+    assert summary["records_read"] == 240 == summary["records_used"] + summary["records_rejected"]
+    assert summary["rejected_by_reason"] == {"empty_instruction": 1, "empty_output": 1, "over_budget": 1}
+    assert {r["key"] for r in rejects} == {"a.jsonl:5", "b.parquet:20", "more/d.parquet:10"}
+    uses = Counter(key for m in mosaics(runs["ray"]) for key in m["keys"])
+    assert summary["record_uses"] == sum(uses.values()) == summary["records_used"] * EPOCHS
+    assert set(uses.values()) == {EPOCHS} and len(uses) == summary["records_used"]
+    assert not uses.keys() & {r["key"] for r in rejects}
+    assert summary["shards"] == {"count": SHARDS, "record_key": "FILE:ROW[:TURN]"}
+
+
+def test_written_order_is_group_epoch_shard_and_every_shard_is_used(runs):
+    order = [(m["epoch"], m["shard"]) for m in mosaics(runs["ray"])]
+    assert order == sorted(order)
+    assert set(order) == {(e, s) for e in range(EPOCHS) for s in range(SHARDS)}
+
+
+def test_budget_holds_on_every_shard_under_independent_retokenization(runs):
+    tok = Tokenizer.from_file(str(TOKENIZERS / "mistral-7b-v0.1" / "tokenizer.json"))
+    rows = read_rows(runs["ray"])
+    counts = [
+        len(e.ids) for e in tok.encode_batch([r["instruction"] for r in rows], add_special_tokens=False)
+    ]
+    outs = [len(e.ids) for e in tok.encode_batch([r["output"] for r in rows], add_special_tokens=False)]
+    per_shard: dict[int, int] = defaultdict(int)
+    for row, n, m in zip(rows, counts, outs, strict=True):
+        mosaic = row["mosaic"]
+        assert n + m == mosaic["tokens"] <= MAX_LENGTH
+        per_shard[mosaic["shard"]] += 1
+    assert sorted(per_shard) == list(range(SHARDS))
+
+
+def test_records_meet_other_partners_in_other_epochs(runs):
+    shard_of: dict[str, list[int]] = defaultdict(list)
+    partners: dict[str, list[frozenset[str]]] = defaultdict(list)
+    for m in mosaics(runs["local"]):
+        for key in m["keys"]:
+            shard_of[key].append(m["shard"])
+            partners[key].append(frozenset(m["keys"]) - {key})
+    moved = sum(a != b for a, b in shard_of.values())
+    assert moved > len(shard_of) / 2  # 3/4 expected with 4 shards
+    same = sum(a == b and a for a, b in partners.values())
+    assert same < len(partners) / 20
+
+
+def test_one_shard_is_the_unsharded_run_on_every_executor(cluster, tmp_path):
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(True)[:16]))
+    golden = (ROOT / "tests" / "golden" / "sample16_seed11.jsonl").read_bytes()
+    for executor in ("local", "ray"):
+        out = tmp_path / f"{executor}.jsonl"
+        result = invoke(
+            "augment", small, "-o", out, "--seed", 11, "--epochs", 2, "--max-length", 900, "-q",
+            "--executor", executor, "--shards", 1,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes() == golden, executor
+
+
+def test_without_ray_one_error_line_and_nothing_written(shards_input, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    out = tmp_path / "out.jsonl"
+    line = error_line(invoke("augment", shards_input, "-o", out, "--executor", "ray", "-q"))
+    assert "needs Ray Data" in line and "pip install 'mosaicit[ray]'" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreachable_cluster_one_error_line(cluster, shards_input, tmp_path):
+    out = tmp_path / "out.jsonl"
+    args = ("augment", shards_input, "-o", out, "--executor", "ray", "-q", "--ray-address", "127.0.0.1:1")
+    line = error_line(invoke(*args))
+    assert line.startswith("mosaicit: error: --ray-address 127.0.0.1:1: cannot reach a Ray cluster there")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("file:///no/such/folder", "file:///no/such/folder: no such file or folder"),
+        ("nosuchscheme://bucket/data", "nosuchscheme://bucket/data: cannot open its filesystem"),
+    ],
+)
+def test_unreadable_remote_path_one_error_line(cluster, tmp_path, uri, says):
+    out = tmp_path / "out.jsonl"
+    line = error_line(invoke("augment", uri, "-o", out, "--executor", "ray", "-q"))
+    assert line.startswith(f"mosaicit: error: {says}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_broken_file_in_a_remote_folder_names_the_file(cluster, shards_input, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes((shards_input / "a.jsonl").read_bytes())
+    (folder / "b.parquet").write_bytes(b"not parquet at all")
+    out = tmp_path / "out.jsonl"
+    line = error_line(invoke("augment", f"file://{folder}", "-o", out, "--executor", "ray", "-q"))
+    assert line.startswith(f"mosaicit: error: file://{folder}/b.parquet: not a readable Parquet file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]

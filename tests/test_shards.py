@@ -1,0 +1,124 @@
+"""Sharded composition without Ray: the units, the seeds, and local = workers with groups and passthrough."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SHAREGPT
+from formats_helpers import read_rows
+from mosaicit.cli import main
+from mosaicit.config import MosaicConfig
+from mosaicit.errors import ParamError
+from mosaicit.run.files import augment_dataset
+from mosaicit.run.spec import RunSpec
+from mosaicit.seeds import shard_of, shard_seed
+from mosaicit.shards import FileKeys, plan_units, record_key
+
+
+def test_shard_hash_is_pinned_so_outputs_are_the_same_on_every_machine():
+    """blake2b, not Python's salted hash(): these values must never change."""
+    assert [shard_of(7, 0, f"f:{i}", 3) for i in range(10)] == [1, 2, 0, 2, 0, 2, 2, 0, 2, 0]
+    assert shard_seed(42, 1, 4) == 8160585564969021233
+    assert shard_of(42, 0, "anything", 1) == 0 and shard_seed(42, 0, 1) == 42
+
+
+def test_one_shard_is_one_unit_per_epoch_with_the_group_seed():
+    units = plan_units(2, 99, 3, 1, [0, 2, 5])
+    assert [(u.group, u.epoch, u.shard, u.seed, u.members) for u in units] == [
+        (2, e, 0, 99, (0, 2, 5)) for e in range(3)
+    ]
+
+
+def test_shards_partition_each_epoch_in_input_order_and_change_across_epochs():
+    usable = list(range(0, 400, 2))
+    keys = [record_key("part.jsonl", i) for i in usable]
+    units = plan_units(0, 5, 2, 4, usable, keys)
+    assert [(u.epoch, u.shard) for u in units] == [(e, s) for e in range(2) for s in range(4)]
+    for epoch in range(2):
+        members = [u.members for u in units if u.epoch == epoch]
+        assert sorted(i for m in members for i in m) == usable
+        assert all(list(m) == sorted(m) and m for m in members)
+    first = {i: u.shard for u in units if u.epoch == 0 for i in u.members}
+    second = {i: u.shard for u in units if u.epoch == 1 for i in u.members}
+    assert sum(first[i] != second[i] for i in usable) > len(usable) / 2
+    assert len({u.seed for u in units}) == 4  # one seed per shard, the same in every epoch
+
+
+def test_file_keys_name_files_by_row():
+    keys = FileKeys(
+        [(0, "/data/a.jsonl"), (3, "/data/sub/b.parquet")], {"/data/sub/b.parquet": "sub/b.parquet"}
+    )
+    assert keys(2, None) == "/data/a.jsonl:2"
+    assert keys(3, None) == "sub/b.parquet:0" and keys(7, 1) == "sub/b.parquet:4:1"
+
+
+def test_sharded_groups_and_passthrough_are_the_same_locally_and_on_workers(tmp_path):
+    """System-prompt groups, split and passed-through conversations: local = workers, with keys."""
+    items = json.loads(SHAREGPT.read_text(encoding="utf-8"))[:150]
+    for i, item in enumerate(items[:60]):
+        if i % 3 == 0:  # single exchanges with one of two system prompts
+            system = {"from": "system", "value": f"You are helper {i % 2}."}
+            item["conversations"] = [system, *item["conversations"][:2]]
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.json").write_text(json.dumps(items[:70]), encoding="utf-8")
+    (src / "b.json").write_text(json.dumps(items[70:]), encoding="utf-8")
+    outs = {}
+    for executor in ("local", "workers"):
+        outs[executor] = tmp_path / f"{executor}.jsonl"
+        result = CliRunner().invoke(
+            main,
+            ["augment", str(src), "-o", str(outs[executor]), "-q", "--no-cache", "--epochs", "2",
+             "--max-length", "600", "--shards", "3", "--executor", executor, "--workers", "2",
+             "--template", "vicuna_v1.1"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    assert outs["local"].read_bytes() == outs["workers"].read_bytes()
+    rows = read_rows(outs["local"])
+    passthrough = [r["mosaic"] for r in rows if r["mosaic"]["strategy"] == "passthrough"]
+    mosaics = [r["mosaic"] for r in rows if r["mosaic"]["strategy"] != "passthrough"]
+    assert passthrough and all(p["shard"] is None and len(p["keys"]) == 1 for p in passthrough)
+    assert {m["shard"] for m in mosaics} == {0, 1, 2}
+    assert all(k.startswith(("a.json:", "b.json:")) for m in mosaics for k in m["keys"])
+    summary = json.loads((tmp_path / "local.jsonl.summary.json").read_text())
+    assert summary["system_groups"] == 3
+    assert summary["record_uses"] == summary["records_used"] * 2 == sum(len(m["keys"]) for m in mosaics)
+
+
+def test_run_spec_checks_executor_and_shards_and_names_keys_below_a_folder(tmp_path):
+    """The spec validates the new options with the parameter's name, and keys name files below
+    the folder given as input (the same on a laptop and in a bucket)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.jsonl").write_text('{"instruction": "a", "output": "b"}\n', encoding="utf-8")
+    with pytest.raises(ParamError, match="shards must be at least 1, got 0"):
+        RunSpec(str(tmp_path), shards=0)
+    with pytest.raises(ParamError, match="executor must be one of local, workers, ray, got 'spark'"):
+        RunSpec(str(tmp_path), executor="spark")
+    with pytest.raises(ParamError, match="executor ray reads files"):
+        RunSpec([{"instruction": "a", "output": "b"}], executor="ray")
+    spec = RunSpec(str(tmp_path), executor="local", workers=4, shards=2)
+    assert spec.workers == 1 and spec.key_names == {str(tmp_path / "sub" / "a.jsonl"): "sub/a.jsonl"}
+
+
+def test_sharded_api_run_writes_keys_in_rejects_and_summary(tmp_path):
+    """augment_dataset(shards=...): rejects carry stable keys; the summary names executor and shards."""
+    items = json.loads(SHAREGPT.read_text(encoding="utf-8"))[:80]
+    items[5] = {"conversations": "not a list"}
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(items), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = augment_dataset(
+        str(src), out, MosaicConfig(max_length=600, epochs=2), use_cache=False, executor="local", shards=2
+    )
+    assert summary["executor"] == "local" and summary["workers"] == 1
+    assert summary["shards"] == {"count": 2, "record_key": "FILE:ROW[:TURN]"}
+    rejects = [json.loads(line) for line in (tmp_path / "out.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert {"index": 5, "key": f"{src}:5"}.items() <= next(r for r in rejects if r["index"] == 5).items()
+    unsharded = augment_dataset(
+        str(src), tmp_path / "one.jsonl", MosaicConfig(max_length=600), use_cache=False
+    )
+    assert unsharded["shards"] == {"count": 1, "record_key": None} and unsharded["executor"] == "workers"
+    assert "key" not in json.loads((tmp_path / "one.jsonl.rejects.jsonl").read_text().splitlines()[0])
