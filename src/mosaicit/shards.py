@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from mosaicit.budget.budget import PieceCounts
@@ -91,20 +91,15 @@ def compose_unit(
     ``key_of`` (sharded runs), each sample's provenance also names its ``shard`` and its
     records' stable ``keys``.
     """
-    config = composer.config
-    if unit.seed is not None:
-        composer.config = replace(config, seed=unit.seed)
     members = usable if unit.members is None else unit.members
-    try:
-        for sample in composer.compose_epoch(unit.epoch, records, counts, members, progress):  # type: ignore[arg-type]
-            if key_of is not None:
-                mosaic = sample.mosaic
-                turns = mosaic.get("turns") or [None] * len(mosaic["sources"])
-                mosaic["shard"] = unit.shard
-                mosaic["keys"] = [key_of(i, t) for i, t in zip(mosaic["sources"], turns, strict=True)]
-            yield sample
-    finally:
-        composer.config = config
+    samples = composer.compose_epoch(unit.epoch, records, counts, members, progress, unit.seed)  # type: ignore[arg-type]
+    for sample in samples:
+        if key_of is not None:
+            mosaic = sample.mosaic
+            turns = mosaic.get("turns") or [None] * len(mosaic["sources"])
+            mosaic["shard"] = unit.shard
+            mosaic["keys"] = [key_of(i, t) for i, t in zip(mosaic["sources"], turns, strict=True)]
+        yield sample
 
 
 @dataclass

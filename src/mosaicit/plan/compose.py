@@ -174,10 +174,12 @@ class Composer:
         counts: PieceCounts,
         usable: Sequence[int],
         progress: Callable[[int], None] | None = None,
+        seed: int | None = None,
     ) -> Iterator[Sample]:
-        """One pass: its own seeded shuffle and draws, so epochs can be composed in any order."""
+        """One pass: its own seeded shuffle and draws, so epochs can be composed in any order.
+        ``seed`` (default: the config's) is the seed of the group or shard being composed."""
         cfg = self.config
-        rng = epoch_rng(cfg.seed, epoch)
+        rng = epoch_rng(cfg.seed if seed is None else seed, epoch)
         order = list(usable)
         rng.shuffle(order)
         pos = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -204,18 +204,14 @@ class Run:
         """The compose step for one group: every epoch's mosaics, each (epoch, shard) a unit of the
         executor (:func:`mosaicit.shards.plan_units`)."""
         seed = group_seed(self.config.seed, group)
-        self.composer.config = replace(self.config, seed=seed) if group else self.config
         key_of = self.key_of if self.shards > 1 else None
         if self.shards > 1 and key_of is None:
             raise MosaicitError("sharding needs the records' stable keys (Run.key_of)")
         keys = [key_of(records[i].index, records[i].turn) for i in usable] if key_of else None
         units = plan_units(group, seed, self.config.epochs, self.shards, usable, keys)
-        try:
-            yield from self.executor.compose(
-                self.composer, records, counts, usable, units, on_compose, finish, key_of
-            )
-        finally:
-            self.composer.config = self.config
+        yield from self.executor.compose(
+            self.composer, records, counts, usable, units, on_compose, finish, key_of
+        )
 
     def samples(
         self,
