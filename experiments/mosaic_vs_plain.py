@@ -14,7 +14,7 @@ shipped) on a fixed subset; ROUGE-L on held-out plain prompts; and the training 
 
 Usage (from the repository root)::
 
-    python experiments/mosaic_vs_plain.py --out out/evidence            # full run, ~50 min on 2 idle cores (estimated)
+    python experiments/mosaic_vs_plain.py --out out/evidence            # full run, about an hour on 2 idle cores
     python experiments/mosaic_vs_plain.py --out out/evidence-smoke --smoke   # a few steps, ~1-2 min
 
 The model is fetched by ``--fetch-script`` (default ``../shared/scripts/fetch_smollm2.sh``, which
