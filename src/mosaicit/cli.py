@@ -155,26 +155,11 @@ def make_spec(input_path: tuple[str, ...], kw: dict[str, Any], outputs: Any = No
 @user_errors
 def convert(input_path: tuple[str, ...], output: str, rejects_full: bool, quiet: bool, **kw: Any) -> None:
     """Rewrite INPUT... (as for augment) in another shape or file type, one row per record, no mosaicking."""
-    from mosaicit.run.files import FormatOptions, convert_dataset
+    from mosaicit.run.files import convert as run_convert
+    from mosaicit.run.spec import RunSpec
 
-    inputs, outputs = make_inputs(**kw), make_outputs(output, **kw)
-    formats = FormatOptions(
-        input_format=inputs.input_format,
-        columns=inputs.columns,
-        split=inputs.split,
-        output_format=outputs.output_format,
-        strict_conversations=inputs.strict_conversations,
-        max_bad_share=inputs.max_bad_share,
-    )
-    s = convert_dataset(
-        list(input_path),
-        output,
-        formats,
-        with_meta=outputs.with_meta,
-        on_bad=inputs.on_bad,
-        dataset_info_path=outputs.dataset_info,
-        rejects_full=rejects_full,
-    )
+    outputs = make_outputs(output, **kw, rejects_full=rejects_full)
+    s = run_convert(RunSpec(list(input_path), inputs=make_inputs(**kw), outputs=outputs))
     if not quiet:
         lines = [
             f"read {s['records_read']} {s['input_format']} records, wrote {s['records_written']} "

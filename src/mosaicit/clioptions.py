@@ -1,7 +1,8 @@
 """The command line's option blocks, each declared once, and what they build: the run spec's parts.
 
 ``augment`` takes every block (``executor_options`` only it); ``preview`` the ones that shape what
-is read and composed; ``eval build`` the input and template blocks; ``convert`` the input and output blocks.
+is read and composed; ``eval build`` the strategy, budget, input and template blocks; ``convert``
+the input and output blocks.
 """
 
 from __future__ import annotations
@@ -36,8 +37,73 @@ def block(*options: Decorator) -> Decorator:
     return apply
 
 
+strategy_options = block(
+    click.option(
+        "--mix",
+        "--version",
+        "version",
+        type=click.Choice(tuple(VERSIONS)),
+        default="both",
+        show_default=True,
+        help="Strategy mix: format, order (+permute), mask (+maskout), both, or primary. "
+        "--version is the research script's name for it.",
+    ),
+    click.option(
+        "--weights",
+        default=None,
+        help=f"Relative strategy weights, e.g. 'format=2,permute=1'; overrides --mix. "
+        f"Strategies: {', '.join(STRATEGY_NAMES)}.",
+    ),
+    click.option(
+        "--orderings",
+        default=None,
+        help=f"Comma-separated permute orderings to use (default all: {', '.join(PERMUTE_RULES)}).",
+    ),
+    click.option(
+        "--mask-rules",
+        default=None,
+        help=f"Comma-separated maskout rules to use (default all: {', '.join(MASK_RULES)}).",
+    ),
+)
+"""Which strategies the mosaics use: ``augment``, ``preview`` and ``eval build``."""
+
+budget_options = block(
+    click.option(
+        "--max-length",
+        type=int,
+        default=2000,
+        show_default=True,
+        help="Token budget per sample, inclusive: no sample counts more.",
+    ),
+    click.option(
+        "--tokenizer",
+        "--model-name-or-path",
+        "tokenizer",
+        default=None,
+        help="tokenizer.json, tokenizer.model, *.tiktoken, a folder holding one, or a hub id "
+        "already in the local Hugging Face cache. Default: the bundled Mistral-7B v0.1.",
+    ),
+    click.option(
+        "--tables",
+        "tables",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Template tables (YAML/JSON) to use instead of the packaged ones.",
+    ),
+    click.option(
+        "--seed",
+        type=int,
+        default=42,
+        show_default=True,
+        help="Random seed; the same input, options and seed give the same bytes.",
+    ),
+)
+"""The budget, its tokenizer, the tables and the seed: ``augment``, ``preview`` and ``eval build``."""
+
+
 def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that shape the mosaics, shared by ``augment`` and ``preview``."""
+    """The options that shape the mosaics, shared by ``augment`` and ``preview``: the epochs and
+    group sizes, then :data:`strategy_options` and :data:`budget_options`."""
     return block(
         click.option(
             "--epochs",
@@ -64,61 +130,8 @@ def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Most records in one mosaic.",
         ),
-        click.option(
-            "--mix",
-            "--version",
-            "version",
-            type=click.Choice(tuple(VERSIONS)),
-            default="both",
-            show_default=True,
-            help="Strategy mix: format, order (+permute), mask (+maskout), both, or primary. "
-            "--version is the research script's name for it.",
-        ),
-        click.option(
-            "--weights",
-            default=None,
-            help=f"Relative strategy weights, e.g. 'format=2,permute=1'; overrides --mix. "
-            f"Strategies: {', '.join(STRATEGY_NAMES)}.",
-        ),
-        click.option(
-            "--orderings",
-            default=None,
-            help=f"Comma-separated permute orderings to use (default all: {', '.join(PERMUTE_RULES)}).",
-        ),
-        click.option(
-            "--mask-rules",
-            default=None,
-            help=f"Comma-separated maskout rules to use (default all: {', '.join(MASK_RULES)}).",
-        ),
-        click.option(
-            "--max-length",
-            type=int,
-            default=2000,
-            show_default=True,
-            help="Token budget per sample, inclusive: no sample counts more.",
-        ),
-        click.option(
-            "--tokenizer",
-            "--model-name-or-path",
-            "tokenizer",
-            default=None,
-            help="tokenizer.json, tokenizer.model, *.tiktoken, a folder holding one, or a hub id "
-            "already in the local Hugging Face cache. Default: the bundled Mistral-7B v0.1.",
-        ),
-        click.option(
-            "--tables",
-            "tables",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="Template tables (YAML/JSON) to use instead of the packaged ones.",
-        ),
-        click.option(
-            "--seed",
-            type=int,
-            default=42,
-            show_default=True,
-            help="Random seed; the same input, options and seed give the same bytes.",
-        ),
+        strategy_options,
+        budget_options,
     )(func)
 
 

@@ -108,7 +108,7 @@ class FileKeys:
 
     ``files`` is ``[(index of the file's first item, file name)]`` in reading order (the list
     that :class:`mosaicit.io.sources.ReadStats` fills while reading); ``names`` maps a file
-    name to its name in keys (see :func:`mosaicit.io.inputs.key_names`). Small to pickle.
+    name to its name in keys (see :attr:`mosaicit.io.inputs.Expanded.keys`). Small to pickle.
     """
 
     files: list[tuple[int, str]]

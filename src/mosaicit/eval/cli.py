@@ -9,10 +9,16 @@ from typing import Any
 import click
 
 from mosaicit.clihelp import names, user_errors
-from mosaicit.clioptions import make_inputs, read_options, routing_options, template_options
-from mosaicit.config import VERSIONS, parse_weights
+from mosaicit.clioptions import (
+    budget_options,
+    make_inputs,
+    read_options,
+    routing_options,
+    strategy_options,
+    template_options,
+)
+from mosaicit.config import parse_weights
 from mosaicit.io.formats import Columns
-from mosaicit.plan.strategies import STRATEGY_NAMES
 from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES
 
@@ -34,34 +40,10 @@ def eval_group() -> None:
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Eval set to write (JSONL)."
 )
 @click.option("--size", type=int, default=100, show_default=True, help="Number of prompts.")
-@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
 @click.option("--min-records", type=int, default=2, show_default=True, help="Fewest instructions per prompt.")
 @click.option("--max-records", type=int, default=5, show_default=True, help="Most instructions per prompt.")
-@click.option(
-    "--mix",
-    "--version",
-    "version",
-    type=click.Choice(tuple(VERSIONS)),
-    default="both",
-    show_default=True,
-    help="Strategy mix, as for 'mosaicit augment' (--version is the research script's name).",
-)
-@click.option(
-    "--weights",
-    default=None,
-    help=f"Strategy weights, e.g. 'format=1,permute=2' ({', '.join(STRATEGY_NAMES)}).",
-)
-@click.option(
-    "--orderings", default=None, help=f"Permute orderings to use (default all: {', '.join(PERMUTE_RULES)})."
-)
-@click.option(
-    "--mask-rules", default=None, help=f"Maskout rules to use (default all: {', '.join(MASK_RULES)})."
-)
-@click.option(
-    "--max-length", type=int, default=2000, show_default=True, help="Token budget per prompt+reference."
-)
-@click.option("--tokenizer", default=None, help="Tokenizer for the budget (as for 'mosaicit augment').")
-@click.option("--tables", type=click.Path(dir_okay=False), default=None, help="Template tables to use.")
+@strategy_options
+@budget_options
 @template_options
 @routing_options
 @read_options

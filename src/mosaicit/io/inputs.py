@@ -75,17 +75,21 @@ def open_text(path: str | Path) -> IO[str]:
 
 
 class Expanded(tuple[str | Path, ...]):
-    """Inputs already expanded (see :func:`expand`), with the ``name`` the user gave them."""
+    """Inputs already expanded (see :func:`expand`), with the ``name`` the user gave them and
+    ``keys``: how the stable record keys name each file (see :mod:`mosaicit.shards`), a file found
+    in a folder given as input by its path below that folder, any other as given."""
 
     name: str
+    keys: dict[str, str]
 
-    def __new__(cls, paths: Sequence[str | Path], name: str) -> Expanded:
+    def __new__(cls, paths: Sequence[str | Path], name: str, keys: dict[str, str] | None = None) -> Expanded:
         made = super().__new__(cls, paths)
         made.name = name
+        made.keys = {str(p): str(p) for p in paths} if keys is None else keys
         return made
 
-    def __reduce__(self) -> tuple[type[Expanded], tuple[tuple[str | Path, ...], str]]:
-        return (type(self), (tuple(self), self.name))
+    def __reduce__(self) -> tuple[type[Expanded], tuple[tuple[str | Path, ...], str, dict[str, str]]]:
+        return (type(self), (tuple(self), self.name, self.keys))
 
 
 def given_name(source: str | Path | Sequence[str | Path]) -> str:
@@ -112,6 +116,7 @@ def expand(source: str | Path | Sequence[str | Path]) -> Expanded:
     if not names:
         raise MosaicitError("no input given")
     out: list[str | Path] = []
+    keys: dict[str, str] = {}
     for name in names:
         text = str(name)
         if text == STDIN:
@@ -127,6 +132,7 @@ def expand(source: str | Path | Sequence[str | Path]) -> Expanded:
                         "a folder with no data files (.json, .jsonl, .parquet, .gz, .zst) and no state.json",
                     )
                 out.extend(files)
+                keys.update((str(f), f.relative_to(text).as_posix()) for f in files)
         elif any(c in text for c in GLOB_CHARS) and not Path(text).exists():
             matched = sorted(Path(p) for p in glob.glob(text, recursive=True) if is_data_file(Path(p)))
             if not matched:
@@ -136,26 +142,11 @@ def expand(source: str | Path | Sequence[str | Path]) -> Expanded:
             out.append(name)
     if out.count(STDIN) > 1:
         raise MosaicitError("'-' (standard input) can be read only once")
-    return Expanded(out, given_name(names))
+    for path in out:
+        keys.setdefault(str(path), str(path))
+    return Expanded(out, given_name(names), keys)
 
 
 def _hidden(path: Path, root: str) -> bool:
     """True for a file under a hidden folder (or hidden itself) below ``root``."""
     return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
-def key_names(source: str | Path | Sequence[str | Path]) -> dict[str, str]:
-    """How the stable record keys name each input file (see :mod:`mosaicit.shards`): a file
-    found in a folder given as input by its path below that folder, any other as given."""
-    from mosaicit.io.hf import is_saved_dataset
-
-    names: dict[str, str] = {}
-    for name in [source] if isinstance(source, str | Path) else list(source):
-        text = str(name)
-        if text != STDIN and Path(text).is_dir() and not is_saved_dataset(text):
-            for path in expand(text):
-                names[str(path)] = Path(path).relative_to(text).as_posix()
-        else:
-            for path in expand(text):
-                names.setdefault(str(path), str(path))
-    return names

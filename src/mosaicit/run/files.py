@@ -466,7 +466,15 @@ def convert_dataset(
         source, output_path, None, formats, on_bad, with_meta=with_meta, rejects=rejects_path,
         dataset_info=dataset_info_path, rejects_full=rejects_full,
     )  # fmt: skip
+    return convert(spec)
+
+
+@committed_together()
+def convert(spec: RunSpec) -> dict[str, Any]:
+    """Run ``spec`` as a conversion: read -> write, one row per item (see :func:`convert_dataset`)."""
     out = spec.outputs
+    if out.path is None:
+        raise ParamError("output", "is needed to convert")
     shape = out.output_format
     name = source_name(spec.source)
     stats = ReadStats()
@@ -474,7 +482,7 @@ def convert_dataset(
 
     def rows() -> Iterator[dict[str, Any]]:
         for conv in steps.read(spec, stats, rejects):
-            yield to_row(conv, shape, with_meta)
+            yield to_row(conv, shape, out.with_meta)
         if stats.read == 0:
             raise InputError(name, "empty dataset: no records")
 
@@ -482,7 +490,7 @@ def convert_dataset(
     written = steps.write(rows(), out, seen)
     summary: dict[str, Any] = {
         "input": name,
-        "output": str(output_path),
+        "output": str(out.path),
         "input_format": stats.shape,
         "output_format": shape,
         "records_read": stats.read,
@@ -491,11 +499,11 @@ def convert_dataset(
         "repairs": {k: stats.repairs[k] for k in REPAIRS if stats.repairs[k]},
     }
     if len(rejects) and out.rejects_target is not None:
-        write_rejects(out.rejects_target, rejects.in_input_order(), stats, rejects_full)
+        write_rejects(out.rejects_target, rejects.in_input_order(), stats, out.rejects_full)
         summary["rejects"] = str(out.rejects_target)
-    if dataset_info_path is not None:
+    if out.dataset_info is not None:
         summary["dataset_info"] = {
-            "path": str(dataset_info_path),
-            "name": dataset_info.write_entry(dataset_info_path, output_path, shape, seen.present),
+            "path": str(out.dataset_info),
+            "name": dataset_info.write_entry(out.dataset_info, out.path, shape, seen.present),
         }
     return summary

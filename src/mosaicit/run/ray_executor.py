@@ -33,7 +33,7 @@ from typing import Any
 from mosaicit.budget.budget import Budget, Measured
 from mosaicit.errors import InputError, MosaicitError, RecordError
 from mosaicit.extras import require
-from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, key_names, split_suffix
+from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, split_suffix
 from mosaicit.plan.compose import Composer, Tally
 from mosaicit.plan.features import PromptFeatures
 from mosaicit.records import Record, Sample
@@ -154,7 +154,7 @@ def _remote_files(uri: str) -> tuple[Any, list[tuple[str, str, str]]]:
 
 def list_inputs(source: Sequence[str | Path]) -> tuple[Any, list[tuple[str, str]], dict[str, str]]:
     """The filesystem of the inputs, ``[(path in it, name)]`` in reading order, and the key name
-    of each file by its name (see :func:`mosaicit.io.inputs.key_names`). Local paths are
+    of each file by its name (see :attr:`mosaicit.io.inputs.Expanded.keys`). Local paths are
     expanded as a local run expands them; all inputs must share one filesystem."""
     import pyarrow.fs as pafs
 
@@ -175,7 +175,7 @@ def list_inputs(source: Sequence[str | Path]) -> tuple[Any, list[tuple[str, str]
             if any(Path(p).is_dir() for p in local):
                 raise InputError(text, "--executor ray reads data files, not a saved datasets folder")
             entries = [(os.path.abspath(p), str(p)) for p in local]
-            names.update(key_names(text))
+            names.update(local.keys)
         if chosen is not None and fs.type_name != chosen.type_name:
             raise MosaicitError("--executor ray reads inputs from one filesystem at a time")
         chosen = chosen or fs

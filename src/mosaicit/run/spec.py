@@ -16,7 +16,7 @@ from mosaicit.config import MosaicConfig
 from mosaicit.errors import ParamError
 from mosaicit.io import dataset_info
 from mosaicit.io.formats import Columns
-from mosaicit.io.inputs import Expanded, expand, key_names
+from mosaicit.io.inputs import expand
 from mosaicit.io.outputs import STDOUT
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options, output_kind
@@ -137,7 +137,7 @@ class RunSpec:
     executor: str = "workers"
     shards: int = 1
     ray_address: str | None = None
-    #: The name of each input file in the records' stable keys (see :func:`mosaicit.io.inputs.key_names`).
+    #: The name of each input file in the records' stable keys (see :attr:`mosaicit.io.inputs.Expanded.keys`).
     key_names: dict[str, str] = field(init=False, default_factory=dict, compare=False)
     #: With ``executor="ray"``: the inputs' filesystem and ``[(path in it, name)]`` (see
     #: :func:`mosaicit.run.ray_executor.list_inputs`).
@@ -157,9 +157,9 @@ class RunSpec:
         local_inputs: Any = self.source
         if self.executor == "ray":
             local_inputs = self._list_ray_inputs()
-        elif _is_paths(self.source) and not isinstance(self.source, Expanded):
-            object.__setattr__(self, "key_names", key_names(self.source))
+        elif _is_paths(self.source):
             object.__setattr__(self, "source", expand(self.source))
+            object.__setattr__(self, "key_names", dict(self.source.keys))
             local_inputs = self.source
         if self.outputs.path is not None:
             check_distinct(
