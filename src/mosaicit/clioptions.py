@@ -301,7 +301,8 @@ executor_options = block(
         type=click.IntRange(min=1),
         default=None,
         help="Processes that measure records and compose epochs (or shards) in parallel, and the CPUs "
-        "of a local Ray instance [default: the number of CPUs]. The output is the same for any value.",
+        "of a local Ray instance [default: the CPUs not kept busy by other work: the CPUs less the "
+        "1-minute load average, at least 1]. The output is the same for any value.",
     ),
     click.option(
         "--executor",
@@ -331,10 +332,10 @@ executor_options = block(
 
 def make_execution(**kw: Any) -> dict[str, Any]:
     """The :class:`~mosaicit.run.spec.RunSpec` fields of the executor options."""
-    import os
+    from mosaicit.run.workers import free_cores
 
     return {
-        "workers": kw["workers"] or os.cpu_count() or 1,
+        "workers": kw["workers"] or free_cores(),
         "executor": kw["executor"],
         "shards": kw["shards"],
         "ray_address": kw["ray_address"],

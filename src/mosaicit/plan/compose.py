@@ -147,6 +147,9 @@ class Composer:
 
     def single_fits(self, index: int, records: Sequence[Record], counts) -> int | None:
         """The token count of a record alone in the plainest mosaic, or None if it does not fit."""
+        p, o = counts[index].prompt, counts[index].output
+        if self.bounded and p.clean and o.clean:  # the plainest mosaic is the two texts as they are
+            return p.sp + o.sp if self.budget.fits(p.sp + o.sp) else None
         plan = make_plan(base_style(), [index], [counts[index].features], self.tables)
         fit = self.measure(plan, records, counts)
         if fit is None:

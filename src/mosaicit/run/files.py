@@ -11,7 +11,6 @@ entry (the steps: :mod:`mosaicit.run.steps`). Nothing is written unless the whol
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +49,7 @@ from mosaicit.run.summary import (
     ShardsSummary,
     TokenSummary,
 )
+from mosaicit.run.workers import free_cores
 from mosaicit.shards import FileKeys, KeyOf
 from mosaicit.store import RecordStore
 
@@ -265,8 +265,9 @@ def augment_dataset(
 
     Single exchanges are mosaicked within their system-prompt group; other items follow the
     policies in ``formats``. Every written sample, rendered with ``formats.template``, counts
-    at most ``config.max_length`` tokens. ``workers`` (default: the number of CPUs) measure
-    records and compose epochs in parallel; token counts are cached under ``cache_dir`` (default
+    at most ``config.max_length`` tokens. ``workers`` (default: the free CPUs, see
+    :func:`~mosaicit.run.workers.free_cores`) measure records and compose epochs in parallel;
+    token counts are cached under ``cache_dir`` (default
     :func:`~mosaicit.budget.cache.default_cache_dir`) unless ``use_cache`` is False. Records wait in
     spool files while composing. Every output is committed together when the whole run
     succeeds (see :mod:`mosaicit.io.commit`); none of them is changed otherwise. The outputs
@@ -282,7 +283,7 @@ def augment_dataset(
         source, output_path, config, formats, on_bad,
         tokenizer=tokenizer, tables=tables_path, with_meta=with_meta, summary=summary_path,
         rejects=rejects_path, dataset_info=dataset_info_path, rejects_full=rejects_full,
-        workers=workers or os.cpu_count() or 1, cache_dir=cache_dir, use_cache=use_cache,
+        workers=workers or free_cores(), cache_dir=cache_dir, use_cache=use_cache,
         executor=executor, shards=shards, ray_address=ray_address,
     )  # fmt: skip
     return augment(spec, progress).to_dict()

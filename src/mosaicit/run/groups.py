@@ -29,6 +29,10 @@ from mosaicit.store import RecordStore
 from mosaicit.tables.loader import Tables
 
 COUNT_BATCH = 4096
+#: Measure batches per worker at least, so that the workers finish together.
+BATCHES_PER_WORKER = 4
+#: The smallest measure batch (below it, sending the batch costs more than it saves).
+MIN_BATCH = 256
 #: Cached counts checked against the tokenizer per batch of records read from the cache.
 SPOT_CHECKS = 8
 
@@ -103,6 +107,14 @@ def _uncountable(budget: Budget, records: Sequence[Record]) -> int:
     return records[0].index
 
 
+def batch_size(records: int, workers: int) -> int:
+    """Records per measure batch: :data:`COUNT_BATCH` at most, small enough that each of
+    ``workers`` processes gets :data:`BATCHES_PER_WORKER` batches (the counts do not depend on it)."""
+    if workers <= 1:
+        return COUNT_BATCH
+    return max(MIN_BATCH, min(COUNT_BATCH, -(-records // (workers * BATCHES_PER_WORKER))))
+
+
 def count_records(
     budget: Budget,
     records: Sequence[Record],
@@ -117,7 +129,8 @@ def count_records(
     batch that read counts from it is measured again without it.
     """
     executor = executor_for(workers)
-    ranges = [MeasureUnit(s, min(s + COUNT_BATCH, len(records))) for s in range(0, len(records), COUNT_BATCH)]
+    size = batch_size(len(records), getattr(executor, "workers", 1))
+    ranges = [MeasureUnit(s, min(s + size, len(records))) for s in range(0, len(records), size)]
     elsewhere = executor.runs_elsewhere(len(ranges))
     if elsewhere and isinstance(records, RecordStore):
         records.flush()

@@ -41,6 +41,22 @@ _STATE: dict[str, Any] = {}
 T = TypeVar("T")
 
 
+def free_cores() -> int:
+    """The CPUs this process may use that other work is not keeping busy: the CPUs it may run
+    on, less the one-minute load average (rounded), at least 1. The default worker count: a
+    worker more than the free cores only makes the run slower, and the output is the same for
+    any count."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # no load average (some containers, Windows)
+        busy = 0.0
+    return max(1, min(cpus, round(cpus - busy)))
+
+
 def can_fork() -> bool:
     """True where worker processes can be forked (Linux and other POSIX systems)."""
     return "fork" in multiprocessing.get_all_start_methods()
