@@ -163,3 +163,48 @@ def test_chat_template_file_overrides(tmp_path):
     )
     template, _ = load_template("chat", TOKENIZERS / "llama-3.1", path)
     assert template.texts("Q", "A", "S") == ["<system>S<user>Q<assistant>A"]
+
+
+ODD_TEXTS = [
+    "{{ bos_token }} {% raw %}x{% endraw %} {# not a comment #}",
+    "<|eot_id|> and <|im_end|> written as text",
+    "naïve café 🧩 \u200b\u2028 tab\tend",
+    "  leading and trailing spaces  ",
+    "",
+]
+
+
+@pytest.mark.parametrize("name", ["llama-3.1", "qwen3"])
+def test_chat_templates_render_as_transformers_renders_them(name, tmp_path):
+    """mosaicit renders chat templates itself (no transformers import); the text must be the one
+    ``apply_chat_template`` gives, for odd texts too, and with special tokens written as dicts."""
+    template, _ = load_template("chat", TOKENIZERS / name)
+    tok = hf_tokenizer(name)
+    cases = [(s, [(u, a)]) for s in ("", "Sys {{x}}") for u in ODD_TEXTS for a in ODD_TEXTS[:3]]
+    for system, turns in cases:
+        [text] = template.conversation(system, turns)
+        assert text == tok.apply_chat_template(_messages(system, turns), tokenize=False)
+    # a config that writes its special tokens as AddedToken dicts, with the template in its own file
+    folder = _tokenizer_copy(tmp_path, name, None)
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    for key in ("bos_token", "eos_token"):
+        if isinstance(config.get(key), str):
+            config[key] = {"content": config[key], "special": True, "__type": "AddedToken"}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    (folder / "chat_template.jinja").write_text("{{ bos_token }}|{{ eos_token }}|{{ messages[0]['content'] }}")
+    copied, _ = load_template("chat", folder)
+    [text] = copied.conversation("", [("Q", "A")])
+    assert text == f"{tok.bos_token or ''}|{tok.eos_token}|Q"
+
+
+def test_chat_template_needs_no_transformers():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mosaicit.render.templates import load_template; "
+        f"t, c = load_template('chat', {str(TOKENIZERS / 'qwen3')!r}); t.texts('Q', 'A', 'S'); "
+        "print('transformers' in sys.modules, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from mosaicit.budget.tokens import TokenCounter
+from mosaicit.budget.tokens import TokenCounter, hf_counter
 from mosaicit.errors import MosaicitError, ParamError
-from mosaicit.extras import require
+from mosaicit.render.jinja_chat import JinjaChat, read_chat_config
 from mosaicit.render.layout import Segment
 
 
@@ -135,7 +134,8 @@ SENTINELS = {role: f"\ue000Mosaicit.{role}\ue001" for role in ("system", "user",
 
 
 class ChatTemplate:
-    """The tokenizer's own chat template, rendered by ``transformers``' ``apply_chat_template``.
+    """The tokenizer's own chat template, rendered as ``transformers``' ``apply_chat_template``
+    renders it (see :mod:`mosaicit.render.jinja_chat`).
 
     What is counted is what TRL's SFT trainer tokenizes: the rendered text (BOS and other
     special tokens included when the template writes them), with special-token strings read
@@ -147,21 +147,16 @@ class ChatTemplate:
 
     name = "chat"
 
-    def __init__(self, tokenizer: Any, source: str, chat_template: str | None = None) -> None:
-        self.tokenizer = tokenizer
+    def __init__(self, chat: JinjaChat, source: str) -> None:
+        self.chat = chat
         self.source = source
-        self.template = chat_template or getattr(tokenizer, "chat_template", None)
-        if not self.template:
-            raise MosaicitError(
-                f"{source}: the tokenizer has no chat template; "
-                "pass --chat-template FILE or another --template"
-            )
+        self.template = chat.template
         self._shapes: dict[bool, tuple[str, ...]] = {}
 
     def render(self, messages: list[dict[str, str]]) -> str:
         """The rendered text of ``messages``; a template error becomes a one-line MosaicitError."""
         try:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, chat_template=self.template)
+            text = self.chat.render(messages)
         except Exception as exc:  # jinja2 and the template's raise_exception raise anything
             roles = "/".join(m["role"] for m in messages)
             detail = " ".join(str(exc).split())[:200]
@@ -256,19 +251,17 @@ def added_affixes(spec: str | os.PathLike[str] | None) -> tuple[str, str]:
     return "", ""
 
 
-def load_chat_tokenizer(spec: str | os.PathLike[str] | None) -> tuple[Any, str]:
-    """A ``transformers`` tokenizer for ``--template chat``, from a local folder (never downloaded)."""
+def chat_folder(spec: str | os.PathLike[str] | None) -> Path:
+    """The tokenizer folder that ``--template chat`` reads its template and tokenizer from."""
     if spec is None:
         raise MosaicitError("--template chat needs --tokenizer: a tokenizer folder with a chat template")
     path = Path(spec)
     folder = path.parent if path.is_file() else path
-    AutoTokenizer = require("transformers").AutoTokenizer  # noqa: N806
-    try:
-        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), str(folder)
-    except Exception as exc:  # transformers raises OSError/ValueError/HF errors
+    if not (folder / "tokenizer.json").is_file():
         raise MosaicitError(
-            f"{folder}: cannot load a tokenizer with transformers: {' '.join(str(exc).split())[:200]}"
-        ) from None
+            f"{folder}: --template chat needs a fast tokenizer (a folder with tokenizer.json)"
+        )
+    return folder
 
 
 def load_template(
@@ -288,9 +281,9 @@ def load_template(
     if name == "chatml":
         return ChatMLTemplate(), None
     if name == "chat":
-        tok, folder = load_chat_tokenizer(tokenizer)
-        source = folder
-        text = None
+        folder = chat_folder(tokenizer)
+        text, tokens = read_chat_config(folder)
+        source = str(folder)
         if chat_template is not None:
             try:
                 text = Path(chat_template).read_text(encoding="utf-8")
@@ -299,16 +292,11 @@ def load_template(
                     f"{chat_template}: cannot read the chat template: {exc.strerror}"
                 ) from None
             source = str(chat_template)
-        return ChatTemplate(tok, source, text), chat_counter(tok, folder)
+        if not text:
+            raise MosaicitError(
+                f"{source}: the tokenizer has no chat template; "
+                "pass --chat-template FILE or another --template"
+            )
+        counter = hf_counter(folder / "tokenizer.json", str(folder))
+        return ChatTemplate(JinjaChat(text, tokens), source), counter
     raise ParamError("template", f"must be one of {', '.join(TEMPLATES)}, got {name!r}")
-
-
-def chat_counter(tok: Any, name: str) -> TokenCounter:
-    """A counter over a ``transformers`` fast tokenizer's backend, as the trainer tokenizes."""
-    from mosaicit.budget.tokens import _from_hf_tokenizer, _sha256
-
-    backend = getattr(tok, "backend_tokenizer", None)
-    if backend is None:
-        raise MosaicitError(f"{name}: --template chat needs a fast (tokenizer.json) tokenizer")
-    spec = backend.to_str()
-    return _from_hf_tokenizer(backend, name, _sha256(b"hf", spec.encode("utf-8")), json.loads(spec))
