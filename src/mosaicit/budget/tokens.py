@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from mosaicit.budget.pieces import AsciiPieces
 from mosaicit.budget.pretoken import SPLIT_PATTERNS
 from mosaicit.errors import MosaicitError
 from mosaicit.extras import require
@@ -61,6 +62,8 @@ class FunctionCounter:
     pretoken_exact: bool = False
     #: The tokenizer normalizes texts to NFC before it splits them.
     nfc: bool = False
+    #: Counts plain ASCII texts without the tokenizer's split step (byte-level BPE only).
+    pieces: AsciiPieces | None = None
     _cache: dict[str, int] = field(default_factory=dict, repr=False)
 
     def count(self, text: str) -> int:
@@ -163,19 +166,36 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, spec: dict[str, An
     encode = getattr(tok, "encode_batch_fast", tok.encode_batch)
 
     def encode_one(text: str) -> int:
-        return len(tok.encode(text, add_special_tokens=False).ids)
+        return len(tok.encode(text, add_special_tokens=False))
 
     def encode_many(texts: list[str]) -> list[int]:
         if len(texts) < SMALL_BATCH:  # waking the library's thread pool costs more than it saves
             return [encode_one(t) for t in texts]
-        return [len(e.ids) for e in encode(texts, add_special_tokens=False)]
+        return [len(e) for e in encode(texts, add_special_tokens=False)]
+
+    pretoken_exact = _pretoken_exact_hf(spec)
+    pieces = None
+    if pretoken_exact:  # plain ASCII texts are cut and counted piece by piece here, faster
+        pattern = spec["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"]
+        pieces = AsciiPieces(pattern, tok.model, specials)
+        whole_one, whole_many = encode_one, encode_many
+
+        def encode_one(text: str) -> int:
+            return pieces.count_many([text])[0] if pieces.covers(text) else whole_one(text)
+
+        def encode_many(texts: list[str]) -> list[int]:
+            out = pieces.count_many(texts)
+            rest = [i for i, n in enumerate(out) if n < 0]
+            for i, n in zip(rest, whole_many([texts[i] for i in rest]) if rest else (), strict=True):
+                out[i] = n
+            return out
 
     def token_ends(texts: list[str]) -> list[list[int]]:
         return [[end for _, end in e.offsets] for e in tok.encode_batch(texts, add_special_tokens=False)]
 
     return FunctionCounter(
         name, fingerprint, encode_many, encode_one, _space_exact_hf(spec), specials, token_ends,
-        _pretoken_exact_hf(spec), spec.get("normalizer") == {"type": "NFC"},
+        pretoken_exact, spec.get("normalizer") == {"type": "NFC"}, pieces,
     )  # fmt: skip
 
 
