@@ -20,3 +20,51 @@ def test_workers_give_the_same_bytes(tmp_path, epochs):
         summary.replace('"workers": 2', '"workers": 1').replace("two.jsonl", "one.jsonl")
         == (tmp_path / "one.jsonl.summary.json").read_text()
     )
+
+
+def test_the_default_worker_count_leaves_out_busy_cores(monkeypatch):
+    """Workers default to the CPUs other work is not using (niced work yields, so it is free)."""
+    import os
+
+    from mosaicit.run import workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(workers, "CORE_WINDOW", 0)
+
+    def ticks(*samples):
+        it = iter(samples)
+        monkeypatch.setattr(workers, "_cpu_ticks", lambda: next(it))
+
+    ticks((0, 0), (400, 400))  # every CPU free
+    assert workers.free_cores() == 4
+    ticks((0, 0), (100, 400))  # three CPUs busy with other work
+    assert workers.free_cores() == 1
+    ticks((0, 0), (0, 400))  # all busy: still one worker
+    assert workers.free_cores() == 1
+    ticks(None)  # no /proc/stat: the load average decides
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert workers.free_cores() == 3
+
+
+def test_niced_work_counts_as_free_for_a_process_that_is_not_niced():
+    import os
+    import subprocess
+    import sys
+
+    from mosaicit.run.workers import _cpu_ticks
+
+    hog = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.5)
+        before = _cpu_ticks()
+        time.sleep(0.5)
+        after = _cpu_ticks()
+    finally:
+        hog.kill()
+        hog.wait()
+    assert before is not None and after is not None
+    free_share = (after[0] - before[0]) / (after[1] - before[1])
+    assert free_share > 1 - 0.5 / (os.cpu_count() or 1)  # the hog keeps a CPU busy, yet counts as free

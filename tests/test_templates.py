@@ -191,7 +191,9 @@ def test_chat_templates_render_as_transformers_renders_them(name, tmp_path):
         if isinstance(config.get(key), str):
             config[key] = {"content": config[key], "special": True, "__type": "AddedToken"}
     (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
-    (folder / "chat_template.jinja").write_text("{{ bos_token }}|{{ eos_token }}|{{ messages[0]['content'] }}")
+    (folder / "chat_template.jinja").write_text(
+        "{{ bos_token }}|{{ eos_token }}|{{ messages[0]['content'] }}"
+    )
     copied, _ = load_template("chat", folder)
     [text] = copied.conversation("", [("Q", "A")])
     assert text == f"{tok.bos_token or ''}|{tok.eos_token}|Q"

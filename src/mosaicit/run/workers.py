@@ -21,6 +21,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -41,19 +42,46 @@ _STATE: dict[str, Any] = {}
 T = TypeVar("T")
 
 
+#: How long :func:`free_cores` watches the CPUs.
+CORE_WINDOW = 0.05
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(ticks the CPUs were free for this process, all ticks) since boot, from Linux's
+    ``/proc/stat``, or None. Free: idle, waiting for I/O, or running niced work while this
+    process is not niced (niced work yields the CPU to it)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 5:
+        return None
+    free = fields[3] + fields[4] + (fields[1] if os.getpriority(os.PRIO_PROCESS, 0) <= 0 else 0)
+    return free, sum(fields)
+
+
 def free_cores() -> int:
-    """The CPUs this process may use that other work is not keeping busy: the CPUs it may run
-    on, less the one-minute load average (rounded), at least 1. The default worker count: a
-    worker more than the free cores only makes the run slower, and the output is the same for
-    any count."""
+    """The CPUs this process may use that other work is not keeping busy, at least 1: the
+    default worker count (a worker beyond the free cores only slows the run down, and the
+    output is the same for any count). Other work is what the CPUs do during a short look at
+    ``/proc/stat`` (niced work does not count); where there is none, the one-minute load average."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:  # no load average (some containers, Windows)
-        busy = 0.0
+    before = _cpu_ticks()
+    after = None
+    if before is not None:
+        time.sleep(CORE_WINDOW)
+        after = _cpu_ticks()
+    if before is not None and after is not None and after[1] > before[1]:
+        busy = (os.cpu_count() or cpus) * (1 - (after[0] - before[0]) / (after[1] - before[1]))
+    else:
+        try:
+            busy = os.getloadavg()[0]
+        except OSError:  # no load average either
+            busy = 0.0
     return max(1, min(cpus, round(cpus - busy)))
 
 
