@@ -144,6 +144,7 @@ class Budget:
         self._alone_before = self.count(self._before)
         self._absorbed: dict[tuple[str, str], int] = {}
         self._parts: dict[str, int] = {}
+        self._part_counts: dict[str, int] = {}  # each part of those texts
         self._fixed_memo: dict[tuple[str, str], tuple[int, bool]] = {}
         self._shared_counts: dict[tuple[int, int, bool, str, str], TextCounts] = {}
 
@@ -368,7 +369,11 @@ class Budget:
         if hit is None:
             if len(self._parts) > MEMO_LIMIT:
                 self._parts.clear()
-            hit = self._parts[text] = sum(map(self.count, hard_parts(text)))
+                self._part_counts.clear()
+            parts, counts = hard_parts(text), self._part_counts
+            for part in set(parts).difference(counts):
+                counts[part] = self.count(part)
+            hit = self._parts[text] = sum(map(counts.__getitem__, parts))
         return hit
 
     def _absorbed_newlines(self, tail: str, newlines: str) -> int:

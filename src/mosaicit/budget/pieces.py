@@ -58,16 +58,17 @@ class AsciiPieces:
     def __init__(self, pattern: str, model: Any, specials: Iterable[str]) -> None:
         self.findall = re.compile(ASCII_PATTERNS[pattern], re.ASCII).findall
         self.tokenize = model.tokenize
-        specials = [s for s in specials if s]
-        self.special_starts = frozenset(s[0] for s in specials)
-        self.specials = specials
+        self.specials = [s for s in specials if s]
+        starts = "".join(sorted({re.escape(s[0]) for s in self.specials}))
+        #: Finds a character that starts a special-token string (None: the tokenizer has none).
+        self.special_start = re.compile(f"[{starts}]").search if starts else None
         self.memo: dict[str, int] = {}
 
     def covers(self, text: str) -> bool:
         """True when :meth:`count_many` counts ``text`` exactly: plain ASCII, no special-token string."""
         if not text.isascii() or UNSURE.search(text):
             return False
-        if any(c in text for c in self.special_starts):
+        if self.special_start and self.special_start(text):
             return not any(s in text for s in self.specials)
         return True
 
