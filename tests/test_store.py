@@ -21,6 +21,8 @@ def test_store_round_trips_records_and_cleans_up(alpaca_eval):
         assert len(store) == len(records)
         assert list(store) == records
         assert store[-1] == records[-1] and store[10:13] == records[10:13]
+        assert store[:] == records and store[-5:] == records[-5:] and store[7:7] == []
+        assert store[3:40:7] == records[3:40:7] and store[40:3:-9] == records[40:3:-9]
         with pytest.raises(IndexError):
             store[len(records)]
         store.append(Record(9999, "late", "entry"))

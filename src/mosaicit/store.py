@@ -84,7 +84,16 @@ class RecordStore(Sequence[Record]):
 
     def __getitem__(self, i: int | slice) -> Record | list[Record]:
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+            start, stop, step = i.indices(len(self))
+            if step != 1 or stop <= start:
+                return [self[j] for j in range(start, stop, step)]
+            self.flush()  # a run of records: one read
+            offsets, first = self._offsets, self._offsets[start]
+            data = memoryview(os.pread(self._writer.fileno(), offsets[stop] - first, first))
+            return [
+                Record(*pickle.loads(data[offsets[j] - first : offsets[j + 1] - first]))
+                for j in range(start, stop)
+            ]
         if i < 0:
             i += len(self)
         if not 0 <= i < len(self):
