@@ -57,8 +57,9 @@ class FunctionCounter:
     encode_one: Callable[[str], int] | None = None
     space_exact: bool = False
     specials: tuple[str, ...] = ()
-    #: Where each token of each text ends (character offsets), when the backend can tell.
-    token_ends: Callable[[list[str]], list[list[int]]] | None = None
+    #: Space-exact counters: the count of each clean word (no space after a non-space, no
+    #: special-token string), faster than :meth:`count_many` where the backend can tell.
+    word_counts: Callable[[list[str]], list[int]] | None = None
     pretoken_exact: bool = False
     #: The tokenizer normalizes texts to NFC before it splits them.
     nfc: bool = False
@@ -190,11 +191,16 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, spec: dict[str, An
                 out[i] = n
             return out
 
-    def token_ends(texts: list[str]) -> list[list[int]]:
-        return [[end for _, end in e.offsets] for e in tok.encode_batch(texts, add_special_tokens=False)]
+    space_exact = _space_exact_hf(spec)
+    word_counts = None
+    if space_exact:  # a word's count is its BPE alone: no need to run the whole pipeline
+        tokenize = tok.model.tokenize
+
+        def word_counts(words: list[str]) -> list[int]:
+            return [len(tokenize("▁" + w.replace(" ", "▁"))) for w in words]
 
     return FunctionCounter(
-        name, fingerprint, encode_many, encode_one, _space_exact_hf(spec), specials, token_ends,
+        name, fingerprint, encode_many, encode_one, space_exact, specials, word_counts,
         pretoken_exact, spec.get("normalizer") == {"type": "NFC"}, pieces,
     )  # fmt: skip
 

@@ -15,9 +15,9 @@ Two kinds of vocabulary qualify (see :func:`mosaicit.budget.tokens.load_counter`
   after a tab or a newline is not such a boundary, so the words are cut only where one is.
 
 Natural text reuses a small set of words, so counting a corpus this way tokenizes a small
-fraction of its characters. New words are learnt in bulk (for space-exact vocabularies,
-joined by spaces into long texts whose token offsets say how many tokens each word got), so
-even a text of all-new words costs about one tokenization. Texts this does not cover (empty,
+fraction of its characters. New words are learnt in bulk, each distinct word once (for
+space-exact vocabularies, by the tokenizer's BPE model directly: a word alone needs no more),
+so even a text of all-new words costs about one tokenization. Texts this does not cover (empty,
 starting or ending with a space, holding a literal "▁" or a special-token string) are
 tokenized whole.
 """
@@ -25,7 +25,6 @@ tokenized whole.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import islice
 
@@ -36,8 +35,6 @@ from mosaicit.budget.tokens import TokenCounter
 WORD_BREAK = re.compile(r"(?<! ) ")
 #: Distinct words remembered per run before the memo starts over (bounds its memory).
 MEMO_LIMIT = 1_000_000
-#: New words are learnt this many to a joined text.
-LEARN_CHUNK = 1024
 
 
 class WordCounter:
@@ -129,18 +126,5 @@ class WordCounter:
             self.memo.update(zip(later, self.counter.count_many([" " + w for w in later]), strict=True))
             return
         words = list(set().union(*texts).difference(self.memo))
-        token_ends = getattr(self.counter, "token_ends", None)
-        if token_ends is None or len(words) < LEARN_CHUNK // 128:
-            self.memo.update(zip(words, self.counter.count_many(words), strict=True))
-            return
-        # Many at once, joined by spaces: a space before a word is a hard token boundary, so
-        # each word gets the tokens it gets alone, and the tokens ending up to its end are its.
-        chunks = [words[i : i + LEARN_CHUNK] for i in range(0, len(words), LEARN_CHUNK)]
-        for chunk, ends in zip(chunks, token_ends([" ".join(c) for c in chunks]), strict=True):
-            end = -1  # where the previous word ends; the space after it starts the next word's share
-            done = 0
-            for word in chunk:
-                end += 1 + len(word)
-                upto = bisect_right(ends, end)
-                self.memo[word] = upto - done
-                done = upto
+        count = getattr(self.counter, "word_counts", None) or self.counter.count_many
+        self.memo.update(zip(words, count(words), strict=True))
