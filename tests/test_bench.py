@@ -81,3 +81,26 @@ def test_unknown_mosaicit_options_are_dropped(bench):
     assert cli.dropped == ["--no-such-option", "3"]
     assert cli.extra == ["--seed", "5"]
     assert cli.accepts("--max-length")
+
+
+def test_floor_benchmark_takes_real_sharegpt_first_turns(bench, tmp_path, capsys, monkeypatch):
+    """bench_floor.py's data and floor: the first (human, gpt) exchange of each whole conversation."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    spec = importlib.util.spec_from_file_location("bench_floor", ROOT / "bench" / "bench_floor.py")
+    floor = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = floor
+    spec.loader.exec_module(floor)
+    source = ASSETS / "datasets" / "fastchat_dummy_conversation.json"
+    conversations = json.loads(source.read_text(encoding="utf-8"))
+    expected = [
+        {"instruction": c["conversations"][0]["value"], "output": c["conversations"][1]["value"]}
+        for c in conversations
+        if [t["from"] for t in c["conversations"][:2]] == ["human", "gpt"]
+        and all(t["value"].strip() for t in c["conversations"][:2])
+    ]
+    target = tmp_path / "first.jsonl"
+    assert floor.first_turns(source, target) == len(expected) > 0
+    assert [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()] == expected
+    floor.floor_child(str(target), str(ASSETS / bench.TOKENIZER_REL))
+    assert json.loads(capsys.readouterr().out)["records"] == len(expected)
+    assert (floor.checkout("HEAD", tmp_path / "head") / "mosaicit" / "__init__.py").is_file()
