@@ -182,7 +182,7 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, spec: dict[str, An
         whole_one, whole_many = encode_one, encode_many
 
         def encode_one(text: str) -> int:
-            return pieces.count_many([text])[0] if pieces.covers(text) else whole_one(text)
+            return pieces.count(text) if pieces.covers(text) else whole_one(text)
 
         def encode_many(texts: list[str]) -> list[int]:
             out = pieces.count_many(texts)

@@ -46,19 +46,27 @@ T = TypeVar("T")
 CORE_WINDOW = 0.05
 
 
-def _cpu_ticks() -> tuple[int, int] | None:
-    """(ticks the CPUs were free for this process, all ticks) since boot, from Linux's
-    ``/proc/stat``, or None. Free: idle, waiting for I/O, or running niced work while this
-    process is not niced (niced work yields the CPU to it)."""
+def free_ticks(stat: str, niced_is_free: bool) -> tuple[int, int] | None:
+    """(ticks the CPUs were free, all ticks) from the ``cpu`` line of Linux's ``/proc/stat``,
+    or None if it is not one. Free: idle or waiting for I/O, and running niced work when
+    ``niced_is_free`` (niced work yields the CPU to a process that is not niced)."""
     try:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(x) for x in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
+        fields = [int(x) for x in stat.split()[1:9]]
+    except ValueError:
         return None
     if len(fields) < 5:
         return None
-    free = fields[3] + fields[4] + (fields[1] if os.getpriority(os.PRIO_PROCESS, 0) <= 0 else 0)
-    return free, sum(fields)
+    return fields[3] + fields[4] + (fields[1] if niced_is_free else 0), sum(fields)
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """:func:`free_ticks` of this machine now, for this process, or None (no ``/proc/stat``)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            line = stat.readline()
+    except OSError:
+        return None
+    return free_ticks(line, os.getpriority(os.PRIO_PROCESS, 0) <= 0)
 
 
 def free_cores() -> int:
