@@ -9,9 +9,12 @@
 - **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
   and counts batches of record texts (:meth:`RayExecutor.count`, which
   :meth:`mosaicit.run.groups.Run.measure` calls instead of measuring batch units).
-- **Composing.** Each (group, epoch, shard) unit (see :mod:`mosaicit.shards`) is one Ray task
-  holding only its own records; the driver writes the units' rows in their order, and the
-  one summary and rejects file, all committed together (:mod:`mosaicit.io.commit`).
+- **Composing.** A group's records go to the object store once, in blocks; each (group, epoch,
+  shard) unit (see :mod:`mosaicit.shards`) is one Ray task that takes its own members from the
+  blocks. With one output file the driver writes the units' rows in their order; with part
+  files (:mod:`mosaicit.io.parts`) each task writes its unit's part itself and returns only its
+  tally, and the driver writes the one summary and rejects file, all committed together
+  (:mod:`mosaicit.io.commit`).
 
 :func:`connect` joins the cluster at ``--ray-address`` (or ``RAY_ADDRESS``), or starts a local
 Ray instance for the run. Every failure is one ``MosaicitError`` line.
@@ -25,8 +28,10 @@ import os
 import pickle
 import socket
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +39,21 @@ from mosaicit.budget.budget import Budget, Measured
 from mosaicit.errors import InputError, MosaicitError, RecordError
 from mosaicit.extras import require
 from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, split_suffix
-from mosaicit.plan.compose import Composer, Tally
+from mosaicit.plan.compose import Tally
 from mosaicit.plan.features import PromptFeatures
-from mosaicit.records import Record, Sample
+from mosaicit.records import Record
 from mosaicit.run.executors import LocalExecutor, MeasureUnit
 from mosaicit.run.groups import COUNT_BATCH
-from mosaicit.shards import ComposeUnit, KeyOf, compose_unit
+from mosaicit.shards import ComposeJob, ComposeUnit, unit_results
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
 SCHEME = "://"
+#: Records per object-store block of a group's records (see :meth:`RayExecutor.put_records`).
+RECORD_BLOCK = COUNT_BATCH
+#: Compose tasks submitted ahead, per CPU: the driver holds the counts of only these units.
+IN_FLIGHT = 2
+#: Seconds to wait for cancelled compose tasks to end after an error or a signal.
+CANCEL_WAIT = 30
 
 
 def require_ray() -> Any:
@@ -288,17 +299,29 @@ class CountTokens:
 
 
 def _compose_task(
-    composer: Composer,
-    unit: ComposeUnit,
-    records: dict[int, Record],
-    counts: dict[int, Measured],
-    finish: Callable[[Sample], Any],
-    key_of: KeyOf | None,
+    job: ComposeJob, unit: ComposeUnit, blocks: list[Any], counts: dict[int, Measured]
 ) -> tuple[list[Any], Tally]:
-    """Compose one unit where Ray puts it: its rows (finished) and its tally."""
-    composer.tally = Tally()
-    rows = [finish(sample) for sample in compose_unit(composer, unit, records, counts, (), None, key_of)]
-    return rows, composer.tally
+    """Compose one unit where Ray puts it: what it yields (its finished rows, or its part file's
+    result) and its tally. Its members' records are taken from the group's blocks in the object
+    store (:meth:`RayExecutor.put_records`), one block at a time."""
+    import ray
+
+    records: dict[int, Record] = {}
+    members = sorted(unit.members or ())
+    at = 0
+    for number, ref in enumerate(blocks):
+        end = (number + 1) * RECORD_BLOCK
+        mine = []
+        while at < len(members) and members[at] < end:
+            mine.append(members[at])
+            at += 1
+        if mine:
+            column = ray.get(ref).column("record")
+            for i in mine:
+                records[i] = pickle.loads(column[i - number * RECORD_BLOCK].as_py())
+    job = replace(job, records=records, counts=counts)
+    job.composer.tally = Tally()
+    return list(unit_results(job, unit)), job.composer.tally
 
 
 class RayExecutor:
@@ -374,44 +397,58 @@ class RayExecutor:
                 measured.append(budget.shared(Measured(p, o, features, record.system)))
         return measured
 
-    def compose(
-        self,
-        composer: Composer,
-        records: Sequence[Record],
-        counts: Sequence[Measured],
-        usable: Sequence[int],
-        units: Sequence[ComposeUnit],
-        progress: Callable[[int], None] | None,
-        finish: Callable[[Sample], Any],
-        key_of: KeyOf | None = None,
-    ) -> Iterator[Any]:
-        """Each unit's finished rows, in the units' order, each unit composed by one Ray task."""
-        shared = self.ray.put(composer)
-        done = self.ray.put(finish)
-        units = [u if u.members is not None else replace(u, members=tuple(usable)) for u in units]
-        tasks = [
-            self._remote.remote(
-                shared,
-                unit,
-                {i: records[i] for i in unit.members or ()},
-                {i: counts[i] for i in unit.members or ()},
-                done,
-                key_of,
-            )
-            for unit in units
-        ]
+    def put_records(self, records: Sequence[Record]) -> list[Any]:
+        """A group's records in the object store, :data:`RECORD_BLOCK` at a time (each record
+        pickled, in one Arrow binary column, so that a task unpickles only its members): this
+        process reads one block at a time from its spool and keeps only the references."""
+        import pyarrow as pa
+
+        blocks = []
+        for start in range(0, len(records), RECORD_BLOCK):
+            chunk = records[start : start + RECORD_BLOCK]
+            blobs = [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in chunk]
+            blocks.append(self.ray.put(pa.table({"record": pa.array(blobs, pa.binary())})))
+        return blocks
+
+    def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
+        """What each unit yields, in the units' order, each unit composed by one Ray task.
+
+        The records go to the object store once (:meth:`put_records`); each task receives the
+        block references and its members' counts, and at most :data:`IN_FLIGHT` tasks per CPU
+        wait at a time, so this process holds no record texts and only a few units' counts.
+        """
+        units = [u if u.members is not None else replace(u, members=tuple(job.usable)) for u in job.units]
+        blocks = self.put_records(job.records)  # type: ignore[arg-type]
+        shared = self.ray.put(replace(job, records={}, counts={}, usable=(), units=()))
+        counts = job.counts
+
+        def submit(unit: ComposeUnit) -> Any:
+            mine = {i: counts[i] for i in unit.members or ()}
+            return self._remote.remote(shared, unit, blocks, mine)
+
+        waiting = iter(units)
+        pending: deque[tuple[ComposeUnit, Any]] = deque()
+        for unit in islice(waiting, max(2, IN_FLIGHT * self.workers)):
+            pending.append((unit, submit(unit)))
         try:
-            for unit, task in zip(units, tasks, strict=True):
+            while pending:
+                unit, task = pending.popleft()
                 try:
-                    rows, tally = self.ray.get(task)
+                    results, tally = self.ray.get(task)
                 except Exception as exc:
                     raise MosaicitError(f"composing on Ray failed: {_first_line(exc)}") from None
-                composer.tally.merge(tally)
+                following = next(waiting, None)
+                if following is not None:
+                    pending.append((following, submit(following)))
+                job.composer.tally.merge(tally)
                 if progress:
                     progress(len(unit.members or ()))
-                yield from rows
+                yield from results
         except BaseException:  # an error, a signal, or the caller stopped reading: stop the rest
+            tasks = [task for _, task in pending]
             for task in tasks:
                 with contextlib.suppress(Exception):
                     self.ray.cancel(task)
+            with contextlib.suppress(Exception):  # let them end before their part files are removed
+                self.ray.wait(tasks, num_returns=len(tasks), timeout=CANCEL_WAIT)
             raise
