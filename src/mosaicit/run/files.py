@@ -264,6 +264,7 @@ def augment_dataset(
     executor: str = "workers",
     shards: int = 1,
     ray_address: str | None = None,
+    output_parts: str | None = None,
 ) -> dict[str, Any]:
     """Mosaic ``source`` (a path or a ``datasets.Dataset``) into ``output_path``; returns the summary.
 
@@ -279,7 +280,9 @@ def augment_dataset(
     file holds each one's index, file, row, id, reason and detail, and the record itself when
     ``rejects_full``. ``source`` may be several paths (see :mod:`mosaicit.io.inputs`).
     ``executor`` (``local``, ``workers``, ``ray`` at ``ray_address``) and ``shards``: see
-    :class:`~mosaicit.run.spec.RunSpec`; every executor writes the same bytes.
+    :class:`~mosaicit.run.spec.RunSpec`; every executor writes the same bytes. With
+    ``output_parts`` (``jsonl`` or ``parquet``), ``output_path`` is a folder of part files, one per
+    compose unit, written where each unit is composed (:mod:`mosaicit.io.parts`).
     The same run from a :class:`~mosaicit.run.spec.RunSpec`: :func:`augment`.
     """
     spec = run_spec(
@@ -287,7 +290,7 @@ def augment_dataset(
         tokenizer=tokenizer, tables=tables_path, with_meta=with_meta, summary=summary_path,
         rejects=rejects_path, dataset_info=dataset_info_path, rejects_full=rejects_full,
         workers=workers or os.cpu_count() or 1, cache_dir=cache_dir, use_cache=use_cache,
-        executor=executor, shards=shards, ray_address=ray_address,
+        executor=executor, shards=shards, ray_address=ray_address, output_parts=output_parts,
     )  # fmt: skip
     return augment(spec, progress).to_dict()
 

@@ -127,7 +127,7 @@ def _check_outside(inputs: Any, folder: str | Path) -> None:
     for path in inputs if isinstance(inputs, list | tuple) else [inputs]:
         if isinstance(path, str | os.PathLike) and os.path.exists(path):
             if os.path.commonpath([root, os.path.realpath(path)]) == root:
-                raise ParamError("output", f"{folder}: an input ({path}) lies in the output folder")
+                raise ParamError("output", f": {folder}: an input ({path}) lies in the output folder")
 
 
 #: Where a run's units of work are done (:mod:`mosaicit.run.executors`).
