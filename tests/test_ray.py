@@ -207,3 +207,76 @@ def test_broken_file_in_a_remote_folder_names_the_file(cluster, shards_input, tm
     line = error_line(invoke("augment", f"file://{folder}", "-o", out, "--executor", "ray", "-q"))
     assert line.startswith(f"mosaicit: error: file://{folder}/b.parquet: not a readable Parquet file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.fixture(scope="module")
+def part_runs(cluster, shards_input, tmp_path_factory) -> dict[str, Path]:
+    """The sharded run of :func:`runs`, with part files instead of one output file."""
+    out = tmp_path_factory.mktemp("parts")
+    return {
+        ex: augment(shards_input, out / ex, "--executor", ex, "--shards", SHARDS, "--output-parts", "jsonl")
+        for ex in ("local", "workers", "ray")
+    }
+
+
+def test_ray_tasks_write_the_part_files_of_local_and_workers(part_runs, runs):
+    names = sorted(p.name for p in part_runs["local"].iterdir())
+    assert names == [f"part-g00000-e{e:05d}-s{s:05d}.jsonl" for e in range(EPOCHS) for s in range(SHARDS)]
+    for executor in ("workers", "ray"):
+        assert sorted(p.name for p in part_runs[executor].iterdir()) == names
+        for name in names:
+            assert (part_runs[executor] / name).read_bytes() == (part_runs["local"] / name).read_bytes()
+    joined = b"".join((part_runs["ray"] / name).read_bytes() for name in names)
+    assert joined == runs["local"].read_bytes()  # the parts in name order are the one-file output
+    one_rejects = Path(f"{runs['local']}.rejects.jsonl").read_bytes()
+    for executor, folder in part_runs.items():
+        assert Path(f"{folder}.rejects.jsonl").read_bytes() == one_rejects
+        summary = json.loads(Path(f"{folder}.summary.json").read_text())
+        assert summary["output_parts"] == names and summary["executor"] == executor
+        assert summary["samples_written"] == len(joined.splitlines())
+
+
+def test_ray_parquet_parts_equal_local_ones_and_load_with_datasets_and_pyarrow(
+    cluster, shards_input, tmp_path
+):
+    datasets = pytest.importorskip("datasets")
+    pads = pytest.importorskip("pyarrow.dataset")
+    one = augment(shards_input, tmp_path / "one.parquet", "--executor", "local", "--shards", SHARDS)
+    folders = {
+        ex: augment(
+            shards_input, tmp_path / ex, "--executor", ex, "--shards", SHARDS, "--output-parts", "parquet"
+        )
+        for ex in ("local", "ray")
+    }
+    names = sorted(p.name for p in folders["local"].iterdir())
+    assert len(names) == EPOCHS * SHARDS
+    for name in names:
+        assert (folders["ray"] / name).read_bytes() == (folders["local"] / name).read_bytes(), name
+    expected = pq.read_table(one).to_pylist()
+    files = [str(folders["ray"] / name) for name in names]
+    assert [row for f in files for row in pq.read_table(f).to_pylist()] == expected
+    assert pads.dataset(str(folders["ray"]), format="parquet").count_rows() == len(expected)
+    loaded = datasets.load_dataset("parquet", data_dir=str(folders["ray"]), split="train")
+    assert loaded.num_rows == len(expected)
+    assert sorted(json.dumps(r, sort_keys=True) for r in loaded) == sorted(
+        json.dumps(r, sort_keys=True) for r in expected
+    )
+
+
+def test_ray_run_stopped_mid_compose_leaves_no_part_folder(cluster, shards_input, tmp_path, monkeypatch):
+    """Ctrl-C once Ray tasks have written part files: the tasks are cancelled, and neither the
+    folder nor its temporary one is left."""
+    from mosaicit.config import MosaicConfig
+    from mosaicit.run.files import augment_dataset
+    from test_shards import Interrupting
+
+    monkeypatch.setattr("mosaicit.run.files.Progress", Interrupting)
+    monkeypatch.setattr(Interrupting, "at", tmp_path, raising=False)
+    Interrupting.seen = []
+    with pytest.raises(KeyboardInterrupt):
+        augment_dataset(
+            str(shards_input), tmp_path / "out", MosaicConfig(max_length=MAX_LENGTH, epochs=EPOCHS, seed=3),
+            use_cache=False, workers=2, executor="ray", shards=SHARDS, output_parts="jsonl",
+        )  # fmt: skip
+    assert Interrupting.seen
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -213,15 +214,21 @@ def test_parquet_parts_load_with_datasets_and_pyarrow_and_hold_the_one_file_rows
 
 class Interrupting:
     """A stand-in for the progress bars: the composing ticker raises KeyboardInterrupt (Ctrl-C)
-    once some records are composed, that is, with part files already written."""
+    once some records are composed, noting the part files then in the temporary folders of ``at``."""
+
+    at: Path
+    seen: list[str] = []
 
     def __init__(self, enabled: bool) -> None:
         self.composed = 0
 
     def ticker(self, phase: str):
         def tick(n: int) -> None:
+            if phase != "composing":
+                return
             self.composed += n
-            if phase == "composing" and self.composed > 60:
+            if self.composed > 60:
+                Interrupting.seen += [p.name for p in self.at.glob(".*.part/part-*")]
                 raise KeyboardInterrupt
 
         return tick
@@ -248,13 +255,16 @@ def test_a_run_stopped_mid_compose_leaves_no_part_folder_and_keeps_the_previous_
     )
     before = {p.name: p.read_bytes() for p in previous.iterdir()}
     monkeypatch.setattr("mosaicit.run.files.Progress", Interrupting)
+    monkeypatch.setattr(Interrupting, "at", tmp_path, raising=False)
     listing = sorted(p.name for p in tmp_path.iterdir())
     for target in (tmp_path / "fresh", previous):
+        Interrupting.seen = []
         with pytest.raises(KeyboardInterrupt):
             augment_dataset(
                 str(src), target, config, use_cache=False, shards=3, executor=executor, output_parts="jsonl",
                 workers=2, summary_path=tmp_path / f"{target.name}-new.summary.json",
             )  # fmt: skip
+        assert Interrupting.seen  # stopped with part files written
         assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no folder, no temporary one
     assert {p.name: p.read_bytes() for p in previous.iterdir()} == before
 

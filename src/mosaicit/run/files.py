@@ -400,7 +400,8 @@ def _write_parts(
     is committed with the run's other outputs. Returns the parts, in written order."""
     assert out.path is not None and out.output_parts is not None
     with atomic_folder(out.path) as folder:
-        writer = PartWriter(folder, out.output_parts, out.output_format)
+        # absolute: a Ray task writes from its own working directory
+        writer = PartWriter(os.path.abspath(folder), out.output_parts, out.output_format)
         parts = []
         if passthrough is not None:
             parts.append(writer.write(PASSTHROUGH, passthrough))
