@@ -8,8 +8,10 @@ stops (an error, a signal) stops its workers.
 Each unit of composition (an epoch, or an epoch's shard: see :mod:`mosaicit.shards`) has its own
 seeded random stream, so units are independent. Worker processes are
 forked after the records are read and counted, so they share them without copying; each
-composes whole units into a temporary file, and the parent yields the units in order. A
-``finish`` function (a sample to its output row, say) runs in the workers too.
+composes whole units into a temporary file, and the parent yields the units in order. The
+job's ``finish`` function (a sample to its output row, say) runs in the workers too, and so
+does its ``write_part`` (``--output-parts``): a worker then writes its unit's part file itself
+and hands the parent only what the write returns (:mod:`mosaicit.io.parts`).
 """
 
 from __future__ import annotations
