@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 from conftest import ROOT, SAMPLE, TOKENIZERS
 from formats_helpers import read_rows
 from mosaicit.cli import main
+from mosaicit.errors import InputError
 
 ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -280,3 +281,45 @@ def test_ray_run_stopped_mid_compose_leaves_no_part_folder(cluster, shards_input
         )  # fmt: skip
     assert Interrupting.seen
     assert list(tmp_path.iterdir()) == []
+
+
+def test_files_are_parsed_in_rows_of_items_and_read_back_in_file_order(tmp_path, monkeypatch):
+    """parse_file cuts a file's items into rows (the driver unpickles one row at a time), and
+    read_items puts them back in file and row order whatever order Ray Data hands the files."""
+    from types import SimpleNamespace
+
+    from mosaicit.run import ray_executor
+
+    monkeypatch.setattr(ray_executor, "ITEMS_PER_ROW", 16)
+    files, expected = [], []
+    for name, n in (("a.jsonl", 40), ("b.jsonl", 16), ("c.jsonl", 5)):
+        items = [{"instruction": f"{name} {i}", "output": "x"} for i in range(n)]
+        (tmp_path / name).write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+        files.append((str(tmp_path / name), name))
+        expected += [(name, row, item) for row, item in enumerate(items)]
+    parsed = {
+        name: ray_executor.parse_file({"path": path, "bytes": Path(path).read_bytes()})
+        for path, name in files
+    }
+    assert [r["last"] for r in parsed["a.jsonl"]] == [False, False, True]  # 16 + 16 + 8 items
+    assert [r["last"] for r in parsed["b.jsonl"]] == [True]
+
+    class Dataset:
+        def __init__(self, rows):
+            self.rows = rows
+
+        def flat_map(self, fn):
+            by_file = [fn(row) for row in self.rows]
+            return Dataset([r for rows in reversed(by_file) for r in rows])  # last file first
+
+        def iter_rows(self):
+            return iter(self.rows)
+
+    def read_binary_files(paths, include_paths, filesystem):
+        return Dataset([{"path": p, "bytes": Path(p).read_bytes()} for p in paths])
+
+    fake = SimpleNamespace(data=SimpleNamespace(read_binary_files=read_binary_files))
+    assert list(ray_executor.read_items(fake, None, files)) == expected
+    (tmp_path / "b.jsonl").write_text('{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
+    with pytest.raises(InputError, match="b.jsonl"):
+        list(ray_executor.read_items(fake, None, files))

@@ -2,10 +2,12 @@
 
 - **Reading.** Ray Data's ``read_binary_files`` fetches each input file (local paths, ``s3://``,
   ``gs://``, ``hf://``: any filesystem pyarrow reaches) and a Ray task parses it with mosaicit's
-  own readers (:func:`mosaicit.io.jsonstream.iter_json`, :func:`mosaicit.io.parquet.iter_parquet`),
-  so the items are exactly those a local run reads (Ray Data's typed JSON/Parquet readers
-  would fill missing keys and coerce types). The items then pass, in file order, through the
-  same shape detection, repairs and routing as a local run, on the driver.
+  own readers (:func:`mosaicit.io.jsonstream.iter_json`, :func:`mosaicit.io.parquet.iter_parquet`)
+  into rows of a few thousand items, so the items are exactly those a local run reads (Ray
+  Data's typed JSON/Parquet readers would fill missing keys and coerce types). The items then
+  pass, in file order and one row at a time, through the same shape detection, repairs and
+  routing as a local run, on the driver, which spools the records to disk
+  (:class:`mosaicit.store.RecordStore`).
 - **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
   and counts batches of record texts (:meth:`RayExecutor.count`, which
   :meth:`mosaicit.run.groups.Run.measure` calls instead of measuring batch units).
@@ -48,6 +50,8 @@ from mosaicit.shards import ComposeJob, ComposeUnit, unit_results
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
 SCHEME = "://"
+#: Items per row of a parsed file (:func:`parse_file`): what this process unpickles at a time.
+ITEMS_PER_ROW = 4096
 #: Records per object-store block of a group's records (see :meth:`RayExecutor.put_records`).
 RECORD_BLOCK = COUNT_BATCH
 #: Compose tasks submitted ahead, per CPU: the driver holds the counts of only these units.
@@ -194,53 +198,77 @@ def list_inputs(source: Sequence[str | Path]) -> tuple[Any, list[tuple[str, str]
     return chosen, files, names
 
 
-def parse_file(row: dict[str, Any]) -> dict[str, Any]:
-    """A Ray Data row holding one file's bytes -> its items, parsed by mosaicit's readers
-    (pickled), or the reader's error (``reason``, ``record``)."""
+def parse_file(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Ray Data row holding one file's bytes -> its items, parsed by mosaicit's readers, as rows
+    of up to :data:`ITEMS_PER_ROW` items each (pickled; ``last`` marks the file's last row), or one
+    row holding the reader's error (``reason``, ``record``)."""
     from mosaicit.io.jsonstream import iter_json
     from mosaicit.io.parquet import iter_parquet
 
     path = row["path"]
     data, compression = split_suffix(path)
-    out: dict[str, Any] = {"path": path, "items": b"", "reason": "", "record": -1}
+
+    def out(items: bytes = b"", last: bool = True, reason: str = "", record: int = -1) -> dict[str, Any]:
+        return {"path": path, "items": items, "last": last, "reason": reason, "record": record}
+
     if data == ".parquet" and compression:
-        out["reason"] = "Parquet is read from a plain .parquet file, not compressed or piped"
-        return out
+        return [out(reason="Parquet is read from a plain .parquet file, not compressed or piped")]
     with tempfile.TemporaryDirectory(prefix="mosaicit-ray-") as folder:
         local = os.path.join(folder, "input" + data + compression)
         with open(local, "wb") as handle:
             handle.write(row["bytes"])
         try:
             reader = iter_parquet(local) if data == ".parquet" else iter_json(local)
-            out["items"] = pickle.dumps([item for _, item in reader], protocol=pickle.HIGHEST_PROTOCOL)
+            chunks, chunk = [], []
+            for _, item in reader:
+                chunk.append(item)
+                if len(chunk) == ITEMS_PER_ROW:
+                    chunks.append(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+                    chunk = []
+            if chunk or not chunks:
+                chunks.append(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
         except InputError as exc:
-            out["reason"], out["record"] = exc.reason, -1 if exc.record is None else exc.record
-    return out
+            return [out(reason=exc.reason, record=-1 if exc.record is None else exc.record)]
+    return [out(items, n == len(chunks) - 1) for n, items in enumerate(chunks)]
 
 
 def read_items(ray: Any, fs: Any, files: Sequence[tuple[str, str]]) -> Iterator[tuple[str, int, Any]]:
     """``(file, row, item)`` of every item of ``files`` (as :func:`list_inputs` gives them) in
-    reading order: the files are fetched by Ray Data and parsed in Ray tasks (:func:`parse_file`)."""
+    reading order: the files are fetched by Ray Data and parsed in Ray tasks (:func:`parse_file`);
+    this process unpickles one row of items at a time."""
     by_path = dict(files)
 
     def items() -> Iterator[tuple[str, int, Any]]:
         try:
             dataset = ray.data.read_binary_files(
                 [path for path, _ in files], include_paths=True, filesystem=fs
-            ).map(parse_file)
-            waiting: dict[str, dict[str, Any]] = {}
-            order = iter(files)
+            ).flat_map(parse_file)
+            waiting: dict[str, deque[dict[str, Any]]] = {}
             rows = iter(dataset.iter_rows())
-            for path, name in order:
-                while path not in waiting:
+
+            def next_of(path: str) -> dict[str, Any]:
+                """The next row of ``path``'s items (rows of other files wait their turn)."""
+                if waiting.get(path):
+                    return waiting[path].popleft()
+                while True:
                     parsed = next(rows)
-                    waiting[_strip(parsed["path"], by_path)] = parsed
-                parsed = waiting.pop(path)
-                if parsed["reason"]:
-                    record = None if parsed["record"] < 0 else parsed["record"]
-                    raise InputError(name, parsed["reason"], record)
-                for row, item in enumerate(pickle.loads(parsed["items"])):
-                    yield name, row, item
+                    at = _strip(parsed["path"], by_path)
+                    if at == path:
+                        return parsed
+                    waiting.setdefault(at, deque()).append(parsed)
+
+            for path, name in files:
+                row = 0
+                while True:
+                    parsed = next_of(path)
+                    if parsed["reason"]:
+                        record = None if parsed["record"] < 0 else parsed["record"]
+                        raise InputError(name, parsed["reason"], record)
+                    for item in pickle.loads(parsed["items"]):
+                        yield name, row, item
+                        row += 1
+                    if parsed["last"]:
+                        break
         except MosaicitError:
             raise
         except Exception as exc:  # Ray wraps the reader's OSError (unreadable, denied) in its own
