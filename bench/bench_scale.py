@@ -136,6 +136,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "mosaicit-bench")
     parser.add_argument("--json", type=Path, default=None, help="Also save the figures here.")
+    parser.add_argument(
+        "--output-parts",
+        action="store_true",
+        help="Write JSONL part files (--output-parts jsonl): the rows stay where they are composed.",
+    )
     args = parser.parse_args()
     bench = _bench_augment()
     tokenizer = bench.DEFAULT_ASSETS / bench.TOKENIZER_REL
@@ -148,15 +153,17 @@ def main() -> None:
         folder = split_input(data, args.parts, args.data_dir / f"parts-{data.stem}-{args.parts}")
         first: bytes | None = None
         for executor in args.executors.split(","):
-            out = args.data_dir / f"out-{n}-{executor}.jsonl"
+            parts = args.output_parts
+            out = args.data_dir / (f"out-{n}-{executor}-parts" if parts else f"out-{n}-{executor}.jsonl")
             cmd = [
                 sys.executable, "-m", "mosaicit", "augment", str(folder), "-o", str(out), "-q", "--no-cache",
                 "--tokenizer", str(tokenizer), "--max-length", str(bench.MAX_LENGTH),
                 "--epochs", str(args.epochs), "--executor", executor, "--shards", str(args.shards),
-                "--workers", str(args.workers),
+                "--workers", str(args.workers), *(["--output-parts", "jsonl"] if parts else []),
             ]  # fmt: skip
             figures = run(cmd)
-            written = out.read_bytes()
+            # the JSONL parts in name order are the bytes of the one-file output
+            written = b"".join(p.read_bytes() for p in sorted(out.iterdir())) if parts else out.read_bytes()
             first = written if first is None else first
             row = {"records": n, "executor": executor, **figures, "same_bytes": written == first}
             row["records_per_s"] = round(n / figures["wall_s"])
