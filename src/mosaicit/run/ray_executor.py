@@ -30,6 +30,7 @@ import os
 import pickle
 import socket
 import tempfile
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -54,6 +55,8 @@ SCHEME = "://"
 ITEMS_PER_ROW = 4096
 #: Records per object-store block of a group's records (see :meth:`RayExecutor.put_records`).
 RECORD_BLOCK = COUNT_BATCH
+#: Results per item that a compose task streams back (rows with one output file).
+RESULTS_PER_ITEM = 1024
 #: Compose tasks submitted ahead, per CPU: the driver holds the counts of only these units.
 IN_FLIGHT = 2
 #: Seconds to wait for cancelled compose tasks to end after an error or a signal.
@@ -328,10 +331,11 @@ class CountTokens:
 
 def _compose_task(
     job: ComposeJob, unit: ComposeUnit, blocks: list[Any], counts: dict[int, Measured]
-) -> tuple[list[Any], Tally]:
-    """Compose one unit where Ray puts it: what it yields (its finished rows, or its part file's
-    result) and its tally. Its members' records are taken from the group's blocks in the object
-    store (:meth:`RayExecutor.put_records`), one block at a time."""
+) -> Iterator[list[Any] | Tally]:
+    """Compose one unit where Ray puts it (a streaming generator): what the unit yields (its
+    finished rows, or its part file's result) in lists of up to :data:`RESULTS_PER_ITEM`, then its
+    tally. Its members' records are taken from the group's blocks in the object store
+    (:meth:`RayExecutor.put_records`), one block at a time."""
     import ray
 
     records: dict[int, Record] = {}
@@ -349,7 +353,14 @@ def _compose_task(
                 records[i] = pickle.loads(column[i - number * RECORD_BLOCK].as_py())
     job = replace(job, records=records, counts=counts)
     job.composer.tally = Tally()
-    return list(unit_results(job, unit)), job.composer.tally
+    batch: list[Any] = []
+    for result in unit_results(job, unit):
+        batch.append(result)
+        if len(batch) == RESULTS_PER_ITEM:
+            yield batch
+            batch = []
+    yield batch
+    yield job.composer.tally
 
 
 class RayExecutor:
@@ -359,7 +370,7 @@ class RayExecutor:
     def __init__(self, ray: Any, workers: int) -> None:
         self.ray = ray
         self.workers = workers
-        self._remote = ray.remote(_compose_task)
+        self._remote = ray.remote(num_returns="streaming")(_compose_task)
 
     def runs_elsewhere(self, units: int) -> bool:
         """Always: Ray tasks run in Ray's worker processes."""
@@ -442,8 +453,10 @@ class RayExecutor:
         """What each unit yields, in the units' order, each unit composed by one Ray task.
 
         The records go to the object store once (:meth:`put_records`); each task receives the
-        block references and its members' counts, and at most :data:`IN_FLIGHT` tasks per CPU
-        wait at a time, so this process holds no record texts and only a few units' counts.
+        block references and its members' counts, and streams its results back
+        :data:`RESULTS_PER_ITEM` at a time; at most :data:`IN_FLIGHT` tasks per CPU are submitted
+        ahead. So this process holds no record texts, a few units' counts, and (one output file)
+        one item of rows at a time.
         """
         units = [u if u.members is not None else replace(u, members=tuple(job.usable)) for u in job.units]
         blocks = self.put_records(job.records)  # type: ignore[arg-type]
@@ -458,25 +471,46 @@ class RayExecutor:
         pending: deque[tuple[ComposeUnit, Any]] = deque()
         for unit in islice(waiting, max(2, IN_FLIGHT * self.workers)):
             pending.append((unit, submit(unit)))
+        started = [task for _, task in pending]  # every task not known to have ended
         try:
             while pending:
-                unit, task = pending.popleft()
-                try:
-                    results, tally = self.ray.get(task)
-                except Exception as exc:
-                    raise MosaicitError(f"composing on Ray failed: {_first_line(exc)}") from None
+                unit, task = pending[0]
+                for item in self._items(task):
+                    if isinstance(item, Tally):
+                        job.composer.tally.merge(item)
+                    else:
+                        yield from item
+                pending.popleft()
+                started.remove(task)
                 following = next(waiting, None)
                 if following is not None:
                     pending.append((following, submit(following)))
-                job.composer.tally.merge(tally)
+                    started.append(pending[-1][1])
                 if progress:
                     progress(len(unit.members or ()))
-                yield from results
         except BaseException:  # an error, a signal, or the caller stopped reading: stop the rest
-            tasks = [task for _, task in pending]
-            for task in tasks:
-                with contextlib.suppress(Exception):
-                    self.ray.cancel(task)
-            with contextlib.suppress(Exception):  # let them end before their part files are removed
-                self.ray.wait(tasks, num_returns=len(tasks), timeout=CANCEL_WAIT)
+            self._stop(started)
             raise
+
+    def _items(self, task: Any) -> Iterator[Any]:
+        """The items a compose task streams, as they come; its failure is one clear error."""
+        try:
+            for ref in task:
+                yield self.ray.get(ref)
+        except MosaicitError:
+            raise
+        except Exception as exc:
+            raise MosaicitError(f"composing on Ray failed: {_first_line(exc)}") from None
+
+    def _stop(self, tasks: list[Any]) -> None:
+        """Cancel compose tasks and wait (up to :data:`CANCEL_WAIT` s) for them to end, so that
+        none writes a part file after the run's temporary folder is removed."""
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                self.ray.cancel(task)
+        deadline = time.monotonic() + CANCEL_WAIT
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                for _ in task:  # ends, or raises, when the task has ended
+                    if time.monotonic() > deadline:
+                        return
