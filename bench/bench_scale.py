@@ -7,8 +7,9 @@ folder, and ``python -m mosaicit augment FOLDER --executor E --shards S`` runs o
 executor, each a fresh process (a Ray run starts its own local Ray instance, as a user's would).
 
 Reported per run: wall seconds, records per second, microseconds per record (flat as records
-grow means the run scales linearly), the peak RSS of the driver process and the largest peak
-RSS of any other process of the run (a fork worker, a Ray worker or actor, Ray's own daemons),
+grow means the run scales linearly), the peak RSS of the driver process, its largest private
+(anonymous) resident memory, without the shared object-store pages it maps, and the largest
+peak RSS of any other process of the run (a fork worker, a Ray worker or actor, Ray's own daemons),
 sampled from /proc every 50 ms, and whether the output's bytes equal the first executor's.
 ``ray - workers`` is Ray's overhead over the fork workers at that size.
 
@@ -79,13 +80,29 @@ def _hwm_kb(pid: int) -> int:
     return 0
 
 
+def _anon_kb(pid: int) -> int:
+    """The process's private (anonymous) resident memory now: its own heap, without the shared
+    pages it maps (Ray's object store, the file cache)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run(cmd: list[str]) -> dict[str, Any]:
-    """Run ``cmd``; its wall seconds and the peak RSS (VmHWM) of each process of its tree."""
+    """Run ``cmd``; its wall seconds, the peak RSS (VmHWM) of each process of its tree, and the
+    driver's largest private resident memory (RssAnon) seen."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peaks: dict[int, int] = {}
+    anon = 0
     while proc.poll() is None:
+        anon = max(anon, _anon_kb(proc.pid))
         todo, seen = [proc.pid], set()
         while todo:
             pid = todo.pop()
@@ -103,6 +120,7 @@ def run(cmd: list[str]) -> dict[str, Any]:
     return {
         "wall_s": round(wall, 2),
         "driver_peak_mb": round(peaks.get(proc.pid, 0) / 1024, 1),
+        "driver_anon_mb": round(anon / 1024, 1),
         "other_peak_mb": round(max(others, default=0) / 1024, 1),
         "processes": len(peaks),
     }
@@ -118,34 +136,42 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "mosaicit-bench")
     parser.add_argument("--json", type=Path, default=None, help="Also save the figures here.")
+    parser.add_argument(
+        "--output-parts",
+        action="store_true",
+        help="Write JSONL part files (--output-parts jsonl): the rows stay where they are composed.",
+    )
     args = parser.parse_args()
     bench = _bench_augment()
     tokenizer = bench.DEFAULT_ASSETS / bench.TOKENIZER_REL
     pool = bench.load_pool(bench.DEFAULT_ASSETS, bench.load_tokenizer(tokenizer))
     rows = []
     print(f"{'records':>9} {'executor':>8} {'wall s':>8} {'rec/s':>8} {'us/rec':>8} "
-          f"{'driver MB':>9} {'other MB':>8} {'procs':>5} same")  # fmt: skip
+          f"{'driver MB':>9} {'anon MB':>8} {'other MB':>8} {'procs':>5} same")  # fmt: skip
     for n in [int(s) for s in args.sizes.split(",")]:
         data = bench.ensure_dataset(args.data_dir, n, bench.SEED, pool, lambda m: print(m, file=sys.stderr))
         folder = split_input(data, args.parts, args.data_dir / f"parts-{data.stem}-{args.parts}")
         first: bytes | None = None
         for executor in args.executors.split(","):
-            out = args.data_dir / f"out-{n}-{executor}.jsonl"
+            parts = args.output_parts
+            out = args.data_dir / (f"out-{n}-{executor}-parts" if parts else f"out-{n}-{executor}.jsonl")
             cmd = [
                 sys.executable, "-m", "mosaicit", "augment", str(folder), "-o", str(out), "-q", "--no-cache",
                 "--tokenizer", str(tokenizer), "--max-length", str(bench.MAX_LENGTH),
                 "--epochs", str(args.epochs), "--executor", executor, "--shards", str(args.shards),
-                "--workers", str(args.workers),
+                "--workers", str(args.workers), *(["--output-parts", "jsonl"] if parts else []),
             ]  # fmt: skip
             figures = run(cmd)
-            written = out.read_bytes()
+            # the JSONL parts in name order are the bytes of the one-file output
+            written = b"".join(p.read_bytes() for p in sorted(out.iterdir())) if parts else out.read_bytes()
             first = written if first is None else first
             row = {"records": n, "executor": executor, **figures, "same_bytes": written == first}
             row["records_per_s"] = round(n / figures["wall_s"])
             row["us_per_record"] = round(figures["wall_s"] / n * 1e6, 1)
             rows.append(row)
             print(f"{n:>9,} {executor:>8} {row['wall_s']:>8} {row['records_per_s']:>8} "
-                  f"{row['us_per_record']:>8} {row['driver_peak_mb']:>9} {row['other_peak_mb']:>8} "
+                  f"{row['us_per_record']:>8} {row['driver_peak_mb']:>9} {row['driver_anon_mb']:>8} "
+                  f"{row['other_peak_mb']:>8} "
                   f"{row['processes']:>5} {'yes' if row['same_bytes'] else 'NO'}", flush=True)  # fmt: skip
         walls = {r["executor"]: r["wall_s"] for r in rows if r["records"] == n}
         if "ray" in walls and "workers" in walls:

@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 from conftest import ROOT, SAMPLE, TOKENIZERS
 from formats_helpers import read_rows
 from mosaicit.cli import main
+from mosaicit.errors import InputError
 
 ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -207,3 +208,118 @@ def test_broken_file_in_a_remote_folder_names_the_file(cluster, shards_input, tm
     line = error_line(invoke("augment", f"file://{folder}", "-o", out, "--executor", "ray", "-q"))
     assert line.startswith(f"mosaicit: error: file://{folder}/b.parquet: not a readable Parquet file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.fixture(scope="module")
+def part_runs(cluster, shards_input, tmp_path_factory) -> dict[str, Path]:
+    """The sharded run of :func:`runs`, with part files instead of one output file."""
+    out = tmp_path_factory.mktemp("parts")
+    return {
+        ex: augment(shards_input, out / ex, "--executor", ex, "--shards", SHARDS, "--output-parts", "jsonl")
+        for ex in ("local", "workers", "ray")
+    }
+
+
+def test_ray_tasks_write_the_part_files_of_local_and_workers(part_runs, runs):
+    names = sorted(p.name for p in part_runs["local"].iterdir())
+    assert names == [f"part-g00000-e{e:05d}-s{s:05d}.jsonl" for e in range(EPOCHS) for s in range(SHARDS)]
+    for executor in ("workers", "ray"):
+        assert sorted(p.name for p in part_runs[executor].iterdir()) == names
+        for name in names:
+            assert (part_runs[executor] / name).read_bytes() == (part_runs["local"] / name).read_bytes()
+    joined = b"".join((part_runs["ray"] / name).read_bytes() for name in names)
+    assert joined == runs["local"].read_bytes()  # the parts in name order are the one-file output
+    one_rejects = Path(f"{runs['local']}.rejects.jsonl").read_bytes()
+    for executor, folder in part_runs.items():
+        assert Path(f"{folder}.rejects.jsonl").read_bytes() == one_rejects
+        summary = json.loads(Path(f"{folder}.summary.json").read_text())
+        assert summary["output_parts"] == names and summary["executor"] == executor
+        assert summary["samples_written"] == len(joined.splitlines())
+
+
+def test_ray_parquet_parts_equal_local_ones_and_load_with_datasets_and_pyarrow(
+    cluster, shards_input, tmp_path
+):
+    datasets = pytest.importorskip("datasets")
+    pads = pytest.importorskip("pyarrow.dataset")
+    one = augment(shards_input, tmp_path / "one.parquet", "--executor", "local", "--shards", SHARDS)
+    folders = {
+        ex: augment(
+            shards_input, tmp_path / ex, "--executor", ex, "--shards", SHARDS, "--output-parts", "parquet"
+        )
+        for ex in ("local", "ray")
+    }
+    names = sorted(p.name for p in folders["local"].iterdir())
+    assert len(names) == EPOCHS * SHARDS
+    for name in names:
+        assert (folders["ray"] / name).read_bytes() == (folders["local"] / name).read_bytes(), name
+    expected = pq.read_table(one).to_pylist()
+    files = [str(folders["ray"] / name) for name in names]
+    assert [row for f in files for row in pq.read_table(f).to_pylist()] == expected
+    assert pads.dataset(str(folders["ray"]), format="parquet").count_rows() == len(expected)
+    loaded = datasets.load_dataset("parquet", data_dir=str(folders["ray"]), split="train")
+    assert loaded.num_rows == len(expected)
+    assert sorted(json.dumps(r, sort_keys=True) for r in loaded) == sorted(
+        json.dumps(r, sort_keys=True) for r in expected
+    )
+
+
+def test_ray_run_stopped_mid_compose_leaves_no_part_folder(cluster, shards_input, tmp_path, monkeypatch):
+    """Ctrl-C once Ray tasks have written part files: the tasks are cancelled, and neither the
+    folder nor its temporary one is left."""
+    from mosaicit.config import MosaicConfig
+    from mosaicit.run.files import augment_dataset
+    from test_shards import Interrupting
+
+    monkeypatch.setattr("mosaicit.run.files.Progress", Interrupting)
+    monkeypatch.setattr(Interrupting, "at", tmp_path, raising=False)
+    Interrupting.seen = []
+    with pytest.raises(KeyboardInterrupt):
+        augment_dataset(
+            str(shards_input), tmp_path / "out", MosaicConfig(max_length=MAX_LENGTH, epochs=EPOCHS, seed=3),
+            use_cache=False, workers=2, executor="ray", shards=SHARDS, output_parts="jsonl",
+        )  # fmt: skip
+    assert Interrupting.seen
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_files_are_parsed_in_rows_of_items_and_read_back_in_file_order(tmp_path, monkeypatch):
+    """parse_file cuts a file's items into rows (the driver unpickles one row at a time), and
+    read_items puts them back in file and row order whatever order Ray Data hands the files."""
+    from types import SimpleNamespace
+
+    from mosaicit.run import ray_executor
+
+    monkeypatch.setattr(ray_executor, "ITEMS_PER_ROW", 16)
+    files, expected = [], []
+    for name, n in (("a.jsonl", 40), ("b.jsonl", 16), ("c.jsonl", 5)):
+        items = [{"instruction": f"{name} {i}", "output": "x"} for i in range(n)]
+        (tmp_path / name).write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+        files.append((str(tmp_path / name), name))
+        expected += [(name, row, item) for row, item in enumerate(items)]
+    parsed = {
+        name: ray_executor.parse_file({"path": path, "bytes": Path(path).read_bytes()})
+        for path, name in files
+    }
+    assert [r["last"] for r in parsed["a.jsonl"]] == [False, False, True]  # 16 + 16 + 8 items
+    assert [r["last"] for r in parsed["b.jsonl"]] == [True]
+
+    class Dataset:
+        def __init__(self, rows):
+            self.rows = rows
+
+        def flat_map(self, fn):
+            by_file = [fn(row) for row in self.rows]
+            return Dataset([r for rows in reversed(by_file) for r in rows])  # last file first
+
+        def iter_rows(self):
+            return iter(self.rows)
+
+    def read_binary_files(paths, include_paths, filesystem):
+        return Dataset([{"path": p, "bytes": Path(p).read_bytes()} for p in paths])
+
+    fake = SimpleNamespace(data=SimpleNamespace(read_binary_files=read_binary_files))
+    assert list(ray_executor.read_items(fake, None, files)) == expected
+    (tmp_path / "b.jsonl").write_text('{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
+    with pytest.raises(InputError, match="b.jsonl"):
+        list(ray_executor.read_items(fake, None, files))

@@ -7,7 +7,14 @@ import pytest
 from conftest import SAMPLE
 from mosaicit import MosaicConfig, load_counter, load_tables
 from mosaicit.io.sources import read_conversations
-from mosaicit.run.executors import ComposeUnit, LocalExecutor, MeasureUnit, WorkersExecutor, executor_for
+from mosaicit.run.executors import (
+    ComposeJob,
+    ComposeUnit,
+    LocalExecutor,
+    MeasureUnit,
+    WorkersExecutor,
+    executor_for,
+)
 from mosaicit.run.groups import Run, measure_range
 from mosaicit.run.routing import route
 from mosaicit.run.workers import can_fork
@@ -19,10 +26,7 @@ def composed(executor, units):
     run = Run(MosaicConfig(epochs=3, seed=9), load_counter(), load_tables(), workers=executor)
     counts = run.measure(RECORDS)
     usable, _ = run.keep_usable(RECORDS, counts)
-    return [
-        s.mosaic
-        for s in run.executor.compose(run.composer, RECORDS, counts, usable, units, None, lambda s: s)
-    ]
+    return [s.mosaic for s in run.executor.compose(ComposeJob(run.composer, RECORDS, counts, usable, units))]
 
 
 @pytest.mark.skipif(not can_fork(), reason="the workers executor forks")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -122,3 +123,174 @@ def test_sharded_api_run_writes_keys_in_rejects_and_summary(tmp_path):
     )
     assert unsharded["shards"] == {"count": 1, "record_key": None} and unsharded["executor"] == "workers"
     assert "key" not in json.loads((tmp_path / "one.jsonl.rejects.jsonl").read_text().splitlines()[0])
+
+
+def sharegpt_folder(tmp_path):
+    """Two files of real ShareGPT items: system-prompt groups, single exchanges, passed-through chats."""
+    items = json.loads(SHAREGPT.read_text(encoding="utf-8"))[:150]
+    for i, item in enumerate(items[:60]):
+        if i % 3 == 0:
+            system = {"from": "system", "value": f"You are helper {i % 2}."}
+            item["conversations"] = [system, *item["conversations"][:2]]
+    items[100] = {"conversations": "not a list"}  # a reject
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.json").write_text(json.dumps(items[:70]), encoding="utf-8")
+    (src / "b.json").write_text(json.dumps(items[70:]), encoding="utf-8")
+    return src
+
+
+def augment_cli(src, out, *extra):
+    result = CliRunner().invoke(
+        main,
+        ["augment", str(src), "-o", str(out), "-q", "--no-cache", "--epochs", "2", "--max-length", "600",
+         "--shards", "3", "--workers", "2", "--template", "vicuna_v1.1", *map(str, extra)],
+    )  # fmt: skip
+    return result
+
+
+def comparable(summary_path):
+    summary = json.loads(summary_path.read_text())
+    for varies in ("executor", "workers", "output", "cache", "output_parts"):
+        summary.pop(varies, None)
+    return summary
+
+
+def test_part_files_are_the_same_locally_and_on_workers_and_concatenate_to_the_one_file_output(tmp_path):
+    src = sharegpt_folder(tmp_path)
+    one = tmp_path / "one.jsonl"
+    assert augment_cli(src, one, "--executor", "local").exit_code == 0
+    folders = {}
+    for executor in ("local", "workers"):
+        folders[executor] = tmp_path / f"{executor}-parts"
+        result = augment_cli(src, f"{folders[executor]}/", "--executor", executor, "--output-parts", "jsonl")
+        assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in folders["local"].iterdir())
+    assert names == sorted(p.name for p in folders["workers"].iterdir())
+    assert names[0] == "part-0-passthrough.jsonl"
+    assert names[1:] == [
+        f"part-g{g:05d}-e{e:05d}-s{s:05d}.jsonl" for g in range(3) for e in range(2) for s in range(3)
+    ]
+    for name in names:
+        assert (folders["local"] / name).read_bytes() == (folders["workers"] / name).read_bytes(), name
+    joined = b"".join((folders["local"] / name).read_bytes() for name in names)
+    assert joined and joined == one.read_bytes()
+    rejects = one.with_name("one.jsonl.rejects.jsonl").read_bytes()
+    assert b'"key": "b.json:30"' in rejects
+    for folder in folders.values():
+        assert folder.with_name(folder.name + ".rejects.jsonl").read_bytes() == rejects
+        summary = json.loads(folder.with_name(folder.name + ".summary.json").read_text())
+        assert summary["output_parts"] == names and summary["formats"]["file"] == "jsonl"
+        assert summary["samples_written"] == len(joined.splitlines())
+        assert comparable(folder.with_name(folder.name + ".summary.json")) == comparable(
+            one.with_name("one.jsonl.summary.json")
+        )
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_parquet_parts_load_with_datasets_and_pyarrow_and_hold_the_one_file_rows(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    pads = pytest.importorskip("pyarrow.dataset")
+    datasets = pytest.importorskip("datasets")
+    src = sharegpt_folder(tmp_path)
+    one, folder = tmp_path / "one.parquet", tmp_path / "parts"
+    assert augment_cli(src, one, "--executor", "local", "--output-format", "alpaca").exit_code == 0
+    result = augment_cli(
+        src, folder, "--executor", "workers", "--output-parts", "parquet", "--output-format", "alpaca"
+    )
+    assert result.exit_code == 0, result.output
+    expected = pq.read_table(one).to_pylist()
+    assert len(expected) > 50
+    by_files = pads.dataset(str(folder), format="parquet")
+    assert by_files.count_rows() == len(expected)
+    files = sorted(by_files.files)
+    assert [row for f in files for row in pq.read_table(f).to_pylist()] == expected
+    loaded = datasets.load_dataset("parquet", data_dir=str(folder), split="train")
+    assert loaded.num_rows == len(expected)
+    assert sorted(json.dumps(r, sort_keys=True) for r in loaded) == sorted(
+        json.dumps(r, sort_keys=True) for r in expected
+    )
+
+
+class Interrupting:
+    """A stand-in for the progress bars: the composing ticker raises KeyboardInterrupt (Ctrl-C)
+    once some records are composed, noting the part files then in the temporary folders of ``at``."""
+
+    at: Path
+    seen: list[str] = []
+
+    def __init__(self, enabled: bool) -> None:
+        self.composed = 0
+
+    def ticker(self, phase: str):
+        def tick(n: int) -> None:
+            if phase != "composing":
+                return
+            self.composed += n
+            if self.composed > 60:
+                Interrupting.seen += [p.name for p in self.at.glob(".*.part/part-*")]
+                raise KeyboardInterrupt
+
+        return tick
+
+    def counted(self, phase, items):
+        return iter(items)
+
+    def plan(self, phase, total):
+        pass
+
+    def close(self, completed=True):
+        pass
+
+
+@pytest.mark.parametrize("executor", ["local", "workers"])
+def test_a_run_stopped_mid_compose_leaves_no_part_folder_and_keeps_the_previous_one(
+    tmp_path, monkeypatch, executor
+):
+    src = sharegpt_folder(tmp_path)
+    config = MosaicConfig(max_length=600, epochs=2)
+    previous = tmp_path / "previous"
+    augment_dataset(
+        str(src), previous, config, use_cache=False, shards=3, executor="local", output_parts="jsonl"
+    )
+    before = {p.name: p.read_bytes() for p in previous.iterdir()}
+    monkeypatch.setattr("mosaicit.run.files.Progress", Interrupting)
+    monkeypatch.setattr(Interrupting, "at", tmp_path, raising=False)
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    for target in (tmp_path / "fresh", previous):
+        Interrupting.seen = []
+        with pytest.raises(KeyboardInterrupt):
+            augment_dataset(
+                str(src), target, config, use_cache=False, shards=3, executor=executor, output_parts="jsonl",
+                workers=2, summary_path=tmp_path / f"{target.name}-new.summary.json",
+            )  # fmt: skip
+        assert Interrupting.seen  # stopped with part files written
+        assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no folder, no temporary one
+    assert {p.name: p.read_bytes() for p in previous.iterdir()} == before
+
+
+def test_part_folder_errors_are_one_line_and_read_nothing(tmp_path):
+    src = sharegpt_folder(tmp_path)
+    parts = tmp_path / "parts"  # a previous run's part folder, read again as the input
+    parts.mkdir()
+    (parts / "part-0-passthrough.jsonl").write_text('{"instruction": "a", "output": "b"}\n', encoding="utf-8")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine", encoding="utf-8")
+    cases = [
+        (
+            (busy, "--output-parts", "jsonl"),
+            f"{busy}: --output-parts replaces this folder, but it holds files",
+        ),
+        ((busy,), f"--output: {busy} is a folder; add --output-parts jsonl or parquet"),
+        (("-", "--output-parts", "jsonl"), "--output-parts needs an output folder, not - (stdout)"),
+        (
+            (parts, "--output-parts", "jsonl"),
+            f"--output: {parts}: an input ({parts / 'part-0-passthrough.jsonl'}) lies in the output",
+        ),
+    ]
+    for (out, *extra), says in cases:
+        result = augment_cli(parts if out == parts else src, out, *extra)
+        assert result.exit_code == 1 and result.stderr.startswith(f"mosaicit: error: {says}"), result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    assert [p.name for p in busy.iterdir()] == ["notes.txt"]

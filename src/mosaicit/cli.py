@@ -33,6 +33,15 @@ output_option = click.option(
     help="Output file: .jsonl (one row per line), .json (an array) or .parquet; .jsonl and .json "
     "may end in .gz or .zst (compressed); - writes JSONL to stdout.",
 )
+augment_output_option = click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(allow_dash=True),
+    help="Output file: .jsonl (one row per line), .json (an array) or .parquet; .jsonl and .json "
+    "may end in .gz or .zst (compressed); - writes JSONL to stdout. With --output-parts: a folder.",
+)
 rejects_full_option = click.option(
     "--rejects-full", is_flag=True, help="Copy each rejected record in full into the rejects file."
 )
@@ -48,7 +57,7 @@ def main() -> None:
 
 @main.command()
 @input_argument
-@output_option
+@augment_output_option
 @mosaic_options
 @template_options
 @routing_options
@@ -107,8 +116,8 @@ def augment(
     from mosaicit.run.files import augment as run_augment
 
     if report_page:
-        if output == "-":
-            raise click.UsageError("--report needs an output file, not - (stdout)")
+        if output == "-" or kw["output_parts"]:
+            raise click.UsageError("--report needs an output file, not - (stdout) or --output-parts")
         from mosaicit.report.plots import require_matplotlib
 
         require_matplotlib()  # before the run, not after it

@@ -292,6 +292,7 @@ def make_outputs(output: str, **kw: Any) -> OutputOptions:
         rejects=kw.get("rejects_path"),
         dataset_info=str(default_path(output)) if info == "" else info,
         rejects_full=kw.get("rejects_full", False),
+        output_parts=kw.get("output_parts"),
     )
 
 
@@ -326,6 +327,14 @@ executor_options = block(
         metavar="ADDRESS",
         help="The Ray cluster for --executor ray (HOST:PORT, ray://HOST:PORT or auto) "
         "[default: $RAY_ADDRESS, else a local Ray instance with --workers CPUs].",
+    ),
+    click.option(
+        "--output-parts",
+        type=click.Choice(("jsonl", "parquet")),
+        default=None,
+        help="Make --output a folder of part files of this type, one per (group, epoch, shard), each "
+        "written where it is composed (a Ray task, a worker); names sort in the written order, and "
+        "the summary and rejects go beside the folder. [default: one output file]",
     ),
 )
 

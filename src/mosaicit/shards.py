@@ -19,7 +19,7 @@ position in that file, from 0. Sharded runs write the keys into the provenance (
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +78,8 @@ def plan_units(
 def compose_unit(
     composer: Composer,
     unit: ComposeUnit,
-    records: Sequence[Record] | dict[int, Record],
-    counts: PieceCounts | dict[int, Any],
+    records: Sequence[Record] | Mapping[int, Record],
+    counts: PieceCounts | Mapping[int, Any],
     usable: Sequence[int] = (),
     progress: Callable[[int], None] | None = None,
     key_of: KeyOf | None = None,
@@ -100,6 +100,47 @@ def compose_unit(
             mosaic["shard"] = unit.shard
             mosaic["keys"] = [key_of(i, t) for i, t in zip(mosaic["sources"], turns, strict=True)]
         yield sample
+
+
+def _same(sample: Sample) -> Any:
+    return sample
+
+
+#: Writes one unit's finished rows as its part file, where the unit is composed; returns what the
+#: driver needs to know of it (see :class:`mosaicit.io.parts.PartWriter`).
+WritePart = Callable[[ComposeUnit, Iterable[Any]], Any]
+
+
+@dataclass(frozen=True)
+class ComposeJob:
+    """One group's compose step, as every executor receives it: the ``composer``, the group's
+    ``records`` and ``counts`` (indexed by position; a mapping holding only some units' members
+    will do), its ``usable`` positions, the ``units`` to compose in order, ``finish`` (a sample
+    to what is yielded: an encoded row, say; it runs where the unit is composed), ``key_of``
+    (sharded runs: provenance keys) and ``write_part`` (sharded output: each unit writes its own
+    part file, and yields only what :data:`WritePart` returns)."""
+
+    composer: Composer
+    records: Sequence[Record] | Mapping[int, Record]
+    counts: PieceCounts | Mapping[int, Any]
+    usable: Sequence[int]
+    units: Sequence[ComposeUnit]
+    finish: Callable[[Sample], Any] = _same
+    key_of: KeyOf | None = None
+    write_part: WritePart | None = None
+
+
+def unit_results(
+    job: ComposeJob, unit: ComposeUnit, progress: Callable[[int], None] | None = None
+) -> Iterator[Any]:
+    """What one unit of ``job`` yields: ``finish(sample)`` for each of its samples, or, with
+    ``write_part``, the one result of writing them as the unit's part file."""
+    samples = compose_unit(job.composer, unit, job.records, job.counts, job.usable, progress, job.key_of)
+    rows = map(job.finish, samples)
+    if job.write_part is None:
+        yield from rows
+    else:
+        yield job.write_part(unit, rows)
 
 
 @dataclass

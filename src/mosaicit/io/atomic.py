@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -34,16 +35,32 @@ def cannot_write(target: str | Path, exc: OSError) -> MosaicitError:
 
 
 def discard(tmp: str) -> None:
-    """Remove a temporary file, if it is still there."""
+    """Remove a temporary file or folder, if it is still there."""
     with contextlib.suppress(OSError):
-        os.unlink(tmp)
+        if os.path.isdir(tmp) and not os.path.islink(tmp):
+            shutil.rmtree(tmp)
+        else:
+            os.unlink(tmp)
     LIVE.discard(tmp)
 
 
 def rename(tmp: str, target: Path) -> None:
-    """Rename a written temporary file to its target."""
-    os.replace(tmp, target)
+    """Rename a written temporary file (or folder) to its target. A folder that replaces a folder
+    moves the old one aside first (renamed back if the new one cannot take its place), then
+    removes it."""
+    if not (os.path.isdir(tmp) and target.is_dir() and not target.is_symlink()):
+        os.replace(tmp, target)
+        LIVE.discard(tmp)
+        return
+    aside = os.path.join(target.parent, f"{owned_prefix(f'.{target.name}.')}replaced{SUFFIX}")
+    os.rename(target, aside)
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        os.rename(aside, target)
+        raise
     LIVE.discard(tmp)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def temp_beside(target: Path) -> tuple[int, str]:
@@ -63,6 +80,41 @@ def temp_beside(target: Path) -> tuple[int, str]:
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)
     return fd, tmp
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[str]:
+    """A temporary folder beside ``path`` (named as :func:`temp_beside` names files); when the
+    block ends without error it becomes ``path`` (or is staged, see :data:`STAGED`), replacing a
+    previous folder there; when it fails, it is removed with everything in it."""
+    target = Path(path)
+    base = f".{target.name}."
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(target.parent, base, SUFFIX)
+        with signals_held():
+            tmp = tempfile.mkdtemp(prefix=owned_prefix(base), suffix=SUFFIX, dir=target.parent)
+            LIVE.add(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+    except FileExistsError:  # from mkdir: a file stands where the folder should be
+        raise MosaicitError(f"{target}: cannot write: {target.parent} is not a folder") from None
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
+    try:
+        yield tmp
+        staged = STAGED.get()
+        if staged is not None:
+            staged.append((tmp, target))
+            return
+        try:
+            rename(tmp, target)
+        except OSError as exc:
+            raise cannot_write(target, exc) from None
+    except BaseException:
+        discard(tmp)
+        raise
 
 
 @contextlib.contextmanager

@@ -171,6 +171,11 @@ def encode_row(row: dict[str, Any]) -> EncodedRow:
     return EncodedRow(json.dumps(row, ensure_ascii=False), frozenset(k for k, v in row.items() if v))
 
 
+def row_line(row: dict[str, Any] | EncodedRow) -> str:
+    """A row as the one line of JSON that :func:`write_rows` writes for it (no newline)."""
+    return row.json if isinstance(row, EncodedRow) else json.dumps(row, ensure_ascii=False)
+
+
 def write_rows(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow]) -> int:
     """Write rows (dicts, or rows already encoded) atomically as JSONL, or as a JSON array when
     ``path`` ends in ``.json`` (before any ``.gz``/``.zst``); ``-`` is stdout (JSONL)."""
@@ -180,7 +185,7 @@ def write_rows(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow]) ->
         if as_array:
             out.write("[")
         for row in rows:
-            line = row.json if isinstance(row, EncodedRow) else json.dumps(row, ensure_ascii=False)
+            line = row_line(row)
             if as_array:
                 out.write(("\n" if n == 0 else ",\n") + line)
             else:

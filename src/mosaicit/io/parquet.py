@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.extras import require
@@ -69,25 +69,39 @@ def write_parquet(
     Rows have the columns of the shape (:func:`mosaicit.io.schema.conform`); an ``id`` column
     takes its type from the first batch that holds an id (text until then).
     """
+    require_pyarrow()
+    with atomic_open(path, "wb") as out:
+        return write_parquet_to(out, rows, shape, batch_rows)
+
+
+def write_parquet_to(
+    out: IO[bytes],
+    rows: Iterable[dict[str, Any]],
+    shape: str,
+    batch_rows: int = BATCH_ROWS,
+    id_type: Any = None,
+) -> int:
+    """Write rows as Parquet to an open binary handle (see :func:`write_parquet`; ``id_type``: the
+    ``id`` column's Arrow type, instead of the first batch's); returns the row count."""
     pa = require_pyarrow()
     import pyarrow.parquet as pq
 
     n = 0
-    with atomic_open(path, "wb") as out:
-        writer = None
-        try:
-            for batch in _batches(rows, batch_rows):
-                if writer is None:
-                    ids = [r["id"] for r in batch if r.get("id") is not None]
-                    id_type = pa.array(ids).type if ids else None
-                    writer = pq.ParquetWriter(out, shape_schema(shape, id_type, META in batch[0]))
-                writer.write_table(_table(pa, batch, writer.schema, n))
-                n += len(batch)
+    writer = None
+    try:
+        for batch in _batches(rows, batch_rows):
             if writer is None:
-                writer = pq.ParquetWriter(out, shape_schema(shape))
-        finally:
-            if writer is not None:
-                writer.close()
+                ids = [r["id"] for r in batch if r.get("id") is not None]
+                if id_type is None:
+                    id_type = pa.array(ids).type if ids else None
+                writer = pq.ParquetWriter(out, shape_schema(shape, id_type, META in batch[0]))
+            writer.write_table(_table(pa, batch, writer.schema, n))
+            n += len(batch)
+        if writer is None:
+            writer = pq.ParquetWriter(out, shape_schema(shape, id_type))
+    finally:
+        if writer is not None:
+            writer.close()
     return n
 
 

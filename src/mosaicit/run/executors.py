@@ -7,7 +7,9 @@ whatever it is:
   (:func:`mosaicit.run.groups.measure_range` bound to the group's budget, records and cache);
 - **compose one unit**: :class:`~mosaicit.shards.ComposeUnit` ``(group, epoch, shard)``: one pass
   over one shard of one group's usable records (all of them unsharded), by
-  :func:`mosaicit.shards.compose_unit` with the group's composer and the unit's seed.
+  :func:`mosaicit.shards.unit_results` with the group's composer and the unit's seed. What a
+  group's units share (composer, records, counts, usable, units, finish, keys, part writer) is
+  one frozen :class:`~mosaicit.shards.ComposeJob`.
 
 Every executor yields the results **in the order of the units given**, whatever order they are
 done in, so that the output is the same bytes for every executor and number of workers. A
@@ -23,25 +25,31 @@ in other processes: the caller then flushes spooled records and merges cache tal
 - :class:`mosaicit.run.ray_executor.RayExecutor`: a Ray cluster (its own module: it also reads the
   input with Ray Data and counts with Ray actors, see docs/architecture.md).
 
-A new executor is one more class with these three methods. ``key_of`` (sharded runs) gives each
-sample's provenance its records' stable keys (:mod:`mosaicit.shards`).
+A new executor is one more class with these three methods. The job's ``key_of`` (sharded runs)
+gives each sample's provenance its records' stable keys, and its ``write_part`` (sharded output)
+writes each unit's part file where the unit is composed (:mod:`mosaicit.shards`,
+:mod:`mosaicit.io.parts`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from mosaicit.budget.budget import PieceCounts
-from mosaicit.plan.compose import Composer
-from mosaicit.records import Record, Sample
 from mosaicit.run.workers import can_fork, compose_parallel, map_parallel
-from mosaicit.shards import ComposeUnit, KeyOf, compose_unit
+from mosaicit.shards import ComposeJob, ComposeUnit, unit_results
 
-__all__ = ["ComposeUnit", "Executor", "LocalExecutor", "MeasureUnit", "WorkersExecutor", "executor_for"]
+__all__ = [
+    "ComposeJob",
+    "ComposeUnit",
+    "Executor",
+    "LocalExecutor",
+    "MeasureUnit",
+    "WorkersExecutor",
+    "executor_for",
+]
 
-T = TypeVar("T")
 M = TypeVar("M")
 
 
@@ -64,18 +72,9 @@ class Executor(Protocol):
         """``measure(unit.start, unit.end)`` for each unit, in order."""
         ...
 
-    def compose(
-        self,
-        composer: Composer,
-        records: Sequence[Record],
-        counts: PieceCounts,
-        usable: Sequence[int],
-        units: Sequence[ComposeUnit],
-        progress: Callable[[int], None] | None,
-        finish: Callable[[Sample], T],
-        key_of: KeyOf | None = None,
-    ) -> Iterator[T]:
-        """``finish(sample)`` for each unit's samples, unit by unit; ``composer.tally`` counts them all."""
+    def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
+        """What each of ``job.units`` yields (:func:`~mosaicit.shards.unit_results`), unit by unit;
+        ``job.composer.tally`` counts every sample."""
         ...
 
 
@@ -90,20 +89,10 @@ class LocalExecutor:
         """Measure each unit here."""
         return (measure(u.start, u.end) for u in units)
 
-    def compose(
-        self,
-        composer: Composer,
-        records: Sequence[Record],
-        counts: PieceCounts,
-        usable: Sequence[int],
-        units: Sequence[ComposeUnit],
-        progress: Callable[[int], None] | None,
-        finish: Callable[[Sample], T],
-        key_of: KeyOf | None = None,
-    ) -> Iterator[T]:
+    def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
         """Compose each unit here."""
-        for unit in units:
-            yield from map(finish, compose_unit(composer, unit, records, counts, usable, progress, key_of))
+        for unit in job.units:
+            yield from unit_results(job, unit, progress)
 
 
 @dataclass(frozen=True)
@@ -123,23 +112,11 @@ class WorkersExecutor:
             return LocalExecutor().measure(measure, units)
         return map_parallel(measure, [(u.start, u.end) for u in units], self.workers)
 
-    def compose(
-        self,
-        composer: Composer,
-        records: Sequence[Record],
-        counts: PieceCounts,
-        usable: Sequence[int],
-        units: Sequence[ComposeUnit],
-        progress: Callable[[int], None] | None,
-        finish: Callable[[Sample], T],
-        key_of: KeyOf | None = None,
-    ) -> Iterator[T]:
+    def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
         """Compose the units in the pool."""
-        if not self.runs_elsewhere(len(units)):
-            return LocalExecutor().compose(composer, records, counts, usable, units, progress, finish, key_of)
-        return compose_parallel(
-            composer, records, counts, usable, units, self.workers, progress, finish, key_of
-        )
+        if not self.runs_elsewhere(len(job.units)):
+            return LocalExecutor().compose(job, progress)
+        return compose_parallel(job, self.workers, progress)
 
 
 def executor_for(workers: int | Executor) -> Executor:

@@ -11,8 +11,9 @@ entry (the steps: :mod:`mosaicit.run.steps`). Nothing is written unless the whol
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,13 @@ from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
 from mosaicit.histogram import token_stats
 from mosaicit.io import dataset_info
-from mosaicit.io.atomic import atomic_open
+from mosaicit.io.atomic import atomic_folder, atomic_open
 from mosaicit.io.chats import REPAIRS
 from mosaicit.io.commit import committed_together
 from mosaicit.io.formats import Columns, Conversation, to_row, with_meta
 from mosaicit.io.jsonstream import EncodedRow, encode_row, write_rows
 from mosaicit.io.outputs import STDOUT
+from mosaicit.io.parts import PASSTHROUGH, Part, PartWriter
 from mosaicit.io.sources import MAX_BAD_SHARE, ReadStats, output_kind, source_name
 from mosaicit.io.wellformed import dumps_escaped
 from mosaicit.plan.plan import Plan
@@ -109,8 +111,10 @@ def summarise(
     done: _Outcome,
     written: int,
     info: DatasetInfoSummary | None,
+    parts: list[Part] | None = None,
 ) -> RunSummary:
-    """The run's summary (see :class:`~mosaicit.run.summary.RunSummary`)."""
+    """The run's summary (see :class:`~mosaicit.run.summary.RunSummary`); ``parts``: the part
+    files written (``--output-parts``)."""
     tally = run.composer.tally
     cfg = run.config
     uses = sum(k * v for k, v in tally.sizes.items())
@@ -160,7 +164,7 @@ def summarise(
         formats=FormatsSummary(
             input=stats.shape,
             output=spec.outputs.output_format,
-            file=output_kind(spec.outputs.path or STDOUT),
+            file=spec.outputs.output_parts or output_kind(spec.outputs.path or STDOUT),
             conversations=spec.inputs.conversations,
             system_policy=spec.inputs.system_policy,
         ),
@@ -179,6 +183,7 @@ def summarise(
         plain_tokens={str(k): v for k, v in sorted(run.plain_tokens.items())},
         executor=spec.executor,
         shards=ShardsSummary(run.shards, "FILE:ROW[:TURN]" if run.shards > 1 else None),
+        output_parts=None if parts is None else [f"{p.name}.{spec.outputs.output_parts}" for p in parts],
     )
 
 
@@ -260,6 +265,7 @@ def augment_dataset(
     executor: str = "workers",
     shards: int = 1,
     ray_address: str | None = None,
+    output_parts: str | None = None,
 ) -> dict[str, Any]:
     """Mosaic ``source`` (a path or a ``datasets.Dataset``) into ``output_path``; returns the summary.
 
@@ -276,7 +282,9 @@ def augment_dataset(
     file holds each one's index, file, row, id, reason and detail, and the record itself when
     ``rejects_full``. ``source`` may be several paths (see :mod:`mosaicit.io.inputs`).
     ``executor`` (``local``, ``workers``, ``ray`` at ``ray_address``) and ``shards``: see
-    :class:`~mosaicit.run.spec.RunSpec`; every executor writes the same bytes.
+    :class:`~mosaicit.run.spec.RunSpec`; every executor writes the same bytes. With
+    ``output_parts`` (``jsonl`` or ``parquet``), ``output_path`` is a folder of part files, one per
+    compose unit, written where each unit is composed (:mod:`mosaicit.io.parts`).
     The same run from a :class:`~mosaicit.run.spec.RunSpec`: :func:`augment`.
     """
     spec = run_spec(
@@ -284,7 +292,7 @@ def augment_dataset(
         tokenizer=tokenizer, tables=tables_path, with_meta=with_meta, summary=summary_path,
         rejects=rejects_path, dataset_info=dataset_info_path, rejects_full=rejects_full,
         workers=workers or free_cores(), cache_dir=cache_dir, use_cache=use_cache,
-        executor=executor, shards=shards, ray_address=ray_address,
+        executor=executor, shards=shards, ray_address=ray_address, output_parts=output_parts,
     )  # fmt: skip
     return augment(spec, progress).to_dict()
 
@@ -335,24 +343,37 @@ def _augment(
     bars.plan("passthrough", len(routed.passthrough))
     bars.plan("counting tokens", routed.record_count)
     bars.plan("composing", routed.record_count * config.epochs)
-    as_parquet = output_kind(out.path) == "parquet"
+    as_parquet = (out.output_parts or output_kind(out.path)) == "parquet"
 
     def finish(sample: Sample) -> Any:  # runs in the worker processes too
         row = to_row(sample_conversation(sample), shape, out.with_meta)
         return row if as_parquet else encode_row(row)
 
-    def rows() -> Iterator[Any]:
+    def passthrough_rows() -> Iterator[dict[str, Any]]:
         split = spec.inputs.conversations == "split"
         passthrough = _passthrough_rows(run, routed.passthrough, name, shape, out.with_meta, done, split)
         yield from bars.counted("passthrough", passthrough)
+
+    def mosaic_rows() -> Iterator[Any]:
         rejects.send(done.over_budget)
         counting, composing = bars.ticker("counting tokens"), bars.ticker("composing")
-        for row in steps.mosaics(run, routed, rejects, counting, composing, finish):
+        yield from steps.mosaics(run, routed, rejects, counting, composing, finish)
+
+    def rows() -> Iterator[Any]:
+        yield from passthrough_rows()
+        for row in mosaic_rows():
             done.mosaics += 1
             yield row
 
     seen = dataset_info.ColumnSeen()
-    written = steps.write(rows(), out, seen)
+    parts = None
+    if out.output_parts is None:
+        written = steps.write(rows(), out, seen)
+    else:
+        has_passthrough = bool(routed.passthrough)
+        parts = _write_parts(run, out, passthrough_rows() if has_passthrough else None, mosaic_rows(), done)
+        written = sum(part.rows for part in parts)
+        seen.present.update(*(part.present for part in parts))
     if out.rejects_target is not None:
         sharded = run.key_of if run.shards > 1 else None
         write_rejects(out.rejects_target, rejects.in_input_order(), stats, out.rejects_full, sharded)
@@ -360,13 +381,41 @@ def _augment(
     if out.dataset_info is not None:
         entry = dataset_info.write_entry(out.dataset_info, out.path, shape, seen.present)
         info = DatasetInfoSummary(str(out.dataset_info), entry)
-    summary = summarise(run, spec, stats, routed, rejects, done, written, info)
+    summary = summarise(run, spec, stats, routed, rejects, done, written, info, parts)
     if out.summary_target is not None:
         with atomic_open(out.summary_target) as handle:
             json.dump(summary.to_dict(), handle, indent=2, ensure_ascii=False)
             handle.write("\n")
     bars.close()
     return summary
+
+
+def _write_parts(
+    run: Run,
+    out: OutputOptions,
+    passthrough: Iterator[dict[str, Any]] | None,
+    mosaics: Iterator[Any],
+    done: _Outcome,
+) -> list[Part]:
+    """Write the output as a folder of part files (``--output-parts``, :mod:`mosaicit.io.parts`):
+    the passthrough part here, each compose unit's part where the unit is composed; the folder
+    is committed with the run's other outputs. Returns the parts, in written order."""
+    assert out.path is not None and out.output_parts is not None
+    with atomic_folder(out.path) as folder:
+        # absolute: a Ray task writes from its own working directory
+        writer = PartWriter(os.path.abspath(folder), out.output_parts, out.output_format)
+        parts = []
+        if passthrough is not None:
+            parts.append(writer.write(PASSTHROUGH, passthrough))
+            writer = replace(writer, id_type=parts[0].id_type)  # every part's id column alike
+        run.write_part = writer
+        try:
+            for part in mosaics:
+                done.mosaics += part.rows
+                parts.append(part)
+        finally:
+            run.write_part = None
+    return parts
 
 
 def _passthrough_rows(

@@ -24,7 +24,7 @@ from mosaicit.records import Record, Reject, Sample
 from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.run.executors import Executor, MeasureUnit, executor_for
 from mosaicit.seeds import group_seed, unseeded_rng
-from mosaicit.shards import KeyOf, plan_units
+from mosaicit.shards import ComposeJob, KeyOf, WritePart, plan_units
 from mosaicit.store import RecordStore
 from mosaicit.tables.loader import Tables
 
@@ -162,7 +162,8 @@ class Run:
     """One configured mosaicking run over in-memory records, group by group; ``workers`` is a
     number of processes or an :class:`~mosaicit.run.executors.Executor`. Each epoch is composed as
     ``shards`` units (:mod:`mosaicit.shards`); ``key_of`` gives the records' stable keys (needed
-    when ``shards`` > 1)."""
+    when ``shards`` > 1). With ``write_part`` each unit writes its samples as its own part file
+    where it is composed, and :meth:`compose` yields only what each write returns."""
 
     config: MosaicConfig
     counter: TokenCounter
@@ -172,6 +173,7 @@ class Run:
     cache: CountCache | None = None
     shards: int = 1
     key_of: KeyOf | None = None
+    write_part: WritePart | None = None
 
     def __post_init__(self) -> None:
         self.budget = Budget(self.counter, self.config.max_length)
@@ -222,9 +224,9 @@ class Run:
             raise MosaicitError("sharding needs the records' stable keys (Run.key_of)")
         keys = [key_of(records[i].index, records[i].turn) for i in usable] if key_of else None
         units = plan_units(group, seed, self.config.epochs, self.shards, usable, keys)
-        yield from self.executor.compose(
-            self.composer, records, counts, usable, units, on_compose, finish, key_of
-        )
+        del keys
+        job = ComposeJob(self.composer, records, counts, usable, units, finish, key_of, self.write_part)
+        yield from self.executor.compose(job, on_compose)
 
     def samples(
         self,

@@ -2,16 +2,21 @@
 
 - **Reading.** Ray Data's ``read_binary_files`` fetches each input file (local paths, ``s3://``,
   ``gs://``, ``hf://``: any filesystem pyarrow reaches) and a Ray task parses it with mosaicit's
-  own readers (:func:`mosaicit.io.jsonstream.iter_json`, :func:`mosaicit.io.parquet.iter_parquet`),
-  so the items are exactly those a local run reads (Ray Data's typed JSON/Parquet readers
-  would fill missing keys and coerce types). The items then pass, in file order, through the
-  same shape detection, repairs and routing as a local run, on the driver.
+  own readers (:func:`mosaicit.io.jsonstream.iter_json`, :func:`mosaicit.io.parquet.iter_parquet`)
+  into rows of a few thousand items, so the items are exactly those a local run reads (Ray
+  Data's typed JSON/Parquet readers would fill missing keys and coerce types). The items then
+  pass, in file order and one row at a time, through the same shape detection, repairs and
+  routing as a local run, on the driver, which spools the records to disk
+  (:class:`mosaicit.store.RecordStore`).
 - **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
   and counts batches of record texts (:meth:`RayExecutor.count`, which
   :meth:`mosaicit.run.groups.Run.measure` calls instead of measuring batch units).
-- **Composing.** Each (group, epoch, shard) unit (see :mod:`mosaicit.shards`) is one Ray task
-  holding only its own records; the driver writes the units' rows in their order, and the
-  one summary and rejects file, all committed together (:mod:`mosaicit.io.commit`).
+- **Composing.** A group's records go to the object store once, in blocks; each (group, epoch,
+  shard) unit (see :mod:`mosaicit.shards`) is one Ray task that takes its own members from the
+  blocks. With one output file the driver writes the units' rows in their order; with part
+  files (:mod:`mosaicit.io.parts`) each task writes its unit's part itself and returns only its
+  tally, and the driver writes the one summary and rejects file, all committed together
+  (:mod:`mosaicit.io.commit`).
 
 :func:`connect` joins the cluster at ``--ray-address`` (or ``RAY_ADDRESS``), or starts a local
 Ray instance for the run. Every failure is one ``MosaicitError`` line.
@@ -25,8 +30,11 @@ import os
 import pickle
 import socket
 import tempfile
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +42,25 @@ from mosaicit.budget.budget import Budget, Measured
 from mosaicit.errors import InputError, MosaicitError, RecordError
 from mosaicit.extras import require
 from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, split_suffix
-from mosaicit.plan.compose import Composer, Tally
+from mosaicit.plan.compose import Tally
 from mosaicit.plan.features import PromptFeatures
-from mosaicit.records import Record, Sample
+from mosaicit.records import Record
 from mosaicit.run.executors import LocalExecutor, MeasureUnit
 from mosaicit.run.groups import COUNT_BATCH
-from mosaicit.shards import ComposeUnit, KeyOf, compose_unit
+from mosaicit.shards import ComposeJob, ComposeUnit, unit_results
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
 SCHEME = "://"
+#: Items per row of a parsed file (:func:`parse_file`): what this process unpickles at a time.
+ITEMS_PER_ROW = 4096
+#: Records per object-store block of a group's records (see :meth:`RayExecutor.put_records`).
+RECORD_BLOCK = COUNT_BATCH
+#: Results per item that a compose task streams back (rows with one output file).
+RESULTS_PER_ITEM = 1024
+#: Compose tasks submitted ahead, per CPU: the driver holds the counts of only these units.
+IN_FLIGHT = 2
+#: Seconds to wait for cancelled compose tasks to end after an error or a signal.
+CANCEL_WAIT = 30
 
 
 def require_ray() -> Any:
@@ -183,53 +201,77 @@ def list_inputs(source: Sequence[str | Path]) -> tuple[Any, list[tuple[str, str]
     return chosen, files, names
 
 
-def parse_file(row: dict[str, Any]) -> dict[str, Any]:
-    """A Ray Data row holding one file's bytes -> its items, parsed by mosaicit's readers
-    (pickled), or the reader's error (``reason``, ``record``)."""
+def parse_file(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Ray Data row holding one file's bytes -> its items, parsed by mosaicit's readers, as rows
+    of up to :data:`ITEMS_PER_ROW` items each (pickled; ``last`` marks the file's last row), or one
+    row holding the reader's error (``reason``, ``record``)."""
     from mosaicit.io.jsonstream import iter_json
     from mosaicit.io.parquet import iter_parquet
 
     path = row["path"]
     data, compression = split_suffix(path)
-    out: dict[str, Any] = {"path": path, "items": b"", "reason": "", "record": -1}
+
+    def out(items: bytes = b"", last: bool = True, reason: str = "", record: int = -1) -> dict[str, Any]:
+        return {"path": path, "items": items, "last": last, "reason": reason, "record": record}
+
     if data == ".parquet" and compression:
-        out["reason"] = "Parquet is read from a plain .parquet file, not compressed or piped"
-        return out
+        return [out(reason="Parquet is read from a plain .parquet file, not compressed or piped")]
     with tempfile.TemporaryDirectory(prefix="mosaicit-ray-") as folder:
         local = os.path.join(folder, "input" + data + compression)
         with open(local, "wb") as handle:
             handle.write(row["bytes"])
         try:
             reader = iter_parquet(local) if data == ".parquet" else iter_json(local)
-            out["items"] = pickle.dumps([item for _, item in reader], protocol=pickle.HIGHEST_PROTOCOL)
+            chunks, chunk = [], []
+            for _, item in reader:
+                chunk.append(item)
+                if len(chunk) == ITEMS_PER_ROW:
+                    chunks.append(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+                    chunk = []
+            if chunk or not chunks:
+                chunks.append(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
         except InputError as exc:
-            out["reason"], out["record"] = exc.reason, -1 if exc.record is None else exc.record
-    return out
+            return [out(reason=exc.reason, record=-1 if exc.record is None else exc.record)]
+    return [out(items, n == len(chunks) - 1) for n, items in enumerate(chunks)]
 
 
 def read_items(ray: Any, fs: Any, files: Sequence[tuple[str, str]]) -> Iterator[tuple[str, int, Any]]:
     """``(file, row, item)`` of every item of ``files`` (as :func:`list_inputs` gives them) in
-    reading order: the files are fetched by Ray Data and parsed in Ray tasks (:func:`parse_file`)."""
+    reading order: the files are fetched by Ray Data and parsed in Ray tasks (:func:`parse_file`);
+    this process unpickles one row of items at a time."""
     by_path = dict(files)
 
     def items() -> Iterator[tuple[str, int, Any]]:
         try:
             dataset = ray.data.read_binary_files(
                 [path for path, _ in files], include_paths=True, filesystem=fs
-            ).map(parse_file)
-            waiting: dict[str, dict[str, Any]] = {}
-            order = iter(files)
+            ).flat_map(parse_file)
+            waiting: dict[str, deque[dict[str, Any]]] = {}
             rows = iter(dataset.iter_rows())
-            for path, name in order:
-                while path not in waiting:
+
+            def next_of(path: str) -> dict[str, Any]:
+                """The next row of ``path``'s items (rows of other files wait their turn)."""
+                if waiting.get(path):
+                    return waiting[path].popleft()
+                while True:
                     parsed = next(rows)
-                    waiting[_strip(parsed["path"], by_path)] = parsed
-                parsed = waiting.pop(path)
-                if parsed["reason"]:
-                    record = None if parsed["record"] < 0 else parsed["record"]
-                    raise InputError(name, parsed["reason"], record)
-                for row, item in enumerate(pickle.loads(parsed["items"])):
-                    yield name, row, item
+                    at = _strip(parsed["path"], by_path)
+                    if at == path:
+                        return parsed
+                    waiting.setdefault(at, deque()).append(parsed)
+
+            for path, name in files:
+                row = 0
+                while True:
+                    parsed = next_of(path)
+                    if parsed["reason"]:
+                        record = None if parsed["record"] < 0 else parsed["record"]
+                        raise InputError(name, parsed["reason"], record)
+                    for item in pickle.loads(parsed["items"]):
+                        yield name, row, item
+                        row += 1
+                    if parsed["last"]:
+                        break
         except MosaicitError:
             raise
         except Exception as exc:  # Ray wraps the reader's OSError (unreadable, denied) in its own
@@ -288,17 +330,37 @@ class CountTokens:
 
 
 def _compose_task(
-    composer: Composer,
-    unit: ComposeUnit,
-    records: dict[int, Record],
-    counts: dict[int, Measured],
-    finish: Callable[[Sample], Any],
-    key_of: KeyOf | None,
-) -> tuple[list[Any], Tally]:
-    """Compose one unit where Ray puts it: its rows (finished) and its tally."""
-    composer.tally = Tally()
-    rows = [finish(sample) for sample in compose_unit(composer, unit, records, counts, (), None, key_of)]
-    return rows, composer.tally
+    job: ComposeJob, unit: ComposeUnit, blocks: list[Any], counts: dict[int, Measured]
+) -> Iterator[list[Any] | Tally]:
+    """Compose one unit where Ray puts it (a streaming generator): what the unit yields (its
+    finished rows, or its part file's result) in lists of up to :data:`RESULTS_PER_ITEM`, then its
+    tally. Its members' records are taken from the group's blocks in the object store
+    (:meth:`RayExecutor.put_records`), one block at a time."""
+    import ray
+
+    records: dict[int, Record] = {}
+    members = sorted(unit.members or ())
+    at = 0
+    for number, ref in enumerate(blocks):
+        end = (number + 1) * RECORD_BLOCK
+        mine = []
+        while at < len(members) and members[at] < end:
+            mine.append(members[at])
+            at += 1
+        if mine:
+            column = ray.get(ref).column("record")
+            for i in mine:
+                records[i] = pickle.loads(column[i - number * RECORD_BLOCK].as_py())
+    job = replace(job, records=records, counts=counts)
+    job.composer.tally = Tally()
+    batch: list[Any] = []
+    for result in unit_results(job, unit):
+        batch.append(result)
+        if len(batch) == RESULTS_PER_ITEM:
+            yield batch
+            batch = []
+    yield batch
+    yield job.composer.tally
 
 
 class RayExecutor:
@@ -308,7 +370,7 @@ class RayExecutor:
     def __init__(self, ray: Any, workers: int) -> None:
         self.ray = ray
         self.workers = workers
-        self._remote = ray.remote(_compose_task)
+        self._remote = ray.remote(num_returns="streaming")(_compose_task)
 
     def runs_elsewhere(self, units: int) -> bool:
         """Always: Ray tasks run in Ray's worker processes."""
@@ -374,44 +436,81 @@ class RayExecutor:
                 measured.append(budget.shared(Measured(p, o, features, record.system)))
         return measured
 
-    def compose(
-        self,
-        composer: Composer,
-        records: Sequence[Record],
-        counts: Sequence[Measured],
-        usable: Sequence[int],
-        units: Sequence[ComposeUnit],
-        progress: Callable[[int], None] | None,
-        finish: Callable[[Sample], Any],
-        key_of: KeyOf | None = None,
-    ) -> Iterator[Any]:
-        """Each unit's finished rows, in the units' order, each unit composed by one Ray task."""
-        shared = self.ray.put(composer)
-        done = self.ray.put(finish)
-        units = [u if u.members is not None else replace(u, members=tuple(usable)) for u in units]
-        tasks = [
-            self._remote.remote(
-                shared,
-                unit,
-                {i: records[i] for i in unit.members or ()},
-                {i: counts[i] for i in unit.members or ()},
-                done,
-                key_of,
-            )
-            for unit in units
-        ]
+    def put_records(self, records: Sequence[Record]) -> list[Any]:
+        """A group's records in the object store, :data:`RECORD_BLOCK` at a time (each record
+        pickled, in one Arrow binary column, so that a task unpickles only its members): this
+        process reads one block at a time from its spool and keeps only the references."""
+        import pyarrow as pa
+
+        blocks = []
+        for start in range(0, len(records), RECORD_BLOCK):
+            chunk = records[start : start + RECORD_BLOCK]
+            blobs = [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in chunk]
+            blocks.append(self.ray.put(pa.table({"record": pa.array(blobs, pa.binary())})))
+        return blocks
+
+    def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
+        """What each unit yields, in the units' order, each unit composed by one Ray task.
+
+        The records go to the object store once (:meth:`put_records`); each task receives the
+        block references and its members' counts, and streams its results back
+        :data:`RESULTS_PER_ITEM` at a time; at most :data:`IN_FLIGHT` tasks per CPU are submitted
+        ahead. So this process holds no record texts, a few units' counts, and (one output file)
+        one item of rows at a time.
+        """
+        units = [u if u.members is not None else replace(u, members=tuple(job.usable)) for u in job.units]
+        blocks = self.put_records(job.records)  # type: ignore[arg-type]
+        shared = self.ray.put(replace(job, records={}, counts={}, usable=(), units=()))
+        counts = job.counts
+
+        def submit(unit: ComposeUnit) -> Any:
+            mine = {i: counts[i] for i in unit.members or ()}
+            return self._remote.remote(shared, unit, blocks, mine)
+
+        waiting = iter(units)
+        pending: deque[tuple[ComposeUnit, Any]] = deque()
+        for unit in islice(waiting, max(2, IN_FLIGHT * self.workers)):
+            pending.append((unit, submit(unit)))
+        started = [task for _, task in pending]  # every task not known to have ended
         try:
-            for unit, task in zip(units, tasks, strict=True):
-                try:
-                    rows, tally = self.ray.get(task)
-                except Exception as exc:
-                    raise MosaicitError(f"composing on Ray failed: {_first_line(exc)}") from None
-                composer.tally.merge(tally)
+            while pending:
+                unit, task = pending[0]
+                for item in self._items(task):
+                    if isinstance(item, Tally):
+                        job.composer.tally.merge(item)
+                    else:
+                        yield from item
+                pending.popleft()
+                started.remove(task)
+                following = next(waiting, None)
+                if following is not None:
+                    pending.append((following, submit(following)))
+                    started.append(pending[-1][1])
                 if progress:
                     progress(len(unit.members or ()))
-                yield from rows
         except BaseException:  # an error, a signal, or the caller stopped reading: stop the rest
-            for task in tasks:
-                with contextlib.suppress(Exception):
-                    self.ray.cancel(task)
+            self._stop(started)
             raise
+
+    def _items(self, task: Any) -> Iterator[Any]:
+        """The items a compose task streams, as they come; its failure is one clear error."""
+        try:
+            for ref in task:
+                yield self.ray.get(ref)
+        except MosaicitError:
+            raise
+        except Exception as exc:
+            raise MosaicitError(f"composing on Ray failed: {_first_line(exc)}") from None
+
+    def _stop(self, tasks: list[Any]) -> None:
+        """Cancel compose tasks and wait (up to :data:`CANCEL_WAIT` s) for them to end, so that
+        none writes a part file after the run's temporary folder is removed."""
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                self.ray.cancel(task)
+        deadline = time.monotonic() + CANCEL_WAIT
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                for _ in task:  # ends, or raises, when the task has ended
+                    if time.monotonic() > deadline:
+                        return

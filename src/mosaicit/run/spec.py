@@ -18,6 +18,7 @@ from mosaicit.io import dataset_info
 from mosaicit.io.formats import Columns
 from mosaicit.io.inputs import expand
 from mosaicit.io.outputs import STDOUT
+from mosaicit.io.parts import PART_KINDS, check_part_folder
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options, output_kind
 from mosaicit.render.templates import TEMPLATES
@@ -49,6 +50,8 @@ class OutputOptions:
 
     ``summary`` and ``rejects`` default to files beside the output (none for stdout);
     ``dataset_info`` is the LLaMA-Factory dataset_info.json to add an entry to, if any.
+    ``output_parts`` (``jsonl`` or ``parquet``) makes ``path`` a folder of part files, one per
+    compose unit, each written where its unit is composed (:mod:`mosaicit.io.parts`).
     """
 
     path: str | Path | None = None
@@ -58,11 +61,21 @@ class OutputOptions:
     rejects: str | Path | None = None
     dataset_info: str | Path | None = None
     rejects_full: bool = False
+    output_parts: str | None = None
 
     def __post_init__(self) -> None:
         check_output_format(self.output_format)
+        if self.output_parts is not None:
+            if self.output_parts not in PART_KINDS:
+                raise ParamError("output_parts", f"must be jsonl or parquet, got {self.output_parts!r}")
+            if self.path is None or str(self.path) == STDOUT:
+                raise ParamError("output_parts", "needs an output folder, not - (stdout)")
+            return
         if self.path is None:
             return
+        if str(self.path).endswith(("/", os.sep)) or os.path.isdir(self.path):
+            hint = "add --output-parts jsonl or parquet to write part files in it"
+            raise ParamError("output", f": {self.path} is a folder; {hint}")
         output_kind(self.path)
 
     def check_targets(self) -> None:
@@ -72,6 +85,8 @@ class OutputOptions:
             if str(self.path) == STDOUT:
                 raise ParamError("dataset_info", "needs an output file, not - (stdout)")
             dataset_info.check_target(self.dataset_info, self.output_format)
+        if self.output_parts is not None and self.path is not None:
+            check_part_folder(self.path)
 
     @property
     def summary_target(self) -> str | Path | None:
@@ -104,6 +119,15 @@ def _is_paths(source: Any) -> bool:
     return isinstance(source, str | Path) or (
         isinstance(source, list | tuple) and bool(source) and all(isinstance(s, str | Path) for s in source)
     )
+
+
+def _check_outside(inputs: Any, folder: str | Path) -> None:
+    """One clear error if an input file lies in the part folder that the run replaces."""
+    root = os.path.realpath(folder)
+    for path in inputs if isinstance(inputs, list | tuple) else [inputs]:
+        if isinstance(path, str | os.PathLike) and os.path.exists(path):
+            if os.path.commonpath([root, os.path.realpath(path)]) == root:
+                raise ParamError("output", f": {folder}: an input ({path}) lies in the output folder")
 
 
 #: Where a run's units of work are done (:mod:`mosaicit.run.executors`).
@@ -172,13 +196,15 @@ class RunSpec:
                     "--chat-template": self.chat_template,
                 },
                 {
-                    "--output": self.outputs.path,
+                    "--output": None if self.outputs.output_parts else self.outputs.path,
                     "--rejects": self.outputs.rejects_target,
                     "--summary": self.outputs.summary_target,
                     "--emit-dataset-info": self.outputs.dataset_info,
                 },
             )
             self.outputs.check_targets()
+            if self.outputs.output_parts:
+                _check_outside(local_inputs, self.outputs.path)
 
     def _list_ray_inputs(self) -> list[str]:
         """List the inputs for the Ray executor (one clear error for an input it cannot read);

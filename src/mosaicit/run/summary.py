@@ -122,10 +122,15 @@ class RunSummary:
     plain_tokens: dict[str, int]
     executor: str
     shards: ShardsSummary
+    #: The part files written (``--output-parts``: their names, in written order); None for one file.
+    output_parts: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The summary as the JSON file holds it (no ``dataset_info`` key when none was written)."""
+        """The summary as the JSON file holds it (no ``dataset_info`` key when none was written,
+        no ``output_parts`` key for a one-file output)."""
         out = asdict(self)
         if self.dataset_info is None:
             del out["dataset_info"]
+        if self.output_parts is None:
+            del out["output_parts"]
         return out

@@ -8,8 +8,10 @@ stops (an error, a signal) stops its workers.
 Each unit of composition (an epoch, or an epoch's shard: see :mod:`mosaicit.shards`) has its own
 seeded random stream, so units are independent. Worker processes are
 forked after the records are read and counted, so they share them without copying; each
-composes whole units into a temporary file, and the parent yields the units in order. A
-``finish`` function (a sample to its output row, say) runs in the workers too.
+composes whole units into a temporary file, and the parent yields the units in order. The
+job's ``finish`` function (a sample to its output row, say) runs in the workers too, and so
+does its ``write_part`` (``--output-parts``): a worker then writes its unit's part file itself
+and hands the parent only what the write returns (:mod:`mosaicit.io.parts`).
 """
 
 from __future__ import annotations
@@ -27,12 +29,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from mosaicit.budget.budget import PieceCounts
 from mosaicit.errors import MosaicitError
 from mosaicit.exits import check_stop, leave_signals_to_parent, signals_held
-from mosaicit.plan.compose import Composer, Tally
-from mosaicit.records import Record, Sample
-from mosaicit.shards import ComposeUnit, KeyOf, compose_unit
+from mosaicit.plan.compose import Tally
+from mosaicit.shards import ComposeJob, unit_results
 from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
 
 BATCH = 256
@@ -172,9 +172,9 @@ def map_parallel(function: Callable[..., T], calls: Sequence[tuple[Any, ...]], w
 
 
 def _compose_unit(number: int, folder: str) -> tuple[str, Tally]:
-    composer: Composer = _STATE["composer"]
-    composer.tally = Tally()
-    done, finish = _STATE["done"], _STATE["finish"]
+    job: ComposeJob = _STATE["job"]
+    job.composer.tally = Tally()
+    done = _STATE["done"]
     path = os.path.join(folder, f"unit-{number}.pickle")
 
     def progress(n: int) -> None:
@@ -184,9 +184,8 @@ def _compose_unit(number: int, folder: str) -> tuple[str, Tally]:
     try:
         with open(path, "wb") as out:
             batch: list[Any] = []
-            records, counts, usable, units, key_of = _STATE["args"]
-            for sample in compose_unit(composer, units[number], records, counts, usable, progress, key_of):
-                batch.append(finish(sample))
+            for result in unit_results(job, job.units[number], progress):
+                batch.append(result)
                 if len(batch) == BATCH:
                     pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
                     batch = []
@@ -194,7 +193,7 @@ def _compose_unit(number: int, folder: str) -> tuple[str, Tally]:
                 pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
     except OSError as exc:
         raise MosaicitError(f"{path}: cannot write a temporary file: {exc.strerror or exc}") from None
-    return path, composer.tally
+    return path, job.composer.tally
 
 
 def _read(path: str) -> Iterator[Any]:
@@ -209,25 +208,17 @@ def _read(path: str) -> Iterator[Any]:
 
 
 def compose_parallel(
-    composer: Composer,
-    records: Sequence[Record],
-    counts: PieceCounts,
-    usable: Sequence[int],
-    units: Sequence[ComposeUnit],
-    workers: int,
-    progress: Callable[[int], None] | None,
-    finish: Callable[[Sample], T],
-    key_of: KeyOf | None = None,
-) -> Iterator[T]:
-    """Yield ``finish(sample)`` for the samples of each of ``units`` (see :mod:`mosaicit.shards`),
-    in that order, composed by up to ``workers`` processes.
+    job: ComposeJob, workers: int, progress: Callable[[int], None] | None = None
+) -> Iterator[Any]:
+    """Yield what each of ``job.units`` yields (:func:`mosaicit.shards.unit_results`), in that
+    order, the units composed by up to ``workers`` processes.
 
     Each unit waits in a file of a temporary folder (``mosaicit-<pid>-*``, removed at the end;
     a killed run's folder is removed by the next run) until its turn comes.
     """
     ctx = multiprocessing.get_context("fork")
     done = ctx.Value("q", 0)
-    _STATE.update(composer=composer, args=(records, counts, usable, units, key_of), done=done, finish=finish)
+    _STATE.update(job=job, done=done)
     remove_stale(tempfile.gettempdir())
     with signals_held():
         folder = tempfile.mkdtemp(prefix=owned_prefix())
@@ -235,9 +226,9 @@ def compose_parallel(
     reported = 0
     gc.freeze()  # the collector would otherwise touch, and so copy, every shared object in each worker
     try:
-        with worker_pool(min(workers, len(units))) as pool:
+        with worker_pool(min(workers, len(job.units))) as pool:
             with signals_held():  # see map_parallel
-                pending = [pool.submit(_compose_unit, n, folder) for n in range(len(units))]
+                pending = [pool.submit(_compose_unit, n, folder) for n in range(len(job.units))]
             for future in pending:
                 while not future.done():
                     with contextlib.suppress(TimeoutError):
@@ -247,7 +238,7 @@ def compose_parallel(
                         progress(done.value - reported)
                         reported = done.value
                 path, tally = future.result()
-                composer.tally.merge(tally)
+                job.composer.tally.merge(tally)
                 yield from _read(path)
         if progress and done.value > reported:
             progress(done.value - reported)

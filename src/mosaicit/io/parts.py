@@ -1,0 +1,119 @@
+"""Sharded output: a folder of part files, one per compose unit, each written where its unit is
+composed (in this process, a fork worker or a Ray task).
+
+A part is named so that the names sort in the order a one-file output is written: the
+passthrough conversations first (``part-0-passthrough.jsonl``), then each (group, epoch, shard)
+unit (``part-gGGGGG-eEEEEE-sSSSSS.jsonl``, numbers from 0, five digits), as
+:mod:`mosaicit.shards` orders them. JSONL parts concatenated in name order are the bytes of the
+one-file JSONL output; Parquet parts hold the same rows. The folder is written as one
+temporary folder beside the target and committed with the run's other outputs
+(:func:`mosaicit.io.atomic.atomic_folder`, :mod:`mosaicit.io.commit`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from mosaicit.errors import MosaicitError
+from mosaicit.io.dataset_info import ColumnSeen
+from mosaicit.io.jsonstream import row_line
+from mosaicit.io.parquet import require_pyarrow, write_parquet_to
+
+#: The file types a part can be.
+PART_KINDS = ("jsonl", "parquet")
+#: The part that holds the conversations passed through unchanged (it sorts first).
+PASSTHROUGH = "part-0-passthrough"
+#: A name that every part file's name starts with.
+PREFIX = "part-"
+
+
+class Unit(Protocol):
+    """A compose unit as far as its name goes (:class:`mosaicit.shards.ComposeUnit`)."""
+
+    @property
+    def group(self) -> int: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def shard(self) -> int: ...
+
+
+def part_name(unit: Unit) -> str:
+    """The name (no extension) of a unit's part file; names sort as the units are written."""
+    return f"{PREFIX}g{unit.group:05d}-e{unit.epoch:05d}-s{unit.shard:05d}"
+
+
+@dataclass(frozen=True)
+class Part:
+    """What writing a part file gives back: its ``name``, its ``rows``, the optional columns that
+    hold a value in any row (``system``, ``history``: see :class:`mosaicit.io.dataset_info.ColumnSeen`)
+    and, for Parquet, its ``id`` column's type."""
+
+    name: str
+    rows: int
+    present: frozenset[str]
+    id_type: Any = None
+
+
+@dataclass(frozen=True)
+class PartWriter:
+    """Writes part files of ``kind`` (``jsonl`` or ``parquet``) and output ``shape`` into
+    ``folder``; small to pickle, so it travels to fork workers and Ray tasks. ``id_type`` fixes the
+    Parquet ``id`` column's type for every part (that of the passthrough part, which the driver
+    writes first)."""
+
+    folder: str
+    kind: str
+    shape: str
+    id_type: Any = None
+
+    def __call__(self, unit: Unit, rows: Iterable[Any]) -> Part:
+        """Write one unit's rows as its part file (see :data:`mosaicit.shards.WritePart`)."""
+        return self.write(part_name(unit), rows)
+
+    def write(self, name: str, rows: Iterable[Any]) -> Part:
+        """Write ``rows`` (encoded JSON rows or dicts for JSONL; dicts for Parquet) as ``name``."""
+        path = os.path.join(self.folder, f"{name}.{self.kind}")
+        seen = ColumnSeen()
+        try:
+            if self.kind == "parquet":
+                with open(path, "wb") as out:
+                    n = write_parquet_to(out, seen.watch(rows), self.shape, id_type=self.id_type)  # type: ignore[arg-type]
+                return Part(name, n, frozenset(seen.present), _id_type(path))
+            n = 0
+            with open(path, "w", encoding="utf-8", newline="\n") as text:
+                for row in seen.watch(rows):
+                    text.write(row_line(row) + "\n")
+                    n += 1
+            return Part(name, n, frozenset(seen.present))
+        except OSError as exc:
+            raise MosaicitError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _id_type(path: str) -> Any:
+    """The Arrow type of the ``id`` column of the Parquet file at ``path`` (None if it has none)."""
+    require_pyarrow()
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    return schema.field("id").type if "id" in schema.names else None
+
+
+def check_part_folder(path: str | Path) -> None:
+    """A clear error, before anything is read, unless ``path`` can take a run's part files: a new
+    name, or a folder holding only part files (a previous run's, which the run replaces)."""
+    target = Path(path)
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise MosaicitError(f"{path}: --output-parts writes a folder here, and a file is in the way")
+    if target.is_dir():
+        others = sorted(p.name for p in target.iterdir() if not p.name.startswith(PREFIX) or not p.is_file())
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise MosaicitError(
+                f"{path}: --output-parts replaces this folder, but it holds files that are not part "
+                f"files ({shown}); give a new or empty folder"
+            )
