@@ -153,17 +153,20 @@ def test_the_secret_is_private_and_outside_the_cache(tmp_path, counters, monkeyp
 def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpaca_eval, counters):
     from mosaicit.budget.budget import Budget
     from mosaicit.records import Record
-    from mosaicit.run.groups import COUNT_BATCH, count_records
+    from mosaicit.run.groups import BATCHES_PER_WORKER, batch_size, count_records
 
     pairs = [(r["instruction"].strip(), r["output"].strip()) for r in alpaca_eval]
-    n = 2 * COUNT_BATCH  # two batches of AlpacaEval, then a third of texts of its own
+    size = 1000  # two workers: 2 * BATCHES_PER_WORKER batches of 1,000 records
+    n = (2 * BATCHES_PER_WORKER - 1) * size  # batches of AlpacaEval, then a last of texts of its own
     records = [Record(i, *pairs[i % len(pairs)]) for i in range(n)]
-    records += [Record(n + i, f"{a} Briefly.", f"{b} Done.") for i, (a, b) in enumerate(pairs[:100])]
+    own = [(f"{a} Briefly, take {i}.", f"{b} Done ({i}).") for i, (a, b) in enumerate(pairs * 2)][:size]
+    records += [Record(n + i, a, b) for i, (a, b) in enumerate(own)]
+    assert batch_size(len(records), 2) == size
     budget = Budget(counters("llama-2"), 2000)
     real = count_records(budget, records, workers=1)
     cache = CountCache(tmp_path, budget.counter.fingerprint)
     count_records(budget, records, cache=cache)  # fill
     third = [t for r in records[n:] for t in (r.prompt, r.output)]
-    lies = [pairs[0][0]] + third  # one lie the first two batches read, and all of the third's
+    lies = [pairs[0][0]] + third  # one lie the first batches read, and all of the last's
     cache.put(cache.keys(lies), [n + 1 for n in budget.count_many(lies)])  # forged with the secret
     assert count_records(budget, records, cache=cache, workers=2) == real

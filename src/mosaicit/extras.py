@@ -13,7 +13,7 @@ EXTRAS: dict[str, tuple[str, str, str]] = {
     "tiktoken": ("a *.tiktoken tokenizer", "tiktoken", "'mosaicit[tiktoken]'"),
     "pyarrow": ("Parquet", "pyarrow", "'mosaicit[parquet]'"),
     "datasets": ("a Hugging Face dataset", "the 'datasets' package", "'mosaicit[hf]'"),
-    "transformers": ("--template chat", "transformers", "'mosaicit[chat]'"),
+    "jinja2": ("--template chat", "jinja2", "'mosaicit[chat]'"),
     "matplotlib": ("the report", "matplotlib", "'mosaicit[report]'"),
     "rouge_score": ("ROUGE-L scoring", "rouge-score", "'mosaicit[eval]'"),
     "zstandard": (".zst files", "the zstandard package", "zstandard"),
