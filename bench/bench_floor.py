@@ -164,7 +164,7 @@ def augment(data: Path, work: Path, path: Route, *more: str) -> list[str]:
     """The ``mosaicit augment`` command of a path: a fresh cache, the output in ``work``."""
     cache = work / "cache"
     shutil.rmtree(cache, ignore_errors=True)
-    output = work / ("out.jsonl")
+    output = work / "out.jsonl"
     tokenizer = ASSETS / path.folder
     return [
         sys.executable,
@@ -201,17 +201,12 @@ def compare(args: argparse.Namespace, data: Path, work: Path, runner: Runner) ->
         ]
         times: dict[str, list[float]] = {"floor": [], "old": [], "new": []}
         ratios: dict[str, list[float]] = {"old": [], "new": []}
-        jobs = [
-            ("floor", floor_cmd, None),
-            ("old", augment(data, work, path), old_src),
-            ("new", augment(data, work, path), new_src),
-        ]
+        jobs: list[tuple[str, Path | None]] = [("floor", None), ("old", old_src), ("new", new_src)]
         for round_ in range(args.repeat):
             order = jobs[round_ % 3 :] + jobs[: round_ % 3]
             got = {}
-            for label, cmd, src in order:
-                if label != "floor":
-                    cmd = augment(data, work, path)  # a fresh cache folder each time
+            for label, src in order:
+                cmd = floor_cmd if label == "floor" else augment(data, work, path)  # an empty cache each time
                 got[label] = runner.run(f"{path.folder}-{label}-{round_}", cmd, src)
             for label in got:
                 times[label].append(got[label])

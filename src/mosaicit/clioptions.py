@@ -302,8 +302,8 @@ executor_options = block(
         type=click.IntRange(min=1),
         default=None,
         help="Processes that measure records and compose epochs (or shards) in parallel, and the CPUs "
-        "of a local Ray instance [default: the CPUs not kept busy by other work: the CPUs less the "
-        "1-minute load average, at least 1]. The output is the same for any value.",
+        "of a local Ray instance [default: the CPUs that other work is not keeping busy at the start "
+        "(niced work counts as free), at least 1]. The output is the same for any value.",
     ),
     click.option(
         "--executor",

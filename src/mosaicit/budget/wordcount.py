@@ -55,7 +55,7 @@ class WordCounter:
         #: Pre-token-exact only: the first word of a text -> its count alone.
         self.heads: dict[str, int] = {}
         #: The counter's own piece-by-piece count of plain ASCII texts, where it has one.
-        self.pieces = getattr(counter, "pieces", None) if self.spaced else None
+        self.pieces = getattr(counter, "pieces", None)
 
     def words(self, text: str) -> list[str] | None:
         """The words of ``text``, or None when it must be tokenized whole."""

@@ -63,14 +63,19 @@ def rename(tmp: str, target: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def temp_beside(target: Path) -> tuple[int, str]:
-    """Create this process's temporary file for ``target`` (after removing dead runs' ones)."""
+def _new_beside(target: Path, folder: bool) -> tuple[int | None, str]:
+    """Create this process's temporary file (``(fd, path)``) or folder (``(None, path)``) for
+    ``target``, after removing dead runs' ones; its mode is what the umask gives a new one."""
     base = f".{target.name}."
+    fd: int | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(target.parent, base, SUFFIX)
         with signals_held():
-            fd, tmp = tempfile.mkstemp(prefix=owned_prefix(base), suffix=SUFFIX, dir=target.parent)
+            if folder:
+                tmp = tempfile.mkdtemp(prefix=owned_prefix(base), suffix=SUFFIX, dir=target.parent)
+            else:
+                fd, tmp = tempfile.mkstemp(prefix=owned_prefix(base), suffix=SUFFIX, dir=target.parent)
             LIVE.add(tmp)
     except FileExistsError:  # from mkdir: a file stands where the folder should be
         raise MosaicitError(f"{target}: cannot write: {target.parent} is not a folder") from None
@@ -78,8 +83,30 @@ def temp_beside(target: Path) -> tuple[int, str]:
         raise cannot_write(target, exc) from None
     umask = os.umask(0)
     os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
+    if fd is None:
+        os.chmod(tmp, 0o777 & ~umask)
+    else:
+        os.fchmod(fd, 0o666 & ~umask)
     return fd, tmp
+
+
+def temp_beside(target: Path) -> tuple[int, str]:
+    """Create this process's temporary file for ``target`` (after removing dead runs' ones)."""
+    fd, tmp = _new_beside(target, folder=False)
+    assert fd is not None
+    return fd, tmp
+
+
+def _commit(tmp: str, target: Path) -> None:
+    """Rename a written temporary file or folder to ``target``, or stage it (see :data:`STAGED`)."""
+    staged = STAGED.get()
+    if staged is not None:
+        staged.append((tmp, target))
+        return
+    try:
+        rename(tmp, target)
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
 
 
 @contextlib.contextmanager
@@ -88,30 +115,10 @@ def atomic_folder(path: str | Path) -> Iterator[str]:
     block ends without error it becomes ``path`` (or is staged, see :data:`STAGED`), replacing a
     previous folder there; when it fails, it is removed with everything in it."""
     target = Path(path)
-    base = f".{target.name}."
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale(target.parent, base, SUFFIX)
-        with signals_held():
-            tmp = tempfile.mkdtemp(prefix=owned_prefix(base), suffix=SUFFIX, dir=target.parent)
-            LIVE.add(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-    except FileExistsError:  # from mkdir: a file stands where the folder should be
-        raise MosaicitError(f"{target}: cannot write: {target.parent} is not a folder") from None
-    except OSError as exc:
-        raise cannot_write(target, exc) from None
+    _, tmp = _new_beside(target, folder=True)
     try:
         yield tmp
-        staged = STAGED.get()
-        if staged is not None:
-            staged.append((tmp, target))
-            return
-        try:
-            rename(tmp, target)
-        except OSError as exc:
-            raise cannot_write(target, exc) from None
+        _commit(tmp, target)
     except BaseException:
         discard(tmp)
         raise
@@ -132,14 +139,7 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
             if exc.errno not in WRITE_ERRORS or exc.filename not in (None, tmp):
                 raise
             raise cannot_write(target, exc) from None
-        staged = STAGED.get()
-        if staged is not None:
-            staged.append((tmp, target))
-            return
-        try:
-            rename(tmp, target)
-        except OSError as exc:
-            raise cannot_write(target, exc) from None
+        _commit(tmp, target)
     except BaseException:
         discard(tmp)
         raise
