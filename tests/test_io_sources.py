@@ -183,6 +183,31 @@ def test_array_stream_property(tmp_path_factory, items, indent, chunk):
         assert [item for _, item in jsonstream.iter_json(path)] == items
 
 
+#: Any Unicode scalar value (no lone surrogates: a record holding one is set aside when read).
+SCALARS = st.characters(blacklist_categories=("Cs",))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    row=st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(SCALARS),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(SCALARS, max_size=6), inner, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_rows_are_written_as_compact_standard_json(row):
+    """The fast encoder writes what ``json.dumps`` writes with compact separators and non-ASCII
+    kept, for every string (control characters, separators U+2028/9, emoji...), integer and nesting."""
+    assert jsonstream.dumps_line(row) == json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("row", [{"id": 2**70}, {"id": -(2**64)}, {1: "a key that is not a string"}])
+def test_rows_orjson_refuses_are_written_in_the_same_shape(row):
+    line = jsonstream.dumps_line(row)
+    assert line == json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(line) == {str(k) if isinstance(k, int) else k: v for k, v in row.items()}
+
+
 def test_jsonl_and_bom(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text('\ufeff{"a": 1}\n\n{"a": 2}\n', encoding="utf-8")

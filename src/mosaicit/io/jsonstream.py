@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+import orjson
+
 from mosaicit.errors import InputError
 from mosaicit.io.inputs import open_text, split_suffix
 from mosaicit.io.outputs import open_output
@@ -166,14 +168,26 @@ class EncodedRow(NamedTuple):
     filled: frozenset[str]
 
 
+def dumps_line(row: Any) -> str:
+    """``row`` as one line of compact JSON, non-ASCII kept as is: orjson's bytes, which are the
+    standard library's with ``separators=(",", ":")`` and ``ensure_ascii=False`` for strings,
+    integers and containers, about six times faster. A row orjson refuses (an integer beyond 64
+    bits, a key that is not a string) is written by the standard library in the same shape.
+    JSON has no NaN or infinity: orjson writes such a float as ``null``."""
+    try:
+        return orjson.dumps(row).decode()
+    except TypeError:
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_row(row: dict[str, Any]) -> EncodedRow:
     """Encode a row as :func:`write_rows` would (so that the work can be done elsewhere)."""
-    return EncodedRow(json.dumps(row, ensure_ascii=False), frozenset(k for k, v in row.items() if v))
+    return EncodedRow(dumps_line(row), frozenset(k for k, v in row.items() if v))
 
 
 def row_line(row: dict[str, Any] | EncodedRow) -> str:
     """A row as the one line of JSON that :func:`write_rows` writes for it (no newline)."""
-    return row.json if isinstance(row, EncodedRow) else json.dumps(row, ensure_ascii=False)
+    return row.json if isinstance(row, EncodedRow) else dumps_line(row)
 
 
 def write_rows(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow]) -> int:
