@@ -153,15 +153,15 @@ def test_the_secret_is_private_and_outside_the_cache(tmp_path, counters, monkeyp
 def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpaca_eval, counters):
     from mosaicit.budget.budget import Budget
     from mosaicit.records import Record
-    from mosaicit.run.groups import BATCHES_PER_WORKER, batch_size, count_records
+    from mosaicit.run.groups import batch_ranges, count_records
 
     pairs = [(r["instruction"].strip(), r["output"].strip()) for r in alpaca_eval]
-    size = 1000  # two workers: 2 * BATCHES_PER_WORKER batches of 1,000 records
-    n = (2 * BATCHES_PER_WORKER - 1) * size  # batches of AlpacaEval, then a last of texts of its own
+    total = 7000  # two workers: several batches
+    n = batch_ranges(total, 2)[-1].start  # batches of AlpacaEval, then a last of texts of its own
+    assert 0 < total - n < n
     records = [Record(i, *pairs[i % len(pairs)]) for i in range(n)]
-    own = [(f"{a} Briefly, take {i}.", f"{b} Done ({i}).") for i, (a, b) in enumerate(pairs * 2)][:size]
+    own = [(f"{a} Briefly, take {i}.", f"{b} Done ({i}).") for i, (a, b) in enumerate(pairs * 2)][: total - n]
     records += [Record(n + i, a, b) for i, (a, b) in enumerate(own)]
-    assert batch_size(len(records), 2) == size
     budget = Budget(counters("llama-2"), 2000)
     real = count_records(budget, records, workers=1)
     cache = CountCache(tmp_path, budget.counter.fingerprint)

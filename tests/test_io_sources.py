@@ -191,7 +191,9 @@ SCALARS = st.characters(blacklist_categories=("Cs",))
 @given(
     row=st.recursive(
         st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(SCALARS),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(SCALARS, max_size=6), inner, max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(SCALARS, max_size=6), inner, max_size=4)
+        ),
         max_leaves=12,
     )
 )

@@ -47,6 +47,27 @@ def test_the_default_worker_count_leaves_out_busy_cores(monkeypatch):
     assert workers.free_cores() == 3
 
 
+def test_the_look_at_the_cores_leaves_out_this_process(monkeypatch):
+    """A run looks while it starts up: the CPU time it uses itself meanwhile is not other work."""
+    import os
+
+    from mosaicit.run import workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sysconf", lambda name: 100)
+    own = iter([1.0, 1.5])  # this process: 0.5 s of CPU, 50 ticks
+    monkeypatch.setattr(workers, "_own_seconds", lambda: next(own))
+    samples = iter([(0, 0), (50, 100)])  # 100 ticks over two CPUs, 50 of them busy
+    monkeypatch.setattr(workers, "_cpu_ticks", lambda: next(samples))
+    look = workers.CoreLook()
+    assert look.free() == 2  # the busy ticks were this process's own: both CPUs are free
+    assert look.free() == 2  # found once
+    own = iter([1.0, 1.0])  # the same busy ticks, none of them this process's
+    samples = iter([(0, 0), (50, 100)])
+    assert workers.CoreLook().free() == 1
+
+
 def test_niced_work_counts_as_free_for_a_process_that_is_not_niced():
     from mosaicit.run.workers import _cpu_ticks, free_ticks
 

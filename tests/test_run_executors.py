@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from conftest import SAMPLE
@@ -24,8 +26,7 @@ RECORDS = route(read_conversations(SAMPLE)).records
 
 def composed(executor, units):
     run = Run(MosaicConfig(epochs=3, seed=9), load_counter(), load_tables(), workers=executor)
-    counts = run.measure(RECORDS)
-    usable, _ = run.keep_usable(RECORDS, counts)
+    counts, usable, _ = run.measure(RECORDS)
     return [s.mosaic for s in run.executor.compose(ComposeJob(run.composer, RECORDS, counts, usable, units))]
 
 
@@ -54,6 +55,9 @@ def test_workers_measure_units_in_the_order_given():
 
 def test_executor_for_a_number_of_workers():
     assert isinstance(executor_for(1), LocalExecutor)
-    assert executor_for(3) == WorkersExecutor(3)
+    three = executor_for(3)
+    assert isinstance(three, WorkersExecutor) and three.workers == 3
+    free = executor_for(None)  # the free CPUs, found when first needed
+    assert isinstance(free, WorkersExecutor) and 1 <= free.workers <= (os.cpu_count() or 1)
     mine = LocalExecutor()
     assert executor_for(mine) is mine

@@ -7,26 +7,35 @@ import os
 import pytest
 
 from mosaicit.records import Record
-from mosaicit.store import RecordStore
+from mosaicit.store import Allowance, RecordStore
 
 
-def test_store_round_trips_records_and_cleans_up(alpaca_eval):
+@pytest.mark.parametrize("kept", [None, 0, 40_000, 10**9])  # spooled, in part or all in memory
+def test_store_round_trips_records_and_cleans_up(alpaca_eval, kept):
     records = [
         Record(
             i, r["instruction"].strip(), r["output"].strip(), id=f"r{i}", system="Be brief." if i % 2 else ""
         )
         for i, r in enumerate(alpaca_eval)
     ]
-    with RecordStore(records) as store:
+    allowance = None if kept is None else Allowance(kept)
+    with RecordStore(records, allowance=allowance) as store:
+        in_memory = len(store._kept)
+        assert in_memory == {None: 0, 0: 0, 10**9: len(records)}.get(kept, in_memory)
+        assert 0 < in_memory < len(records) or kept != 40_000  # this allowance splits the records
         assert len(store) == len(records)
         assert list(store) == records
         assert store[-1] == records[-1] and store[10:13] == records[10:13]
         assert store[:] == records and store[-5:] == records[-5:] and store[7:7] == []
         assert store[3:40:7] == records[3:40:7] and store[40:3:-9] == records[40:3:-9]
+        edge = in_memory or 1  # slices across the line between memory and spool
+        assert store[edge - 1 : edge + 2] == records[edge - 1 : edge + 2]
+        assert all(store[i] == records[i] for i in range(-len(records), len(records)))
         with pytest.raises(IndexError):
             store[len(records)]
-        store.append(Record(9999, "late", "entry"))
+        store.append(Record(9999, "late", "entry"))  # kept only if nothing was spooled before it
         assert store[len(records)].index == 9999
+        assert len(store._kept) == in_memory + (in_memory == len(records))
         fd = store.fileno()
         assert os.fstat(fd).st_nlink == 0  # never has a name in the temporary folder
     with pytest.raises(OSError):

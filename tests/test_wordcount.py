@@ -13,7 +13,7 @@ from mosaicit.budget.budget import Budget
 from mosaicit.budget.tokens import FunctionCounter, load_counter
 from mosaicit.budget.wordcount import WordCounter
 from mosaicit.records import Record
-from mosaicit.run.groups import BATCHES_PER_WORKER, COUNT_BATCH, count_records
+from mosaicit.run.groups import COUNT_BATCH, MIN_BATCH, batch_ranges, count_records
 from mosaicit.store import RecordStore
 
 SPACE_EXACT = ["llama-2", "mistral-7b-v0.1", "default"]
@@ -76,6 +76,19 @@ def test_vocabularies_that_merge_words_whole_are_not_space_exact(tmp_path):
     assert not load_counter(path).space_exact
 
 
+@pytest.mark.parametrize("n", [1, 255, 256, 1000, 11128, 10**6])
+@pytest.mark.parametrize("workers", [1, 2, 16])
+def test_measure_batches_cover_the_records_and_shrink_at_the_end(n, workers):
+    ranges = batch_ranges(n, workers)
+    assert ranges[0].start == 0 and ranges[-1].end == n
+    assert all(a.end == b.start for a, b in zip(ranges, ranges[1:], strict=False))
+    sizes = [r.end - r.start for r in ranges]
+    assert max(sizes) <= COUNT_BATCH and all(s >= MIN_BATCH for s in sizes[:-1])
+    assert sizes[:-1] == sorted(sizes[:-1], reverse=True)
+    if workers > 1 and n >= 8 * MIN_BATCH:  # the last batches are small: the workers finish together
+        assert sizes[-2] <= max(MIN_BATCH, n // 16)
+
+
 def test_measuring_in_workers_equals_one_process(alpaca_eval, counters, tmp_path):
     from mosaicit.budget.cache import CountCache
 
@@ -88,7 +101,7 @@ def test_measuring_in_workers_equals_one_process(alpaca_eval, counters, tmp_path
     cache = CountCache(tmp_path, counters("llama-2").fingerprint)
     ticks: list[int] = []
     two = count_records(Budget(counters("llama-2"), 2000), records, ticks.append, cache, workers=2)
-    assert two == one and sum(ticks) == n and len(ticks) == 2 * BATCHES_PER_WORKER  # batches even out
+    assert two == one and sum(ticks) == n and ticks == [r.end - r.start for r in batch_ranges(n, 2)]
     # a batch measured after an earlier one was stored finds the texts they share in the cache
     distinct = len({r.prompt for r in records} | {r.output for r in records})
     assert cache.stats()["misses"] + cache.stats()["hits"] == 2 * n and cache.stats()["misses"] >= distinct

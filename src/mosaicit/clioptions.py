@@ -302,8 +302,8 @@ executor_options = block(
         type=click.IntRange(min=1),
         default=None,
         help="Processes that measure records and compose epochs (or shards) in parallel, and the CPUs "
-        "of a local Ray instance [default: the CPUs that other work is not keeping busy at the start "
-        "(niced work counts as free), at least 1]. The output is the same for any value.",
+        "of a local Ray instance [default: the CPUs that other work is not keeping busy while the run "
+        "starts up (niced work counts as free), at least 1]. The output is the same for any value.",
     ),
     click.option(
         "--executor",
@@ -341,10 +341,8 @@ executor_options = block(
 
 def make_execution(**kw: Any) -> dict[str, Any]:
     """The :class:`~mosaicit.run.spec.RunSpec` fields of the executor options."""
-    from mosaicit.run.workers import free_cores
-
     return {
-        "workers": kw["workers"] or free_cores(),
+        "workers": kw["workers"],
         "executor": kw["executor"],
         "shards": kw["shards"],
         "ray_address": kw["ray_address"],

@@ -5,6 +5,10 @@ the samples it ends up in. In between, the composer works from compact counts an
 so the texts can wait in a temporary file. The file has no name (it is unlinked as soon as it
 is opened), so nothing is left behind whichever way the process ends. Reads are positioned
 (``os.pread``), so forked workers share the parent's file descriptor safely.
+
+A run may let its stores keep the first records in memory, up to a shared :class:`Allowance` of
+text: a small input then never waits on disk (reading a record back costs more than composing
+with it), and a large one keeps only that much more in memory.
 """
 
 from __future__ import annotations
@@ -21,11 +25,30 @@ from mosaicit.errors import MosaicitError
 from mosaicit.records import Record
 
 
-class RecordStore(Sequence[Record]):
-    """An append-only sequence of records spooled to a temporary file."""
+class Allowance:
+    """Characters of record text that the stores of one run may keep in memory, together."""
 
-    def __init__(self, records: Iterable[Record] = (), folder: str | None = None) -> None:
+    def __init__(self, characters: int) -> None:
+        self.left = characters
+
+    def take(self, characters: int) -> bool:
+        """Take ``characters`` from what is left; False (nothing taken) if not that many are left."""
+        if characters > self.left:
+            return False
+        self.left -= characters
+        return True
+
+
+class RecordStore(Sequence[Record]):
+    """An append-only sequence of records spooled to a temporary file; the first ones stay in
+    memory while ``allowance`` lasts (then every later one is spooled)."""
+
+    def __init__(
+        self, records: Iterable[Record] = (), folder: str | None = None, allowance: Allowance | None = None
+    ) -> None:
         self.folder = folder or tempfile.gettempdir()
+        self._allowance = allowance
+        self._kept: list[Record] = []
         try:
             self._writer = tempfile.TemporaryFile(
                 prefix="mosaicit-records-", suffix=".spool", dir=self.folder
@@ -40,6 +63,12 @@ class RecordStore(Sequence[Record]):
 
     def append(self, record: Record) -> None:
         """Add a record at the end."""
+        if self._allowance is not None and len(self._offsets) == 1:  # nothing spooled yet
+            size = len(record.instruction) + len(record.output) + len(record.input) + len(record.system)
+            if self._allowance.take(size):
+                self._kept.append(record)
+                return
+            self._allowance = None
         data = pickle.dumps(
             (
                 record.index,
@@ -74,7 +103,7 @@ class RecordStore(Sequence[Record]):
         return MosaicitError(f"{self.folder}: cannot write the records' spool file: {exc.strerror or exc}")
 
     def __len__(self) -> int:
-        return len(self._offsets) - 1
+        return len(self._kept) + len(self._offsets) - 1
 
     @overload
     def __getitem__(self, i: int) -> Record: ...
@@ -83,24 +112,32 @@ class RecordStore(Sequence[Record]):
     def __getitem__(self, i: slice) -> list[Record]: ...
 
     def __getitem__(self, i: int | slice) -> Record | list[Record]:
+        kept = len(self._kept)
         if isinstance(i, slice):
             start, stop, step = i.indices(len(self))
             if step != 1 or stop <= start:
                 return [self[j] for j in range(start, stop, step)]
-            self.flush()  # a run of records: one read
-            offsets, first = self._offsets, self._offsets[start]
-            data = memoryview(os.pread(self._writer.fileno(), offsets[stop] - first, first))
-            return [
-                Record(*pickle.loads(data[offsets[j] - first : offsets[j + 1] - first]))
-                for j in range(start, stop)
-            ]
+            return self._kept[start:stop] + self._spooled(max(start, kept) - kept, max(stop, kept) - kept)
         if i < 0:
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
+        if i < kept:
+            return self._kept[i]
+        i -= kept
         self.flush()
         start = self._offsets[i]
         return Record(*pickle.loads(os.pread(self._writer.fileno(), self._offsets[i + 1] - start, start)))
+
+    def _spooled(self, start: int, stop: int) -> list[Record]:
+        """Spooled records ``start:stop`` (positions in the spool file): one read."""
+        if stop <= start:
+            return []
+        self.flush()
+        offsets, first = self._offsets, self._offsets[start]
+        data = memoryview(os.pread(self._writer.fileno(), offsets[stop] - first, first))
+        pieces = (data[offsets[j] - first : offsets[j + 1] - first] for j in range(start, stop))
+        return [Record(*pickle.loads(piece)) for piece in pieces]
 
     def __iter__(self) -> Iterator[Record]:
         for i in range(len(self)):

@@ -26,6 +26,7 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mosaicit.budget.pretoken import WHITE_SPACE, first_span, hard_parts, join_tail, newline_lead
 from mosaicit.budget.tokens import TokenCounter
@@ -101,8 +102,7 @@ class Prefix:
         self.states.append(state)
 
 
-@dataclass(frozen=True)
-class Count:
+class Count(NamedTuple):
     """A composed count: ``tokens``, whether it is exact, and how many joins it spans."""
 
     tokens: int
@@ -393,10 +393,11 @@ class Budget:
         ``memos`` (grown to one per text) carry the work of the previous step of a growing group."""
         if memos is not None:
             memos.extend(Prefix() for _ in range(len(texts) - len(memos)))
-            parts = [self.compose(t, counts, m) for t, m in zip(texts, memos, strict=False)]
-        else:
-            parts = [self.compose(t, counts) for t in texts]
-        return Count(sum(p.tokens for p in parts), all(p.exact for p in parts), sum(p.joins for p in parts))
+        tokens, exact, joins = 0, True, 0
+        for i, text in enumerate(texts):
+            part = self.compose(text, counts, memos[i] if memos is not None else None)
+            tokens, exact, joins = tokens + part.tokens, exact and part.exact, joins + part.joins
+        return Count(tokens, exact, joins)
 
     def count_texts(self, texts: Sequence[str]) -> int:
         """The real total count of several texts: one tokenization each."""

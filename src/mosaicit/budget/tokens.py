@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 from mosaicit.budget.pieces import AsciiPieces
 from mosaicit.budget.pretoken import SPLIT_PATTERNS
 from mosaicit.errors import MosaicitError
@@ -153,7 +155,7 @@ def hf_counter(path: str | Path, name: str | None = None) -> FunctionCounter:
 
     raw = Path(path).read_bytes()
     try:
-        spec = json.loads(raw)
+        spec = orjson.loads(raw)
         tok = Tokenizer.from_str(raw.decode("utf-8"))
     except Exception as exc:  # the tokenizers library raises plain Exceptions
         raise MosaicitError(f"{path}: not a usable tokenizer.json: {str(exc)[:200]}") from None

@@ -303,12 +303,14 @@ def split_usable(
     records: Sequence[Record],
     counts: PieceCounts,
     alone_tokens: Counter[int] | None = None,
+    known: Sequence[int | None] | None = None,
 ) -> tuple[list[int], list[Reject]]:
     """Separate records that fit alone from those over the budget (reported with a reason);
-    ``alone_tokens`` (if given) counts the usable records by their token count as a plain sample."""
+    ``alone_tokens`` (if given) counts the usable records by their token count as a plain sample.
+    ``known``: each record's :meth:`Composer.single_fits`, where the caller has found it already."""
     usable, rejects = [], []
     for i in range(len(records)):
-        alone = composer.single_fits(i, records, counts)
+        alone = known[i] if known is not None else composer.single_fits(i, records, counts)
         if alone is not None:
             usable.append(i)
             if alone_tokens is not None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from mosaicit.budget.cache import CountCache, default_cache_dir
 from mosaicit.budget.tokens import TokenCounter, load_counter
 from mosaicit.render.templates import load_template
-from mosaicit.run.executors import Executor, LocalExecutor, WorkersExecutor
+from mosaicit.run.executors import Executor, executor_for
 from mosaicit.run.groups import Run
 from mosaicit.run.spec import RunSpec
 from mosaicit.tables.loader import Tables, load_tables
@@ -41,5 +41,6 @@ def executor_of(spec: RunSpec) -> Executor:
     if spec.executor == "ray":
         from mosaicit.run.ray_executor import RayExecutor, connect
 
+        assert spec.workers is not None  # a Ray spec counts its CPUs when it is made
         return RayExecutor(connect(spec.ray_address, spec.workers), spec.workers)
-    return WorkersExecutor(spec.workers) if spec.workers > 1 else LocalExecutor()
+    return executor_for(spec.workers)

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from mosaicit.run.workers import can_fork, compose_parallel, map_parallel
+from mosaicit.run.workers import CoreLook, can_fork, compose_parallel, map_parallel
 from mosaicit.shards import ComposeJob, ComposeUnit, unit_results
 
 __all__ = [
@@ -95,12 +95,22 @@ class LocalExecutor:
             yield from unit_results(job, unit, progress)
 
 
-@dataclass(frozen=True)
 class WorkersExecutor:
     """Units in up to ``workers`` forked processes when there are several units (one process where
-    fork is missing): see :mod:`mosaicit.run.workers`."""
+    fork is missing): see :mod:`mosaicit.run.workers`. ``workers`` None: the CPUs that other work
+    leaves free, watched from here until the first units are handed out (:class:`CoreLook`)."""
 
-    workers: int
+    def __init__(self, workers: int | None = None) -> None:
+        self._workers = workers
+        self._look = CoreLook() if workers is None else None
+
+    @property
+    def workers(self) -> int:
+        """How many processes at most."""
+        if self._workers is None:
+            assert self._look is not None
+            self._workers = self._look.free()
+        return self._workers
 
     def runs_elsewhere(self, units: int) -> bool:
         """True when there are several units, several workers, and fork."""
@@ -119,8 +129,9 @@ class WorkersExecutor:
         return compose_parallel(job, self.workers, progress)
 
 
-def executor_for(workers: int | Executor) -> Executor:
-    """The executor for ``workers`` processes (1: :class:`LocalExecutor`), or ``workers`` itself."""
-    if isinstance(workers, int):
-        return WorkersExecutor(workers) if workers > 1 else LocalExecutor()
+def executor_for(workers: int | None | Executor) -> Executor:
+    """The executor for ``workers`` processes (1: :class:`LocalExecutor`; None: as many as there
+    are free CPUs), or ``workers`` itself."""
+    if workers is None or isinstance(workers, int):
+        return LocalExecutor() if workers == 1 else WorkersExecutor(workers)
     return workers

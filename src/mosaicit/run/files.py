@@ -51,9 +51,11 @@ from mosaicit.run.summary import (
     ShardsSummary,
     TokenSummary,
 )
-from mosaicit.run.workers import free_cores
 from mosaicit.shards import FileKeys, KeyOf
-from mosaicit.store import RecordStore
+from mosaicit.store import Allowance, RecordStore
+
+#: Characters of record text a run keeps in memory before its records wait in spool files.
+KEEP_IN_MEMORY = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def summarise(
             composition=composition,
             verifications=tally.verified,
         ),
-        workers=spec.workers,
+        workers=getattr(run.executor, "workers", 1),
         cache=run.cache.stats() if run.cache else None,
         options=OptionsSummary(
             wrap_mode=cfg.wrap_mode,
@@ -271,8 +273,8 @@ def augment_dataset(
 
     Single exchanges are mosaicked within their system-prompt group; other items follow the
     policies in ``formats``. Every written sample, rendered with ``formats.template``, counts
-    at most ``config.max_length`` tokens. ``workers`` (default: the free CPUs, see
-    :func:`~mosaicit.run.workers.free_cores`) measure records and compose epochs in parallel;
+    at most ``config.max_length`` tokens. ``workers`` (default: the CPUs other work leaves free,
+    see :class:`~mosaicit.run.workers.CoreLook`) measure records and compose epochs in parallel;
     token counts are cached under ``cache_dir`` (default
     :func:`~mosaicit.budget.cache.default_cache_dir`) unless ``use_cache`` is False. Records wait in
     spool files while composing. Every output is committed together when the whole run
@@ -291,7 +293,7 @@ def augment_dataset(
         source, output_path, config, formats, on_bad,
         tokenizer=tokenizer, tables=tables_path, with_meta=with_meta, summary=summary_path,
         rejects=rejects_path, dataset_info=dataset_info_path, rejects_full=rejects_full,
-        workers=workers or free_cores(), cache_dir=cache_dir, use_cache=use_cache,
+        workers=workers, cache_dir=cache_dir, use_cache=use_cache,
         executor=executor, shards=shards, ray_address=ray_address, output_parts=output_parts,
     )  # fmt: skip
     return augment(spec, progress).to_dict()
@@ -309,9 +311,10 @@ def augment(spec: RunSpec, progress: bool = False) -> RunSummary:
     rejects = Rejects()
     bars = Progress(progress)
     stores: list[RecordStore] = []
+    kept = Allowance(KEEP_IN_MEMORY)
 
     def new_group() -> RecordStore:
-        stores.append(RecordStore())
+        stores.append(RecordStore(allowance=kept))
         return stores[-1]
 
     try:

@@ -29,8 +29,8 @@ from mosaicit.store import RecordStore
 from mosaicit.tables.loader import Tables
 
 COUNT_BATCH = 4096
-#: Measure batches per worker at least, so that the workers finish together.
-BATCHES_PER_WORKER = 4
+#: Each measure batch of a pool takes 1 / (GUIDED_SHARE x workers) of the records left.
+GUIDED_SHARE = 2
 #: The smallest measure batch (below it, sending the batch costs more than it saves).
 MIN_BATCH = 256
 #: Cached counts checked against the tokenizer per batch of records read from the cache.
@@ -107,12 +107,20 @@ def _uncountable(budget: Budget, records: Sequence[Record]) -> int:
     return records[0].index
 
 
-def batch_size(records: int, workers: int) -> int:
-    """Records per measure batch: :data:`COUNT_BATCH` at most, small enough that each of
-    ``workers`` processes gets :data:`BATCHES_PER_WORKER` batches (the counts do not depend on it)."""
-    if workers <= 1:
-        return COUNT_BATCH
-    return max(MIN_BATCH, min(COUNT_BATCH, -(-records // (workers * BATCHES_PER_WORKER))))
+def batch_ranges(records: int, workers: int) -> list[MeasureUnit]:
+    """The measure batches of ``records`` records for ``workers`` processes (the counts do not
+    depend on them): :data:`COUNT_BATCH` records each for one process; for several, batches that
+    shrink as the records run out, each 1 / (:data:`GUIDED_SHARE` x ``workers``) of what is left
+    (between :data:`MIN_BATCH` and :data:`COUNT_BATCH`), so that the workers finish together."""
+    ranges, start = [], 0
+    while start < records:
+        if workers <= 1:
+            size = COUNT_BATCH
+        else:
+            size = max(MIN_BATCH, min(COUNT_BATCH, -(-(records - start) // (workers * GUIDED_SHARE))))
+        ranges.append(MeasureUnit(start, min(start + size, records)))
+        start += size
+    return ranges
 
 
 def count_records(
@@ -121,16 +129,19 @@ def count_records(
     progress: Callable[[int], None] | None = None,
     cache: CountCache | None = None,
     workers: int | Executor = 1,
+    on_batch: Callable[[int, int, list[Measured]], None] | None = None,
 ) -> list[Measured]:
     """Measure every record, in batches, each batch a unit of the executor (``workers``: a number
     of processes, or an executor; the results are the same). New counts are stored in ``cache``.
 
     A cache that fails a spot check in any batch is discarded (one warning line), and every
     batch that read counts from it is measured again without it.
+
+    ``on_batch(start, end, counts)`` is called once for each batch, when its counts
+    (``counts[start:end]``) are final: here, while the executor measures the batches after it.
     """
     executor = executor_for(workers)
-    size = batch_size(len(records), getattr(executor, "workers", 1))
-    ranges = [MeasureUnit(s, min(s + size, len(records))) for s in range(0, len(records), size)]
+    ranges = batch_ranges(len(records), getattr(executor, "workers", 1))
     elsewhere = executor.runs_elsewhere(len(ranges))
     if elsewhere and isinstance(records, RecordStore):
         records.flush()
@@ -142,7 +153,9 @@ def count_records(
         counts.extend(budget.shared(m) for m in part.measured)
         wrong += part.wrong
         if part.tally[0] and not part.wrong:
-            read_cache.append(i)
+            read_cache.append(i)  # its counts are final once every batch has passed its spot check
+        elif on_batch:
+            on_batch(ranges[i].start, ranges[i].end, counts)
         if cache:
             cache.put(part.keys, part.fresh)
             if elsewhere:  # the worker's tallies were kept in its copy of the cache
@@ -154,6 +167,8 @@ def count_records(
         again = executor.measure(partial(measure_range, budget, records), [ranges[i] for i in read_cache])
         for i, part in zip(read_cache, again, strict=True):
             counts[ranges[i].start : ranges[i].end] = [budget.shared(m) for m in part.measured]
+    for i in read_cache if on_batch else ():
+        on_batch(ranges[i].start, ranges[i].end, counts)  # type: ignore[misc]
     return counts
 
 
@@ -185,27 +200,34 @@ class Run:
         self.plain_tokens: Counter[int] = Counter()
 
     def measure(
-        self, records: Sequence[Record], on_count: Callable[[int], None] | None = None
-    ) -> list[Measured]:
-        """The measure step for one group: every record's counts (see :func:`count_records`; an
-        executor with its own ``count``, Ray's, counts them itself)."""
-        own = getattr(self.executor, "count", None)
-        if own is not None:
-            return own(self.budget, records, on_count)  # type: ignore[no-any-return]
-        return count_records(self.budget, records, on_count, self.cache, self.executor)
-
-    def keep_usable(
         self,
         records: Sequence[Record],
-        counts: PieceCounts,
+        on_count: Callable[[int], None] | None = None,
         on_compose: Callable[[int], None] | None = None,
-    ) -> tuple[list[int], list[Reject]]:
-        """The records that fit the budget alone, and a reject for each one that does not."""
-        usable, over = split_usable(self.composer, records, counts, self.plain_tokens)
+    ) -> tuple[list[Measured], list[int], list[Reject]]:
+        """The measure step for one group: every record's counts (see :func:`count_records`; an
+        executor with its own ``count``, Ray's, counts them itself), the records that fit the
+        budget alone, and a reject for each one that does not (ticked as composed: ``on_compose``).
+
+        Whether a record fits alone is found batch by batch, while the executor measures the
+        batches after it (in other processes, this work is no longer a step of its own)."""
+        alone: list[int | None] = [None] * len(records)
+
+        def check(start: int, end: int, counts: PieceCounts) -> None:
+            for i in range(start, end):
+                alone[i] = self.composer.single_fits(i, records, counts)
+
+        own = getattr(self.executor, "count", None)
+        if own is not None:
+            counts: list[Measured] = own(self.budget, records, on_count)
+            check(0, len(records), counts)
+        else:
+            counts = count_records(self.budget, records, on_count, self.cache, self.executor, check)
+        usable, over = split_usable(self.composer, records, counts, self.plain_tokens, alone)
         if on_compose and over:  # records that take no part still count as composed, for progress
             on_compose(len(over) * self.config.epochs)
         self.usable += len(usable)
-        return usable, over
+        return counts, usable, over
 
     def compose(
         self,
@@ -245,8 +267,7 @@ class Run:
         are the same for every executor. ``finish`` turns each sample into what is yielded
         (an encoded output row, say); it runs where the sample is composed.
         """
-        counts = self.measure(records, on_count)
-        usable, over = self.keep_usable(records, counts, on_compose)
+        counts, usable, over = self.measure(records, on_count, on_compose)
         self.rejects.extend(over)
         yield from self.compose(records, counts, usable, group, on_compose, finish)
 

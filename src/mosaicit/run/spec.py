@@ -139,7 +139,8 @@ class RunSpec:
     """One run: its input, its options, its tokenizer, template and tables, where it writes, and how
     it is executed. ``source`` (paths, globs, folders, ``-``; or a ``datasets.Dataset`` or a list
     of dicts) is expanded once, here (:class:`~mosaicit.io.inputs.Expanded`). ``workers``: processes
-    that measure and compose (1: this one); ``cache_dir``/``use_cache``: the token-count cache.
+    that measure and compose (1: this one; None: the CPUs that other work leaves free);
+    ``cache_dir``/``use_cache``: the token-count cache.
 
     ``executor`` is ``local`` (this process; ``workers`` becomes 1), ``workers`` (forked processes)
     or ``ray`` (a Ray cluster at ``ray_address`` or ``$RAY_ADDRESS``, else a local Ray instance with
@@ -155,7 +156,7 @@ class RunSpec:
     template: str = "none"
     chat_template: str | Path | None = None
     tables: str | Path | Tables | None = None
-    workers: int = 1
+    workers: int | None = 1
     cache_dir: str | Path | None = None
     use_cache: bool = False
     executor: str = "workers"
@@ -170,7 +171,7 @@ class RunSpec:
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
             raise ParamError("template", f"must be one of {', '.join(TEMPLATES)}, got {self.template!r}")
-        if self.workers < 1:
+        if self.workers is not None and self.workers < 1:
             raise ParamError("workers", f"must be at least 1, got {self.workers}")
         if self.executor not in EXECUTORS:
             raise ParamError("executor", f"must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
@@ -178,6 +179,10 @@ class RunSpec:
             raise ParamError("shards", f"must be at least 1, got {self.shards}")
         if self.executor == "local":
             object.__setattr__(self, "workers", 1)
+        if self.executor == "ray" and self.workers is None:
+            from mosaicit.run.workers import free_cores
+
+            object.__setattr__(self, "workers", free_cores())
         local_inputs: Any = self.source
         if self.executor == "ray":
             local_inputs = self._list_ray_inputs()

@@ -55,6 +55,7 @@ def read(spec: RunSpec, stats: ReadStats, rejects: Rejects) -> Iterator[Conversa
     if spec.ray_inputs is not None:
         from mosaicit.run.ray_executor import connect, read_items
 
+        assert spec.workers is not None  # a Ray spec counts its CPUs when it is made
         items = read_items(connect(spec.ray_address, spec.workers), *spec.ray_inputs)
     yield from read_conversations(
         spec.source, i.input_format, i.columns, i.on_bad, stats, i.split,
@@ -90,8 +91,7 @@ def measure(
     fit the budget alone; a record that cannot goes to ``rejects`` (``over_budget``) and is
     ticked as composed (``on_compose``, once per epoch)."""
     for group, records in enumerate(routed.groups.values()):
-        counts = run.measure(records, on_count)
-        usable, over = run.keep_usable(records, counts, on_compose)
+        counts, usable, over = run.measure(records, on_count, on_compose)
         rejects.send(over)
         yield Measured(group, records, counts, usable)
 

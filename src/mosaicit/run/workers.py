@@ -69,28 +69,58 @@ def _cpu_ticks() -> tuple[int, int] | None:
     return free_ticks(line, os.getpriority(os.PRIO_PROCESS, 0) <= 0)
 
 
-def free_cores() -> int:
-    """The CPUs this process may use that other work is not keeping busy, at least 1: the
-    default worker count (a worker beyond the free cores only slows the run down, and the
-    output is the same for any count). Other work is what the CPUs do during a short look at
-    ``/proc/stat`` (niced work does not count); where there is none, the one-minute load average."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    before = _cpu_ticks()
-    after = None
-    if before is not None:
-        time.sleep(CORE_WINDOW)
-        after = _cpu_ticks()
-    if before is not None and after is not None and after[1] > before[1]:
-        busy = (os.cpu_count() or cpus) * (1 - (after[0] - before[0]) / (after[1] - before[1]))
-    else:
+def _own_seconds() -> float:
+    """CPU seconds this process (all its threads) has used."""
+    times = os.times()
+    return times.user + times.system
+
+
+class CoreLook:
+    """How many CPUs other work leaves free, watched from this object's creation until its first
+    :meth:`free` (at least :data:`CORE_WINDOW` seconds), with this process's own use left out, so
+    that a run can look while it starts up instead of waiting."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+        self._ticks = _cpu_ticks()
+        self._own = _own_seconds()
+        self._free: int | None = None
+
+    def free(self) -> int:
+        """The CPUs this process may use that other work is not keeping busy, at least 1 (found
+        once). Other work is what the CPUs did during the look, less this process (niced work
+        does not count); where ``/proc/stat`` is missing, the one-minute load average."""
+        if self._free is None:
+            self._free = self._look()
+        return self._free
+
+    def _look(self) -> int:
         try:
-            busy = os.getloadavg()[0]
-        except OSError:  # no load average either
-            busy = 0.0
-    return max(1, min(cpus, round(cpus - busy)))
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cpus = os.cpu_count() or 1
+        after = None
+        if self._ticks is not None:
+            time.sleep(max(0.0, CORE_WINDOW - (time.monotonic() - self._start)))
+            after = _cpu_ticks()
+        if self._ticks is not None and after is not None and after[1] > self._ticks[1]:
+            ticks = after[1] - self._ticks[1]
+            own = (_own_seconds() - self._own) * os.sysconf("SC_CLK_TCK")
+            other = max(0.0, ticks - (after[0] - self._ticks[0]) - own)
+            busy = (os.cpu_count() or cpus) * other / ticks
+        else:
+            try:
+                busy = os.getloadavg()[0]
+            except OSError:  # no load average either
+                busy = 0.0
+        return max(1, min(cpus, round(cpus - busy)))
+
+
+def free_cores() -> int:
+    """The CPUs this process may use that other work is not keeping busy, at least 1 (a look of
+    :data:`CORE_WINDOW` seconds: see :class:`CoreLook`). A worker beyond the free cores only slows
+    a run down, and the output is the same for any count."""
+    return CoreLook().free()
 
 
 def can_fork() -> bool:
