@@ -228,3 +228,20 @@ def test_tables_commands(tmp_path):
     bad = invoke("tables", "validate", copy)
     assert bad.exit_code == 1 and "unknown placeholder {start}" in bad.stderr
     assert invoke("tables", "export", copy).exit_code == 1, "never overwrites"
+
+
+def test_records_in_memory_or_spooled_give_the_same_bytes(tmp_path, monkeypatch):
+    """``$MOSAICIT_KEEP_IN_MEMORY`` only moves where the records wait: 0 spools every one."""
+    outs = {}
+    for kept in ("", "0", "20000", "abc"):
+        monkeypatch.setenv("MOSAICIT_KEEP_IN_MEMORY", kept)
+        out = tmp_path / f"out-{kept or 'default'}.jsonl"
+        result = invoke("augment", SAMPLE, "-o", out, "--epochs", "2", "--workers", "2", "-q")
+        if kept == "abc":
+            assert result.exit_code != 0 and result.output.startswith(
+                "mosaicit: error: $MOSAICIT_KEEP_IN_MEMORY must be a number of characters"
+            )
+            continue
+        assert result.exit_code == 0, result.output
+        outs[kept] = out.read_bytes()
+    assert outs[""] == outs["0"] == outs["20000"] and outs[""]

@@ -38,6 +38,7 @@ def environment(tmp_path: Path) -> dict[str, str]:
         "PYTHONPATH": str(ROOT / "src"),
         "TMPDIR": str(tmp),
         "TOKENIZERS_PARALLELISM": "false",
+        "MOSAICIT_KEEP_IN_MEMORY": "0",  # every record waits in the spool file in TMPDIR
     }
 
 

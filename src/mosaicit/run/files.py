@@ -54,8 +54,19 @@ from mosaicit.run.summary import (
 from mosaicit.shards import FileKeys, KeyOf
 from mosaicit.store import Allowance, RecordStore
 
-#: Characters of record text a run keeps in memory before its records wait in spool files.
+#: Characters of record text a run keeps in memory before its records wait in spool files
+#: (``$MOSAICIT_KEEP_IN_MEMORY`` overrides it; 0 spools every record).
 KEEP_IN_MEMORY = 64 << 20
+
+
+def keep_in_memory() -> int:
+    """How many characters of record text a run keeps in memory (see :data:`KEEP_IN_MEMORY`)."""
+    value = os.environ.get("MOSAICIT_KEEP_IN_MEMORY", "").strip()
+    if not value:
+        return KEEP_IN_MEMORY
+    if not value.isdigit():
+        raise MosaicitError(f"$MOSAICIT_KEEP_IN_MEMORY must be a number of characters, got {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -311,7 +322,7 @@ def augment(spec: RunSpec, progress: bool = False) -> RunSummary:
     rejects = Rejects()
     bars = Progress(progress)
     stores: list[RecordStore] = []
-    kept = Allowance(KEEP_IN_MEMORY)
+    kept = Allowance(keep_in_memory())
 
     def new_group() -> RecordStore:
         stores.append(RecordStore(allowance=kept))
