@@ -21,6 +21,8 @@ from mosaicit.io.outputs import open_output
 
 CHUNK = 1 << 16
 WHITESPACE = " \t\n\r"
+#: What a blank line of JSONL may hold.
+BLANK = WHITESPACE + "\ufeff"
 
 
 def iter_json(path: str | Path) -> Iterator[tuple[int, Any]]:
@@ -50,8 +52,9 @@ def _line_iter(head: str, handle: IO[str]) -> Iterator[str]:
     pending = lines.pop()
     yield from (line + "\n" for line in lines)
     for line in handle:
-        yield pending + line
-        pending = ""
+        if pending:  # only the first line of the rest can continue the head's last one
+            line, pending = pending + line, ""
+        yield line
     if pending:
         yield pending
 
@@ -149,7 +152,7 @@ def _decode_one(decoder: json.JSONDecoder, buf: _Buffer, path: str, index: int) 
 def _lines(lines: Iterator[str], path: str) -> Iterator[tuple[int, Any]]:
     index = 0
     for lineno, line in enumerate(lines, 1):
-        if not line.strip(WHITESPACE + "\ufeff"):
+        if line[:1] in BLANK and not line.strip(BLANK):  # (a line that starts with "{" is not blank)
             continue
         try:
             item = json.loads(line.lstrip("\ufeff"))
