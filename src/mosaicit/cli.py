@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,22 @@ input_argument = click.argument("input_path", metavar="INPUT...", nargs=-1, requ
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
-@click.group(context_settings=CONTEXT)
+class Commands(click.Group):
+    """mosaicit's commands; ``eval``, the slowest to import, is imported when it is asked for."""
+
+    LAZY = {"eval": ("mosaicit.eval.cli", "eval_group")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            module, attribute = self.LAZY[name]
+            return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=Commands, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="mosaicit")
 def main() -> None:
     """Mosaic instruction tuning: compose instruction/response records into budgeted training samples."""
@@ -327,11 +343,6 @@ def tables_export(path: str) -> None:
     with atomic_open(path) as out:
         out.write(text)
     click.echo(f"wrote {path}")
-
-
-from mosaicit.eval.cli import eval_group  # noqa: E402
-
-main.add_command(eval_group, "eval")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,10 +10,9 @@ the counts of its parts (see :mod:`mosaicit.budget.budget`).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -98,7 +97,7 @@ def _plain_bpe(model: dict[str, Any]) -> bool:
     return not any(model.get(k) for k in ("continuing_subword_prefix", "end_of_word_suffix"))
 
 
-def _space_exact_hf(spec: dict[str, Any]) -> bool:
+def _space_exact_hf(spec: dict[str, Any], vocab: Callable[[], Iterable[str]]) -> bool:
     """True for SentencePiece-style BPE where spaces and newlines are hard token boundaries.
 
     Requires the Llama/Mistral layout: a ``Prepend("▁")`` + ``Replace(" ", "▁")`` normalizer,
@@ -117,7 +116,7 @@ def _space_exact_hf(spec: dict[str, Any]) -> bool:
         return False
     if not _plain_bpe(model) or model.get("ignore_merges"):
         return False
-    for token in model.get("vocab", {}):
+    for token in vocab():
         if "\n" in token or ("▁" in token[1:] and set(token) != {"▁"}):
             return False
     return True
@@ -155,14 +154,31 @@ def hf_counter(path: str | Path, name: str | None = None) -> FunctionCounter:
 
     raw = Path(path).read_bytes()
     try:
-        spec = orjson.loads(raw)
         tok = Tokenizer.from_str(raw.decode("utf-8"))
     except Exception as exc:  # the tokenizers library raises plain Exceptions
         raise MosaicitError(f"{path}: not a usable tokenizer.json: {str(exc)[:200]}") from None
-    return _from_hf_tokenizer(tok, name or str(path), _sha256(b"hf", raw), spec)
+    return _from_hf_tokenizer(tok, name or str(path), _sha256(b"hf", raw))
 
 
-def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, spec: dict[str, Any]) -> FunctionCounter:
+def _pipeline(tok: Any) -> dict[str, Any]:
+    """What decides whether a tokenizer's counts compose, in the shape its ``tokenizer.json`` has:
+    the normalizer, the pre-tokenizer and the model's settings (not its vocabulary), read from
+    the loaded tokenizer, which costs far less than parsing the file a second time."""
+
+    def part(step: Any) -> Any:
+        return None if step is None else orjson.loads(step.__getstate__())
+
+    model = tok.model
+    settings = ("dropout", "continuing_subword_prefix", "end_of_word_suffix", "ignore_merges")
+    return {
+        "normalizer": part(tok.normalizer),
+        "pre_tokenizer": part(tok.pre_tokenizer),
+        "model": {"type": type(model).__name__, **{k: getattr(model, k, None) for k in settings}},
+    }
+
+
+def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str) -> FunctionCounter:
+    spec = _pipeline(tok)
     tok.no_truncation()
     tok.no_padding()
     specials = tuple(t.content for t in tok.get_added_tokens_decoder().values())
@@ -193,7 +209,7 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str, spec: dict[str, An
                 out[i] = n
             return out
 
-    space_exact = _space_exact_hf(spec)
+    space_exact = _space_exact_hf(spec, lambda: tok.get_vocab(with_added_tokens=False))
     word_counts = None
     if space_exact:  # a word's count is its BPE alone: no need to run the whole pipeline
         tokenize = tok.model.tokenize
@@ -278,7 +294,7 @@ def _transformers_counter(name: str) -> FunctionCounter:
     if backend is None:
         raise MosaicitError(f"{name}: only fast (tokenizer.json) tokenizers are supported")
     fingerprint = _sha256(b"hf", backend.to_str().encode("utf-8"))
-    return _from_hf_tokenizer(backend, name, fingerprint, json.loads(backend.to_str()))
+    return _from_hf_tokenizer(backend, name, fingerprint)
 
 
 def default_tokenizer_path() -> Path:

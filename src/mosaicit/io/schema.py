@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mosaicit.io.jsonstream import dumps_line
+
 META = "mosaic"
 #: The columns of each output shape, in order (``mosaic`` follows unless left out).
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -40,10 +42,11 @@ def columns(shape: str, with_meta: bool = True) -> tuple[str, ...]:
 
 
 def encode_mosaic(value: Any) -> str | None:
-    """The provenance as written: a JSON string (null stays null; a string is kept)."""
+    """The provenance as written: a compact JSON string, as rows are (null stays null; a string is
+    kept)."""
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return dumps_line(value)
 
 
 def decode_mosaic(value: Any) -> Any:
