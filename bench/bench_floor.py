@@ -237,21 +237,31 @@ def _hog(stop: threading.Event) -> None:
 
 
 def workers(args: argparse.Namespace, data: Path, work: Path, runner: Runner) -> list[list[Any]]:
-    """The change with ``--workers 1`` and with the default, on idle cores and beside a busy core."""
+    """The change with ``--workers 1`` and with the default, on idle cores and beside a busy core:
+    both in every round, in turns, the ratio taken per round (medians printed), with the worker
+    counts the default took (from its summary)."""
     path = PATHS[0]
+    jobs = (("--workers 1", ("--workers", "1")), ("default", ()))
     rows = []
     for state in ("idle", "one core busy"):
         stop = threading.Event()
         hog = threading.Thread(target=_hog, args=(stop,))
         if state != "idle":
             hog.start()
+        times: dict[str, list[float]] = {label: [] for label, _ in jobs}
+        ratios, took = [], []
         try:
-            best = {}
-            for label, more in (("--workers 1", ("--workers", "1")), ("default", ())):
-                best[label] = min(
-                    runner.run(f"workers-{label}-{state}-{i}", augment(data, work, path, *more), ROOT / "src")
-                    for i in range(args.repeat)
-                )
+            for round_ in range(args.repeat):
+                got = {}
+                for label, more in jobs[round_ % 2 :] + jobs[: round_ % 2]:
+                    got[label] = runner.run(
+                        f"workers-{label}-{state}-{round_}", augment(data, work, path, *more), ROOT / "src"
+                    )
+                    times[label].append(got[label])
+                    if label == "default":
+                        summary = json.loads((work / "out.jsonl.summary.json").read_text(encoding="utf-8"))
+                        took.append(summary.get("workers", "?"))
+                ratios.append(got["default"] / got["--workers 1"])
         finally:
             stop.set()
             if hog.is_alive():
@@ -259,9 +269,10 @@ def workers(args: argparse.Namespace, data: Path, work: Path, runner: Runner) ->
         rows.append(
             [
                 state,
-                f"{best['--workers 1']:.2f}",
-                f"{best['default']:.2f}",
-                f"{best['default'] / best['--workers 1']:.2f}x",
+                f"{statistics.median(times['--workers 1']):.2f}",
+                f"{statistics.median(times['default']):.2f}",
+                ",".join(map(str, took)),
+                f"{statistics.median(ratios):.2f}x",
             ]
         )
     return rows
@@ -339,7 +350,7 @@ def main() -> None:
             print()
             print(
                 table(
-                    ["cores", "--workers 1 s", "default s", "default / one"],
+                    ["cores", "--workers 1 s", "default s", "default took", "default / one"],
                     workers(args, data, Path(tmp), runner),
                 )
             )
