@@ -77,6 +77,30 @@ def test_unknown_byte_level_layouts_are_not_pretoken_exact(tmp_path, change):
     assert not load_counter(path).pretoken_exact
 
 
+def _add_token(spec, token):
+    spec["model"]["vocab"][token] = len(spec["model"]["vocab"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda spec: _add_token(spec, "a\nb"),  # a token that spans a newline
+        lambda spec: _add_token(spec, "x▁y"),  # a token with "▁" after another character
+        lambda spec: spec.update(normalizer={"type": "NFKC"}),
+        lambda spec: spec.update(pre_tokenizer={"type": "Whitespace"}),
+        lambda spec: spec["model"].update(dropout=0.1),
+        lambda spec: spec["model"].update(ignore_merges=True),
+    ],
+)
+def test_unknown_sentencepiece_layouts_are_not_space_exact(tmp_path, change):
+    """What decides space-exactness is read from the loaded tokenizer, its vocabulary included."""
+    spec = json.loads((TOKENIZERS / "llama-2" / "tokenizer.json").read_text(encoding="utf-8"))
+    change(spec)
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    assert not load_counter(path).space_exact
+
+
 def test_fingerprints_tell_tokenizers_apart():
     prints = {load_counter(TOKENIZERS / s).fingerprint for s in ("llama-2", "mistral-7b-v0.1", "qwen3")}
     assert len(prints) == 3
