@@ -104,6 +104,8 @@ def _space_exact_hf(spec: dict[str, Any], vocab: Callable[[], Iterable[str]]) ->
     no pre-tokenizer, a deterministic BPE model that merges across the whole text (no
     ``ignore_merges``, no subword prefix or suffix), and a vocabulary in which no token holds a
     newline and no token holds "▁" after another character (other than runs of "▁").
+    ``spec`` is :func:`_pipeline`'s; ``vocab`` gives the model's tokens, read only when the rest
+    matches.
     """
     model = spec.get("model") or {}
     norm = spec.get("normalizer") or {}
