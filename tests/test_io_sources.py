@@ -210,6 +210,25 @@ def test_rows_orjson_refuses_are_written_in_the_same_shape(row):
     assert json.loads(line) == {str(k) if isinstance(k, int) else k: v for k, v in row.items()}
 
 
+@pytest.mark.parametrize("kind", ["buffered", "text only"])
+def test_rows_to_stdout_are_utf8_jsonl_whatever_stdout_is(kind, capsysbinary):
+    """Rows are written as bytes: to stdout's binary buffer, or through a stdout that has none
+    (a ``StringIO`` put in its place), as the same text."""
+    import contextlib
+    import io
+
+    rows = [{"text": "é — ✓ \u2028"}, jsonstream.encode_row({"n": 1})]
+    want = '{"text":"é — ✓ \u2028"}\n{"n":1}\n'
+    if kind == "buffered":
+        assert jsonstream.write_rows("-", rows) == 2
+        assert capsysbinary.readouterr().out.decode("utf-8") == want
+    else:
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            assert jsonstream.write_rows("-", rows) == 2
+        assert text.getvalue() == want
+
+
 def test_jsonl_and_bom(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text('\ufeff{"a": 1}\n\n{"a": 2}\n', encoding="utf-8")

@@ -258,8 +258,8 @@ class Budget:
         hit = self._fixed_memo.get(key)
         if hit is None:
             clean = self.is_clean(body)
-            if mode == "newline":
-                hit = (self.count("\n" + body) - self.count("\n"), clean)
+            if mode == "newline":  # (compose is not for pre-token-exact counters: _before is "\n")
+                hit = (self.count("\n" + body) - self._alone_before, clean)
             elif mode == "space":
                 hit = (self.count(body[1:]), clean)
             else:

@@ -165,32 +165,38 @@ def _lines(lines: Iterator[str], path: str) -> Iterator[tuple[int, Any]]:
 
 
 class EncodedRow(NamedTuple):
-    """A row already encoded as one line of JSON, with the names of its non-empty columns."""
+    """A row already encoded as one line of JSON (UTF-8 bytes), with the names of its non-empty
+    columns."""
 
-    json: str
+    json: bytes
     filled: frozenset[str]
 
 
-def dumps_line(row: Any) -> str:
-    """``row`` as one line of compact JSON, non-ASCII kept as is: orjson's bytes, which are the
-    standard library's with ``separators=(",", ":")`` and ``ensure_ascii=False`` for strings,
-    integers and containers, about six times faster. A row orjson refuses (an integer beyond 64
-    bits, a key that is not a string) is written by the standard library in the same shape.
-    JSON has no NaN or infinity: orjson writes such a float as ``null``."""
+def dumps_bytes(row: Any) -> bytes:
+    """``row`` as one line of compact JSON in UTF-8, non-ASCII kept as is: orjson's bytes, which
+    are the standard library's with ``separators=(",", ":")`` and ``ensure_ascii=False`` for
+    strings, integers and containers, about six times faster. A row orjson refuses (an integer
+    beyond 64 bits, a key that is not a string) is written by the standard library in the same
+    shape. JSON has no NaN or infinity: orjson writes such a float as ``null``."""
     try:
-        return orjson.dumps(row).decode()
+        return orjson.dumps(row)
     except TypeError:
-        return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def dumps_line(row: Any) -> str:
+    """:func:`dumps_bytes` as text."""
+    return dumps_bytes(row).decode("utf-8")
 
 
 def encode_row(row: dict[str, Any]) -> EncodedRow:
     """Encode a row as :func:`write_rows` would (so that the work can be done elsewhere)."""
-    return EncodedRow(dumps_line(row), frozenset(k for k, v in row.items() if v))
+    return EncodedRow(dumps_bytes(row), frozenset(k for k, v in row.items() if v))
 
 
-def row_line(row: dict[str, Any] | EncodedRow) -> str:
+def row_line(row: dict[str, Any] | EncodedRow) -> bytes:
     """A row as the one line of JSON that :func:`write_rows` writes for it (no newline)."""
-    return row.json if isinstance(row, EncodedRow) else dumps_line(row)
+    return row.json if isinstance(row, EncodedRow) else dumps_bytes(row)
 
 
 def write_rows(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow]) -> int:
@@ -200,14 +206,14 @@ def write_rows(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow]) ->
     n = 0
     with open_output(path) as out:
         if as_array:
-            out.write("[")
+            out.write(b"[")
         for row in rows:
             line = row_line(row)
             if as_array:
-                out.write(("\n" if n == 0 else ",\n") + line)
+                out.write((b"\n" if n == 0 else b",\n") + line)
             else:
-                out.write(line + "\n")
+                out.write(line + b"\n")
             n += 1
         if as_array:
-            out.write("\n]\n" if n else "]\n")
+            out.write(b"\n]\n" if n else b"]\n")
     return n

@@ -17,17 +17,19 @@ STDOUT = STDIN
 
 
 @contextlib.contextmanager
-def open_output(path: str | Path) -> Iterator[IO[str]]:
-    """A UTF-8 text handle on ``path``: stdout for ``-``; else a temporary file renamed at the end,
-    gzip- or zstd-compressed when ``path`` ends in ``.gz`` or ``.zst`` (same bytes for the same rows:
-    the gzip header holds no time or name)."""
+def open_output(path: str | Path) -> Iterator[IO[bytes]]:
+    """A binary handle on ``path`` for UTF-8 text: stdout for ``-``; else a temporary file renamed
+    at the end, gzip- or zstd-compressed when ``path`` ends in ``.gz`` or ``.zst`` (same bytes for
+    the same rows: the gzip header holds no time or name)."""
     if str(path) == STDOUT:
-        yield sys.stdout
         sys.stdout.flush()
+        out: Any = getattr(sys.stdout, "buffer", None) or _TextSink(sys.stdout)
+        yield out
+        out.flush()
         return
     compression = split_suffix(path)[1]
     if not compression:
-        with atomic_open(path) as out:
+        with atomic_open(path, "wb") as out:
             yield out
         return
     with atomic_open(path, "wb") as raw:
@@ -36,8 +38,24 @@ def open_output(path: str | Path) -> Iterator[IO[str]]:
             packed = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
         else:
             packed = require_zstandard().ZstdCompressor().stream_writer(raw, closefd=False)
-        text = io.TextIOWrapper(packed, encoding="utf-8", newline="\n")
         try:
-            yield text
+            yield packed
         finally:
-            text.close()  # flushes and closes the compressor (its frame end), not ``raw``
+            packed.close()  # flushes and ends the compressed stream; ``raw`` stays open
+
+
+class _TextSink(io.RawIOBase):
+    """Bytes written to a text stream that has no binary buffer (a ``StringIO`` stdout)."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._text.write(bytes(data).decode("utf-8"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()

@@ -85,9 +85,9 @@ class PartWriter:
                     n = write_parquet_to(out, seen.watch(rows), self.shape, id_type=self.id_type)  # type: ignore[arg-type]
                 return Part(name, n, frozenset(seen.present), _id_type(path))
             n = 0
-            with open(path, "w", encoding="utf-8", newline="\n") as text:
+            with open(path, "wb") as lines:
                 for row in seen.watch(rows):
-                    text.write(row_line(row) + "\n")
+                    lines.write(row_line(row) + b"\n")
                     n += 1
             return Part(name, n, frozenset(seen.present))
         except OSError as exc:

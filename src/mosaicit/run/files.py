@@ -221,7 +221,7 @@ def write_rejects(
             out["record"] = r.raw()
         return out
 
-    return write_rows(path, (EncodedRow(dumps_escaped(row(r)), frozenset()) for r in rejects))
+    return write_rows(path, (EncodedRow(dumps_escaped(row(r)).encode("utf-8"), frozenset()) for r in rejects))
 
 
 def run_spec(

@@ -84,12 +84,16 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def _parse(text: str, source: str) -> Any:
+#: The loader of the packaged tables, which hold no aliases: libyaml's, about ten times faster.
+PACKAGED_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse(text: str, source: str, loader: type = _NoAliasLoader) -> Any:
     try:
         if source.endswith(".json"):
             data = json.loads(text)
         else:
-            data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader
+            data = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise MosaicitError(f"{source}: not valid YAML/JSON: {' '.join(str(exc).split())}") from None
     except RecursionError:
@@ -136,7 +140,8 @@ def load_tables(path: str | Path | None = None) -> Tables:
     """Load the packaged default tables, or the YAML/JSON file at ``path``, validated."""
     if path is None:
         ref = resources.files("mosaicit.tables").joinpath("default.yaml")
-        return tables_from_data(_parse(ref.read_text(encoding="utf-8"), "default.yaml"), "default.yaml")
+        data = _parse(ref.read_text(encoding="utf-8"), "default.yaml", PACKAGED_LOADER)
+        return tables_from_data(data, "default.yaml")
     source = str(path)
     try:
         with Path(path).open("rb") as handle:
