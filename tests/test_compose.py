@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import TOKENIZERS
+from conftest import TOKENIZERS, independent
 from mosaicit import MosaicConfig, Record, Run, load_tables
 from mosaicit.budget.tokens import load_counter
 from mosaicit.plan.compose import draw_size
@@ -46,6 +46,27 @@ def test_every_sample_fits_under_independent_retokenization(alpaca_eval, counter
     assert max(s.mosaic["tokens"] for s in samples) > 0.75 * max_length, (
         "the budget is reached, so the check is not vacuous"
     )
+
+
+@pytest.mark.parametrize("name", ["llama-2", "qwen3", "llama-3.1", "cl100k"])
+def test_a_record_alone_is_counted_as_its_two_texts(alpaca_eval, counters, name):
+    """Under exact counts and the bare template, whether a record fits alone is read from its two
+    texts' counts without laying out a plan: the same answer as the plan's measured count, which
+    is the two texts' real token count."""
+    records = [Record(i, r["instruction"].strip(), r["output"].strip()) for i, r in enumerate(alpaca_eval)]
+    run = Run(MosaicConfig(max_length=600), counters(name), TABLES)
+    counts, _, over = run.measure(records)
+    composer = run.composer
+    assert composer.bare_exact and over, "the shortcut is taken, and some records do not fit"
+    real = independent(name)
+    shortcut = [composer.single_fits(i, records, counts) for i in range(len(records))]
+    composer.bare_exact = False  # the plainest plan, laid out and measured
+    measured = [composer.single_fits(i, records, counts) for i in range(len(records))]
+    assert shortcut == measured
+    texts = [t for r in records for t in (r.prompt, r.output)]
+    both = real(texts)
+    alone = [both[2 * i] + both[2 * i + 1] for i in range(len(records))]
+    assert [n if n <= 600 else None for n in alone] == shortcut
 
 
 def test_estimated_counts_are_settled_by_real_tokenization(alpaca_eval, tmp_path):

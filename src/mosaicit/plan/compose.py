@@ -105,11 +105,13 @@ class Composer:
         self.tables = tables
         self.template = template or BareTemplate()
         self.tally = Tally()
-        #: Counts compose exactly (space-exact) and only the two bare texts are counted, so a
-        #: plan's count is a sum of non-negative parts: its pieces alone are a lower bound.
-        #: (Pre-token-exact counts are exact too, but newlines that join a piece's last split
-        #: piece can take a token away, so they get no such bound.)
-        self.bounded = budget.space_exact and isinstance(self.template, BareTemplate)
+        #: Counts compose exactly (space-exact or pre-token-exact) and only the two bare texts
+        #: are counted: a record alone counts as its two texts.
+        self.bare_exact = budget.exact and isinstance(self.template, BareTemplate)
+        #: Moreover (space-exact) a plan's count is a sum of non-negative parts: its pieces alone
+        #: are a lower bound. (Newlines that join a pre-token-exact piece's last split piece can
+        #: take a token away, so they get no such bound.)
+        self.bounded = self.bare_exact and budget.space_exact
 
     def _real(self, plan: Plan, records: Sequence[Record], counts: PieceCounts) -> int:
         """The real token count of a plan: render it and tokenize it once."""
@@ -148,8 +150,9 @@ class Composer:
     def single_fits(self, index: int, records: Sequence[Record], counts) -> int | None:
         """The token count of a record alone in the plainest mosaic, or None if it does not fit."""
         p, o = counts[index].prompt, counts[index].output
-        if self.bounded and p.clean and o.clean:  # the plainest mosaic is the two texts as they are
-            return p.sp + o.sp if self.budget.fits(p.sp + o.sp) else None
+        if self.bare_exact and p.clean and o.clean:  # the plainest mosaic is the two texts as they are
+            alone = self.budget.alone(p) + self.budget.alone(o)
+            return alone if self.budget.fits(alone) else None
         plan = make_plan(base_style(), [index], [counts[index].features], self.tables)
         fit = self.measure(plan, records, counts)
         if fit is None:
