@@ -19,21 +19,21 @@ def tables():
     return load_tables()
 
 
-@pytest.fixture()
-def raw():
+def packaged_text() -> str:
     from importlib import resources
 
-    text = resources.files("mosaicit.tables").joinpath("default.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return resources.files("mosaicit.tables").joinpath("default.yaml").read_text(encoding="utf-8")
+
+
+@pytest.fixture()
+def raw():
+    return yaml.safe_load(packaged_text())
 
 
 def test_packaged_tables_read_by_the_fast_loader_are_what_the_guarded_loader_reads(tables):
     """The packaged tables skip the alias guard (libyaml is faster): they must hold no alias,
     and give the same tables either way."""
-    from importlib import resources
-
-    text = resources.files("mosaicit.tables").joinpath("default.yaml").read_text(encoding="utf-8")
-    guarded = tables_from_data(_parse(text, "default.yaml"), "default.yaml")  # raises on an alias
+    guarded = tables_from_data(_parse(packaged_text(), "default.yaml"), "default.yaml")  # raises on an alias
     assert guarded == tables
 
 
