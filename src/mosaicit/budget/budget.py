@@ -96,11 +96,6 @@ class Prefix:
         del self.segments[n:], self.states[n:]
         return n
 
-    def keep(self, segment: Segment, state: State) -> None:
-        """Remember a segment and the state after it."""
-        self.segments.append(segment)
-        self.states.append(state)
-
 
 class Count(NamedTuple):
     """A composed count: ``tokens``, whether it is exact, and how many joins it spans."""
@@ -145,7 +140,7 @@ class Budget:
         self._absorbed: dict[tuple[str, str], int] = {}
         self._parts: dict[str, int] = {}
         self._part_counts: dict[str, int] = {}  # each part of those texts
-        self._fixed_memo: dict[tuple[str, str], tuple[int, bool]] = {}
+        self._fixed_memo: dict[tuple[str, str | None], tuple[int, bool]] = {}
         self._shared_counts: dict[tuple[int, int, bool, str, str], TextCounts] = {}
 
     def fits(self, tokens: int) -> bool:
@@ -245,18 +240,19 @@ class Budget:
 
     def _fixed(self, body: str, prev: str | None) -> tuple[int, bool]:
         """Count of a fixed string in its context (memoised): at the start, after or before
-        a newline, after a space, or glued to the text before it (not exact)."""
-        if prev is None:
-            mode = "start"
-        elif prev == "\n" or body[0] == "\n":
-            mode = "newline"
-        elif body[0] == " " and len(body) > 1:
-            mode = "space"
-        else:
-            mode = "glued"
-        key = (body, mode)
+        a newline, after a space, or glued to the text before it (not exact). ``prev``: the last
+        character before it (None at the start)."""
+        key = (body, prev)
         hit = self._fixed_memo.get(key)
         if hit is None:
+            if prev is None:
+                mode = "start"
+            elif prev == "\n" or body[0] == "\n":
+                mode = "newline"
+            elif body[0] == " " and len(body) > 1:
+                mode = "space"
+            else:
+                mode = "glued"
             clean = self.is_clean(body)
             if mode == "newline":  # (compose is not for pre-token-exact counters: _before is "\n")
                 hit = (self.count("\n" + body) - self._alone_before, clean)
@@ -284,7 +280,9 @@ class Budget:
             start = memo.shared(segments)
             if start:
                 state = memo.states[start - 1]
+            keep_segment, keep_state = memo.segments.append, memo.states.append
         total, exact, prev, carry, joins = state
+        fixed = self._fixed_memo  # looked up here first: most fixed strings are known
         for i in range(start, len(segments)):
             seg = segments[i]
             if seg.__class__ is str:
@@ -294,7 +292,7 @@ class Budget:
                     body = text.rstrip(" ")  # trailing spaces belong to what follows
                     carry = text[len(body) :]
                     if body:
-                        n, ok = self._fixed(body, prev)
+                        n, ok = fixed.get((body, prev)) or self._fixed(body, prev)
                         total, exact, prev = total + n, exact and ok, body[-1]
             else:
                 joins += 1
@@ -308,8 +306,9 @@ class Budget:
                     total, exact = total + c.sp, False
                 exact = exact and c.clean
                 prev, carry = "x", ""
-            if memo is not None:
-                memo.keep(seg, (total, exact, prev, carry, joins))
+            if memo is not None:  # the segment and the state after it
+                keep_segment(seg)
+                keep_state((total, exact, prev, carry, joins))
         if carry:  # the text ends in spaces
             n, ok = self._fixed(carry, prev)
             total, exact = total + n, exact and ok
