@@ -58,6 +58,11 @@ class Route:
     folder: str
     options: tuple[str, ...] = ()
 
+    @property
+    def tag(self) -> str:
+        """A short name for the path's runs in the log: the folder, and "chat" on the chat path."""
+        return f"{self.folder}-chat" if "chat" in self.options else self.folder
+
 
 PATHS = (
     Route("Llama-2, --template none", "llama-2", ("--template", "none")),
@@ -207,7 +212,7 @@ def compare(args: argparse.Namespace, data: Path, work: Path, runner: Runner) ->
             got = {}
             for label, src in order:
                 cmd = floor_cmd if label == "floor" else augment(data, work, path)  # an empty cache each time
-                got[label] = runner.run(f"{path.folder}-{label}-{round_}", cmd, src)
+                got[label] = runner.run(f"{path.tag}-{label}-{round_}", cmd, src)
             for label in got:
                 times[label].append(got[label])
             for label in ratios:
