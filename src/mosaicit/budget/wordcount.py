@@ -92,8 +92,9 @@ class WordCounter:
         if len(self.memo) > MEMO_LIMIT:
             self.memo.clear()
             self.heads.clear()
+        total = self._total
         out = [0] * len(texts)
-        split: list[tuple[int, list[str]]] = []  # texts counted word by word
+        unknown: list[tuple[int, list[str]]] = []  # texts with a word not in the memo yet
         whole: list[int] = []
         pieces = self.pieces
         for i, text in enumerate(texts):
@@ -103,13 +104,15 @@ class WordCounter:
             words = self.words(text)
             if words is None:
                 whole.append(i)
-            else:
-                split.append((i, words))
-        if split:
-            self._learn([words for _, words in split])  # first the words the memo lacks, then each
-            total = self._total  # text once (a text tried before its words are known is summed twice)
-            for i, words in split:
+                continue
+            try:
                 out[i] = total(words)
+            except KeyError:
+                unknown.append((i, words))
+        if unknown:
+            self._learn([words for _, words in unknown])
+        for i, words in unknown:
+            out[i] = total(words)
         for i, n in zip(whole, self.counter.count_many([texts[i] for i in whole]), strict=True):
             out[i] = n
         return out
