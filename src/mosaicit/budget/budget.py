@@ -96,6 +96,11 @@ class Prefix:
         del self.segments[n:], self.states[n:]
         return n
 
+    def keep(self, segment: Segment, state: State) -> None:
+        """Remember a segment and the state after it."""
+        self.segments.append(segment)
+        self.states.append(state)
+
 
 class Count(NamedTuple):
     """A composed count: ``tokens``, whether it is exact, and how many joins it spans."""
@@ -280,7 +285,6 @@ class Budget:
             start = memo.shared(segments)
             if start:
                 state = memo.states[start - 1]
-            keep_segment, keep_state = memo.segments.append, memo.states.append
         total, exact, prev, carry, joins = state
         fixed = self._fixed_memo  # looked up here first: most fixed strings are known
         for i in range(start, len(segments)):
@@ -306,9 +310,8 @@ class Budget:
                     total, exact = total + c.sp, False
                 exact = exact and c.clean
                 prev, carry = "x", ""
-            if memo is not None:  # the segment and the state after it
-                keep_segment(seg)
-                keep_state((total, exact, prev, carry, joins))
+            if memo is not None:
+                memo.keep(seg, (total, exact, prev, carry, joins))
         if carry:  # the text ends in spaces
             n, ok = self._fixed(carry, prev)
             total, exact = total + n, exact and ok
