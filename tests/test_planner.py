@@ -31,8 +31,8 @@ def _style(strategy: str, rule: str | None, ratio: float = 0.3) -> Style:
 
 @pytest.mark.parametrize(
     ("seed", "strategy", "rule", "label", "meta"),
-    [  # pinned draws: a change here changes every output of a seed
-        (0, MASKOUT, "odd", "(#{n})", "Provide a response for every instruction."),
+    [  # pinned draws: a change here changes every output of a seed (maskout draws no generic line)
+        (0, MASKOUT, "word_short", "(#{n})", None),
         (1, PERMUTE, "reverse_alpha", "[{n}]", "Answer all of the instructions."),
         (2, MASKOUT, "word_short", "({n})", None),
     ],

@@ -45,6 +45,7 @@ def test_defaults_have_at_least_the_variants_the_method_describes(tables):
         "tags.words": 17,
         "tags.brackets": 27,
         "format.tagged": 30,
+        "format.tagged_every": 5,
         "format.generic": 7,
     }
     for slot, least in minimums.items():
@@ -56,7 +57,7 @@ def test_defaults_have_at_least_the_variants_the_method_describes(tables):
 
 
 def test_no_typos_or_position_words(tables):
-    texts = [*tables.format_tagged, *tables.format_generic]
+    texts = [*tables.format_tagged, *tables.format_tagged_every, *tables.format_generic]
     mask = tables.section(MASKOUT)
     texts += [t for rule in PERMUTE_RULES for t in tables.section(PERMUTE).rules[rule]]
     texts += [t for rule in MASK_RULES for t in mask.one[rule] + mask.many[rule]]

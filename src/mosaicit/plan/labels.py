@@ -5,6 +5,7 @@ format meta-instruction, drawn from the shared slots of the tables (``numbering`
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mosaicit.plan.plan import Numbering, Tags
@@ -33,11 +34,17 @@ def draw_tags(rng: random.Random, tables: Tables) -> Tags:
 
 
 def draw_format_meta(
-    rng: random.Random, tables: Tables, tags: Tags | None, generic_rate: float
+    rng: random.Random,
+    choices: tuple[Sequence[str], Sequence[str]],
+    tags: Tags | None,
+    generic_rate: float,
 ) -> str | None:
-    """The meta-instruction that states the tags, a generic one, or none."""
+    """The meta-instruction that states the tags, a generic one, or none, drawn from ``choices``
+    (the tagged and the generic wordings this mosaic's strategy allows, see
+    :meth:`~mosaicit.tables.loader.Tables.format_choices`; with no generic one, none)."""
+    tagged, generic = choices
     if tags is not None:
-        return fill(rng.choice(tables.format_tagged), begin=tags.begin, end=tags.end)
-    if rng.random() < generic_rate:
-        return rng.choice(tables.format_generic)
+        return fill(rng.choice(tagged), begin=tags.begin, end=tags.end)
+    if rng.random() < generic_rate and generic:
+        return rng.choice(generic)
     return None

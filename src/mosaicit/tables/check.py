@@ -39,14 +39,26 @@ class Checker:
             node = node[key]
         return node
 
+    def has(self, slot: str) -> bool:
+        """True when dotted ``slot`` is present."""
+        try:
+            self.node(slot)
+        except MosaicitError:
+            return False
+        return True
+
     def strings(
         self,
         slot: str,
         required: tuple[str, ...] = (),
         optional: tuple[str, ...] = (),
         strip: bool = True,
+        optional_slot: bool = False,
     ) -> tuple[str, ...]:
-        """A non-empty list of distinct strings, each with its ``required`` placeholders once."""
+        """A non-empty list of distinct strings, each with its ``required`` placeholders once
+        (with ``optional_slot``, a missing slot is an empty list)."""
+        if optional_slot and not self.has(slot):
+            return ()
         items = self.node(slot)
         if not isinstance(items, list) or not items:
             raise self.fail(slot, "must be a non-empty list of strings")

@@ -36,6 +36,9 @@ class Strategy:
     numbers, so they are drawn only with visible numbering; ``rules_option`` is the
     :class:`~mosaicit.config.MosaicConfig` field that chooses among the rules (all when None).
     ``section`` is its own top-level slot of the tables, read by :meth:`load_table`.
+    ``effects`` says what its rules do to the answers (:data:`~mosaicit.tables.coherence.SKIPS`,
+    :data:`~mosaicit.tables.coherence.REORDERS`): the Format layer draws no wording that says
+    otherwise, and the tables are checked against them when they load.
     """
 
     name: ClassVar[str]
@@ -44,6 +47,7 @@ class Strategy:
     numbered_rules: ClassVar[frozenset[str]] = frozenset()
     rules_option: ClassVar[str | None] = None
     section: ClassVar[str | None] = None
+    effects: ClassVar[frozenset[str]] = frozenset()
 
     @property
     def monotone(self) -> bool:
@@ -64,11 +68,16 @@ class Strategy:
         """The numbering, tags and format meta-instruction of a mosaic (the Format layer)."""
         numbering = None if rng.random() < config.no_numbering_rate else draw_numbering(rng, tables)
         tags = draw_tags(rng, tables) if rng.random() < config.tag_rate else None
-        return numbering, tags, draw_format_meta(rng, tables, tags, config.generic_meta_rate)
+        meta = draw_format_meta(rng, tables.format_choices(self.effects), tags, config.generic_meta_rate)
+        return numbering, tags, meta
 
     def load_table(self, check: Checker) -> Any:
         """This strategy's own slots of the tables, validated (None when it has none)."""
         return None
+
+    def rule_wordings(self, rule: str, table: Any) -> Sequence[tuple[str, tuple[str, ...]]]:
+        """The slots ``rule``'s meta-instruction is drawn from, by dotted name, with their wordings."""
+        return ()
 
     def slot_counts(self, table: Any) -> dict[str, int]:
         """How many variants each of its slots has, by dotted slot name."""

@@ -10,6 +10,7 @@ from typing import Any
 from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.strategies.base import Strategy, register
 from mosaicit.tables.check import Checker, fill
+from mosaicit.tables.coherence import SKIPS
 
 MASKOUT = "maskout"
 #: The mask rules, as ``--mask-rules`` names them.
@@ -68,6 +69,7 @@ class Maskout(Strategy):
     numbered_rules = NEEDS_NUMBERS
     rules_option = "mask_rules"
     section = "maskout"
+    effects = frozenset({SKIPS})
 
     def load_table(self, check: Checker) -> MaskoutTables:
         """The ``maskout`` slots: ``fix`` uses ``{skip}``; the other counted rules' ``many``
@@ -90,6 +92,13 @@ class Maskout(Strategy):
             one=one,
             many=many,
         )
+
+    def rule_wordings(self, rule: str, table: MaskoutTables) -> list[tuple[str, tuple[str, ...]]]:
+        """A counted rule's wordings for one and for many; odd's and even's one list."""
+        slot = f"maskout.rules.{rule}"
+        if rule in COUNTED_MASK_RULES:
+            return [(f"{slot}.one", table.one[rule]), (f"{slot}.many", table.many[rule])]
+        return [(slot, table.many[rule])]
 
     def slot_counts(self, table: MaskoutTables) -> dict[str, int]:
         """Variants per slot."""

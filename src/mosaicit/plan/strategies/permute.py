@@ -14,6 +14,7 @@ from typing import Any
 from mosaicit.plan.features import NO_LETTER, PromptFeatures
 from mosaicit.plan.strategies.base import Strategy, register
 from mosaicit.tables.check import Checker, fill
+from mosaicit.tables.coherence import REORDERS
 
 PERMUTE = "permute"
 #: The orderings, as ``--orderings`` names them.
@@ -92,6 +93,7 @@ class Permute(Strategy):
     numbered_rules = NEEDS_NUMBERS
     rules_option = "orderings"
     section = "permute"
+    effects = frozenset({REORDERS})
 
     def load_table(self, check: Checker) -> PermuteTables:
         """The ``permute`` slots; ``rules.fix`` uses ``{order}``, the other rules no placeholder."""
@@ -104,6 +106,10 @@ class Permute(Strategy):
             sequence_separators=check.separators("permute.sequence_separators"),
             rules=rules,
         )
+
+    def rule_wordings(self, rule: str, table: PermuteTables) -> list[tuple[str, tuple[str, ...]]]:
+        """The rule's one list of wordings."""
+        return [(f"permute.rules.{rule}", table.rules[rule])]
 
     def slot_counts(self, table: PermuteTables) -> dict[str, int]:
         """Variants per slot."""
