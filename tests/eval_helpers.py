@@ -206,8 +206,12 @@ def _labelled(item: EvalItem) -> bool:
 
 
 def hollow_answers(item: EvalItem) -> Damage | None:
-    """Every label and tag kept, every answer replaced with 'ok'."""
+    """Every label and tag kept, every answer replaced with 'ok'. Not on an unnumbered plan that
+    skips some: which instructions its answers belong to is read from their content alone, and
+    'ok' answers have none ('ok' in one prompt is enough to send an answer to a skipped one)."""
     if not (item.plan.numbering or item.plan.tags) or not item.plan.answer_order:
+        return None
+    if not item.plan.numbering and item.plan.skipped:
         return None
     response = rendered(item, item.plan, {s: "ok" for s in item.plan.sources})
     stubs = any(stub_floor(n) > 1 for n in _answered_words(item))
