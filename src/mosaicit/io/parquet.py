@@ -83,26 +83,48 @@ def write_parquet_to(
 ) -> int:
     """Write rows as Parquet to an open binary handle (see :func:`write_parquet`; ``id_type``: the
     ``id`` column's Arrow type, instead of the first batch's); returns the row count."""
-    pa = require_pyarrow()
+    require_pyarrow()
     import pyarrow.parquet as pq
 
     n = 0
     writer = None
     try:
-        for batch in _batches(rows, batch_rows):
+        for table in tables(rows, shape, batch_rows, id_type):
             if writer is None:
-                ids = [r["id"] for r in batch if r.get("id") is not None]
-                if id_type is None:
-                    id_type = pa.array(ids).type if ids else None
-                writer = pq.ParquetWriter(out, shape_schema(shape, id_type, META in batch[0]))
-            writer.write_table(_table(pa, batch, writer.schema, n))
-            n += len(batch)
+                writer = pq.ParquetWriter(out, table.schema)
+            writer.write_table(table)
+            n += table.num_rows
         if writer is None:
             writer = pq.ParquetWriter(out, shape_schema(shape, id_type))
     finally:
         if writer is not None:
             writer.close()
     return n
+
+
+def tables(
+    rows: Iterable[dict[str, Any]], shape: str, batch_rows: int = BATCH_ROWS, id_type: Any = None
+) -> Iterator[Any]:
+    """Rows of one output ``shape`` as Arrow tables of ``batch_rows`` rows, all with the schema
+    that :func:`write_parquet_to` writes (the ``id`` type of the first batch unless ``id_type``)."""
+    pa = require_pyarrow()
+    schema = None
+    n = 0
+    for batch in _batches(rows, batch_rows):
+        if schema is None:
+            ids = [r["id"] for r in batch if r.get("id") is not None]
+            if id_type is None:
+                id_type = pa.array(ids).type if ids else None
+            schema = shape_schema(shape, id_type, META in batch[0])
+        yield _table(pa, batch, schema, n)
+        n += len(batch)
+
+
+def rows_table(rows: Iterable[dict[str, Any]], shape: str, with_meta: bool = True) -> Any:
+    """Rows of one output ``shape`` as one Arrow table, typed as :func:`write_parquet` writes them."""
+    pa = require_pyarrow()
+    batches = list(tables(rows, shape))
+    return pa.concat_tables(batches) if batches else shape_schema(shape, None, with_meta).empty_table()
 
 
 def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

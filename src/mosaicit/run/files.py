@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mosaicit.budget.tokens import TokenCounter
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
 from mosaicit.histogram import token_stats
@@ -113,6 +115,23 @@ class _Outcome:
     passthrough_tokens: int = 0
     passthrough_max: int = 0
     over_budget: list[Reject] = field(default_factory=list)
+    passthrough_lengths: Counter[int] = field(default_factory=Counter)
+
+
+#: Where an in-memory run's rows go instead of a file (:func:`augment_rows`); returns how many it took.
+Sink = Callable[[Iterator[dict[str, Any]]], int]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished augment run: its summary; its rejects when it wrote no files (:func:`augment_rows`:
+    the rows of the rejects file, each record in full; None when the run wrote its rejects file);
+    the token counts of its rows (count -> rows), mosaics and passthrough apart, for the cost table."""
+
+    summary: RunSummary
+    rejects: list[dict[str, Any]] | None
+    mosaic_lengths: Counter[int]
+    passthrough_lengths: Counter[int]
 
 
 def summarise(
@@ -125,9 +144,10 @@ def summarise(
     written: int,
     info: DatasetInfoSummary | None,
     parts: list[Part] | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> RunSummary:
     """The run's summary (see :class:`~mosaicit.run.summary.RunSummary`); ``parts``: the part
-    files written (``--output-parts``)."""
+    files written (``--output-parts``); ``recorded``: the options to repeat the run with."""
     tally = run.composer.tally
     cfg = run.config
     uses = sum(k * v for k, v in tally.sizes.items())
@@ -137,7 +157,7 @@ def summarise(
         composition = "exact; samples with special tokens or texts that do not compose verified"
     return RunSummary(
         input=source_name(spec.source),
-        output=str(spec.outputs.path),
+        output="" if spec.outputs.path is None else str(spec.outputs.path),
         records_read=stats.read,
         records_used=run.usable,
         records_rejected=len(rejects),
@@ -177,7 +197,9 @@ def summarise(
         formats=FormatsSummary(
             input=stats.shape,
             output=spec.outputs.output_format,
-            file=spec.outputs.output_parts or output_kind(spec.outputs.path or STDOUT),
+            file=None
+            if spec.outputs.path is None
+            else spec.outputs.output_parts or output_kind(spec.outputs.path),
             conversations=spec.inputs.conversations,
             system_policy=spec.inputs.system_policy,
         ),
@@ -197,6 +219,7 @@ def summarise(
         executor=spec.executor,
         shards=ShardsSummary(run.shards, "FILE:ROW[:TURN]" if run.shards > 1 else None),
         output_parts=None if parts is None else [f"{p.name}.{spec.outputs.output_parts}" for p in parts],
+        config=recorded,
     )
 
 
@@ -211,17 +234,22 @@ def write_rejects(
     ``row``: its position in that file, from 0), its ``id``, the ``reason`` and a ``detail``;
     its stable ``key`` with ``key_of`` (sharded runs: see :mod:`mosaicit.shards`); the whole
     record too when ``full``. A lone surrogate is written as a JSON escape."""
+    rows = reject_rows(rejects, stats, full, key_of)
+    return write_rows(path, (EncodedRow(dumps_escaped(row).encode("utf-8"), frozenset()) for row in rows))
 
-    def row(r: Reject) -> dict[str, Any]:
+
+def reject_rows(
+    rejects: Iterable[Reject], stats: ReadStats | None = None, full: bool = False, key_of: KeyOf | None = None
+) -> Iterator[dict[str, Any]]:
+    """The rows of the rejects file (see :func:`write_rejects`), one per reject."""
+    for r in rejects:
         file, at = (stats.origin(r.index) if stats else None) or (None, None)
         out = {"index": r.index, "file": file, "row": at, "id": r.id, "reason": r.reason, "detail": r.detail}
         if key_of is not None:
             out["key"] = key_of(r.index, None)
         if full:
             out["record"] = r.raw()
-        return out
-
-    return write_rows(path, (EncodedRow(dumps_escaped(row(r)).encode("utf-8"), frozenset()) for r in rejects))
+        yield out
 
 
 def run_spec(
@@ -311,12 +339,32 @@ def augment_dataset(
 
 
 @committed_together()
-def augment(spec: RunSpec, progress: bool = False) -> RunSummary:
+def augment(spec: RunSpec, progress: bool = False, recorded: dict[str, Any] | None = None) -> RunSummary:
     """Run ``spec``: read -> route -> measure -> compose -> write (:mod:`mosaicit.run.steps`), with
     the rejects, the summary and the dataset_info.json entry the spec asks for; see
-    :func:`augment_dataset`. Returns the summary."""
+    :func:`augment_dataset`. ``recorded``: the options that repeat the run, kept in the summary
+    (its ``config``). Returns the summary."""
     if spec.outputs.path is None:
         raise ParamError("output", "is needed to augment")
+    return _run(spec, progress, None, recorded).summary
+
+
+def augment_rows(
+    spec: RunSpec, sink: Sink, progress: bool = False, counter: TokenCounter | None = None
+) -> Finished:
+    """Run ``spec`` as :func:`augment` does, writing nothing: the rows (as :func:`augment` writes
+    them, each a dict of the output shape's columns, in the same order) go to ``sink``.
+    ``counter`` stands in for the spec's tokenizer (see :func:`~mosaicit.run.assemble.open_run`)."""
+    return _run(spec, progress, sink, None, counter)
+
+
+def _run(
+    spec: RunSpec,
+    progress: bool,
+    sink: Sink | None,
+    recorded: dict[str, Any] | None,
+    counter: TokenCounter | None = None,
+) -> Finished:
     name = source_name(spec.source)
     stats = ReadStats()
     rejects = Rejects()
@@ -329,11 +377,11 @@ def augment(spec: RunSpec, progress: bool = False) -> RunSummary:
         return stores[-1]
 
     try:
-        with open_run(spec) as run:
+        with open_run(spec, counter) as run:
             run.key_of = FileKeys(stats.files, spec.key_names)
             conversations = bars.counted("reading", steps.read(spec, stats, rejects))
             routed = steps.route(conversations, spec, rejects, _raw_in(stats), new_group)
-            return _augment(routed, run, spec, stats, rejects, name, bars)
+            return _augment(routed, run, spec, stats, rejects, name, bars, sink, recorded)
     except RecordError as exc:
         raise InputError(name, exc.reason, exc.record) from None
     finally:
@@ -343,11 +391,18 @@ def augment(spec: RunSpec, progress: bool = False) -> RunSummary:
 
 
 def _augment(
-    routed: Routed, run: Run, spec: RunSpec, stats: ReadStats, rejects: Rejects, name: str, bars: Progress
-) -> RunSummary:
-    """Compose, write and summarise a routed dataset (see :func:`augment`)."""
+    routed: Routed,
+    run: Run,
+    spec: RunSpec,
+    stats: ReadStats,
+    rejects: Rejects,
+    name: str,
+    bars: Progress,
+    sink: Sink | None,
+    recorded: dict[str, Any] | None,
+) -> Finished:
+    """Compose, write (or hand to ``sink``) and summarise a routed dataset (see :func:`augment`)."""
     config, out = run.config, spec.outputs
-    assert out.path is not None
     shape = out.output_format
     if stats.read == 0:
         raise InputError(name, "empty dataset: no records")
@@ -357,11 +412,11 @@ def _augment(
     bars.plan("passthrough", len(routed.passthrough))
     bars.plan("counting tokens", routed.record_count)
     bars.plan("composing", routed.record_count * config.epochs)
-    as_parquet = (out.output_parts or output_kind(out.path)) == "parquet"
+    as_dicts = sink is not None or (out.output_parts or output_kind(out.path or STDOUT)) == "parquet"
 
     def finish(sample: Sample) -> Any:  # runs in the worker processes too
         row = to_row(sample_conversation(sample), shape, out.with_meta)
-        return row if as_parquet else encode_row(row)
+        return row if as_dicts else encode_row(row)
 
     def passthrough_rows() -> Iterator[dict[str, Any]]:
         split = spec.inputs.conversations == "split"
@@ -379,6 +434,15 @@ def _augment(
             done.mosaics += 1
             yield row
 
+    lengths = run.composer.tally.token_counts, done.passthrough_lengths
+    sharded = run.key_of if run.shards > 1 else None
+    if sink is not None:
+        written = sink(rows())
+        found = list(reject_rows(rejects.in_input_order(), stats, True, sharded))
+        summary = summarise(run, spec, stats, routed, rejects, done, written, None)
+        bars.close()
+        return Finished(summary, found, *lengths)
+    assert out.path is not None
     seen = dataset_info.ColumnSeen()
     parts = None
     if out.output_parts is None:
@@ -389,19 +453,18 @@ def _augment(
         written = sum(part.rows for part in parts)
         seen.present.update(*(part.present for part in parts))
     if out.rejects_target is not None:
-        sharded = run.key_of if run.shards > 1 else None
         write_rejects(out.rejects_target, rejects.in_input_order(), stats, out.rejects_full, sharded)
     info = None
     if out.dataset_info is not None:
         entry = dataset_info.write_entry(out.dataset_info, out.path, shape, seen.present)
         info = DatasetInfoSummary(str(out.dataset_info), entry)
-    summary = summarise(run, spec, stats, routed, rejects, done, written, info, parts)
+    summary = summarise(run, spec, stats, routed, rejects, done, written, info, parts, recorded)
     if out.summary_target is not None:
         with atomic_open(out.summary_target) as handle:
             json.dump(summary.to_dict(), handle, indent=2, ensure_ascii=False)
             handle.write("\n")
     bars.close()
-    return summary
+    return Finished(summary, None, *lengths)
 
 
 def _write_parts(
@@ -485,6 +548,7 @@ def _passthrough_row(
     done.passthrough += 1
     done.passthrough_tokens += tokens
     done.passthrough_max = max(done.passthrough_max, tokens)
+    done.passthrough_lengths[tokens] += 1
     provenance = passthrough_provenance(conv, why, tokens, split)
     if run.shards > 1 and run.key_of is not None:  # the same keys as a sharded run's mosaics
         provenance.update(shard=None, keys=[run.key_of(conv.index, 0 if split else None)])

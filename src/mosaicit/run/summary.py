@@ -46,11 +46,12 @@ class OptionsSummary:
 
 @dataclass(frozen=True)
 class FormatsSummary:
-    """The input's and the output's shapes, the output's file type and the routing policies."""
+    """The input's and the output's shapes, the output's file type (None when no file was written)
+    and the routing policies."""
 
     input: str | None
     output: str
-    file: str
+    file: str | None
     conversations: str
     system_policy: str
 
@@ -124,13 +125,14 @@ class RunSummary:
     shards: ShardsSummary
     #: The part files written (``--output-parts``: their names, in written order); None for one file.
     output_parts: list[str] | None = None
+    #: The command's options, as ``--config`` reads them back to repeat the run (a CLI run's summary).
+    config: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as the JSON file holds it (no ``dataset_info`` key when none was written,
-        no ``output_parts`` key for a one-file output)."""
+        no ``output_parts`` key for a one-file output, no ``config`` key outside the CLI)."""
         out = asdict(self)
-        if self.dataset_info is None:
-            del out["dataset_info"]
-        if self.output_parts is None:
-            del out["output_parts"]
+        for key in ("dataset_info", "output_parts", "config"):
+            if out[key] is None:
+                del out[key]
         return out
