@@ -10,10 +10,11 @@ from mosaicit.records import Record, Reject, Sample  # noqa: E402
 from mosaicit.render.layout import render  # noqa: E402
 from mosaicit.run.files import FormatOptions, augment_dataset, convert_dataset  # noqa: E402
 from mosaicit.run.groups import Run  # noqa: E402
-from mosaicit.run.memory import mosaic  # noqa: E402
+from mosaicit.run.memory import Augmented, augment, mosaic  # noqa: E402
 from mosaicit.tables import Tables, load_tables  # noqa: E402
 
 __all__ = [
+    "Augmented",
     "FormatOptions",
     "InputError",
     "MosaicConfig",
@@ -26,6 +27,7 @@ __all__ = [
     "Tables",
     "TokenCounter",
     "__version__",
+    "augment",
     "augment_dataset",
     "convert_dataset",
     "load_counter",

@@ -1,22 +1,27 @@
 """Records in, samples out, in memory: the mosaics of a :class:`~mosaicit.run.spec.RunSpec` without
-writing anything (``preview``, ``eval build``) and the API's :func:`mosaic`."""
+writing anything (``preview``, ``eval build``), and the API's :func:`mosaic` (the mosaics alone)
+and :func:`augment` (every row of a run, as a ``datasets.Dataset``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mosaicit.budget.tokens import TokenCounter
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, RecordError
+from mosaicit.io.hf import require_datasets
+from mosaicit.io.parquet import rows_table
 from mosaicit.io.sources import ReadStats, source_name
-from mosaicit.records import Record, Sample
+from mosaicit.records import Record, Reject, Sample
 from mosaicit.run import steps
 from mosaicit.run.assemble import open_run
-from mosaicit.run.files import check_template
+from mosaicit.run.files import FormatOptions, augment_rows, check_template, run_spec
 from mosaicit.run.routing import Routed
 from mosaicit.run.spec import InputOptions, RunSpec
+from mosaicit.run.summary import RunSummary
 from mosaicit.tables.loader import Tables
 
 
@@ -58,13 +63,16 @@ def mosaic(
     config: MosaicConfig | None = None,
     tokenizer: str | TokenCounter | None = None,
     tables: Tables | str | Path | None = None,
+    rejects: list[Reject] | None = None,
 ) -> Iterator[Sample]:
     """Mosaic records given as dicts in any shape mosaicit reads (Alpaca, ShareGPT, messages,
     prompt/completion) into samples, system-prompt group by group.
 
     Raises :class:`~mosaicit.errors.InputError` on a malformed record. Only the mosaics are
-    yielded: multi-turn conversations, and records that are empty or do not fit the budget
-    alone, are left out; :func:`mosaicit.augment_dataset` writes and reports them.
+    yielded; when the iteration ends, ``rejects`` (if given) receives, in input order, every
+    record left out, with its reason: empty ones, those that do not fit the budget alone
+    (``over_budget``), and multi-turn conversations (``multi_turn``), which :func:`augment`
+    passes through unchanged.
     """
     counter = tokenizer if hasattr(tokenizer, "count_many") else None
     spec = RunSpec(
@@ -74,4 +82,91 @@ def mosaic(
         tokenizer=None if counter else tokenizer,  # type: ignore[arg-type]
         tables=tables,
     )
-    yield from Mosaics(spec, counter)  # type: ignore[arg-type]
+    mosaics = Mosaics(spec, counter)  # type: ignore[arg-type]
+    yield from mosaics
+    if rejects is not None:
+        left = "left out: mosaic() yields mosaics only; augment() passes it through unchanged"
+        mosaics.rejects.send(
+            Reject(conv.index, why, {"messages": conv.messages()}, left, conv.meta.get("id"))
+            for conv, why in mosaics.routed.passthrough
+        )
+        rejects.extend(mosaics.rejects.in_input_order())
+
+
+class Augmented(NamedTuple):
+    """What :func:`augment` returns: the rows, the rejects and the run's summary."""
+
+    #: Every row ``mosaicit augment`` writes, in its order and with its columns: a ``datasets.Dataset``.
+    dataset: Any
+    #: The rows of the rejects file, each record in full (``record``), in input order.
+    rejects: list[dict[str, Any]]
+    #: The run's summary, as the summary file holds it (:meth:`RunSummary.to_dict`).
+    summary: RunSummary
+
+    def __repr__(self) -> str:
+        s = self.summary
+        reasons = ", ".join(f"{k} {v}" for k, v in s.rejected_by_reason.items()) or "none"
+        return (
+            f"Augmented(dataset={self.dataset!r},\n  rejects={len(self.rejects)} rows ({reasons}),\n"
+            f"  summary: {s.records_read} records read, {s.samples_written} rows written)"
+        )
+
+
+#: The keyword options of :func:`augment` besides the fields of ``config`` and ``formats``.
+RUN_OPTIONS = frozenset(
+    {f.name for f in fields(RunSpec) if f.init} - {"source", "config", "inputs", "outputs"}
+    - {f.name for f in fields(FormatOptions)}
+) | {"with_meta", "on_bad"}  # fmt: skip
+
+
+def augment(
+    source: Any,
+    config: MosaicConfig | None = None,
+    formats: FormatOptions | None = None,
+    *,
+    progress: bool = False,
+    **options: Any,
+) -> Augmented:
+    """Mosaic ``source`` (a ``datasets.Dataset``, a list of dicts, or paths as for
+    :func:`~mosaicit.run.files.augment_dataset`) in memory, as ``mosaicit augment`` does with the
+    same options and seed, and return its rows as a ``datasets.Dataset`` (typed as the Parquet
+    output), with the rejects and the summary (:class:`Augmented`). Nothing is written.
+
+    ``options`` are fields of :class:`MosaicConfig` (``max_length=1024, seed=1``: they override
+    ``config``), of :class:`~mosaicit.run.files.FormatOptions` (``output_format="messages"``:
+    they override ``formats``), and ``tokenizer`` (a path, a hub id in the local cache, or a
+    loaded :class:`TokenCounter`), ``tables``, ``with_meta``, ``on_bad``, ``workers`` (default:
+    the free CPUs), ``executor``, ``shards``, ``ray_address``, and ``use_cache``/``cache_dir``
+    (the token-count cache, off by default: it is a file).
+    """
+    unknown = sorted(set(options) - RUN_OPTIONS - _names(MosaicConfig) - _names(FormatOptions))
+    if unknown:
+        raise TypeError(f"augment() got an unexpected keyword argument {unknown[0]!r}")
+    datasets = require_datasets()  # before the run, not after it
+    config = replace(config or MosaicConfig(), **_pick(options, MosaicConfig))
+    formats = replace(formats or FormatOptions(), **_pick(options, FormatOptions))
+    tokenizer = options.pop("tokenizer", None)
+    counter = tokenizer if hasattr(tokenizer, "count_many") else None
+    settings: dict[str, Any] = {"workers": None, "use_cache": False, **options}
+    on_bad = settings.pop("on_bad", "skip")
+    spec = run_spec(
+        source, None, config, formats, on_bad, tokenizer=None if counter else tokenizer, **settings
+    )
+    made: list[Any] = []
+
+    def keep(rows: Iterator[dict[str, Any]]) -> int:
+        made.append(rows_table(rows, formats.output_format, spec.outputs.with_meta))
+        return int(made[0].num_rows)
+
+    finished = augment_rows(spec, keep, progress, counter)
+    assert finished.rejects is not None
+    return Augmented(datasets.Dataset(made[0]), finished.rejects, finished.summary)
+
+
+def _names(cls: Any) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def _pick(options: dict[str, Any], cls: Any) -> dict[str, Any]:
+    """Take out of ``options`` the ones that are fields of ``cls``."""
+    return {name: options.pop(name) for name in list(options) if name in _names(cls)}
