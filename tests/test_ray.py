@@ -104,7 +104,7 @@ def test_ray_writes_the_bytes_of_local_and_workers(runs):
     summaries = [json.loads(Path(f"{p}.summary.json").read_text()) for p in runs.values()]
     assert [s["executor"] for s in summaries] == ["local", "workers", "ray"]
     for summary in summaries:
-        for varies in ("executor", "workers", "output", "cache"):
+        for varies in ("executor", "workers", "output", "cache", "config"):
             summary.pop(varies)
     assert summaries[1] == summaries[0] and summaries[2] == summaries[0]
 

@@ -151,7 +151,7 @@ def augment_cli(src, out, *extra):
 
 def comparable(summary_path):
     summary = json.loads(summary_path.read_text())
-    for varies in ("executor", "workers", "output", "cache", "output_parts"):
+    for varies in ("executor", "workers", "output", "cache", "output_parts", "config"):
         summary.pop(varies, None)
     return summary
 

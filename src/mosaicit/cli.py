@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import click
 
 from mosaicit import __version__
+from mosaicit.cliconfig import config_option, recorded
 from mosaicit.clihelp import user_errors
 from mosaicit.clioptions import (
     executor_options,
@@ -38,10 +40,11 @@ augment_output_option = click.option(
     "-o",
     "--output",
     "output",
-    required=True,
     type=click.Path(allow_dash=True),
+    default=None,
     help="Output file: .jsonl (one row per line), .json (an array) or .parquet; .jsonl and .json "
-    "may end in .gz or .zst (compressed); - writes JSONL to stdout. With --output-parts: a folder.",
+    "may end in .gz or .zst (compressed); - writes JSONL to stdout. With --output-parts: a folder. "
+    "Needed unless --dry-run.",
 )
 rejects_full_option = click.option(
     "--rejects-full", is_flag=True, help="Copy each rejected record in full into the rejects file."
@@ -74,6 +77,7 @@ def main() -> None:
 @main.command()
 @input_argument
 @augment_output_option
+@config_option
 @mosaic_options
 @template_options
 @routing_options
@@ -112,14 +116,21 @@ def main() -> None:
     help="Also write the HTML report (OUTPUT.report.html, see 'mosaicit report'); needs .[report].",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Write nothing: print what the run would mosaic, pass through and reject, and what its "
+    "samples would cost to train (the report's cost table), on stdout. It takes as long as the run.",
+)
 @user_errors
 def augment(
     input_path: tuple[str, ...],
-    output: str,
+    output: str | None,
     cache_dir: str | None,
     no_cache: bool,
     report_page: bool,
     quiet: bool,
+    dry_run: bool,
     **kw: Any,
 ) -> None:
     """Mosaic the records in INPUT... into OUTPUT.
@@ -131,17 +142,25 @@ def augment(
     """
     from mosaicit.run.files import augment as run_augment
 
+    if output is None and not dry_run:
+        raise click.UsageError("Missing option '-o' / '--output' (or give --dry-run).")
+    if dry_run and report_page:
+        raise click.UsageError("--report writes a file; leave it out with --dry-run")
+    spec = make_spec(
+        input_path, kw, make_outputs(output, **kw), **make_execution(**kw),
+        cache_dir=cache_dir, use_cache=not no_cache,
+    )  # fmt: skip
+    if dry_run:
+        click.echo(dry_run_report(spec, progress=not quiet))
+        return
+    assert output is not None
     if report_page:
         if output == "-" or kw["output_parts"]:
             raise click.UsageError("--report needs an output file, not - (stdout) or --output-parts")
         from mosaicit.report.plots import require_matplotlib
 
         require_matplotlib()  # before the run, not after it
-    spec = make_spec(
-        input_path, kw, make_outputs(output, **kw), **make_execution(**kw),
-        cache_dir=cache_dir, use_cache=not no_cache,
-    )  # fmt: skip
-    summary = run_augment(spec, progress=not quiet)
+    summary = run_augment(spec, progress=not quiet, recorded=recorded(click.get_current_context()))
     if not quiet:
         out = spec.outputs
         click.echo(format_summary(summary, out.summary_target, out.rejects_target), err=True)
@@ -173,6 +192,7 @@ def make_spec(input_path: tuple[str, ...], kw: dict[str, Any], outputs: Any = No
 @main.command()
 @input_argument
 @output_option
+@config_option
 @read_options
 @write_options
 @rejects_full_option
@@ -204,8 +224,8 @@ def convert(input_path: tuple[str, ...], output: str, rejects_full: bool, quiet:
         click.echo("\n".join(lines), err=True)
 
 
-def format_summary(s: RunSummary, summary_path: Any, rejects_path: Any) -> str:
-    """A few human lines from the run's summary."""
+def format_summary(s: RunSummary, summary_path: Any, rejects_path: Any, dry_run: bool = False) -> str:
+    """A few human lines from the run's summary (``dry_run``: of a run that wrote nothing)."""
     sizes = ", ".join(f"{k}:{v}" for k, v in s.records_per_sample.items())
     mix = ", ".join(f"{k} {v}" for k, v in s.strategies.items())
     dropped = ", ".join(f"{k} {v}" for k, v in s.rejected_by_reason.items()) or "none"
@@ -214,9 +234,10 @@ def format_summary(s: RunSummary, summary_path: Any, rejects_path: Any) -> str:
         f"{kind}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) for kind, counts in s.kinds.items()
     )
     repairs = ", ".join(f"{k} {v}" for k, v in s.repairs.items()) or "none"
+    wrote = "would write" if dry_run else "wrote"
     lines = [
         f"read {s.records_read} records, used {s.records_used} x {s.epochs} epochs; "
-        f"wrote {s.samples_written} samples to {s.output}",
+        f"{wrote} {s.samples_written} samples to {s.output or '(no --output)'}",
         f"records per sample: {sizes} (mean {s.mean_records_per_sample})",
         f"strategies: {mix}",
         f"tokens per mosaic: mean {tok.mean}, p50 {tok.p50}, p90 {tok.p90}, p99 {tok.p99}, "
@@ -240,9 +261,55 @@ def _share(part: int, whole: int) -> str:
     return f"{part / whole:.1%}" if whole else "0%"
 
 
+#: Rejected records named per reason by ``augment --dry-run``.
+DRY_RUN_EXAMPLES = 3
+
+
+def dry_run_report(spec: Any, progress: bool = False) -> str:
+    """What ``augment --dry-run`` prints: the run's summary lines, a few rejects of each reason,
+    and the cost table of ``mosaicit report``; the run writes nothing."""
+    from mosaicit.report.page import cost_head, cost_rows
+    from mosaicit.report.runs import RunData
+    from mosaicit.report.write import DEFAULT_BATCH_SIZE, run_costs
+    from mosaicit.run.files import augment_rows
+
+    done = augment_rows(spec, lambda rows: sum(1 for _ in rows), progress)
+    s, nothing = done.summary, "not written (dry run)"
+    lines = ["dry run: nothing written", format_summary(s, nothing, nothing, dry_run=True)]
+    if done.rejects:
+        lines.append(f"rejects (the first {DRY_RUN_EXAMPLES} of each reason):")
+    shown: Counter[str] = Counter()
+    for r in done.rejects or []:
+        shown[r["reason"]] += 1
+        if shown[r["reason"]] <= DRY_RUN_EXAMPLES:
+            name = f" (id {r['id']})" if r["id"] is not None else ""
+            detail = f": {r['detail']}" if r["detail"] else ""
+            lines.append(f"  {r['reason']}: {r['file']}:{r['row']}{name}{detail}")
+    run = RunData(Path(s.output), s.to_dict(), done.mosaic_lengths, done.passthrough_lengths)
+    plain, mosaics = run_costs(run, DEFAULT_BATCH_SIZE)
+    lines += [
+        "training cost, in tokens processed:",
+        text_table(cost_head(DEFAULT_BATCH_SIZE), cost_rows(plain, mosaics)),
+    ]
+    return "\n".join(lines)
+
+
+def text_table(head: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [head, *rows]
+    )
+
+
 @main.command()
 @input_argument
 @click.option("-n", "--count", "count", type=int, default=3, show_default=True, help="Mosaics to show.")
+@config_option
 @mosaic_options
 @template_options
 @routing_options

@@ -278,19 +278,23 @@ def make_inputs(**kw: Any) -> InputOptions:
     )
 
 
-def make_outputs(output: str, **kw: Any) -> OutputOptions:
+def make_outputs(output: str | None, **kw: Any) -> OutputOptions:
     """The :class:`OutputOptions` of ``-o`` and the write options (and ``--summary``, ``--rejects``,
-    ``--rejects-full`` where the command has them)."""
+    ``--rejects-full`` where the command has them); no output (``augment --dry-run``) writes nothing."""
     from mosaicit.io.dataset_info import default_path
 
     info = kw["dataset_info"]
+    if output is None:
+        info = None
+    elif info == "":
+        info = str(default_path(output))
     return OutputOptions(
         path=output,
         output_format=kw["output_format"],
         with_meta=not kw["no_meta"],
         summary=kw.get("summary_path"),
         rejects=kw.get("rejects_path"),
-        dataset_info=str(default_path(output)) if info == "" else info,
+        dataset_info=info,
         rejects_full=kw.get("rejects_full", False),
         output_parts=kw.get("output_parts"),
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from mosaicit.cliconfig import config_option
 from mosaicit.clihelp import names, user_errors
 from mosaicit.clioptions import (
     budget_options,
@@ -39,6 +40,7 @@ def eval_group() -> None:
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Eval set to write (JSONL)."
 )
+@config_option
 @click.option("--size", type=int, default=100, show_default=True, help="Number of prompts.")
 @click.option("--min-records", type=int, default=2, show_default=True, help="Fewest instructions per prompt.")
 @click.option("--max-records", type=int, default=5, show_default=True, help="Most instructions per prompt.")

@@ -128,7 +128,20 @@ def _img(fig: Figure) -> str:
     return f'<img class=plot alt="{escape(fig.title)}" src="data:image/png;base64,{data}">'
 
 
-def _cost_rows(plain: Cost | None, mosaics: Cost, prefix: str) -> list[list[str]]:
+def cost_head(batch_size: int) -> list[str]:
+    """The head of the cost table."""
+    return [
+        "",
+        "samples",
+        "tokens",
+        "pad to max length",
+        f"pad to longest (batch {batch_size})",
+        "packed rows",
+        "packing",
+    ]
+
+
+def cost_rows(plain: Cost | None, mosaics: Cost, prefix: str = "") -> list[list[str]]:
     """Rows of the cost table for one run: plain records, mosaics and the saving."""
 
     def row(name: str, c: Cost) -> list[str]:
@@ -157,18 +170,10 @@ def _cost_rows(plain: Cost | None, mosaics: Cost, prefix: str) -> list[list[str]
 def _cost_table(
     runs: Sequence[RunData], labels: Sequence[str], costs: Sequence[tuple[Cost | None, Cost]], batch_size: int
 ) -> str:
-    head = [
-        "",
-        "samples",
-        "tokens",
-        "pad to max length",
-        f"pad to longest (batch {batch_size})",
-        "packed rows",
-        "packing",
-    ]
+    head = cost_head(batch_size)
     rows = []
     for i, (plain, mosaics) in enumerate(costs):
-        rows += _cost_rows(plain, mosaics, f"{labels[i].split(':')[0]}: " if len(runs) > 1 else "")
+        rows += cost_rows(plain, mosaics, f"{labels[i].split(':')[0]}: " if len(runs) > 1 else "")
     note = ""
     if any(plain is None for plain, _ in costs):
         note = "<p class=note>No plain-record cost: the summary has no <code>plain_tokens</code>.</p>"
