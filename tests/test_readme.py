@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +24,10 @@ def test_readme_starts_with_exactly_two_commands():
 
 
 def test_python_examples_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}  # this checkout's mosaicit
     for lang, body in BLOCKS:
         if lang == "python":
-            done = subprocess.run([sys.executable, "-c", body], cwd=tmp_path, capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-c", body], cwd=tmp_path, capture_output=True, text=True, env=env
+            )
             assert done.returncode == 0, done.stderr
