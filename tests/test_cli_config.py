@@ -49,11 +49,13 @@ split: null              # null: the option's default
 
 
 def test_config_file_gives_the_options_and_flags_override_it(tmp_path):
-    config = write(tmp_path / "run.yaml", RUN_YAML + f"output: {tmp_path / 'from_config.jsonl'}\n")
-    run_ok("augment", "--config", config, "-q")
+    text = RUN_YAML + f"output: {tmp_path / 'from_config.jsonl'}\nemit-dataset-info: true\n"
+    run_ok("augment", "--config", write(tmp_path / "run.yaml", text), "-q")
     run_ok("augment", SAMPLE, "-o", tmp_path / "flags.jsonl", "-q", *FLAGS)
     assert (tmp_path / "from_config.jsonl").read_bytes() == (tmp_path / "flags.jsonl").read_bytes()
+    assert "from_config.jsonl" in (tmp_path / "dataset_info.json").read_text()  # true: beside the output
 
+    config = tmp_path / "run.yaml"
     run_ok("augment", "--config", config, "-q", "--seed", 6, "-o", tmp_path / "seed6.jsonl")
     run_ok("augment", SAMPLE, "-o", tmp_path / "flags6.jsonl", "-q", *FLAGS, "--seed", 6)
     assert (tmp_path / "seed6.jsonl").read_bytes() == (tmp_path / "flags6.jsonl").read_bytes()
@@ -151,7 +153,7 @@ def test_dry_run_writes_nothing_and_prints_what_the_run_would_do(tmp_path, monke
     options = ["--max-length", 60, "--tokenizer", LLAMA2, "--seed", 3, "--executor", "local"]
     real = tmp_path / "real" / "out.jsonl"
     real.parent.mkdir()
-    run_ok("augment", SHAREGPT, "-o", real, "-q", *options)
+    told = run_ok("augment", SHAREGPT, "-o", real, *options).stderr.splitlines()
     summary = json.loads(real.with_name("out.jsonl.summary.json").read_text())
 
     dry = tmp_path / "dry"
@@ -167,9 +169,13 @@ def test_dry_run_writes_nothing_and_prints_what_the_run_would_do(tmp_path, monke
     lines = printed.splitlines()
     assert lines[0] == "dry run: nothing written"
     assert f"would write {summary['samples_written']} samples to out.jsonl" in lines[1]
-    reasons = ", ".join(f"{k} {v}" for k, v in summary["rejected_by_reason"].items())
-    assert f"rejected: {summary['records_rejected']} " in printed and reasons in printed
-    assert f"passed through {summary['passthrough']['written']} unchanged" in printed
+    strategies = {
+        json.loads(json.loads(line)["mosaic"])["strategy"] for line in real.read_text().splitlines()
+    }
+    assert summary["records_rejected"] > 0 and "passthrough" in strategies  # both sides of the cost
+    for side in (real.with_name("out.jsonl.rejects.jsonl"), real.with_name("out.jsonl.summary.json")):
+        told = [line.replace(str(side), "not written (dry run)") for line in told]
+    assert told[1:] == lines[2 : len(told) + 1]  # the lines a real run prints, but the first
     examples = [line for line in lines if line.startswith("  over_budget: ")]
     assert len(examples) == 3 and all(f"{SHAREGPT}:" in line for line in examples)
     plain, mosaics = run_costs(load_run(real), DEFAULT_BATCH_SIZE)

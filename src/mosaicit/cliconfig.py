@@ -53,7 +53,7 @@ def _keys(command: click.Command) -> dict[str, click.Parameter]:
     for param in command.params:
         if not param.expose_value:
             continue
-        names = [key_of(param)] + [n[2:] for n in getattr(param, "opts", []) if n.startswith("--")]
+        names = {key_of(param), *(name[2:] for name in param.opts if name.startswith("--"))}
         out.update({_norm(name): param for name in names})
     return out
 
@@ -93,11 +93,12 @@ def default_map(ctx: click.Context, path: str, data: dict[str, Any]) -> dict[str
     runs = _keys(augment)
     out: dict[str, Any] = {}
     for key, value in data.items():
-        param = own.get(_norm(str(key)))
+        name = _norm(str(key))
+        param = own.get(name)
         if param is None or (param.name == "output" and ctx.command is not augment):
-            if _norm(str(key)) in runs:
+            if name in runs:
                 continue
-            near = difflib.get_close_matches(_norm(str(key)), own, n=1)
+            near = difflib.get_close_matches(name, own, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise MosaicitError(f"{path}: unknown key {key!r} for mosaicit {ctx.command.name}{hint}")
         if param.name in out:
@@ -122,9 +123,8 @@ def _as_option(param: click.Parameter, value: Any) -> Any:
         return ",".join(map(str, value))
     if isinstance(value, dict):
         return ",".join(f"{k}={v}" for k, v in value.items())
-    flag_value = getattr(param, "flag_value", None)
     if isinstance(param, click.Option) and not param.is_flag and isinstance(value, bool):
-        return flag_value if value else None
+        return param.flag_value if value else None  # --emit-dataset-info: true
     return value
 
 
