@@ -12,6 +12,8 @@ from mosaicit.io.atomic import atomic_open
 from mosaicit.io.schema import META, columns
 
 BATCH_ROWS = 1024
+#: The range of a Parquet (64-bit) integer column.
+INT64 = range(-(1 << 63), 1 << 63)
 
 
 def require_pyarrow() -> Any:
@@ -91,10 +93,10 @@ def write_parquet_to(
     try:
         for batch in _batches(rows, batch_rows):
             if writer is None:
-                ids = [r["id"] for r in batch if r.get("id") is not None]
                 if id_type is None:
-                    id_type = pa.array(ids).type if ids else None
+                    id_type = _first_id_type(pa, batch)
                 writer = pq.ParquetWriter(out, shape_schema(shape, id_type, META in batch[0]))
+            _check_ids(pa, batch, writer.schema.field("id").type if "id" in writer.schema.names else None, n)
             writer.write_table(_table(pa, batch, writer.schema, n))
             n += len(batch)
         if writer is None:
@@ -103,6 +105,46 @@ def write_parquet_to(
         if writer is not None:
             writer.close()
     return n
+
+
+def _kind(value: Any) -> str:
+    """The kind of an ``id`` value that one Parquet column can hold along with its kin."""
+    return type(value).__name__
+
+
+def _first_id_type(pa: Any, batch: list[dict[str, Any]]) -> Any:
+    """The Arrow type of the first batch's ids (None when it holds none)."""
+    first = next((r["id"] for r in batch if r.get("id") is not None), None)
+    if first is None:
+        return None
+    if isinstance(first, int) and not isinstance(first, bool):
+        return pa.int64()
+    try:
+        return pa.array([first]).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        raise MosaicitError(f"Parquet output: row 0: id {first!r} has no Parquet type: {exc}") from None
+
+
+def _check_ids(pa: Any, batch: list[dict[str, Any]], id_type: Any, start: int) -> None:
+    """One clear error for the first id that the ``id`` column (of ``id_type``) cannot hold
+    exactly: an id of another kind than the column's, or an integer beyond 64 bits."""
+    if id_type is None:
+        return
+    want = {"int": pa.types.is_integer, "str": pa.types.is_string, "float": pa.types.is_floating}
+    for offset, row in enumerate(batch):
+        value = row.get("id")
+        if value is None:
+            continue
+        kind = _kind(value)
+        if kind in want and not want[kind](id_type) or kind == "bool" and not pa.types.is_boolean(id_type):
+            why = f"({kind}) does not match the id column ({id_type}): a Parquet column holds one type"
+        elif kind == "int" and value not in INT64:
+            why = "does not fit the id column (int64)"
+        else:
+            continue
+        raise MosaicitError(
+            f"Parquet output: row {start + offset}: id {value!r} {why}; write JSON or JSONL to keep it"
+        )
 
 
 def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -126,5 +168,5 @@ def _table(pa: Any, batch: list[dict[str, Any]], schema: Any, start: int) -> Any
             )
     try:
         return pa.Table.from_pylist(batch, schema=schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise MosaicitError(f"Parquet output: rows {start}-{start + len(batch) - 1}: {exc}") from None
