@@ -48,7 +48,7 @@ class ZstdStream(io.RawIOBase):
         self._raw = raw
         self._maker = require_zstandard().ZstdDecompressor()
         self._frame: Any = None
-        self._pending = b""
+        self._pending = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -60,7 +60,7 @@ class ZstdStream(io.RawIOBase):
                 if self._frame is not None and not self._frame.eof:
                     raise EOFError("the .zst stream ends inside a frame (the file is truncated)")
                 return 0
-            self._pending = self._decompress(data)
+            self._pending = memoryview(self._decompress(data))
         n = min(len(buffer), len(self._pending))
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]

@@ -107,11 +107,6 @@ def write_parquet_to(
     return n
 
 
-def _kind(value: Any) -> str:
-    """The kind of an ``id`` value that one Parquet column can hold along with its kin."""
-    return type(value).__name__
-
-
 def _first_id_type(pa: Any, batch: list[dict[str, Any]]) -> Any:
     """The Arrow type of the first batch's ids (None when it holds none)."""
     first = next((r["id"] for r in batch if r.get("id") is not None), None)
@@ -130,13 +125,18 @@ def _check_ids(pa: Any, batch: list[dict[str, Any]], id_type: Any, start: int) -
     exactly: an id of another kind than the column's, or an integer beyond 64 bits."""
     if id_type is None:
         return
-    want = {"int": pa.types.is_integer, "str": pa.types.is_string, "float": pa.types.is_floating}
+    fits = {
+        "bool": pa.types.is_boolean,
+        "int": pa.types.is_integer,
+        "str": pa.types.is_string,
+        "float": pa.types.is_floating,
+    }
     for offset, row in enumerate(batch):
         value = row.get("id")
         if value is None:
             continue
-        kind = _kind(value)
-        if kind in want and not want[kind](id_type) or kind == "bool" and not pa.types.is_boolean(id_type):
+        kind = type(value).__name__
+        if kind in fits and not fits[kind](id_type):
             why = f"({kind}) does not match the id column ({id_type}): a Parquet column holds one type"
         elif kind == "int" and value not in INT64:
             why = "does not fit the id column (int64)"
