@@ -163,7 +163,8 @@ def main() -> None:
             ]  # fmt: skip
             figures = run(cmd)
             # the JSONL parts in name order are the bytes of the one-file output
-            written = b"".join(p.read_bytes() for p in sorted(out.iterdir())) if parts else out.read_bytes()
+            parts_in_order = sorted(out.glob("part-*"))
+            written = b"".join(p.read_bytes() for p in parts_in_order) if parts else out.read_bytes()
             first = written if first is None else first
             row = {"records": n, "executor": executor, **figures, "same_bytes": written == first}
             row["records_per_s"] = round(n / figures["wall_s"])

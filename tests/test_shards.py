@@ -13,6 +13,7 @@ from formats_helpers import read_rows
 from mosaicit.cli import main
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import ParamError
+from mosaicit.io.parts import marker_path
 from mosaicit.run.files import augment_dataset
 from mosaicit.run.spec import RunSpec
 from mosaicit.seeds import shard_of, shard_seed
@@ -167,6 +168,8 @@ def test_part_files_are_the_same_locally_and_on_workers_and_concatenate_to_the_o
         assert result.exit_code == 0, result.output
     names = sorted(p.name for p in folders["local"].iterdir())
     assert names == sorted(p.name for p in folders["workers"].iterdir())
+    for folder in folders.values():  # what mosaicit wrote there, so that a rerun may replace it
+        assert json.loads(marker_path(folder).read_text())["files"] == names
     assert names[0] == "part-0-passthrough.jsonl"
     assert names[1:] == [
         f"part-g{g:05d}-e{e:05d}-s{s:05d}.jsonl" for g in range(3) for e in range(2) for s in range(3)
@@ -185,7 +188,8 @@ def test_part_files_are_the_same_locally_and_on_workers_and_concatenate_to_the_o
         assert comparable(folder.with_name(folder.name + ".summary.json")) == comparable(
             one.with_name("one.jsonl.summary.json")
         )
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+    assert hidden == sorted(marker_path(folder).name for folder in folders.values())  # no temporary file
 
 
 def test_parquet_parts_load_with_datasets_and_pyarrow_and_hold_the_one_file_rows(tmp_path):
@@ -286,7 +290,7 @@ def test_part_folder_errors_are_one_line_and_read_nothing(tmp_path):
         (("-", "--output-parts", "jsonl"), "--output-parts needs an output folder, not - (stdout)"),
         (
             (parts, "--output-parts", "jsonl"),
-            f"--output: {parts}: an input ({parts / 'part-0-passthrough.jsonl'}) lies in the output",
+            f"--output: {parts}: INPUT ({parts / 'part-0-passthrough.jsonl'}) lies in this folder",
         ),
     ]
     for (out, *extra), says in cases:

@@ -24,7 +24,7 @@ from mosaicit.clioptions import (
     template_options,
     write_options,
 )
-from mosaicit.errors import MosaicitError
+from mosaicit.errors import MosaicitError, ParamError
 from mosaicit.run.summary import RunSummary
 
 output_option = click.option(
@@ -341,7 +341,7 @@ def preview(input_path: tuple[str, ...], count: int, plain: bool, **kw: Any) -> 
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=int,
     default=8,
     show_default=True,
     help="Samples per batch for the cost of padding each batch to its longest sample.",
@@ -357,6 +357,8 @@ def report(outputs: tuple[str, ...], html_path: str | None, batch_size: int) -> 
 
     if len(outputs) > 2:
         raise click.UsageError("give one run output, or two to compare")
+    if batch_size < 1:
+        raise ParamError("batch_size", f"must be at least 1, got {batch_size}")
     click.echo(f"wrote {write_report(outputs, html_path, batch_size)}", err=True)
 
 

@@ -227,7 +227,7 @@ read_options = block(
     ),
     click.option(
         "--max-bad-share",
-        type=click.FloatRange(0, 1),
+        type=float,
         default=MAX_BAD_SHARE,
         show_default=True,
         help="Stop when more than this share of the records are rejected as broken "
@@ -303,7 +303,7 @@ def make_outputs(output: str | None, **kw: Any) -> OutputOptions:
 executor_options = block(
     click.option(
         "--workers",
-        type=click.IntRange(min=1),
+        type=int,
         default=None,
         help="Processes that measure records and compose epochs (or shards) in parallel, and the CPUs "
         "of a local Ray instance [default: the CPUs that other work is not keeping busy while the run "
@@ -319,7 +319,7 @@ executor_options = block(
     ),
     click.option(
         "--shards",
-        type=click.IntRange(min=1),
+        type=int,
         default=1,
         show_default=True,
         help="Compose each epoch as this many shards, dealt by a seeded hash of each record's FILE:ROW "

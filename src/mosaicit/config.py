@@ -26,6 +26,14 @@ VERSIONS: dict[str, dict[str, float]] = {
 MAX_WEIGHT = 1e9
 
 
+def check_count(name: str, value: int, most: int) -> None:
+    """A clear error naming parameter ``name`` unless ``value`` is from 1 to ``most``."""
+    if value < 1:
+        raise ParamError(name, f"must be at least 1, got {value}")
+    if value > most:
+        raise ParamError(name, f"must be at most {most}, got {value}")
+
+
 def parse_weights(text: str) -> dict[str, float]:
     """Parse ``"format=1,permute=2"`` into a weight mapping, validated."""
     weights: dict[str, float] = {}
@@ -39,6 +47,12 @@ def parse_weights(text: str) -> dict[str, float]:
             raise ParamError("weights", f": {part!r} needs a number from 0 to {MAX_WEIGHT:g}")
         weights[name.strip()] = weight
     return weights
+
+
+#: The largest ``max_length``: far above any model's context, so a typo fails at once.
+MAX_LENGTH = 2**31 - 1
+#: The most epochs (a part file's name holds the epoch in five digits: :mod:`mosaicit.io.parts`).
+MAX_EPOCHS = 100_000
 
 
 @dataclass(frozen=True)
@@ -63,12 +77,10 @@ class MosaicConfig:
     generic_meta_rate: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ParamError("epochs", f"must be at least 1, got {self.epochs}")
+        check_count("epochs", self.epochs, MAX_EPOCHS)
         if self.max_num < 1:
             raise ParamError("max_num", f"must be at least 1, got {self.max_num}")
-        if self.max_length < 1:
-            raise ParamError("max_length", f"must be at least 1, got {self.max_length}")
+        check_count("max_length", self.max_length, MAX_LENGTH)
         if self.wrap_mode not in WRAP_MODES:
             modes = ", ".join(WRAP_MODES)
             raise ParamError("wrap_mode", f"must be one of {modes}, got {self.wrap_mode!r}")

@@ -57,7 +57,8 @@ def plan_units(
     usable: Sequence[int],
     keys: Sequence[str] | None = None,
 ) -> list[ComposeUnit]:
-    """The units of one group seeded with ``seed``, in writing order (epoch, then shard).
+    """The units of one group seeded with ``seed``, in writing order (epoch, then shard); a shard
+    dealt no record has none.
 
     ``keys`` are the stable keys of the ``usable`` records (needed when ``shards`` > 1).
     """
@@ -71,7 +72,9 @@ def plan_units(
             for position, key in zip(usable, keys, strict=True):
                 dealt[shard_of(seed, epoch, key, shards)].append(position)
         for shard, members in enumerate(dealt):
-            units.append(ComposeUnit(group, epoch, shard, shard_seed(seed, shard, shards), tuple(members)))
+            if members or shards == 1:  # a shard dealt no record has nothing to compose
+                unit_seed = shard_seed(seed, shard, shards)
+                units.append(ComposeUnit(group, epoch, shard, unit_seed, tuple(members)))
     return units
 
 

@@ -13,7 +13,11 @@ changes results:
   warning, and the run counts for real. This catches a cache forged by someone who holds the
   secret (the user, or anyone who can read the user's files), unless only a few entries were
   changed and none of them was drawn;
-* a cache file that cannot be read is replaced, and without a usable secret no cache is used.
+* a cache file that cannot be read is replaced, and without a usable secret no cache is used;
+* the cache writes only in a folder that no other user can write (:func:`private_folder`: the
+  cache folder itself, or else this user's own folder inside it), and only into a regular file of
+  this user's that is not a link (it creates the file itself, ``O_EXCL | O_NOFOLLOW``): in a
+  shared cache folder, a link or a file that another user planted is never written through.
 """
 
 from __future__ import annotations
@@ -102,6 +106,46 @@ def user_secret(path: Path | None = None) -> bytes | None:
     return _read_secret(path)
 
 
+class Unsafe(Exception):
+    """The cache would write where another user could have planted something: say why, use no cache."""
+
+
+def _own_folder(path: Path) -> bool:
+    """True for a folder (not a link) of this user's that no one else can write."""
+    info = os.lstat(path)
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def private_folder(directory: Path) -> Path:
+    """Where the cache files go: ``directory`` when only this user can write it, else its
+    subfolder ``user-<uid>`` (created, mode 0700); :class:`Unsafe` when that is not this user's
+    own private folder."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if _own_folder(directory.resolve()):
+        return directory
+    own = directory / f"user-{os.getuid()}"
+    try:
+        own.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    if not _own_folder(own):
+        raise Unsafe(f"{own} is not a private folder of yours (mode 0700, not a link)")
+    return own
+
+
+def _own_file(path: Path) -> None:
+    """Create ``path`` (mode 0600) unless it exists; :class:`Unsafe` unless it is then a regular
+    file of this user's (not a link)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        what = "a link" if stat.S_ISLNK(info.st_mode) else "not a regular file of yours"
+        raise Unsafe(f"{path} is {what}")
+
+
 class CountCache:
     """Plain token counts of texts for one tokenizer, in a SQLite file under ``directory``,
     keyed by ``secret`` (default: :func:`user_secret`)."""
@@ -123,7 +167,15 @@ class CountCache:
             return
         self.salt = hashlib.blake2b(fingerprint.encode("ascii"), digest_size=32, key=secret).digest()
         try:
+            self.path = private_folder(Path(directory)) / self.path.name
+        except (OSError, Unsafe) as exc:
+            why = f"{exc.strerror}: {directory}" if isinstance(exc, OSError) else exc
+            print(f"mosaicit: warning: {why}; not using the count cache", file=sys.stderr)
+            return
+        try:
             self._db = self._open()
+        except Unsafe as exc:
+            print(f"mosaicit: warning: {exc}; not using the count cache", file=sys.stderr)
         except (sqlite3.DatabaseError, OSError):
             self._db = self._replace()
 
@@ -136,7 +188,7 @@ class CountCache:
         return self._db
 
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _own_file(self.path)
         db = sqlite3.connect(self.path, timeout=30)
         db.executescript(SCHEMA)
         row = db.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
@@ -156,7 +208,7 @@ class CountCache:
                 self._db.close()
             self.path.unlink(missing_ok=True)
             return self._open()
-        except (sqlite3.DatabaseError, OSError):
+        except (sqlite3.DatabaseError, OSError, Unsafe):
             return None
 
     def discard(self, why: str) -> None:

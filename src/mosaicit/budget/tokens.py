@@ -304,6 +304,34 @@ def default_tokenizer_path() -> Path:
     return Path(str(resources.files("mosaicit.data").joinpath("tokenizer", "tokenizer.json")))
 
 
+#: The files of a tokenizer folder that a run may read: the tokenizer, its configuration and its
+#: chat template (see :func:`load_counter` and :mod:`mosaicit.render.jinja_chat`), and ``*.tiktoken``.
+FOLDER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.json",
+    "chat_template.jinja",
+)
+
+
+def tokenizer_files(spec: str | os.PathLike[str] | None, with_folder: bool = False) -> list[Path]:
+    """Every file that loading the tokenizer ``spec`` may read: the file itself, or those of
+    :data:`FOLDER_FILES` (and ``*.tiktoken``) in the folder; ``with_folder``: a file's folder too
+    (``--template chat`` reads its chat template there)."""
+    if spec is None or str(spec) == DEFAULT_TOKENIZER:
+        return []
+    path = Path(spec)
+    files = [path] if path.is_file() else []
+    folder = path if path.is_dir() else path.parent if files and with_folder else None
+    if folder is not None:
+        files += [folder / name for name in FOLDER_FILES if (folder / name).is_file()]
+        files += sorted(folder.glob("*.tiktoken"))
+    return files
+
+
 def load_counter(spec: str | os.PathLike[str] | None = None) -> FunctionCounter:
     """Load a counter from a file or folder path, ``None``/``"default"``, or a locally cached hub id.
 

@@ -83,12 +83,15 @@ def build_command(
     INPUT... is anything 'mosaicit augment' reads (JSON, JSONL, Parquet, .gz/.zst, globs, folders,
     -; Alpaca, ShareGPT, messages or prompt/completion records); single exchanges are used.
     """
+    from mosaicit.budget.tokens import tokenizer_files
     from mosaicit.eval.build import build_evalset, write_evalset
     from mosaicit.io.inputs import expand
     from mosaicit.io.paths import check_distinct
 
     source = expand(list(input_path))  # once: the build reads these very files
-    check_distinct({"INPUT": source, "--tables": tables, "--tokenizer": tokenizer}, {"--output": output})
+    read_files = tokenizer_files(tokenizer, with_folder=template == "chat")
+    read = {"INPUT": source, "--tables": tables, "--chat-template": chat_template, "--tokenizer": read_files}
+    check_distinct(read, {"--output": output})
     inputs = make_inputs(**options)
     for name in READ_OPTIONS:
         options.pop(name)

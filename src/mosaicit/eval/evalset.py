@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.errors import InputError
+from mosaicit.io.jsonstream import loads
 from mosaicit.plan.plan import Plan
 
 ITEM_KEYS = ("id", "prompt", "messages", "plan", "reference", "sources")
@@ -115,7 +116,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
             for lineno, line in enumerate(handle, 1):
                 if line.strip():
                     try:
-                        yield lineno, json.loads(line)
+                        yield lineno, loads(line)
                     except json.JSONDecodeError as exc:
                         hint = (
                             " (a JSON array? expected JSONL, one object per line)" if line[:1] == "[" else ""

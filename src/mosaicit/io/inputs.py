@@ -36,6 +36,51 @@ def require_zstandard() -> Any:
     return require("zstandard")
 
 
+class ZstdStream(io.RawIOBase):
+    """The decompressed bytes of a ``.zst`` stream of one or more frames, read from ``raw``.
+
+    The stream must end where a frame ends: a file cut anywhere else (even between two lines
+    of the text inside) raises :class:`EOFError` instead of reading as a shorter, complete file.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._maker = require_zstandard().ZstdDecompressor()
+        self._frame: Any = None
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            data = self._raw.read(1 << 16)
+            if not data:
+                if self._frame is not None and not self._frame.eof:
+                    raise EOFError("the .zst stream ends inside a frame (the file is truncated)")
+                return 0
+            self._pending = memoryview(self._decompress(data))
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def _decompress(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            if self._frame is None or self._frame.eof:
+                self._frame = self._maker.decompressobj()
+            out.append(self._frame.decompress(data))
+            data = self._frame.unused_data if self._frame.eof else b""
+        return b"".join(out)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
 def split_suffix(path: str | Path) -> tuple[str, str]:
     """``(data suffix, compression suffix)`` of a path: ``data.jsonl.gz`` gives ``(".jsonl", ".gz")``."""
     p = Path(str(path))
@@ -64,7 +109,8 @@ def open_text(path: str | Path) -> IO[str]:
         if compression == ".gz":
             return gzip.open(name, "rt", encoding="utf-8")
         if compression == ".zst":
-            return require_zstandard().open(name, "rt", encoding="utf-8")  # type: ignore[no-any-return]
+            stream = io.BufferedReader(ZstdStream(open(name, "rb")))  # noqa: SIM115 - closed with it
+            return io.TextIOWrapper(stream, encoding="utf-8")
         return open(name, encoding="utf-8")  # noqa: SIM115 - the caller closes it
     except FileNotFoundError:
         raise InputError(name, "no such file") from None

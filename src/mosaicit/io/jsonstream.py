@@ -25,6 +25,20 @@ WHITESPACE = " \t\n\r"
 BLANK = WHITESPACE + "\ufeff"
 
 
+class NonStandard(json.JSONDecodeError):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's extensions, not JSON."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NonStandard(f"{name} is not JSON (JSON has no NaN or Infinity)", "", 0)
+
+
+def loads(text: str) -> Any:
+    """Parse standard JSON: as :func:`json.loads`, but ``NaN`` and ``Infinity`` raise
+    :class:`NonStandard` (a :class:`json.JSONDecodeError`); integers of any size are kept exactly."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def iter_json(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, item)`` from a JSON array or a JSONL file (blank lines skipped); ``path`` may
     be ``-`` (stdin) or end in ``.gz``/``.zst`` (see :func:`mosaicit.io.inputs.open_text`)."""
@@ -101,7 +115,7 @@ class _Buffer:
 
 
 def _array(handle: IO[str], head: str, path: str) -> Iterator[tuple[int, Any]]:
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_constant=_refuse_constant)
     buf = _Buffer(handle, head)
     buf.skip_space()
     buf.pos += 1  # the "["
@@ -137,6 +151,9 @@ def _decode_one(decoder: json.JSONDecoder, buf: _Buffer, path: str, index: int) 
         except RecursionError:
             where = buf.where(buf.pos)
             raise InputError(path, f"invalid JSON at {where}: nested too deeply", index) from None
+        except NonStandard as exc:
+            where = buf.where(buf.pos)
+            raise InputError(path, f"invalid JSON in the record at {where}: {exc.msg}", index) from None
         except json.JSONDecodeError as exc:
             if buf.more(want):
                 want *= 2  # each retry reads at least as much again: linear overall
@@ -155,7 +172,7 @@ def _lines(lines: Iterator[str], path: str) -> Iterator[tuple[int, Any]]:
         if line[:1] in BLANK and not line.strip(BLANK):  # (a line that starts with "{" is not blank)
             continue
         try:
-            item = json.loads(line.lstrip("\ufeff"))
+            item = loads(line.lstrip("\ufeff"))
         except json.JSONDecodeError as exc:
             raise InputError(path, f"invalid JSON on line {lineno}: {exc.msg}", index) from None
         except RecursionError:

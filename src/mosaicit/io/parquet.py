@@ -12,6 +12,8 @@ from mosaicit.io.atomic import atomic_open
 from mosaicit.io.schema import META, columns
 
 BATCH_ROWS = 1024
+#: The range of a Parquet (64-bit) integer column.
+INT64 = range(-(1 << 63), 1 << 63)
 
 
 def require_pyarrow() -> Any:
@@ -112,10 +114,10 @@ def tables(
     n = 0
     for batch in _batches(rows, batch_rows):
         if schema is None:
-            ids = [r["id"] for r in batch if r.get("id") is not None]
             if id_type is None:
-                id_type = pa.array(ids).type if ids else None
+                id_type = _first_id_type(pa, batch)
             schema = shape_schema(shape, id_type, META in batch[0])
+        _check_ids(pa, batch, schema.field("id").type if "id" in schema.names else None, n)
         yield _table(pa, batch, schema, n)
         n += len(batch)
 
@@ -125,6 +127,46 @@ def rows_table(rows: Iterable[dict[str, Any]], shape: str, with_meta: bool = Tru
     pa = require_pyarrow()
     batches = list(tables(rows, shape))
     return pa.concat_tables(batches) if batches else shape_schema(shape, None, with_meta).empty_table()
+
+
+def _first_id_type(pa: Any, batch: list[dict[str, Any]]) -> Any:
+    """The Arrow type of the first batch's ids (None when it holds none)."""
+    first = next((r["id"] for r in batch if r.get("id") is not None), None)
+    if first is None:
+        return None
+    if isinstance(first, int) and not isinstance(first, bool):
+        return pa.int64()
+    try:
+        return pa.array([first]).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        raise MosaicitError(f"Parquet output: row 0: id {first!r} has no Parquet type: {exc}") from None
+
+
+def _check_ids(pa: Any, batch: list[dict[str, Any]], id_type: Any, start: int) -> None:
+    """One clear error for the first id that the ``id`` column (of ``id_type``) cannot hold
+    exactly: an id of another kind than the column's, or an integer beyond 64 bits."""
+    if id_type is None:
+        return
+    fits = {
+        "bool": pa.types.is_boolean,
+        "int": pa.types.is_integer,
+        "str": pa.types.is_string,
+        "float": pa.types.is_floating,
+    }
+    for offset, row in enumerate(batch):
+        value = row.get("id")
+        if value is None:
+            continue
+        kind = type(value).__name__
+        if kind in fits and not fits[kind](id_type):
+            why = f"({kind}) does not match the id column ({id_type}): a Parquet column holds one type"
+        elif kind == "int" and value not in INT64:
+            why = "does not fit the id column (int64)"
+        else:
+            continue
+        raise MosaicitError(
+            f"Parquet output: row {start + offset}: id {value!r} {why}; write JSON or JSONL to keep it"
+        )
 
 
 def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -148,5 +190,5 @@ def _table(pa: Any, batch: list[dict[str, Any]], schema: Any, start: int) -> Any
             )
     try:
         return pa.Table.from_pylist(batch, schema=schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise MosaicitError(f"Parquet output: rows {start}-{start + len(batch) - 1}: {exc}") from None

@@ -7,11 +7,20 @@ unit (``part-gGGGGG-eEEEEE-sSSSSS.jsonl``, numbers from 0, five digits), as
 :mod:`mosaicit.shards` orders them. JSONL parts concatenated in name order are the bytes of the
 one-file JSONL output; Parquet parts hold the same rows. The folder is written as one
 temporary folder beside the target and committed with the run's other outputs
-(:func:`mosaicit.io.atomic.atomic_folder`, :mod:`mosaicit.io.commit`).
+(:func:`mosaicit.io.atomic.atomic_folder`, :mod:`mosaicit.io.commit`). A unit that gives no
+row has no part file.
+
+Beside the folder, committed with it, mosaicit writes the list of the files it wrote there
+(:func:`marker_path`: ``.out.mosaicit-parts.json`` for ``out/``; beside, not inside, since
+loaders such as LLaMA-Factory read every file of the folder). A run replaces an existing folder
+only when it holds nothing else (:func:`check_part_folder`): a folder of the user's own files is
+never replaced, whatever their names.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mosaicit.errors import MosaicitError
+from mosaicit.io.atomic import atomic_open
 from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.jsonstream import row_line
 from mosaicit.io.parquet import require_pyarrow, write_parquet_to
@@ -29,6 +39,8 @@ PART_KINDS = ("jsonl", "parquet")
 PASSTHROUGH = "part-0-passthrough"
 #: A name that every part file's name starts with.
 PREFIX = "part-"
+#: How the file that lists what mosaicit wrote in a part folder ends (see :func:`marker_path`).
+MARKER = ".mosaicit-parts.json"
 
 
 class Unit(Protocol):
@@ -76,17 +88,23 @@ class PartWriter:
         return self.write(part_name(unit), rows)
 
     def write(self, name: str, rows: Iterable[Any]) -> Part:
-        """Write ``rows`` (encoded JSON rows or dicts for JSONL; dicts for Parquet) as ``name``."""
+        """Write ``rows`` (encoded JSON rows or dicts for JSONL; dicts for Parquet) as ``name``;
+        no file when there is no row."""
         path = os.path.join(self.folder, f"{name}.{self.kind}")
         seen = ColumnSeen()
+        watched = iter(seen.watch(rows))
+        first = next(watched, None)
+        if first is None:
+            return Part(name, 0, frozenset(), self.id_type)
+        watched = itertools.chain([first], watched)
         try:
             if self.kind == "parquet":
                 with open(path, "wb") as out:
-                    n = write_parquet_to(out, seen.watch(rows), self.shape, id_type=self.id_type)  # type: ignore[arg-type]
+                    n = write_parquet_to(out, watched, self.shape, id_type=self.id_type)  # type: ignore[arg-type]
                 return Part(name, n, frozenset(seen.present), _id_type(path))
             n = 0
             with open(path, "wb") as lines:
-                for row in seen.watch(rows):
+                for row in watched:
                     lines.write(row_line(row) + b"\n")
                     n += 1
             return Part(name, n, frozenset(seen.present))
@@ -103,17 +121,54 @@ def _id_type(path: str) -> Any:
     return schema.field("id").type if "id" in schema.names else None
 
 
+def marker_path(folder: str | Path) -> Path:
+    """The file beside a part ``folder`` that lists the files mosaicit wrote in it."""
+    target = Path(folder)
+    return target.with_name(f".{target.name}{MARKER}")
+
+
+def write_marker(folder: str | Path, parts: Iterable[Part], kind: str) -> None:
+    """Write :func:`marker_path` of ``folder`` (atomically): the names of the part files written."""
+    names = sorted(f"{part.name}.{kind}" for part in parts if part.rows)
+    with atomic_open(marker_path(folder)) as out:
+        json.dump({"written_by": "mosaicit", "files": names}, out, indent=1)
+        out.write("\n")
+
+
+def _written(folder: Path) -> set[str]:
+    """The names that ``folder``'s marker lists (none when it has no marker, or one that is not
+    a regular file)."""
+    try:
+        fd = os.open(marker_path(folder), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return set()
+    try:
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            listed = json.load(handle).get("files")
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
+
+
 def check_part_folder(path: str | Path) -> None:
     """A clear error, before anything is read, unless ``path`` can take a run's part files: a new
-    name, or a folder holding only part files (a previous run's, which the run replaces)."""
+    name, an empty folder, or a folder holding only what a previous run wrote (listed beside it:
+    :func:`marker_path`), which the run replaces."""
     target = Path(path)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise MosaicitError(f"{path}: --output-parts writes a folder here, and a file is in the way")
-    if target.is_dir():
-        others = sorted(p.name for p in target.iterdir() if not p.name.startswith(PREFIX) or not p.is_file())
-        if others:
-            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-            raise MosaicitError(
-                f"{path}: --output-parts replaces this folder, but it holds files that are not part "
-                f"files ({shown}); give a new or empty folder"
-            )
+    if not target.is_dir():
+        return
+    root = os.path.realpath(target)
+    if os.path.commonpath([root, os.path.realpath(os.getcwd())]) == root:
+        raise MosaicitError(f"{path}: --output-parts replaces this folder, and the current folder lies in it")
+    written = _written(target)
+    others = sorted(
+        p.name for p in target.iterdir() if p.name not in written or p.is_symlink() or not p.is_file()
+    )
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise MosaicitError(
+            f"{path}: --output-parts replaces this folder, but it holds files that mosaicit did not "
+            f"write there ({shown}); give a new or empty folder"
+        )

@@ -2,12 +2,16 @@
 
 Two names are the same file when they resolve to the same path (symbolic links followed) or,
 for files that exist, when they are the same inode (hard links). A folder input (a saved
-dataset) counts as the files that ``datasets`` reads from it.
+dataset) counts as the files that ``datasets`` reads from it; ``-`` as an input is the file
+that standard input reads, when it is one (``< data.jsonl``), and as an output the file that
+standard output writes (``>> data.jsonl``).
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -20,13 +24,23 @@ DATASET_FILES = frozenset({"state.json", "dataset_info.json", "dataset_dict.json
 FOLDERS = 1_000
 
 
-def _identity(path: str | os.PathLike[str]) -> tuple[Any, ...]:
-    """What makes two names the same file: the inode if it exists, else the resolved path."""
+def _identities(path: str | os.PathLike[str]) -> list[tuple[Any, ...]]:
+    """What makes two names the same file: the resolved path, and the inode if it exists."""
+    keys: list[tuple[Any, ...]] = [("path", os.path.realpath(path))]
     try:
         st = os.stat(path)
     except OSError:
-        return ("path", os.path.realpath(path))
-    return ("inode", st.st_dev, st.st_ino)
+        return keys
+    return [*keys, ("inode", st.st_dev, st.st_ino)]
+
+
+def _stream_identities(stream: Any) -> list[tuple[Any, ...]]:
+    """The inode of the regular file behind a standard stream (``< file``, ``> file``), if any."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a test's stream), or closed
+        return []
+    return [("inode", st.st_dev, st.st_ino)] if stat.S_ISREG(st.st_mode) else []
 
 
 def _files(path: str | os.PathLike[str]) -> Iterator[str | os.PathLike[str]]:
@@ -52,17 +66,25 @@ def check_distinct(inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Non
     seen: dict[tuple[Any, ...], str] = {}
     for label, paths in inputs.items():
         for path in paths if isinstance(paths, list | tuple) else [paths]:
-            if isinstance(path, str | os.PathLike) and os.path.exists(path):
+            if isinstance(path, str | os.PathLike) and str(path) == STREAM:
+                for key in _stream_identities(sys.stdin):
+                    seen.setdefault(key, f"{label} (standard input)")
+            elif isinstance(path, str | os.PathLike) and os.path.exists(path):
                 for file in _files(path):
-                    seen.setdefault(_identity(file), label)
+                    for key in _identities(file):
+                        seen.setdefault(key, label)
     for label, path in outputs.items():
-        if path is None or str(path) == STREAM:
+        if path is None:
             continue
-        if os.path.isdir(path):
+        if str(path) == STREAM:
+            keys, path = _stream_identities(sys.stdout), f"{STREAM} (standard output)"
+        elif os.path.isdir(path):
             raise MosaicitError(f"{path}: {label} is a folder, not a file; nothing was read or written")
-        key = _identity(path)
-        if key in seen:
-            raise MosaicitError(
-                f"{path}: {label} and {seen[key]} name the same file; nothing was read or written"
-            )
-        seen[key] = label
+        else:
+            keys = _identities(path)
+        for key in keys:
+            if key in seen:
+                raise MosaicitError(
+                    f"{path}: {label} and {seen[key]} name the same file; nothing was read or written"
+                )
+        seen.update(dict.fromkeys(keys, label))

@@ -29,7 +29,7 @@ from mosaicit.io.commit import committed_together
 from mosaicit.io.formats import Columns, Conversation, to_row, with_meta
 from mosaicit.io.jsonstream import EncodedRow, encode_row, write_rows
 from mosaicit.io.outputs import STDOUT
-from mosaicit.io.parts import PASSTHROUGH, Part, PartWriter
+from mosaicit.io.parts import PASSTHROUGH, Part, PartWriter, write_marker
 from mosaicit.io.sources import MAX_BAD_SHARE, ReadStats, output_kind, source_name
 from mosaicit.io.wellformed import dumps_escaped
 from mosaicit.plan.plan import Plan
@@ -492,6 +492,8 @@ def _write_parts(
                 parts.append(part)
         finally:
             run.write_part = None
+    parts = [part for part in parts if part.rows]  # no file was written for the others
+    write_marker(out.path, parts, out.output_parts)
     return parts
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mosaicit.config import MosaicConfig
+from mosaicit.budget.tokens import tokenizer_files
+from mosaicit.config import MosaicConfig, check_count
 from mosaicit.errors import ParamError
 from mosaicit.io import dataset_info
 from mosaicit.io.formats import Columns
@@ -70,6 +71,9 @@ class OutputOptions:
                 raise ParamError("output_parts", f"must be jsonl or parquet, got {self.output_parts!r}")
             if self.path is None or str(self.path) == STDOUT:
                 raise ParamError("output_parts", "needs an output folder, not - (stdout)")
+            if Path(self.path).name in ("", ".."):
+                why = "--output-parts needs a folder by its name, not . .. or /"
+                raise ParamError("output", f": {self.path}: {why}")
             return
         if self.path is None:
             return
@@ -121,17 +125,24 @@ def _is_paths(source: Any) -> bool:
     )
 
 
-def _check_outside(inputs: Any, folder: str | Path) -> None:
-    """One clear error if an input file lies in the part folder that the run replaces."""
+def _check_outside(named: dict[str, Any], folder: str | Path) -> None:
+    """One clear error if a file the run reads or writes (``named``: label -> path, paths or None)
+    lies in the part folder that the run replaces."""
     root = os.path.realpath(folder)
-    for path in inputs if isinstance(inputs, list | tuple) else [inputs]:
-        if isinstance(path, str | os.PathLike) and os.path.exists(path):
-            if os.path.commonpath([root, os.path.realpath(path)]) == root:
-                raise ParamError("output", f": {folder}: an input ({path}) lies in the output folder")
+    for label, paths in named.items():
+        for path in paths if isinstance(paths, list | tuple) else [paths]:
+            if isinstance(path, str | os.PathLike) and str(path) != STDOUT:
+                if os.path.commonpath([root, os.path.realpath(path)]) == root:
+                    where = "lies in this folder, which --output-parts replaces"
+                    raise ParamError("output", f": {folder}: {label} ({path}) {where}")
 
 
 #: Where a run's units of work are done (:mod:`mosaicit.run.executors`).
 EXECUTORS = ("local", "workers", "ray")
+#: The most shards (a part file's name holds the shard in five digits: :mod:`mosaicit.io.parts`).
+MAX_SHARDS = 100_000
+#: The most worker processes or local Ray CPUs.
+MAX_WORKERS = 1024
 
 
 @dataclass(frozen=True)
@@ -171,12 +182,11 @@ class RunSpec:
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
             raise ParamError("template", f"must be one of {', '.join(TEMPLATES)}, got {self.template!r}")
-        if self.workers is not None and self.workers < 1:
-            raise ParamError("workers", f"must be at least 1, got {self.workers}")
+        if self.workers is not None:
+            check_count("workers", self.workers, MAX_WORKERS)
         if self.executor not in EXECUTORS:
             raise ParamError("executor", f"must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
-        if self.shards < 1:
-            raise ParamError("shards", f"must be at least 1, got {self.shards}")
+        check_count("shards", self.shards, MAX_SHARDS)
         if self.executor == "local":
             object.__setattr__(self, "workers", 1)
         if self.executor == "ray" and self.workers is None:
@@ -191,25 +201,22 @@ class RunSpec:
             object.__setattr__(self, "key_names", dict(self.source.keys))
             local_inputs = self.source
         if self.outputs.path is not None:
-            check_distinct(
-                {
-                    "INPUT": local_inputs,
-                    "--tables": None if isinstance(self.tables, Tables) else self.tables,
-                    "--tokenizer": self.tokenizer
-                    if self.tokenizer and os.path.isfile(self.tokenizer)
-                    else None,
-                    "--chat-template": self.chat_template,
-                },
-                {
-                    "--output": None if self.outputs.output_parts else self.outputs.path,
-                    "--rejects": self.outputs.rejects_target,
-                    "--summary": self.outputs.summary_target,
-                    "--emit-dataset-info": self.outputs.dataset_info,
-                },
-            )
-            self.outputs.check_targets()
+            read = {
+                "INPUT": local_inputs,
+                "--tables": None if isinstance(self.tables, Tables) else self.tables,
+                "--tokenizer": tokenizer_files(self.tokenizer, with_folder=self.template == "chat"),
+                "--chat-template": self.chat_template,
+            }
+            written = {
+                "--rejects": self.outputs.rejects_target,
+                "--summary": self.outputs.summary_target,
+                "--emit-dataset-info": self.outputs.dataset_info,
+            }
+            output = None if self.outputs.output_parts else self.outputs.path
+            check_distinct(read, {"--output": output, **written})
             if self.outputs.output_parts:
-                _check_outside(local_inputs, self.outputs.path)
+                _check_outside({**read, **written}, self.outputs.path)
+            self.outputs.check_targets()
 
     def _list_ray_inputs(self) -> list[str]:
         """List the inputs for the Ray executor (one clear error for an input it cannot read);
