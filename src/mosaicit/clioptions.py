@@ -259,7 +259,7 @@ write_options = block(
         flag_value="",
         default=None,
         metavar="[PATH]",
-        help="Add the output's LLaMA-Factory entry to PATH [default: dataset_info.json beside OUTPUT].",
+        help="Add the output's LLaMA-Factory entry to PATH (no PATH: dataset_info.json beside OUTPUT).",
     ),
 )
 
