@@ -64,6 +64,7 @@ class Block:
 
     @property
     def keys(self) -> frozenset[OptionKey]:
+        """The block's options as :func:`_key` tells them."""
         return frozenset(_key(p) for p in self.options)
 
 
@@ -87,12 +88,17 @@ def blocks() -> list[Block]:
 def commands(ctx: click.Context) -> Iterator[click.Context]:
     """``ctx`` and the context of every command below it, depth first, in name order."""
     yield ctx
-    command = ctx.command
-    if isinstance(command, click.Group):
-        for name in command.list_commands(ctx):
-            sub = command.get_command(ctx, name)
-            if sub is not None and not sub.hidden:
-                yield from commands(click.Context(sub, info_name=name, parent=ctx))
+    for name, sub in _subcommands(ctx):
+        yield from commands(click.Context(sub, info_name=name, parent=ctx))
+
+
+def _subcommands(ctx: click.Context) -> list[tuple[str, click.Command]]:
+    """A group's shown commands by name, in name order (none for a plain command)."""
+    group = ctx.command
+    if not isinstance(group, click.Group):
+        return []
+    found = ((name, group.get_command(ctx, name)) for name in group.list_commands(ctx))
+    return [(name, sub) for name, sub in found if sub is not None and not sub.hidden]
 
 
 def options(ctx: click.Context) -> list[click.Option]:
@@ -138,13 +144,11 @@ def _command(ctx: click.Context, shared: list[Block]) -> list[str]:
     command = ctx.command
     usage = " ".join([ctx.command_path, *command.collect_usage_pieces(ctx)])
     lines = [f"## `{ctx.command_path}`", "", "```text", usage, "```", "", _paragraphs(command.help or "")]
-    if isinstance(command, click.Group):
+    if subcommands := _subcommands(ctx):
         lines += ["", "Commands:", ""]
-        for name in command.list_commands(ctx):
-            sub = command.get_command(ctx, name)
-            if sub is not None and not sub.hidden:
-                path = f"{ctx.command_path} {name}"
-                lines.append(f"- [`{path}`](#{_anchor(path)}): {_summary(sub)}")
+        for name, sub in subcommands:
+            path = f"{ctx.command_path} {name}"
+            lines.append(f"- [`{path}`](#{_anchor(path)}): {_summary(sub)}")
     own = options(ctx)
     keys = {_key(p) for p in own}
     taken = [b for b in shared if b.keys and b.keys <= keys]
