@@ -211,4 +211,5 @@ def test_two_runs_side_by_side(runs, tmp_path):
     assert diff["options.seed"] == (42, 7) and "tokens.max_length" not in diff
     assert "plain_tokens" not in diff and "records_used" not in diff  # same records used
     assert CliRunner().invoke(main, ["report", str(other), str(other), str(other)]).exit_code == 2
-    assert CliRunner().invoke(main, ["report", str(other), "--batch-size", "0"]).exit_code == 2
+    bad_batch = CliRunner().invoke(main, ["report", str(other), "--batch-size", "0"])
+    assert bad_batch.exit_code == 1 and len(bad_batch.stderr.splitlines()) == 1, bad_batch.stderr
