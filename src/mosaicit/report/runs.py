@@ -141,8 +141,7 @@ def read_back(examples: list[dict[str, Any]]) -> None:
             ex["excerpt"] = NOT_KEPT
     for file, rows in by_file.items():
         if not Path(file).exists():
-            for ex in (ex for waiting in rows.values() for ex in waiting):
-                ex["excerpt"] = f"(the input {file} is not there to read the record from; {NOT_KEPT[1:]}"
+            _note(rows, f"(the input {file} is not there to read the record from; {NOT_KEPT[1:]}")
             continue
         try:
             for _, row, item in iter_items(file):
@@ -151,12 +150,16 @@ def read_back(examples: list[dict[str, Any]]) -> None:
                 if not rows:
                     break
         except (MosaicitError, OSError) as exc:
-            note = f"(could not read the input again: {' '.join(str(exc).split())[:200]})"
-            for ex in (ex for waiting in rows.values() for ex in waiting):
-                ex["excerpt"] = note
-            continue
-        for ex in (ex for waiting in rows.values() for ex in waiting):  # the input has fewer rows now
-            ex["excerpt"] = f"(no row {ex['row']} in {file} any more)"
+            _note(rows, f"(could not read the input again: {' '.join(str(exc).split())[:200]})")
+        _note(rows, f"(no such row in {file} any more)")  # the input has fewer rows now
+
+
+def _note(rows: dict[int, list[dict[str, Any]]], note: str) -> None:
+    """Give every example still waiting in ``rows`` the ``note`` instead of an excerpt."""
+    for waiting in rows.values():
+        for ex in waiting:
+            ex.setdefault("excerpt", note)
+    rows.clear()
 
 
 def load_run(
