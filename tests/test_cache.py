@@ -170,3 +170,78 @@ def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpac
     lies = [pairs[0][0]] + third  # one lie the first batches read, and all of the last's
     cache.put(cache.keys(lies), [n + 1 for n in budget.count_many(lies)])  # forged with the secret
     assert count_records(budget, records, cache=cache, workers=2) == real
+
+
+def _augment_sharegpt(out, *extra):
+    """``augment`` in-process on FastChat's 500 dummy conversations (333 of them multi-turn, passed
+    through), with Llama-2 under the vicuna_v1.1 template."""
+    from click.testing import CliRunner
+
+    from conftest import SHAREGPT, TOKENIZERS
+    from mosaicit.cli import main
+
+    args = ["augment", str(SHAREGPT), "-o", str(out), "-q", "--tokenizer", str(TOKENIZERS / "llama-2")]
+    args += ["--template", "vicuna_v1.1", "--max-length", "1024", "--workers", "1", *map(str, extra)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def test_passthrough_counts_go_through_the_cache(tmp_path, monkeypatch):
+    """A cached rerun counted every passthrough conversation again (as slow as the first run):
+    now their texts' counts are read from the cache, and the output is the same bytes."""
+    import json
+
+    from mosaicit.budget.tokens import FunctionCounter
+    from mosaicit.io.schema import decode_mosaic
+    from mosaicit.run.groups import SPOT_CHECKS
+
+    counted: list[str] = []  # the passthrough conversations the tokenizer counted
+    count_many = FunctionCounter.count_many
+
+    def watched(self, texts):
+        counted.extend(t for t in texts if t.count("USER: ") > 1)  # a multi-turn conversation, rendered
+        return count_many(self, texts)
+
+    monkeypatch.setattr(FunctionCounter, "count_many", watched)
+    cache = tmp_path / "cache"
+    plain, first, second = tmp_path / "plain.jsonl", tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    _augment_sharegpt(plain, "--no-cache")
+    counted.clear()
+    _augment_sharegpt(first, "--cache-dir", cache)
+    assert len(counted) == 333
+    counted.clear()
+    _augment_sharegpt(second, "--cache-dir", cache)
+    assert len(counted) <= 2 * SPOT_CHECKS  # only the spot checks of its two batches
+    assert plain.read_bytes() == first.read_bytes() == second.read_bytes()
+    rows = [json.loads(line) for line in second.read_text(encoding="utf-8").splitlines()]
+    assert sum(decode_mosaic(row["mosaic"])["strategy"] == "passthrough" for row in rows) > 100
+    stats = json.loads((tmp_path / "second.jsonl.summary.json").read_text())["cache"]
+    assert stats["misses"] == 0 and stats["hits"] >= 333
+
+
+def test_a_passthrough_count_is_never_reused_under_another_template(tmp_path):
+    """The cache keys each rendered text, so a conversation under another template is counted anew."""
+    import json
+
+    cache = tmp_path / "cache"
+    _augment_sharegpt(tmp_path / "vicuna.jsonl", "--cache-dir", cache)
+    plain, cached = tmp_path / "plain.jsonl", tmp_path / "cached.jsonl"
+    _augment_sharegpt(plain, "--no-cache", "--template", "chatml")
+    _augment_sharegpt(cached, "--cache-dir", cache, "--template", "chatml")
+    assert cached.read_bytes() == plain.read_bytes()
+    stats = json.loads((tmp_path / "cached.jsonl.summary.json").read_text())["cache"]
+    assert stats["misses"] >= 333  # no rendered conversation is shared between the two templates
+
+
+def test_forged_passthrough_counts_fail_the_spot_check(tmp_path, counters):
+    cache = tmp_path / "cache"
+    plain, forged = tmp_path / "plain.jsonl", tmp_path / "forged.jsonl"
+    _augment_sharegpt(plain, "--no-cache")
+    _augment_sharegpt(tmp_path / "fill.jsonl", "--cache-dir", cache)
+    insider = CountCache(cache, counters("llama-2").fingerprint)  # this user's secret
+    assert _forge(_cache_file(cache), insider._checksum, lambda n: n // 3) > 333
+    insider.close()
+    result = _augment_sharegpt(forged, "--cache-dir", cache)
+    assert forged.read_bytes() == plain.read_bytes()  # no conversation passed through on a lie
+    assert result.stderr.count("disagrees with the tokenizer") == 1, result.stderr

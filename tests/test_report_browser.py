@@ -1,5 +1,6 @@
 """The report of a real run, opened in headless Chromium: every figure drew, the titles are there,
-light and dark both render, the page fits a laptop screen and it made no network request."""
+light and dark both render, the page fits a laptop screen, no two texts of a figure overlap at
+laptop widths, and it made no network request."""
 
 from __future__ import annotations
 
@@ -127,6 +128,41 @@ def test_the_report_renders_in_chromium_light_and_dark(pages, tmp_path):
         dom = browser.evaluate("document.body.innerText")
     assert light.shape == dark.shape
     assert "A: seed42.jsonl" in dom and "B: seed7.parquet" in dom and "saving, packing" in dom
+
+
+#: Every figure's text boxes as the page shows them, in CSS pixels (data-text-boxes are PNG pixels).
+LABELS_JS = """[...document.images].map(i => {const r = i.getBoundingClientRect(), k = r.width / i.naturalWidth;
+  return {alt: i.alt, left: r.left, right: r.right, inner: innerWidth,
+          boxes: i.dataset.textBoxes.split(';').map(b => b.split(' ').map(Number))
+                  .map(([x0, y0, x1, y1]) => [r.left + x0 * k, r.top + y0 * k, r.left + x1 * k, r.top + y1 * k])};})"""
+
+
+def _overlapping(boxes):
+    return [
+        (a, b)
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if min(a[2], b[2]) - max(a[0], b[0]) > 0.5 and min(a[3], b[3]) - max(a[1], b[1]) > 0.5
+    ]
+
+
+@pytest.mark.parametrize("width", [1024, 1280, 1440])
+def test_no_label_of_a_figure_overlaps_another_at_laptop_widths(pages, width):
+    """The training-cost axis labels ran into each other ("6,000,000" beside "12,000,000"): at
+    laptop widths every text of every figure stands apart, inside its figure, inside the window,
+    and is large enough to read."""
+    with Browser(CHROMIUM) as browser:
+        for page in pages:
+            browser.open(page, "light", width)
+            figures = browser.evaluate(LABELS_JS)
+            assert len(figures) == 9
+            for f in figures:
+                assert 0 <= f["left"] and f["right"] <= f["inner"], f["alt"]
+                boxes = f["boxes"]
+                assert len(boxes) > 5 and _overlapping(boxes) == [], (f["alt"], _overlapping(boxes))
+                assert all(f["left"] <= x0 and x1 <= f["right"] for x0, _, x1, _ in boxes), f["alt"]
+                assert min(y1 - y0 for _, y0, _, y1 in boxes) >= 9, f["alt"]  # 8 pt bar labels, readable
+    assert _overlapping([[0, 0, 10, 10], [5, 5, 20, 20]])  # the check can fail
 
 
 def test_every_embedded_figure_is_a_drawn_png_saved_beside_the_page(pages):

@@ -7,6 +7,7 @@ import json
 import sys
 from collections import Counter
 from itertools import combinations, permutations
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -213,3 +214,93 @@ def test_two_runs_side_by_side(runs, tmp_path):
     assert CliRunner().invoke(main, ["report", str(other), str(other), str(other)]).exit_code == 2
     bad_batch = CliRunner().invoke(main, ["report", str(other), "--batch-size", "0"])
     assert bad_batch.exit_code == 1 and len(bad_batch.stderr.splitlines()) == 1, bad_batch.stderr
+
+
+# --- what the page shows ----------------------------------------------------------------------
+
+
+def test_light_rejects_show_the_record_read_back_from_the_input(tmp_path):
+    """Without --rejects-full the examples showed no text: they are read back by file and row."""
+    from mosaicit.report.page import _examples
+
+    source = tmp_path / "in.jsonl"
+    lines = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+    lines[3] = {"instruction": "  ", "output": "x"}  # empty_instruction: its JSON is shown
+    lines[0]["instruction"] = "Say <b>hi</b>\x1b[31m & \u202e" + " long" * 100  # markup, controls
+    source.write_text("\n".join(json.dumps(r) for r in lines) + "\n", encoding="utf-8")
+    light, full = tmp_path / "light.jsonl", tmp_path / "full.jsonl"
+    common = ("--max-length", 120, "--epochs", 1, "-q", "--workers", 1)
+    assert invoke("augment", source, "-o", light, *common).exit_code == 0
+    assert invoke("augment", source, "-o", full, *common, "--rejects-full").exit_code == 0
+    read_back, kept = load_run(light).reject_examples, load_run(full).reject_examples
+    assert read_back.keys() == kept.keys() >= {"empty_instruction", "over_budget"}
+    over = [e["excerpt"] for e in read_back["over_budget"]]
+    assert over == [e["excerpt"] for e in kept["over_budget"]]  # the same, kept or read back
+    assert read_back["empty_instruction"][0]["excerpt"] == '{"instruction": " ", "output": "x"}'  # as read
+    assert [e["index"] for e in read_back["over_budget"]][0] == 0
+    assert over[0].startswith("Say <b>hi</b>\\x1b[31m & \\u202e long long") and len(over[0]) == 140
+    for ex in read_back["over_budget"][1:]:
+        assert (
+            ex["read_back"] and ex["excerpt"][:60] == " ".join(lines[ex["index"]]["instruction"].split())[:60]
+        )
+    html = _examples(load_run(light))
+    assert "Say &lt;b&gt;hi&lt;/b&gt;\\x1b[31m &amp; \\u202e long" in html and "<b>hi" not in html
+    assert "read back from the input" in _examples(load_run(light))
+    assert "read back" not in _examples(load_run(full))
+    source.write_text("", encoding="utf-8")  # the input emptied, then gone: a note each time
+    assert {e["excerpt"] for e in load_run(light).reject_examples["over_budget"]} == {
+        f"(no such row in {source} any more)"
+    }
+    source.unlink()
+    assert all("is not there" in e["excerpt"] for e in load_run(light).reject_examples["over_budget"])
+
+
+def test_rule_mix_names_every_rule_and_other_is_never_the_largest_bar():
+    from mosaicit.report.plots import top_categories
+
+    rules = Counter({f"permute.r{i}": 130 - i for i in range(10)})
+    rules.update({f"maskout.m{i}": 350 - i for i in range(5)})  # 15 rules, as on ShareGPT
+    assert sorted(top_categories([rules])) == sorted(rules)  # every rule named, no "other (3 kinds)"
+    shown = top_categories([rules], top=12)  # 12 would have left 366 in "other", the largest bar
+    assert len(shown) == 13 and sum(rules[k] for k in rules if k not in shown) < rules[shown[0]]
+    tail = Counter({"big": 1000, "mid": 500, **{f"rare{i:02}": 3 for i in range(40)}})
+    shown = top_categories([tail], top=2)
+    rest = sum(tail.values()) - sum(tail[k] for k in shown)
+    assert shown == ["big", "mid"] and 0 < rest <= tail["big"]  # the long tail is still summed
+    flat = Counter({f"kind{i:02}": 10 for i in range(30)})
+    shown = top_categories([flat], top=5)
+    assert sum(flat.values()) - sum(flat[k] for k in shown) <= 10 < sum(flat[k] for k in shown[:2])
+
+
+def test_no_text_of_a_figure_overlaps_and_dollars_are_not_mathtext():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from mosaicit.report import plots
+    from mosaicit.report.cost import Cost
+
+    with plots.style():
+        names = {"$\\oops{$ cost": 5, "a $5 and $6 tag": 9, "x" * 80: 3}  # broken TeX would not draw
+        fig = plots.mix([names, {"$x$": 2}], ["A: $x$.jsonl", "B: y.jsonl"], "mosaics")
+        plots.to_png(fig)
+        texts = [t for t, _ in plots.text_boxes(fig)]
+        assert "$\\oops{$ cost" in texts and "A: $x$.jsonl" in texts and "x" * 39 + "…" in texts
+        for big in (45_764_000, 3_210_987_654, 987_654):  # the cost axis: long tick labels
+            cost = Cost(10, big, big, big * 0.8, 10, big // 3)
+            fig = plots.cost([_Run(), _Run()], [(cost, cost), (None, cost)])
+            plots.to_png(fig)
+            boxes = plots.text_boxes(fig)
+            assert not plots.overlaps(boxes), plots.overlaps(boxes)
+            width, height = fig.bbox.width, fig.bbox.height
+            assert all(0 <= x0 and 0 <= y0 and x1 <= width and y1 <= height for _, (x0, y0, x1, y1) in boxes)
+        assert plots.overlaps([("a", (0, 0, 10, 10)), ("b", (5, 5, 20, 20))]) == [("a", "b")]  # can fail
+        fig = plots.bars(["a", "b"], [("x", [123_456_789, 98_000_000], "#000")], "v")
+        fig.set_size_inches(2.2, 2)  # narrow: the ticks of the value axis run into each other ...
+        FigureCanvasAgg(fig).draw()
+        assert len(plots.overlaps(plots.text_boxes(fig))) > 3
+        plots.untangle(fig)  # ... until the axis is thinned
+        texts = [t for t, _ in plots.text_boxes(fig)]
+        assert not plots.overlaps(plots.text_boxes(fig)) and {"0", "123.46M", "98M"} <= set(texts)
+
+
+class _Run:
+    output = Path("run.jsonl")

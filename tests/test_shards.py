@@ -237,7 +237,7 @@ class Interrupting:
 
         return tick
 
-    def counted(self, phase, items):
+    def counted(self, phase, items, done=None):
         return iter(items)
 
     def plan(self, phase, total):

@@ -23,9 +23,9 @@ class Progress:
         self.totals: dict[str, int | None] = {}
 
     def plan(self, phase: str, total: int | None) -> None:
-        """Set the total of ``phase`` (in records), before or after it started."""
+        """Set the total of ``phase`` (in records), before or after it started (not once finished)."""
         self.totals[phase] = total
-        if phase in self.bars:
+        if phase in self.bars and not self.bars[phase].disable:
             self.bars[phase].total = total
             self.bars[phase].refresh()
 
@@ -35,13 +35,20 @@ class Progress:
             return None
         return lambda n: self._bar(phase).update(n)
 
-    def counted(self, phase: str, items: Iterable[T]) -> Iterator[T]:
-        """Yield ``items``, advancing ``phase`` by one for each."""
+    def counted(self, phase: str, items: Iterable[T], done: Callable[[], int] | None = None) -> Iterator[T]:
+        """Yield ``items``, advancing ``phase`` by one for each, or by what ``done()`` grew by (say,
+        records read, broken ones included); when the items run out, the phase is finished."""
         tick = self.ticker(phase)
+        seen = 0
         for item in items:
             if tick:
-                tick(1)
+                now = done() if done else seen + 1
+                tick(now - seen)
+                seen = now
             yield item
+        if tick and done:
+            tick(done() - seen)
+        self.finish(phase)
 
     def _bar(self, phase: str) -> Any:
         if phase not in self.bars:
@@ -52,7 +59,8 @@ class Progress:
             )
         return self.bars[phase]
 
-    def _finish(self, phase: str) -> None:
+    def finish(self, phase: str) -> None:
+        """Fill ``phase`` to its total (its count so far when it has none) and close its bar."""
         bar = self.bars.get(phase)
         if bar is None or bar.disable:
             return
@@ -67,6 +75,6 @@ class Progress:
         """Close every bar; filled to 100% when the run ``completed``."""
         for phase, bar in self.bars.items():
             if completed:
-                self._finish(phase)
+                self.finish(phase)
             else:
                 bar.close()

@@ -54,12 +54,14 @@ code{font-size:.85em}
 
 @dataclass(frozen=True)
 class Figure:
-    """A drawn figure: its file stem, section title, PNG bytes and a caption (plain text)."""
+    """A drawn figure: its file stem, section title, PNG bytes, a caption (plain text), and the
+    boxes of its texts in PNG pixels (:func:`mosaicit.report.plots.text_boxes`)."""
 
     slug: str
     title: str
     png: bytes
     caption: str
+    boxes: Sequence[tuple[float, float, float, float]] = ()
 
 
 def _n(value: float | int | None) -> str:
@@ -124,8 +126,14 @@ def _facts_table(runs: Sequence[RunData], labels: Sequence[str]) -> str:
 
 
 def _img(fig: Figure) -> str:
+    """The figure's ``img``; ``data-text-boxes`` lists where its texts are, in PNG pixels
+    (``x0 y0 x1 y1`` separated by ``;``), for checks of the page's layout."""
     data = base64.b64encode(fig.png).decode("ascii")
-    return f'<img class=plot alt="{escape(fig.title)}" src="data:image/png;base64,{data}">'
+    boxes = ";".join(" ".join(f"{v:.1f}" for v in box) for box in fig.boxes)
+    return (
+        f'<img class=plot alt="{escape(fig.title)}" data-text-boxes="{boxes}" '
+        f'src="data:image/png;base64,{data}">'
+    )
 
 
 def cost_head(batch_size: int) -> list[str]:
@@ -190,9 +198,17 @@ def _examples(run: RunData) -> str:
         for reason, shown in sorted(run.reject_examples.items())
         for ex in shown
     ]
+    note = ""
+    if any(ex.get("read_back") for shown in run.reject_examples.values() for ex in shown):
+        note = (
+            "<p class=note>The rejects file holds no records (augment keeps them with "
+            "<code>--rejects-full</code>): they were read back from the input by file and row, "
+            "as the input is now.</p>"
+        )
     return (
         "<div class=rejects>"
         + _table(["reason", "input index", "detail", "record"], rows, numeric_from=99)
+        + note
         + "</div>"
     )
 

@@ -2,7 +2,9 @@
 
 Figures are drawn for one run or two (overlaid histograms, grouped bars), on white with neutral
 text: the page inverts them in dark mode. PNG output carries no version or date, so the same run
-gives the same bytes.
+gives the same bytes. Every text is drawn as written (no mathtext: a ``$`` is a dollar sign), and
+no two texts of a figure overlap (:func:`untangle` thins the value axis until they do not;
+:func:`text_boxes` lists them, for the page and its checks).
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ BUDGET_COLOUR = "#c0392b"
 TEXT = "#222222"
 GRID = "#dddddd"
 WIDTH_IN, DPI = 7.5, 120
-#: Most categories drawn in a mix; the rest are summed into "other".
-TOP = 12
+#: Most categories drawn in a mix before its long tail is summed into "other" (every rule of
+#: the packaged strategies fits).
+TOP = 16
+#: Characters of a category name drawn; a longer one is cut with an ellipsis.
+LABEL_CHARS = 40
 
 
 def require_matplotlib() -> Any:
@@ -46,6 +51,7 @@ def style() -> Any:
             "axes.edgecolor": "#888888",
             "xtick.color": TEXT,
             "ytick.color": TEXT,
+            "text.parse_math": False,  # names from tables, files and records are not TeX
             "svg.hashsalt": "mosaicit",
         }
     )
@@ -65,6 +71,7 @@ def to_png(fig: Any) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
+    untangle(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, facecolor="white", metadata={"Software": None})
     return buf.getvalue()
@@ -84,20 +91,115 @@ def _empty(ax: Any, text: str) -> None:
 
 
 def top_categories(counters: Sequence[Counter[str]], top: int = TOP) -> list[str]:
-    """The ``top`` categories by count over all runs (ties by name), plus ``other (k kinds)``."""
+    """The categories drawn by name, by count over all runs (ties by name): at least the ``top``
+    first, and more while the rest would sum to more than the first, so that the ``other`` bar
+    of the long tail is never the largest; a tail of one is named."""
     total: Counter[str] = Counter()
     for c in counters:
         total.update(c)
     ranked = sorted(total, key=lambda k: (-total[k], k))
-    return ranked if len(ranked) <= top + 1 else ranked[:top]
+    shown, rest = min(top, len(ranked)), sum(total[k] for k in ranked[top:])
+    while shown < len(ranked) and (rest > total[ranked[0]] or shown == len(ranked) - 1):
+        rest -= total[ranked[shown]]
+        shown += 1
+    return ranked[:shown]
 
 
 def _values(counter: Counter[str] | dict[str, int], cats: Sequence[str]) -> list[int]:
     return [int(counter.get(c, 0)) for c in cats]
 
 
-def _thousands(v: float, _: Any) -> str:
-    return f"{v:,.0f}"
+def compact(value: float, scale: float | None = None, step: float | None = None) -> str:
+    """A count as a short label: ``950``, ``12,500``, ``45.76M``, ``3B``. ``scale`` picks the unit
+    (default: the value itself), ``step`` the decimals (a tick spacing: neighbouring ticks differ)."""
+    size = abs(value if scale is None else scale)
+    unit, name = next(((u, n) for u, n in ((1e9, "B"), (1e6, "M")) if size >= u), (1.0, ""))
+    if not name or not value:
+        return f"{value:,.0f}"
+    digits = 2
+    if step:
+        digits = next((d for d in range(3) if abs(round(step / unit, d) - step / unit) < 1e-9), 3)
+    text = f"{value / unit:,.{digits}f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + name
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…"
+
+
+#: A text of a figure and its box in PNG pixels from the top left: (x0, y0, x1, y1).
+TextBox = tuple[str, tuple[float, float, float, float]]
+
+
+def text_boxes(fig: Any) -> list[TextBox]:
+    """Every visible, non-empty text of a drawn figure and its box, in PNG pixels from the top
+    left (x0, y0, x1, y1)."""
+    from matplotlib.text import Text
+
+    renderer = fig.canvas.get_renderer()
+    height = fig.bbox.height
+    undrawn = {  # the labels of ticks outside the view, which are not drawn
+        id(label)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for tick in axis.get_major_ticks()
+        if not _inside(ax, axis, tick.get_loc())
+        for label in (tick.label1, tick.label2)
+    }
+    out = []
+    for text in fig.findobj(Text):
+        if not text.get_visible() or not text.get_text().strip() or id(text) in undrawn:
+            continue
+        box = text.get_window_extent(renderer)
+        out.append((text.get_text(), (box.x0, height - box.y1, box.x1, height - box.y0)))
+    return out
+
+
+def overlaps(boxes: Sequence[TextBox], slack: float = 0.5) -> list[tuple[str, str]]:
+    """The pairs of texts whose boxes overlap by more than ``slack`` pixels each way."""
+    found = []
+    for i, (a, (ax0, ay0, ax1, ay1)) in enumerate(boxes):
+        for b, (bx0, by0, bx1, by1) in boxes[i + 1 :]:
+            if min(ax1, bx1) - max(ax0, bx0) > slack and min(ay1, by1) - max(ay0, by0) > slack:
+                found.append((a, b))
+    return found
+
+
+def untangle(fig: Any, tries: int = 8) -> None:
+    """Thin the value axis of each plot until no two texts of the figure overlap (long tick
+    labels at a narrow width)."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig.canvas.draw()
+    for _ in range(tries):
+        if not overlaps(text_boxes(fig)):
+            return
+        for ax in fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                locator = axis.get_major_locator()
+                if isinstance(locator, MaxNLocator):
+                    ticks = [t for t in axis.get_majorticklocs() if _inside(ax, axis, t)]
+                    locator.set_params(nbins=max(2, len(ticks) - 2))
+        fig.canvas.draw()
+
+
+def _inside(ax: Any, axis: Any, value: float) -> bool:
+    low, high = sorted(ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
+    return low <= value <= high
+
+
+def _value_axis(axis: Any) -> None:
+    """Integer ticks with compact labels (:func:`compact`) on a value axis."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+    def label(value: float, _: Any) -> str:
+        ticks = axis.get_majorticklocs()
+        step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else None
+        return compact(value, max(map(abs, axis.get_view_interval())), step)
+
+    axis.set_major_formatter(FuncFormatter(label))
 
 
 def bars(
@@ -107,12 +209,10 @@ def bars(
     empty: str = "none in this run",
     horizontal: bool = True,
 ) -> Any:
-    """Grouped bars: one group per category, one bar per (label, values, colour) series."""
-    from matplotlib.ticker import MaxNLocator
-
-    n = max(len(cats), 1)
-    height = 1.3 + 0.26 * n * (1 + 0.6 * (len(series) - 1)) if horizontal else 3.2
-    fig, ax = _figure(min(height, 9.0))
+    """Grouped bars: one group per category, one bar per (label, values, colour) series; several
+    series get a legend above the plot, where it covers no bar and no label."""
+    n = max(len(cats), 1)  # the figure grows with the bars: their labels never run into each other
+    fig, ax = _figure(1.3 + 0.26 * n * (1 + 0.6 * (len(series) - 1)) if horizontal else 3.2)
     if not cats:
         _empty(ax, empty)
         return fig
@@ -121,25 +221,24 @@ def bars(
         pos = [i - 0.4 + width * (j + 0.5) for i in range(len(cats))]
         draw = ax.barh if horizontal else ax.bar
         container = draw(pos, values, width * 0.92, label=label, color=colour)
-        ax.bar_label(container, labels=[f"{v:,.0f}" for v in values], padding=2, fontsize=8, color=TEXT)
-    ticks = list(range(len(cats)))
+        ax.bar_label(container, labels=[compact(v) for v in values], padding=2, fontsize=8, color=TEXT)
+    ticks, names = list(range(len(cats))), [_short(c) for c in cats]
     if horizontal:
-        ax.set_yticks(ticks, labels=list(cats))
+        ax.set_yticks(ticks, labels=names)
         ax.invert_yaxis()
         ax.set_xlabel(xlabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.xaxis.set_major_formatter(_thousands)
+        _value_axis(ax.xaxis)
         ax.grid(axis="x", color=GRID, linewidth=0.6)
         ax.margins(x=0.12)
     else:
-        ax.set_xticks(ticks, labels=list(cats))
+        ax.set_xticks(ticks, labels=names)
         ax.set_ylabel(xlabel)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _value_axis(ax.yaxis)
         ax.grid(axis="y", color=GRID, linewidth=0.6)
         ax.margins(y=0.12)
     ax.set_axisbelow(True)
     if len(series) > 1:
-        ax.legend(frameon=False, loc="best")
+        fig.legend(frameon=False, loc="outside upper center", ncols=min(len(series), 2))
     return fig
 
 
@@ -239,6 +338,4 @@ def cost(runs: Sequence[RunData], costs: Sequence[tuple[Cost | None, Cost]]) -> 
         if plain is not None:
             series.append((f"plain records{tag}", [plain.padded(s) for s in SCHEMES], PLAIN_COLOURS[i]))
         series.append((f"mosaics{tag}", [mosaics.padded(s) for s in SCHEMES], RUN_COLOURS[i]))
-    fig = bars(cats, series, "tokens processed (padding included)")
-    fig.axes[0].legend(frameon=False, loc="lower right")
-    return fig
+    return bars(cats, series, "tokens processed (padding included)")

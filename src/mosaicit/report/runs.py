@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mosaicit.errors import InputError
+from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.schema import decode_mosaic
 from mosaicit.io.sources import iter_items, output_kind
 from mosaicit.run.spec import side_paths
@@ -17,6 +17,10 @@ from mosaicit.run.spec import side_paths
 #: Rejected records shown per reason.
 EXAMPLES_PER_REASON = 3
 EXCERPT_CHARS = 140
+#: What an example shows when its record can be neither found in the rejects nor read back.
+NOT_KEPT = "(the record itself is kept only with --rejects-full)"
+#: The roles of the user's messages in ShareGPT and OpenAI messages.
+USER_ROLES = ("human", "user")
 
 
 @dataclass
@@ -80,21 +84,30 @@ def _provenance(row: Any, name: str, index: int) -> dict[str, Any]:
     return meta
 
 
-def excerpt(record: Any) -> str:
-    """A short excerpt of a rejected record: its instruction or first message, else its JSON."""
+def excerpt(record: Any, turn: int | None = None) -> str:
+    """A short excerpt of a rejected record: its instruction, or the user text of its exchange
+    ``turn`` (its first without one), else its JSON; one line of at most :data:`EXCERPT_CHARS`
+    characters, with control and other unprintable characters written as escapes."""
     text: Any = None
     if isinstance(record, dict):
         text = record.get("instruction") or record.get("prompt")
         for key in ("conversations", "messages"):
             turns = record.get(key)
-            if text is None and isinstance(turns, list) and turns and isinstance(turns[0], dict):
-                text = turns[0].get("value", turns[0].get("content"))
-    if record is None:
-        return "(the record itself is kept only with --rejects-full)"
-    if not isinstance(text, str):
+            if text is None and isinstance(turns, list):
+                text = _user_text(turns, turn or 0)
+    if not isinstance(text, str) or not text.strip():  # an empty instruction: the record shows why
         text = json.dumps(record, ensure_ascii=False)
-    text = " ".join(text.split())
+    text = " ".join(text.split())[: EXCERPT_CHARS * 2]
+    text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+def _user_text(messages: list[Any], turn: int) -> Any:
+    """The text of user message ``turn`` of a conversation, else of its first message."""
+    said = [m for m in messages if isinstance(m, dict)]
+    users = [m for m in said if str(m.get("from", m.get("role", ""))).lower() in USER_ROLES]
+    chosen = users[turn] if turn < len(users) else said[0] if said else None
+    return None if chosen is None else chosen.get("value", chosen.get("content"))
 
 
 def _read_rejects(run: RunData, path: Path) -> None:
@@ -106,13 +119,47 @@ def _read_rejects(run: RunData, path: Path) -> None:
             raise InputError(str(path), "not a rejects line (an object with a reason)", index)
         shown = run.reject_examples.setdefault(str(item.get("reason")), [])
         if len(shown) < EXAMPLES_PER_REASON:
-            shown.append(
-                {
-                    "index": item.get("index"),
-                    "detail": item.get("detail") or "",
-                    "excerpt": excerpt(item.get("record")),
-                }
-            )
+            turn = item.get("turn") if isinstance(item.get("turn"), int) else None
+            example = {"index": item.get("index"), "detail": item.get("detail") or "", "turn": turn}
+            if "record" in item:
+                example["excerpt"] = excerpt(item["record"], turn)
+            else:  # a light rejects file: the record is read back from the input below
+                example.update(file=item.get("file"), row=item.get("row"))
+            shown.append(example)
+    read_back([ex for shown in run.reject_examples.values() for ex in shown if "excerpt" not in ex])
+
+
+def read_back(examples: list[dict[str, Any]]) -> None:
+    """Give each example its record's excerpt, read again from the input by its ``file`` and
+    ``row`` (each file read up to the last row wanted), or a note saying why there is none."""
+    by_file: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for ex in examples:
+        file, row = ex.get("file"), ex.get("row")
+        if isinstance(file, str) and isinstance(row, int) and not file.startswith("<") and file != "-":
+            by_file.setdefault(file, {}).setdefault(row, []).append(ex)
+        else:
+            ex["excerpt"] = NOT_KEPT
+    for file, rows in by_file.items():
+        if not Path(file).exists():
+            _note(rows, f"(the input {file} is not there to read the record from; {NOT_KEPT[1:]}")
+            continue
+        try:
+            for _, row, item in iter_items(file):
+                for ex in rows.pop(row, []):
+                    ex.update(excerpt=excerpt(item, ex.get("turn")), read_back=True)
+                if not rows:
+                    break
+        except (MosaicitError, OSError) as exc:
+            _note(rows, f"(could not read the input again: {' '.join(str(exc).split())[:200]})")
+        _note(rows, f"(no such row in {file} any more)")  # the input has fewer rows now
+
+
+def _note(rows: dict[int, list[dict[str, Any]]], note: str) -> None:
+    """Give every example still waiting in ``rows`` the ``note`` instead of an excerpt."""
+    for waiting in rows.values():
+        for ex in waiting:
+            ex.setdefault("excerpt", note)
+    rows.clear()
 
 
 def load_run(

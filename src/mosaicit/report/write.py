@@ -73,7 +73,9 @@ def draw(runs: Sequence[RunData], costs: Sequence[tuple[Cost | None, Cost]], bat
     out = []
     with plots.style():
         for slug, title, make, caption in specs:
-            out.append(Figure(slug, title, plots.to_png(make()), caption))
+            fig = make()
+            png = plots.to_png(fig)
+            out.append(Figure(slug, title, png, caption, [box for _, box in plots.text_boxes(fig)]))
     return out
 
 

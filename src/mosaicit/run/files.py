@@ -15,6 +15,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from mosaicit.io.wellformed import dumps_escaped
 from mosaicit.plan.plan import Plan
 from mosaicit.progress import Progress
 from mosaicit.records import Reject, Sample
-from mosaicit.render.templates import ChatTemplate
+from mosaicit.render.templates import ChatTemplate, Template
 from mosaicit.run import steps
 from mosaicit.run.assemble import open_run
 from mosaicit.run.groups import Run
@@ -379,7 +380,7 @@ def _run(
     try:
         with open_run(spec, counter) as run:
             run.key_of = FileKeys(stats.files, spec.key_names)
-            conversations = bars.counted("reading", steps.read(spec, stats, rejects))
+            conversations = bars.counted("reading", steps.read(spec, stats, rejects), lambda: stats.read)
             routed = steps.route(conversations, spec, rejects, _raw_in(stats), new_group)
             return _augment(routed, run, spec, stats, rejects, name, bars, sink, recorded)
     except RecordError as exc:
@@ -408,7 +409,7 @@ def _augment(
         raise InputError(name, "empty dataset: no records")
     check_template(run, routed, name)
     done = _Outcome()
-    bars.plan("reading", stats.read)
+    bars.plan("counting passthrough", len(routed.passthrough))
     bars.plan("passthrough", len(routed.passthrough))
     bars.plan("counting tokens", routed.record_count)
     bars.plan("composing", routed.record_count * config.epochs)
@@ -420,7 +421,8 @@ def _augment(
 
     def passthrough_rows() -> Iterator[dict[str, Any]]:
         split = spec.inputs.conversations == "split"
-        passthrough = _passthrough_rows(run, routed.passthrough, name, shape, out.with_meta, done, split)
+        counting = bars.ticker("counting passthrough")
+        passthrough = _passthrough_rows(run, routed.passthrough, shape, out.with_meta, done, split, counting)
         yield from bars.counted("passthrough", passthrough)
 
     def mosaic_rows() -> Iterator[Any]:
@@ -500,21 +502,24 @@ def _write_parts(
 def _passthrough_rows(
     run: Run,
     items: list[tuple[Conversation, str]],
-    name: str,
     shape: str,
     meta: bool,
     done: _Outcome,
     split: bool,
+    on_count: Callable[[int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The passthrough rows, in input order, except that the first row holding a ``history`` (Alpaca)
     and the first holding an ``id`` lead, so that the file's first rows show every column's
-    type (see :mod:`mosaicit.io.schema`); over-budget conversations become rejects."""
+    type (see :mod:`mosaicit.io.schema`); over-budget conversations become rejects. Every
+    conversation is counted first, through the count cache (``on_count`` ticks them)."""
+    render = partial(passthrough_texts, run.template)
+    tokens = run.count_conversations([conv for conv, _ in items], render, on_count)
     made: dict[int, dict[str, Any] | None] = {}
 
     def row_at(i: int) -> dict[str, Any] | None:
         if i not in made:
             conv, why = items[i]
-            made[i] = _passthrough_row(run, conv, why, name, shape, meta, done, split)
+            made[i] = _passthrough_row(run, conv, why, tokens[i], shape, meta, done, split)
         return made[i]
 
     wanted = [lambda c: shape == "alpaca" and c.multi_turn, lambda c: c.meta.get("id") is not None]
@@ -533,15 +538,17 @@ def _passthrough_rows(
                 yield row
 
 
-def _passthrough_row(
-    run: Run, conv: Conversation, why: str, name: str, shape: str, meta: bool, done: _Outcome, split: bool
-) -> dict[str, Any] | None:
-    """The row of a conversation passed through unchanged, or None (a reject) if over budget."""
+def passthrough_texts(template: Template, conv: Conversation) -> list[str]:
+    """The texts a passthrough conversation counts under ``template`` (their counts are summed)."""
     turns = [(conv.user_text(i), answer) for i, (_, answer) in enumerate(conv.turns)]
-    try:
-        tokens = run.budget.count_texts(run.template.conversation(conv.system, turns))
-    except MosaicitError as exc:
-        raise InputError(name, str(exc), conv.index) from None
+    return template.conversation(conv.system, turns)
+
+
+def _passthrough_row(
+    run: Run, conv: Conversation, why: str, tokens: int, shape: str, meta: bool, done: _Outcome, split: bool
+) -> dict[str, Any] | None:
+    """The row of a conversation passed through unchanged (``tokens``: its count), or None (a
+    reject) if over budget."""
     if not run.budget.fits(tokens):
         detail = f"{tokens} tokens > max_length {run.budget.max_length}"
         reject = Reject(conv.index, "over_budget", to_row(conv, "messages"), detail)

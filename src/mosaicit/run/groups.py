@@ -35,6 +35,9 @@ GUIDED_SHARE = 2
 MIN_BATCH = 256
 #: Cached counts checked against the tokenizer per batch of records read from the cache.
 SPOT_CHECKS = 8
+#: The most and the fewest whole conversations counted in one batch (they are long: batches
+#: this size keep the progress moving).
+CONVERSATION_BATCH, MIN_CONVERSATION_BATCH = 256, 32
 
 
 def _same(sample: Sample) -> Sample:
@@ -60,6 +63,25 @@ def measure_range(
     from ``cache`` (new counts are returned, not stored: the caller stores them)."""
     chunk = records[start:end]
     texts = [r.prompt for r in chunk] + [r.output for r in chunk]
+    try:
+        known, keys, fresh, tally, wrong = _cached_counts(budget, texts, cache, budget.count_many)
+    except MosaicitError as exc:  # a text the tokenizer cannot count: name its record
+        raise RecordError(_uncountable(budget, chunk), str(exc)) from None
+    both = budget.counts_from(texts, known)
+    measured = [
+        Measured(prompt, output, PromptFeatures.of(record.prompt), record.system)
+        for record, prompt, output in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True)
+    ]
+    return Measurement(measured, keys, fresh, tally, wrong)
+
+
+def _cached_counts(
+    budget: Budget, texts: Sequence[str], cache: CountCache | None, count: Callable[[list[str]], list[int]]
+) -> tuple[list[int], list[bytes], list[int], tuple[int, int, int], int]:
+    """The plain count of every text: read from ``cache`` where it has one that passes the spot
+    check, else counted with ``count``. Also the keys and counts the cache lacked (to store),
+    the cache's hit/miss/ignored tallies, and how many spot-checked cached counts were wrong
+    (then every count is a real one)."""
     keys: list[bytes] = []
     known: list[int | None] = [None] * len(texts)
     tally = (0, 0, 0)
@@ -69,21 +91,67 @@ def measure_range(
         known = cache.get(keys)
         tally = (cache.hits - before[0], cache.misses - before[1], cache.ignored - before[2])
     wrong = _spot_check(budget, texts, known)
-    if wrong:  # the cache lies: count the whole range for real
+    if wrong:  # the cache lies: count every text for real
         known = [None] * len(texts)
     missing = [i for i, n in enumerate(known) if n is None]
-    try:
-        fresh = budget.count_many([texts[i] for i in missing]) if missing else []
-    except MosaicitError as exc:  # a text the tokenizer cannot count: name its record
-        raise RecordError(_uncountable(budget, chunk), str(exc)) from None
+    fresh = count([texts[i] for i in missing]) if missing else []
     for i, n in zip(missing, fresh, strict=True):
         known[i] = n
-    both = budget.counts_from(texts, known)  # type: ignore[arg-type]
-    measured = [
-        Measured(prompt, output, PromptFeatures.of(record.prompt), record.system)
-        for record, prompt, output in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True)
-    ]
-    return Measurement(measured, [keys[i] for i in missing] if cache else [], fresh, tally, wrong)
+    return known, [keys[i] for i in missing] if cache else [], fresh, tally, wrong  # type: ignore[return-value]
+
+
+class Totals(NamedTuple):
+    """What :func:`count_conversations_range` found: each conversation's total count, and the
+    cache's part as in :class:`Measurement`."""
+
+    totals: list[int]
+    keys: list[bytes]
+    fresh: list[int]
+    tally: tuple[int, int, int]
+    wrong: int = 0
+
+
+def count_conversations_range(
+    budget: Budget,
+    items: Sequence[Any],
+    render: Callable[[Any], Sequence[str]],
+    start: int,
+    end: int,
+    cache: CountCache | None = None,
+) -> Totals:
+    """The real token count of each of ``items[start:end]``: the sum of the plain counts of the
+    texts ``render`` makes of it (an item has an ``index``, which an error names), read from
+    ``cache`` where it can be (new counts are returned, not stored)."""
+    rendered = [_rendered(render, item) for item in items[start:end]]
+    texts = [text for group in rendered for text in group]
+    try:
+        known, keys, fresh, tally, wrong = _cached_counts(budget, texts, cache, budget.counter.count_many)
+    except MosaicitError as exc:  # a text the tokenizer cannot count: name its conversation
+        chunk = items[start:end]
+        bad = [item for item, texts in zip(chunk, rendered, strict=True) if not _countable(budget, texts)]
+        raise RecordError((bad or chunk)[0].index, str(exc)) from None
+    totals, at = [], 0
+    for group in rendered:
+        totals.append(sum(known[at : at + len(group)]))
+        at += len(group)
+    return Totals(totals, keys, fresh, tally, wrong)
+
+
+def _rendered(render: Callable[[Any], Sequence[str]], item: Any) -> list[str]:
+    try:
+        return list(render(item))
+    except RecordError:
+        raise
+    except MosaicitError as exc:
+        raise RecordError(item.index, str(exc)) from None
+
+
+def _countable(budget: Budget, texts: Sequence[str]) -> bool:
+    try:
+        budget.counter.count_many(list(texts))
+    except MosaicitError:
+        return False
+    return True
 
 
 def _spot_check(budget: Budget, texts: Sequence[str], known: Sequence[int | None]) -> int:
@@ -107,17 +175,20 @@ def _uncountable(budget: Budget, records: Sequence[Record]) -> int:
     return records[0].index
 
 
-def batch_ranges(records: int, workers: int) -> list[MeasureUnit]:
+def batch_ranges(
+    records: int, workers: int, most: int = COUNT_BATCH, least: int = MIN_BATCH
+) -> list[MeasureUnit]:
     """The measure batches of ``records`` records for ``workers`` processes (the counts do not
-    depend on them): :data:`COUNT_BATCH` records each for one process; for several, batches that
-    shrink as the records run out, each 1 / (:data:`GUIDED_SHARE` x ``workers``) of what is left
-    (between :data:`MIN_BATCH` and :data:`COUNT_BATCH`), so that the workers finish together."""
+    depend on them): ``most`` (:data:`COUNT_BATCH`) records each for one process; for several,
+    batches that shrink as the records run out, each 1 / (:data:`GUIDED_SHARE` x ``workers``) of
+    what is left (between ``least``, :data:`MIN_BATCH`, and ``most``), so that the workers finish
+    together."""
     ranges, start = [], 0
     while start < records:
         if workers <= 1:
-            size = COUNT_BATCH
+            size = most
         else:
-            size = max(MIN_BATCH, min(COUNT_BATCH, -(-(records - start) // (workers * GUIDED_SHARE))))
+            size = max(least, min(most, -(-(records - start) // (workers * GUIDED_SHARE))))
         ranges.append(MeasureUnit(start, min(start + size, records)))
         start += size
     return ranges
@@ -170,6 +241,45 @@ def count_records(
     for i in read_cache if on_batch else ():
         on_batch(ranges[i].start, ranges[i].end, counts)  # type: ignore[misc]
     return counts
+
+
+def count_conversations(
+    budget: Budget,
+    items: Sequence[Any],
+    render: Callable[[Any], Sequence[str]],
+    progress: Callable[[int], None] | None = None,
+    cache: CountCache | None = None,
+    workers: int | Executor = 1,
+) -> list[int]:
+    """The real token count of each item (see :func:`count_conversations_range`), in batches, each
+    a unit of the executor; new counts are stored in ``cache``, and ``progress`` ticks the items
+    counted. As in :func:`count_records`, a cache that fails a spot check in any batch is
+    discarded, and every batch that read counts from it is counted again without it."""
+    executor = executor_for(workers)
+    ranges = batch_ranges(
+        len(items), getattr(executor, "workers", 1), CONVERSATION_BATCH, MIN_CONVERSATION_BATCH
+    )
+    elsewhere = executor.runs_elsewhere(len(ranges))
+    count = partial(count_conversations_range, budget, items, render)
+    totals: list[int] = []
+    read_cache: list[int] = []
+    wrong = 0
+    for i, part in enumerate(executor.measure(partial(count, cache=cache), ranges)):
+        totals.extend(part.totals)
+        wrong += part.wrong
+        if part.tally[0] and not part.wrong:
+            read_cache.append(i)
+        if cache:
+            cache.put(part.keys, part.fresh)
+            if elsewhere:  # the worker's tallies were kept in its copy of the cache
+                cache.add_tally(part.tally)
+        if progress:
+            progress(len(part.totals))
+    if cache and wrong:
+        cache.discard(f"disagrees with the tokenizer on {wrong} spot-checked token count(s)")
+        for i, part in zip(read_cache, executor.measure(count, [ranges[i] for i in read_cache]), strict=True):
+            totals[ranges[i].start : ranges[i].end] = part.totals
+    return totals
 
 
 @dataclass
@@ -228,6 +338,17 @@ class Run:
             on_compose(len(over) * self.config.epochs)
         self.usable += len(usable)
         return counts, usable, over
+
+    def count_conversations(
+        self,
+        items: Sequence[Any],
+        render: Callable[[Any], Sequence[str]],
+        on_count: Callable[[int], None] | None = None,
+    ) -> list[int]:
+        """The real token count of each item, the sum of the texts ``render`` makes of it (a
+        passthrough conversation under the template): counted by the executor, through the
+        cache (see :func:`count_conversations`)."""
+        return count_conversations(self.budget, items, render, on_count, self.cache, self.executor)
 
     def compose(
         self,
