@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import json
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from conftest import ALPACA_EVAL
+from mosaicit.eval.align import content_words
 from mosaicit.eval.build import build_evalset
 from mosaicit.eval.checks import COPY_SIMILARITY, similarity, stub_floor
 from mosaicit.eval.evalset import EvalItem
@@ -174,11 +177,28 @@ def labels_case_changed(item: EvalItem) -> Damage | None:
     return _cosmetic(rendered(item, replace(item.plan, numbering=changed)), "numbering")
 
 
+def _foreign(item: EvalItem, text: str) -> bool:
+    """True when no content word of ``text`` occurs in the prompt's instructions or references."""
+    found = {w for s in item.sources for w in content_words(s.prompt + " " + s.output)}
+    return not found & set(content_words(text))
+
+
 def preamble_added(item: EvalItem) -> Damage | None:
-    """A chatty first line before the answers (plans with markers only)."""
-    if not (item.plan.numbering or item.plan.tags) or not item.plan.answer_order:
+    """A chatty first paragraph before the answers: loose mode forgives it, on every layout
+    (where its words are none of the prompt's: chatter that repeats them can read as an answer)."""
+    preamble = "Sure! Here are my answers."
+    if not item.plan.answer_order or not _foreign(item, preamble):
         return None
-    return _same("Sure! Here are my answers.\n\n" + rendered(item, item.plan), "layout")
+    return _cosmetic(preamble + "\n\n" + rendered(item, item.plan), "outside")
+
+
+def sign_off_added(item: EvalItem) -> Damage | None:
+    """A chatty last paragraph after the answers: loose mode forgives it, on every layout (where
+    its words are none of the prompt's)."""
+    sign_off = "I hope this helps, good luck!"
+    if not item.plan.answer_order or not _foreign(item, sign_off):
+        return None
+    return _cosmetic(rendered(item, item.plan) + "\n\n" + sign_off, "outside")
 
 
 def surrounding_whitespace(item: EvalItem) -> Damage | None:
@@ -206,16 +226,18 @@ def _labelled(item: EvalItem) -> bool:
 
 
 def hollow_answers(item: EvalItem) -> Damage | None:
-    """Every label and tag kept, every answer replaced with 'ok'. Not on an unnumbered plan that
-    skips some: which instructions its answers belong to is read from their content alone, and
-    'ok' answers have none ('ok' in one prompt is enough to send an answer to a skipped one)."""
+    """Every label and tag kept, every answer replaced with 'ok' (where every reference is long
+    enough for 'ok' to be a stub: an 'ok' answering a one-word reference fails ``alignment``).
+    Not on an unnumbered plan that skips some: which instructions its answers belong to is read
+    from their content alone, and 'ok' answers have none ('ok' in one prompt is enough to send
+    an answer to a skipped one)."""
     if not (item.plan.numbering or item.plan.tags) or not item.plan.answer_order:
         return None
     if not item.plan.numbering and item.plan.skipped:
         return None
-    response = rendered(item, item.plan, {s: "ok" for s in item.plan.sources})
-    stubs = any(stub_floor(n) > 1 for n in _answered_words(item))
-    return _same(response, *(["content"] if stubs else []))
+    if any(stub_floor(n) <= 1 for n in _answered_words(item)):
+        return None
+    return _same(rendered(item, item.plan, {s: "ok" for s in item.plan.sources}), "content")
 
 
 def stub_answers(item: EvalItem) -> Damage | None:
@@ -249,14 +271,15 @@ def instructions_copied(item: EvalItem) -> Damage | None:
 
 
 def part_duplicated(item: EvalItem) -> Damage | None:
-    """The second answer replaced with the first one's text (two different references)."""
+    """The second answer replaced with the first one's text (two different references): hollow
+    (a copy) and not its own instruction's."""
     order = item.plan.answer_order
     if not _labelled(item) or len(order) < 2:
         return None
     first, second = (words(item.source(s).output) for s in order[:2])
-    if similarity(first, second) >= COPY_SIMILARITY:
+    if similarity(first, second) >= COPY_SIMILARITY or len(first) < stub_floor(len(second)):
         return None
-    return _same(rendered(item, item.plan, {order[1]: item.source(order[0]).output}), "content")
+    return _same(rendered(item, item.plan, {order[1]: item.source(order[0]).output}), "content", "alignment")
 
 
 def tie_broken_otherwise(item: EvalItem) -> Damage | None:
@@ -309,6 +332,7 @@ DAMAGES: dict[str, Callable[[EvalItem], Damage | None]] = {
         labels_indented,
         labels_case_changed,
         preamble_added,
+        sign_off_added,
         surrounding_whitespace,
         hollow_answers,
         stub_answers,
@@ -319,3 +343,89 @@ DAMAGES: dict[str, Callable[[EvalItem], Damage | None]] = {
         tie_ignored,
     )
 }
+
+
+# Corruptions of the references of a real eval set: what the scorer must tell apart (docs/eval.md)
+PREAMBLES = ("Sure! Here are the answers:", "Certainly, here you go.", "Here are my responses to each task.")
+SIGN_OFFS = (
+    "I hope this helps! Let me know if you need anything else.",
+    "Feel free to ask if you have more questions.",
+    "Hope that is useful, good luck!",
+)
+
+
+@functools.cache
+def record_outputs() -> tuple[str, ...]:
+    """The reference answers of the 805 AlpacaEval records, in file order."""
+    return tuple(r["output"] for r in json.loads(ALPACA_EVAL.read_text(encoding="utf-8")))
+
+
+@functools.cache
+def _by_length() -> list[tuple[int, int]]:
+    return sorted((len(text.split()), n) for n, text in enumerate(record_outputs()))
+
+
+def similar_length_other(item: EvalItem, source: int) -> str:
+    """The answer of another record (none of the prompt's) whose word count is nearest ``source``'s."""
+    own = {s.output for s in item.sources}
+    length = len(item.source(source).output.split())
+    ranked = sorted(_by_length(), key=lambda pair: (abs(pair[0] - length), (pair[1] * 7919 + source) % 805))
+    return next(record_outputs()[n] for _, n in ranked if record_outputs()[n] not in own)
+
+
+def _swapped(item: EvalItem) -> str | None:
+    order = item.plan.answer_order
+    if len(order) < 2:
+        return None
+    first, last = order[0], order[-1]
+    outputs = {first: item.source(last).output, last: item.source(first).output}
+    return rendered(item, item.plan, outputs)
+
+
+def _replaced(item: EvalItem) -> str:
+    return rendered(item, item.plan, {s: similar_length_other(item, s) for s in item.plan.answer_order})
+
+
+def _halved(item: EvalItem) -> str:
+    outputs = {}
+    for s in item.plan.answer_order:
+        tokens = item.source(s).output.split(" ")
+        outputs[s] = " ".join(tokens[: max(1, len(tokens) // 2)])
+    return rendered(item, item.plan, outputs)
+
+
+def _shuffled(item: EvalItem) -> str:
+    outputs = {}
+    for s in item.plan.answer_order:
+        tokens = item.source(s).output.split()
+        random.Random(s).shuffle(tokens)
+        outputs[s] = " ".join(tokens)
+    return rendered(item, item.plan, outputs)
+
+
+def _pick(options: tuple[str, ...], item: EvalItem) -> str:
+    return options[int(item.id.rsplit("-", 1)[-1]) % len(options)]
+
+
+CORRUPTIONS: dict[str, Callable[[EvalItem], str | None]] = {
+    "references": lambda item: item.reference,
+    "preamble": lambda item: _pick(PREAMBLES, item) + "\n\n" + item.reference,
+    "sign_off": lambda item: item.reference + "\n\n" + _pick(SIGN_OFFS, item),
+    "preamble_and_sign_off": lambda item: (
+        _pick(PREAMBLES, item) + "\n" + item.reference + "\n\n" + _pick(SIGN_OFFS, item)
+    ),
+    "swapped": _swapped,
+    "replaced": _replaced,
+    "halved": _halved,
+    "shuffled": _shuffled,
+}
+
+
+def corrupted(items: Sequence[EvalItem], name: str) -> dict[str, str]:
+    """The ``name`` corruption of each item's reference, where it applies (by prompt id)."""
+    out = {}
+    for item in items:
+        response = CORRUPTIONS[name](item)
+        if response is not None:
+            out[item.id] = response
+    return out

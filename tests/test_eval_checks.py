@@ -11,12 +11,13 @@ from eval_helpers import DAMAGES, built, rendered, tie_key
 from mosaicit.eval.build import markers
 from mosaicit.eval.checks import REGISTRY, Options, Verdict, check_response, register
 from mosaicit.eval.evalset import EvalItem, Source
+from mosaicit.eval.parse import parse_response
 from mosaicit.plan.plan import Numbering, Plan, Tags
 from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES
 from mosaicit.render.layout import render
 
-CHECKS = ("instructions", "numbering", "order", "tags", "layout", "content")
+CHECKS = ("instructions", "numbering", "order", "tags", "outside", "content", "alignment")
 
 
 def failed(
@@ -98,9 +99,9 @@ def test_cosmetic_damage_blames_every_answer_in_strict_mode_and_none_in_loose():
 def test_leftover_tolerance_counts_visible_characters():
     item = next(i for i in built() if i.plan.numbering and i.plan.answer_order)
     response = "Sure! Here are my answers.\n\n" + item.reference
-    assert failed(item, response, leftover=21) == {"layout"}
+    assert failed(item, response, leftover=21) == {"outside"}
     assert failed(item, response, leftover=22) == set()  # 22 characters besides the spaces
-    assert failed(item, "**\n\n" + item.reference, "strict") == {"layout"}
+    assert failed(item, "**\n\n" + item.reference, "strict") == {"outside"}
     assert failed(item, "**\n\n" + item.reference, "loose") == set()
 
 
@@ -108,7 +109,8 @@ def test_leftover_tolerance_counts_visible_characters():
 DOTTED = Numbering("{n}", ".", False)
 OUTPUTS = ["Apples are red or green.", "The sky is blue.", "Two plus two is four.", "Paris is in France."]
 PROMPTS = ["Describe apples.", "What colour is the sky?", "What is 2+2?", "Where is Paris?"]
-RULES = tuple(c for c in CHECKS if c != "content")
+RULES = tuple(c for c in CHECKS if REGISTRY[c].kind == "layout")
+NOT_ALIGNMENT = tuple(c for c in CHECKS if c != "alignment")
 
 
 def rules_failed(item: EvalItem, response: str | None, mode: str = "strict") -> set[str]:
@@ -160,7 +162,7 @@ def make_item(
         ),  # the space or newline after a label
         ("1: Red.\n\n2: Blue.\n\n3: Four.\n\n4: France.", {"numbering"}, {"numbering"}),  # wrong punctuation
         ("1. Red.\n\n3. Four.\n\n2. Blue.\n\n4. France.", {"order"}, {"order"}),
-        ("Here you go.\n\n1. Red.\n\n2. Blue.\n\n3. Four.\n\n4. France.", {"layout"}, {"layout"}),
+        ("Here you go.\n\n1. Red.\n\n2. Blue.\n\n3. Four.\n\n4. France.", {"outside"}, set()),
         ("", {"instructions"}, {"instructions"}),
     ],
 )
@@ -196,7 +198,11 @@ def test_a_longer_number_is_not_a_label():
     [
         ("<A> Red. </A>\n\n<A> Blue. </A>\n\n<A> Four. </A>\n\n<A> France. </A>", set(), set()),
         ("<a> Red. </a>\n\n<A> Blue. </A>\n\n<A> Four. </A>\n\n<A> France. </A>", {"tags"}, set()),
-        ("<A> Red. </A> ok\n\n<A> Blue. </A>\n\n<A> Four. </A>\n\n<A> France. </A>", {"layout"}, {"layout"}),
+        (
+            "<A> Red. </A> ok\n\n<A> Blue. </A>\n\n<A> Four. </A>\n\n<A> France. </A>",
+            {"outside"},
+            {"outside"},
+        ),
         ("<A> Red. </A>\n\n<A> Blue.\n\n<A> Four. </A>\n\n<A> France. </A>", {"tags"}, {"tags"}),
     ],
 )
@@ -230,7 +236,7 @@ def test_skipping_and_missing():
         "instructions",
         "numbering",
         "order",
-        "layout",
+        "outside",
     }
 
 
@@ -242,7 +248,7 @@ def test_checks_apply_only_where_the_plan_asks():
         "numbering": False,
         "order": False,
         "tags": False,
-        "layout": False,
+        "outside": True,
     }
 
 
@@ -295,7 +301,7 @@ def test_content_check_names_hollow_answers(answers, reason):
     item = make_item(order=(0, 1), skipped=(2, 3))
     item = replace(item, sources=(LONG, *item.sources[1:]))
     response = f"1. {answers[0]}\n\n2. {answers[1]}"
-    outcome = check_response(item, response)
+    outcome = check_response(item, response, names=NOT_ALIGNMENT)  # 'It is blue.' fits 1 as well as 2
     verdict = next(v for v in outcome.verdicts if v.name == "content")
     assert verdict.reason == reason
     assert outcome.correct == (
@@ -355,3 +361,77 @@ def test_ties_accept_every_order_the_rule_allows(rule, prompts, order, skipped, 
         response = "\n\n".join(f"{line} Answer {int(line[0]) - 1}." for line in labels.split("\n\n"))
         expected = set() if labels in accepted else {"order"} if not skipped else {"instructions"}
         assert rules_failed(item, response) == expected, (rule, labels)
+
+
+# Chatter around the answers, and which answer is which (alignment), on hand-made prompts
+SIGN_OFF = "I hope this helps! Let me know if you need anything else."
+ANSWERS = ("Apples are red or green.", "The sky is blue.", "Two plus two is four.", "Paris is in France.")
+
+
+@pytest.mark.parametrize(
+    ("numbering", "tags"),
+    [(DOTTED, None), (DOTTED, Tags("<A>", "</A>", False)), (None, Tags("<A>", "</A>", False)), (None, None)],
+)
+def test_a_short_preamble_and_sign_off_fail_strict_and_pass_loose_on_every_layout(numbering, tags):
+    item = make_item(numbering=numbering, tags=tags)
+    for response in (
+        "Sure! Here are the answers:\n\n" + item.reference,
+        item.reference + "\n\n" + SIGN_OFF,
+    ):
+        assert failed(item, response, "strict") == {"outside"}, response
+        assert failed(item, response, "loose") == set(), response
+        parsed = parse_response(item, response)
+        assert [a.text for a in parsed.answers] == list(OUTPUTS)  # nothing taken into an answer
+        assert (parsed.preamble, parsed.sign_off) in {("Sure! Here are the answers:", ""), ("", SIGN_OFF)}
+
+
+def test_long_chatter_and_text_between_answers_fail_loose_too():
+    """Loose mode forgives 40 words of chatter at either end, never more, never between answers."""
+    item = make_item()
+    tagged = make_item(numbering=None, tags=Tags("<A>", "</A>", False))
+    long = "Thank you for your kind message, which I enjoyed reading. " * 5  # 50 words
+    assert failed(item, long + "\n\n" + item.reference, "loose") == {"outside"}
+    assert failed(tagged, tagged.reference + "\n\n" + long, "loose") == {"outside"}
+    between = tagged.reference.replace("</A>\n\n<A>", "</A>\n\nBy the way.\n\n<A>", 1)
+    assert between != tagged.reference and failed(tagged, between, "loose") == {"outside"}
+
+
+def test_a_closing_paragraph_on_the_topic_stays_in_the_answer():
+    item = make_item()
+    response = item.reference + "\n\nFrance is in Europe, and Paris is its capital."
+    assert failed(item, response, "strict") == set()
+    assert parse_response(item, response).answers[-1].text.endswith("Paris is its capital.")
+
+
+def test_swapped_contents_fail_alignment_and_name_the_other_instruction():
+    item = make_item()
+    swapped = "1. The sky is blue.\n\n2. Apples are red or green.\n\n3. Two plus two is four.\n\n4. Paris is in France."
+    outcome = check_response(item, swapped)
+    verdict = next(v for v in outcome.verdicts if v.name == "alignment")
+    assert verdict.reason == "answer 1 reads as the answer to 2; answer 2 reads as the answer to 1"
+    assert verdict.blame == {0, 1} and outcome.passed_in("layout") and not outcome.passed_in("content")
+    assert outcome.correct_in("content") == {2, 3} and outcome.correct_in("layout") == {0, 1, 2, 3}
+
+
+def test_answers_that_are_nobody_s_fail_alignment_and_paraphrases_pass():
+    item = make_item()
+    unrelated = "1. Bake the bread slowly.\n\n2. The sky is blue.\n\n3. Two plus two is four.\n\n4. Paris is in France."
+    reason = next(v.reason for v in check_response(item, unrelated).verdicts if v.name == "alignment")
+    assert reason == "answer 1 is not recognisably its own (share 0.00, next 0.00)"
+    paraphrase = (
+        "1. Green or red apples.\n\n2. Mostly blue, I think.\n\n3. It makes four.\n\n4. It is in France."
+    )
+    assert failed(item, paraphrase) == set()
+    function_words = (
+        "1. Yes, it is.\n\n2. The sky is blue.\n\n3. Two plus two is four.\n\n4. Paris is in France."
+    )
+    assert failed(item, function_words) == set()  # nothing to tell it by: not judged
+
+
+def test_instructions_with_near_copies_for_reference_answers_tie():
+    item = make_item()
+    same = tuple(replace(s, output="Paris is in France.") if s.index in (2, 3) else s for s in item.sources)
+    item = replace(item, sources=same)
+    swapped = "1. Apples are red or green.\n\n2. The sky is blue.\n\n3. Where is Paris? In France.\n\n4. What is 2+2? Paris is in France."
+    assert "alignment" in failed(make_item(), swapped)
+    assert "alignment" not in failed(item, swapped)

@@ -70,6 +70,11 @@ def test_group_tables_add_up_to_the_overall_numbers(report, mode, by):
     for check, counts in overall["checks"].items():
         for field in ("applies", "passed"):
             assert sum(g["checks"][check][field] for g in groups.values()) == counts[field]
+    for kind in ("layout", "content"):
+        for key in ("prompts_passed", "instructions_correct"):
+            assert sum(g[kind][key] for g in groups.values()) == overall[kind][key]
+        # the composite needs both kinds: it passes no more than either
+        assert overall["prompts_passed"] <= overall[kind]["prompts_passed"] < overall["prompts"]
     for g in groups.values():
         assert g["prompt_accuracy"] == round(g["prompts_passed"] / g["prompts"], 4)
     assert 0 < overall["prompt_accuracy"] < 1
@@ -94,6 +99,28 @@ def test_mixed_answers_are_scored_and_counted(report):
     assert passed < damaged
     rows = list(report.details())
     assert len(rows) == n and rows[6]["answered"] is False and rows[6]["method"] == "missing"
+
+
+def test_each_prompt_row_has_every_check_and_both_kinds(report):
+    """The per-prompt rows (``--details``, ``PromptResult.to_dict``) that paired analyses read."""
+    rows = list(report.details())
+    for row, result in zip(rows, report.results, strict=True):
+        assert row["id"] == result.item.id and row["strategy"] == result.item.plan.strategy
+        for mode in ("strict", "loose"):
+            data, outcome = row[mode], result.outcomes[mode]
+            assert list(data["checks"]) == list(REGISTRY)
+            assert data["passed"] == (data["layout"] and data["content"]) == outcome.passed
+            for name, check in data["checks"].items():
+                assert set(check) == {"applies", "passed", "reason", "blame"}
+                assert check["passed"] or (check["applies"] and check["reason"])
+                kind = REGISTRY[name].kind
+                assert check["passed"] or not check["applies"] or not data[kind]
+            wrong = data["instructions"] - data["instructions_correct"]
+            assert wrong >= data["instructions"] - min(
+                data[f"{k}_instructions_correct"] for k in ("layout", "content")
+            )
+    assert any(r["strict"]["layout"] and not r["strict"]["content"] for r in rows)
+    assert any(r["strict"]["content"] and not r["strict"]["layout"] for r in rows)
 
 
 def test_instruction_accuracy_counts_each_instruction_once():
@@ -150,16 +177,19 @@ def test_table_layout_is_stable():
     items = list(built())[:12]
     text = format_report(score_answers(items, {i.id: i.reference for i in items[:9]}, modes=["strict"]))
     lines = text.splitlines()
-    assert lines[2].split() == ["group", "prompts", "strict", "prompt", "strict", "instr"]
-    assert lines[4].split() == ["all", "12", "75.0%", lines[4].split()[3]]
-    assert lines[-8].split() == ["check", "applies", "strict", "pass"]
-    assert [line.split()[0] for line in lines[-6:]] == [
-        "instructions",
-        "numbering",
-        "order",
-        "tags",
-        "layout",
-        "content",
+    assert lines[2].split() == [
+        "group", "prompts", "strict", "prompt", "strict", "layout", "strict", "content", "strict", "instr"
+    ]  # fmt: skip
+    assert lines[4].split()[:5] == ["all", "12", "75.0%", "75.0%", "75.0%"]  # 3 missing fail both
+    assert lines[-9].split() == ["check", "kind", "applies", "strict", "pass"]
+    assert [line.split()[:2] for line in lines[-7:]] == [
+        ["instructions", "layout"],
+        ["numbering", "layout"],
+        ["order", "layout"],
+        ["tags", "layout"],
+        ["outside", "layout"],
+        ["content", "content"],
+        ["alignment", "content"],
     ]
 
 

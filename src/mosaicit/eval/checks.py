@@ -3,6 +3,9 @@
 A check takes the eval item (the plan and its sources), the parsed response and the options,
 and returns a :class:`Verdict`: whether it applies, whether it passed, a short reason, and the
 instructions (source indices) it blames. An instruction is correct when no check blames it.
+Each check is of one kind, ``layout`` (labels, tags, order, which instructions are answered,
+nothing outside the answers) or ``content`` (each answer is a real answer, and its own
+instruction's), so a response's layout and content are judged apart as well as together.
 """
 
 from __future__ import annotations
@@ -13,18 +16,21 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from mosaicit.eval.align import CHATTER_WORDS, Profile
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.parse import Answer, Parsed, parse_response
 from mosaicit.eval.rouge import lcs_length, words
 from mosaicit.eval.ties import resolve_ties
 
 MODES = ("strict", "loose")
+#: The kinds of check: a response passes on layout, on content, or (strict accuracy) on both.
+KINDS = ("layout", "content")
 
 
 @dataclass(frozen=True)
 class Options:
     """How strictly to judge: ``mode`` is strict or loose; ``leftover`` is the text allowed
-    outside the answers, in characters other than whitespace."""
+    outside the answers, in characters other than whitespace, in both modes."""
 
     mode: str = "strict"
     leftover: int = 0
@@ -46,26 +52,29 @@ CheckFn = Callable[[EvalItem, Parsed, Options], Verdict]
 
 @dataclass(frozen=True)
 class Check:
-    """A registered check: its name, when it applies, and the function that runs it."""
+    """A registered check: its name, when it applies, the function that runs it, and its kind."""
 
     name: str
     applies: Callable[[EvalItem], bool]
     run: CheckFn
     doc: str
+    kind: str = "layout"
 
 
 REGISTRY: dict[str, Check] = {}
 
 
 def register(
-    name: str, applies: Callable[[EvalItem], bool] = lambda item: True
+    name: str, applies: Callable[[EvalItem], bool] = lambda item: True, kind: str = "layout"
 ) -> Callable[[CheckFn], CheckFn]:
-    """Decorator: add a check to :data:`REGISTRY` under ``name``."""
+    """Decorator: add a check of ``kind`` (one of :data:`KINDS`) to :data:`REGISTRY` under ``name``."""
+    if kind not in KINDS:
+        raise ValueError(f"check {name!r}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
     def add(func: CheckFn) -> CheckFn:
         if name in REGISTRY:
             raise ValueError(f"check {name!r} is already registered")
-        REGISTRY[name] = Check(name, applies, func, (func.__doc__ or "").strip())
+        REGISTRY[name] = Check(name, applies, func, (func.__doc__ or "").strip(), kind)
         return func
 
     return add
@@ -191,17 +200,24 @@ def tags(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
 EMPHASIS_CHARS = re.compile(r"[*_`\s]")
 
 
-@register("layout", applies=lambda item: bool(item.plan.numbering or item.plan.tags))
-def layout(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
-    """No text outside the answers (before the first, between them, after the last), beyond a tolerance."""
-    pieces = parsed.leftover
+def _short(text: str) -> bool:
+    return len(text.split()) <= CHATTER_WORDS
+
+
+@register("outside")
+def outside(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
+    """No text outside the answers (before the first, between them, after the last) beyond
+    ``--leftover``; loose mode forgives a short preamble, a short sign-off and stray emphasis."""
+    pieces = [parsed.preamble, *parsed.leftover, parsed.sign_off]
     if options.mode == "loose":
-        pieces = [p for p in pieces if EMPHASIS_CHARS.sub("", p)]
+        pieces = [p for p in (parsed.preamble, parsed.sign_off) if not _short(p)]
+        pieces += [p for p in parsed.leftover if EMPHASIS_CHARS.sub("", p)]
+    pieces = [p for p in pieces if p]
     size = sum(len(re.sub(r"\s", "", p)) for p in pieces)
     if size <= options.leftover:
-        return _ok("layout")
+        return _ok("outside")
     first = pieces[0] if len(pieces[0]) <= 40 else pieces[0][:37] + "..."
-    return _fail("layout", f"{size} characters outside the answers, e.g. {first!r}")
+    return _fail("outside", f"{size} characters outside the answers, e.g. {first!r}")
 
 
 #: An answer is a stub when it has fewer words than this share of its reference's words ...
@@ -239,7 +255,7 @@ def hollow_reason(item: EvalItem, answer: Answer, tokens: list[str]) -> str:
     return ""
 
 
-@register("content", applies=lambda item: bool(item.plan.answer_order))
+@register("content", applies=lambda item: bool(item.plan.answer_order), kind="content")
 def content(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
     """Every answer is a real answer: not empty, not a stub far shorter than its reference, not a
     copy of its instruction, not a copy of the answer to another instruction."""
@@ -268,18 +284,62 @@ def content(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
     return _ok("content")
 
 
+@register("alignment", applies=lambda item: bool(item.plan.answer_order) and item.size > 1, kind="content")
+def alignment(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
+    """Every answer belongs to its own instruction: more of its words are its own instruction's and
+    reference's than any other instruction's of the prompt (:mod:`mosaicit.eval.align`)."""
+    profile = parsed.profile or Profile.of(item)
+    reasons: list[str] = []
+    blame: list[int] = []
+    for answer in parsed.answers:
+        if answer.source is None or answer.source not in item.plan.answer_order:
+            continue
+        tokens = words(answer.text)
+        if not profile.judgeable(tokens) or len(tokens) < stub_floor(len(profile.references[answer.source])):
+            continue  # nothing to tell it by, or hollow (the content check's)
+        shares = profile.shares(tokens)
+        belongs, rival = profile.belongs(shares, answer.source)
+        if belongs:
+            continue
+        number, own = item.plan.number_of(answer.source), shares[answer.source]
+        if rival is not None and shares[rival] > own:
+            reasons.append(f"answer {number} reads as the answer to {item.plan.number_of(rival)}")
+        else:
+            other = 0.0 if rival is None else shares[rival]
+            reasons.append(f"answer {number} is not recognisably its own (share {own:.2f}, next {other:.2f})")
+        blame.append(answer.source)
+    if reasons:
+        return _fail("alignment", "; ".join(reasons), blame)
+    return _ok("alignment")
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """All verdicts for one response in one mode, and which instructions came out right."""
+    """All verdicts for one response in one mode (``kinds[i]`` is the kind of ``verdicts[i]``),
+    and which of the prompt's instructions (``sources``) came out right."""
 
     verdicts: tuple[Verdict, ...]
     correct: frozenset[int]
     instructions: int
+    kinds: tuple[str, ...]
+    sources: tuple[int, ...]
 
     @property
     def passed(self) -> bool:
         """True when every check that applies passed."""
         return all(v.passed for v in self.verdicts if v.applies)
+
+    def _of(self, kind: str) -> list[Verdict]:
+        return [v for v, k in zip(self.verdicts, self.kinds, strict=True) if k == kind and v.applies]
+
+    def passed_in(self, kind: str) -> bool:
+        """True when every check of ``kind`` that applies passed."""
+        return all(v.passed for v in self._of(kind))
+
+    def correct_in(self, kind: str) -> frozenset[int]:
+        """The instructions no failing check of ``kind`` blames."""
+        blamed = set().union(*(v.blame for v in self._of(kind) if not v.passed))
+        return frozenset(s for s in self.sources if s not in blamed)
 
 
 def run_checks(
@@ -300,7 +360,8 @@ def run_checks(
             verdicts.append(check.run(item, parsed, options))
     blamed = set().union(*(v.blame for v in verdicts if v.applies and not v.passed))
     correct = frozenset(s for s in item.plan.sources if s not in blamed)
-    return Outcome(tuple(verdicts), correct, len(item.plan.sources))
+    kinds = tuple(REGISTRY[v.name].kind for v in verdicts)
+    return Outcome(tuple(verdicts), correct, len(item.plan.sources), kinds, item.plan.sources)
 
 
 def check_response(

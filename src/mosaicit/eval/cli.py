@@ -133,7 +133,8 @@ def build_command(
     type=click.Choice(("strict", "loose", "both")),
     default="both",
     show_default=True,
-    help="Judge labels and tags exactly (strict), forgiving case/emphasis/whitespace (loose), or both.",
+    help="Judge labels and tags exactly (strict), forgiving case/emphasis/whitespace and a short "
+    "preamble and sign-off (loose), or both.",
 )
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the report as JSON."

@@ -23,6 +23,10 @@ Cutting, in order of preference:
 Answers with no label are matched to instructions by content (the reference answer itself,
 else ROUGE-L against the instruction's prompt and reference answer). That is a guess, not a
 proof: it is exact on reference texts and only indicative on a model's own words.
+
+Text before the first answer is the preamble, text after the last the sign-off, on every layout:
+where no mark ends the last answer (no end tag) or starts the first (no label or tag), chatter
+paragraphs at that edge (:meth:`mosaicit.eval.align.Profile.is_chatter`) are set aside as such.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from mosaicit.eval.align import Profile
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.rouge import containment, lcs_length, words
 from mosaicit.plan.plan import Numbering
@@ -74,12 +79,16 @@ class Answer:
 
 @dataclass
 class Parsed:
-    """A response cut into answers, plus any text outside them (``leftover``)."""
+    """A response cut into answers, the text before the first (``preamble``), after the last
+    (``sign_off``) and between them (``leftover``)."""
 
     text: str
     answers: list[Answer] = field(default_factory=list)
     leftover: list[str] = field(default_factory=list)
     method: str = "empty"
+    preamble: str = ""
+    sign_off: str = ""
+    profile: Profile | None = None
 
 
 def _flex(text: str) -> str:
@@ -196,7 +205,7 @@ def cut_by_marks(parsed: Parsed, labels: list[Mark], begins: list[Mark], ends: l
     """Cut the response at labels and orphan begin tags; fill answers and leftover."""
     text = parsed.text
     units = _units(labels, begins, ends)
-    parsed.leftover.append(text[: units[0].start])
+    parsed.preamble = text[: units[0].start].strip()
     for i, unit in enumerate(units):
         stop = units[i + 1].start if i + 1 < len(units) else len(text)
         opened = unit.begin.end if unit.begin else unit.label.end if unit.label else unit.start
@@ -204,7 +213,9 @@ def cut_by_marks(parsed: Parsed, labels: list[Mark], begins: list[Mark], ends: l
         body = text[opened : end.start if end else stop]
         if unit.label and unit.begin:
             parsed.leftover.append(text[unit.label.end : unit.begin.start])
-        if end:
+        if end and stop == len(text):
+            parsed.sign_off = text[end.end :].strip()
+        elif end:
             parsed.leftover.append(text[end.end : stop])
         parsed.answers.append(Answer(None, body.strip(), unit.label, unit.begin, end))
     parsed.leftover = [piece.strip() for piece in parsed.leftover if piece.strip()]
@@ -260,9 +271,44 @@ def _fit(paragraph: str, tokens: list[str], own: set[str], ref: list[str]) -> fl
     return PARTIAL * containment(tokens, ref) if tokens else 0.0
 
 
-def cut_by_paragraphs(parsed: Parsed, item: EvalItem) -> None:
-    """Group blank-line paragraphs into answers by content (a best path, paying for each switch)."""
-    paragraphs = _paragraphs(parsed.text)
+def _own_paragraphs(item: EvalItem) -> set[str]:
+    return {p for s in item.sources for text in (s.prompt, s.output) for p in _paragraphs(text)}
+
+
+def peel_chatter(
+    paragraphs: list[str], item: EvalItem, profile: Profile, lead: bool
+) -> tuple[list[str], list[str]]:
+    """Split chatter paragraphs (see :mod:`mosaicit.eval.align`) off the end of ``paragraphs``
+    (their start if ``lead``), keeping at least one: (kept, chatter), both in text order. No
+    paragraph of an instruction or reference answer is chatter."""
+    own = _own_paragraphs(item)
+    kept = paragraphs[::-1] if lead else list(paragraphs)
+    peeled: list[str] = []
+    while len(kept) > 1 and kept[-1] not in own and profile.is_chatter(kept[-1]):
+        peeled.append(kept.pop())
+    if lead:
+        return kept[::-1], peeled
+    return kept, peeled[::-1]
+
+
+def peel_sign_off(parsed: Parsed, item: EvalItem, profile: Profile) -> None:
+    """Chatter paragraphs at the end of a last answer that no end tag closes are its sign-off,
+    as text after a closing end tag is: nothing after the last answer is taken into it."""
+    last = parsed.answers[-1] if parsed.answers else None
+    if last is None or last.end is not None:
+        return
+    kept, chatter = peel_chatter(_paragraphs(last.text), item, profile, lead=False)
+    if chatter:
+        last.text = "\n\n".join(kept)
+        parsed.sign_off = "\n\n".join(chatter)
+
+
+def cut_by_paragraphs(parsed: Parsed, item: EvalItem, profile: Profile) -> None:
+    """Group blank-line paragraphs into answers by content (a best path, paying for each switch),
+    after setting chatter paragraphs at the start and the end aside as preamble and sign-off."""
+    paragraphs, preamble = peel_chatter(_paragraphs(parsed.text), item, profile, lead=True)
+    paragraphs, sign_off = peel_chatter(paragraphs, item, profile, lead=False)
+    parsed.preamble, parsed.sign_off = "\n\n".join(preamble), "\n\n".join(sign_off)
     ranks = _expected_rank(item)
     states = sorted(item.plan.sources, key=lambda s: ranks[s])
     refs = _reference_words(item)
@@ -299,6 +345,7 @@ def parse_response(item: EvalItem, response: str) -> Parsed:
     parsed = Parsed(text)
     if not text:
         return parsed
+    parsed.profile = profile = Profile.of(item)
     plan = item.plan
     begins: list[Mark] = []
     ends: list[Mark] = []
@@ -319,8 +366,9 @@ def parse_response(item: EvalItem, response: str) -> Parsed:
         for answer in parsed.answers:
             if answer.label is not None:
                 answer.source = plan.sources[answer.label.number - 1]
+        peel_sign_off(parsed, item, profile)
         match_by_content(parsed, item)
     else:
         parsed.method = "paragraphs"
-        cut_by_paragraphs(parsed, item)
+        cut_by_paragraphs(parsed, item, profile)
     return parsed

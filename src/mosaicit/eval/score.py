@@ -2,7 +2,9 @@
 
 Prompt-level accuracy: the share of prompts whose response passes every check that applies.
 Instruction-level accuracy: the share of instructions (answered and skipped, over all prompts)
-that no failing check blames. A missing answer fails every check and every instruction.
+that no failing check blames. Both are also given for the layout checks alone and the content
+checks alone (:data:`~mosaicit.eval.checks.KINDS`); strict accuracy needs both. A missing answer
+fails every check and every instruction.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.eval.build import markers, rule_key
-from mosaicit.eval.checks import MODES, REGISTRY, Options, Outcome, run_checks
+from mosaicit.eval.checks import KINDS, MODES, REGISTRY, Options, Outcome, run_checks
 from mosaicit.eval.evalset import EvalItem, iter_jsonl, read_evalset
 from mosaicit.eval.parse import Parsed, parse_response
 from mosaicit.eval.rouge import rouge_l
@@ -75,32 +77,67 @@ class PromptResult:
     method: str = ""
     parts_rouge_l: float | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """This prompt's row: its groups, then per mode the composite, layout and content verdicts,
+        instruction counts and every registered check (applies, passed, reason, blamed numbers)."""
+        item = self.item
+        row: dict[str, Any] = {"id": item.id, "answered": self.response is not None, "method": self.method}
+        row |= {by: key(item) for by, key in GROUPS.items()}
+        for mode, o in self.outcomes.items():
+            row[mode] = {
+                "passed": o.passed,
+                **{kind: o.passed_in(kind) for kind in KINDS},
+                "instructions": o.instructions,
+                "instructions_correct": len(o.correct),
+                **{f"{kind}_instructions_correct": len(o.correct_in(kind)) for kind in KINDS},
+                "checks": {
+                    v.name: {
+                        "applies": v.applies,
+                        "passed": v.passed,
+                        "reason": v.reason,
+                        "blame": sorted(item.plan.number_of(s) for s in v.blame),
+                    }
+                    for v in o.verdicts
+                },
+            }
+        if self.rouge_l is not None:
+            row["rouge_l"] = round(self.rouge_l, 4)
+        if self.parts_rouge_l is not None:
+            row["parts_rouge_l"] = round(self.parts_rouge_l, 4)
+        return row
+
 
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _accuracies(outcomes: Sequence[Outcome], kind: str | None) -> dict[str, Any]:
+    """Prompts passed and instructions correct, with every check (``kind`` None) or one kind's."""
+    passed = sum(o.passed if kind is None else o.passed_in(kind) for o in outcomes)
+    correct = sum(len(o.correct if kind is None else o.correct_in(kind)) for o in outcomes)
+    return {
+        "prompts_passed": passed,
+        "prompt_accuracy": _rate(passed, len(outcomes)),
+        "instructions_correct": correct,
+        "instruction_accuracy": _rate(correct, sum(o.instructions for o in outcomes)),
+    }
+
+
 def stats(results: Sequence[PromptResult], mode: str) -> dict[str, Any]:
-    """Counts and accuracies of some prompts in one mode."""
+    """Counts and accuracies of some prompts in one mode: with every check (the composite), with
+    the layout checks alone and with the content checks alone, and each check's pass counts."""
     outcomes = [r.outcomes[mode] for r in results]
-    passed = sum(o.passed for o in outcomes)
-    total = sum(o.instructions for o in outcomes)
-    correct = sum(len(o.correct) for o in outcomes)
     checks: dict[str, dict[str, int]] = {}
     for o in outcomes:
         for v in o.verdicts:
             slot = checks.setdefault(v.name, {"applies": 0, "passed": 0})
             slot["applies"] += v.applies
             slot["passed"] += v.applies and v.passed
-    return {
-        "prompts": len(outcomes),
-        "prompts_passed": passed,
-        "prompt_accuracy": _rate(passed, len(outcomes)),
-        "instructions": total,
-        "instructions_correct": correct,
-        "instruction_accuracy": _rate(correct, total),
-        "checks": checks,
-    }
+    data: dict[str, Any] = {"prompts": len(outcomes), "instructions": sum(o.instructions for o in outcomes)}
+    data |= _accuracies(outcomes, None)
+    data |= {kind: _accuracies(outcomes, kind) for kind in KINDS}
+    data["checks"] = checks
+    return data
 
 
 def parts_rouge_l(item: EvalItem, parsed: Parsed) -> float:
@@ -183,21 +220,9 @@ class Report:
         return data
 
     def details(self) -> Iterable[dict[str, Any]]:
-        """One row per prompt: its checks and reasons in each mode."""
+        """One row per prompt (:meth:`PromptResult.to_dict`)."""
         for r in self.results:
-            row: dict[str, Any] = {"id": r.item.id, "answered": r.response is not None, "method": r.method}
-            for mode, o in r.outcomes.items():
-                row[mode] = {
-                    "passed": o.passed,
-                    "instructions_correct": len(o.correct),
-                    "instructions": o.instructions,
-                    "checks": {v.name: v.reason or "ok" for v in o.verdicts if v.applies},
-                }
-            if r.rouge_l is not None:
-                row["rouge_l"] = round(r.rouge_l, 4)
-            if r.parts_rouge_l is not None:
-                row["parts_rouge_l"] = round(r.parts_rouge_l, 4)
-            yield row
+            yield r.to_dict()
 
 
 def score_answers(
@@ -249,7 +274,7 @@ def format_report(report: Report) -> str:
     """The report as terminal tables: accuracies per group, then pass rates per check."""
     header = ["group", "prompts"]
     for mode in report.modes:
-        header += [f"{mode} prompt", f"{mode} instr"]
+        header += [f"{mode} prompt", f"{mode} layout", f"{mode} content", f"{mode} instr"]
     if report.content:
         header += ["rouge-l", "parts rouge-l"]
     rows = [header]
@@ -259,17 +284,18 @@ def format_report(report: Report) -> str:
             row = [f"{by} {name}".strip(), str(len(results))]
             for mode in report.modes:
                 s = stats(results, mode)
-                row += [_pct(s["prompt_accuracy"]), _pct(s["instruction_accuracy"])]
+                row += [_pct(s["prompt_accuracy"]), _pct(s["layout"]["prompt_accuracy"])]
+                row += [_pct(s["content"]["prompt_accuracy"]), _pct(s["instruction_accuracy"])]
             if report.content:
                 scores = content_stats(results)
                 row += [f"{scores['rouge_l']:.3f}", f"{scores['parts_rouge_l']:.3f}"]
             rows.append(row)
     lines = _table(rows)
-    check_rows = [["check", "applies"] + [f"{mode} pass" for mode in report.modes]]
+    check_rows = [["check", "kind", "applies"] + [f"{mode} pass" for mode in report.modes]]
     overall = {mode: stats(report.results, mode)["checks"] for mode in report.modes}
     for name in overall[report.modes[0]]:
         applies = overall[report.modes[0]][name]["applies"]
-        row = [name, str(applies)]
+        row = [name, REGISTRY[name].kind, str(applies)]
         row += [_pct(_rate(overall[m][name]["passed"], applies)) for m in report.modes]
         check_rows.append(row)
     counts = report.to_dict()["counts"]
