@@ -12,7 +12,8 @@ An answer **belongs** to its instruction when its share there is at least :data:
 its share in any other instruction of the prompt and leads it by :data:`MARGIN`; instructions
 whose reference answers are near copies of each other tie (no text can tell them apart). A
 paragraph is **chatter** ("I hope this helps!") when it is short, speaks to the reader (a phrase
-of :data:`CHATTER_CUES`) and no instruction holds more than :data:`CHATTER_SHARE` of it.
+of :data:`CHATTER_CUES`) and no instruction it might belong to holds more than
+:data:`CHATTER_SHARE` of it or two of its words.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ CHATTER_CUES = re.compile(
     r"|certainly|of course|anything else|assist|thanks?|have a (great|good|nice|wonderful)|enjoy)\b",
     re.IGNORECASE,
 )
-#: ... and no instruction of the prompt holds more than this share of it.
+#: ... and no instruction it might belong to holds more than this share of it, or two of its words.
 CHATTER_SHARE = 0.5
 #: Word-level ROUGE-L F1 at which two reference answers are near copies (their instructions tie).
 TIE_SIMILARITY = 0.8
@@ -107,12 +108,15 @@ class Profile:
                 return False, other
         return own >= MARGIN, None
 
-    def is_chatter(self, text: str) -> bool:
-        """A short text that speaks to the reader and that no instruction holds much of."""
+    def is_chatter(self, text: str, among: Iterable[int] | None = None) -> bool:
+        """A short text that speaks to the reader and that no instruction (of ``among``, if
+        given: those it might belong to) holds much of."""
         tokens = words(text)
         if len(tokens) > CHATTER_WORDS or not CHATTER_CUES.search(text):
             return False
-        return max(self.shares(tokens).values(), default=0.0) <= CHATTER_SHARE
+        shares, distinct = self.shares(tokens), set(tokens) - STOPWORDS
+        candidates = self.sets if among is None else among
+        return not any(shares[s] > CHATTER_SHARE or len(distinct & self.sets[s]) > 1 for s in candidates)
 
 
 def near_copies(a: Sequence[str], b: Sequence[str]) -> bool:

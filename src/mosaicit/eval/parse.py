@@ -276,15 +276,17 @@ def _own_paragraphs(item: EvalItem) -> set[str]:
 
 
 def peel_chatter(
-    paragraphs: list[str], item: EvalItem, profile: Profile, lead: bool
+    paragraphs: list[str], item: EvalItem, profile: Profile, lead: bool, source: int | None = None
 ) -> tuple[list[str], list[str]]:
     """Split chatter paragraphs (see :mod:`mosaicit.eval.align`) off the end of ``paragraphs``
     (their start if ``lead``), keeping at least one: (kept, chatter), both in text order. No
-    paragraph of an instruction or reference answer is chatter."""
+    paragraph of an instruction or reference answer is chatter; with a ``source``, the
+    paragraphs are judged against that instruction alone (the one they would belong to)."""
     own = _own_paragraphs(item)
+    among = None if source is None else [source]
     kept = paragraphs[::-1] if lead else list(paragraphs)
     peeled: list[str] = []
-    while len(kept) > 1 and kept[-1] not in own and profile.is_chatter(kept[-1]):
+    while len(kept) > 1 and kept[-1] not in own and profile.is_chatter(kept[-1], among):
         peeled.append(kept.pop())
     if lead:
         return kept[::-1], peeled
@@ -297,7 +299,7 @@ def peel_sign_off(parsed: Parsed, item: EvalItem, profile: Profile) -> None:
     last = parsed.answers[-1] if parsed.answers else None
     if last is None or last.end is not None:
         return
-    kept, chatter = peel_chatter(_paragraphs(last.text), item, profile, lead=False)
+    kept, chatter = peel_chatter(_paragraphs(last.text), item, profile, lead=False, source=last.source)
     if chatter:
         last.text = "\n\n".join(kept)
         parsed.sign_off = "\n\n".join(chatter)
