@@ -76,29 +76,32 @@ def test_swapped_contents_fail_content_where_labels_say_which_answer_is_which():
 
 
 #: Real answers of a small model: SmolLM2-135M-Instruct (Q4_1 GGUF), greedy, 128 new tokens,
-#: through its chat template, to each instruction of the first 16 held-out prompts, alone.
+#: through its chat template, to 49 AlpacaEval instructions, each alone.
 MODEL_ANSWERS = ROOT / "tests" / "data" / "smollm2_answers.json"
 
 
-def model_responses() -> dict[str, str]:
-    """The first 16 prompts answered, labels and tags as asked, with the model's own answers."""
+@functools.cache
+def model_prompts() -> tuple[tuple[EvalItem, ...], dict[str, str]]:
+    """Prompts of 2 to 4 of those instructions, answered (labels and tags as asked) with the
+    model's own answers."""
     answers = json.loads(MODEL_ANSWERS.read_text(encoding="utf-8"))
-    return {
-        i.id: rendered(i, i.plan, {s.index: answers[s.prompt].strip() for s in i.sources})
-        for i in held_out()[:16]
-    }
+    records = [r for r in json.loads(ALPACA_EVAL.read_text(encoding="utf-8")) if r["instruction"] in answers]
+    items = tuple(build_evalset(records, size=16, min_records=2, max_records=4, seed=3).items)
+    outputs = {i.id: {s.index: answers[s.prompt].strip() for s in i.sources} for i in items}
+    return items, {i.id: rendered(i, i.plan, outputs[i.id]) for i in items}
 
 
 def test_real_model_answers_to_their_own_instructions_mostly_belong_to_them():
-    """A model's own wording shares far fewer words with the reference than the reference does:
-    41 of its 45 answers pass alignment; of the 4 that fail, two are off the topic (a thumb war
-    answered with thrombosis, a compliment answered with thanks) and two barely on it."""
-    results = score_answers(list(held_out()[:16]), model_responses(), modes=["strict"]).results
+    """A model's own wording shares far fewer words with the reference than the reference does,
+    yet most of its answers are recognisably their instruction's (35 of 40; two of the five
+    others are off the topic: a thumb war answered about thrombosis, a compliment with thanks)."""
+    items, responses = model_prompts()
+    results = score_answers(list(items), responses, modes=["strict"]).results
     blamed = sum(
         len(v.blame) for r in results for v in r.outcomes["strict"].verdicts if v.name == "alignment"
     )
     answered = sum(len(r.item.plan.answer_order) for r in results)
-    assert answered == 45 and blamed <= 4
+    assert answered >= 30 and blamed <= 0.15 * answered, (blamed, answered)
 
 
 def failing(result: PromptResult, mode: str) -> set[str]:
@@ -109,13 +112,13 @@ def failing(result: PromptResult, mode: str) -> set[str]:
 def test_chatter_around_real_model_answers_fails_strict_and_is_forgiven_loose(chatter):
     """Before the first answer or after the last, on the model's own answers (numbered ones among
     them, where the sign-off must not be taken into the last answer)."""
-    items = list(held_out()[:16])
-    base = model_responses()
+    items, base = model_prompts()
     first = chatter in PREAMBLES
     chatty = {k: f"{chatter}\n\n{v}" if first else f"{v}\n\n{chatter}" for k, v in base.items()}
-    for before, after in zip(
-        score_answers(items, base).results, score_answers(items, chatty).results, strict=True
-    ):
+    pairs = zip(
+        score_answers(list(items), base).results, score_answers(list(items), chatty).results, strict=True
+    )
+    for before, after in pairs:
         assert "outside" not in failing(before, "strict")
         assert failing(after, "strict") == failing(before, "strict") | {"outside"}
         assert failing(after, "loose") == failing(before, "loose")
