@@ -365,7 +365,6 @@ def test_ties_accept_every_order_the_rule_allows(rule, prompts, order, skipped, 
 
 # Chatter around the answers, and which answer is which (alignment), on hand-made prompts
 SIGN_OFF = "I hope this helps! Let me know if you need anything else."
-ANSWERS = ("Apples are red or green.", "The sky is blue.", "Two plus two is four.", "Paris is in France.")
 
 
 @pytest.mark.parametrize(

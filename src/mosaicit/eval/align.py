@@ -88,10 +88,6 @@ class Profile:
             return dict.fromkeys(self.sets, 0.0)
         return {s: sum(self.weights[w] for w in distinct & found) / total for s, found in self.sets.items()}
 
-    def judgeable(self, tokens: Iterable[str]) -> bool:
-        """True when ``tokens`` hold a word that is not a function word (else nothing tells them apart)."""
-        return any(w not in STOPWORDS for w in tokens)
-
     def ties(self, source: int, other: int) -> bool:
         """True when the two instructions' reference answers are near copies (or the same one)."""
         return source == other or near_copies(self.references[source], self.references[other])
@@ -117,6 +113,11 @@ class Profile:
         shares, distinct = self.shares(tokens), set(tokens) - STOPWORDS
         candidates = self.sets if among is None else among
         return not any(shares[s] > CHATTER_SHARE or len(distinct & self.sets[s]) > 1 for s in candidates)
+
+
+def judgeable(tokens: Iterable[str]) -> bool:
+    """True when ``tokens`` hold a word that is not a function word (else nothing tells them apart)."""
+    return any(w not in STOPWORDS for w in tokens)
 
 
 def near_copies(a: Sequence[str], b: Sequence[str]) -> bool:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from mosaicit.eval.align import CHATTER_WORDS, Profile
+from mosaicit.eval.align import CHATTER_WORDS, Profile, judgeable
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.parse import Answer, Parsed, parse_response
 from mosaicit.eval.rouge import lcs_length, words
@@ -295,7 +295,7 @@ def alignment(item: EvalItem, parsed: Parsed, options: Options) -> Verdict:
         if answer.source is None or answer.source not in item.plan.answer_order:
             continue
         tokens = words(answer.text)
-        if not profile.judgeable(tokens) or len(tokens) < stub_floor(len(profile.references[answer.source])):
+        if not judgeable(tokens) or len(tokens) < stub_floor(len(profile.references[answer.source])):
             continue  # nothing to tell it by, or hollow (the content check's)
         shares = profile.shares(tokens)
         belongs, rival = profile.belongs(shares, answer.source)
