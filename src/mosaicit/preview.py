@@ -8,7 +8,7 @@ import click
 
 from mosaicit.plan.plan import Plan
 from mosaicit.records import Record, Sample
-from mosaicit.render.layout import layout
+from mosaicit.render.layout import layout, piece_text
 
 COLORS = ("cyan", "green", "yellow", "magenta", "blue", "red")
 
@@ -21,7 +21,7 @@ def _paint(segments: list, plan: Plan, records: Mapping[int, Record]) -> str:
             out.append(click.style(seg, dim=True))
             continue
         record = records[seg.source]
-        text = record.prompt if seg.field == "prompt" else record.output
+        text = piece_text(seg, {(seg.source, "prompt"): record.prompt, (seg.source, "output"): record.output})
         color = COLORS[(plan.number_of(seg.source) - 1) % len(COLORS)]
         out.append(click.style(text, fg=color))
     return "".join(out)

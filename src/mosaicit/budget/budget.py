@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -32,7 +32,7 @@ from mosaicit.budget.pretoken import WHITE_SPACE, first_span, hard_parts, join_t
 from mosaicit.budget.tokens import TokenCounter
 from mosaicit.budget.wordcount import WordCounter
 from mosaicit.plan.features import PromptFeatures
-from mosaicit.render.layout import Segment
+from mosaicit.render.layout import Piece, Segment
 
 FIRST_WORD = re.compile(r"[^ \n]+")
 #: Largest composition error assumed per join for counters whose counts do not compose exactly.
@@ -73,6 +73,17 @@ class Measured:
 
 #: Per record index, what was measured of it.
 PieceCounts = Sequence[Measured]
+
+
+#: The counts of edited outputs (see :class:`~mosaicit.render.layout.Piece`), by piece.
+EditedCounts = Mapping[Piece, TextCounts]
+
+
+def _edited_counts(piece: Piece, edited: EditedCounts | None) -> TextCounts:
+    """The counts of the edited output ``piece`` stands for."""
+    if edited is None:
+        raise ValueError(f"no counts for the edited output of record {piece.source}")
+    return edited[piece]
 
 
 #: The running state of :meth:`Budget.compose`: tokens, exact, last character, carried spaces, joins.
@@ -270,15 +281,22 @@ class Budget:
             self._fixed_memo[key] = hit
         return hit
 
-    def compose(self, segments: Sequence[Segment], counts: PieceCounts, memo: Prefix | None = None) -> Count:
+    def compose(
+        self,
+        segments: Sequence[Segment],
+        counts: PieceCounts,
+        memo: Prefix | None = None,
+        edited: EditedCounts | None = None,
+    ) -> Count:
         """The count of one text laid out as ``segments``; ``counts[source]`` holds what was
-        measured of each record a :class:`Piece` refers to.
+        measured of each record a :class:`Piece` refers to, ``edited[piece]`` the counts of each
+        edited output (measured like a record text, see :meth:`text_counts`).
 
         With a ``memo`` (one per text, for layouts that grow step by step over the same
         ``counts``), the work for the part shared with the previous layout is reused.
         """
         if self.pretoken_exact:
-            return self._compose_pretoken(segments, counts)
+            return self._compose_pretoken(segments, counts, edited)
         state: State = (0, self.exact, None, "", -1)
         start = 0
         if memo is not None:
@@ -300,8 +318,11 @@ class Budget:
                         total, exact, prev = total + n, exact and ok, body[-1]
             else:
                 joins += 1
-                measured = counts[seg.source]  # type: ignore[union-attr]
-                c = measured.output if seg.field == "output" else measured.prompt  # type: ignore[union-attr]
+                measured, field = counts[seg.source], seg.field  # type: ignore[union-attr]
+                if field == "output":
+                    c = measured.output
+                else:
+                    c = measured.prompt if field == "prompt" else _edited_counts(seg, edited)  # type: ignore[arg-type]
                 if (prev is None and not carry) or (prev is not None and carry == " "):
                     total += c.sp
                 elif prev == "\n" and not carry:
@@ -317,7 +338,9 @@ class Budget:
             total, exact = total + n, exact and ok
         return Count(total, exact, max(joins, 0))
 
-    def _compose_pretoken(self, segments: Sequence[Segment], counts: PieceCounts) -> Count:
+    def _compose_pretoken(
+        self, segments: Sequence[Segment], counts: PieceCounts, edited: EditedCounts | None
+    ) -> Count:
         """:meth:`compose` for pre-token-exact counters: the fixed strings between two pieces
         are counted together (see :meth:`_between`)."""
         total, exact, joins = 0, True, -1
@@ -330,8 +353,11 @@ class Budget:
                     joins += 1
                 continue
             joins += 1
-            measured = counts[seg.source]  # type: ignore[union-attr]
-            c = measured.output if seg.field == "output" else measured.prompt  # type: ignore[union-attr]
+            measured, field = counts[seg.source], seg.field  # type: ignore[union-attr]
+            if field == "output":
+                c = measured.output
+            else:
+                c = measured.prompt if field == "prompt" else _edited_counts(seg, edited)  # type: ignore[arg-type]
             n, ok, after_space = self._between("".join(strings), tail, True)
             total, exact = total + n + (c.sp if after_space else c.nl), exact and ok and c.clean
             strings, tail = [], c.tail_sp if after_space else c.tail
@@ -389,15 +415,20 @@ class Budget:
         return hit
 
     def measure(
-        self, texts: Sequence[Sequence[Segment]], counts: PieceCounts, memos: list[Prefix] | None = None
+        self,
+        texts: Sequence[Sequence[Segment]],
+        counts: PieceCounts,
+        memos: list[Prefix] | None = None,
+        edited: EditedCounts | None = None,
     ) -> Count:
         """The combined count of several separately tokenized texts (instruction, output...);
-        ``memos`` (grown to one per text) carry the work of the previous step of a growing group."""
+        ``memos`` (grown to one per text) carry the work of the previous step of a growing group;
+        ``edited`` holds the counts of the edited outputs the texts hold."""
         if memos is not None:
             memos.extend(Prefix() for _ in range(len(texts) - len(memos)))
         tokens, exact, joins = 0, True, 0
         for i, text in enumerate(texts):
-            part = self.compose(text, counts, memos[i] if memos is not None else None)
+            part = self.compose(text, counts, memos[i] if memos is not None else None, edited)
             tokens, exact, joins = tokens + part.tokens, exact and part.exact, joins + part.joins
         return Count(tokens, exact, joins)
 

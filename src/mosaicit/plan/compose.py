@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from mosaicit.budget.budget import Budget, PieceCounts, Prefix
+from mosaicit.budget.budget import MEMO_LIMIT, Budget, PieceCounts, Prefix, TextCounts
 from mosaicit.config import MosaicConfig
-from mosaicit.plan.plan import Plan
+from mosaicit.plan.edits import AnswerFacts, answer_facts, edit_answer
+from mosaicit.plan.plan import Plan, Style
 from mosaicit.plan.planner import base_style, draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.records import Record, Reject, Sample
-from mosaicit.render.layout import layout, render
+from mosaicit.render.layout import Piece, edited_piece, layout, render
 from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.seeds import epoch_rng
 from mosaicit.tables.loader import Tables
@@ -112,6 +113,12 @@ class Composer:
         #: are a lower bound. (Newlines that join a pre-token-exact piece's last split piece can
         #: take a token away, so they get no such bound.)
         self.bounded = self.bare_exact and budget.space_exact
+        #: What the rules strategy knows of each record's answer, by record index.
+        self._facts: dict[int, AnswerFacts] = {}
+        #: The counts of each edited output, measured like a record text (exact where those are).
+        self._edited: dict[Piece, TextCounts] = {}
+        #: The records those two memos (keyed by record position) were worked out from.
+        self._memo_records: object = None
 
     def _real(self, plan: Plan, records: Sequence[Record], counts: PieceCounts) -> int:
         """The real token count of a plan: render it and tokenize it once."""
@@ -139,13 +146,61 @@ class Composer:
         """
         instruction, output = layout(plan)
         frames = self.template.frame(instruction, output, self._system(plan, counts))
-        count = self.budget.measure(frames, counts, memos)
+        edited = self._edited_counts(plan, records) if plan.edits else None
+        count = self.budget.measure(frames, counts, memos, edited)
         if not self.budget.fits(count.low):
             return None
         if self.budget.fits(count.high):
             return count.tokens, count.exact
         real = self._real(plan, records, counts)
         return (real, True) if self.budget.fits(real) else None
+
+    def _edited_counts(self, plan: Plan, records: Sequence[Record]) -> dict[Piece, TextCounts]:
+        """The counts of a plan's edited outputs, by layout piece: each edited text is counted
+        once, as a record text is (:meth:`Budget.text_counts`), and remembered."""
+        self._own_memos(records)
+        known = self._edited
+        new = [p for p in map(edited_piece, plan.edits) if p not in known]
+        if new:
+            if len(known) > MEMO_LIMIT:
+                known.clear()
+            texts = []
+            for piece in new:
+                record = records[piece.source]
+                texts.append(edit_answer(piece.edit, record.output, record.prompt))  # type: ignore[arg-type]
+            known.update(zip(new, self.budget.text_counts(texts), strict=True))
+        return known
+
+    def __getstate__(self) -> dict:
+        """The composer as sent to a worker: without the memos of the records it has seen."""
+        state = self.__dict__.copy()
+        state.update(_facts={}, _edited={}, _memo_records=None)
+        return state
+
+    def _own_memos(self, records: Sequence[Record]) -> None:
+        """Start the memos keyed by record position over when the records are other ones."""
+        if records is not self._memo_records:
+            self._facts.clear()
+            self._edited.clear()
+            self._memo_records = records
+
+    def answer_facts(self, members: Sequence[int], records: Sequence[Record]) -> list[AnswerFacts]:
+        """What the rules strategy knows of each member's answer (worked out once per record)."""
+        self._own_memos(records)
+        facts = self._facts
+        if len(facts) > MEMO_LIMIT:
+            facts.clear()
+        for i in members:
+            if i not in facts:
+                facts[i] = answer_facts(records[i].output, records[i].prompt)
+        return [facts[i] for i in members]
+
+    def plan_for(
+        self, style: Style, members: Sequence[int], records: Sequence[Record], counts: PieceCounts
+    ) -> Plan:
+        """The plan of ``members`` under ``style`` (with their answers' facts where the style edits)."""
+        answers = self.answer_facts(members, records) if STRATEGIES[style.strategy].edits_answers else None
+        return make_plan(style, members, [counts[i].features for i in members], self.tables, answers)
 
     def single_fits(self, index: int, records: Sequence[Record], counts) -> int | None:
         """The token count of a record alone in the plainest mosaic, or None if it does not fit."""
@@ -218,8 +273,9 @@ class Composer:
         n = 0
         while n < avail:
             members = order[pos : pos + n + 1]
-            plan = make_plan(style, members, [counts[i].features for i in members], self.tables)
-            if self.bounded and not self.budget.fits(pieces_floor(plan, counts)):
+            plan = self.plan_for(style, members, records, counts)
+            edited = self._edited_counts(plan, records) if plan.edits and self.bounded else None
+            if self.bounded and not self.budget.fits(pieces_floor(plan, counts, edited)):
                 break
             fit = self.measure(plan, records, counts, memos)
             if fit is None:
@@ -273,6 +329,8 @@ class Composer:
         mosaic = plan.to_dict()
         for key in ("sources", "answer_order", "skipped"):
             mosaic[key] = [members[i].index for i in mosaic[key]]
+        for edit in mosaic.get("edits", ()):
+            edit["source"] = members[edit["source"]].index
         ids = [members[i].id for i in plan.sources]
         if any(i is not None for i in ids):
             mosaic["ids"] = ids
@@ -284,9 +342,11 @@ class Composer:
         return Sample(instruction, output, len(plan.sources), mosaic, members[plan.sources[0]].system)
 
 
-def pieces_floor(plan: Plan, counts: PieceCounts) -> int:
+def pieces_floor(plan: Plan, counts: PieceCounts, edited: Mapping[Piece, TextCounts] | None = None) -> int:
     """The smallest count a plan's record pieces can have, whatever their context; a plan
-    holding a piece that is not clean gets 0 (no bound)."""
+    holding a piece that is not clean gets 0 (no bound). ``edited``: the counts of its edited
+    outputs, by piece."""
+    edits = {e.source: e for e in plan.edits}
     total = 0
     for i in plan.sources:
         c = counts[i].prompt
@@ -294,7 +354,8 @@ def pieces_floor(plan: Plan, counts: PieceCounts) -> int:
             return 0
         total += min(c.sp, c.nl)
     for i in plan.answer_order:
-        c = counts[i].output
+        edit = edits.get(i)
+        c = edited[edited_piece(edit)] if edit and edited is not None else counts[i].output
         if not c.clean:
             return 0
         total += min(c.sp, c.nl)

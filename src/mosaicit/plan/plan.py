@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from mosaicit.plan.edits import Edit
 from mosaicit.tables.check import fill
 
 
@@ -67,7 +68,9 @@ class Plan:
     ``sources`` are input record indices in the order their instructions appear;
     ``answer_order`` lists the answered ones in the order the output answers them;
     ``skipped`` are the ones left unanswered. Labels number instructions from 1 in
-    ``sources`` order, and each answer keeps its instruction's number.
+    ``sources`` order, and each answer keeps its instruction's number. ``edits`` are the
+    per-answer rules (the ``rules`` strategy): each names a record whose answer is rewritten
+    to obey it; the key is left out of :meth:`to_dict` when there are none.
     """
 
     sources: tuple[int, ...]
@@ -84,6 +87,7 @@ class Plan:
     rule_meta: str | None
     rule_meta_first: bool
     rule_meta_sep: str
+    edits: tuple[Edit, ...] = ()
 
     def number_of(self, source: int) -> int:
         """The 1-based label number of a source record."""
@@ -92,6 +96,10 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_dict` reverses it."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        if self.edits:
+            data["edits"] = [e.to_dict() for e in self.edits]
+        else:
+            del data["edits"]
         for key in ("sources", "answer_order", "skipped"):
             data[key] = list(data[key])
         for key in ("numbering", "tags"):
@@ -111,5 +119,10 @@ class Plan:
             skipped=tuple(data["skipped"]),
             numbering=Numbering(**numbering) if numbering else None,
             tags=Tags(**tags) if tags else None,
+            edits=tuple(Edit(e["source"], e["rule"], e.get("param")) for e in data.get("edits") or ()),
         )
         return cls(**fields)
+
+    def edit_of(self, source: int) -> Edit | None:
+        """The rule the answer to ``source`` obeys, if any."""
+        return next((e for e in self.edits if e.source == source), None)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 
 from mosaicit.config import MosaicConfig
+from mosaicit.plan.edits import AnswerFacts, Edit
 from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.plan import Plan, Style
 from mosaicit.plan.strategies import STRATEGIES
@@ -51,18 +53,30 @@ def draw_style(rng: random.Random, config: MosaicConfig, tables: Tables) -> Styl
     )
 
 
+def _marks(style: Style) -> str:
+    """The text of the labels and tags a style puts around the answers."""
+    label = style.numbering.label(1) if style.numbering else ""
+    return label + (style.tags.begin + style.tags.end if style.tags else "")
+
+
 def base_style() -> Style:
     """The plainest style: Format with no numbering, tags or meta-instruction."""
     return Style(FORMAT, None, None, None, "\n", True, "\n", None, True, "\n", 0.0, 0)
 
 
 def make_plan(
-    style: Style, sources: Sequence[int], prompts: Sequence[PromptFeatures], tables: Tables
+    style: Style,
+    sources: Sequence[int],
+    prompts: Sequence[PromptFeatures],
+    tables: Tables,
+    answers: Sequence[AnswerFacts] | None = None,
 ) -> Plan:
     """The plan for ``sources`` (record indices, in instruction order) under ``style``.
 
-    ``prompts`` are the features of those records' full instructions. A one-record mosaic gets no
-    auxiliary strategy. Deterministic: the same inputs give the same plan.
+    ``prompts`` are the features of those records' full instructions; ``answers`` what a strategy
+    that edits answers knows of their outputs (needed for such a strategy only). A one-record
+    mosaic gets no auxiliary strategy, nor does a mosaic whose answers take no rule.
+    Deterministic: the same inputs give the same plan.
     """
     strategy, rule = style.strategy, style.rule
     if len(sources) == 1 and STRATEGIES[strategy].rules:
@@ -70,11 +84,20 @@ def make_plan(
     answer = list(range(len(sources)))
     skipped: list[int] = []
     rule_meta = None
+    edits: tuple[Edit, ...] = ()
     if rule:
         chosen = STRATEGIES[strategy]
         rng = detail_rng(style.detail_seed)
         table = tables.section(strategy)
-        answer, skipped, rule_meta = chosen.apply(rule, prompts, style.mask_ratio, rng, table)
+        if chosen.edits_answers:
+            if answers is None:
+                raise ValueError(f"strategy {strategy} needs the answers' facts")
+            drawn, rule_meta = chosen.edit(rule, answers, _marks(style), rng, table)
+            edits = tuple(replace(e, source=sources[i]) for i, e in drawn)
+            if not edits:
+                strategy, rule = FORMAT, None
+        else:
+            answer, skipped, rule_meta = chosen.apply(rule, prompts, style.mask_ratio, rng, table)
     return Plan(
         sources=tuple(sources),
         strategy=strategy,
@@ -90,4 +113,5 @@ def make_plan(
         rule_meta=rule_meta,
         rule_meta_first=style.rule_meta_first,
         rule_meta_sep=style.rule_meta_sep,
+        edits=edits,
     )

@@ -5,16 +5,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from mosaicit.plan.edits import Edit, edit_answer
 from mosaicit.plan.plan import Plan
 
 ANSWER_JOINER = "\n\n"
 
 
 class Piece(NamedTuple):
-    """A record's text inside a layout: its source index and which field (prompt or output)."""
+    """A record's text inside a layout: its source index and which field (prompt or output);
+    an output with an ``edit`` stands for that output rewritten by the rule (field ``edited``)."""
 
     source: int
     field: str
+    edit: Edit | None = None
+
+
+#: The field of a :class:`Piece` that is an output rewritten by its edit.
+EDITED = "edited"
+
+
+def edited_piece(edit: Edit) -> Piece:
+    """The piece that stands for the output of ``edit.source`` rewritten by ``edit``."""
+    return Piece(edit.source, EDITED, edit)
 
 
 Segment = str | Piece
@@ -39,22 +51,33 @@ def layout(plan: Plan) -> tuple[list[Segment], list[Segment]]:
     instruction = _wrap(instruction, plan.rule_meta, plan.rule_meta_first, plan.rule_meta_sep)
 
     output: list[Segment] = []
+    edits = {e.source: e for e in plan.edits}
     for source in plan.answer_order:
         if output:
             output.append(ANSWER_JOINER)
         if plan.numbering:
             output.append(plan.numbering.label(plan.number_of(source)))
+        edit = edits.get(source)
+        answer = edited_piece(edit) if edit else Piece(source, "output")
         if plan.tags:
             inner = "\n" if plan.tags.newline else " "
-            output += [plan.tags.begin + inner, Piece(source, "output"), inner + plan.tags.end]
+            output += [plan.tags.begin + inner, answer, inner + plan.tags.end]
         else:
-            output.append(Piece(source, "output"))
+            output.append(answer)
     return instruction, output
+
+
+def piece_text(piece: Piece, texts: Mapping[tuple[int, str], str]) -> str:
+    """The text of a piece, from record texts keyed by ``(source, field)``; an edited output is
+    rewritten from its record's output and prompt."""
+    if piece.edit is None:
+        return texts[(piece.source, piece.field)]
+    return edit_answer(piece.edit, texts[(piece.source, "output")], texts[(piece.source, "prompt")])
 
 
 def join(segments: list[Segment], texts: Mapping[tuple[int, str], str]) -> str:
     """Concatenate a layout, looking pieces up by ``(source, field)``."""
-    return "".join(s if isinstance(s, str) else texts[(s.source, s.field)] for s in segments)
+    return "".join(s if isinstance(s, str) else piece_text(s, texts) for s in segments)
 
 
 def render(plan: Plan, prompts: Mapping[int, str], outputs: Mapping[int, str]) -> tuple[str, str]:

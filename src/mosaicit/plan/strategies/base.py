@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mosaicit.plan.edits import AnswerFacts, Edit
 from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.labels import draw_format_meta, draw_numbering, draw_tags
 from mosaicit.plan.plan import Numbering, Tags
@@ -48,6 +49,8 @@ class Strategy:
     rules_option: ClassVar[str | None] = None
     section: ClassVar[str | None] = None
     effects: ClassVar[frozenset[str]] = frozenset()
+    #: True for a strategy that rewrites answers (:meth:`edit`) instead of choosing which to give.
+    edits_answers: ClassVar[bool] = False
 
     @property
     def monotone(self) -> bool:
@@ -94,6 +97,20 @@ class Strategy:
         """For ``rule``: the answered positions in answer order, the skipped positions
         (ascending) and the meta-instruction; positions are 0-based in instruction order."""
         raise NotImplementedError(f"strategy {self.name} has no rules")
+
+    def edit(
+        self,
+        rule: str,
+        answers: Sequence[AnswerFacts],
+        marks: str,
+        rng: random.Random,
+        table: Any,
+    ) -> tuple[list[tuple[int, Edit]], str | None]:
+        """For a strategy that :attr:`edits_answers`: the rules drawn for some answers, as
+        ``(position, edit)`` pairs (positions 0-based in instruction order), and the
+        meta-instruction that states them (None, with no pairs, when no answer takes a rule).
+        ``marks`` is the text of the labels and tags put around the answers."""
+        raise NotImplementedError(f"strategy {self.name} does not edit answers")
 
 
 def register(cls: type[Strategy]) -> type[Strategy]:
