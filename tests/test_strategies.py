@@ -20,9 +20,9 @@ from mosaicit.tables.check import Checker
 TABLES = load_tables()
 
 
-def test_the_registry_holds_the_four_strategies_in_draw_order():
-    assert STRATEGY_NAMES == ("primary", "format", "permute", "maskout")
-    assert [s.rank for s in STRATEGIES.values()] == [0, 1, 2, 3]
+def test_the_registry_holds_the_five_strategies_in_draw_order():
+    assert STRATEGY_NAMES == ("primary", "format", "permute", "maskout", "rules")
+    assert [s.rank for s in STRATEGIES.values()] == [0, 1, 2, 3, 4]
     assert {n for mix in VERSIONS.values() for n in mix} <= set(STRATEGIES)
 
 

@@ -45,7 +45,7 @@ strategy_options = block(
         type=click.Choice(tuple(VERSIONS)),
         default="both",
         show_default=True,
-        help="Strategy mix: format, order (+permute), mask (+maskout), both, or primary. "
+        help="Strategy mix: format, order (+permute), mask (+maskout), both, primary, or rules (+rules). "
         "--version is the research script's name for it.",
     ),
     click.option(

@@ -10,6 +10,7 @@ from mosaicit.plan.strategies.format import FORMAT
 from mosaicit.plan.strategies.maskout import MASK_RULES, MASKOUT
 from mosaicit.plan.strategies.permute import PERMUTE, PERMUTE_RULES
 from mosaicit.plan.strategies.primary import PRIMARY
+from mosaicit.plan.strategies.rules import RULES
 
 WRAP_MODES = ("uniform", "fix_max", "max_length", "exp", "pareto", "lognormal", "logistic2")
 #: The mixes (``version``, ``--mix``): named strategy weights.
@@ -19,6 +20,7 @@ VERSIONS: dict[str, dict[str, float]] = {
     "mask": {FORMAT: 1, MASKOUT: 1},
     "both": {FORMAT: 1, PERMUTE: 1, MASKOUT: 1},
     "primary": {PRIMARY: 1},
+    "rules": {FORMAT: 1, RULES: 1},
 }
 
 
