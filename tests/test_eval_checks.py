@@ -17,7 +17,7 @@ from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES
 from mosaicit.render.layout import render
 
-CHECKS = ("instructions", "numbering", "order", "tags", "outside", "content", "alignment")
+CHECKS = ("instructions", "numbering", "order", "tags", "outside", "content", "alignment", "rules")
 
 
 def failed(
@@ -249,6 +249,7 @@ def test_checks_apply_only_where_the_plan_asks():
         "order": False,
         "tags": False,
         "outside": True,
+        "rules": False,
     }
 
 

@@ -181,8 +181,8 @@ def test_table_layout_is_stable():
         "group", "prompts", "strict", "prompt", "strict", "layout", "strict", "content", "strict", "instr"
     ]  # fmt: skip
     assert lines[4].split()[:5] == ["all", "12", "75.0%", "75.0%", "75.0%"]  # 3 missing fail both
-    assert lines[-9].split() == ["check", "kind", "applies", "strict", "pass"]
-    assert [line.split()[:2] for line in lines[-7:]] == [
+    assert lines[-10].split() == ["check", "kind", "applies", "strict", "pass"]
+    assert [line.split()[:2] for line in lines[-8:]] == [
         ["instructions", "layout"],
         ["numbering", "layout"],
         ["order", "layout"],
@@ -190,6 +190,7 @@ def test_table_layout_is_stable():
         ["outside", "layout"],
         ["content", "content"],
         ["alignment", "content"],
+        ["rules", "layout"],
     ]
 
 

@@ -1,5 +1,6 @@
 """Evaluate how well a model follows mosaic instructions: build prompts, generate, score by rules."""
 
+from mosaicit.eval import rules as _rules  # noqa: F401 - registers the per-answer rules check
 from mosaicit.eval.build import BuildResult, build_evalset, write_evalset
 from mosaicit.eval.checks import REGISTRY, Options, Verdict, check_response, register
 from mosaicit.eval.evalset import EvalItem, read_evalset

@@ -27,6 +27,7 @@ from mosaicit.eval.parse import find_labels, find_tags
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.formats import Columns
 from mosaicit.io.sources import source_name
+from mosaicit.plan.edits import edit_answer
 from mosaicit.plan.plan import Plan
 from mosaicit.records import Record, Sample
 from mosaicit.run.groups import Run
@@ -55,10 +56,16 @@ def rule_key(plan: Plan) -> str:
     return f"{plan.strategy}.{plan.rule}" if plan.rule else "none"
 
 
+def reference(plan: Plan, record: Record) -> str:
+    """A record's reference answer in a plan: its output, rewritten by its rule if it has one."""
+    edit = plan.edit_of(record.index)
+    return record.output if edit is None else edit_answer(edit, record.output, record.prompt)
+
+
 def to_item(number: int, sample: Sample, records: Sequence[Record]) -> EvalItem:
     """An eval item from a composed sample and its records, in the order of its sources."""
     plan = Plan.from_dict(sample.mosaic)
-    sources = tuple(Source(r.index, n, r.prompt, r.output) for n, r in enumerate(records, 1))
+    sources = tuple(Source(r.index, n, r.prompt, reference(plan, r)) for n, r in enumerate(records, 1))
     messages = [{"role": "system", "content": sample.system}] if sample.system else []
     messages.append({"role": "user", "content": sample.instruction})
     return EvalItem(
