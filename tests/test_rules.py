@@ -84,6 +84,8 @@ def test_a_rule_is_not_drawn_where_it_does_not_apply():
     assert "upper" not in shout.rules and "lower" in shout.rules
     assert "no_commas" not in answer_facts("No commas here at all.", "Say it.").rules
     assert "sentences" not in answer_facts("One sentence only here.", "Say it.").rules
+    broken = answer_facts("First one here.\u2028Second one here. Third one.", "Say it.")
+    assert not {"sentences", "bullets"} & set(broken.rules)  # any line break: not one paragraph
 
 
 def test_on_real_answers_every_drawable_rule_fits(records):

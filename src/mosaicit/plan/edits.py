@@ -180,7 +180,7 @@ def answer_facts(answer: str, instruction: str) -> AnswerFacts:
     if len(answer.split()) < MIN_WORDS:
         return NO_RULES
     code = looks_like_code(answer)
-    count = 0 if code or "\n" in answer else sentence_count(answer)
+    count = 0 if code or len(answer.splitlines()) > 1 else sentence_count(answer)
     fits = [PREFIX, SUFFIX]  # their text is checked against the answer when drawn
     candidates: list[tuple[str, Param]] = [(REPEAT, None), (CODE_BLOCK, None)]
     if not code:
