@@ -21,7 +21,6 @@ from conftest import ALPACA_EVAL, SAMPLE, TOKENIZERS
 from mosaicit.cli import main
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError
-from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.planner import draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.strategies.maskout import MASKOUT
@@ -29,6 +28,7 @@ from mosaicit.run.memory import mosaic
 from mosaicit.tables import load_tables
 from mosaicit.tables.coherence import incoherence
 from mosaicit.tables.loader import tables_from_data
+from mosaicit.types.features import PromptFeatures
 
 TABLES = load_tables()
 PUT_BACK = "Answer each instruction, placing the answer between {begin} and {end}."

@@ -124,7 +124,7 @@ def test_samples_trace_back_to_their_records_and_follow_their_plans(alpaca_eval,
         if referenced:
             assert numbering, "a rule that names numbers needs visible numbers"
         if numbering:
-            from mosaicit.plan.plan import Plan
+            from mosaicit.types.plan import Plan
 
             plan = Plan.from_dict(m)
             for i in m["sources"]:

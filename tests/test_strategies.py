@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from mosaicit.config import VERSIONS, MosaicConfig
-from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.planner import draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES, STRATEGY_NAMES, Strategy, register
 from mosaicit.plan.strategies.base import REGISTRY
 from mosaicit.tables import load_tables
 from mosaicit.tables.check import Checker
+from mosaicit.types.features import PromptFeatures
 
 TABLES = load_tables()
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import TOKENIZERS
 from formats_helpers import VICUNA_SYSTEM, fastchat_vicuna, hf_tokenizer
 from mosaicit.errors import MosaicitError
-from mosaicit.render.layout import Piece, join
+from mosaicit.render.layout import join
 from mosaicit.render.templates import (
     BareTemplate,
     ChatMLTemplate,
@@ -19,6 +19,7 @@ from mosaicit.render.templates import (
     added_affixes,
     load_template,
 )
+from mosaicit.types.segments import Piece
 
 EXCHANGES = [
     ("", [("What is 2+2?", "4")]),

@@ -25,8 +25,8 @@ from typing import Any
 
 from mosaicit.budget.budget import PieceCounts
 from mosaicit.plan.compose import Composer
-from mosaicit.records import Record, Sample
 from mosaicit.seeds import shard_of, shard_seed
+from mosaicit.types.records import Record, Sample
 
 #: A record's stable key from its input ``index`` and its exchange number (None if not split).
 KeyOf = Callable[[int, "int | None"], str]

@@ -31,8 +31,8 @@ from typing import NamedTuple
 from mosaicit.budget.pretoken import WHITE_SPACE, first_span, hard_parts, join_tail, newline_lead
 from mosaicit.budget.tokens import TokenCounter
 from mosaicit.budget.wordcount import WordCounter
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.render.layout import Segment
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.segments import Segment
 
 FIRST_WORD = re.compile(r"[^ \n]+")
 #: Largest composition error assumed per join for counters whose counts do not compose exactly.

@@ -27,11 +27,11 @@ from mosaicit.eval.parse import find_labels, find_tags
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.formats import Columns
 from mosaicit.io.sources import source_name
-from mosaicit.plan.plan import Plan
-from mosaicit.records import Record, Sample
 from mosaicit.run.groups import Run
 from mosaicit.run.memory import Mosaics, members
 from mosaicit.run.spec import InputOptions, RunSpec
+from mosaicit.types.plan import Plan
+from mosaicit.types.records import Record, Sample
 
 MAX_PASSES = 50
 

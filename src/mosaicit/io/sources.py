@@ -25,7 +25,7 @@ from mosaicit.io.inputs import STDIN, expand, given_name, split_suffix
 from mosaicit.io.jsonstream import EncodedRow, iter_json, write_rows
 from mosaicit.io.parquet import iter_parquet, write_parquet
 from mosaicit.io.wellformed import problem
-from mosaicit.records import Reject
+from mosaicit.types.records import Reject
 
 OUTPUT_SUFFIXES = (".json", ".jsonl", ".parquet")
 BAD_RECORD_POLICIES = ("error", "skip")

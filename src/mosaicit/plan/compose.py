@@ -18,14 +18,14 @@ from functools import partial
 
 from mosaicit.budget.budget import Budget, PieceCounts, Prefix
 from mosaicit.config import MosaicConfig
-from mosaicit.plan.plan import Plan
 from mosaicit.plan.planner import base_style, draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES
-from mosaicit.records import Record, Reject, Sample
 from mosaicit.render.layout import layout, render
 from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.seeds import epoch_rng
 from mosaicit.tables.loader import Tables
+from mosaicit.types.plan import Plan
+from mosaicit.types.records import Record, Reject, Sample
 
 
 def draw_size(rng: random.Random, mode: str, max_num: int) -> int:

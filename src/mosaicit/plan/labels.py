@@ -8,8 +8,8 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mosaicit.plan.plan import Numbering, Tags
-from mosaicit.tables.check import fill
+from mosaicit.types.placeholders import fill
+from mosaicit.types.plan import Numbering, Tags
 
 if TYPE_CHECKING:  # the loader imports the strategies, which import this module
     from mosaicit.tables.loader import Tables

@@ -11,12 +11,12 @@ import random
 from collections.abc import Sequence
 
 from mosaicit.config import MosaicConfig
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.plan.plan import Plan, Style
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.strategies.format import FORMAT
 from mosaicit.seeds import detail_rng, draw_detail_seed
 from mosaicit.tables.loader import Tables
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.plan import Plan, Style
 
 LINE_BREAKS = ("\n", "\n\n")
 

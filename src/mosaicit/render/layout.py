@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
 
-from mosaicit.plan.plan import Plan
+from mosaicit.types.plan import Plan
+from mosaicit.types.segments import Piece, Segment
 
 ANSWER_JOINER = "\n\n"
-
-
-class Piece(NamedTuple):
-    """A record's text inside a layout: its source index and which field (prompt or output)."""
-
-    source: int
-    field: str
-
-
-Segment = str | Piece
 
 
 def _wrap(core: list[Segment], meta: str | None, first: bool, sep: str) -> list[Segment]:

@@ -10,7 +10,7 @@ from typing import Protocol
 from mosaicit.budget.tokens import TokenCounter, hf_counter
 from mosaicit.errors import MosaicitError, ParamError
 from mosaicit.render.jinja_chat import JinjaChat, read_chat_config
-from mosaicit.render.layout import Segment
+from mosaicit.types.segments import Segment
 
 
 class Template(Protocol):

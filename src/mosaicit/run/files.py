@@ -33,9 +33,7 @@ from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import PASSTHROUGH, Part, PartWriter, write_marker
 from mosaicit.io.sources import MAX_BAD_SHARE, ReadStats, output_kind, source_name
 from mosaicit.io.wellformed import dumps_escaped
-from mosaicit.plan.plan import Plan
 from mosaicit.progress import Progress
-from mosaicit.records import Reject, Sample
 from mosaicit.render.templates import ChatTemplate, Template
 from mosaicit.run import steps
 from mosaicit.run.assemble import open_run
@@ -56,6 +54,8 @@ from mosaicit.run.summary import (
 )
 from mosaicit.shards import FileKeys, KeyOf
 from mosaicit.store import Allowance, RecordStore
+from mosaicit.types.plan import Plan
+from mosaicit.types.records import Reject, Sample
 
 #: Characters of record text a run keeps in memory before its records wait in spool files
 #: (``$MOSAICIT_KEEP_IN_MEMORY`` overrides it; 0 spools every record).

@@ -19,14 +19,14 @@ from mosaicit.budget.tokens import TokenCounter
 from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError, RecordError
 from mosaicit.plan.compose import Composer, split_usable
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.records import Record, Reject, Sample
 from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.run.executors import Executor, MeasureUnit, executor_for
 from mosaicit.seeds import group_seed, unseeded_rng
 from mosaicit.shards import ComposeJob, KeyOf, WritePart, plan_units
 from mosaicit.store import RecordStore
 from mosaicit.tables.loader import Tables
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.records import Record, Reject, Sample
 
 COUNT_BATCH = 4096
 #: Each measure batch of a pool takes 1 / (GUIDED_SHARE x workers) of the records left.

@@ -43,11 +43,11 @@ from mosaicit.errors import InputError, MosaicitError, RecordError
 from mosaicit.extras import require
 from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, split_suffix
 from mosaicit.plan.compose import Tally
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.records import Record
 from mosaicit.run.executors import LocalExecutor, MeasureUnit
 from mosaicit.run.groups import COUNT_BATCH
 from mosaicit.shards import ComposeJob, ComposeUnit, unit_results
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.records import Record
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
 SCHEME = "://"

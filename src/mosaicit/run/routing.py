@@ -28,8 +28,8 @@ from typing import Any
 from mosaicit.errors import ParamError
 from mosaicit.io.chats import is_continuation
 from mosaicit.io.formats import Conversation
-from mosaicit.records import Record, Reject
 from mosaicit.store import RecordStore
+from mosaicit.types.records import Record, Reject
 
 CONVERSATION_POLICIES = ("passthrough", "first-turn", "split")
 SYSTEM_POLICIES = ("group", "passthrough")

@@ -17,12 +17,12 @@ from mosaicit.budget.budget import PieceCounts
 from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.formats import Conversation
 from mosaicit.io.sources import ReadStats, read_conversations, write_dataset
-from mosaicit.records import Record, Reject, Sample
 from mosaicit.run.groups import Run
 from mosaicit.run.routing import Routed
 from mosaicit.run.routing import route as route_conversations
 from mosaicit.run.spec import OutputOptions, RunSpec
 from mosaicit.store import RecordStore
+from mosaicit.types.records import Record, Reject, Sample
 
 
 class Rejects:

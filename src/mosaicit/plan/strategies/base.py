@@ -12,10 +12,10 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.labels import draw_format_meta, draw_numbering, draw_tags
-from mosaicit.plan.plan import Numbering, Tags
 from mosaicit.tables.check import Checker
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.plan import Numbering, Tags
 
 if TYPE_CHECKING:  # the config validates against the registry
     from mosaicit.config import MosaicConfig

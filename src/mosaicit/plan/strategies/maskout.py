@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.strategies.base import Strategy, register
 from mosaicit.tables.check import Checker, fill
 from mosaicit.tables.coherence import SKIPS
+from mosaicit.types.features import PromptFeatures
 
 MASKOUT = "maskout"
 #: The mask rules, as ``--mask-rules`` names them.

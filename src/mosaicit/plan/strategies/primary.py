@@ -6,8 +6,8 @@ import random
 from typing import TYPE_CHECKING
 
 from mosaicit.plan.labels import draw_numbering
-from mosaicit.plan.plan import Numbering, Tags
 from mosaicit.plan.strategies.base import Strategy, register
+from mosaicit.types.plan import Numbering, Tags
 
 if TYPE_CHECKING:  # both import the registry
     from mosaicit.config import MosaicConfig

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from mosaicit.tables.check import fill
+from mosaicit.types.placeholders import fill
 
 
 @dataclass(frozen=True)
