@@ -25,9 +25,8 @@ from mosaicit.plan.planner import draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.strategies.maskout import MASKOUT
 from mosaicit.run.memory import mosaic
-from mosaicit.tables import load_tables
 from mosaicit.tables.coherence import incoherence
-from mosaicit.tables.loader import tables_from_data
+from mosaicit.tables.loader import load_tables, tables_from_data
 from mosaicit.types.features import PromptFeatures
 
 TABLES = load_tables()

@@ -15,7 +15,7 @@ from mosaicit.plan.strategies.permute import NEEDS_NUMBERS as PERMUTE_NEEDS
 from mosaicit.plan.strategies.permute import PERMUTE
 from mosaicit.plan.strategies.primary import PRIMARY
 from mosaicit.render.layout import render
-from mosaicit.tables import load_tables
+from mosaicit.tables.loader import load_tables
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.plan import Numbering, Plan, Style
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from mosaicit.config import VERSIONS, MosaicConfig
+from mosaicit.config import MIXES, VERSIONS, MosaicConfig
 from mosaicit.plan.planner import draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES, STRATEGY_NAMES, Strategy, register
 from mosaicit.plan.strategies.base import REGISTRY
-from mosaicit.tables import load_tables
 from mosaicit.tables.check import Checker
+from mosaicit.tables.loader import load_tables
 from mosaicit.types.features import PromptFeatures
 
 TABLES = load_tables()
@@ -24,6 +24,18 @@ def test_the_registry_holds_the_four_strategies_in_draw_order():
     assert STRATEGY_NAMES == ("primary", "format", "permute", "maskout")
     assert [s.rank for s in STRATEGIES.values()] == [0, 1, 2, 3]
     assert {n for mix in VERSIONS.values() for n in mix} <= set(STRATEGIES)
+
+
+def test_each_strategy_declares_its_place_in_the_mixes():
+    assert all(set(s.mixes) <= set(MIXES) for s in STRATEGIES.values())
+    assert VERSIONS == {
+        "format": {"format": 1},
+        "order": {"format": 1, "permute": 1},
+        "mask": {"format": 1, "maskout": 1},
+        "both": {"format": 1, "permute": 1, "maskout": 1},
+        "primary": {"primary": 1},
+    }
+    assert list(VERSIONS["both"]) == ["format", "permute", "maskout"]
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)

@@ -10,8 +10,8 @@ import yaml
 from mosaicit.errors import MosaicitError
 from mosaicit.plan.strategies.maskout import MASK_RULES, MASKOUT
 from mosaicit.plan.strategies.permute import PERMUTE, PERMUTE_RULES
-from mosaicit.tables import fill, load_tables
-from mosaicit.tables.loader import _parse, tables_from_data
+from mosaicit.tables.check import fill
+from mosaicit.tables.loader import _parse, load_tables, tables_from_data
 
 
 @pytest.fixture(scope="module")

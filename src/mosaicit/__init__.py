@@ -9,7 +9,7 @@ from mosaicit.render.layout import render  # noqa: E402
 from mosaicit.run.files import FormatOptions, augment_dataset, convert_dataset  # noqa: E402
 from mosaicit.run.groups import Run  # noqa: E402
 from mosaicit.run.memory import Augmented, augment, mosaic  # noqa: E402
-from mosaicit.tables import Tables, load_tables  # noqa: E402
+from mosaicit.tables.loader import Tables, load_tables  # noqa: E402
 from mosaicit.types.plan import Plan  # noqa: E402
 from mosaicit.types.records import Record, Reject, Sample  # noqa: E402
 

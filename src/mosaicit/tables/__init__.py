@@ -1,6 +1,5 @@
-"""The template tables (data files), their checks and their loader."""
+"""The template tables (data files), their checks and their loader.
 
-from mosaicit.tables.check import fill
-from mosaicit.tables.loader import Tables, load_tables
-
-__all__ = ["Tables", "fill", "load_tables"]
+Import from the modules: :mod:`~mosaicit.tables.loader` (``load_tables``) and
+:mod:`~mosaicit.tables.slots` (``Tables``), below the strategies, which the loader asks for their sections.
+"""

@@ -9,7 +9,7 @@ from typing import Any
 
 from mosaicit.plan.strategies.base import Strategy, register
 from mosaicit.tables.check import Checker, fill
-from mosaicit.tables.coherence import SKIPS
+from mosaicit.tables.effects import SKIPS
 from mosaicit.types.features import PromptFeatures
 
 MASKOUT = "maskout"
@@ -65,6 +65,7 @@ class Maskout(Strategy):
 
     name = MASKOUT
     rank = 3
+    mixes = ("mask", "both")
     rules = MASK_RULES
     numbered_rules = NEEDS_NUMBERS
     rules_option = "mask_rules"

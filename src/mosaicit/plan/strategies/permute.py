@@ -13,7 +13,7 @@ from typing import Any
 
 from mosaicit.plan.strategies.base import Strategy, register
 from mosaicit.tables.check import Checker, fill
-from mosaicit.tables.coherence import REORDERS
+from mosaicit.tables.effects import REORDERS
 from mosaicit.types.features import NO_LETTER, PromptFeatures
 
 PERMUTE = "permute"
@@ -89,6 +89,7 @@ class Permute(Strategy):
 
     name = PERMUTE
     rank = 2
+    mixes = ("order", "both")
     rules = PERMUTE_RULES
     numbered_rules = NEEDS_NUMBERS
     rules_option = "orderings"
