@@ -7,7 +7,7 @@ import random
 import pytest
 
 from mosaicit.plan.strategies.maskout import MASKOUT, maskout, skip_count
-from mosaicit.tables.loader import load_tables
+from mosaicit.plan.tables.loader import load_tables
 from mosaicit.types.features import PromptFeatures
 
 TABLES = load_tables()

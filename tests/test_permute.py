@@ -7,7 +7,7 @@ import random
 import pytest
 
 from mosaicit.plan.strategies.permute import ORDERINGS, PERMUTE, PERMUTE_RULES, permute
-from mosaicit.tables.loader import load_tables
+from mosaicit.plan.tables.loader import load_tables
 from mosaicit.types.features import PromptFeatures
 
 TABLES = load_tables()

@@ -14,8 +14,8 @@ from mosaicit.plan.strategies.maskout import NEEDS_NUMBERS as MASK_NEEDS
 from mosaicit.plan.strategies.permute import NEEDS_NUMBERS as PERMUTE_NEEDS
 from mosaicit.plan.strategies.permute import PERMUTE
 from mosaicit.plan.strategies.primary import PRIMARY
+from mosaicit.plan.tables.loader import load_tables
 from mosaicit.render.layout import render
-from mosaicit.tables.loader import load_tables
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.plan import Numbering, Plan, Style
 

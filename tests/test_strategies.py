@@ -13,8 +13,8 @@ from mosaicit.config import MIXES, VERSIONS, MosaicConfig
 from mosaicit.plan.planner import draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES, STRATEGY_NAMES, Strategy, register
 from mosaicit.plan.strategies.base import REGISTRY
-from mosaicit.tables.check import Checker
-from mosaicit.tables.loader import load_tables
+from mosaicit.plan.tables.check import Checker
+from mosaicit.plan.tables.loader import load_tables
 from mosaicit.types.features import PromptFeatures
 
 TABLES = load_tables()

@@ -378,7 +378,7 @@ def tables() -> None:
 @user_errors
 def tables_list(path: str | None) -> None:
     """Validate the tables and list how many variants each slot holds."""
-    from mosaicit.tables.loader import load_tables
+    from mosaicit.plan.tables.loader import load_tables
 
     loaded = load_tables(path)
     click.echo(f"{loaded.source}: valid")
@@ -391,7 +391,7 @@ def tables_list(path: str | None) -> None:
 @user_errors
 def tables_validate(path: str) -> None:
     """Check a tables file; exit 1 with the first problem found."""
-    from mosaicit.tables.loader import load_tables
+    from mosaicit.plan.tables.loader import load_tables
 
     load_tables(path)
     click.echo(f"{path}: valid")
@@ -406,7 +406,7 @@ def tables_export(path: str) -> None:
 
     from mosaicit.io.atomic import atomic_open
 
-    text = resources.files("mosaicit.tables").joinpath("default.yaml").read_text(encoding="utf-8")
+    text = resources.files("mosaicit.plan.tables").joinpath("default.yaml").read_text(encoding="utf-8")
     if Path(path).exists():
         raise MosaicitError(f"{path}: already exists; not overwritten")
     with atomic_open(path) as out:

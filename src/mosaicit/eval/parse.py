@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from mosaicit.eval.align import Profile
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.rouge import containment, lcs_length, words
-from mosaicit.tables.check import fill
+from mosaicit.plan.tables.check import fill
 from mosaicit.types.plan import Numbering
 
 EMPHASIS = r"[*_`]*"

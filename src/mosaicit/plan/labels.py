@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from mosaicit.tables.slots import Tables
+from mosaicit.plan.tables.slots import Tables
 from mosaicit.types.placeholders import fill
 from mosaicit.types.plan import Numbering, Tags
 
@@ -38,7 +38,7 @@ def draw_format_meta(
 ) -> str | None:
     """The meta-instruction that states the tags, a generic one, or none, drawn from ``choices``
     (the tagged and the generic wordings this mosaic's strategy allows, see
-    :meth:`~mosaicit.tables.slots.Tables.format_choices`; with no generic one, none)."""
+    :meth:`~mosaicit.plan.tables.slots.Tables.format_choices`; with no generic one, none)."""
     tagged, generic = choices
     if tags is not None:
         return fill(rng.choice(tagged), begin=tags.begin, end=tags.end)

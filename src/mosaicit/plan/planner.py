@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from mosaicit.config import MosaicConfig
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.strategies.format import FORMAT
+from mosaicit.plan.tables.loader import Tables
 from mosaicit.seeds import detail_rng, draw_detail_seed
-from mosaicit.tables.loader import Tables
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.plan import Plan, Style
 

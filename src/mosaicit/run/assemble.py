@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 from mosaicit.budget.cache import CountCache, default_cache_dir
 from mosaicit.budget.tokens import TokenCounter, hf_counter, load_counter
+from mosaicit.plan.tables.loader import Tables, load_tables
 from mosaicit.render.templates import chat_folder, load_template
 from mosaicit.run.executors import Executor, executor_for
 from mosaicit.run.groups import Run
 from mosaicit.run.spec import RunSpec
-from mosaicit.tables.loader import Tables, load_tables
 
 
 @contextlib.contextmanager

@@ -22,9 +22,9 @@ from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import PART_KINDS, check_part_folder
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options, output_kind
+from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import TEMPLATES
 from mosaicit.run.routing import check_policies
-from mosaicit.tables.loader import Tables
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
 from mosaicit.plan.labels import draw_format_meta, draw_numbering, draw_tags
-from mosaicit.tables.check import Checker
-from mosaicit.tables.slots import Tables
+from mosaicit.plan.tables.check import Checker
+from mosaicit.plan.tables.slots import Tables
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.plan import Numbering, Tags
 
@@ -47,8 +47,8 @@ class Strategy:
     default is every rule, :func:`~mosaicit.plan.strategies.option_rules`). ``mixes`` names the
     mixes (``--mix``) it takes part in, with weight 1.
     ``section`` is its own top-level slot of the tables, read by :meth:`load_table`.
-    ``effects`` says what its rules do to the answers (:data:`~mosaicit.tables.coherence.SKIPS`,
-    :data:`~mosaicit.tables.coherence.REORDERS`): the Format layer draws no wording that says
+    ``effects`` says what its rules do to the answers (:data:`~mosaicit.plan.tables.effects.SKIPS`,
+    :data:`~mosaicit.plan.tables.effects.REORDERS`): the Format layer draws no wording that says
     otherwise, and the tables are checked against them when they load.
     """
 

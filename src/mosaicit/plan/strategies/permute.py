@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mosaicit.plan.strategies.base import Strategy, register
-from mosaicit.tables.check import Checker, fill
-from mosaicit.tables.effects import REORDERS
+from mosaicit.plan.tables.check import Checker, fill
+from mosaicit.plan.tables.effects import REORDERS
 from mosaicit.types.features import NO_LETTER, PromptFeatures
 
 PERMUTE = "permute"

@@ -6,7 +6,7 @@ import random
 
 from mosaicit.plan.labels import draw_numbering
 from mosaicit.plan.strategies.base import Options, Strategy, register
-from mosaicit.tables.slots import Tables
+from mosaicit.plan.tables.slots import Tables
 from mosaicit.types.plan import Numbering, Tags
 
 PRIMARY = "primary"

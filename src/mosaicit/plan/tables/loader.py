@@ -1,7 +1,7 @@
 """Load, validate and fill the template tables.
 
 Tables are data (YAML or JSON), checked when loaded: a slot with a missing or unknown
-placeholder is an error at load time, never mid-run (see :mod:`mosaicit.tables.check`). The
+placeholder is an error at load time, never mid-run (see :mod:`mosaicit.plan.tables.check`). The
 shared slots are checked here; each strategy checks its own section. A tables file is at most
 1 MiB, nested at most 16 levels deep, and its YAML has no aliases (a few nested aliases expand
 a small file beyond any memory).
@@ -19,9 +19,9 @@ import yaml
 from mosaicit.errors import MosaicitError
 from mosaicit.io.wellformed import problem
 from mosaicit.plan.strategies import STRATEGIES
-from mosaicit.tables.check import Checker, fill, short
-from mosaicit.tables.coherence import incoherence
-from mosaicit.tables.slots import Tables
+from mosaicit.plan.tables.check import Checker, fill, short
+from mosaicit.plan.tables.coherence import incoherence
+from mosaicit.plan.tables.slots import Tables
 
 #: The largest tables file read (the packaged one is about 17 kB).
 MAX_BYTES = 1 << 20
@@ -107,7 +107,7 @@ def _punctuation(c: Checker) -> tuple[str, ...]:
 def load_tables(path: str | Path | None = None) -> Tables:
     """Load the packaged default tables, or the YAML/JSON file at ``path``, validated."""
     if path is None:
-        ref = resources.files("mosaicit.tables").joinpath("default.yaml")
+        ref = resources.files("mosaicit.plan.tables").joinpath("default.yaml")
         data = _parse(ref.read_text(encoding="utf-8"), "default.yaml", PACKAGED_LOADER)
         return tables_from_data(data, "default.yaml")
     source = str(path)

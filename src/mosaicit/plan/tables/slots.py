@@ -1,6 +1,6 @@
 """The validated template tables, as the strategies and the planner read them.
 
-:mod:`mosaicit.tables.loader` makes them (it asks the strategy registry which sections to read);
+:mod:`mosaicit.plan.tables.loader` makes them (it asks the strategy registry which sections to read);
 this module sits below the strategies, which draw from them.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mosaicit.tables.effects import SKIPS
+from mosaicit.plan.tables.effects import SKIPS
 
 
 @dataclass(frozen=True)
 class Tables:
     """Validated template tables: every list non-empty, every placeholder in its place, and no
-    two meta-instructions of one sample at odds (:mod:`mosaicit.tables.coherence`).
+    two meta-instructions of one sample at odds (:mod:`mosaicit.plan.tables.coherence`).
 
     The named fields are the shared slots of the Format layer (``numbering``, ``tags``,
     ``format``); ``sections`` holds each strategy's own slots, by strategy name (see

@@ -3,7 +3,7 @@
 Coherence holds by construction. Each strategy declares what its rules do to the answers
 (``Strategy.effects``: :data:`SKIPS`, :data:`REORDERS`), and the Format layer draws a wording
 that asks for an answer to every instruction (``format.tagged_every``, ``format.generic``) only
-for a strategy that skips none (:meth:`~mosaicit.tables.slots.Tables.format_choices`).
+for a strategy that skips none (:meth:`~mosaicit.plan.tables.slots.Tables.format_choices`).
 
 :func:`incoherence` then checks the tables: it walks every sample the tables can produce (each
 strategy, each of its rules or none, with numbering or without) and every meta-instruction that
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from mosaicit.plan.strategies.base import Strategy
-from mosaicit.tables.check import short
-from mosaicit.tables.effects import REORDERS, SKIPS, UNNUMBERED
-from mosaicit.tables.slots import Tables
+from mosaicit.plan.tables.check import short
+from mosaicit.plan.tables.effects import REORDERS, SKIPS, UNNUMBERED
+from mosaicit.plan.tables.slots import Tables
 
 __all__ = ["REORDERS", "SKIPS", "UNNUMBERED", "incoherence"]
 
