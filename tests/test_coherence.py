@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from conftest import ALPACA_EVAL, SAMPLE, TOKENIZERS
 from mosaicit.cli import main
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.planner import draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.strategies.maskout import MASKOUT

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mosaicit.clihelp import OPTIONS
-from mosaicit.config import MosaicConfig, parse_weights
 from mosaicit.errors import ParamError
+from mosaicit.plan.config import MosaicConfig, parse_weights
 
 CASES = [
     ({"epochs": 0}, "epochs", "epochs must be at least 1, got 0"),

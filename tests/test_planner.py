@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from mosaicit.config import MosaicConfig
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.planner import base_style, draw_style, make_plan
 from mosaicit.plan.strategies.format import FORMAT
 from mosaicit.plan.strategies.maskout import MASKOUT

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from conftest import SHAREGPT
 from formats_helpers import read_rows
 from mosaicit.cli import main
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import ParamError
 from mosaicit.io.parts import marker_path
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.run.files import augment_dataset
 from mosaicit.run.spec import RunSpec
 from mosaicit.seeds import shard_of, shard_seed

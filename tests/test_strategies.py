@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mosaicit.config import MIXES, VERSIONS, MosaicConfig
+from mosaicit.plan.config import MIXES, VERSIONS, MosaicConfig
 from mosaicit.plan.planner import draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES, STRATEGY_NAMES, Strategy, register
 from mosaicit.plan.strategies.base import REGISTRY

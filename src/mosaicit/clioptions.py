@@ -13,9 +13,9 @@ from typing import Any
 import click
 
 from mosaicit.clihelp import names
-from mosaicit.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.io.formats import INPUT_SHAPES, SHAPES, Columns
 from mosaicit.io.sources import MAX_BAD_SHARE
+from mosaicit.plan.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.plan.strategies import STRATEGY_NAMES
 from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from mosaicit.budget.budget import Budget, PieceCounts, Prefix
-from mosaicit.config import MosaicConfig
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.planner import base_style, draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.tables.loader import Tables

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from mosaicit.config import MosaicConfig
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.strategies.format import FORMAT
 from mosaicit.plan.tables.loader import Tables

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.budget.tokens import TokenCounter
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
 from mosaicit.histogram import token_stats
 from mosaicit.io import dataset_info
@@ -33,6 +32,7 @@ from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import PASSTHROUGH, Part, PartWriter, write_marker
 from mosaicit.io.sources import MAX_BAD_SHARE, ReadStats, output_kind, source_name
 from mosaicit.io.wellformed import dumps_escaped
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.progress import Progress
 from mosaicit.render.templates import ChatTemplate, Template
 from mosaicit.run import steps

@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 from mosaicit.budget.budget import Budget, Measured, PieceCounts
 from mosaicit.budget.cache import CountCache
 from mosaicit.budget.tokens import TokenCounter
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError, RecordError
 from mosaicit.plan.compose import Composer, split_usable
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.run.executors import Executor, MeasureUnit, executor_for

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mosaicit.budget.tokens import TokenCounter
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, RecordError
 from mosaicit.io.hf import require_datasets
 from mosaicit.io.parquet import rows_table
 from mosaicit.io.sources import ReadStats, source_name
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.run import steps
 from mosaicit.run.assemble import open_run

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.budget.tokens import tokenizer_files
-from mosaicit.config import MosaicConfig, check_count
 from mosaicit.errors import ParamError
 from mosaicit.io import dataset_info
 from mosaicit.io.formats import Columns
@@ -22,6 +21,7 @@ from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import PART_KINDS, check_part_folder
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options, output_kind
+from mosaicit.plan.config import MosaicConfig, check_count
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import TEMPLATES
 from mosaicit.run.routing import check_policies

@@ -23,7 +23,7 @@ REGISTRY: dict[str, Strategy] = {}
 
 
 class Options(Protocol):
-    """What a strategy reads of a run's options (a :class:`~mosaicit.config.MosaicConfig`, which
+    """What a strategy reads of a run's options (a :class:`~mosaicit.plan.config.MosaicConfig`, which
     stands above the strategies: it asks the registry which strategies, rules and mixes exist)."""
 
     @property
@@ -43,7 +43,7 @@ class Strategy:
     differently from plain Format: a mosaic draws one of its rules, and it falls back to Format
     when none is allowed or the mosaic holds one record. ``numbered_rules`` name instruction
     numbers, so they are drawn only with visible numbering; ``rules_option`` is the
-    :class:`~mosaicit.config.MosaicConfig` field that chooses among the rules (all when None; its
+    :class:`~mosaicit.plan.config.MosaicConfig` field that chooses among the rules (all when None; its
     default is every rule, :func:`~mosaicit.plan.strategies.option_rules`). ``mixes`` names the
     mixes (``--mix``) it takes part in, with weight 1.
     ``section`` is its own top-level slot of the tables, read by :meth:`load_table`.
