@@ -14,9 +14,9 @@ from mosaicit.cli import main
 from mosaicit.errors import ParamError
 from mosaicit.io.parts import marker_path
 from mosaicit.plan.config import MosaicConfig
+from mosaicit.plan.seeds import shard_of, shard_seed
 from mosaicit.run.files import augment_dataset
 from mosaicit.run.spec import RunSpec
-from mosaicit.seeds import shard_of, shard_seed
 from mosaicit.shards import FileKeys, plan_units, record_key
 
 

@@ -19,11 +19,11 @@ from functools import partial
 from mosaicit.budget.budget import Budget, PieceCounts, Prefix
 from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.planner import base_style, draw_style, make_plan
+from mosaicit.plan.seeds import epoch_rng
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.layout import layout, render
 from mosaicit.render.templates import BareTemplate, Template
-from mosaicit.seeds import epoch_rng
 from mosaicit.types.plan import Plan
 from mosaicit.types.records import Record, Reject, Sample
 

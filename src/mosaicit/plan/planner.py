@@ -11,10 +11,10 @@ import random
 from collections.abc import Sequence
 
 from mosaicit.plan.config import MosaicConfig
+from mosaicit.plan.seeds import detail_rng, draw_detail_seed
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.strategies.format import FORMAT
 from mosaicit.plan.tables.loader import Tables
-from mosaicit.seeds import detail_rng, draw_detail_seed
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.plan import Plan, Style
 

@@ -19,10 +19,10 @@ from mosaicit.budget.tokens import TokenCounter
 from mosaicit.errors import MosaicitError, RecordError
 from mosaicit.plan.compose import Composer, split_usable
 from mosaicit.plan.config import MosaicConfig
+from mosaicit.plan.seeds import group_seed, unseeded_rng
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.run.executors import Executor, MeasureUnit, executor_for
-from mosaicit.seeds import group_seed, unseeded_rng
 from mosaicit.shards import ComposeJob, KeyOf, WritePart, plan_units
 from mosaicit.store import RecordStore
 from mosaicit.types.features import PromptFeatures

@@ -3,7 +3,7 @@
 A strategy is one unit, in one file: its name, its rules, its own slots of the template tables
 (with their placeholders, checked when the tables load), how it draws its labels, and its plan:
 which answers it gives, in which order, and the meta-instruction that says so. Every choice is
-drawn from the generator it is given, so a plan can be replayed (see :mod:`mosaicit.seeds`).
+drawn from the generator it is given, so a plan can be replayed (see :mod:`mosaicit.plan.seeds`).
 """
 
 from __future__ import annotations
