@@ -4,7 +4,7 @@ composed (in this process, a fork worker or a Ray task).
 A part is named so that the names sort in the order a one-file output is written: the
 passthrough conversations first (``part-0-passthrough.jsonl``), then each (group, epoch, shard)
 unit (``part-gGGGGG-eEEEEE-sSSSSS.jsonl``, numbers from 0, five digits), as
-:mod:`mosaicit.shards` orders them. JSONL parts concatenated in name order are the bytes of the
+:mod:`mosaicit.run.shards` orders them. JSONL parts concatenated in name order are the bytes of the
 one-file JSONL output; Parquet parts hold the same rows. The folder is written as one
 temporary folder beside the target and committed with the run's other outputs
 (:func:`mosaicit.io.atomic.atomic_folder`, :mod:`mosaicit.io.commit`). A unit that gives no
@@ -44,7 +44,7 @@ MARKER = ".mosaicit-parts.json"
 
 
 class Unit(Protocol):
-    """A compose unit as far as its name goes (:class:`mosaicit.shards.ComposeUnit`)."""
+    """A compose unit as far as its name goes (:class:`mosaicit.run.shards.ComposeUnit`)."""
 
     @property
     def group(self) -> int: ...
@@ -84,7 +84,7 @@ class PartWriter:
     id_type: Any = None
 
     def __call__(self, unit: Unit, rows: Iterable[Any]) -> Part:
-        """Write one unit's rows as its part file (see :data:`mosaicit.shards.WritePart`)."""
+        """Write one unit's rows as its part file (see :data:`mosaicit.run.shards.WritePart`)."""
         return self.write(part_name(unit), rows)
 
     def write(self, name: str, rows: Iterable[Any]) -> Part:

@@ -39,6 +39,7 @@ from mosaicit.run import steps
 from mosaicit.run.assemble import open_run
 from mosaicit.run.groups import Run
 from mosaicit.run.routing import Routed
+from mosaicit.run.shards import FileKeys, KeyOf
 from mosaicit.run.spec import InputOptions, OutputOptions, RunSpec
 from mosaicit.run.steps import Rejects
 from mosaicit.run.summary import (
@@ -52,7 +53,6 @@ from mosaicit.run.summary import (
     ShardsSummary,
     TokenSummary,
 )
-from mosaicit.shards import FileKeys, KeyOf
 from mosaicit.store import Allowance, RecordStore
 from mosaicit.types.plan import Plan
 from mosaicit.types.records import Reject, Sample
@@ -233,7 +233,7 @@ def write_rejects(
 ) -> int:
     """Write rejects as JSONL: each record's input ``index``, where it was read (``file``, and
     ``row``: its position in that file, from 0), its ``id``, the ``reason`` and a ``detail``;
-    its stable ``key`` with ``key_of`` (sharded runs: see :mod:`mosaicit.shards`); the whole
+    its stable ``key`` with ``key_of`` (sharded runs: see :mod:`mosaicit.run.shards`); the whole
     record too when ``full``. A lone surrogate is written as a JSON escape."""
     rows = reject_rows(rejects, stats, full, key_of)
     return write_rows(path, (EncodedRow(dumps_escaped(row).encode("utf-8"), frozenset()) for row in rows))

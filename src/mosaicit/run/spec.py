@@ -156,7 +156,7 @@ class RunSpec:
     ``executor`` is ``local`` (this process; ``workers`` becomes 1), ``workers`` (forked processes)
     or ``ray`` (a Ray cluster at ``ray_address`` or ``$RAY_ADDRESS``, else a local Ray instance with
     ``workers`` CPUs: :mod:`mosaicit.run.ray_executor`; ``source`` may then hold ``s3://``, ``gs://``
-    or ``hf://`` URIs). Each epoch is composed as ``shards`` shards (:mod:`mosaicit.shards`); the
+    or ``hf://`` URIs). Each epoch is composed as ``shards`` shards (:mod:`mosaicit.run.shards`); the
     records' stable keys name each file as :attr:`key_names` says."""
 
     source: Any
