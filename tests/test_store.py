@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from mosaicit.store import Allowance, RecordStore
+from mosaicit.run.store import Allowance, RecordStore
 from mosaicit.types.records import Record
 
 

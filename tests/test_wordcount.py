@@ -13,7 +13,7 @@ from mosaicit.budget.budget import Budget
 from mosaicit.budget.tokens import FunctionCounter, load_counter
 from mosaicit.budget.wordcount import WordCounter
 from mosaicit.run.groups import COUNT_BATCH, MIN_BATCH, batch_ranges, count_records
-from mosaicit.store import RecordStore
+from mosaicit.run.store import RecordStore
 from mosaicit.types.records import Record
 
 SPACE_EXACT = ["llama-2", "mistral-7b-v0.1", "default"]

@@ -42,6 +42,7 @@ from mosaicit.run.routing import Routed
 from mosaicit.run.shards import FileKeys, KeyOf
 from mosaicit.run.spec import InputOptions, OutputOptions, RunSpec
 from mosaicit.run.steps import Rejects
+from mosaicit.run.store import Allowance, RecordStore
 from mosaicit.run.summary import (
     BudgetSummary,
     DatasetInfoSummary,
@@ -53,7 +54,6 @@ from mosaicit.run.summary import (
     ShardsSummary,
     TokenSummary,
 )
-from mosaicit.store import Allowance, RecordStore
 from mosaicit.types.plan import Plan
 from mosaicit.types.records import Reject, Sample
 

@@ -24,7 +24,7 @@ from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.run.executors import Executor, MeasureUnit, executor_for
 from mosaicit.run.shards import ComposeJob, KeyOf, WritePart, plan_units
-from mosaicit.store import RecordStore
+from mosaicit.run.store import RecordStore
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.records import Record, Reject, Sample
 

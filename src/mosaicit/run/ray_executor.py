@@ -7,7 +7,7 @@
   Data's typed JSON/Parquet readers would fill missing keys and coerce types). The items then
   pass, in file order and one row at a time, through the same shape detection, repairs and
   routing as a local run, on the driver, which spools the records to disk
-  (:class:`mosaicit.store.RecordStore`).
+  (:class:`mosaicit.run.store.RecordStore`).
 - **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
   and counts batches of record texts (:meth:`RayExecutor.count`, which
   :meth:`mosaicit.run.groups.Run.measure` calls instead of measuring batch units).

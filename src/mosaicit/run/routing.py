@@ -28,7 +28,7 @@ from typing import Any
 from mosaicit.errors import ParamError
 from mosaicit.io.chats import is_continuation
 from mosaicit.io.formats import Conversation
-from mosaicit.store import RecordStore
+from mosaicit.run.store import RecordStore
 from mosaicit.types.records import Record, Reject
 
 CONVERSATION_POLICIES = ("passthrough", "first-turn", "split")
@@ -98,7 +98,7 @@ def route(
 
     ``raw`` makes the dict a reject keeps (by default the conversation's messages). Groups are
     ordered by the first appearance of their system prompt, records by input order; each
-    group is made by ``new_group`` (a list, or a spooled :class:`~mosaicit.store.RecordStore`).
+    group is made by ``new_group`` (a list, or a spooled :class:`~mosaicit.run.store.RecordStore`).
     """
     check_policies(conversation_policy, system_policy)
     out = Routed()

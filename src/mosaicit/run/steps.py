@@ -21,7 +21,7 @@ from mosaicit.run.groups import Run
 from mosaicit.run.routing import Routed
 from mosaicit.run.routing import route as route_conversations
 from mosaicit.run.spec import OutputOptions, RunSpec
-from mosaicit.store import RecordStore
+from mosaicit.run.store import RecordStore
 from mosaicit.types.records import Record, Reject, Sample
 
 
