@@ -322,7 +322,9 @@ def split_usable(
         record = records[i]
         about = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
         detail = f"about {about} tokens alone > max_length {composer.budget.max_length}"
-        rejects.append(Reject(record.index, "over_budget", partial(_raw, records, i), detail, record.id))
+        rejects.append(
+            Reject(record.index, "over_budget", partial(_raw, records, i), detail, record.id, record.turn)
+        )
     return usable, rejects
 
 

@@ -39,10 +39,12 @@ class InputOptions:
     conversations: str = "passthrough"
     system_policy: str = "group"
     strict_conversations: bool = False
+    #: What to do with a conversation or record over the budget (:mod:`mosaicit.run.overbudget`).
+    over_budget: str = "split"
 
     def __post_init__(self) -> None:
         check_read_options(self.input_format, self.on_bad, self.max_bad_share)
-        check_policies(self.conversations, self.system_policy)
+        check_policies(self.conversations, self.system_policy, self.over_budget)
 
 
 @dataclass(frozen=True)
