@@ -16,11 +16,11 @@ from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.parse import find_labels, find_tags
 from mosaicit.eval.rouge import words
 from mosaicit.eval.ties import MASK_KEYS, ORDER_KEYS
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.plan.plan import Numbering, Plan, Tags
 from mosaicit.plan.strategies.maskout import MASKOUT
 from mosaicit.plan.strategies.permute import PERMUTE
 from mosaicit.render.layout import render
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.plan import Numbering, Plan, Tags
 
 ALL_STRATEGIES = {"primary": 1.0, "format": 1.0, "permute": 1.0, "maskout": 1.0}
 

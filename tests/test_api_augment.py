@@ -40,8 +40,12 @@ def comparable(summary: dict) -> dict:
 
 
 CASES = [
-    # ShareGPT with multi-turn conversations (passed through, some over budget), split or not
-    (SHAREGPT, dict(max_length=60, seed=11, epochs=2), "--max-length 60 --seed 11 --epochs 2"),
+    # ShareGPT with multi-turn conversations (passed through, some over budget: trimmed), split or not
+    (
+        SHAREGPT,
+        dict(max_length=60, seed=11, epochs=2, over_budget="trim"),
+        "--max-length 60 --seed 11 --epochs 2 --over-budget trim",
+    ),
     pytest.param(
         SHAREGPT,
         dict(max_length=40, seed=3, conversations="split", output_format="messages", shards=2),

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from conftest import SHAREGPT, independent
 from mosaicit import MosaicConfig, mosaic
 from mosaicit.budget.budget import Budget, Measured
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.render.layout import Piece
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.segments import Piece
 
 FIXED = [
     "\n",

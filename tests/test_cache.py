@@ -152,8 +152,8 @@ def test_the_secret_is_private_and_outside_the_cache(tmp_path, counters, monkeyp
 
 def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpaca_eval, counters):
     from mosaicit.budget.budget import Budget
-    from mosaicit.records import Record
     from mosaicit.run.groups import batch_ranges, count_records
+    from mosaicit.types.records import Record
 
     pairs = [(r["instruction"].strip(), r["output"].strip()) for r in alpaca_eval]
     total = 7000  # two workers: several batches

@@ -78,15 +78,19 @@ def test_messy_sharegpt_with_default_options(tmp_path, messy):
         assert summary["repairs"][kind] == made[kind]
     assert summary["rejected_by_reason"] == {"empty_conversation": made["empty_conversation"],
                                              "malformed": made["malformed"]}  # fmt: skip
-    bad = made["empty_conversation"] + made["malformed"]
+    bad, empty = made["malformed"], made["empty_conversation"]
     assert summary["rejected_at_reading"] == {
         "records": bad,
         "share": round(bad / len(rows), 4),
         "max_bad_share": 0.5,
+        "empty_conversations": empty,
     }
-    assert f"broken records: {bad} ({bad / len(rows):.1%}" in result.stderr
+    assert summary["kinds"]["empty"] == {"read": empty, "empty_conversation": empty}
+    assert summary["kinds"]["broken"] == {"read": bad, "malformed": bad}
+    assert sum(kind["read"] for kind in summary["kinds"].values()) == len(rows)
+    assert f"empty conversations: {empty}; broken records: {bad} ({bad / len(rows):.1%}" in result.stderr
     rejects = read_rows(tmp_path / "o.jsonl.rejects.jsonl")
-    assert all(set(r) == {"index", "file", "row", "id", "reason", "detail"} for r in rejects)
+    assert all(set(r) == {"index", "file", "row", "turn", "id", "reason", "detail"} for r in rejects)
     assert all(r["id"] == rows[r["index"]]["id"] and r["file"] == str(path) for r in rejects)
     assert any("unknown role 'narrator'" in r["detail"] for r in rejects)
     written = {i for r in read_rows(out) for i in r["mosaic"]["sources"]}

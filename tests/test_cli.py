@@ -115,6 +115,7 @@ def test_over_budget_and_empty_records_are_reported_not_lost(tmp_path):
         "index": 1,
         "file": str(src),
         "row": 1,
+        "turn": None,
         "id": None,
         "reason": "over_budget",
         "detail": rejects[0]["detail"],
@@ -206,7 +207,8 @@ def test_skip_policy_reports_malformed_records(tmp_path):
     ]
     assert "must be a string" in rejects[0]["detail"]
     summary = json.loads((tmp_path / "o.jsonl.summary.json").read_text())
-    assert summary["rejected_at_reading"] == {"records": 2, "share": 0.6667, "max_bad_share": 0.7}
+    reading = {"records": 2, "share": 0.6667, "max_bad_share": 0.7, "empty_conversations": 0}
+    assert summary["rejected_at_reading"] == reading
 
 
 def test_preview_marks_the_parts(tmp_path):

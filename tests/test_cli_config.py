@@ -151,6 +151,7 @@ def test_dry_run_writes_nothing_and_prints_what_the_run_would_do(tmp_path, monke
     from mosaicit.report.write import DEFAULT_BATCH_SIZE, run_costs
 
     options = ["--max-length", 60, "--tokenizer", LLAMA2, "--seed", 3, "--executor", "local"]
+    options += ["--over-budget", "reject"]  # rejects to show
     real = tmp_path / "real" / "out.jsonl"
     real.parent.mkdir()
     told = run_ok("augment", SHAREGPT, "-o", real, *options).stderr.splitlines()
@@ -168,14 +169,14 @@ def test_dry_run_writes_nothing_and_prints_what_the_run_would_do(tmp_path, monke
 
     lines = printed.splitlines()
     assert lines[0] == "dry run: nothing written"
-    assert f"would write {summary['samples_written']} samples to out.jsonl" in lines[1]
+    assert f"would write {summary['samples_written']} samples to out.jsonl" in lines[2]
     strategies = {
         json.loads(json.loads(line)["mosaic"])["strategy"] for line in real.read_text().splitlines()
     }
     assert summary["records_rejected"] > 0 and "passthrough" in strategies  # both sides of the cost
     for side in (real.with_name("out.jsonl.rejects.jsonl"), real.with_name("out.jsonl.summary.json")):
         told = [line.replace(str(side), "not written (dry run)") for line in told]
-    assert told[1:] == lines[2 : len(told) + 1]  # the lines a real run prints, but the first
+    assert told[0] == lines[1] and told[2:] == lines[3 : len(told) + 1]  # a real run's, but "wrote"
     examples = [line for line in lines if line.startswith("  over_budget: ")]
     assert len(examples) == 3 and all(f"{SHAREGPT}:" in line for line in examples)
     plain, mosaics = run_costs(load_run(real), DEFAULT_BATCH_SIZE)

@@ -19,16 +19,15 @@ from hypothesis import strategies as st
 
 from conftest import ALPACA_EVAL, SAMPLE, TOKENIZERS
 from mosaicit.cli import main
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError
-from mosaicit.plan.features import PromptFeatures
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.planner import draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.strategies.maskout import MASKOUT
+from mosaicit.plan.tables.coherence import incoherence
+from mosaicit.plan.tables.loader import load_tables, tables_from_data
 from mosaicit.run.memory import mosaic
-from mosaicit.tables import load_tables
-from mosaicit.tables.coherence import incoherence
-from mosaicit.tables.loader import tables_from_data
+from mosaicit.types.features import PromptFeatures
 
 TABLES = load_tables()
 PUT_BACK = "Answer each instruction, placing the answer between {begin} and {end}."
@@ -160,7 +159,7 @@ def test_a_contradicting_wording_fails_the_walk_naming_its_entry(tmp_path, slot,
 
 def test_the_old_contradicting_paraphrase_put_back_in_the_packaged_tables_fails():
     raw = yaml.safe_load(
-        resources.files("mosaicit.tables").joinpath("default.yaml").read_text(encoding="utf-8")
+        resources.files("mosaicit.plan.tables").joinpath("default.yaml").read_text(encoding="utf-8")
     )
     raw["format"]["tagged"].append(PUT_BACK)
     with pytest.raises(MosaicitError, match=r"^mine\.yaml: format\.tagged\[38\]: .* maskout mosaic"):

@@ -124,7 +124,7 @@ def test_samples_trace_back_to_their_records_and_follow_their_plans(alpaca_eval,
         if referenced:
             assert numbering, "a rule that names numbers needs visible numbers"
         if numbering:
-            from mosaicit.plan.plan import Plan
+            from mosaicit.types.plan import Plan
 
             plan = Plan.from_dict(m)
             for i in m["sources"]:
@@ -205,9 +205,9 @@ def test_special_tokens_in_user_tables_are_verified(alpaca_eval, counters, tmp_p
     are then checked by a real tokenization, and their stated count is the real one."""
     import yaml
 
-    from mosaicit.tables.loader import tables_from_data
+    from mosaicit.plan.tables.loader import tables_from_data
 
-    raw = yaml.safe_load((Path(__file__).parents[1] / "src/mosaicit/tables/default.yaml").read_text())
+    raw = yaml.safe_load((Path(__file__).parents[1] / "src/mosaicit/plan/tables/default.yaml").read_text())
     raw["numbering"]["styles"] = ["</s>{n}"]
     raw["numbering"]["punctuation"] = [""]
     tables = tables_from_data(raw, "glued.yaml")

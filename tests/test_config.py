@@ -5,15 +5,19 @@ from __future__ import annotations
 import pytest
 
 from mosaicit.clihelp import OPTIONS
-from mosaicit.config import MosaicConfig, parse_weights
 from mosaicit.errors import ParamError
+from mosaicit.plan.config import MosaicConfig, parse_weights
 
 CASES = [
     ({"epochs": 0}, "epochs", "epochs must be at least 1, got 0"),
     ({"max_num": 0}, "max_num", "max_num must be at least 1, got 0"),
     ({"max_length": 0}, "max_length", "max_length must be at least 1, got 0"),
     ({"wrap_mode": "x"}, "wrap_mode", "wrap_mode must be one of uniform, fix_max, max_length, exp, pareto, "),
-    ({"version": "x"}, "version", "version must be one of format, order, mask, both, primary, got 'x'"),
+    (
+        {"version": "x"},
+        "version",
+        "version must be one of format, order, mask, both, primary, rules, got 'x'",
+    ),
     ({"weights": {"shuffle": 1}}, "weights", "weights: unknown strategy 'shuffle' (one of "),
     ({"weights": {"format": 0}}, "weights", "weights: at least one strategy needs a positive weight"),
     ({"orderings": ("sideways",)}, "orderings", "orderings: unknown ['sideways'] (known: fix, "),

@@ -16,8 +16,8 @@ from mosaicit.errors import InputError, MosaicitError
 from mosaicit.eval.build import build_evalset, marks_in_answers
 from mosaicit.eval.checks import check_response
 from mosaicit.eval.evalset import item_from_dict, read_evalset
-from mosaicit.plan.plan import Numbering, Tags
 from mosaicit.render.layout import render
+from mosaicit.types.plan import Numbering, Tags
 
 
 def invoke(*args):

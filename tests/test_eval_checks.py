@@ -12,10 +12,10 @@ from mosaicit.eval.build import markers
 from mosaicit.eval.checks import REGISTRY, Options, Verdict, check_response, register
 from mosaicit.eval.evalset import EvalItem, Source
 from mosaicit.eval.parse import parse_response
-from mosaicit.plan.plan import Numbering, Plan, Tags
 from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES
 from mosaicit.render.layout import render
+from mosaicit.types.plan import Numbering, Plan, Tags
 
 CHECKS = ("instructions", "numbering", "order", "tags", "outside", "content", "alignment", "rules")
 

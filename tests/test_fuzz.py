@@ -11,13 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mosaicit.budget.tokens import load_counter
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError
 from mosaicit.io.formats import to_row
 from mosaicit.io.sources import ReadStats, read_conversations
-from mosaicit.records import Record
+from mosaicit.plan.config import MosaicConfig
+from mosaicit.plan.tables.loader import load_tables
 from mosaicit.run.groups import Run
-from mosaicit.tables.loader import load_tables
+from mosaicit.types.records import Record
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -105,11 +105,11 @@ def test_no_output_over_the_chat_template_source_or_a_link_to_it(tmp_path, data,
         "--rejects and --tokenizer name the same file",
     )
     tables = tmp_path / "tables.yaml"
-    tables.write_bytes((ROOT / "src/mosaicit/tables/default.yaml").read_bytes())
+    tables.write_bytes((ROOT / "src/mosaicit/plan/tables/default.yaml").read_bytes())
     result = augment(data, tmp_path / "o.jsonl", "--tables", tables, "--summary", tables)
     one_line(result, "--summary and --tables name the same file")
     assert snapshot(tok) == before and template.read_text().startswith("{% for")
-    assert tables.read_bytes() == (ROOT / "src/mosaicit/tables/default.yaml").read_bytes()
+    assert tables.read_bytes() == (ROOT / "src/mosaicit/plan/tables/default.yaml").read_bytes()
 
 
 def test_eval_build_writes_over_no_tokenizer_file(tmp_path, data, tok):

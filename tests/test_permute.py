@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.strategies.permute import ORDERINGS, PERMUTE, PERMUTE_RULES, permute
-from mosaicit.tables import load_tables
+from mosaicit.plan.tables.loader import load_tables
+from mosaicit.types.features import PromptFeatures
 
 TABLES = load_tables()
 TEXTS = ["banana bread recipe please", "Apple pie?", "cherry", "42 is the answer to what", "apricot jam now"]

@@ -6,9 +6,7 @@ import random
 
 import pytest
 
-from mosaicit.config import MosaicConfig
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.plan.plan import Numbering, Plan, Style
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.planner import base_style, draw_style, make_plan
 from mosaicit.plan.strategies.format import FORMAT
 from mosaicit.plan.strategies.maskout import MASKOUT
@@ -16,8 +14,10 @@ from mosaicit.plan.strategies.maskout import NEEDS_NUMBERS as MASK_NEEDS
 from mosaicit.plan.strategies.permute import NEEDS_NUMBERS as PERMUTE_NEEDS
 from mosaicit.plan.strategies.permute import PERMUTE
 from mosaicit.plan.strategies.primary import PRIMARY
+from mosaicit.plan.tables.loader import load_tables
 from mosaicit.render.layout import render
-from mosaicit.tables import load_tables
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.plan import Numbering, Plan, Style
 
 TABLES = load_tables()
 TEXTS = ["banana bread recipe please", "Apple pie?", "cherry", "42 is the answer to what", "apricot jam now"]

@@ -60,7 +60,7 @@ def test_every_phase_of_a_run_moves_while_it_runs_passthrough_counting_included(
     import json
 
     from conftest import SHAREGPT, TOKENIZERS
-    from mosaicit.config import MosaicConfig
+    from mosaicit.plan.config import MosaicConfig
     from mosaicit.run import files
 
     monkeypatch.setattr(sys, "stderr", _Terminal())

@@ -268,7 +268,7 @@ def test_ray_parquet_parts_equal_local_ones_and_load_with_datasets_and_pyarrow(
 def test_ray_run_stopped_mid_compose_leaves_no_part_folder(cluster, shards_input, tmp_path, monkeypatch):
     """Ctrl-C once Ray tasks have written part files: the tasks are cancelled, and neither the
     folder nor its temporary one is left."""
-    from mosaicit.config import MosaicConfig
+    from mosaicit.plan.config import MosaicConfig
     from mosaicit.run.files import augment_dataset
     from test_shards import Interrupting
 

@@ -16,21 +16,20 @@ from hypothesis import strategies as st
 
 from conftest import ALPACA_EVAL, independent
 from mosaicit import mosaic, render
-from mosaicit.config import VERSIONS, MosaicConfig
 from mosaicit.eval import Options, build_evalset, check_response
-from mosaicit.plan.edits import (
+from mosaicit.plan.config import VERSIONS, MosaicConfig
+from mosaicit.plan.strategies.rules import RulesTables, draw_edits
+from mosaicit.plan.tables.loader import load_tables, tables_from_data
+from mosaicit.render.edits import (
     EDIT_RULES,
-    Edit,
     answer_facts,
     edit_answer,
     obeys,
     rule_fits,
     sentence_count,
 )
-from mosaicit.plan.plan import Plan
-from mosaicit.plan.strategies.rules import RulesTables, draw_edits
-from mosaicit.tables import load_tables
-from mosaicit.tables.loader import tables_from_data
+from mosaicit.types.edits import Edit
+from mosaicit.types.plan import Plan
 
 TABLES = load_tables()
 PROSE = "Paris is the capital of France. It lies on the Seine, a river. Many people visit it every year!"
@@ -142,7 +141,7 @@ def test_no_rule_clashes_with_the_marks_around_the_answers():
 
 
 def test_tables_without_a_rules_section_still_load_and_leave_format():
-    data = yaml.safe_load(resources.files("mosaicit.tables").joinpath("default.yaml").read_text())
+    data = yaml.safe_load(resources.files("mosaicit.plan.tables").joinpath("default.yaml").read_text())
     del data["rules"]
     tables = tables_from_data(data, "old.yaml")
     assert tables.section("rules") is None

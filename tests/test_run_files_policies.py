@@ -185,7 +185,8 @@ def test_route_rejects_empty_exchanges_with_a_reason():
 def test_passthrough_over_budget_is_reported(tmp_path, dataset):
     out = tmp_path / "o.jsonl"
     config = MosaicConfig(epochs=1, max_length=300)
-    summary = augment_dataset(dataset[0], out, config, FormatOptions(), rejects_full=True)
+    formats = FormatOptions(over_budget="reject")
+    summary = augment_dataset(dataset[0], out, config, formats, rejects_full=True)
     rejects = [json.loads(x) for x in (tmp_path / "o.jsonl.rejects.jsonl").read_text().splitlines()]
     over = [r for r in rejects if r["reason"] == "over_budget" and "messages" in r["record"]]
     assert over and summary["passthrough"]["over_budget"] == len(over)

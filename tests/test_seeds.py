@@ -1,11 +1,11 @@
-"""seeds.py: every seed of a run derives from the run seed here, and nowhere else."""
+"""plan/seeds.py: every seed of a run derives from the run seed here, and nowhere else."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from mosaicit.seeds import (
+from mosaicit.plan.seeds import (
     EPOCH_SEED_STEP,
     GROUP_SEED_STEP,
     detail_rng,
@@ -39,4 +39,4 @@ def test_no_other_module_makes_a_generator():
     modules = sorted(SRC.rglob("*.py"))
     assert len(modules) > 30
     makers = {p.relative_to(SRC).as_posix() for p in modules if pattern.search(p.read_text(encoding="utf-8"))}
-    assert makers == {"seeds.py"}
+    assert makers == {"plan/seeds.py"}

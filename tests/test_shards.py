@@ -11,13 +11,13 @@ from click.testing import CliRunner
 from conftest import SHAREGPT
 from formats_helpers import read_rows
 from mosaicit.cli import main
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import ParamError
 from mosaicit.io.parts import marker_path
+from mosaicit.plan.config import MosaicConfig
+from mosaicit.plan.seeds import shard_of, shard_seed
 from mosaicit.run.files import augment_dataset
+from mosaicit.run.shards import FileKeys, plan_units, record_key
 from mosaicit.run.spec import RunSpec
-from mosaicit.seeds import shard_of, shard_seed
-from mosaicit.shards import FileKeys, plan_units, record_key
 
 
 def test_shard_hash_is_pinned_so_outputs_are_the_same_on_every_machine():

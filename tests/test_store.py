@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from mosaicit.records import Record
-from mosaicit.store import Allowance, RecordStore
+from mosaicit.run.store import Allowance, RecordStore
+from mosaicit.types.records import Record
 
 
 @pytest.mark.parametrize("kept", [None, 0, 40_000, 10**9])  # spooled, in part or all in memory

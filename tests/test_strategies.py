@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from mosaicit.config import VERSIONS, MosaicConfig
-from mosaicit.plan.features import PromptFeatures
+from mosaicit.plan.config import MIXES, VERSIONS, MosaicConfig
 from mosaicit.plan.planner import draw_style, make_plan
 from mosaicit.plan.strategies import STRATEGIES, STRATEGY_NAMES, Strategy, register
 from mosaicit.plan.strategies.base import REGISTRY
-from mosaicit.tables import load_tables
-from mosaicit.tables.check import Checker
+from mosaicit.plan.tables.check import Checker
+from mosaicit.plan.tables.loader import load_tables
+from mosaicit.types.features import PromptFeatures
 
 TABLES = load_tables()
 
@@ -24,6 +24,19 @@ def test_the_registry_holds_the_five_strategies_in_draw_order():
     assert STRATEGY_NAMES == ("primary", "format", "permute", "maskout", "rules")
     assert [s.rank for s in STRATEGIES.values()] == [0, 1, 2, 3, 4]
     assert {n for mix in VERSIONS.values() for n in mix} <= set(STRATEGIES)
+
+
+def test_each_strategy_declares_its_place_in_the_mixes():
+    assert all(set(s.mixes) <= set(MIXES) for s in STRATEGIES.values())
+    assert VERSIONS == {
+        "format": {"format": 1},
+        "order": {"format": 1, "permute": 1},
+        "mask": {"format": 1, "maskout": 1},
+        "both": {"format": 1, "permute": 1, "maskout": 1},
+        "primary": {"primary": 1},
+        "rules": {"format": 1, "rules": 1},
+    }
+    assert list(VERSIONS["both"]) == ["format", "permute", "maskout"]
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)

@@ -10,8 +10,8 @@ import yaml
 from mosaicit.errors import MosaicitError
 from mosaicit.plan.strategies.maskout import MASK_RULES, MASKOUT
 from mosaicit.plan.strategies.permute import PERMUTE, PERMUTE_RULES
-from mosaicit.tables import fill, load_tables
-from mosaicit.tables.loader import _parse, tables_from_data
+from mosaicit.plan.tables.check import fill
+from mosaicit.plan.tables.loader import _parse, load_tables, tables_from_data
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def tables():
 def packaged_text() -> str:
     from importlib import resources
 
-    return resources.files("mosaicit.tables").joinpath("default.yaml").read_text(encoding="utf-8")
+    return resources.files("mosaicit.plan.tables").joinpath("default.yaml").read_text(encoding="utf-8")
 
 
 @pytest.fixture()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
 
-from conftest import TOKENIZERS
+from conftest import ROOT, TOKENIZERS
 from formats_helpers import VICUNA_SYSTEM, fastchat_vicuna, hf_tokenizer
 from mosaicit.errors import MosaicitError
-from mosaicit.render.layout import Piece, join
+from mosaicit.render.layout import join
 from mosaicit.render.templates import (
     BareTemplate,
     ChatMLTemplate,
@@ -19,6 +20,8 @@ from mosaicit.render.templates import (
     added_affixes,
     load_template,
 )
+from mosaicit.run.assemble import counter_for
+from mosaicit.types.segments import Piece
 
 EXCHANGES = [
     ("", [("What is 2+2?", "4")]),
@@ -74,7 +77,7 @@ def test_added_affixes_follow_the_tokenizer(name, affixes):
 @pytest.mark.parametrize("name", ["llama-2", "llama-3.1", "mistral-7b-v0.1"])
 def test_vicuna_count_equals_what_fastchat_tokenizes(name, counters):
     """FastChat tokenizes the prompt with the tokenizer's defaults (BOS added); we count the same."""
-    template, _ = load_template("vicuna_v1.1", TOKENIZERS / name)
+    template = load_template("vicuna_v1.1", TOKENIZERS / name)
     tok = hf_tokenizer(name)
     for system, turns in EXCHANGES:
         prompt = fastchat_vicuna(_messages(system, turns))
@@ -107,8 +110,8 @@ def test_frames_lay_out_the_rendering(template, system):
 @pytest.mark.parametrize("system", ["", "You are a pirate."])
 @pytest.mark.parametrize("name", ["llama-3.1", "qwen3"])
 def test_chat_template_frames_and_texts(name, system):
-    template, counter = load_template("chat", TOKENIZERS / name)
-    assert isinstance(template, ChatTemplate) and counter is not None
+    template, counter = load_template("chat", TOKENIZERS / name), counter_for("chat", TOKENIZERS / name)
+    assert isinstance(template, ChatTemplate)
     _layout_matches(template, system)
     tok = hf_tokenizer(name)
     for sys_prompt, turns in EXCHANGES:
@@ -141,13 +144,13 @@ UPPER = "{% for m in messages %}{{ m['content'] | upper }}{% endfor %}"
 def test_chat_template_errors(tmp_path):
     with pytest.raises(MosaicitError, match="has no chat template"):
         load_template("chat", _tokenizer_copy(tmp_path, "llama-2", None))
-    template, _ = load_template("chat", _tokenizer_copy(tmp_path, "qwen3", NO_SYSTEM))
+    template = load_template("chat", _tokenizer_copy(tmp_path, "qwen3", NO_SYSTEM))
     assert template.texts("Q", "A", "") == ["user: Q\nassistant: A\n"]
     with pytest.raises(
         MosaicitError, match="failed to render system/user/assistant: System role not supported"
     ):
         template.texts("Q", "A", "S")
-    upper, _ = load_template("chat", _tokenizer_copy(tmp_path / "u", "qwen3", UPPER))
+    upper = load_template("chat", _tokenizer_copy(tmp_path / "u", "qwen3", UPPER))
     with pytest.raises(MosaicitError, match="does not write the user text once and in order"):
         upper.frame(["x"], ["y"], "")
     with pytest.raises(MosaicitError, match="--template chat needs --tokenizer"):
@@ -161,7 +164,7 @@ def test_chat_template_file_overrides(tmp_path):
     path.write_text(
         "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}", encoding="utf-8"
     )
-    template, _ = load_template("chat", TOKENIZERS / "llama-3.1", path)
+    template = load_template("chat", TOKENIZERS / "llama-3.1", path)
     assert template.texts("Q", "A", "S") == ["<system>S<user>Q<assistant>A"]
 
 
@@ -178,7 +181,7 @@ ODD_TEXTS = [
 def test_chat_templates_render_as_transformers_renders_them(name, tmp_path):
     """mosaicit renders chat templates itself (no transformers import); the text must be the one
     ``apply_chat_template`` gives, for odd texts too, and with special tokens written as dicts."""
-    template, _ = load_template("chat", TOKENIZERS / name)
+    template = load_template("chat", TOKENIZERS / name)
     tok = hf_tokenizer(name)
     cases = [(s, [(u, a)]) for s in ("", "Sys {{x}}") for u in ODD_TEXTS for a in ODD_TEXTS[:3]]
     for system, turns in cases:
@@ -194,7 +197,7 @@ def test_chat_templates_render_as_transformers_renders_them(name, tmp_path):
     (folder / "chat_template.jinja").write_text(
         "{{ bos_token }}|{{ eos_token }}|{{ messages[0]['content'] }}"
     )
-    copied, _ = load_template("chat", folder)
+    copied = load_template("chat", folder)
     [text] = copied.conversation("", [("Q", "A")])
     assert text == f"{tok.bos_token or ''}|{tok.eos_token}|Q"
 
@@ -205,8 +208,13 @@ def test_chat_template_needs_no_transformers():
 
     code = (
         "import sys; from mosaicit.render.templates import load_template; "
-        f"t, c = load_template('chat', {str(TOKENIZERS / 'qwen3')!r}); t.texts('Q', 'A', 'S'); "
+        "from mosaicit.run.assemble import counter_for; "
+        f"t = load_template('chat', {str(TOKENIZERS / 'qwen3')!r}); t.texts('Q', 'A', 'S'); "
+        f"counter_for('chat', {str(TOKENIZERS / 'qwen3')!r}).count('Q'); "
         "print('transformers' in sys.modules, 'torch' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}  # this checkout's code
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout
     assert out.split() == ["False", "False"]

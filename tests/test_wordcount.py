@@ -12,9 +12,9 @@ from conftest import SHAREGPT, TOKENIZERS, independent
 from mosaicit.budget.budget import Budget
 from mosaicit.budget.tokens import FunctionCounter, load_counter
 from mosaicit.budget.wordcount import WordCounter
-from mosaicit.records import Record
 from mosaicit.run.groups import COUNT_BATCH, MIN_BATCH, batch_ranges, count_records
-from mosaicit.store import RecordStore
+from mosaicit.run.store import RecordStore
+from mosaicit.types.records import Record
 
 SPACE_EXACT = ["llama-2", "mistral-7b-v0.1", "default"]
 PRETOKEN_EXACT = ["qwen3", "llama-3.1", "cl100k"]

@@ -19,6 +19,7 @@ from mosaicit.clioptions import (
     make_inputs,
     make_outputs,
     mosaic_options,
+    over_budget_option,
     read_options,
     routing_options,
     template_options,
@@ -81,6 +82,7 @@ def main() -> None:
 @mosaic_options
 @template_options
 @routing_options
+@over_budget_option
 @read_options
 @write_options
 @click.option(
@@ -228,28 +230,34 @@ def format_summary(s: RunSummary, summary_path: Any, rejects_path: Any, dry_run:
     """A few human lines from the run's summary (``dry_run``: of a run that wrote nothing)."""
     sizes = ", ".join(f"{k}:{v}" for k, v in s.records_per_sample.items())
     mix = ", ".join(f"{k} {v}" for k, v in s.strategies.items())
-    dropped = ", ".join(f"{k} {v}" for k, v in s.rejected_by_reason.items()) or "none"
-    tok, bad, p = s.tokens, s.rejected_at_reading, s.passthrough
+    a, tok, bad, p = s.accounting, s.tokens, s.rejected_at_reading, s.passthrough
+    dropped = ", ".join(f"{k} {v}" for k, v in a.rejected_by_reason.items()) or "none"
+    passed = ", ".join(f"{k} {v}" for k, v in a.passed_by_kind.items()) or "none"
+    parts = ", ".join(f"{k} {v}" for k, v in a.parts_rejected.items())
     kinds = "; ".join(
         f"{kind}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) for kind, counts in s.kinds.items()
     )
     repairs = ", ".join(f"{k} {v}" for k, v in s.repairs.items()) or "none"
     wrote = "would write" if dry_run else "wrote"
     lines = [
-        f"read {s.records_read} records, used {s.records_used} x {s.epochs} epochs; "
-        f"{wrote} {s.samples_written} samples to {s.output or '(no --output)'}",
+        f"read {a.read} records: {a.mosaicked} mosaicked, {a.passed_through} passed through "
+        f"({passed}), {a.rejected} rejected",
+        f"{wrote} {s.samples_written} samples to {s.output or '(no --output)'}: {s.mosaics_written} "
+        f"mosaics of {a.mosaic_records} records used {s.epochs} times each ({a.mosaic_record_uses} "
+        f"uses), {a.passthrough_rows} passthrough rows used once",
         f"records per sample: {sizes} (mean {s.mean_records_per_sample})",
         f"strategies: {mix}",
         f"tokens per mosaic: mean {tok.mean}, p50 {tok.p50}, p90 {tok.p90}, p99 {tok.p99}, "
         f"max {tok.max} <= {tok.max_length} ({s.budget.tokenizer}, {s.budget.composition})",
         f"budget fill: mean {tok.fill['mean']:.1%}, p50 {tok.fill['p50']:.1%}, p90 {tok.fill['p90']:.1%}",
-        f"rejected: {s.records_rejected} ({_share(s.records_rejected, s.records_read)}): "
-        f"{dropped} -> {rejects_path or 'not written (give --rejects)'}",
+        f"rejected: {a.rejected} records ({_share(a.rejected, a.read)}): {dropped}"
+        + (f"; and parts of records used: {parts}" if parts else "")
+        + f" -> {rejects_path or 'not written (give --rejects)'} ({s.records_rejected} lines)",
         f"input ({s.formats.input}): {kinds}",
-        f"repaired conversations: {repairs}; broken records: {bad.records} "
-        f"({bad.share:.1%}, the run stops above --max-bad-share {bad.max_bad_share})",
-        f"mosaics {s.mosaics_written} in {s.system_groups} system-prompt group(s); passed through "
-        f"{p.written} unchanged (max {p.max_tokens} tokens), {p.over_budget} over budget",
+        f"repaired conversations: {repairs}; empty conversations: {bad.empty_conversations}; broken "
+        f"records: {bad.records} ({bad.share:.1%}, the run stops above --max-bad-share {bad.max_bad_share})",
+        f"mosaics in {s.system_groups} system-prompt group(s); passthrough rows max {p.max_tokens} "
+        f"tokens; over budget, to pass through: {p.over_budget} (--over-budget {p.over_budget_policy})",
     ]
     if s.dataset_info is not None:
         lines.append(f"dataset_info.json entry {s.dataset_info.name!r}: {s.dataset_info.path}")
@@ -284,7 +292,8 @@ def dry_run_report(spec: Any, progress: bool = False) -> str:
         if shown[r["reason"]] <= DRY_RUN_EXAMPLES:
             name = f" (id {r['id']})" if r["id"] is not None else ""
             detail = f": {r['detail']}" if r["detail"] else ""
-            lines.append(f"  {r['reason']}: {r['file']}:{r['row']}{name}{detail}")
+            turn = f":{r['turn']}" if r["turn"] is not None else ""
+            lines.append(f"  {r['reason']}: {r['file']}:{r['row']}{turn}{name}{detail}")
     run = RunData(Path(s.output), s.to_dict(), done.mosaic_lengths, done.passthrough_lengths)
     plain, mosaics = run_costs(run, DEFAULT_BATCH_SIZE)
     lines += [
@@ -378,7 +387,7 @@ def tables() -> None:
 @user_errors
 def tables_list(path: str | None) -> None:
     """Validate the tables and list how many variants each slot holds."""
-    from mosaicit.tables.loader import load_tables
+    from mosaicit.plan.tables.loader import load_tables
 
     loaded = load_tables(path)
     click.echo(f"{loaded.source}: valid")
@@ -391,7 +400,7 @@ def tables_list(path: str | None) -> None:
 @user_errors
 def tables_validate(path: str) -> None:
     """Check a tables file; exit 1 with the first problem found."""
-    from mosaicit.tables.loader import load_tables
+    from mosaicit.plan.tables.loader import load_tables
 
     load_tables(path)
     click.echo(f"{path}: valid")
@@ -406,7 +415,7 @@ def tables_export(path: str) -> None:
 
     from mosaicit.io.atomic import atomic_open
 
-    text = resources.files("mosaicit.tables").joinpath("default.yaml").read_text(encoding="utf-8")
+    text = resources.files("mosaicit.plan.tables").joinpath("default.yaml").read_text(encoding="utf-8")
     if Path(path).exists():
         raise MosaicitError(f"{path}: already exists; not overwritten")
     with atomic_open(path) as out:

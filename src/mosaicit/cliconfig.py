@@ -89,8 +89,8 @@ def read_config(path: str) -> dict[str, Any]:
 def default_map(ctx: click.Context, path: str, data: dict[str, Any]) -> dict[str, Any]:
     """``data`` checked against the command's options, as click's ``default_map``."""
     own = _keys(ctx.command)
-    augment = _augment_command()
-    runs = _keys(augment)
+    augment = _augment_command(ctx)
+    runs = _keys(augment) if augment else {}
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = _norm(str(key))
@@ -128,11 +128,13 @@ def _as_option(param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def _augment_command() -> click.Command:
-    """The ``augment`` command, whose options every command with ``--config`` accepts in the file."""
-    from mosaicit.cli import augment  # imported here: mosaicit.cli imports this module
-
-    return augment
+def _augment_command(ctx: click.Context) -> click.Command | None:
+    """The ``augment`` command beside the one running (its options every command with ``--config``
+    accepts in the file), found in the ``mosaicit`` group: this module stands below the commands."""
+    root = ctx.find_root()
+    if isinstance(root.command, click.Group):
+        return root.command.get_command(root, "augment")
+    return root.command if root.command.name == "augment" else None
 
 
 @user_errors

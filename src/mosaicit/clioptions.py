@@ -13,13 +13,14 @@ from typing import Any
 import click
 
 from mosaicit.clihelp import names
-from mosaicit.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.io.formats import INPUT_SHAPES, SHAPES, Columns
 from mosaicit.io.sources import MAX_BAD_SHARE
+from mosaicit.plan.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.plan.strategies import STRATEGY_NAMES
 from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES
 from mosaicit.render.templates import TEMPLATES
+from mosaicit.run.overbudget import OVER_BUDGET_POLICIES
 from mosaicit.run.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
 from mosaicit.run.spec import EXECUTORS, InputOptions, OutputOptions
 
@@ -186,6 +187,16 @@ routing_options = block(
     ),
 )
 
+over_budget_option = click.option(
+    "--over-budget",
+    type=click.Choice(OVER_BUDGET_POLICIES),
+    default="split",
+    show_default=True,
+    help="A conversation over the budget: split it into runs of whole exchanges that each fit, "
+    "trim it to its first exchanges that fit, pass it through unbudgeted (flagged in its mosaic "
+    "column), or reject it. A single exchange over the budget is rejected unless 'pass'.",
+)
+
 KEYS = [
     ("instruction", "instruction", "Alpaca: the instruction column"),
     ("input", "input", "Alpaca: the input (context) column"),
@@ -275,6 +286,7 @@ def make_inputs(**kw: Any) -> InputOptions:
         conversations=kw.get("conversations", "passthrough"),
         system_policy=kw.get("system_policy", "group"),
         strict_conversations=kw["strict_conversations"],
+        over_budget=kw.get("over_budget", "split"),
     )
 
 

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 
 import click
 
-from mosaicit.plan.plan import Plan
-from mosaicit.records import Record, Sample
 from mosaicit.render.layout import layout, piece_text
+from mosaicit.types.plan import Plan
+from mosaicit.types.records import Record, Sample
 
 COLORS = ("cyan", "green", "yellow", "magenta", "blue", "red")
 

@@ -31,8 +31,8 @@ from typing import NamedTuple
 from mosaicit.budget.pretoken import WHITE_SPACE, first_span, hard_parts, join_tail, newline_lead
 from mosaicit.budget.tokens import TokenCounter
 from mosaicit.budget.wordcount import WordCounter
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.render.layout import Piece, Segment
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.segments import Piece, Segment
 
 FIRST_WORD = re.compile(r"[^ \n]+")
 #: Largest composition error assumed per join for counters whose counts do not compose exactly.
@@ -75,7 +75,7 @@ class Measured:
 PieceCounts = Sequence[Measured]
 
 
-#: The counts of edited outputs (see :class:`~mosaicit.render.layout.Piece`), by piece.
+#: The counts of edited outputs (see :class:`~mosaicit.types.segments.Piece`), by piece.
 EditedCounts = Mapping[Piece, TextCounts]
 
 

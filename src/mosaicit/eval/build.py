@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError, ParamError
 from mosaicit.eval.checks import Options, check_response
 from mosaicit.eval.evalset import EvalItem, Source
@@ -27,12 +26,13 @@ from mosaicit.eval.parse import find_labels, find_tags
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.formats import Columns
 from mosaicit.io.sources import source_name
-from mosaicit.plan.edits import edit_answer
-from mosaicit.plan.plan import Plan
-from mosaicit.records import Record, Sample
+from mosaicit.plan.config import MosaicConfig
+from mosaicit.render.edits import edit_answer
 from mosaicit.run.groups import Run
 from mosaicit.run.memory import Mosaics, members
 from mosaicit.run.spec import InputOptions, RunSpec
+from mosaicit.types.plan import Plan
+from mosaicit.types.records import Record, Sample
 
 MAX_PASSES = 50
 
@@ -117,7 +117,7 @@ def build_evalset(
     ``augment``; by default from ``input_format``, ``columns``, ``split`` and ``on_bad``).
     Single exchanges are used, grouped by system prompt as in ``augment``; multi-turn
     conversations are left out and counted. ``template`` is what the budget counts, as in
-    ``augment``. ``options`` are :class:`~mosaicit.config.MosaicConfig` fields (``version``,
+    ``augment``. ``options`` are :class:`~mosaicit.plan.config.MosaicConfig` fields (``version``,
     ``weights``, ``orderings``, ``mask_rules``, ``max_length``, ``tag_rate``,
     ``no_numbering_rate``).
     """

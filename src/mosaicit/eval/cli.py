@@ -18,8 +18,8 @@ from mosaicit.clioptions import (
     strategy_options,
     template_options,
 )
-from mosaicit.config import parse_weights
 from mosaicit.io.formats import Columns
+from mosaicit.plan.config import parse_weights
 from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES
 

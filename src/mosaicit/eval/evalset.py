@@ -10,7 +10,7 @@ from typing import Any
 
 from mosaicit.errors import InputError
 from mosaicit.io.jsonstream import loads
-from mosaicit.plan.plan import Plan
+from mosaicit.types.plan import Plan
 
 ITEM_KEYS = ("id", "prompt", "messages", "plan", "reference", "sources")
 PLAN_KEYS = ("sources", "strategy", "answer_order", "skipped")

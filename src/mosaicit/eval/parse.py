@@ -37,8 +37,8 @@ from dataclasses import dataclass, field, replace
 from mosaicit.eval.align import Profile
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.rouge import containment, lcs_length, words
-from mosaicit.plan.plan import Numbering
-from mosaicit.tables.check import fill
+from mosaicit.plan.tables.check import fill
+from mosaicit.types.plan import Numbering
 
 EMPHASIS = r"[*_`]*"
 #: Label styles tried when none of the plan's labels occurs: the answers are then told apart by

@@ -1,5 +1,5 @@
 """The ``rules`` check: every answer that a per-answer rule governs obeys it (see
-:mod:`mosaicit.plan.edits`). An answer the response does not give is left to the check of the
+:mod:`mosaicit.render.edits`). An answer the response does not give is left to the check of the
 answered instructions."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from mosaicit.eval.checks import Options, Verdict, register
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.parse import Parsed
-from mosaicit.plan.edits import obeys
+from mosaicit.render.edits import obeys
 
 RULES_CHECK = "rules"
 

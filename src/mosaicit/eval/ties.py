@@ -14,10 +14,10 @@ from dataclasses import replace
 from typing import Any
 
 from mosaicit.eval.evalset import EvalItem
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.plan.plan import Plan
 from mosaicit.plan.strategies.maskout import MASKOUT
 from mosaicit.plan.strategies.permute import PERMUTE
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.plan import Plan
 
 #: The sort key of each permute ordering that can tie (the others name positions).
 ORDER_KEYS: dict[str, Callable[[PromptFeatures], Any]] = {

@@ -122,7 +122,7 @@ def open_text(path: str | Path) -> IO[str]:
 
 class Expanded(tuple[str | Path, ...]):
     """Inputs already expanded (see :func:`expand`), with the ``name`` the user gave them and
-    ``keys``: how the stable record keys name each file (see :mod:`mosaicit.shards`), a file found
+    ``keys``: how the stable record keys name each file (see :mod:`mosaicit.run.shards`), a file found
     in a folder given as input by its path below that folder, any other as given."""
 
     name: str

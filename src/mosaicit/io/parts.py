@@ -4,11 +4,12 @@ composed (in this process, a fork worker or a Ray task).
 A part is named so that the names sort in the order a one-file output is written: the
 passthrough conversations first (``part-0-passthrough.jsonl``), then each (group, epoch, shard)
 unit (``part-gGGGGG-eEEEEE-sSSSSS.jsonl``, numbers from 0, five digits), as
-:mod:`mosaicit.shards` orders them. JSONL parts concatenated in name order are the bytes of the
-one-file JSONL output; Parquet parts hold the same rows. The folder is written as one
-temporary folder beside the target and committed with the run's other outputs
-(:func:`mosaicit.io.atomic.atomic_folder`, :mod:`mosaicit.io.commit`). A unit that gives no
-row has no part file.
+:mod:`mosaicit.run.shards` orders them, then the records passed through unbudgeted, if any
+(``part-z-unbudgeted.jsonl``, ``--over-budget pass``). JSONL parts concatenated in name
+order are the bytes of the one-file JSONL output; Parquet parts hold the same rows. The
+folder is written as one temporary folder beside the target and committed with the run's
+other outputs (:func:`mosaicit.io.atomic.atomic_folder`, :mod:`mosaicit.io.commit`). A unit
+that gives no row has no part file.
 
 Beside the folder, committed with it, mosaicit writes the list of the files it wrote there
 (:func:`marker_path`: ``.out.mosaicit-parts.json`` for ``out/``; beside, not inside, since
@@ -37,6 +38,8 @@ from mosaicit.io.parquet import require_pyarrow, write_parquet_to
 PART_KINDS = ("jsonl", "parquet")
 #: The part that holds the conversations passed through unchanged (it sorts first).
 PASSTHROUGH = "part-0-passthrough"
+#: The part that holds the records passed through over the budget, written last (it sorts last).
+UNBUDGETED = "part-z-unbudgeted"
 #: A name that every part file's name starts with.
 PREFIX = "part-"
 #: How the file that lists what mosaicit wrote in a part folder ends (see :func:`marker_path`).
@@ -44,7 +47,7 @@ MARKER = ".mosaicit-parts.json"
 
 
 class Unit(Protocol):
-    """A compose unit as far as its name goes (:class:`mosaicit.shards.ComposeUnit`)."""
+    """A compose unit as far as its name goes (:class:`mosaicit.run.shards.ComposeUnit`)."""
 
     @property
     def group(self) -> int: ...
@@ -84,7 +87,7 @@ class PartWriter:
     id_type: Any = None
 
     def __call__(self, unit: Unit, rows: Iterable[Any]) -> Part:
-        """Write one unit's rows as its part file (see :data:`mosaicit.shards.WritePart`)."""
+        """Write one unit's rows as its part file (see :data:`mosaicit.run.shards.WritePart`)."""
         return self.write(part_name(unit), rows)
 
     def write(self, name: str, rows: Iterable[Any]) -> Part:

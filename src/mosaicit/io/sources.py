@@ -25,7 +25,7 @@ from mosaicit.io.inputs import STDIN, expand, given_name, split_suffix
 from mosaicit.io.jsonstream import EncodedRow, iter_json, write_rows
 from mosaicit.io.parquet import iter_parquet, write_parquet
 from mosaicit.io.wellformed import problem
-from mosaicit.records import Reject
+from mosaicit.types.records import Reject
 
 OUTPUT_SUFFIXES = (".json", ".jsonl", ".parquet")
 BAD_RECORD_POLICIES = ("error", "skip")
@@ -85,8 +85,13 @@ class ReadStats:
 
     @property
     def bad(self) -> int:
-        """How many items were set aside while reading."""
-        return len(self.rejects)
+        """How many items were set aside as broken (malformed) while reading."""
+        return sum(1 for r in self.rejects if r.reason == "malformed")
+
+    @property
+    def empty(self) -> int:
+        """How many conversations were set aside as empty (no exchange) while reading."""
+        return len(self.rejects) - self.bad
 
 
 def _empty_chat(item: Any, cols: Columns) -> bool:
@@ -128,8 +133,9 @@ def read_conversations(
     (``empty_conversation``). An item in another known shape than the file's, or malformed,
     (see :func:`mosaicit.io.wellformed.problem`) is set aside in ``stats.rejects``
     (``on_bad="skip"``, the default) or raises (``"error"``).
-    When more than ``max_bad_share`` of the items were set aside, reading stops with an error
-    at the end: the input is likely in another shape than assumed.
+    When more than ``max_bad_share`` of the items were set aside as malformed, reading stops with
+    an error at the end: the input is likely in another shape than assumed (empty conversations
+    do not count: they are in the right shape).
     """
     check_read_options(input_format, on_bad, max_bad_share)
     cols = columns or Columns()

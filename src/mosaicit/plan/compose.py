@@ -17,16 +17,17 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from mosaicit.budget.budget import MEMO_LIMIT, Budget, PieceCounts, Prefix, TextCounts
-from mosaicit.config import MosaicConfig
-from mosaicit.plan.edits import AnswerFacts, answer_facts, edit_answer
-from mosaicit.plan.plan import Plan, Style
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.planner import base_style, draw_style, make_plan
+from mosaicit.plan.seeds import epoch_rng
 from mosaicit.plan.strategies import STRATEGIES
-from mosaicit.records import Record, Reject, Sample
-from mosaicit.render.layout import Piece, edited_piece, layout, render
+from mosaicit.plan.tables.loader import Tables
+from mosaicit.render.edits import AnswerFacts, answer_facts, edit_answer
+from mosaicit.render.layout import layout, render
 from mosaicit.render.templates import BareTemplate, Template
-from mosaicit.seeds import epoch_rng
-from mosaicit.tables.loader import Tables
+from mosaicit.types.plan import Plan, Style
+from mosaicit.types.records import Record, Reject, Sample
+from mosaicit.types.segments import Piece, edited_piece
 
 
 def draw_size(rng: random.Random, mode: str, max_num: int) -> int:
@@ -383,7 +384,9 @@ def split_usable(
         record = records[i]
         about = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
         detail = f"about {about} tokens alone > max_length {composer.budget.max_length}"
-        rejects.append(Reject(record.index, "over_budget", partial(_raw, records, i), detail, record.id))
+        rejects.append(
+            Reject(record.index, "over_budget", partial(_raw, records, i), detail, record.id, record.turn)
+        )
     return usable, rejects
 
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from mosaicit.plan.plan import Numbering, Tags
-from mosaicit.tables.check import fill
-
-if TYPE_CHECKING:  # the loader imports the strategies, which import this module
-    from mosaicit.tables.loader import Tables
+from mosaicit.plan.tables.slots import Tables
+from mosaicit.types.placeholders import fill
+from mosaicit.types.plan import Numbering, Tags
 
 
 def draw_numbering(rng: random.Random, tables: Tables) -> Numbering:
@@ -41,7 +38,7 @@ def draw_format_meta(
 ) -> str | None:
     """The meta-instruction that states the tags, a generic one, or none, drawn from ``choices``
     (the tagged and the generic wordings this mosaic's strategy allows, see
-    :meth:`~mosaicit.tables.loader.Tables.format_choices`; with no generic one, none)."""
+    :meth:`~mosaicit.plan.tables.slots.Tables.format_choices`; with no generic one, none)."""
     tagged, generic = choices
     if tags is not None:
         return fill(rng.choice(tagged), begin=tags.begin, end=tags.end)

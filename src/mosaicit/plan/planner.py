@@ -11,14 +11,15 @@ import random
 from collections.abc import Sequence
 from dataclasses import replace
 
-from mosaicit.config import MosaicConfig
-from mosaicit.plan.edits import AnswerFacts, Edit
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.plan.plan import Plan, Style
+from mosaicit.plan.config import MosaicConfig
+from mosaicit.plan.seeds import detail_rng, draw_detail_seed
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.strategies.format import FORMAT
-from mosaicit.seeds import detail_rng, draw_detail_seed
-from mosaicit.tables.loader import Tables
+from mosaicit.plan.tables.loader import Tables
+from mosaicit.render.edits import AnswerFacts
+from mosaicit.types.edits import Edit
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.plan import Plan, Style
 
 LINE_BREAKS = ("\n", "\n\n")
 

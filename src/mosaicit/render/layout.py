@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
 
-from mosaicit.plan.edits import Edit, edit_answer
-from mosaicit.plan.plan import Plan
+from mosaicit.render.edits import edit_answer
+from mosaicit.types.plan import Plan
+from mosaicit.types.segments import Piece, Segment, edited_piece
 
 ANSWER_JOINER = "\n\n"
-
-
-class Piece(NamedTuple):
-    """A record's text inside a layout: its source index and which field (prompt or output);
-    an output with an ``edit`` stands for that output rewritten by the rule (field ``edited``)."""
-
-    source: int
-    field: str
-    edit: Edit | None = None
-
-
-#: The field of a :class:`Piece` that is an output rewritten by its edit.
-EDITED = "edited"
-
-
-def edited_piece(edit: Edit) -> Piece:
-    """The piece that stands for the output of ``edit.source`` rewritten by ``edit``."""
-    return Piece(edit.source, EDITED, edit)
-
-
-Segment = str | Piece
 
 
 def _wrap(core: list[Segment], meta: str | None, first: bool, sep: str) -> list[Segment]:

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from mosaicit.budget.tokens import TokenCounter, hf_counter
 from mosaicit.errors import MosaicitError, ParamError
 from mosaicit.render.jinja_chat import JinjaChat, read_chat_config
-from mosaicit.render.layout import Segment
+from mosaicit.types.segments import Segment
 
 
 class Template(Protocol):
@@ -268,18 +267,17 @@ def load_template(
     name: str,
     tokenizer: str | os.PathLike[str] | None = None,
     chat_template: str | os.PathLike[str] | None = None,
-) -> tuple[Template, TokenCounter | None]:
-    """The template called ``name`` and, for ``chat``, the counter that must go with it.
+) -> Template:
+    """The template called ``name``; ``chat`` reads it from the tokenizer folder (or ``chat_template``).
 
-    ``chat`` counts with the same ``transformers`` tokenizer that renders the template (its
-    backend tokenizer, no special tokens added), so the count is what a trainer tokenizes.
+    A ``chat`` run counts with that folder's tokenizer (:func:`mosaicit.run.assemble.counter_for`).
     """
     if name == "none":
-        return BareTemplate(), None
+        return BareTemplate()
     if name == "vicuna_v1.1":
-        return VicunaTemplate(*added_affixes(tokenizer)), None
+        return VicunaTemplate(*added_affixes(tokenizer))
     if name == "chatml":
-        return ChatMLTemplate(), None
+        return ChatMLTemplate()
     if name == "chat":
         folder = chat_folder(tokenizer)
         text, tokens = read_chat_config(folder)
@@ -297,6 +295,5 @@ def load_template(
                 f"{source}: the tokenizer has no chat template; "
                 "pass --chat-template FILE or another --template"
             )
-        counter = hf_counter(folder / "tokenizer.json", str(folder))
-        return ChatTemplate(JinjaChat(text, tokens), source), counter
+        return ChatTemplate(JinjaChat(text, tokens), source)
     raise ParamError("template", f"must be one of {', '.join(TEMPLATES)}, got {name!r}")

@@ -108,15 +108,33 @@ def facts(run: RunData) -> list[tuple[str, str]]:
         ("epochs, seed", f"{s['epochs']}, {o.get('seed')}"),
         ("wrap mode, max per mosaic", f"{o.get('wrap_mode')}, {o.get('max_num')}"),
         ("strategy mix", ", ".join(f"{k}={v:g}" for k, v in mix.items()) or str(o.get("version"))),
-        (
-            "records read / used / rejected",
-            f"{s['records_read']:,} / {s['records_used']:,} / {s['records_rejected']:,}",
-        ),
+        _outcomes(s),
+        ("uses: mosaicked records x epochs, passthrough rows x 1", _uses(s)),
         ("samples written", _n(s["samples_written"])),
         ("mean records per mosaic", str(s["mean_records_per_sample"])),
         ("tokens per mosaic: mean, max", f"{t['mean']:,}, {t['max']:,}"),
         ("mean fill of the budget (all rows)", _pct(_fill(run))),
     ]
+
+
+def _outcomes(s: dict[str, Any]) -> tuple[str, str]:
+    """Records read, mosaicked, passed through and rejected (read as used for older summaries)."""
+    a = s.get("accounting")
+    if a is None:
+        return (
+            "records read / used / rejected",
+            f"{s['records_read']:,} / {s['records_used']:,} / {s['records_rejected']:,}",
+        )
+    counts = (a["read"], a["mosaicked"], a["passed_through"], a["rejected"])
+    return "records read / mosaicked / passed through / rejected", " / ".join(f"{n:,}" for n in counts)
+
+
+def _uses(s: dict[str, Any]) -> str:
+    a = s.get("accounting")
+    if a is None:
+        return f"{s['records_used']:,} x {s['epochs']}"
+    mosaicked = f"{a['mosaic_records']:,} x {s['epochs']} = {a['mosaic_record_uses']:,}"
+    return f"{mosaicked}; {a['passthrough_rows']:,} x 1"
 
 
 def _facts_table(runs: Sequence[RunData], labels: Sequence[str]) -> str:

@@ -311,16 +311,19 @@ def records_per_sample(runs: Sequence[RunData]) -> Any:
 
 
 def kinds(runs: Sequence[RunData]) -> Any:
-    """Output rows that are mosaics or passthrough, and the input records rejected."""
-    cats = ["mosaics", "passthrough rows", "records rejected"]
+    """Input records by outcome: mosaicked, passed through or rejected (they add up to those read)."""
+    cats = ["records mosaicked", "records passed through", "records rejected"]
     labels = run_labels(runs)
     series = []
     for i, run in enumerate(runs):
         s = run.summary
-        mosaics = s.get("mosaics_written", s["samples_written"])
-        passthrough = s.get("passthrough", {}).get("written", 0)
-        series.append((labels[i], [mosaics, passthrough, s["records_rejected"]], RUN_COLOURS[i]))
-    return bars(cats, series, "count")
+        a = s.get("accounting") or {  # a summary written before the accounting was
+            "mosaicked": s["records_used"],
+            "passed_through": s.get("passthrough", {}).get("written", 0),
+            "rejected": s["records_rejected"],
+        }
+        series.append((labels[i], [a["mosaicked"], a["passed_through"], a["rejected"]], RUN_COLOURS[i]))
+    return bars(cats, series, "records")
 
 
 def rejects(runs: Sequence[RunData]) -> Any:

@@ -60,8 +60,9 @@ def draw(runs: Sequence[RunData], costs: Sequence[tuple[Cost | None, Cost]], bat
         ("tags", "Tag mix", lambda: mix([r.tags for r in runs], labels, "mosaics"),
          "The word pairs of the tags that enclose each answer (begin … end, bracket styles merged)."),
         ("kinds", "Passthrough and mosaics", lambda: plots.kinds(runs),
-         "Output rows that are mosaics or passed through unchanged (multi-turn, system-prompt "
-         "policies), and the input records rejected."),
+         "Every input record in one outcome: mosaicked (used once per epoch), passed through "
+         "(multi-turn, system-prompt and --over-budget policies; each row used once) or rejected. "
+         "The three add up to the records read."),
         ("rejects", "Rejects by reason", lambda: plots.rejects(runs),
          "Input records that no sample holds, by reason; the rejects file lists every one."),
         ("cost", "Training cost", lambda: plots.cost(runs, costs),

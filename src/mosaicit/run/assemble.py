@@ -1,19 +1,20 @@
 """The one factory that opens a run from a :class:`~mosaicit.run.spec.RunSpec`: it loads the tables,
-the template, the token counter and the count cache once, for every entry point (``augment``,
+the template, builds the token counter and opens the count cache once, for every entry point (``augment``,
 ``preview``, ``eval build``, :func:`mosaicit.mosaic`)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 from mosaicit.budget.cache import CountCache, default_cache_dir
-from mosaicit.budget.tokens import TokenCounter, load_counter
-from mosaicit.render.templates import load_template
+from mosaicit.budget.tokens import TokenCounter, hf_counter, load_counter
+from mosaicit.plan.tables.loader import Tables, load_tables
+from mosaicit.render.templates import chat_folder, load_template
 from mosaicit.run.executors import Executor, executor_for
 from mosaicit.run.groups import Run
 from mosaicit.run.spec import RunSpec
-from mosaicit.tables.loader import Tables, load_tables
 
 
 @contextlib.contextmanager
@@ -25,8 +26,8 @@ def open_run(spec: RunSpec, counter: TokenCounter | None = None) -> Iterator[Run
     """
     executor = executor_of(spec)
     tables = spec.tables if isinstance(spec.tables, Tables) else load_tables(spec.tables)
-    template, chat_counter = load_template(spec.template, spec.tokenizer, spec.chat_template)
-    counter = counter or chat_counter or load_counter(spec.tokenizer)
+    template = load_template(spec.template, spec.tokenizer, spec.chat_template)
+    counter = counter or counter_for(spec.template, spec.tokenizer)
     use_cache = spec.use_cache and spec.executor != "ray"
     cache = CountCache(spec.cache_dir or default_cache_dir(), counter.fingerprint) if use_cache else None
     try:
@@ -34,6 +35,16 @@ def open_run(spec: RunSpec, counter: TokenCounter | None = None) -> Iterator[Run
     finally:
         if cache:
             cache.close()
+
+
+def counter_for(template: str, tokenizer: str | os.PathLike[str] | None) -> TokenCounter:
+    """The counter of a run with ``--template template``: ``chat`` counts with the same tokenizer
+    that renders its template (the folder's backend tokenizer, no special tokens added), so the
+    count is what a trainer tokenizes; the other templates with the ``--tokenizer`` counter."""
+    if template == "chat":
+        folder = chat_folder(tokenizer)
+        return hf_counter(folder / "tokenizer.json", str(folder))
+    return load_counter(tokenizer)
 
 
 def executor_of(spec: RunSpec) -> Executor:

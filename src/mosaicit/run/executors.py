@@ -5,11 +5,11 @@ whatever it is:
 - **measure one batch**: :class:`MeasureUnit` ``(start, end)``, records ``start:end`` of one
   system-prompt group, measured by a ``Callable[[int, int], Measurement]``
   (:func:`mosaicit.run.groups.measure_range` bound to the group's budget, records and cache);
-- **compose one unit**: :class:`~mosaicit.shards.ComposeUnit` ``(group, epoch, shard)``: one pass
+- **compose one unit**: :class:`~mosaicit.run.shards.ComposeUnit` ``(group, epoch, shard)``: one pass
   over one shard of one group's usable records (all of them unsharded), by
-  :func:`mosaicit.shards.unit_results` with the group's composer and the unit's seed. What a
+  :func:`mosaicit.run.shards.unit_results` with the group's composer and the unit's seed. What a
   group's units share (composer, records, counts, usable, units, finish, keys, part writer) is
-  one frozen :class:`~mosaicit.shards.ComposeJob`.
+  one frozen :class:`~mosaicit.run.shards.ComposeJob`.
 
 Every executor yields the results **in the order of the units given**, whatever order they are
 done in, so that the output is the same bytes for every executor and number of workers. A
@@ -27,7 +27,7 @@ in other processes: the caller then flushes spooled records and merges cache tal
 
 A new executor is one more class with these three methods. The job's ``key_of`` (sharded runs)
 gives each sample's provenance its records' stable keys, and its ``write_part`` (sharded output)
-writes each unit's part file where the unit is composed (:mod:`mosaicit.shards`,
+writes each unit's part file where the unit is composed (:mod:`mosaicit.run.shards`,
 :mod:`mosaicit.io.parts`).
 """
 
@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
 from mosaicit.run.workers import CoreLook, can_fork, compose_parallel, map_parallel
-from mosaicit.shards import ComposeJob, ComposeUnit, unit_results
 
 __all__ = [
     "ComposeJob",
@@ -73,7 +73,7 @@ class Executor(Protocol):
         ...
 
     def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
-        """What each of ``job.units`` yields (:func:`~mosaicit.shards.unit_results`), unit by unit;
+        """What each of ``job.units`` yields (:func:`~mosaicit.run.shards.unit_results`), unit by unit;
         ``job.composer.tally`` counts every sample."""
         ...
 

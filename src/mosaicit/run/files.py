@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.budget.tokens import TokenCounter
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
 from mosaicit.histogram import token_stats
 from mosaicit.io import dataset_info
@@ -30,19 +29,22 @@ from mosaicit.io.commit import committed_together
 from mosaicit.io.formats import Columns, Conversation, to_row, with_meta
 from mosaicit.io.jsonstream import EncodedRow, encode_row, write_rows
 from mosaicit.io.outputs import STDOUT
-from mosaicit.io.parts import PASSTHROUGH, Part, PartWriter, write_marker
+from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter, write_marker
 from mosaicit.io.sources import MAX_BAD_SHARE, ReadStats, output_kind, source_name
 from mosaicit.io.wellformed import dumps_escaped
-from mosaicit.plan.plan import Plan
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.progress import Progress
-from mosaicit.records import Reject, Sample
 from mosaicit.render.templates import ChatTemplate, Template
 from mosaicit.run import steps
+from mosaicit.run.accounting import Ledger
 from mosaicit.run.assemble import open_run
 from mosaicit.run.groups import Run
+from mosaicit.run.overbudget import cut
 from mosaicit.run.routing import Routed
+from mosaicit.run.shards import FileKeys, KeyOf
 from mosaicit.run.spec import InputOptions, OutputOptions, RunSpec
 from mosaicit.run.steps import Rejects
+from mosaicit.run.store import Allowance, RecordStore
 from mosaicit.run.summary import (
     BudgetSummary,
     DatasetInfoSummary,
@@ -54,8 +56,8 @@ from mosaicit.run.summary import (
     ShardsSummary,
     TokenSummary,
 )
-from mosaicit.shards import FileKeys, KeyOf
-from mosaicit.store import Allowance, RecordStore
+from mosaicit.types.plan import Plan
+from mosaicit.types.records import Record, Reject, Sample
 
 #: Characters of record text a run keeps in memory before its records wait in spool files
 #: (``$MOSAICIT_KEEP_IN_MEMORY`` overrides it; 0 spools every record).
@@ -86,6 +88,7 @@ class FormatOptions:
     chat_template: str | None = None
     strict_conversations: bool = False
     max_bad_share: float = MAX_BAD_SHARE
+    over_budget: str = "split"
 
 
 def sample_conversation(sample: Sample) -> Conversation:
@@ -111,11 +114,16 @@ def check_template(run: Run, routed: Routed, name: str) -> None:
 
 @dataclass
 class _Outcome:
+    """What writing found: mosaics and passthrough rows written, the conversations over the
+    budget, the rejects made while passing through, and the records to pass through unbudgeted."""
+
     mosaics: int = 0
     passthrough: int = 0
     passthrough_tokens: int = 0
     passthrough_max: int = 0
-    over_budget: list[Reject] = field(default_factory=list)
+    over_budget: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    unbudgeted: list[Record] = field(default_factory=list)
     passthrough_lengths: Counter[int] = field(default_factory=Counter)
 
 
@@ -163,6 +171,9 @@ def summarise(
         records_used=run.usable,
         records_rejected=len(rejects),
         rejected_by_reason=rejects.by_reason(),
+        accounting=routed.ledger.settle(
+            stats.read, rejects.in_input_order(), run.usable, uses, done.passthrough
+        ),
         epochs=cfg.epochs,
         samples_written=written,
         record_uses=uses,
@@ -204,16 +215,20 @@ def summarise(
             conversations=spec.inputs.conversations,
             system_policy=spec.inputs.system_policy,
         ),
-        kinds=routed.kinds,
+        kinds=_kinds(routed, stats),
         repairs={k: stats.repairs[k] for k in REPAIRS if stats.repairs[k]},
         rejected_at_reading=ReadingSummary(
             records=stats.bad,
             share=round(stats.bad / stats.read, 4) if stats.read else 0,
             max_bad_share=spec.inputs.max_bad_share,
+            empty_conversations=stats.empty,
         ),
         system_groups=len(routed.groups),
         passthrough=PassthroughSummary(
-            written=done.passthrough, over_budget=len(done.over_budget), max_tokens=done.passthrough_max
+            written=done.passthrough,
+            over_budget=done.over_budget,
+            max_tokens=done.passthrough_max,
+            over_budget_policy=spec.inputs.over_budget,
         ),
         dataset_info=info,
         plain_tokens={str(k): v for k, v in sorted(run.plain_tokens.items())},
@@ -224,6 +239,16 @@ def summarise(
     )
 
 
+def _kinds(routed: Routed, stats: ReadStats) -> dict[str, dict[str, int]]:
+    """What happened to each kind of record read: the routed kinds, then the empty conversations
+    and the broken records set aside while reading, each a kind of its own."""
+    kinds = dict(routed.kinds)
+    for kind, reason, n in (("empty", "empty_conversation", stats.empty), ("broken", "malformed", stats.bad)):
+        if n:
+            kinds[kind] = {"read": n, reason: n}
+    return kinds
+
+
 def write_rejects(
     path: str | Path,
     rejects: Iterable[Reject],
@@ -232,8 +257,9 @@ def write_rejects(
     key_of: KeyOf | None = None,
 ) -> int:
     """Write rejects as JSONL: each record's input ``index``, where it was read (``file``, and
-    ``row``: its position in that file, from 0), its ``id``, the ``reason`` and a ``detail``;
-    its stable ``key`` with ``key_of`` (sharded runs: see :mod:`mosaicit.shards`); the whole
+    ``row``: its position in that file, from 0), the exchange it concerns (``turn``, null for the
+    whole record), its ``id``, the ``reason`` and a ``detail``;
+    its stable ``key`` with ``key_of`` (sharded runs: see :mod:`mosaicit.run.shards`); the whole
     record too when ``full``. A lone surrogate is written as a JSON escape."""
     rows = reject_rows(rejects, stats, full, key_of)
     return write_rows(path, (EncodedRow(dumps_escaped(row).encode("utf-8"), frozenset()) for row in rows))
@@ -245,9 +271,10 @@ def reject_rows(
     """The rows of the rejects file (see :func:`write_rejects`), one per reject."""
     for r in rejects:
         file, at = (stats.origin(r.index) if stats else None) or (None, None)
-        out = {"index": r.index, "file": file, "row": at, "id": r.id, "reason": r.reason, "detail": r.detail}
+        out = {"index": r.index, "file": file, "row": at, "turn": r.turn, "id": r.id}
+        out.update(reason=r.reason, detail=r.detail)
         if key_of is not None:
-            out["key"] = key_of(r.index, None)
+            out["key"] = key_of(r.index, r.turn)
         if full:
             out["record"] = r.raw()
         yield out
@@ -278,6 +305,7 @@ def run_spec(
             fmt.conversations,
             fmt.system_policy,
             fmt.strict_conversations,
+            fmt.over_budget,
         ),  # fmt: skip
         OutputOptions(output_path, fmt.output_format, **output_fields),
         template=fmt.template,
@@ -313,15 +341,16 @@ def augment_dataset(
 
     Single exchanges are mosaicked within their system-prompt group; other items follow the
     policies in ``formats``. Every written sample, rendered with ``formats.template``, counts
-    at most ``config.max_length`` tokens. ``workers`` (default: the CPUs other work leaves free,
-    see :class:`~mosaicit.run.workers.CoreLook`) measure records and compose epochs in parallel;
-    token counts are cached under ``cache_dir`` (default
+    at most ``config.max_length`` tokens, except rows passed through unbudgeted as
+    ``formats.over_budget="pass"`` asks (:mod:`mosaicit.run.overbudget`). ``workers``
+    (default: the CPUs other work leaves free, see :class:`~mosaicit.run.workers.CoreLook`)
+    measure records and compose epochs in parallel; token counts are cached under ``cache_dir`` (default
     :func:`~mosaicit.budget.cache.default_cache_dir`) unless ``use_cache`` is False. Records wait in
     spool files while composing. Every output is committed together when the whole run
     succeeds (see :mod:`mosaicit.io.commit`); none of them is changed otherwise. The outputs
     must be distinct files, and none may be an input. A broken
     input record is rejected (``on_bad="skip"``) or stops the run (``"error"``); the rejects
-    file holds each one's index, file, row, id, reason and detail, and the record itself when
+    file holds each one's index, file, row, turn, id, reason and detail, and the record itself when
     ``rejects_full``. ``source`` may be several paths (see :mod:`mosaicit.io.inputs`).
     ``executor`` (``local``, ``workers``, ``ray`` at ``ray_address``) and ``shards``: see
     :class:`~mosaicit.run.spec.RunSpec`; every executor writes the same bytes. With
@@ -419,22 +448,28 @@ def _augment(
         row = to_row(sample_conversation(sample), shape, out.with_meta)
         return row if as_dicts else encode_row(row)
 
+    split = spec.inputs.conversations == "split"
+    passing = _Passing(run, shape, out.with_meta, done, routed.ledger, spec.inputs.over_budget, split)
+
     def passthrough_rows() -> Iterator[dict[str, Any]]:
-        split = spec.inputs.conversations == "split"
         counting = bars.ticker("counting passthrough")
-        passthrough = _passthrough_rows(run, routed.passthrough, shape, out.with_meta, done, split, counting)
-        yield from bars.counted("passthrough", passthrough)
+        yield from bars.counted("passthrough", passing.rows(routed.passthrough, counting))
 
     def mosaic_rows() -> Iterator[Any]:
-        rejects.send(done.over_budget)
+        rejects.send(done.rejects)
         counting, composing = bars.ticker("counting tokens"), bars.ticker("composing")
-        yield from steps.mosaics(run, routed, rejects, counting, composing, finish)
+        unbudgeted = done.unbudgeted if spec.inputs.over_budget == "pass" else None
+        yield from steps.mosaics(run, routed, rejects, counting, composing, finish, unbudgeted)
+
+    def unbudgeted_rows() -> Iterator[dict[str, Any]]:
+        yield from (passing.unbudgeted(record) for record in done.unbudgeted)
 
     def rows() -> Iterator[Any]:
         yield from passthrough_rows()
         for row in mosaic_rows():
             done.mosaics += 1
             yield row
+        yield from unbudgeted_rows()
 
     lengths = run.composer.tally.token_counts, done.passthrough_lengths
     sharded = run.key_of if run.shards > 1 else None
@@ -451,7 +486,8 @@ def _augment(
         written = steps.write(rows(), out, seen)
     else:
         has_passthrough = bool(routed.passthrough)
-        parts = _write_parts(run, out, passthrough_rows() if has_passthrough else None, mosaic_rows(), done)
+        passthrough = passthrough_rows() if has_passthrough else None
+        parts = _write_parts(run, out, passthrough, mosaic_rows(), unbudgeted_rows, done)
         written = sum(part.rows for part in parts)
         seen.present.update(*(part.present for part in parts))
     if out.rejects_target is not None:
@@ -474,11 +510,13 @@ def _write_parts(
     out: OutputOptions,
     passthrough: Iterator[dict[str, Any]] | None,
     mosaics: Iterator[Any],
+    unbudgeted: Callable[[], Iterator[dict[str, Any]]],
     done: _Outcome,
 ) -> list[Part]:
     """Write the output as a folder of part files (``--output-parts``, :mod:`mosaicit.io.parts`):
-    the passthrough part here, each compose unit's part where the unit is composed; the folder
-    is committed with the run's other outputs. Returns the parts, in written order."""
+    the passthrough part here, each compose unit's part where the unit is composed, then the
+    records passed through unbudgeted, if any, here; the folder is committed with the run's
+    other outputs. Returns the parts, in written order."""
     assert out.path is not None and out.output_parts is not None
     with atomic_folder(out.path) as folder:
         # absolute: a Ray task writes from its own working directory
@@ -494,48 +532,149 @@ def _write_parts(
                 parts.append(part)
         finally:
             run.write_part = None
+        if done.unbudgeted:
+            parts.append(writer.write(UNBUDGETED, unbudgeted()))
     parts = [part for part in parts if part.rows]  # no file was written for the others
     write_marker(out.path, parts, out.output_parts)
     return parts
 
 
-def _passthrough_rows(
-    run: Run,
-    items: list[tuple[Conversation, str]],
-    shape: str,
-    meta: bool,
-    done: _Outcome,
-    split: bool,
-    on_count: Callable[[int], None] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """The passthrough rows, in input order, except that the first row holding a ``history`` (Alpaca)
-    and the first holding an ``id`` lead, so that the file's first rows show every column's
-    type (see :mod:`mosaicit.io.schema`); over-budget conversations become rejects. Every
-    conversation is counted first, through the count cache (``on_count`` ticks them)."""
-    render = partial(passthrough_texts, run.template)
-    tokens = run.count_conversations([conv for conv, _ in items], render, on_count)
-    made: dict[int, dict[str, Any] | None] = {}
+@dataclass
+class _Passing:
+    """The rows of what is passed through, with their token counts; what is over the budget
+    follows ``policy`` (``--over-budget``, :mod:`mosaicit.run.overbudget`), its rejects go to
+    ``done.rejects`` and each record's outcome to ``ledger``; ``split``: ``--conversations split``."""
 
-    def row_at(i: int) -> dict[str, Any] | None:
-        if i not in made:
-            conv, why = items[i]
-            made[i] = _passthrough_row(run, conv, why, tokens[i], shape, meta, done, split)
-        return made[i]
+    run: Run
+    shape: str
+    meta: bool
+    done: _Outcome
+    ledger: Ledger
+    policy: str
+    split: bool
 
-    wanted = [lambda c: shape == "alpaca" and c.multi_turn, lambda c: c.meta.get("id") is not None]
-    lead: list[int] = []
-    for wants in wanted:
-        first = next((i for i, (c, _) in enumerate(items) if wants(c) and row_at(i) is not None), None)
-        if first is not None and first not in lead:
-            lead.append(first)
-    for i in lead:
-        yield made[i]  # type: ignore[misc]
-    for i in range(len(items)):
-        if i not in lead:
-            row = made.pop(i) if i in made else row_at(i)
+    def rows(
+        self, items: list[tuple[Conversation, str]], on_count: Callable[[int], None] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The passthrough rows, in input order, except that the first row holding a ``history``
+        (Alpaca) and the first holding an ``id`` lead, so that the file's first rows show every
+        column's type (see :mod:`mosaicit.io.schema`). Every conversation is counted first,
+        through the count cache (``on_count`` ticks them)."""
+        render = partial(passthrough_texts, self.run.template)
+        tokens = self.run.count_conversations([conv for conv, _ in items], render, on_count)
+        made: dict[int, list[tuple[Conversation, dict[str, Any]]]] = {}
+
+        def rows_at(i: int) -> list[tuple[Conversation, dict[str, Any]]]:
+            if i not in made:
+                made[i] = self.of(*items[i], tokens[i])
+            return made[i]
+
+        wanted = [lambda c: self.shape == "alpaca" and c.multi_turn, lambda c: c.meta.get("id") is not None]
+        lead: list[tuple[int, int]] = []
+        for wants in wanted:
+            found = next(
+                ((i, k) for i, (c, _) in enumerate(items) if wants(c)
+                 for k, (part, _) in enumerate(rows_at(i)) if wants(part)),
+                None,
+            )  # fmt: skip
+            if found is not None and found not in lead:
+                lead.append(found)
+        for i, k in lead:
+            yield made[i][k][1]
+        for i in range(len(items)):
+            rows = made.pop(i) if i in made else rows_at(i)
             made.pop(i, None)
-            if row is not None:
-                yield row
+            yield from (row for k, (_, row) in enumerate(rows) if (i, k) not in lead)
+
+    def count(self, conv: Conversation, start: int = 0, end: int | None = None) -> int:
+        """The real count of exchanges ``start`` to ``end - 1`` of ``conv``, rendered as one conversation."""
+        try:
+            return self.run.budget.count_texts(passthrough_texts(self.run.template, _part(conv, start, end)))
+        except MosaicitError as exc:
+            raise RecordError(conv.index, str(exc)) from None
+
+    def of(self, conv: Conversation, why: str, tokens: int) -> list[tuple[Conversation, dict[str, Any]]]:
+        """The rows of one conversation passed through (``tokens``: its count), each with the part
+        of it that it holds: the whole conversation when it fits the budget, else what the policy
+        makes of it."""
+        if self.run.budget.fits(tokens):
+            self.ledger.passed(conv.index, "whole")
+            return [self.row(conv, why, tokens)]
+        self.done.over_budget += 1
+        limit = self.run.budget.max_length
+        if self.policy == "pass":
+            self.ledger.passed(conv.index, "unbudgeted")
+            return [self.row(conv, why, tokens, over="pass")]
+        if self.policy == "reject" or not conv.multi_turn:
+            detail = f"{tokens} tokens > max_length {limit}"
+            self.reject(conv, "over_budget", detail)
+            return []
+        alone = [self.count(conv, i, i + 1) for i in range(len(conv.turns))]
+        users = [user for user, _ in conv.turns]
+        cuts = cut(users, partial(self.count, conv), limit, alone, trim=self.policy == "trim")
+        for turn, reason, detail in cuts.rejected:
+            self.reject(conv, reason, detail, turn)
+        rows = []
+        for start, end, run_tokens in cuts.runs:
+            part = _part(conv, start, end)
+            rows.append(self.row(part, why, run_tokens, self.policy, list(range(start, end))))
+        if rows:
+            self.ledger.passed(conv.index, "split" if self.policy == "split" else "trimmed")
+        return rows
+
+    def unbudgeted(self, record: Record) -> dict[str, Any]:
+        """The row of a record that cannot fit the budget alone, passed through (``--over-budget pass``)."""
+        meta = {} if record.id is None else {"id": record.id}
+        conv = Conversation(
+            record.index, ((record.instruction, record.output),), record.system, record.input, meta
+        )
+        why = "multi_turn" if record.turn is not None else "with_system" if record.system else "single_turn"
+        self.ledger.passed(record.index, "unbudgeted")
+        turns = None if record.turn is None else [record.turn]
+        return self.row(conv, why, self.count(conv), "pass", turns)[1]
+
+    def reject(self, conv: Conversation, reason: str, detail: str, turn: int | None = None) -> None:
+        """Reject ``conv`` (or its exchange ``turn``) for ``reason``."""
+        raw = to_row(conv, "messages")
+        self.done.rejects.append(Reject(conv.index, reason, raw, detail, conv.meta.get("id"), turn))
+
+    def row(
+        self,
+        conv: Conversation,
+        why: str,
+        tokens: int,
+        over: str | None = None,
+        turns: list[int] | None = None,
+    ) -> tuple[Conversation, dict[str, Any]]:
+        """``conv`` as an output row with its provenance (see :func:`passthrough_provenance`)."""
+        done, run = self.done, self.run
+        done.passthrough += 1
+        done.passthrough_tokens += tokens
+        done.passthrough_max = max(done.passthrough_max, tokens)
+        done.passthrough_lengths[tokens] += 1
+        provenance = passthrough_provenance(conv, why, tokens, self.split)
+        if turns is not None:
+            provenance["turns"] = turns
+        if over is not None:
+            provenance["over_budget"] = over
+        if run.shards > 1 and run.key_of is not None:  # the same keys as a sharded run's mosaics
+            first = turns[0] if turns else 0
+            provenance.update(
+                shard=None, keys=[run.key_of(conv.index, first if self.split or first else None)]
+            )
+        row = to_row(
+            with_meta(conv, mosaic=provenance, count=conv.meta.get("count", 1)), self.shape, self.meta
+        )
+        return conv, row
+
+
+def _part(conv: Conversation, start: int = 0, end: int | None = None) -> Conversation:
+    """Exchanges ``start`` to ``end - 1`` of ``conv`` as a conversation (the Alpaca context kept
+    with the last exchange)."""
+    stop = len(conv.turns) if end is None else end
+    if (start, stop) == (0, len(conv.turns)):
+        return conv
+    return replace(conv, turns=conv.turns[start:stop], input=conv.input if stop == len(conv.turns) else "")
 
 
 def passthrough_texts(template: Template, conv: Conversation) -> list[str]:
@@ -544,31 +683,13 @@ def passthrough_texts(template: Template, conv: Conversation) -> list[str]:
     return template.conversation(conv.system, turns)
 
 
-def _passthrough_row(
-    run: Run, conv: Conversation, why: str, tokens: int, shape: str, meta: bool, done: _Outcome, split: bool
-) -> dict[str, Any] | None:
-    """The row of a conversation passed through unchanged (``tokens``: its count), or None (a
-    reject) if over budget."""
-    if not run.budget.fits(tokens):
-        detail = f"{tokens} tokens > max_length {run.budget.max_length}"
-        reject = Reject(conv.index, "over_budget", to_row(conv, "messages"), detail)
-        done.over_budget.append(reject)
-        return None
-    done.passthrough += 1
-    done.passthrough_tokens += tokens
-    done.passthrough_max = max(done.passthrough_max, tokens)
-    done.passthrough_lengths[tokens] += 1
-    provenance = passthrough_provenance(conv, why, tokens, split)
-    if run.shards > 1 and run.key_of is not None:  # the same keys as a sharded run's mosaics
-        provenance.update(shard=None, keys=[run.key_of(conv.index, 0 if split else None)])
-    return to_row(with_meta(conv, mosaic=provenance, count=conv.meta.get("count", 1)), shape, meta)
-
-
 def passthrough_provenance(conv: Conversation, why: str, tokens: int, split: bool) -> dict[str, Any]:
     """The ``mosaic`` object of a passthrough row: the same keys and types as a mosaic's.
 
     ``strategy`` is ``"passthrough"`` and ``rule`` says why (``multi_turn``, ``with_system``);
-    the other plan fields are null. Same keys as the mosaics, so that loaders which fix a
+    the other plan fields are null. A row that the budget touched (:mod:`mosaicit.run.overbudget`)
+    also has ``over_budget`` (``split``, ``trim`` or ``pass``: what was done) and ``turns`` (the
+    conversation's exchanges it holds). Same keys as the mosaics, so that loaders which fix a
     schema from the first rows (``datasets.load_dataset("json")``) read the whole file.
     """
     provenance: dict[str, Any] = dict.fromkeys(Plan.__dataclass_fields__)

@@ -16,17 +16,17 @@ from typing import Any, NamedTuple
 from mosaicit.budget.budget import Budget, Measured, PieceCounts
 from mosaicit.budget.cache import CountCache
 from mosaicit.budget.tokens import TokenCounter
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import MosaicitError, RecordError
 from mosaicit.plan.compose import Composer, split_usable
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.records import Record, Reject, Sample
+from mosaicit.plan.config import MosaicConfig
+from mosaicit.plan.seeds import group_seed, unseeded_rng
+from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.run.executors import Executor, MeasureUnit, executor_for
-from mosaicit.seeds import group_seed, unseeded_rng
-from mosaicit.shards import ComposeJob, KeyOf, WritePart, plan_units
-from mosaicit.store import RecordStore
-from mosaicit.tables.loader import Tables
+from mosaicit.run.shards import ComposeJob, KeyOf, WritePart, plan_units
+from mosaicit.run.store import RecordStore
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.records import Record, Reject, Sample
 
 COUNT_BATCH = 4096
 #: Each measure batch of a pool takes 1 / (GUIDED_SHARE x workers) of the records left.
@@ -286,7 +286,7 @@ def count_conversations(
 class Run:
     """One configured mosaicking run over in-memory records, group by group; ``workers`` is a
     number of processes or an :class:`~mosaicit.run.executors.Executor`. Each epoch is composed as
-    ``shards`` units (:mod:`mosaicit.shards`); ``key_of`` gives the records' stable keys (needed
+    ``shards`` units (:mod:`mosaicit.run.shards`); ``key_of`` gives the records' stable keys (needed
     when ``shards`` > 1). With ``write_part`` each unit writes its samples as its own part file
     where it is composed, and :meth:`compose` yields only what each write returns."""
 
@@ -360,7 +360,7 @@ class Run:
         finish: Callable[[Sample], Any] = _same,
     ) -> Iterator[Any]:
         """The compose step for one group: every epoch's mosaics, each (epoch, shard) a unit of the
-        executor (:func:`mosaicit.shards.plan_units`)."""
+        executor (:func:`mosaicit.run.shards.plan_units`)."""
         seed = group_seed(self.config.seed, group)
         key_of = self.key_of if self.shards > 1 else None
         if self.shards > 1 and key_of is None:

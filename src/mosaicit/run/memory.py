@@ -10,19 +10,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mosaicit.budget.tokens import TokenCounter
-from mosaicit.config import MosaicConfig
 from mosaicit.errors import InputError, RecordError
 from mosaicit.io.hf import require_datasets
 from mosaicit.io.parquet import rows_table
 from mosaicit.io.sources import ReadStats, source_name
-from mosaicit.records import Record, Reject, Sample
+from mosaicit.plan.config import MosaicConfig
+from mosaicit.plan.tables.loader import Tables
 from mosaicit.run import steps
 from mosaicit.run.assemble import open_run
 from mosaicit.run.files import FormatOptions, augment_rows, check_template, run_spec
 from mosaicit.run.routing import Routed
 from mosaicit.run.spec import InputOptions, RunSpec
 from mosaicit.run.summary import RunSummary
-from mosaicit.tables.loader import Tables
+from mosaicit.types.records import Record, Reject, Sample
 
 
 class Mosaics:

@@ -7,12 +7,12 @@
   Data's typed JSON/Parquet readers would fill missing keys and coerce types). The items then
   pass, in file order and one row at a time, through the same shape detection, repairs and
   routing as a local run, on the driver, which spools the records to disk
-  (:class:`mosaicit.store.RecordStore`).
+  (:class:`mosaicit.run.store.RecordStore`).
 - **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
   and counts batches of record texts (:meth:`RayExecutor.count`, which
   :meth:`mosaicit.run.groups.Run.measure` calls instead of measuring batch units).
 - **Composing.** A group's records go to the object store once, in blocks; each (group, epoch,
-  shard) unit (see :mod:`mosaicit.shards`) is one Ray task that takes its own members from the
+  shard) unit (see :mod:`mosaicit.run.shards`) is one Ray task that takes its own members from the
   blocks. With one output file the driver writes the units' rows in their order; with part
   files (:mod:`mosaicit.io.parts`) each task writes its unit's part itself and returns only its
   tally, and the driver writes the one summary and rejects file, all committed together
@@ -43,11 +43,11 @@ from mosaicit.errors import InputError, MosaicitError, RecordError
 from mosaicit.extras import require
 from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, split_suffix
 from mosaicit.plan.compose import Tally
-from mosaicit.plan.features import PromptFeatures
-from mosaicit.records import Record
 from mosaicit.run.executors import LocalExecutor, MeasureUnit
 from mosaicit.run.groups import COUNT_BATCH
-from mosaicit.shards import ComposeJob, ComposeUnit, unit_results
+from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.records import Record
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
 SCHEME = "://"

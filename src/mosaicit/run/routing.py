@@ -16,7 +16,10 @@ Policies (documented in docs/formats.md):
   counted, so ``split`` never makes a context-free sample of it.
 
 Nothing is dropped silently: every item ends up in a group, in the passthrough list or in the
-rejects with a reason, and :attr:`Routed.kinds` counts what happened to each kind.
+rejects with a reason (an exchange's reject names its ``turn``), :attr:`Routed.kinds` counts
+what happened to each kind, and :attr:`Routed.ledger` follows each item to its outcome
+(:mod:`mosaicit.run.accounting`). What is over the budget is decided later, when it is
+counted (:mod:`mosaicit.run.overbudget`).
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from typing import Any
 from mosaicit.errors import ParamError
 from mosaicit.io.chats import is_continuation
 from mosaicit.io.formats import Conversation
-from mosaicit.records import Record, Reject
-from mosaicit.store import RecordStore
+from mosaicit.run.accounting import Ledger
+from mosaicit.run.overbudget import OVER_BUDGET_POLICIES
+from mosaicit.run.store import RecordStore
+from mosaicit.types.records import Record, Reject
 
 CONVERSATION_POLICIES = ("passthrough", "first-turn", "split")
 SYSTEM_POLICIES = ("group", "passthrough")
@@ -43,6 +48,7 @@ class Routed:
     passthrough: list[tuple[Conversation, str]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     kinds: dict[str, dict[str, int]] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
 
     def bump(self, kind: str, outcome: str, n: int = 1) -> None:
         """Count ``n`` items of ``kind`` with ``outcome``."""
@@ -60,8 +66,12 @@ class Routed:
         return sum(len(group) for group in self.groups.values())
 
 
-def check_policies(conversations: str, system_policy: str) -> None:
+def check_policies(conversations: str, system_policy: str, over_budget: str = "split") -> None:
     """Raise a clear error for an unknown policy name."""
+    if over_budget not in OVER_BUDGET_POLICIES:
+        raise ParamError(
+            "over_budget", f"must be one of {', '.join(OVER_BUDGET_POLICIES)}, got {over_budget!r}"
+        )
     if conversations not in CONVERSATION_POLICIES:
         raise ParamError(
             "conversations", f"must be one of {', '.join(CONVERSATION_POLICIES)}, got {conversations!r}"
@@ -98,7 +108,7 @@ def route(
 
     ``raw`` makes the dict a reject keeps (by default the conversation's messages). Groups are
     ordered by the first appearance of their system prompt, records by input order; each
-    group is made by ``new_group`` (a list, or a spooled :class:`~mosaicit.store.RecordStore`).
+    group is made by ``new_group`` (a list, or a spooled :class:`~mosaicit.run.store.RecordStore`).
     """
     check_policies(conversation_policy, system_policy)
     out = Routed()
@@ -128,14 +138,17 @@ def route(
             )
             if reason:
                 item = as_raw(conv)
-                if conversation_policy == "split" and conv.multi_turn:
+                numbered = conversation_policy == "split" and conv.multi_turn
+                if numbered:
                     item = {"turn": turn, **item}
                 detail = f"{record.instruction!r} only asks to go on" if reason == "continuation_turn" else ""
-                out.rejects.append(Reject(conv.index, reason, item, detail, conv.meta.get("id")))
+                at = turn if numbered else None
+                out.rejects.append(Reject(conv.index, reason, item, detail, conv.meta.get("id"), at))
                 out.bump(kind, reason)
                 continue
             if record.system not in out.groups:
                 out.groups[record.system] = new_group()
             out.groups[record.system].append(record)
+            out.ledger.to_mosaic(conv.index)
             out.bump(kind, "exchanges_to_mosaic" if conv.multi_turn else "to_mosaic")
     return out

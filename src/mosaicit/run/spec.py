@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.budget.tokens import tokenizer_files
-from mosaicit.config import MosaicConfig, check_count
 from mosaicit.errors import ParamError
 from mosaicit.io import dataset_info
 from mosaicit.io.formats import Columns
@@ -22,9 +21,10 @@ from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import PART_KINDS, check_part_folder
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options, output_kind
+from mosaicit.plan.config import MosaicConfig, check_count
+from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import TEMPLATES
 from mosaicit.run.routing import check_policies
-from mosaicit.tables.loader import Tables
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,12 @@ class InputOptions:
     conversations: str = "passthrough"
     system_policy: str = "group"
     strict_conversations: bool = False
+    #: What to do with a conversation or record over the budget (:mod:`mosaicit.run.overbudget`).
+    over_budget: str = "split"
 
     def __post_init__(self) -> None:
         check_read_options(self.input_format, self.on_bad, self.max_bad_share)
-        check_policies(self.conversations, self.system_policy)
+        check_policies(self.conversations, self.system_policy, self.over_budget)
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ class RunSpec:
     ``executor`` is ``local`` (this process; ``workers`` becomes 1), ``workers`` (forked processes)
     or ``ray`` (a Ray cluster at ``ray_address`` or ``$RAY_ADDRESS``, else a local Ray instance with
     ``workers`` CPUs: :mod:`mosaicit.run.ray_executor`; ``source`` may then hold ``s3://``, ``gs://``
-    or ``hf://`` URIs). Each epoch is composed as ``shards`` shards (:mod:`mosaicit.shards`); the
+    or ``hf://`` URIs). Each epoch is composed as ``shards`` shards (:mod:`mosaicit.run.shards`); the
     records' stable keys name each file as :attr:`key_names` says."""
 
     source: Any

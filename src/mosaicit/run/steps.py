@@ -17,12 +17,12 @@ from mosaicit.budget.budget import PieceCounts
 from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.formats import Conversation
 from mosaicit.io.sources import ReadStats, read_conversations, write_dataset
-from mosaicit.records import Record, Reject, Sample
 from mosaicit.run.groups import Run
 from mosaicit.run.routing import Routed
 from mosaicit.run.routing import route as route_conversations
 from mosaicit.run.spec import OutputOptions, RunSpec
-from mosaicit.store import RecordStore
+from mosaicit.run.store import RecordStore
+from mosaicit.types.records import Record, Reject, Sample
 
 
 class Rejects:
@@ -86,13 +86,21 @@ def measure(
     rejects: Rejects,
     on_count: Callable[[int], None] | None = None,
     on_compose: Callable[[int], None] | None = None,
+    unbudgeted: list[Record] | None = None,
 ) -> Iterator[Measured]:
     """The measure step, group by group: each group's records with their counts and the ones that
-    fit the budget alone; a record that cannot goes to ``rejects`` (``over_budget``) and is
-    ticked as composed (``on_compose``, once per epoch)."""
+    fit the budget alone; a record that cannot is ticked as composed (``on_compose``, once per
+    epoch) and goes to ``rejects`` (``over_budget``), or to ``unbudgeted`` when given (to be
+    passed through unbudgeted: ``--over-budget pass``)."""
     for group, records in enumerate(routed.groups.values()):
         counts, usable, over = run.measure(records, on_count, on_compose)
-        rejects.send(over)
+        for reject in over:
+            routed.ledger.set_aside(reject.index)
+        if unbudgeted is None:
+            rejects.send(over)
+        elif over:
+            kept = set(usable)
+            unbudgeted.extend(records[i] for i in range(len(records)) if i not in kept)
         yield Measured(group, records, counts, usable)
 
 
@@ -114,10 +122,12 @@ def mosaics(
     on_count: Callable[[int], None] | None = None,
     on_compose: Callable[[int], None] | None = None,
     finish: Callable[[Sample], Any] = lambda sample: sample,
+    unbudgeted: list[Record] | None = None,
 ) -> Iterator[Any]:
     """measure -> compose: ``finish(sample)`` for every mosaic of every group (progress: ``on_count``
-    ticks records measured, ``on_compose`` records composed)."""
-    yield from compose(run, measure(run, routed, rejects, on_count, on_compose), on_compose, finish)
+    ticks records measured, ``on_compose`` records composed; ``unbudgeted``: see :func:`measure`)."""
+    measured = measure(run, routed, rejects, on_count, on_compose, unbudgeted)
+    yield from compose(run, measured, on_compose, finish)
 
 
 class Measured(NamedTuple):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mosaicit.run.accounting import Accounting
+
 
 @dataclass(frozen=True)
 class TokenSummary:
@@ -58,20 +60,24 @@ class FormatsSummary:
 
 @dataclass(frozen=True)
 class ReadingSummary:
-    """The records set aside as broken while reading, and the share that stops a run."""
+    """The records set aside as broken (malformed) while reading, their share and the share that
+    stops a run, and the empty conversations set aside (a kind of their own, not broken)."""
 
     records: int
     share: float
     max_bad_share: float
+    empty_conversations: int
 
 
 @dataclass(frozen=True)
 class PassthroughSummary:
-    """The conversations passed through unchanged, and those over the budget."""
+    """The passthrough rows written and their largest count, the conversations over the budget
+    among those to pass through, and what was done with them (``--over-budget``)."""
 
     written: int
     over_budget: int
     max_tokens: int
+    over_budget_policy: str
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,9 @@ class ShardsSummary:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """Everything an ``augment`` run reports."""
+    """Everything an ``augment`` run reports. ``records_used`` counts the records of the mosaics
+    (exchanges, with ``--conversations split``), ``records_rejected`` and ``rejected_by_reason``
+    the rejects file's lines; ``accounting`` sorts the records read into outcomes."""
 
     input: str
     output: str
@@ -100,6 +108,8 @@ class RunSummary:
     records_used: int
     records_rejected: int
     rejected_by_reason: dict[str, int]
+    #: Every record read in one outcome: mosaicked + passed through + rejected == read.
+    accounting: Accounting
     epochs: int
     samples_written: int
     record_uses: int

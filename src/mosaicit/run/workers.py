@@ -5,7 +5,7 @@ Records are measured in batches by a pool of forked workers (:func:`map_parallel
 that dies ends the run with one error within a moment (:func:`worker_pool`), and a run that
 stops (an error, a signal) stops its workers.
 
-Each unit of composition (an epoch, or an epoch's shard: see :mod:`mosaicit.shards`) has its own
+Each unit of composition (an epoch, or an epoch's shard: see :mod:`mosaicit.run.shards`) has its own
 seeded random stream, so units are independent. Worker processes are
 forked after the records are read and counted, so they share them without copying; each
 composes whole units into a temporary file, and the parent yields the units in order. The
@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from mosaicit.errors import MosaicitError
 from mosaicit.exits import check_stop, leave_signals_to_parent, signals_held
 from mosaicit.plan.compose import Tally
-from mosaicit.shards import ComposeJob, unit_results
+from mosaicit.run.shards import ComposeJob, unit_results
 from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
 
 BATCH = 256
@@ -240,7 +240,7 @@ def _read(path: str) -> Iterator[Any]:
 def compose_parallel(
     job: ComposeJob, workers: int, progress: Callable[[int], None] | None = None
 ) -> Iterator[Any]:
-    """Yield what each of ``job.units`` yields (:func:`mosaicit.shards.unit_results`), in that
+    """Yield what each of ``job.units`` yields (:func:`mosaicit.run.shards.unit_results`), in that
     order, the units composed by up to ``workers`` processes.
 
     Each unit waits in a file of a temporary folder (``mosaicit-<pid>-*``, removed at the end;

@@ -19,4 +19,10 @@ STRATEGIES: dict[str, Strategy] = REGISTRY
 #: Their names, in draw order.
 STRATEGY_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
-__all__ = ["STRATEGIES", "STRATEGY_NAMES", "Strategy", "register"]
+
+def option_rules(option: str) -> tuple[str, ...]:
+    """Every rule of the strategy whose ``rules_option`` is ``option``: that option's default."""
+    return next(s.rules for s in REGISTRY.values() if s.rules_option == option)
+
+
+__all__ = ["STRATEGIES", "STRATEGY_NAMES", "Strategy", "option_rules", "register"]

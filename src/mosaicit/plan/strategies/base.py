@@ -3,27 +3,37 @@
 A strategy is one unit, in one file: its name, its rules, its own slots of the template tables
 (with their placeholders, checked when the tables load), how it draws its labels, and its plan:
 which answers it gives, in which order, and the meta-instruction that says so. Every choice is
-drawn from the generator it is given, so a plan can be replayed (see :mod:`mosaicit.seeds`).
+drawn from the generator it is given, so a plan can be replayed (see :mod:`mosaicit.plan.seeds`).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from mosaicit.plan.edits import AnswerFacts, Edit
-from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.labels import draw_format_meta, draw_numbering, draw_tags
-from mosaicit.plan.plan import Numbering, Tags
-from mosaicit.tables.check import Checker
-
-if TYPE_CHECKING:  # the config validates against the registry
-    from mosaicit.config import MosaicConfig
-    from mosaicit.tables.loader import Tables
+from mosaicit.plan.tables.check import Checker
+from mosaicit.plan.tables.slots import Tables
+from mosaicit.render.edits import AnswerFacts
+from mosaicit.types.edits import Edit
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.plan import Numbering, Tags
 
 #: The registered strategies by name, in the order of their ``rank``.
 REGISTRY: dict[str, Strategy] = {}
+
+
+class Options(Protocol):
+    """What a strategy reads of a run's options (a :class:`~mosaicit.plan.config.MosaicConfig`, which
+    stands above the strategies: it asks the registry which strategies, rules and mixes exist)."""
+
+    @property
+    def no_numbering_rate(self) -> float: ...
+    @property
+    def tag_rate(self) -> float: ...
+    @property
+    def generic_meta_rate(self) -> float: ...
 
 
 class Strategy:
@@ -35,10 +45,12 @@ class Strategy:
     differently from plain Format: a mosaic draws one of its rules, and it falls back to Format
     when none is allowed or the mosaic holds one record. ``numbered_rules`` name instruction
     numbers, so they are drawn only with visible numbering; ``rules_option`` is the
-    :class:`~mosaicit.config.MosaicConfig` field that chooses among the rules (all when None).
+    :class:`~mosaicit.plan.config.MosaicConfig` field that chooses among the rules (all when None; its
+    default is every rule, :func:`~mosaicit.plan.strategies.option_rules`). ``mixes`` names the
+    mixes (``--mix``) it takes part in, with weight 1.
     ``section`` is its own top-level slot of the tables, read by :meth:`load_table`.
-    ``effects`` says what its rules do to the answers (:data:`~mosaicit.tables.coherence.SKIPS`,
-    :data:`~mosaicit.tables.coherence.REORDERS`): the Format layer draws no wording that says
+    ``effects`` says what its rules do to the answers (:data:`~mosaicit.plan.tables.effects.SKIPS`,
+    :data:`~mosaicit.plan.tables.effects.REORDERS`): the Format layer draws no wording that says
     otherwise, and the tables are checked against them when they load.
     """
 
@@ -47,6 +59,7 @@ class Strategy:
     rules: ClassVar[tuple[str, ...]] = ()
     numbered_rules: ClassVar[frozenset[str]] = frozenset()
     rules_option: ClassVar[str | None] = None
+    mixes: ClassVar[tuple[str, ...]] = ()
     section: ClassVar[str | None] = None
     effects: ClassVar[frozenset[str]] = frozenset()
     #: True for a strategy that rewrites answers (:meth:`edit`) instead of choosing which to give.
@@ -57,16 +70,16 @@ class Strategy:
         """True when a mosaic's count can only grow with each record (no rule reorders or skips)."""
         return not self.rules
 
-    def chosen_rules(self, config: MosaicConfig) -> tuple[str, ...]:
+    def chosen_rules(self, config: Options) -> tuple[str, ...]:
         """The rules the run may use."""
         return getattr(config, self.rules_option) if self.rules_option else self.rules
 
-    def allowed_rules(self, numbered: bool, config: MosaicConfig) -> list[str]:
+    def allowed_rules(self, numbered: bool, config: Options) -> list[str]:
         """The rules a mosaic may use: numbered rules only when labels are visible."""
         return [r for r in self.chosen_rules(config) if numbered or r not in self.numbered_rules]
 
     def draw_labels(
-        self, rng: random.Random, config: MosaicConfig, tables: Tables
+        self, rng: random.Random, config: Options, tables: Tables
     ) -> tuple[Numbering | None, Tags | None, str | None]:
         """The numbering, tags and format meta-instruction of a mosaic (the Format layer)."""
         numbering = None if rng.random() < config.no_numbering_rate else draw_numbering(rng, tables)

@@ -13,3 +13,4 @@ class Format(Strategy):
 
     name = FORMAT
     rank = 1
+    mixes = ("format", "order", "mask", "both", "rules")

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mosaicit.plan.features import PromptFeatures
 from mosaicit.plan.strategies.base import Strategy, register
-from mosaicit.tables.check import Checker, fill
-from mosaicit.tables.coherence import SKIPS
+from mosaicit.plan.tables.check import Checker, fill
+from mosaicit.plan.tables.effects import SKIPS
+from mosaicit.types.features import PromptFeatures
 
 MASKOUT = "maskout"
 #: The mask rules, as ``--mask-rules`` names them.
@@ -65,6 +65,7 @@ class Maskout(Strategy):
 
     name = MASKOUT
     rank = 3
+    mixes = ("mask", "both")
     rules = MASK_RULES
     numbered_rules = NEEDS_NUMBERS
     rules_option = "mask_rules"

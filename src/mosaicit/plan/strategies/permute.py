@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mosaicit.plan.features import NO_LETTER, PromptFeatures
 from mosaicit.plan.strategies.base import Strategy, register
-from mosaicit.tables.check import Checker, fill
-from mosaicit.tables.coherence import REORDERS
+from mosaicit.plan.tables.check import Checker, fill
+from mosaicit.plan.tables.effects import REORDERS
+from mosaicit.types.features import NO_LETTER, PromptFeatures
 
 PERMUTE = "permute"
 #: The orderings, as ``--orderings`` names them.
@@ -89,6 +89,7 @@ class Permute(Strategy):
 
     name = PERMUTE
     rank = 2
+    mixes = ("order", "both")
     rules = PERMUTE_RULES
     numbered_rules = NEEDS_NUMBERS
     rules_option = "orderings"

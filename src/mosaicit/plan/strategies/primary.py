@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
 
 from mosaicit.plan.labels import draw_numbering
-from mosaicit.plan.plan import Numbering, Tags
-from mosaicit.plan.strategies.base import Strategy, register
-
-if TYPE_CHECKING:  # both import the registry
-    from mosaicit.config import MosaicConfig
-    from mosaicit.tables.loader import Tables
+from mosaicit.plan.strategies.base import Options, Strategy, register
+from mosaicit.plan.tables.slots import Tables
+from mosaicit.types.plan import Numbering, Tags
 
 PRIMARY = "primary"
 
@@ -22,9 +18,10 @@ class Primary(Strategy):
 
     name = PRIMARY
     rank = 0
+    mixes = ("primary",)
 
     def draw_labels(
-        self, rng: random.Random, config: MosaicConfig, tables: Tables
+        self, rng: random.Random, config: Options, tables: Tables
     ) -> tuple[Numbering | None, Tags | None, str | None]:
         """A numbering only."""
         return draw_numbering(rng, tables), None, None

@@ -2,7 +2,7 @@
 
 The meta-instruction names each ruled instruction by its number ("Write the answer to
 instruction 2 in capital letters."), so the strategy needs visible numbering. A rule is drawn
-only for an answer it fits (see :func:`mosaicit.plan.edits.answer_facts`), and never when the
+only for an answer it fits (see :func:`mosaicit.render.edits.answer_facts`), and never when the
 marks around the answers (labels, tags) break it themselves.
 """
 
@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mosaicit.plan.edits import (
+from mosaicit.plan.strategies.base import Strategy, register
+from mosaicit.plan.tables.check import Checker, fill
+from mosaicit.render.edits import (
     BULLETS,
     EDGE,
     EDIT_RULES,
@@ -26,11 +28,8 @@ from mosaicit.plan.edits import (
     SUFFIX,
     UPPER,
     AnswerFacts,
-    Edit,
-    Param,
 )
-from mosaicit.plan.strategies.base import Strategy, register
-from mosaicit.tables.check import Checker, fill
+from mosaicit.types.edits import Edit, Param
 
 RULES = "rules"
 #: The strategy's one rule: ruled answers are named by their instruction's number.
@@ -109,6 +108,7 @@ class Rules(Strategy):
     rank = 4
     rules = (BY_NUMBER,)
     numbered_rules = frozenset({BY_NUMBER})
+    mixes = ("rules",)
     section = "rules"
     edits_answers = True
 

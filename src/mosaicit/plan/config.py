@@ -5,22 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mosaicit.errors import ParamError
-from mosaicit.plan.strategies import STRATEGIES, STRATEGY_NAMES
-from mosaicit.plan.strategies.format import FORMAT
-from mosaicit.plan.strategies.maskout import MASK_RULES, MASKOUT
-from mosaicit.plan.strategies.permute import PERMUTE, PERMUTE_RULES
-from mosaicit.plan.strategies.primary import PRIMARY
-from mosaicit.plan.strategies.rules import RULES
+from mosaicit.plan.strategies import STRATEGIES, STRATEGY_NAMES, option_rules
 
 WRAP_MODES = ("uniform", "fix_max", "max_length", "exp", "pareto", "lognormal", "logistic2")
-#: The mixes (``version``, ``--mix``): named strategy weights.
+#: The names of the mixes (``version``, ``--mix``), in the order ``--help`` lists them.
+MIXES = ("format", "order", "mask", "both", "primary", "rules")
+#: Each mix's strategy weights: weight 1 for every strategy that declares the mix (``Strategy.mixes``).
 VERSIONS: dict[str, dict[str, float]] = {
-    "format": {FORMAT: 1},
-    "order": {FORMAT: 1, PERMUTE: 1},
-    "mask": {FORMAT: 1, MASKOUT: 1},
-    "both": {FORMAT: 1, PERMUTE: 1, MASKOUT: 1},
-    "primary": {PRIMARY: 1},
-    "rules": {FORMAT: 1, RULES: 1},
+    mix: {name: 1 for name, strategy in STRATEGIES.items() if mix in strategy.mixes} for mix in MIXES
 }
 
 
@@ -72,8 +64,8 @@ class MosaicConfig:
     weights: dict[str, float] | None = None
     max_length: int = 2000
     seed: int = 42
-    orderings: tuple[str, ...] = PERMUTE_RULES
-    mask_rules: tuple[str, ...] = MASK_RULES
+    orderings: tuple[str, ...] = option_rules("orderings")
+    mask_rules: tuple[str, ...] = option_rules("mask_rules")
     no_numbering_rate: float = 0.1
     tag_rate: float = 0.5
     generic_meta_rate: float = 0.5

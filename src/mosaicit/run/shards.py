@@ -3,7 +3,7 @@
 With ``--shards S`` each epoch deals every usable record of a system-prompt group to one of S
 shards by a seeded hash of (group seed, epoch, the record's stable key), so a record meets
 other partners in every epoch; each (group, epoch, shard) *unit* is then composed alone, with
-its own seed (:func:`mosaicit.seeds.shard_seed`) and its records in input order before the
+its own seed (:func:`mosaicit.plan.seeds.shard_seed`) and its records in input order before the
 unit's seeded shuffle. What a run writes is defined by this alone, so every executor writes
 the same samples, in the same order: group, then epoch, then shard, each ascending. With one
 shard (the default) the unit of an epoch holds every usable record and keeps the group seed:
@@ -25,8 +25,8 @@ from typing import Any
 
 from mosaicit.budget.budget import PieceCounts
 from mosaicit.plan.compose import Composer
-from mosaicit.records import Record, Sample
-from mosaicit.seeds import shard_of, shard_seed
+from mosaicit.plan.seeds import shard_of, shard_seed
+from mosaicit.types.records import Record, Sample
 
 #: A record's stable key from its input ``index`` and its exchange number (None if not split).
 KeyOf = Callable[[int, "int | None"], str]

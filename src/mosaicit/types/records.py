@@ -47,7 +47,8 @@ class Reject:
 
     ``record`` is the record as a dict, or a function that reads it back when it is needed
     (so that large rejected records need not stay in memory); :meth:`raw` gives the dict.
-    ``id`` is the record's ``id`` when it has one.
+    ``id`` is the record's ``id`` when it has one; ``turn`` the exchange it concerns, when the
+    reject is one exchange of a conversation (else None: the whole record).
     """
 
     index: int
@@ -55,6 +56,7 @@ class Reject:
     record: dict[str, Any] | Callable[[], dict[str, Any]]
     detail: str = ""
     id: Any = None
+    turn: int | None = None
 
     def raw(self) -> dict[str, Any]:
         """The rejected record, as a dict."""

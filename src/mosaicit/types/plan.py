@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from mosaicit.plan.edits import Edit
-from mosaicit.tables.check import fill
+from mosaicit.types.edits import Edit
+from mosaicit.types.placeholders import fill
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
 from mosaicit.errors import MosaicitError
-from mosaicit.records import Record
+from mosaicit.types.records import Record
 
 
 class Allowance:

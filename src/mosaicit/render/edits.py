@@ -5,6 +5,9 @@ Each rule is three pure functions of text: ``edit`` (the reference answer rewrit
 rule), ``holds`` (does an answer obey it) and, through :func:`answer_facts`, whether the rule
 applies to a reference at all. A rule applies only where its edit obeys it and the reference as
 written does not, so an edited reference always passes its check and the unedited one fails it.
+They are rendering (a plan's edit rewrites an answer as the layout puts it in the text), so the
+layout, the planner's rule draw and the eval checks all use this one module; the plain
+:class:`~mosaicit.types.edits.Edit` a plan holds is on the ground floor.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from mosaicit.types.edits import Edit, Param
 
 #: The rules, as the plan's ``edits`` name them.
 UPPER, LOWER, PREFIX, SUFFIX, REPEAT = "upper", "lower", "prefix", "suffix", "repeat"
@@ -28,8 +33,6 @@ MAX_SENTENCES, MAX_BULLETS = 3, 5
 #: Fewest words an answer needs before any rule is drawn for it.
 MIN_WORDS = 3
 
-Param = str | int | None
-
 #: Where one sentence ends and the next begins: white space (group 1) after ., ! or ? and any
 #: closing quotes or brackets, before something visible. The same cut serves the edit and the check.
 SENTENCE_BREAK = re.compile(r"[.!?][\"')\]]*(\s+)(?=\S)")
@@ -42,19 +45,6 @@ CODE_SIGNS = re.compile(
 BULLET = "- "
 FENCE = "```"
 QUOTE = '"'
-
-
-@dataclass(frozen=True, slots=True)
-class Edit:
-    """One rule applied to one answer: the record (source index), the rule, its parameter."""
-
-    source: int
-    rule: str
-    param: Param = None
-
-    def to_dict(self) -> dict[str, Param]:
-        """JSON-ready: ``{"source", "rule", "param"}``."""
-        return {"source": self.source, "rule": self.rule, "param": self.param}
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -3,7 +3,7 @@
 Coherence holds by construction. Each strategy declares what its rules do to the answers
 (``Strategy.effects``: :data:`SKIPS`, :data:`REORDERS`), and the Format layer draws a wording
 that asks for an answer to every instruction (``format.tagged_every``, ``format.generic``) only
-for a strategy that skips none (:meth:`~mosaicit.tables.loader.Tables.format_choices`).
+for a strategy that skips none (:meth:`~mosaicit.plan.tables.slots.Tables.format_choices`).
 
 :func:`incoherence` then checks the tables: it walks every sample the tables can produce (each
 strategy, each of its rules or none, with numbering or without) and every meta-instruction that
@@ -18,19 +18,13 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
 
-from mosaicit.tables.check import short
+from mosaicit.plan.strategies.base import Strategy
+from mosaicit.plan.tables.check import short
+from mosaicit.plan.tables.effects import REORDERS, SKIPS, UNNUMBERED
+from mosaicit.plan.tables.slots import Tables
 
-if TYPE_CHECKING:  # the loader imports this module
-    from mosaicit.tables.loader import Tables
-
-#: Effect of a rule that leaves some instructions unanswered.
-SKIPS = "skips"
-#: Effect of a rule that answers in another order than the instructions are shown.
-REORDERS = "reorders"
-#: Effect of a mosaic drawn without numbering: no instruction shows a number.
-UNNUMBERED = "unnumbered"
+__all__ = ["REORDERS", "SKIPS", "UNNUMBERED", "incoherence"]
 
 #: How an error names each effect, when a sample has it and when it has not.
 EFFECT_TEXT = {
@@ -120,19 +114,6 @@ def claims_of(text: str) -> tuple[Claim, ...]:
     return tuple(claim for claim in CLAIMS if claim.made_by(text))
 
 
-class RuledStrategy(Protocol):
-    """What the walk needs of a strategy (see :class:`~mosaicit.plan.strategies.base.Strategy`)."""
-
-    name: str
-    rules: tuple[str, ...]
-    numbered_rules: frozenset[str]
-    effects: frozenset[str]
-
-    def rule_wordings(self, rule: str, table: Any) -> Sequence[tuple[str, tuple[str, ...]]]:
-        """The slots a rule's meta-instruction is drawn from, by dotted name, with their wordings."""
-        ...
-
-
 @dataclass(frozen=True)
 class Wording:
     """One table entry: its slot (``format.tagged[3]``) and its text."""
@@ -157,7 +138,7 @@ def _format_entries(tables: Tables, effects: frozenset[str]) -> list[Wording]:
     return [w for slot, texts in slots.items() for w in _entries(slot, texts) if w.text in drawn]
 
 
-def _samples(strategy: RuledStrategy, tables: Tables) -> Iterator[tuple[frozenset[str], str, list[Wording]]]:
+def _samples(strategy: Strategy, tables: Tables) -> Iterator[tuple[frozenset[str], str, list[Wording]]]:
     """Each kind of sample a strategy makes: its effects, what it is, and the wordings of its rule
     (none for a mosaic left as plain Format: one record, or no rule allowed)."""
     table = tables.section(strategy.name)
@@ -184,7 +165,7 @@ def _problem(wording: Wording, effects: frozenset[str], sample: str, beside: Seq
     return None
 
 
-def incoherence(tables: Tables, strategies: Mapping[str, RuledStrategy]) -> str | None:
+def incoherence(tables: Tables, strategies: Mapping[str, Strategy]) -> str | None:
     """The first contradiction among the meta-instructions one sample can hold, or None.
 
     Walks every kind of sample (each strategy, each of its rules or none, with numbering and

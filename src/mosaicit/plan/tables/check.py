@@ -1,22 +1,16 @@
-"""Check table slots and fill templates: what the loader and each strategy's own tables use.
+"""Check table slots: what the loader and each strategy's own tables use.
 
-Templates are filled by plain substitution of named ``{placeholders}``, in one pass, so text put
-into a template is never read as a template itself.
+Templates are filled with :func:`~mosaicit.types.placeholders.fill` (re-exported here).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from mosaicit.errors import MosaicitError
+from mosaicit.types.placeholders import PLACEHOLDER, fill
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def fill(template: str, **values: str) -> str:
-    """Replace each ``{name}`` in ``template`` with ``values[name]`` in a single pass."""
-    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+__all__ = ["PLACEHOLDER", "Checker", "fill", "short"]
 
 
 class Checker:
