@@ -14,6 +14,7 @@ import click
 
 from mosaicit.clihelp import names
 from mosaicit.io.formats import INPUT_SHAPES, SHAPES, Columns
+from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.sources import MAX_BAD_SHARE
 from mosaicit.plan.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.plan.strategies import STRATEGY_NAMES
@@ -245,6 +246,14 @@ read_options = block(
         "(the input is likely in another shape than assumed).",
     ),
     click.option(
+        "--max-record-mb",
+        type=int,
+        default=MAX_RECORD_MB,
+        show_default=True,
+        help="Stop with an error at a JSON record (a JSONL line, an array item) longer than this "
+        "many MiB of text: the bound that stops a decompression bomb or a file without line breaks.",
+    ),
+    click.option(
         "--on-bad-record",
         type=click.Choice(("error", "skip")),
         default="skip",
@@ -287,6 +296,7 @@ def make_inputs(**kw: Any) -> InputOptions:
         system_policy=kw.get("system_policy", "group"),
         strict_conversations=kw["strict_conversations"],
         over_budget=kw.get("over_budget", "split"),
+        max_record_mb=kw["max_record_mb"],
     )
 
 

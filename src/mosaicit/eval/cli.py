@@ -25,7 +25,8 @@ from mosaicit.plan.strategies.permute import PERMUTE_RULES
 
 #: The keyword arguments of the read and routing options, which make the build's InputOptions.
 READ_OPTIONS = (
-    "input_format", "split", "strict_conversations", "max_bad_share", "on_bad_record", "conversations",
+    "input_format", "split", "strict_conversations", "max_bad_share", "max_record_mb", "on_bad_record",
+    "conversations",
     "system_policy", *(f"{f}_key" for f in Columns.__dataclass_fields__),
 )  # fmt: skip
 

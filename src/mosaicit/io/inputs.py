@@ -17,6 +17,9 @@ from __future__ import annotations
 import glob
 import gzip
 import io
+import os
+import select
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +32,10 @@ STDIN = "-"
 COMPRESSIONS = (".gz", ".zst")
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
 GLOB_CHARS = "*?["
+#: How long a named pipe given as input may stay silent before its first byte (or its end): long
+#: enough for any producer that has started (``<(zcat data.jsonl.gz)``), short enough that a pipe
+#: nobody writes to is reported rather than waited on forever.
+FIFO_WAIT_S = 30.0
 
 
 def require_zstandard() -> Any:
@@ -96,7 +103,12 @@ def is_data_file(path: Path) -> bool:
 
 
 def open_text(path: str | Path) -> IO[str]:
-    """Open an input as UTF-8 text: stdin for ``-``, decompressing ``.gz`` and ``.zst``."""
+    """Open an input as UTF-8 text: stdin for ``-``, decompressing ``.gz`` and ``.zst``.
+
+    Only a regular file or a pipe is read: a named pipe is opened without blocking and given
+    :data:`FIFO_WAIT_S` seconds to start (a pipe nobody writes to is an error, not a hang); a
+    device or a socket is refused.
+    """
     name = str(path)
     if name == STDIN:
         return (
@@ -106,18 +118,50 @@ def open_text(path: str | Path) -> IO[str]:
         )
     compression = split_suffix(name)[1]
     try:
+        raw = open_binary(name)
         if compression == ".gz":
-            return gzip.open(name, "rt", encoding="utf-8")
+            unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
+            unzipped.myfileobj = raw  # type: ignore[assignment]  # closed with it, as when GzipFile opens it
+            return io.TextIOWrapper(unzipped, encoding="utf-8")
         if compression == ".zst":
-            stream = io.BufferedReader(ZstdStream(open(name, "rb")))  # noqa: SIM115 - closed with it
+            stream = io.BufferedReader(ZstdStream(raw))  # closes raw with it
             return io.TextIOWrapper(stream, encoding="utf-8")
-        return open(name, encoding="utf-8")  # noqa: SIM115 - the caller closes it
+        return io.TextIOWrapper(raw, encoding="utf-8")
     except FileNotFoundError:
         raise InputError(name, "no such file") from None
     except IsADirectoryError:
         raise InputError(name, "a folder where a file was expected") from None
     except OSError as exc:
         raise InputError(name, f"cannot read: {exc.strerror}") from None
+
+
+def open_binary(name: str) -> IO[bytes]:
+    """A regular file or a named pipe, opened for reading (see :func:`open_text`)."""
+    kind = os.stat(name).st_mode
+    if stat.S_ISDIR(kind):
+        raise IsADirectoryError(name)
+    if stat.S_ISREG(kind):
+        return open(name, "rb")  # noqa: SIM115 - the caller closes it
+    if not stat.S_ISFIFO(kind):
+        raise InputError(name, "not a regular file or a pipe (a device or a socket is not read)")
+    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open() waits for a writer
+    try:
+        poll = select.poll()
+        poll.register(fd, select.POLLIN)
+        if not poll.poll(int(FIFO_WAIT_S * 1000)):
+            raise InputError(name, f"a named pipe that nothing wrote to in {FIFO_WAIT_S:g} s")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_errors() -> tuple[type[BaseException], ...]:
+    """What reading a corrupt or truncated ``.gz``/``.zst`` stream raises."""
+    errors: tuple[type[BaseException], ...] = (OSError, EOFError)
+    zstandard = sys.modules.get("zstandard")
+    return (*errors, zstandard.ZstdError) if zstandard is not None else errors
 
 
 class Expanded(tuple[str | Path, ...]):

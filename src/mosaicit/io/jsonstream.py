@@ -9,6 +9,7 @@ library is enough for this, so there is no dependency on an incremental parser s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -16,13 +17,19 @@ from typing import IO, Any, NamedTuple
 import orjson
 
 from mosaicit.errors import InputError
-from mosaicit.io.inputs import open_text, split_suffix
+from mosaicit.io.inputs import open_text, read_errors, split_suffix
 from mosaicit.io.outputs import open_output
 
 CHUNK = 1 << 16
 WHITESPACE = " \t\n\r"
 #: What a blank line of JSONL may hold.
 BLANK = WHITESPACE + "\ufeff"
+SPACES = re.compile(f"[{BLANK}]*")
+#: The default bound on one record's text (a JSONL line, or an array item with the space before
+#: it), in MiB (millions of characters): far above any real record (ShareGPT's longest are a few
+#: MB), far below what exhausts memory, so that a decompression bomb or a file with no line
+#: breaks is stopped after reading this much.
+MAX_RECORD_MB = 256
 
 
 class NonStandard(json.JSONDecodeError):
@@ -39,33 +46,47 @@ def loads(text: str) -> Any:
     return json.loads(text, parse_constant=_refuse_constant)
 
 
-def iter_json(path: str | Path) -> Iterator[tuple[int, Any]]:
+def too_large(path: str, limit: int, index: int, where: str) -> InputError:
+    """The error for a record over the ``limit`` (characters) at ``where`` in the file."""
+    return InputError(
+        path,
+        f"{where} holds over {limit // 2**20} MiB of text without ending a record; "
+        "raise --max-record-mb if records this large are meant",
+        index,
+    )
+
+
+def iter_json(path: str | Path, max_record_mb: int = MAX_RECORD_MB) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, item)`` from a JSON array or a JSONL file (blank lines skipped); ``path`` may
-    be ``-`` (stdin) or end in ``.gz``/``.zst`` (see :func:`mosaicit.io.inputs.open_text`)."""
+    be ``-`` (stdin) or end in ``.gz``/``.zst`` (see :func:`mosaicit.io.inputs.open_text`).
+    A record (a line, an array item) over ``max_record_mb`` MiB of text is an error."""
     name = str(path)
+    limit = max_record_mb * 2**20
     handle = open_text(path)
     with handle:
         try:
             head = handle.read(CHUNK)
             first = head.lstrip(WHITESPACE + "\ufeff")[:1]
             if first == "[":
-                yield from _array(handle, head, name)
+                yield from _array(handle, head, name, limit)
             elif first in ("{", ""):
-                yield from _lines(_line_iter(head, handle), name)
+                yield from _lines(_line_iter(head, handle, limit), name, limit)
             else:
                 raise InputError(name, "not JSON: expected a JSON array or one JSON object per line")
         except UnicodeDecodeError:
             raise InputError(name, "not UTF-8 text") from None
-        except (OSError, EOFError) as exc:  # a truncated or corrupt .gz/.zst stream
-            raise InputError(name, f"cannot read: {exc}") from None
+        except read_errors() as exc:  # a truncated or corrupt .gz/.zst stream
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise InputError(name, f"cannot read: {detail}") from None
 
 
-def _line_iter(head: str, handle: IO[str]) -> Iterator[str]:
-    """The lines of ``head`` followed by the rest of ``handle``, without seeking back."""
+def _line_iter(head: str, handle: IO[str], limit: int) -> Iterator[str]:
+    """The lines of ``head`` followed by the rest of ``handle``, without seeking back; of a line
+    longer than ``limit`` characters only the first ``limit + 1`` are read (see :func:`_lines`)."""
     lines = head.split("\n")
     pending = lines.pop()
     yield from (line + "\n" for line in lines)
-    for line in handle:
+    while line := handle.readline(limit + 1 - len(pending)):
         if pending:  # only the first line of the rest can continue the head's last one
             line, pending = pending + line, ""
         yield line
@@ -76,8 +97,9 @@ def _line_iter(head: str, handle: IO[str]) -> Iterator[str]:
 class _Buffer:
     """A window on a text file: ``text[pos:]`` is what is not consumed yet."""
 
-    def __init__(self, handle: IO[str], head: str) -> None:
+    def __init__(self, handle: IO[str], head: str, path: str, limit: int) -> None:
         self.handle, self.text, self.pos, self.eof = handle, head, 0, False
+        self.path, self.limit = path, limit  # the longest record, space before it included
         self.lines = 0  # newlines dropped from the front, for error positions
         self.column = 0  # characters of the current line dropped from the front
 
@@ -103,33 +125,38 @@ class _Buffer:
         column = pos - newline if newline >= 0 else self.column + pos + 1
         return f"line {line}, column {column}"
 
-    def skip_space(self) -> str:
-        """Skip whitespace; the next character, or "" at the end of the file."""
+    def skip_space(self, index: int) -> str:
+        """Skip whitespace; the next character, or "" at the end of the file. More than the
+        record limit of it is an error in record ``index``."""
+        skipped = 0
         while True:
-            while self.pos < len(self.text) and self.text[self.pos] in WHITESPACE + "\ufeff":
-                self.pos += 1
+            end = SPACES.match(self.text, self.pos).end()  # type: ignore[union-attr]
+            skipped += end - self.pos
+            self.pos = end
+            if skipped > self.limit:
+                raise too_large(self.path, self.limit, index, f"the space before {self.where(self.pos)}")
             if self.pos < len(self.text):
                 return self.text[self.pos]
             if not self.more():
                 return ""
 
 
-def _array(handle: IO[str], head: str, path: str) -> Iterator[tuple[int, Any]]:
+def _array(handle: IO[str], head: str, path: str, limit: int) -> Iterator[tuple[int, Any]]:
     decoder = json.JSONDecoder(parse_constant=_refuse_constant)
-    buf = _Buffer(handle, head)
-    buf.skip_space()
+    buf = _Buffer(handle, head, path, limit)
+    buf.skip_space(0)
     buf.pos += 1  # the "["
     index = 0
-    if buf.skip_space() == "]":
+    if buf.skip_space(0) == "]":
         buf.pos += 1
     else:
         while True:
-            if buf.skip_space() == "":
+            if buf.skip_space(index) == "":
                 raise InputError(path, f"invalid JSON: the array ends early, in record {index}")
             item = _decode_one(decoder, buf, path, index)
             yield index, item
             index += 1
-            after = buf.skip_space()
+            after = buf.skip_space(index)
             buf.pos += 1
             if after == "]":
                 break
@@ -138,7 +165,7 @@ def _array(handle: IO[str], head: str, path: str) -> Iterator[tuple[int, Any]]:
                 raise InputError(
                     path, f"invalid JSON after record {index - 1}: expected ',' or ']', got {found}"
                 )
-    if buf.skip_space() != "":
+    if buf.skip_space(index) != "":
         raise InputError(path, "invalid JSON: extra data after the array")
 
 
@@ -156,19 +183,29 @@ def _decode_one(decoder: json.JSONDecoder, buf: _Buffer, path: str, index: int) 
             raise InputError(path, f"invalid JSON in the record at {where}: {exc.msg}", index) from None
         except json.JSONDecodeError as exc:
             if buf.more(want):
-                want *= 2  # each retry reads at least as much again: linear overall
+                want = _grown(buf, want, index)  # each retry reads at least as much again: linear
                 continue
             raise InputError(path, f"invalid JSON at {buf.where(exc.pos)}: {exc.msg}", index) from None
         if end == len(buf.text) and buf.more(want):  # a number or literal may go on
-            want *= 2
+            want = _grown(buf, want, index)
             continue
         buf.pos = end
         return item
 
 
-def _lines(lines: Iterator[str], path: str) -> Iterator[tuple[int, Any]]:
+def _grown(buf: _Buffer, want: int, index: int) -> int:
+    """How much to read next for record ``index``, which is not complete yet; an error once it
+    is longer than the record limit."""
+    if len(buf.text) - buf.pos > buf.limit:
+        raise too_large(buf.path, buf.limit, index, f"the item at {buf.where(buf.pos)}")
+    return min(want * 2, buf.limit + 1)
+
+
+def _lines(lines: Iterator[str], path: str, limit: int) -> Iterator[tuple[int, Any]]:
     index = 0
     for lineno, line in enumerate(lines, 1):
+        if len(line) - line.endswith("\n") > limit:
+            raise too_large(path, limit, index, f"line {lineno}")
         if line[:1] in BLANK and not line.strip(BLANK):  # (a line that starts with "{" is not blank)
             continue
         try:

@@ -22,7 +22,7 @@ from mosaicit.io.formats import (
 )
 from mosaicit.io.hf import iter_dataset, load_saved
 from mosaicit.io.inputs import STDIN, expand, given_name, split_suffix
-from mosaicit.io.jsonstream import EncodedRow, iter_json, write_rows
+from mosaicit.io.jsonstream import MAX_RECORD_MB, EncodedRow, iter_json, write_rows
 from mosaicit.io.parquet import iter_parquet, write_parquet
 from mosaicit.io.wellformed import problem
 from mosaicit.types.records import Reject
@@ -45,10 +45,12 @@ def _is_paths(source: Any) -> bool:
     )
 
 
-def iter_items(source: Any, split: str | None = None) -> Iterator[tuple[str, int, Any]]:
+def iter_items(
+    source: Any, split: str | None = None, max_record_mb: int = MAX_RECORD_MB
+) -> Iterator[tuple[str, int, Any]]:
     """Yield ``(file, row, item)`` from paths (JSON, JSONL, Parquet, .gz/.zst, ``-``, globs, folders
     of shards, saved HF datasets: see :mod:`mosaicit.io.inputs`) or a Dataset; ``row`` counts
-    the items of each file from 0."""
+    the items of each file from 0; a JSON record over ``max_record_mb`` MiB is an error."""
     if not _is_paths(source):
         for row, item in iter_dataset(source):
             yield "<dataset>", row, item
@@ -58,11 +60,11 @@ def iter_items(source: Any, split: str | None = None) -> Iterator[tuple[str, int
         if name != STDIN and Path(name).is_dir():
             items = iter_dataset(load_saved(path, split))
         elif split_suffix(name)[0] == ".parquet":
-            if name == STDIN or split_suffix(name)[1]:
+            if name == STDIN or split_suffix(name)[1] or not Path(name).is_file() and Path(name).exists():
                 raise InputError(name, "Parquet is read from a plain .parquet file, not compressed or piped")
             items = iter_parquet(path)
         else:
-            items = iter_json(path)
+            items = iter_json(path, max_record_mb)
         for row, item in items:
             yield name, row, item
 
@@ -102,7 +104,9 @@ def _empty_chat(item: Any, cols: Columns) -> bool:
     return any(isinstance(item.get(k), list) and not item[k] for k in keys)
 
 
-def check_read_options(input_format: str, on_bad: str, max_bad_share: float) -> None:
+def check_read_options(
+    input_format: str, on_bad: str, max_bad_share: float, max_record_mb: int = MAX_RECORD_MB
+) -> None:
     """A clear error naming the parameter for an unknown shape or policy, or a share out of range."""
     if input_format not in INPUT_SHAPES:
         raise ParamError("input_format", f"must be one of {', '.join(INPUT_SHAPES)}, got {input_format!r}")
@@ -110,6 +114,8 @@ def check_read_options(input_format: str, on_bad: str, max_bad_share: float) -> 
         raise ParamError("on_bad", f"must be one of {', '.join(BAD_RECORD_POLICIES)}, got {on_bad!r}")
     if not 0 <= max_bad_share <= 1:
         raise ParamError("max_bad_share", f"must be between 0 and 1, got {max_bad_share}")
+    if not 1 <= max_record_mb <= 2**20:
+        raise ParamError("max_record_mb", f"must be between 1 and {2**20}, got {max_record_mb}")
 
 
 def read_conversations(
@@ -122,6 +128,7 @@ def read_conversations(
     strict: bool = False,
     max_bad_share: float = MAX_BAD_SHARE,
     items: Iterable[tuple[str, int, Any]] | None = None,
+    max_record_mb: int = MAX_RECORD_MB,
 ) -> Iterator[Conversation]:
     """Normalise every item of ``source``; the shape is detected from the first item unless given.
 
@@ -136,8 +143,10 @@ def read_conversations(
     When more than ``max_bad_share`` of the items were set aside as malformed, reading stops with
     an error at the end: the input is likely in another shape than assumed (empty conversations
     do not count: they are in the right shape).
+    A JSON record longer than ``max_record_mb`` MiB of text is an error (the bound that stops
+    a decompression bomb).
     """
-    check_read_options(input_format, on_bad, max_bad_share)
+    check_read_options(input_format, on_bad, max_bad_share, max_record_mb)
     cols = columns or Columns()
     stats = stats if stats is not None else ReadStats()
     name = source_name(source)
@@ -145,7 +154,9 @@ def read_conversations(
     stats.shape = shape
     repairs = None if strict else stats.repairs
     first_error: InputError | None = None
-    for index, (file, row, item) in enumerate(iter_items(source, split) if items is None else items):
+    if items is None:
+        items = iter_items(source, split, max_record_mb)
+    for index, (file, row, item) in enumerate(items):
         if row == 0:
             stats.files.append((index, file))
         stats.read += 1

@@ -17,6 +17,7 @@ from mosaicit.errors import ParamError
 from mosaicit.io import dataset_info
 from mosaicit.io.formats import Columns
 from mosaicit.io.inputs import expand
+from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import PART_KINDS, check_part_folder
 from mosaicit.io.paths import check_distinct
@@ -41,9 +42,10 @@ class InputOptions:
     strict_conversations: bool = False
     #: What to do with a conversation or record over the budget (:mod:`mosaicit.run.overbudget`).
     over_budget: str = "split"
+    max_record_mb: int = MAX_RECORD_MB
 
     def __post_init__(self) -> None:
-        check_read_options(self.input_format, self.on_bad, self.max_bad_share)
+        check_read_options(self.input_format, self.on_bad, self.max_bad_share, self.max_record_mb)
         check_policies(self.conversations, self.system_policy, self.over_budget)
 
 
