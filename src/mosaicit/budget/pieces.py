@@ -36,7 +36,7 @@ UNSURE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 MEMO_LIMIT = 1_000_000
 
 
-def _byte_chars() -> dict[int, str]:
+def byte_chars() -> dict[int, str]:
     """The byte-level alphabet of GPT-2-style BPE: each byte value -> the character standing for it."""
     kept = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     table = {b: chr(b) for b in kept}
@@ -49,7 +49,7 @@ def _byte_chars() -> dict[int, str]:
 
 
 #: ``str.translate`` table from an ASCII character to its byte-level character.
-BYTE_LEVEL = {b: c for b, c in _byte_chars().items() if b < 128}
+BYTE_LEVEL = {b: c for b, c in byte_chars().items() if b < 128}
 
 
 class AsciiPieces:

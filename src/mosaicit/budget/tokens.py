@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from mosaicit.budget.pieces import AsciiPieces
+from mosaicit.budget.pieces import AsciiPieces, byte_chars
 from mosaicit.budget.pretoken import SPLIT_PATTERNS
 from mosaicit.errors import MosaicitError
 from mosaicit.extras import require
@@ -66,6 +67,11 @@ class FunctionCounter:
     nfc: bool = False
     #: Counts plain ASCII texts without the tokenizer's split step (byte-level BPE only).
     pieces: AsciiPieces | None = None
+    #: A lower bound on a text's count, found without tokenizing it (for backends where one is
+    #: certain: every character of the text is covered by some token, none longer than the
+    #: longest in the vocabulary); None where no bound is known. It lets a run reject a record
+    #: far over the budget (a 100 MB single word) without tokenizing it.
+    least_tokens: Callable[[str], int] | None = None
     _cache: dict[str, int] = field(default_factory=dict, repr=False)
 
     def count(self, text: str) -> int:
@@ -150,6 +156,11 @@ def _pretoken_exact_hf(spec: dict[str, Any]) -> bool:
     return _plain_bpe(model)
 
 
+#: A text every usable tokenizer counts as some tokens: letters, digits, punctuation, space,
+#: accents, CJK and an emoji.
+PROBE = "Hello, world! 42 café 漢字 🙂\n"
+
+
 def hf_counter(path: str | Path, name: str | None = None) -> FunctionCounter:
     """A counter for a Hugging Face ``tokenizer.json`` file."""
     from tokenizers import Tokenizer
@@ -159,6 +170,12 @@ def hf_counter(path: str | Path, name: str | None = None) -> FunctionCounter:
         tok = Tokenizer.from_str(raw.decode("utf-8"))
     except Exception as exc:  # the tokenizers library raises plain Exceptions
         raise MosaicitError(f"{path}: not a usable tokenizer.json: {str(exc)[:200]}") from None
+    try:
+        probe = len(tok.encode(PROBE, add_special_tokens=False))
+    except Exception as exc:  # e.g. an unknown-token string missing from the vocabulary
+        raise MosaicitError(f"{path}: not a usable tokenizer.json: {str(exc)[:200]}") from None
+    if not tok.get_vocab_size(with_added_tokens=False) or not probe:
+        raise MosaicitError(f"{path}: not a usable tokenizer.json: its vocabulary is empty")
     return _from_hf_tokenizer(tok, name or str(path), _sha256(b"hf", raw))
 
 
@@ -219,10 +236,35 @@ def _from_hf_tokenizer(tok: Any, name: str, fingerprint: str) -> FunctionCounter
         def word_counts(words: list[str]) -> list[int]:
             return [len(tokenize("▁" + w.replace(" ", "▁"))) for w in words]
 
+    nfc = spec.get("normalizer") == {"type": "NFC"}
     return FunctionCounter(
         name, fingerprint, encode_many, encode_one, space_exact, specials, word_counts,
-        pretoken_exact, spec.get("normalizer") == {"type": "NFC"}, pieces,
+        pretoken_exact, nfc, pieces, _least_tokens_hf(tok, pretoken_exact, space_exact, nfc),
     )  # fmt: skip
+
+
+def _least_tokens_hf(tok: Any, byte_level: bool, space_exact: bool, nfc: bool) -> Callable[[str], int] | None:
+    """:attr:`FunctionCounter.least_tokens` for a Hugging Face tokenizer whose tokens cover every
+    character: byte-level BPE whose vocabulary holds all 256 byte characters (bytes of the NFC
+    text, when it normalizes to NFC), or SentencePiece-style BPE with byte fallback (characters:
+    its normalizer only adds). Each token covers at most as many bytes or characters as its
+    string is long (a special token's string too); the bound is halved again for safety."""
+    if not (byte_level or (space_exact and getattr(tok.model, "byte_fallback", False))):
+        return None
+    vocab = tok.get_vocab(with_added_tokens=False)
+    if byte_level and not set(byte_chars().values()) <= vocab.keys():
+        return None
+    added = (t.content for t in tok.get_added_tokens_decoder().values())
+    longest = max(max(map(len, vocab)), max((len(t.encode("utf-8")) for t in added), default=1))
+
+    def least(text: str) -> int:
+        if byte_level:
+            if nfc and not text.isascii():
+                text = unicodedata.normalize("NFC", text)
+            return len(text.encode("utf-8")) // (2 * longest)
+        return len(text) // (2 * longest)
+
+    return least
 
 
 def sentencepiece_counter(path: str | Path) -> FunctionCounter:
@@ -251,6 +293,12 @@ def tiktoken_counter(path: str | Path) -> FunctionCounter:
         ranks = load_tiktoken_bpe(str(path))
     except Exception as exc:  # tiktoken raises ValueError/binascii errors
         raise MosaicitError(f"{path}: not a usable tiktoken rank file: {str(exc)[:200]}") from None
+    missing = sum(bytes([b]) not in ranks for b in range(256))
+    if missing:  # tiktoken's encoder panics on a byte it has no rank for
+        raise MosaicitError(
+            f"{path}: not a usable tiktoken rank file: {missing} of the 256 single bytes have no rank "
+            f"({len(ranks)} ranks read; is the file empty or cut short?)"
+        )
     enc = tiktoken.Encoding(Path(path).stem, pat_str=CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={})
 
     def encode_many(texts: list[str]) -> list[int]:
@@ -259,7 +307,14 @@ def tiktoken_counter(path: str | Path) -> FunctionCounter:
                 check_space_runs(text)
         return [len(ids) for ids in enc.encode_ordinary_batch(texts)]
 
-    return FunctionCounter(str(path), _sha256(b"tiktoken", raw), encode_many, pretoken_exact=True)
+    longest = max(map(len, ranks))
+
+    def least(text: str) -> int:  # every byte is covered by a rank no longer than the longest
+        return len(text.encode("utf-8")) // longest
+
+    return FunctionCounter(
+        str(path), _sha256(b"tiktoken", raw), encode_many, pretoken_exact=True, least_tokens=least
+    )
 
 
 #: The longest run of white space that a tiktoken vocabulary is asked to count: its split pattern

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NamedTuple
 
-from mosaicit.budget.budget import Budget, Measured, PieceCounts
+from mosaicit.budget.budget import Budget, Measured, PieceCounts, TextCounts
 from mosaicit.budget.cache import CountCache
 from mosaicit.budget.tokens import TokenCounter
 from mosaicit.errors import MosaicitError, RecordError
@@ -62,7 +62,9 @@ def measure_range(
     """Measure ``records[start:end]``: tokenize each prompt and output once, or read its count
     from ``cache`` (new counts are returned, not stored: the caller stores them)."""
     chunk = records[start:end]
-    texts = [r.prompt for r in chunk] + [r.output for r in chunk]
+    far = _far_over(budget, chunk)
+    texts = [r.prompt if i not in far else "" for i, r in enumerate(chunk)]
+    texts += [r.output if i not in far else "" for i, r in enumerate(chunk)]
     try:
         known, keys, fresh, tally, wrong = _cached_counts(budget, texts, cache, budget.count_many)
     except MosaicitError as exc:  # a text the tokenizer cannot count: name its record
@@ -72,6 +74,9 @@ def measure_range(
         Measured(prompt, output, PromptFeatures.of(record.prompt), record.system)
         for record, prompt, output in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True)
     ]
+    for i, (prompt, output) in far.items():  # counted as at least their bound: over the budget
+        empty = PromptFeatures.of("")
+        measured[i] = Measured(TextCounts(prompt, prompt, False), TextCounts(output, output, False), empty)
     return Measurement(measured, keys, fresh, tally, wrong)
 
 
@@ -152,6 +157,23 @@ def _countable(budget: Budget, texts: Sequence[str]) -> bool:
     except MosaicitError:
         return False
     return True
+
+
+def _far_over(budget: Budget, records: Sequence[Record]) -> dict[int, tuple[int, int]]:
+    """The records (by position) whose texts the counter's lower bound puts at over twice the
+    budget, with the bounds of their prompt and output: they cannot fit, and are not tokenized
+    (a 100 MB text takes minutes and gigabytes to tokenize)."""
+    least = getattr(budget.counter, "least_tokens", None)
+    limit = budget.max_length
+    if least is None:
+        return {}
+    far = {}
+    for i, record in enumerate(records):
+        if len(record.prompt) + len(record.output) > 2 * limit:  # (a bound never exceeds the length)
+            bounds = least(record.prompt), least(record.output)
+            if sum(bounds) > 2 * limit:
+                far[i] = bounds
+    return far
 
 
 def _spot_check(budget: Budget, texts: Sequence[str], known: Sequence[int | None]) -> int:
