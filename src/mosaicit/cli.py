@@ -333,6 +333,8 @@ def preview(input_path: tuple[str, ...], count: int, plain: bool, **kw: Any) -> 
     from mosaicit.preview import show
     from mosaicit.run.memory import Mosaics, members
 
+    if count < 0:
+        raise ParamError("count", f"must be 0 or more, got {count}")
     mosaics = Mosaics(make_spec(input_path, kw))
     for number, sample in enumerate(islice(mosaics, count), 1):
         click.echo(show(number, sample, members(sample, mosaics.records)), color=None if not plain else False)

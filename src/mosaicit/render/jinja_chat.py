@@ -12,6 +12,8 @@ template variables. The tests render every bundled template both ways and compar
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +21,24 @@ from typing import Any
 
 from mosaicit.errors import MosaicitError
 from mosaicit.extras import require
+
+#: How long one rendering of a chat template may take, in seconds: real templates take well
+#: under a millisecond; a template that loops 10^5 x 10^5 times is stopped instead of run.
+RENDER_SECONDS = 10.0
+#: Each thread's deadline for the rendering under way (a monotonic time).
+_deadline = threading.local()
+
+
+def _start_clock() -> None:
+    """Start this thread's rendering clock (module functions: a compiled template that goes to
+    another process refers to them by name, and a thread-local cannot be pickled)."""
+    _deadline.at = time.monotonic() + RENDER_SECONDS
+
+
+def _out_of_time() -> bool:
+    """True once this thread's rendering has taken longer than :data:`RENDER_SECONDS`."""
+    return time.monotonic() > _deadline.at
+
 
 #: The special-token attributes a template sees as variables (``transformers``' list).
 SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
@@ -31,19 +51,27 @@ def _token_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; anything else is one clear error."""
+    unreadable = f"{path}: not a readable tokenizer config"
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise MosaicitError(f"{unreadable}: {' '.join(str(exc).split())}") from None
+    if not isinstance(value, dict):
+        raise MosaicitError(f"{unreadable}: a JSON {type(value).__name__}, not an object")
+    return value
+
+
 def read_chat_config(folder: Path) -> tuple[str | None, dict[str, Any]]:
     """The chat template of a tokenizer folder (None if it has none) and its special tokens."""
     config: dict[str, Any] = {}
     path = folder / "tokenizer_config.json"
     if path.is_file():
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise MosaicitError(f"{path}: not a readable tokenizer config: {exc}") from None
+        config = _json_object(path)
     template: Any = config.get("chat_template")
     if (folder / "chat_template.json").is_file():
-        saved = json.loads((folder / "chat_template.json").read_text(encoding="utf-8"))
-        template = saved.get("chat_template")
+        template = _json_object(folder / "chat_template.json").get("chat_template")
     if (folder / "chat_template.jinja").is_file():
         template = (folder / "chat_template.jinja").read_text(encoding="utf-8")
     if isinstance(template, list):  # named templates: the default one
@@ -60,12 +88,36 @@ def read_chat_config(folder: Path) -> tuple[str | None, dict[str, Any]]:
     return (template if isinstance(template, str) and template else None), tokens
 
 
-def compile_template(text: str) -> Callable[..., str]:
-    """The ``render(**variables)`` of a chat template, in ``transformers``' Jinja environment."""
+def compile_template(text: str, source: str = "the chat template") -> Callable[..., str]:
+    """The ``render(**variables)`` of a chat template, in ``transformers``' Jinja environment,
+    with a time limit (:data:`RENDER_SECONDS`); a template that does not compile is one error
+    naming its ``source`` and line."""
     jinja2 = require("jinja2")
+    from jinja2.compiler import CodeGenerator
     from jinja2.ext import Extension, loopcontrols
     from jinja2.sandbox import ImmutableSandboxedEnvironment
     from jinja2.utils import Namespace as JinjaNamespace
+
+    class Timed(CodeGenerator):  # type: ignore[misc]
+        """Compiles every block (a loop's body, an if's branch, a macro) to start with a check
+        of the clock, so that no loop outlives the rendering's time limit."""
+
+        def blockvisit(self, nodes: Any, frame: Any) -> None:
+            self.writeline("environment.tick()")
+            super().blockvisit(nodes, frame)
+
+    class Environment(ImmutableSandboxedEnvironment):  # type: ignore[misc]
+        code_generator_class = Timed
+
+        def tick(self) -> None:
+            if _out_of_time():
+                raise jinja2.exceptions.TemplateRuntimeError(
+                    f"stopped after {RENDER_SECONDS:g} s (a loop that does not end?)"
+                )
+
+        def call(self, *args: Any, **kwargs: Any) -> Any:
+            self.tick()
+            return super().call(*args, **kwargs)
 
     class Generation(Extension):  # type: ignore[misc]
         """``{% generation %}...{% endgeneration %}``: marks the model's text; rendered as it is."""
@@ -119,24 +171,39 @@ def compile_template(text: str) -> Callable[..., str]:
     def strftime_now(format: str) -> str:
         return datetime.now().strftime(format)
 
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[Generation, loopcontrols]
-    )
+    env = Environment(trim_blocks=True, lstrip_blocks=True, extensions=[Generation, loopcontrols])
     env.filters["tojson"] = tojson
     env.globals.update(
         raise_exception=raise_exception, strftime_now=strftime_now, dict=Dict(), namespace=Namespace
     )
-    return env.from_string(text).render  # type: ignore[no-any-return]
+    try:
+        render = env.from_string(text).render
+    except jinja2.exceptions.TemplateSyntaxError as exc:
+        where = f"line {exc.lineno}: {exc.message}"
+        raise MosaicitError(f"{source}: not a valid chat template: {where}") from None
+    except (RecursionError, MemoryError):
+        raise MosaicitError(f"{source}: not a valid chat template: nested too deeply") from None
+
+    def timed(**variables: Any) -> str:
+        _start_clock()
+        return render(**variables)  # type: ignore[no-any-return]
+
+    return timed
 
 
 class JinjaChat:
     """A chat template with the special tokens it sees: ``render(messages)`` is the text
     ``apply_chat_template(messages, tokenize=False)`` gives."""
 
-    def __init__(self, template: str, tokens: dict[str, Any]) -> None:
+    def __init__(self, template: str, tokens: dict[str, Any], source: str = "the chat template") -> None:
         self.template = template
         self.tokens = tokens
-        self._render = compile_template(template)
+        self.source = source
+        self._render = compile_template(template, source)
+
+    def __reduce__(self) -> tuple[type[JinjaChat], tuple[str, dict[str, Any], str]]:
+        """Compiled again where it is unpickled (a Ray task): a Jinja template cannot be pickled."""
+        return (type(self), (self.template, self.tokens, self.source))
 
     def render(self, messages: Sequence[dict[str, str]]) -> str:
         """The rendered text of ``messages`` (no generation prompt, no tools)."""

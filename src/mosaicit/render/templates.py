@@ -295,5 +295,5 @@ def load_template(
                 f"{source}: the tokenizer has no chat template; "
                 "pass --chat-template FILE or another --template"
             )
-        return ChatTemplate(JinjaChat(text, tokens), source)
+        return ChatTemplate(JinjaChat(text, tokens, source), source)
     raise ParamError("template", f"must be one of {', '.join(TEMPLATES)}, got {name!r}")
