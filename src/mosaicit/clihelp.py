@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from mosaicit.errors import MosaicitError, ParamError
-from mosaicit.exits import Stopped, stopping_on_signals
+from mosaicit.exits import Stopped, stop_running, stopping_on_signals
 from mosaicit.tempfiles import remove_live
 
 
@@ -28,6 +28,7 @@ OPTIONS = {
     "dataset_info": "--emit-dataset-info",
     "version": "--mix",
     "template": "--template",
+    "count": "-n/--count",
 }
 
 
@@ -57,6 +58,7 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             _fail(f"mosaicit: error: {_os_error(exc)}", 1)
         finally:
+            stop_running()  # before the temporary files go: a worker may still be writing one
             remove_live()
 
     return wrapper

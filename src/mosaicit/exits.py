@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 #: The signals turned into :class:`Stopped`.
@@ -37,8 +37,35 @@ class Stopped(BaseException):
         return signal.Signals(self.signum).name
 
 
+#: What still runs elsewhere for this process (worker pools, a Ray session), each with the
+#: function that stops it; see :func:`stop_running`.
+RUNNING: dict[int, Callable[[], None]] = {}
+
+
+@contextlib.contextmanager
+def stopped_at_exit(stop: Callable[[], None]) -> Iterator[None]:
+    """Within the block, :func:`stop_running` calls ``stop``: a generator suspended inside the
+    block when the run ends on a signal or an error is not closed until the interpreter's own
+    exit, which would wait for its workers to finish all their queued work first."""
+    RUNNING[id(stop)] = stop
+    try:
+        yield
+    finally:
+        RUNNING.pop(id(stop), None)
+
+
+def stop_running() -> None:
+    """Stop everything :func:`stopped_at_exit` registered, newest first. Never raises."""
+    while RUNNING:
+        _, stop = RUNNING.popitem()
+        with contextlib.suppress(Exception):
+            stop()
+
+
 #: The signals received in the current :func:`stopping_on_signals` block.
 _received: list[int] = []
+#: The signals that the current :func:`stopping_on_signals` block turns into :class:`Stopped`.
+_taken: set[int] = set()
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -70,12 +97,22 @@ def stopping_on_signals() -> Iterator[None]:
     for sig in CAUGHT:
         if before[sig] == signal.SIG_DFL:  # an ignored signal stays ignored (nohup)
             signal.signal(sig, _stop)
+            _taken.add(sig)
     try:
         yield
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
         _received.clear()
+        _taken.clear()
+
+
+def take_signals_back() -> None:
+    """Turn the signals of the current :func:`stopping_on_signals` block into :class:`Stopped`
+    again, after a library replaced their handlers (``ray.init`` makes SIGTERM exit at once)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in _taken:
+            signal.signal(sig, _stop)
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from mosaicit.errors import MosaicitError
-from mosaicit.exits import check_stop, leave_signals_to_parent, signals_held
+from mosaicit.exits import check_stop, leave_signals_to_parent, signals_held, stopped_at_exit
 from mosaicit.plan.compose import Tally
 from mosaicit.run.shards import ComposeJob, unit_results
 from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
@@ -140,7 +140,8 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
         workers, multiprocessing.get_context("fork"), initializer=_worker_start, initargs=(os.getpid(),)
     )
     try:
-        yield pool
+        with stopped_at_exit(lambda: _stop(pool)):
+            yield pool
     except BrokenProcessPool:
         _stop(pool)
         raise MosaicitError(
