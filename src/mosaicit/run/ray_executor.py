@@ -28,20 +28,24 @@ import contextlib
 import logging
 import os
 import pickle
+import shutil
 import socket
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from mosaicit.budget.budget import Budget, Measured
 from mosaicit.errors import InputError, MosaicitError, RecordError
+from mosaicit.exits import RUNNING, take_signals_back
 from mosaicit.extras import require
 from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, split_suffix
+from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.plan.compose import Tally
 from mosaicit.run.executors import LocalExecutor, MeasureUnit
 from mosaicit.run.groups import COUNT_BATCH
@@ -70,9 +74,13 @@ def require_ray() -> Any:
 
 
 def _quiet(ray: Any) -> None:
-    """No progress bars or INFO lines from Ray on the terminal: mosaicit reports progress itself."""
-    for name in ("ray", "ray.data", "ray.data._internal"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    """No progress bars, INFO lines or tracebacks from Ray on the terminal: mosaicit reports
+    progress itself, and a failure as one line with its cause (:func:`_failure`)."""
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    for name in ("ray.data", "ray.data._internal"):  # it logs a task's failure with its traceback
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    with contextlib.suppress(AttributeError):  # Ray prints the cluster's errors (a dead raylet,
+        ray._private.worker.print_to_stdstream = lambda *args, **kwargs: None  # with its log) to stdout
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.execution_options.preserve_order = True
@@ -98,7 +106,12 @@ def _reachable(address: str) -> None:
 
 def connect(address: str | None, workers: int) -> Any:
     """Join the Ray cluster at ``address`` (else ``RAY_ADDRESS``), or start a local instance
-    with ``workers`` CPUs and no dashboard; an already initialised Ray is used as it is."""
+    with ``workers`` CPUs and no dashboard; an already initialised Ray is used as it is.
+
+    A run that connects ends its Ray session when it ends (:func:`mosaicit.exits.stop_running`,
+    on success, an error or a signal): a local instance's processes stop and its session folder
+    is removed. SIGTERM and SIGHUP stop the run as in a local run (``ray.init`` makes SIGTERM
+    exit at once, without the cleanups)."""
     ray = require_ray()
     _quiet(ray)
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -118,7 +131,35 @@ def connect(address: str | None, workers: int) -> Any:
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
         where = f"at {address}" if address else "locally"
         raise MosaicitError(f"cannot start Ray {where}: {str(exc).splitlines()[0][:200]}") from None
+    finally:
+        take_signals_back()
+    RUNNING[id(ray)] = partial(_shutdown, ray, None if address else _session_folder(ray))
     return ray
+
+
+def _session_folder(ray: Any) -> str | None:
+    """The session folder of the local Ray instance this process started (in Ray's temporary
+    folder, ``$TMPDIR/ray`` by default), or None if it cannot tell."""
+    try:
+        return str(ray._private.worker._global_node.get_session_dir_path())
+    except Exception:  # a private attribute: absent in some Ray version
+        return None
+
+
+def _shutdown(ray: Any, session: str | None) -> None:
+    """End this process's Ray session; remove the session folder of a local instance (and the
+    ``session_latest`` link to it, and Ray's folder if nothing else is left in it)."""
+    ray.shutdown()
+    if session is None:
+        return
+    shutil.rmtree(session, ignore_errors=True)
+    parent = os.path.dirname(session)
+    latest = os.path.join(parent, "session_latest")
+    with contextlib.suppress(OSError):
+        if os.path.islink(latest) and not os.path.exists(latest):
+            os.unlink(latest)
+    with contextlib.suppress(OSError):
+        os.rmdir(parent)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -201,10 +242,42 @@ def list_inputs(source: Sequence[str | Path]) -> tuple[Any, list[tuple[str, str]
     return chosen, files, names
 
 
-def parse_file(row: dict[str, Any]) -> list[dict[str, Any]]:
+#: How a compressed file starts: Ray Data hands a file over decompressed where its own reader
+#: (pyarrow) knows the compression by the name, and as it is where it does not.
+MAGIC = {".gz": b"\x1f\x8b", ".zst": b"\x28\xb5\x2f\xfd"}
+
+
+def raw_files(ray: Any, paths: list[str], fs: Any) -> tuple[Any, bool]:
+    """A Ray Data dataset of ``{"path", "bytes"}`` rows, one per file, and whether the bytes are
+    as stored: a ``.gz``/``.zst`` file is not decompressed on the way (mosaicit's reader
+    decompresses it, with its bounds on a record's size) where the Ray version lets a
+    datasource say so; elsewhere Ray Data decompresses what pyarrow knows by its name."""
+    from ray.data.datasource import FileBasedDatasource
+
+    class RawFiles(FileBasedDatasource):  # type: ignore[misc]
+        def resolve_compression(self, path: str, open_args: dict[str, Any]) -> None:
+            return None
+
+        def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
+            import pyarrow as pa
+
+            yield pa.table({"bytes": pa.array([f.readall()], pa.binary())})
+
+        def _rows_per_file(self) -> int:
+            return 1
+
+    if not hasattr(FileBasedDatasource, "resolve_compression"):
+        return ray.data.read_binary_files(paths, include_paths=True, filesystem=fs), False
+    return ray.data.read_datasource(RawFiles(paths, include_paths=True, filesystem=fs)), True
+
+
+def parse_file(
+    row: dict[str, Any], max_record_mb: int = MAX_RECORD_MB, as_stored: bool = True
+) -> list[dict[str, Any]]:
     """A Ray Data row holding one file's bytes -> its items, parsed by mosaicit's readers, as rows
     of up to :data:`ITEMS_PER_ROW` items each (pickled; ``last`` marks the file's last row), or one
-    row holding the reader's error (``reason``, ``record``)."""
+    row holding the reader's error (``reason``, ``record``). Unless the bytes are ``as_stored``,
+    a ``.gz``/``.zst`` file that does not start as one was decompressed by Ray Data already."""
     from mosaicit.io.jsonstream import iter_json
     from mosaicit.io.parquet import iter_parquet
 
@@ -216,12 +289,14 @@ def parse_file(row: dict[str, Any]) -> list[dict[str, Any]]:
 
     if data == ".parquet" and compression:
         return [out(reason="Parquet is read from a plain .parquet file, not compressed or piped")]
+    if compression and not as_stored and not row["bytes"].startswith(MAGIC[compression]):
+        compression = ""
     with tempfile.TemporaryDirectory(prefix="mosaicit-ray-") as folder:
         local = os.path.join(folder, "input" + data + compression)
         with open(local, "wb") as handle:
             handle.write(row["bytes"])
         try:
-            reader = iter_parquet(local) if data == ".parquet" else iter_json(local)
+            reader = iter_parquet(local) if data == ".parquet" else iter_json(local, max_record_mb)
             chunks, chunk = [], []
             for _, item in reader:
                 chunk.append(item)
@@ -235,7 +310,9 @@ def parse_file(row: dict[str, Any]) -> list[dict[str, Any]]:
     return [out(items, n == len(chunks) - 1) for n, items in enumerate(chunks)]
 
 
-def read_items(ray: Any, fs: Any, files: Sequence[tuple[str, str]]) -> Iterator[tuple[str, int, Any]]:
+def read_items(
+    ray: Any, fs: Any, files: Sequence[tuple[str, str]], max_record_mb: int = MAX_RECORD_MB
+) -> Iterator[tuple[str, int, Any]]:
     """``(file, row, item)`` of every item of ``files`` (as :func:`list_inputs` gives them) in
     reading order: the files are fetched by Ray Data and parsed in Ray tasks (:func:`parse_file`);
     this process unpickles one row of items at a time."""
@@ -243,9 +320,9 @@ def read_items(ray: Any, fs: Any, files: Sequence[tuple[str, str]]) -> Iterator[
 
     def items() -> Iterator[tuple[str, int, Any]]:
         try:
-            dataset = ray.data.read_binary_files(
-                [path for path, _ in files], include_paths=True, filesystem=fs
-            ).flat_map(parse_file)
+            stored, as_stored = raw_files(ray, [path for path, _ in files], fs)
+            options = {"max_record_mb": max_record_mb, "as_stored": as_stored}
+            dataset = stored.flat_map(parse_file, fn_kwargs=options)
             waiting: dict[str, deque[dict[str, Any]]] = {}
             rows = iter(dataset.iter_rows())
 
@@ -272,10 +349,8 @@ def read_items(ray: Any, fs: Any, files: Sequence[tuple[str, str]]) -> Iterator[
                         row += 1
                     if parsed["last"]:
                         break
-        except MosaicitError:
-            raise
         except Exception as exc:  # Ray wraps the reader's OSError (unreadable, denied) in its own
-            raise MosaicitError(f"cannot read the input with Ray: {_first_line(exc)}") from None
+            raise _failure("cannot read the input with Ray", exc) from None
 
     return items()
 
@@ -288,6 +363,18 @@ def _strip(path: str, known: dict[str, str]) -> str:
         if candidate in known:
             return candidate
     return path
+
+
+def _failure(what: str, exc: BaseException) -> MosaicitError:
+    """One error line for an exception raised through Ray: the task's own error where it was
+    one of mosaicit's (Ray's copy of it carries the whole remote traceback in its message),
+    else ``what`` with the last line of the cause (a lost worker, a dead raylet)."""
+    cause = exc
+    while isinstance(getattr(cause, "cause", None), BaseException):  # RayTaskError, nested
+        cause = cause.cause  # type: ignore[attr-defined]
+    if isinstance(cause, MosaicitError):
+        return cause
+    return MosaicitError(f"{what}: {_first_line(cause)}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -420,10 +507,8 @@ class RayExecutor:
                 prompt[at], output[at] = batch["prompt"], batch["output"]
                 if progress:
                     progress(len(at))
-        except MosaicitError:
-            raise
         except Exception as exc:
-            raise MosaicitError(f"counting tokens on Ray failed: {_first_line(exc)}") from None
+            raise _failure("counting tokens on Ray failed", exc) from None
         measured = []
         for start in range(0, len(records), COUNT_BATCH):
             chunk = records[start : start + COUNT_BATCH]
@@ -497,10 +582,8 @@ class RayExecutor:
         try:
             for ref in task:
                 yield self.ray.get(ref)
-        except MosaicitError:
-            raise
         except Exception as exc:
-            raise MosaicitError(f"composing on Ray failed: {_first_line(exc)}") from None
+            raise _failure("composing on Ray failed", exc) from None
 
     def _stop(self, tasks: list[Any]) -> None:
         """Cancel compose tasks and wait (up to :data:`CANCEL_WAIT` s) for them to end, so that

@@ -56,10 +56,10 @@ def read(spec: RunSpec, stats: ReadStats, rejects: Rejects) -> Iterator[Conversa
         from mosaicit.run.ray_executor import connect, read_items
 
         assert spec.workers is not None  # a Ray spec counts its CPUs when it is made
-        items = read_items(connect(spec.ray_address, spec.workers), *spec.ray_inputs)
+        items = read_items(connect(spec.ray_address, spec.workers), *spec.ray_inputs, i.max_record_mb)
     yield from read_conversations(
         spec.source, i.input_format, i.columns, i.on_bad, stats, i.split,
-        i.strict_conversations, i.max_bad_share, items,
+        i.strict_conversations, i.max_bad_share, items, i.max_record_mb,
     )  # fmt: skip
     rejects.send(stats.rejects)
 
