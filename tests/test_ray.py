@@ -309,17 +309,18 @@ def test_files_are_parsed_in_rows_of_items_and_read_back_in_file_order(tmp_path,
         def __init__(self, rows):
             self.rows = rows
 
-        def flat_map(self, fn):
-            by_file = [fn(row) for row in self.rows]
+        def flat_map(self, fn, fn_kwargs=None):
+            by_file = [fn(row, **(fn_kwargs or {})) for row in self.rows]
             return Dataset([r for rows in reversed(by_file) for r in rows])  # last file first
 
         def iter_rows(self):
             return iter(self.rows)
 
-    def read_binary_files(paths, include_paths, filesystem):
-        return Dataset([{"path": p, "bytes": Path(p).read_bytes()} for p in paths])
+    def raw_files(ray, paths, filesystem):
+        return Dataset([{"path": p, "bytes": Path(p).read_bytes()} for p in paths]), True
 
-    fake = SimpleNamespace(data=SimpleNamespace(read_binary_files=read_binary_files))
+    monkeypatch.setattr(ray_executor, "raw_files", raw_files)
+    fake = SimpleNamespace()
     assert list(ray_executor.read_items(fake, None, files)) == expected
     (tmp_path / "b.jsonl").write_text('{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
     with pytest.raises(InputError, match="b.jsonl"):

@@ -25,10 +25,12 @@ Ray instance for the run. Every failure is one ``MosaicitError`` line.
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 import pickle
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -42,7 +44,7 @@ from typing import Any
 
 from mosaicit.budget.budget import Budget, Measured
 from mosaicit.errors import InputError, MosaicitError, RecordError
-from mosaicit.exits import RUNNING, take_signals_back
+from mosaicit.exits import RUNNING, Stopped, take_signals_back
 from mosaicit.extras import require
 from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, split_suffix
 from mosaicit.io.jsonstream import MAX_RECORD_MB
@@ -65,6 +67,8 @@ RESULTS_PER_ITEM = 1024
 IN_FLIGHT = 2
 #: Seconds to wait for cancelled compose tasks to end after an error or a signal.
 CANCEL_WAIT = 30
+#: Seconds a local Ray instance's processes get to end on SIGTERM after ``ray.shutdown``.
+SHUTDOWN_WAIT = 2.0
 
 
 def require_ray() -> Any:
@@ -119,6 +123,7 @@ def connect(address: str | None, workers: int) -> Any:
         _reachable(address)
     if ray.is_initialized():
         return ray
+    RUNNING[id(ray)] = partial(_shutdown, ray, local=not address)  # also a half-started instance
     try:
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
@@ -128,30 +133,57 @@ def connect(address: str | None, workers: int) -> Any:
             )
     except MosaicitError:
         raise
+    except SystemExit as exc:  # the SIGTERM handler that ray.init sets while it starts
+        if exc.code == signal.SIGTERM:
+            raise Stopped(signal.SIGTERM) from None
+        raise
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
         where = f"at {address}" if address else "locally"
         raise MosaicitError(f"cannot start Ray {where}: {str(exc).splitlines()[0][:200]}") from None
     finally:
         take_signals_back()
-    RUNNING[id(ray)] = partial(_shutdown, ray, None if address else _session_folder(ray))
     return ray
 
 
 def _session_folder(ray: Any) -> str | None:
     """The session folder of the local Ray instance this process started (in Ray's temporary
-    folder, ``$TMPDIR/ray`` by default), or None if it cannot tell."""
-    try:
+    folder, ``$TMPDIR/ray`` by default, named after this process), or None if there is none."""
+    with contextlib.suppress(Exception):  # a private attribute, set once the instance is up
         return str(ray._private.worker._global_node.get_session_dir_path())
-    except Exception:  # a private attribute: absent in some Ray version
-        return None
+    found = glob.glob(os.path.join(tempfile.gettempdir(), "ray", f"session_*_{os.getpid()}"))
+    return found[0] if len(found) == 1 else None
 
 
-def _shutdown(ray: Any, session: str | None) -> None:
-    """End this process's Ray session; remove the session folder of a local instance (and the
-    ``session_latest`` link to it, and Ray's folder if nothing else is left in it)."""
+def _session_processes(session: str) -> list[int]:
+    """The processes (of this user) with a file open in ``session``: every process of a Ray
+    instance writes its log there (Linux; none found elsewhere)."""
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit() and int(entry) != os.getpid():
+            with contextlib.suppress(OSError):
+                fds = os.listdir(f"/proc/{entry}/fd")
+                if any(os.readlink(f"/proc/{entry}/fd/{fd}").startswith(session + os.sep) for fd in fds):
+                    found.append(int(entry))
+    return found
+
+
+def _shutdown(ray: Any, local: bool) -> None:
+    """End this process's Ray session. For a ``local`` instance, also end its processes that
+    outlive ``ray.shutdown`` (the agents linger for a minute) and remove its session folder (and
+    the ``session_latest`` link to it, and Ray's folder if nothing else is left in it)."""
+    session = _session_folder(ray) if local else None
     ray.shutdown()
     if session is None:
         return
+    left = _session_processes(session)
+    for sig, wait in ((signal.SIGTERM, SHUTDOWN_WAIT), (signal.SIGKILL, 0.0)):
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while left and time.monotonic() < deadline:
+            time.sleep(0.05)
+            left = [pid for pid in left if _alive(pid)]
     shutil.rmtree(session, ignore_errors=True)
     parent = os.path.dirname(session)
     latest = os.path.join(parent, "session_latest")
@@ -375,6 +407,14 @@ def _failure(what: str, exc: BaseException) -> MosaicitError:
     if isinstance(cause, MosaicitError):
         return cause
     return MosaicitError(f"{what}: {_first_line(cause)}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,0 +1,192 @@
+"""Hostile input and signals that used to hang a run: a huge single-word record, a signal while
+a worker pool waits in a suspended generator. Rows of docs/hostile-input.md ("Crashes, hangs,
+signals and Ray")."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ALPACA_EVAL, ROOT, SAMPLE, TOKENIZERS
+from mosaicit import MosaicConfig, load_tables
+from mosaicit.cli import main
+from mosaicit.records import Record
+from mosaicit.run.groups import Run
+from mosaicit.run.workers import can_fork
+
+#: The counters whose lower bound (least_tokens) is known; every one the shared assets hold.
+BOUNDED = ["cl100k", "llama-2", "mistral-7b-v0.1", "llama-3.1", "qwen3"]
+#: Texts where a bound could go wrong: long merges, special-token strings, combining marks and
+#: Hangul jamo (which NFC composes), bytes of four, white space.
+HARD = [
+    "a" * 5000,
+    "x" * 3000 + " " + "y" * 3000,
+    "<|im_start|><|endoftext|><s></s>" * 200,
+    "e\u0301" * 2000,
+    "\u1100\u1161\u11a8" * 1500,
+    "🙂" * 1000,
+    " \n\t" * 1000,
+    "The quick brown fox jumps over the lazy dog. " * 200,
+]
+
+
+@pytest.mark.parametrize("name", BOUNDED)
+def test_the_lower_bound_holds_on_hard_texts(counters, name):
+    counter = counters(name)
+    assert counter.least_tokens is not None
+    for text in HARD:
+        assert counter.least_tokens(text) <= counter.count(text), (name, text[:20])
+    assert counter.least_tokens("a" * 100_000) > 0  # and it bounds something
+
+
+@pytest.mark.parametrize("name", BOUNDED)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.text(min_size=1, max_size=400)
+    | st.builds(lambda c, n: c * n, st.characters(), st.integers(50, 3000))
+)
+def test_the_lower_bound_never_exceeds_the_count(counters, name, text):
+    counter = counters(name)
+    assert counter.least_tokens(text) <= counter.count_many([text])[0]
+
+
+def test_a_record_far_over_the_budget_by_its_bound_is_never_tokenized(counters):
+    """The bound sets the record aside before any text of it reaches the tokenizer."""
+    counter = counters("llama-3.1")
+    seen: list[int] = []
+
+    def watched(texts: list[str]) -> list[int]:
+        seen.extend(map(len, texts))
+        return counter.encode_many(texts)
+
+    spy = replace(counter, encode_many=watched, encode_one=lambda t: watched([t])[0], word_counts=None)
+    records = [
+        Record(0, "Name a colour.", "Red."),
+        Record(1, "Say it:", "x" * 2_000_000),
+        Record(2, "Hi.", "Hello."),
+    ]
+    run = Run(MosaicConfig(max_length=300), spy, load_tables())
+    counts, usable, over = run.measure(records)
+    assert usable == [0, 2]
+    assert [(r.index, r.reason) for r in over] == [(1, "over_budget")]
+    assert max(seen) < 10_000
+
+
+def test_a_record_under_twice_the_budget_is_measured_as_before(counters):
+    """Near the budget the bound is not used: the record's real count decides."""
+    counter = counters("llama-3.1")
+    records = [Record(0, "Name a colour.", "Red."), Record(1, "Count:", " ".join(["one"] * 250))]
+    counts, usable, over = Run(MosaicConfig(max_length=300), counter, load_tables()).measure(records)
+    assert usable == [0, 1] and over == []
+
+
+@pytest.mark.slow
+def test_a_100_mb_single_word_record_is_rejected_in_seconds(tmp_path):
+    data = tmp_path / "d.jsonl"
+    with open(data, "w", encoding="utf-8") as f:
+        f.write(SAMPLE.read_text(encoding="utf-8"))
+        f.write(json.dumps({"instruction": "Say it.", "output": "x" * 100_000_000}) + "\n")
+    out = tmp_path / "out.jsonl"
+    start = time.monotonic()
+    args = [
+        "augment",
+        data,
+        "-o",
+        out,
+        "-q",
+        "--workers",
+        "1",
+        "--no-cache",
+        "--tokenizer",
+        TOKENIZERS / "llama-3.1",
+    ]
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.stderr
+    assert time.monotonic() - start < 60  # it took 197 s and 5.3 GB
+    [reject] = [json.loads(line) for line in (tmp_path / "out.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert (reject["index"], reject["reason"]) == (120, "over_budget")
+
+
+# -- signals ---------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _slow(i: int) -> int:
+    time.sleep(0.2)
+    return i
+
+
+@pytest.mark.skipif(not can_fork() or not os.path.isdir("/proc"), reason="forks, and looks in /proc")
+def test_a_pool_in_a_suspended_generator_is_stopped_by_the_cleanup():
+    """A signal while the run writes rows leaves the pool's generator suspended, not closed: the
+    CLI's cleanup stops its workers, where the interpreter's exit used to wait for all its work."""
+    from mosaicit.exits import RUNNING, stop_running
+    from mosaicit.run.workers import map_parallel
+
+    results = map_parallel(_slow, [(i,) for i in range(200)], 2)
+    assert next(results) == 0
+    assert _children(os.getpid()) and RUNNING
+    start = time.monotonic()
+    stop_running()
+    assert time.monotonic() - start < 10
+    assert not RUNNING
+    end = time.monotonic() + 10
+    while _children(os.getpid()) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert _children(os.getpid()) == []
+    results.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux")
+@pytest.mark.parametrize("delay", [1.5, 3.0, 4.5, 6.0])
+def test_sigterm_at_any_moment_of_a_workers_run_ends_it_within_seconds(tmp_path, delay):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "TMPDIR": str(tmp_path),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "mosaicit", "augment", str(ALPACA_EVAL), "-o", str(out), "--epochs", "40"]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--no-cache", "-q"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    start = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the run went on for 30 s after SIGTERM")
+    assert time.monotonic() - start < 15
+    if proc.returncode == 0:  # it had finished before the signal
+        return
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err == "mosaicit: stopped by SIGTERM; temporary files removed\n"
+    assert _children(proc.pid) == []
+    assert not list(tmp_path.glob("out.jsonl*")) and not list(tmp_path.glob("mosaicit-*"))

@@ -1,0 +1,185 @@
+"""Ray fails like the rest: the same inputs as a local run, one error line, and nothing left
+behind (no Ray process, no session folder) after a signal or a dead raylet. Rows of
+docs/hostile-input.md ("Crashes, hangs, signals and Ray").
+
+One local Ray instance serves the in-process tests of the module; the tests of a whole run in a
+subprocess (a signal, a killed raylet) start their own, in their own TMPDIR, and are slow.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import zstandard
+from click.testing import CliRunner
+
+from conftest import ALPACA_EVAL, ROOT, SAMPLE
+from mosaicit.cli import main
+from mosaicit.errors import InputError
+
+pytestmark = pytest.mark.heavy
+ray = pytest.importorskip("ray")
+
+
+def invoke(*args: object):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mosaicit: error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray instance for the module (2 CPUs, no dashboard), running this checkout's code."""
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory) -> list[Path]:
+    """The sample, cut in two: a .jsonl.gz and a .jsonl.zst file."""
+    folder = tmp_path_factory.mktemp("compressed")
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)
+    gz, zst = folder / "a.jsonl.gz", folder / "b.jsonl.zst"
+    gz.write_bytes(gzip.compress(b"".join(lines[:60])))
+    zst.write_bytes(zstandard.ZstdCompressor().compress(b"".join(lines[60:])))
+    return [gz, zst]
+
+
+def test_compressed_inputs_under_ray_give_the_bytes_of_a_local_run(cluster, compressed, tmp_path):
+    common = ["-q", "--no-cache", "--epochs", "2", "--shards", "2"]
+    local = invoke("augment", *compressed, "-o", tmp_path / "local.jsonl", *common, "--workers", "1")
+    assert local.exit_code == 0, local.stderr
+    remote = invoke("augment", *compressed, "-o", tmp_path / "ray.jsonl", *common, "--executor", "ray")
+    assert remote.exit_code == 0, remote.stderr
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+
+
+def test_a_corrupt_zst_under_ray_is_the_line_of_a_local_run(cluster, tmp_path):
+    data = tmp_path / "d.jsonl.zst"
+    data.write_bytes(zstandard.ZstdCompressor().compress(SAMPLE.read_bytes())[:-1] + b"\xff" * 64)
+    local = error_line(invoke("augment", data, "-o", tmp_path / "l.jsonl", "-q", "--workers", "1"))
+    remote = error_line(invoke("augment", data, "-o", tmp_path / "r.jsonl", "-q", "--executor", "ray"))
+    assert remote == local
+    assert local.startswith(f"mosaicit: error: {data}: cannot read: ")
+
+
+def test_a_record_over_the_limit_under_ray_is_the_line_of_a_local_run(cluster, tmp_path):
+    data = tmp_path / "d.jsonl.gz"
+    data.write_bytes(gzip.compress(SAMPLE.read_bytes() + b'{"instruction": "' + b"a" * (3 * 2**20) + b'"}\n'))
+    args = ["-q", "--max-record-mb", "2"]
+    local = error_line(invoke("augment", data, "-o", tmp_path / "l.jsonl", *args, "--workers", "1"))
+    remote = error_line(invoke("augment", data, "-o", tmp_path / "r.jsonl", *args, "--executor", "ray"))
+    assert (
+        remote
+        == local
+        == (
+            f"mosaicit: error: {data}: record 120: line 121 holds over 2 MiB of text without ending a record; "
+            "raise --max-record-mb if records this large are meant"
+        )
+    )
+
+
+def test_a_tasks_own_error_is_its_line_not_rays_traceback(cluster):
+    from mosaicit.io.inputs import open_text
+    from mosaicit.run.ray_executor import _failure
+
+    missing = "/nonexistent/data.jsonl"
+    with pytest.raises(InputError) as caught:  # Ray's copy of the task's InputError
+        ray.get(ray.remote(open_text).remote(missing))
+    assert "File " in str(caught.value)  # which carries the remote traceback in its message
+    error = _failure("composing on Ray failed", caught.value)
+    assert isinstance(error, InputError) and str(error) == f"{missing}: no such file"
+
+
+# -- a whole run in a subprocess, with its own Ray instance ---------------------------------
+
+
+def _ray_processes(marker: str) -> list[int]:
+    """The processes that name ``marker`` (the run's TMPDIR, where its Ray session lives) in their
+    command line or have a file open below it (Ray's agents rename themselves, but keep logs)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+                fds = [os.readlink(f"/proc/{entry}/fd/{fd}") for fd in os.listdir(f"/proc/{entry}/fd")]
+            except OSError:
+                continue
+            if marker in cmdline or any(f.startswith(marker) for f in fds):
+                found.append(int(entry))
+    return found
+
+
+def _raylet(marker: str) -> int | None:
+    for pid in _ray_processes(marker):
+        with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+            if b"raylet/raylet" in cmd.read().split(b"\0")[0]:
+                return pid
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux")
+@pytest.mark.parametrize("fault", ["SIGTERM to the driver", "a killed raylet"])
+def test_a_ray_run_ends_in_one_line_and_leaves_no_process_or_folder(tmp_path, fault):
+    tmp = Path(tempfile.mkdtemp(prefix="mr", dir="/tmp"))  # Ray's socket paths must stay short
+    try:
+        _run_and_stop(tmp, tmp_path, fault)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_and_stop(tmp: Path, tmp_path: Path, fault: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TMPDIR": str(tmp)}
+    env.pop("RAY_ADDRESS", None)
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "mosaicit", "augment", str(ALPACA_EVAL), "-o", str(out), "-q"]
+    cmd += ["--epochs", "40", "--shards", "8", "--executor", "ray", "--workers", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    end = time.monotonic() + 120
+    while (raylet := _raylet(str(tmp))) is None:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "Ray never started"
+        time.sleep(0.1)
+    time.sleep(3)  # the run reads and counts on Ray
+    if fault == "a killed raylet":
+        os.kill(raylet, signal.SIGKILL)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"the run went on for 90 s after {fault}")
+    if fault == "a killed raylet":
+        assert proc.returncode == 1, stderr
+        [line] = stderr.splitlines()
+        assert line.startswith("mosaicit: error: ") and "raylet" in line.lower(), stderr
+    else:
+        assert proc.returncode == 128 + signal.SIGTERM, stderr
+        assert stderr == "mosaicit: stopped by SIGTERM; temporary files removed\n"
+    assert stdout == ""
+    end = time.monotonic() + 15
+    while _ray_processes(str(tmp)) and time.monotonic() < end:
+        time.sleep(0.2)
+    assert _ray_processes(str(tmp)) == []
+    assert list(tmp.iterdir()) == []
+    assert not list(tmp_path.glob("out.jsonl*"))
