@@ -46,7 +46,7 @@ def loads(text: str) -> Any:
     return json.loads(text, parse_constant=_refuse_constant)
 
 
-def too_large(path: str, limit: int, index: int, where: str) -> InputError:
+def _too_large(path: str, limit: int, index: int, where: str) -> InputError:
     """The error for a record over the ``limit`` (characters) at ``where`` in the file."""
     return InputError(
         path,
@@ -134,7 +134,7 @@ class _Buffer:
             skipped += end - self.pos
             self.pos = end
             if skipped > self.limit:
-                raise too_large(self.path, self.limit, index, f"the space before {self.where(self.pos)}")
+                raise _too_large(self.path, self.limit, index, f"the space before {self.where(self.pos)}")
             if self.pos < len(self.text):
                 return self.text[self.pos]
             if not self.more():
@@ -197,7 +197,7 @@ def _grown(buf: _Buffer, want: int, index: int) -> int:
     """How much to read next for record ``index``, which is not complete yet; an error once it
     is longer than the record limit."""
     if len(buf.text) - buf.pos > buf.limit:
-        raise too_large(buf.path, buf.limit, index, f"the item at {buf.where(buf.pos)}")
+        raise _too_large(buf.path, buf.limit, index, f"the item at {buf.where(buf.pos)}")
     return min(want * 2, buf.limit + 1)
 
 
@@ -205,7 +205,7 @@ def _lines(lines: Iterator[str], path: str, limit: int) -> Iterator[tuple[int, A
     index = 0
     for lineno, line in enumerate(lines, 1):
         if len(line) - line.endswith("\n") > limit:
-            raise too_large(path, limit, index, f"line {lineno}")
+            raise _too_large(path, limit, index, f"line {lineno}")
         if line[:1] in BLANK and not line.strip(BLANK):  # (a line that starts with "{" is not blank)
             continue
         try:

@@ -25,6 +25,8 @@ from mosaicit.extras import require
 #: How long one rendering of a chat template may take, in seconds: real templates take well
 #: under a millisecond; a template that loops 10^5 x 10^5 times is stopped instead of run.
 RENDER_SECONDS = 10.0
+#: Blocks entered and calls made between two looks at the clock.
+TICKS_PER_LOOK = 16
 #: Each thread's deadline for the rendering under way (a monotonic time).
 _deadline = threading.local()
 
@@ -108,9 +110,11 @@ def compile_template(text: str, source: str = "the chat template") -> Callable[.
 
     class Environment(ImmutableSandboxedEnvironment):  # type: ignore[misc]
         code_generator_class = Timed
+        ticks = 0
 
         def tick(self) -> None:
-            if _out_of_time():
+            self.ticks += 1
+            if not self.ticks % TICKS_PER_LOOK and _out_of_time():
                 raise jinja2.exceptions.TemplateRuntimeError(
                     f"stopped after {RENDER_SECONDS:g} s (a loop that does not end?)"
                 )

@@ -54,6 +54,7 @@ from mosaicit.run.groups import COUNT_BATCH
 from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.records import Record
+from mosaicit.tempfiles import pid_alive
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
 SCHEME = "://"
@@ -83,8 +84,10 @@ def _quiet(ray: Any) -> None:
     logging.getLogger("ray").setLevel(logging.ERROR)
     for name in ("ray.data", "ray.data._internal"):  # it logs a task's failure with its traceback
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    with contextlib.suppress(AttributeError):  # Ray prints the cluster's errors (a dead raylet,
-        ray._private.worker.print_to_stdstream = lambda *args, **kwargs: None  # with its log) to stdout
+    # Ray's driver prints the cluster's errors (a dead raylet, with its log) to stdout, where
+    # the output may be going: a private function, replaced where it exists.
+    with contextlib.suppress(AttributeError):
+        ray._private.worker.print_to_stdstream = lambda *args, **kwargs: None
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.execution_options.preserve_order = True
@@ -183,7 +186,7 @@ def _shutdown(ray: Any, local: bool) -> None:
         deadline = time.monotonic() + wait
         while left and time.monotonic() < deadline:
             time.sleep(0.05)
-            left = [pid for pid in left if _alive(pid)]
+            left = [pid for pid in left if pid_alive(pid)]
     shutil.rmtree(session, ignore_errors=True)
     parent = os.path.dirname(session)
     latest = os.path.join(parent, "session_latest")
@@ -407,14 +410,6 @@ def _failure(what: str, exc: BaseException) -> MosaicitError:
     if isinstance(cause, MosaicitError):
         return cause
     return MosaicitError(f"{what}: {_first_line(cause)}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True
 
 
 def _first_line(exc: BaseException) -> str:
