@@ -16,6 +16,7 @@ and hands the parent only what the write returns (:mod:`mosaicit.io.parts`).
 
 from __future__ import annotations
 
+import concurrent.futures.process
 import contextlib
 import gc
 import multiprocessing
@@ -167,9 +168,13 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     # Let the pool's manager thread see its workers gone and finish before the interpreter's exit
     # hook runs: otherwise that hook can write to the wakeup pipe the thread has already closed,
     # and a "Bad file descriptor" traceback follows the one-line message (CPython 3.11).
+    # A pool still referenced at exit (from a generator left suspended by a signal: see
+    # exits.stop_running) keeps its thread's entry in the table that hook wakes: drop it.
     manager = getattr(pool, "_executor_manager_thread", None)
     if manager is not None:
         manager.join(5)
+        if not manager.is_alive():
+            getattr(concurrent.futures.process, "_threads_wakeups", {}).pop(manager, None)
 
 
 def _worker_start(parent: int) -> None:
