@@ -52,9 +52,9 @@ from mosaicit.plan.compose import Tally
 from mosaicit.run.executors import LocalExecutor, MeasureUnit
 from mosaicit.run.groups import COUNT_BATCH
 from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
+from mosaicit.tempfiles import pid_alive
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.records import Record
-from mosaicit.tempfiles import pid_alive
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
 SCHEME = "://"
