@@ -261,7 +261,7 @@ def _least_tokens_hf(tok: Any, byte_level: bool, space_exact: bool, nfc: bool) -
         if byte_level:
             if nfc and not text.isascii():
                 text = unicodedata.normalize("NFC", text)
-            return len(text.encode("utf-8")) // (2 * longest)
+            return len(text.encode("utf-8", "surrogatepass")) // (2 * longest)
         return len(text) // (2 * longest)
 
     return least
@@ -310,7 +310,7 @@ def tiktoken_counter(path: str | Path) -> FunctionCounter:
     longest = max(map(len, ranks))
 
     def least(text: str) -> int:  # every byte is covered by a rank no longer than the longest
-        return len(text.encode("utf-8")) // longest
+        return len(text.encode("utf-8", "surrogatepass")) // longest
 
     return FunctionCounter(
         str(path), _sha256(b"tiktoken", raw), encode_many, pretoken_exact=True, least_tokens=least
