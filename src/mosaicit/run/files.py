@@ -692,7 +692,8 @@ def passthrough_provenance(conv: Conversation, why: str, tokens: int, split: boo
     conversation's exchanges it holds). Same keys as the mosaics, so that loaders which fix a
     schema from the first rows (``datasets.load_dataset("json")``) read the whole file.
     """
-    provenance: dict[str, Any] = dict.fromkeys(Plan.__dataclass_fields__)
+    # a plan's keys as Plan.to_dict writes them: no ``edits`` (only a rules mosaic has them)
+    provenance: dict[str, Any] = dict.fromkeys(k for k in Plan.__dataclass_fields__ if k != "edits")
     provenance.update(strategy="passthrough", rule=why, sources=[conv.index])
     provenance.update(answer_order=[conv.index], skipped=[])
     if conv.meta.get("id") is not None:
