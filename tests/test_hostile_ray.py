@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from conftest import ALPACA_EVAL, ROOT, SAMPLE
 from mosaicit.cli import main
 from mosaicit.errors import InputError
+from mosaicit.run.ray_reaper import LOST
 
 pytestmark = pytest.mark.heavy
 ray = pytest.importorskip("ray")
@@ -148,7 +149,7 @@ def _raylet(marker: str) -> int | None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux")
-@pytest.mark.parametrize("fault", ["SIGTERM to the driver", "a killed raylet"])
+@pytest.mark.parametrize("fault", ["SIGTERM to the driver", "SIGKILL to the driver", "a killed raylet"])
 def test_a_ray_run_ends_in_one_line_and_leaves_no_process_or_folder(tmp_path, fault):
     tmp = Path(tempfile.mkdtemp(prefix="mr", dir="/tmp"))  # Ray's socket paths must stay short
     try:
@@ -174,7 +175,7 @@ def _run_and_stop(tmp: Path, tmp_path: Path, fault: str) -> None:
     if fault == "a killed raylet":
         os.kill(raylet, signal.SIGKILL)
     else:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGKILL if fault == "SIGKILL to the driver" else signal.SIGTERM)
     try:
         stdout, stderr = proc.communicate(timeout=90)
     except subprocess.TimeoutExpired:
@@ -183,17 +184,20 @@ def _run_and_stop(tmp: Path, tmp_path: Path, fault: str) -> None:
         pytest.fail(f"the run went on for 90 s after {fault}")
     if fault == "a killed raylet":
         assert proc.returncode == 1, stderr
-        # Ray's C++ core may log a line of its own first ("[date E pid tid] task_manager.cc: ...")
-        *ray_logs, line = stderr.splitlines()
-        assert all(log.startswith("[") and " E " in log for log in ray_logs), stderr
-        assert "Traceback" not in stderr and line.startswith("mosaicit: error: ") and "raylet" in line.lower()
+        [line] = stderr.splitlines()  # Ray's C++ core logs no line of its own (not below fatal)
+        assert line.startswith("mosaicit: error: ") and "raylet" in line, stderr
+        # (mosaicit's, or at times, where Ray's core ends the driver, the watchdog's)
+    elif fault == "SIGKILL to the driver":  # no cleanup ran: the watchdog ends the session
+        assert proc.returncode == -signal.SIGKILL, stderr
+        assert stderr == f"mosaicit: error: {LOST}\n"
     else:
         assert proc.returncode == 128 + signal.SIGTERM, stderr
         assert stderr == "mosaicit: stopped by SIGTERM; temporary files removed\n"
     assert stdout == ""
-    end = time.monotonic() + 15
+    end = time.monotonic() + 20
     while _ray_processes(str(tmp)) and time.monotonic() < end:
         time.sleep(0.2)
     assert _ray_processes(str(tmp)) == []
     assert list(tmp.iterdir()) == []
-    assert not list(tmp_path.glob("out.jsonl*"))
+    if fault != "SIGKILL to the driver":  # (its temporary output stays: nothing of it ran)
+        assert not list(tmp_path.glob("out.jsonl*"))

@@ -29,9 +29,9 @@ import glob
 import logging
 import os
 import pickle
-import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections import deque
@@ -40,7 +40,7 @@ from dataclasses import replace
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mosaicit.budget.budget import Budget, Measured
 from mosaicit.errors import InputError, MosaicitError, RecordError
@@ -51,8 +51,8 @@ from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.plan.compose import Tally
 from mosaicit.run.executors import LocalExecutor, MeasureUnit
 from mosaicit.run.groups import COUNT_BATCH
+from mosaicit.run.ray_reaper import end_session, start_watchdog
 from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
-from mosaicit.tempfiles import pid_alive
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.records import Record
 
@@ -68,8 +68,10 @@ RESULTS_PER_ITEM = 1024
 IN_FLIGHT = 2
 #: Seconds to wait for cancelled compose tasks to end after an error or a signal.
 CANCEL_WAIT = 30
-#: Seconds a local Ray instance's processes get to end on SIGTERM after ``ray.shutdown``.
-SHUTDOWN_WAIT = 2.0
+#: Ray's C++ core logs at this level and above in the local instances a run starts (not
+#: below: a killed raylet's own ``E`` line would come before mosaicit's one line).
+FATAL = "fatal"
+BACKEND_LOG_LEVEL = "RAY_BACKEND_LOG_LEVEL"
 
 
 def require_ray() -> Any:
@@ -117,8 +119,10 @@ def connect(address: str | None, workers: int) -> Any:
 
     A run that connects ends its Ray session when it ends (:func:`mosaicit.exits.stop_running`,
     on success, an error or a signal): a local instance's processes stop and its session folder
-    is removed. SIGTERM and SIGHUP stop the run as in a local run (``ray.init`` makes SIGTERM
-    exit at once, without the cleanups)."""
+    is removed; a watchdog process does the same if the driver dies without its cleanup
+    (SIGKILL; :mod:`mosaicit.run.ray_reaper`). A local instance's C++ core logs only fatal
+    errors (a killed raylet is mosaicit's one line). SIGTERM and SIGHUP stop the run as in a
+    local run (``ray.init`` makes SIGTERM exit at once, without the cleanups)."""
     ray = require_ray()
     _quiet(ray)
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -126,14 +130,22 @@ def connect(address: str | None, workers: int) -> Any:
         _reachable(address)
     if ray.is_initialized():
         return ray
-    RUNNING[id(ray)] = partial(_shutdown, ray, local=not address)  # also a half-started instance
+    watchdog = None if address else start_watchdog(_ray_folder())
+    RUNNING[id(ray)] = partial(_shutdown, ray, watchdog)  # also a half-started instance
     try:
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         else:
-            ray.init(
-                num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
-            )
+            with _backend_logs(FATAL):
+                ray.init(
+                    num_cpus=workers,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                )
+            session = _session_folder(ray)
+            if session and watchdog:
+                _tell(watchdog, session)
     except MosaicitError:
         raise
     except SystemExit as exc:  # the SIGTERM handler that ray.init sets while it starts
@@ -148,53 +160,70 @@ def connect(address: str | None, workers: int) -> Any:
     return ray
 
 
+def _ray_folder() -> str:
+    """Ray's temporary folder, where a local instance's session folder goes."""
+    return os.path.join(tempfile.gettempdir(), "ray")
+
+
+@contextlib.contextmanager
+def _backend_logs(level: str) -> Iterator[None]:
+    """Ray's C++ core (of this process and of the instance it starts) logs only at ``level`` and
+    above, unless the user set ``RAY_BACKEND_LOG_LEVEL``: the core reads it when it starts, in
+    the block, and says so on stderr, which the block holds back (all else written there is
+    written on after it)."""
+    if BACKEND_LOG_LEVEL in os.environ:
+        yield
+        return
+    os.environ[BACKEND_LOG_LEVEL] = level
+    sys.stderr.flush()
+    stderr = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as caught:
+            os.dup2(caught.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(stderr, 2)
+                caught.seek(0)
+                for line in caught:
+                    if BACKEND_LOG_LEVEL.encode() not in line:
+                        os.write(2, line)
+    finally:
+        os.close(stderr)
+        os.environ.pop(BACKEND_LOG_LEVEL, None)
+
+
+def _tell(watchdog: IO[bytes], line: str) -> None:
+    """Write one line to the watchdog (which may have ended: then nothing)."""
+    with contextlib.suppress(OSError, ValueError):
+        watchdog.write(line.encode() + b"\n")
+        watchdog.flush()
+
+
 def _session_folder(ray: Any) -> str | None:
     """The session folder of the local Ray instance this process started (in Ray's temporary
-    folder, ``$TMPDIR/ray`` by default, named after this process), or None if there is none."""
+    folder, named after this process), or None if there is none."""
     with contextlib.suppress(Exception):  # a private attribute, set once the instance is up
         return str(ray._private.worker._global_node.get_session_dir_path())
-    found = glob.glob(os.path.join(tempfile.gettempdir(), "ray", f"session_*_{os.getpid()}"))
+    found = glob.glob(os.path.join(_ray_folder(), f"session_*_{os.getpid()}"))
     return found[0] if len(found) == 1 else None
 
 
-def _session_processes(session: str) -> list[int]:
-    """The processes (of this user) with a file open in ``session``: every process of a Ray
-    instance writes its log there (Linux; none found elsewhere)."""
-    found = []
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if entry.isdigit() and int(entry) != os.getpid():
-            with contextlib.suppress(OSError):
-                fds = os.listdir(f"/proc/{entry}/fd")
-                if any(os.readlink(f"/proc/{entry}/fd/{fd}").startswith(session + os.sep) for fd in fds):
-                    found.append(int(entry))
-    return found
-
-
-def _shutdown(ray: Any, local: bool) -> None:
-    """End this process's Ray session. For a ``local`` instance, also end its processes that
-    outlive ``ray.shutdown`` (the agents linger for a minute) and remove its session folder (and
-    the ``session_latest`` link to it, and Ray's folder if nothing else is left in it)."""
-    session = _session_folder(ray) if local else None
+def _shutdown(ray: Any, watchdog: IO[bytes] | None) -> None:
+    """End this process's Ray session. For a local instance (one with a ``watchdog``), also end
+    its processes that outlive ``ray.shutdown`` (the agents linger for a minute), remove its
+    session folder, and tell the watchdog that all is done."""
+    if watchdog is not None:
+        _tell(watchdog, "ending")  # the run's last line is out: the watchdog has nothing to say
+    session = _session_folder(ray) if watchdog else None
     ray.shutdown()
-    if session is None:
-        return
-    left = _session_processes(session)
-    for sig, wait in ((signal.SIGTERM, SHUTDOWN_WAIT), (signal.SIGKILL, 0.0)):
-        for pid in left:
-            with contextlib.suppress(OSError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while left and time.monotonic() < deadline:
-            time.sleep(0.05)
-            left = [pid for pid in left if pid_alive(pid)]
-    shutil.rmtree(session, ignore_errors=True)
-    parent = os.path.dirname(session)
-    latest = os.path.join(parent, "session_latest")
-    with contextlib.suppress(OSError):
-        if os.path.islink(latest) and not os.path.exists(latest):
-            os.unlink(latest)
-    with contextlib.suppress(OSError):
-        os.rmdir(parent)
+    if session is not None:
+        end_session(session)
+    if watchdog is not None:
+        _tell(watchdog, "done")
+        with contextlib.suppress(OSError):
+            watchdog.close()
 
 
 # --- reading -------------------------------------------------------------------------------
