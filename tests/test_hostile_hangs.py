@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -18,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ALPACA_EVAL, ROOT, SAMPLE, TOKENIZERS
+from formats_helpers import read_rows
 from mosaicit import MosaicConfig, load_tables
 from mosaicit.cli import main
-from mosaicit.run.groups import Run
+from mosaicit.run.groups import AtLeast, Run
 from mosaicit.run.workers import can_fork
 from mosaicit.types.records import Record
 
@@ -88,6 +90,58 @@ def test_a_record_under_twice_the_budget_is_measured_as_before(counters):
     records = [Record(0, "Name a colour.", "Red."), Record(1, "Count:", " ".join(["one"] * 250))]
     counts, usable, over = Run(MosaicConfig(max_length=300), counter, load_tables()).measure(records)
     assert usable == [0, 1] and over == []
+
+
+def test_a_conversation_far_over_the_budget_by_its_bound_is_never_tokenized(counters):
+    """Passthrough conversations are counted whole: the bound sets one aside as it does a record."""
+    counter = counters("llama-3.1")
+    seen: list[int] = []
+
+    def watched(texts: list[str]) -> list[int]:
+        seen.extend(map(len, texts))
+        return counter.encode_many(texts)
+
+    spy = replace(counter, encode_many=watched, encode_one=lambda t: watched([t])[0], word_counts=None)
+    items = [
+        SimpleNamespace(index=0, texts=["Hi.", "Hello."]),
+        SimpleNamespace(index=1, texts=["Say:", "x" * 2_000_000]),
+    ]
+    items.append(
+        SimpleNamespace(index=2, texts=["Count:", " ".join(["one"] * 250)])
+    )  # under twice the budget
+    run = Run(MosaicConfig(max_length=300), spy, load_tables())
+    totals = run.count_conversations(items, lambda item: item.texts)
+    assert [isinstance(n, AtLeast) for n in totals] == [False, True, False]
+    assert totals[1] > 600 and totals[::2] == [sum(counter.count_many(i.texts)) for i in items[::2]]
+    assert max(seen) < 10_000
+
+
+def test_a_huge_passthrough_conversation_is_rejected_unread_or_passed_with_its_exact_count(tmp_path):
+    """The local passthrough path: ``--over-budget reject`` says its count is at least the bound;
+    ``pass`` writes its exact count, the count of a run whose budget it fits."""
+    word = "x" * 400_000
+    rows = [
+        {"messages": [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."}] * 2},
+        {"messages": [{"role": "user", "content": "Say it."}, {"role": "assistant", "content": word}] * 2},
+    ]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+    def run(name: str, *args: str) -> list[dict]:
+        out = tmp_path / name
+        common = ["-q", "--no-cache", "--workers", "1", "--tokenizer", str(TOKENIZERS / "llama-3.1")]
+        result = CliRunner().invoke(main, ["augment", str(data), "-o", str(out), *common, *args])
+        assert result.exit_code == 0, result.stderr
+        return read_rows(out)
+
+    run("reject.jsonl", "--max-length", "300", "--over-budget", "reject")
+    [reject] = [json.loads(x) for x in (tmp_path / "reject.jsonl.rejects.jsonl").read_text().splitlines()]
+    assert (reject["index"], reject["reason"]) == (1, "over_budget")
+    assert reject["detail"].startswith("at least ") and reject["detail"].endswith(" tokens > max_length 300")
+    passed = run("pass.jsonl", "--max-length", "300", "--over-budget", "pass")
+    fits = run("fits.jsonl", "--max-length", "1000000")
+    assert [r["mosaic"]["tokens"] for r in passed] == [r["mosaic"]["tokens"] for r in fits]
+    assert passed[1]["mosaic"]["tokens"] > int(reject["detail"].split()[2]) > 600
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -23,7 +24,7 @@ import pytest
 import zstandard
 from click.testing import CliRunner
 
-from conftest import ALPACA_EVAL, ROOT, SAMPLE
+from conftest import ALPACA_EVAL, ROOT, SAMPLE, TOKENIZERS
 from mosaicit.cli import main
 from mosaicit.errors import InputError
 from mosaicit.run.ray_reaper import LOST
@@ -96,6 +97,24 @@ def test_a_record_over_the_limit_under_ray_is_the_line_of_a_local_run(cluster, t
             "raise --max-record-mb if records this large are meant"
         )
     )
+
+
+def test_a_record_far_over_the_budget_under_ray_is_rejected_by_its_bound_as_locally(cluster, tmp_path):
+    """Ray's counting sets the record aside by the counter's lower bound, untokenized, as a local
+    run does: the reject's count is that bound (its real count would differ)."""
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(
+        SAMPLE.read_bytes() + b'{"instruction": "Say it.", "output": "' + b"x" * 400_000 + b'"}\n'
+    )
+    args = ["-q", "--no-cache", "--max-length", "300", "--tokenizer", TOKENIZERS / "llama-3.1"]
+    for name, executor in (("l.jsonl", ["--workers", "1"]), ("r.jsonl", ["--executor", "ray"])):
+        result = invoke("augment", data, "-o", tmp_path / name, *args, *executor)
+        assert result.exit_code == 0, result.stderr
+    local, remote = ((tmp_path / f"{n}.jsonl.rejects.jsonl").read_text() for n in "lr")
+    assert remote == local
+    far = [json.loads(line) for line in local.splitlines() if json.loads(line)["index"] == 120]
+    assert [r["reason"] for r in far] == ["over_budget"]
+    assert (tmp_path / "r.jsonl").read_bytes() == (tmp_path / "l.jsonl").read_bytes()
 
 
 def test_a_tasks_own_error_is_its_line_not_rays_traceback(cluster):

@@ -38,7 +38,7 @@ from mosaicit.render.templates import ChatTemplate, Template
 from mosaicit.run import steps
 from mosaicit.run.accounting import Ledger
 from mosaicit.run.assemble import open_run
-from mosaicit.run.groups import Run
+from mosaicit.run.groups import AtLeast, Run
 from mosaicit.run.overbudget import cut
 from mosaicit.run.routing import Routed
 from mosaicit.run.shards import FileKeys, KeyOf
@@ -604,9 +604,11 @@ class _Passing:
         limit = self.run.budget.max_length
         if self.policy == "pass":
             self.ledger.passed(conv.index, "unbudgeted")
-            return [self.row(conv, why, tokens, over="pass")]
+            exact = self.count(conv) if isinstance(tokens, AtLeast) else tokens  # (its row says it)
+            return [self.row(conv, why, exact, over="pass")]
         if self.policy == "reject" or not conv.multi_turn:
-            detail = f"{tokens} tokens > max_length {limit}"
+            least = "at least " if isinstance(tokens, AtLeast) else ""
+            detail = f"{least}{tokens} tokens > max_length {limit}"
             self.reject(conv, "over_budget", detail)
             return []
         alone = [self.count(conv, i, i + 1) for i in range(len(conv.turns))]

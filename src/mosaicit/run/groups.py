@@ -62,7 +62,7 @@ def measure_range(
     """Measure ``records[start:end]``: tokenize each prompt and output once, or read its count
     from ``cache`` (new counts are returned, not stored: the caller stores them)."""
     chunk = records[start:end]
-    far = _far_over(budget, chunk)
+    far = far_over(budget, chunk)
     texts = [r.prompt if i not in far else "" for i, r in enumerate(chunk)]
     texts += [r.output if i not in far else "" for i, r in enumerate(chunk)]
     try:
@@ -74,10 +74,21 @@ def measure_range(
         Measured(prompt, output, PromptFeatures.of(record.prompt), record.system)
         for record, prompt, output in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True)
     ]
-    for i, (prompt, output) in far.items():  # counted as at least their bound: over the budget
-        empty = PromptFeatures.of("")
-        measured[i] = Measured(TextCounts(prompt, prompt, False), TextCounts(output, output, False), empty)
+    for i, bounds in far.items():
+        measured[i] = at_least(bounds)
     return Measurement(measured, keys, fresh, tally, wrong)
+
+
+def at_least(bounds: tuple[int, int]) -> Measured:
+    """A record far over the budget (see :func:`far_over`) measured as its bounds: over it."""
+    prompt, output = bounds
+    empty = PromptFeatures.of("")
+    return Measured(TextCounts(prompt, prompt, False), TextCounts(output, output, False), empty)
+
+
+class AtLeast(int):
+    """A conversation's count that is a lower bound, found without tokenizing it: over twice
+    the budget (see :func:`count_conversations_range`)."""
 
 
 def _cached_counts(
@@ -126,20 +137,42 @@ def count_conversations_range(
 ) -> Totals:
     """The real token count of each of ``items[start:end]``: the sum of the plain counts of the
     texts ``render`` makes of it (an item has an ``index``, which an error names), read from
-    ``cache`` where it can be (new counts are returned, not stored)."""
+    ``cache`` where it can be (new counts are returned, not stored). A conversation that the
+    counter's lower bound puts at over twice the budget is not tokenized: its total is that
+    bound, an :class:`AtLeast`."""
     rendered = [_rendered(render, item) for item in items[start:end]]
-    texts = [text for group in rendered for text in group]
+    far = {i: least for i, group in enumerate(rendered) if (least := _least(budget, group)) is not None}
+    texts = [text for i, group in enumerate(rendered) if i not in far for text in group]
     try:
         known, keys, fresh, tally, wrong = _cached_counts(budget, texts, cache, budget.counter.count_many)
     except MosaicitError as exc:  # a text the tokenizer cannot count: name its conversation
         chunk = items[start:end]
-        bad = [item for item, texts in zip(chunk, rendered, strict=True) if not _countable(budget, texts)]
+        bad = [
+            item
+            for i, (item, texts) in enumerate(zip(chunk, rendered, strict=True))
+            if i not in far and not _countable(budget, texts)
+        ]
         raise RecordError((bad or chunk)[0].index, str(exc)) from None
-    totals, at = [], 0
-    for group in rendered:
+    totals: list[int] = []
+    at = 0
+    for i, group in enumerate(rendered):
+        if i in far:
+            totals.append(AtLeast(far[i]))
+            continue
         totals.append(sum(known[at : at + len(group)]))
         at += len(group)
     return Totals(totals, keys, fresh, tally, wrong)
+
+
+def _least(budget: Budget, texts: Sequence[str]) -> int | None:
+    """The counter's lower bound on the total count of ``texts`` where it is over twice the
+    budget (they cannot fit, and are not tokenized), else None."""
+    least = getattr(budget.counter, "least_tokens", None)
+    limit = 2 * budget.max_length
+    if least is None or sum(map(len, texts)) <= limit:  # (a bound never exceeds the length)
+        return None
+    bound = sum(map(least, texts))
+    return bound if bound > limit else None
 
 
 def _rendered(render: Callable[[Any], Sequence[str]], item: Any) -> list[str]:
@@ -159,7 +192,7 @@ def _countable(budget: Budget, texts: Sequence[str]) -> bool:
     return True
 
 
-def _far_over(budget: Budget, records: Sequence[Record]) -> dict[int, tuple[int, int]]:
+def far_over(budget: Budget, records: Sequence[Record]) -> dict[int, tuple[int, int]]:
     """The records (by position) whose texts the counter's lower bound puts at over twice the
     budget, with the bounds of their prompt and output: they cannot fit, and are not tokenized
     (a 100 MB text takes minutes and gigabytes to tokenize)."""

@@ -50,7 +50,7 @@ from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, split_suffix
 from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.plan.compose import Tally
 from mosaicit.run.executors import LocalExecutor, MeasureUnit
-from mosaicit.run.groups import COUNT_BATCH
+from mosaicit.run.groups import COUNT_BATCH, at_least, far_over
 from mosaicit.run.ray_reaper import end_session, start_watchdog
 from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
 from mosaicit.types.features import PromptFeatures
@@ -480,6 +480,13 @@ class CountTokens:
         }
 
 
+def _texts(chunk: Sequence[Record], start: int, far: dict[int, tuple[int, int]]) -> list[str]:
+    """The prompts then the outputs of ``chunk`` (records from position ``start``), empty for
+    those ``far`` over the budget."""
+    prompts = ["" if start + i in far else r.prompt for i, r in enumerate(chunk)]
+    return prompts + ["" if start + i in far else r.output for i, r in enumerate(chunk)]
+
+
 def _compose_task(
     job: ComposeJob, unit: ComposeUnit, blocks: list[Any], counts: dict[int, Measured]
 ) -> Iterator[list[Any] | Tally]:
@@ -542,14 +549,16 @@ class RayExecutor:
         import pyarrow as pa
 
         total = len(records)
+        far = far_over(budget, records)  # not tokenized: counted as their bounds, over the budget
         refs = []  # the texts go to the object store a block at a time, not all through this process
         for start in range(0, total, COUNT_BATCH):
             chunk = records[start : start + COUNT_BATCH]
+            texts = _texts(chunk, start, far)
             table = pa.table(
                 {
                     "position": pa.array(range(start, start + len(chunk)), pa.int64()),
-                    "prompt": [r.prompt for r in chunk],
-                    "output": [r.output for r in chunk],
+                    "prompt": texts[: len(chunk)],
+                    "output": texts[len(chunk) :],
                 }
             )
             refs.append(self.ray.put(table))
@@ -576,13 +585,15 @@ class RayExecutor:
         measured = []
         for start in range(0, len(records), COUNT_BATCH):
             chunk = records[start : start + COUNT_BATCH]
-            texts = [r.prompt for r in chunk] + [r.output for r in chunk]
+            texts = _texts(chunk, start, far)
             plain = [int(n) for n in prompt[start : start + len(chunk)]]
             plain += [int(n) for n in output[start : start + len(chunk)]]
             both = budget.counts_from(texts, plain)
             for record, p, o in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True):
                 features = PromptFeatures.of(record.prompt)
                 measured.append(budget.shared(Measured(p, o, features, record.system)))
+        for i, bounds in far.items():
+            measured[i] = budget.shared(at_least(bounds))
         return measured
 
     def put_records(self, records: Sequence[Record]) -> list[Any]:
