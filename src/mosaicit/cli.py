@@ -388,13 +388,21 @@ def tables() -> None:
 )
 @user_errors
 def tables_list(path: str | None) -> None:
-    """Validate the tables and list how many variants each slot holds."""
+    """Validate the tables and list how many variants each slot holds, then the strategies
+    (with the package of each from another one, and each such package that did not load)."""
+    from mosaicit.plan.strategies import BROKEN, STRATEGIES
+    from mosaicit.plan.strategies.plugins import ORIGINS
     from mosaicit.plan.tables.loader import load_tables
 
     loaded = load_tables(path)
     click.echo(f"{loaded.source}: valid")
     for slot, n in loaded.counts().items():
         click.echo(f"  {slot:<36} {n}")
+    click.echo("strategies:")
+    for name, strategy in STRATEGIES.items():
+        click.echo(f"  {name:<36} rank {strategy.rank}" + (f", {ORIGINS[name]}" if name in ORIGINS else ""))
+    for name, problem in BROKEN.items():
+        click.echo(f"  {name:<36} not loaded: {problem}")
 
 
 @tables.command("validate")

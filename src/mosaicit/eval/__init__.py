@@ -5,7 +5,10 @@ from mosaicit.eval.build import BuildResult, build_evalset, write_evalset
 from mosaicit.eval.checks import REGISTRY, Options, Verdict, check_response, register
 from mosaicit.eval.evalset import EvalItem, read_evalset
 from mosaicit.eval.generate import generate_answers
+from mosaicit.eval.plugins import load_checks
 from mosaicit.eval.score import Report, format_report, score_answers
+
+load_checks()  # the checks that strategies from other packages declare
 
 __all__ = [
     "REGISTRY",

@@ -19,6 +19,7 @@ from mosaicit.eval.build import markers, rule_key
 from mosaicit.eval.checks import KINDS, MODES, REGISTRY, Options, Outcome, run_checks
 from mosaicit.eval.evalset import EvalItem, iter_jsonl, read_evalset
 from mosaicit.eval.parse import Parsed, parse_response
+from mosaicit.eval.plugins import unchecked
 from mosaicit.eval.rouge import rouge_l
 from mosaicit.eval.ties import resolve_ties
 
@@ -245,6 +246,7 @@ def score_answers(
     if leftover < 0:
         raise MosaicitError(f"--leftover must be at least 0, got {leftover}")
     items = read_evalset(evalset) if isinstance(evalset, str | Path) else list(evalset)
+    unchecked(items)
     if isinstance(answers, str | Path):
         read = read_answers(answers, id_key, response_key)
     else:

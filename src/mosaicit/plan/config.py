@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mosaicit.errors import ParamError
-from mosaicit.plan.strategies import STRATEGIES, STRATEGY_NAMES, option_rules
+from mosaicit.plan.strategies import BROKEN, STRATEGIES, STRATEGY_NAMES, option_rules
 
 WRAP_MODES = ("uniform", "fix_max", "max_length", "exp", "pareto", "lognormal", "logistic2")
 #: The names of the mixes (``version``, ``--mix``), in the order ``--help`` lists them.
@@ -81,6 +81,8 @@ class MosaicConfig:
         if self.version not in VERSIONS:
             raise ParamError("version", f"must be one of {', '.join(VERSIONS)}, got {self.version!r}")
         for name, value in self.strategy_weights.items():
+            if name in BROKEN:
+                raise ParamError("weights", f": strategy {name!r} did not load: {BROKEN[name]}")
             if name not in STRATEGIES:
                 names = ", ".join(STRATEGY_NAMES)
                 raise ParamError("weights", f": unknown strategy {name!r} (one of {names})")

@@ -38,7 +38,8 @@ class Options(Protocol):
 
 class Strategy:
     """One strategy. Subclass it in a module of :mod:`mosaicit.plan.strategies` and decorate
-    the class with :func:`register`.
+    the class with :func:`register`, or name the subclass in another package's
+    ``mosaicit.strategies`` entry point (:mod:`mosaicit.plan.strategies.plugins`).
 
     ``rank`` orders the strategies in the weighted draw: a new strategy takes the next free rank
     (changing an existing rank changes the output of a seed). A strategy with ``rules`` answers
@@ -64,6 +65,13 @@ class Strategy:
     effects: ClassVar[frozenset[str]] = frozenset()
     #: True for a strategy that rewrites answers (:meth:`edit`) instead of choosing which to give.
     edits_answers: ClassVar[bool] = False
+    #: For a strategy from another package (:mod:`mosaicit.plan.strategies.plugins`): its
+    #: section's data when the tables have none, as a mapping or as ``"package:file.yaml"``
+    #: (a YAML or JSON file of that package's data).
+    default_table: ClassVar[Any] = None
+    #: Modules that register the strategy's ``eval`` checks (:func:`mosaicit.eval.checks.register`),
+    #: imported when :mod:`mosaicit.eval` loads.
+    eval_checks: ClassVar[tuple[str, ...]] = ()
 
     @property
     def monotone(self) -> bool:
@@ -128,10 +136,15 @@ class Strategy:
 
 def register(cls: type[Strategy]) -> type[Strategy]:
     """Class decorator: add a strategy to the registry (names and ranks must be new)."""
-    if cls.name in REGISTRY or any(s.rank == cls.rank for s in REGISTRY.values()):
-        raise ValueError(f"strategy {cls.name!r} (rank {cls.rank}) clashes with a registered one")
-    REGISTRY[cls.name] = cls()
-    ordered = sorted(REGISTRY.values(), key=lambda s: s.rank)
-    REGISTRY.clear()
-    REGISTRY.update((s.name, s) for s in ordered)
+    add_strategy(REGISTRY, cls)
     return cls
+
+
+def add_strategy(registry: dict[str, Strategy], cls: type[Strategy]) -> None:
+    """Add an instance of ``cls`` to ``registry``, kept in the order of the ranks."""
+    if cls.name in registry or any(s.rank == cls.rank for s in registry.values()):
+        raise ValueError(f"strategy {cls.name!r} (rank {cls.rank}) clashes with a registered one")
+    registry[cls.name] = cls()
+    ordered = sorted(registry.values(), key=lambda s: s.rank)
+    registry.clear()
+    registry.update((s.name, s) for s in ordered)

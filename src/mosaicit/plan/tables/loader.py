@@ -2,7 +2,8 @@
 
 Tables are data (YAML or JSON), checked when loaded: a slot with a missing or unknown
 placeholder is an error at load time, never mid-run (see :mod:`mosaicit.plan.tables.check`). The
-shared slots are checked here; each strategy checks its own section. A tables file is at most
+shared slots are checked here; each strategy checks its own section (a strategy from another
+package reads the section it ships when the tables have none). A tables file is at most
 1 MiB, nested at most 16 levels deep, and its YAML has no aliases (a few nested aliases expand
 a small file beyond any memory).
 """
@@ -19,6 +20,7 @@ import yaml
 from mosaicit.errors import MosaicitError
 from mosaicit.io.wellformed import problem
 from mosaicit.plan.strategies import STRATEGIES
+from mosaicit.plan.strategies.plugins import DEFAULT_SECTIONS
 from mosaicit.plan.tables.check import Checker, fill, short
 from mosaicit.plan.tables.coherence import incoherence
 from mosaicit.plan.tables.slots import Tables
@@ -70,7 +72,11 @@ def tables_from_data(data: Any, source: str) -> Tables:
         raise MosaicitError(f"{source}: the tables must be a mapping")
     if data.get("version") != 1:
         raise c.fail("version", f"must be 1, got {short(data.get('version'))}")
-    sections = {name: strategy.load_table(c) for name, strategy in STRATEGIES.items() if strategy.section}
+    sections = {
+        name: strategy.load_table(_checker(c, name, strategy.section))
+        for name, strategy in STRATEGIES.items()
+        if strategy.section
+    }
     c.keys("format", ("tagged", "tagged_every", "generic"))
     tables = Tables(
         numbering_styles=c.strings("numbering.styles", ("n",)),
@@ -92,6 +98,14 @@ def tables_from_data(data: Any, source: str) -> Tables:
     if contradiction:
         raise MosaicitError(f"{source}: {contradiction}")
     return tables
+
+
+def _checker(c: Checker, name: str, section: str) -> Checker:
+    """What reads a strategy's section: the tables' own, else the section a plugin ships."""
+    if name not in DEFAULT_SECTIONS or c.has(section):
+        return c
+    source, data = DEFAULT_SECTIONS[name]
+    return Checker(source, {section: data})
 
 
 def _punctuation(c: Checker) -> tuple[str, ...]:
