@@ -62,16 +62,21 @@ def test_the_lower_bound_never_exceeds_the_count(counters, name, text):
     assert counter.least_tokens(text) <= counter.count_many([text])[0]
 
 
-def test_a_record_far_over_the_budget_by_its_bound_is_never_tokenized(counters):
-    """The bound sets the record aside before any text of it reaches the tokenizer."""
-    counter = counters("llama-3.1")
+def spied(counter):
+    """``counter`` with its tokenizer calls watched: the spy, and the lengths of the texts it was given."""
     seen: list[int] = []
 
     def watched(texts: list[str]) -> list[int]:
         seen.extend(map(len, texts))
         return counter.encode_many(texts)
 
-    spy = replace(counter, encode_many=watched, encode_one=lambda t: watched([t])[0], word_counts=None)
+    return replace(counter, encode_many=watched, encode_one=lambda t: watched([t])[0], word_counts=None), seen
+
+
+def test_a_record_far_over_the_budget_by_its_bound_is_never_tokenized(counters):
+    """The bound sets the record aside before any text of it reaches the tokenizer."""
+    counter = counters("llama-3.1")
+    spy, seen = spied(counter)
     records = [
         Record(
             0, "Name a colour for the bound test.", "Red, for the bound test."
@@ -97,13 +102,7 @@ def test_a_record_under_twice_the_budget_is_measured_as_before(counters):
 def test_a_conversation_far_over_the_budget_by_its_bound_is_never_tokenized(counters):
     """Passthrough conversations are counted whole: the bound sets one aside as it does a record."""
     counter = counters("llama-3.1")
-    seen: list[int] = []
-
-    def watched(texts: list[str]) -> list[int]:
-        seen.extend(map(len, texts))
-        return counter.encode_many(texts)
-
-    spy = replace(counter, encode_many=watched, encode_one=lambda t: watched([t])[0], word_counts=None)
+    spy, seen = spied(counter)
     items = [
         SimpleNamespace(index=0, texts=["Hi, bound test.", "Hello, bound test."]),  # not counted before
         SimpleNamespace(index=1, texts=["Say:", "ж" * 1_000_000]),
