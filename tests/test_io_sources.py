@@ -165,7 +165,11 @@ def test_array_stream_matches_json_load(path, tiny_chunks):
         st.dictionaries(
             st.text(max_size=5),
             st.one_of(
-                st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30), st.booleans(), st.none()
+                st.integers(),
+                st.floats(allow_nan=False, allow_infinity=False),
+                st.text(max_size=30),
+                st.booleans(),
+                st.none(),
             ),
             max_size=4,
         )
