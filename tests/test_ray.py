@@ -289,7 +289,7 @@ def test_files_are_parsed_in_rows_of_items_and_read_back_in_file_order(tmp_path,
     read_items puts them back in file and row order whatever order Ray Data hands the files."""
     from types import SimpleNamespace
 
-    from mosaicit.run import ray_executor
+    from mosaicit.run.executors import ray as ray_executor
 
     monkeypatch.setattr(ray_executor, "ITEMS_PER_ROW", 16)
     files, expected = [], []

@@ -50,7 +50,7 @@ def counter_for(template: str, tokenizer: str | os.PathLike[str] | None) -> Toke
 def executor_of(spec: RunSpec) -> Executor:
     """The executor ``spec`` asks for (``ray``: connected to its cluster)."""
     if spec.executor == "ray":
-        from mosaicit.run.ray_executor import RayExecutor, connect
+        from mosaicit.run.executors.ray import RayExecutor, connect
 
         assert spec.workers is not None  # a Ray spec counts its CPUs when it is made
         return RayExecutor(connect(spec.ray_address, spec.workers), spec.workers)

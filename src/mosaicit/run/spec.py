@@ -159,7 +159,7 @@ class RunSpec:
 
     ``executor`` is ``local`` (this process; ``workers`` becomes 1), ``workers`` (forked processes)
     or ``ray`` (a Ray cluster at ``ray_address`` or ``$RAY_ADDRESS``, else a local Ray instance with
-    ``workers`` CPUs: :mod:`mosaicit.run.ray_executor`; ``source`` may then hold ``s3://``, ``gs://``
+    ``workers`` CPUs: :mod:`mosaicit.run.executors.ray`; ``source`` may then hold ``s3://``, ``gs://``
     or ``hf://`` URIs). Each epoch is composed as ``shards`` shards (:mod:`mosaicit.run.shards`); the
     records' stable keys name each file as :attr:`key_names` says."""
 
@@ -180,7 +180,7 @@ class RunSpec:
     #: The name of each input file in the records' stable keys (see :attr:`mosaicit.io.inputs.Expanded.keys`).
     key_names: dict[str, str] = field(init=False, default_factory=dict, compare=False)
     #: With ``executor="ray"``: the inputs' filesystem and ``[(path in it, name)]`` (see
-    #: :func:`mosaicit.run.ray_executor.list_inputs`).
+    #: :func:`mosaicit.run.executors.ray.list_inputs`).
     ray_inputs: tuple[Any, list[tuple[str, str]]] | None = field(init=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -225,7 +225,7 @@ class RunSpec:
     def _list_ray_inputs(self) -> list[str]:
         """List the inputs for the Ray executor (one clear error for an input it cannot read);
         returns the local ones, to check against the outputs."""
-        from mosaicit.run.ray_executor import list_inputs
+        from mosaicit.run.executors.ray import list_inputs
 
         if not _is_paths(self.source):
             raise ParamError("executor", "ray reads files (paths or URIs), not an in-memory dataset")

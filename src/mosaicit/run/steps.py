@@ -49,11 +49,11 @@ class Rejects:
 
 def read(spec: RunSpec, stats: ReadStats, rejects: Rejects) -> Iterator[Conversation]:
     """The read step: the spec's input as conversations; broken records go to ``rejects``. A Ray run
-    fetches and parses the files on its cluster (:func:`mosaicit.run.ray_executor.read_items`)."""
+    fetches and parses the files on its cluster (:func:`mosaicit.run.executors.ray.read_items`)."""
     i = spec.inputs
     items = None
     if spec.ray_inputs is not None:
-        from mosaicit.run.ray_executor import connect, read_items
+        from mosaicit.run.executors.ray import connect, read_items
 
         assert spec.workers is not None  # a Ray spec counts its CPUs when it is made
         items = read_items(connect(spec.ray_address, spec.workers), *spec.ray_inputs, i.max_record_mb)

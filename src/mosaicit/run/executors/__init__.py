@@ -22,7 +22,7 @@ in other processes: the caller then flushes spooled records and merges cache tal
 - :class:`LocalExecutor`: one process, the caller's;
 - :class:`WorkersExecutor`: a pool of forked processes on this machine
   (:mod:`mosaicit.run.workers`), which share the parent's memory;
-- :class:`mosaicit.run.ray_executor.RayExecutor`: a Ray cluster (its own module: it also reads the
+- :class:`mosaicit.run.executors.ray.RayExecutor`: a Ray cluster (its own module: it also reads the
   input with Ray Data and counts with Ray actors, see docs/architecture.md).
 
 A new executor is one more class with these three methods. The job's ``key_of`` (sharded runs)
