@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from mosaicit import MosaicConfig  # noqa: E402
-from mosaicit.run.files import FormatOptions, augment_dataset  # noqa: E402
+from mosaicit.run.api import FormatOptions, augment_dataset  # noqa: E402
 
 
 def whole_records(path: Path, target: Path) -> tuple[int, bool]:

@@ -9,7 +9,7 @@ import pytest
 from conftest import SHAREGPT, TOKENIZERS
 from formats_helpers import fastchat_vicuna, hf_tokenizer, read_rows, row_messages
 from mosaicit import MosaicConfig
-from mosaicit.run.files import FormatOptions, augment_dataset
+from mosaicit.run.api import FormatOptions, augment_dataset
 
 pytest.importorskip("transformers")
 datasets = pytest.importorskip("datasets")

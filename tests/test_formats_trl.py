@@ -9,7 +9,7 @@ import pytest
 from conftest import TOKENIZERS
 from formats_helpers import hf_tokenizer, write_mixed
 from mosaicit import MosaicConfig
-from mosaicit.run.files import FormatOptions, augment_dataset
+from mosaicit.run.api import FormatOptions, augment_dataset
 
 pytestmark = pytest.mark.heavy
 MAX_LENGTH = 384

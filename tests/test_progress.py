@@ -61,7 +61,7 @@ def test_every_phase_of_a_run_moves_while_it_runs_passthrough_counting_included(
 
     from conftest import SHAREGPT, TOKENIZERS
     from mosaicit.plan.config import MosaicConfig
-    from mosaicit.run import files
+    from mosaicit.run import api, augment
 
     monkeypatch.setattr(sys, "stderr", _Terminal())
     ticks: list[tuple[str, int]] = []
@@ -76,13 +76,13 @@ def test_every_phase_of_a_run_moves_while_it_runs_passthrough_counting_included(
             tick = super().ticker(phase)
             return tick and (lambda n: (ticks.append((phase, n)), tick(n))[-1])
 
-    monkeypatch.setattr(files, "Progress", Watched)
+    monkeypatch.setattr(augment, "Progress", Watched)
     data = json.loads(SHAREGPT.read_text(encoding="utf-8")) + [{"conversations": "broken"}]
     source = tmp_path / "in.json"
     source.write_text(json.dumps(data), encoding="utf-8")
-    summary = files.augment_dataset(
+    summary = api.augment_dataset(
         source, tmp_path / "out.jsonl", MosaicConfig(max_length=1024, epochs=2),
-        files.FormatOptions(template="vicuna_v1.1"), tokenizer=str(TOKENIZERS / "llama-2"),
+        api.FormatOptions(template="vicuna_v1.1"), tokenizer=str(TOKENIZERS / "llama-2"),
         progress=True, workers=1, use_cache=False,
     )  # fmt: skip
     phases = list(dict.fromkeys(phase for phase, _ in ticks))

@@ -269,10 +269,10 @@ def test_ray_run_stopped_mid_compose_leaves_no_part_folder(cluster, shards_input
     """Ctrl-C once Ray tasks have written part files: the tasks are cancelled, and neither the
     folder nor its temporary one is left."""
     from mosaicit.plan.config import MosaicConfig
-    from mosaicit.run.files import augment_dataset
+    from mosaicit.run.api import augment_dataset
     from test_shards import Interrupting
 
-    monkeypatch.setattr("mosaicit.run.files.Progress", Interrupting)
+    monkeypatch.setattr("mosaicit.run.augment.Progress", Interrupting)
     monkeypatch.setattr(Interrupting, "at", tmp_path, raising=False)
     Interrupting.seen = []
     with pytest.raises(KeyboardInterrupt):

@@ -10,7 +10,7 @@ from conftest import ALPACA_EVAL, SHAREGPT
 from formats_helpers import read_rows, row_messages
 from mosaicit.io.formats import SHAPES
 from mosaicit.io.sources import read_conversations
-from mosaicit.run.files import FormatOptions, convert_dataset
+from mosaicit.run.api import FormatOptions, convert_dataset
 
 pytest.importorskip("pyarrow")
 SOURCES = {"sharegpt": SHAREGPT, "alpaca": ALPACA_EVAL}
@@ -70,7 +70,7 @@ def test_outputs_load_with_datasets(tmp_path, shape, ext):
 def test_provenance_survives_conversion(tmp_path):
     """A mosaicked file converted to another shape and file type keeps its mosaic objects and ids."""
     from mosaicit import MosaicConfig
-    from mosaicit.run.files import augment_dataset
+    from mosaicit.run.api import augment_dataset
 
     first = tmp_path / "m.jsonl"
     augment_dataset(ALPACA_EVAL, first, MosaicConfig(epochs=1, max_length=1000))

@@ -10,7 +10,7 @@ from conftest import ALPACA_EVAL
 from formats_helpers import read_rows, row_messages
 from mosaicit import MosaicConfig
 from mosaicit.io.formats import Conversation
-from mosaicit.run.files import FormatOptions, augment_dataset
+from mosaicit.run.api import FormatOptions, augment_dataset
 from mosaicit.run.routing import route
 
 SYSTEMS = ("", "Be terse.", "Answer in French.")

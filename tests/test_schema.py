@@ -9,7 +9,7 @@ from formats_helpers import raw_rows, read_rows, write_mixed
 from mosaicit import MosaicConfig
 from mosaicit.io.formats import SHAPES
 from mosaicit.io.schema import COLUMNS
-from mosaicit.run.files import FormatOptions, augment_dataset
+from mosaicit.run.api import FormatOptions, augment_dataset
 
 datasets = pytest.importorskip("datasets")
 pytest.importorskip("pyarrow")

@@ -15,7 +15,7 @@ from mosaicit.errors import ParamError
 from mosaicit.io.parts import marker_path
 from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.seeds import shard_of, shard_seed
-from mosaicit.run.files import augment_dataset
+from mosaicit.run.api import augment_dataset
 from mosaicit.run.shards import FileKeys, plan_units, record_key
 from mosaicit.run.spec import RunSpec
 
@@ -258,7 +258,7 @@ def test_a_run_stopped_mid_compose_leaves_no_part_folder_and_keeps_the_previous_
         str(src), previous, config, use_cache=False, shards=3, executor="local", output_parts="jsonl"
     )
     before = {p.name: p.read_bytes() for p in previous.iterdir()}
-    monkeypatch.setattr("mosaicit.run.files.Progress", Interrupting)
+    monkeypatch.setattr("mosaicit.run.augment.Progress", Interrupting)
     monkeypatch.setattr(Interrupting, "at", tmp_path, raising=False)
     listing = sorted(p.name for p in tmp_path.iterdir())
     for target in (tmp_path / "fresh", previous):

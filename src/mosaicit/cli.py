@@ -142,7 +142,7 @@ def augment(
     are read as one dataset. With --executor ray, INPUT may also be an s3://, gs:// or hf:// file
     or folder. Records may be Alpaca, ShareGPT, OpenAI messages or prompt/completion.
     """
-    from mosaicit.run.files import augment as run_augment
+    from mosaicit.run.augment import augment as run_augment
 
     if output is None and not dry_run:
         raise click.UsageError("Missing option '-o' / '--output' (or give --dry-run).")
@@ -202,7 +202,7 @@ def make_spec(input_path: tuple[str, ...], kw: dict[str, Any], outputs: Any = No
 @user_errors
 def convert(input_path: tuple[str, ...], output: str, rejects_full: bool, quiet: bool, **kw: Any) -> None:
     """Rewrite INPUT... (as for augment) in another shape or file type, one row per record, no mosaicking."""
-    from mosaicit.run.files import convert as run_convert
+    from mosaicit.run.convert import convert as run_convert
     from mosaicit.run.spec import RunSpec
 
     outputs = make_outputs(output, **kw, rejects_full=rejects_full)
@@ -279,7 +279,7 @@ def dry_run_report(spec: Any, progress: bool = False) -> str:
     from mosaicit.report.page import cost_head, cost_rows
     from mosaicit.report.runs import RunData
     from mosaicit.report.write import DEFAULT_BATCH_SIZE, run_costs
-    from mosaicit.run.files import augment_rows
+    from mosaicit.run.augment import augment_rows
 
     done = augment_rows(spec, lambda rows: sum(1 for _ in rows), progress)
     s, nothing = done.summary, "not written (dry run)"

@@ -14,7 +14,7 @@ every row and the first rows show that type. So, in every file type:
   and mosaicit's readers do so themselves;
 - ``augment`` writes the passthrough rows first, the first one that holds a ``history`` and
   the first that holds an ``id`` at the very top, so that the first rows show those columns'
-  types (mosaics have neither); see :func:`mosaicit.run.files.augment_dataset`.
+  types (mosaics have neither); see :func:`mosaicit.run.api.augment_dataset`.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ from mosaicit.io.sources import ReadStats, source_name
 from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.run import steps
+from mosaicit.run.api import FormatOptions, run_spec
 from mosaicit.run.assemble import open_run
-from mosaicit.run.files import FormatOptions, augment_rows, check_template, run_spec
+from mosaicit.run.augment import augment_rows, check_template
 from mosaicit.run.routing import Routed
 from mosaicit.run.spec import InputOptions, RunSpec
 from mosaicit.run.summary import RunSummary
@@ -128,12 +129,12 @@ def augment(
     **options: Any,
 ) -> Augmented:
     """Mosaic ``source`` (a ``datasets.Dataset``, a list of dicts, or paths as for
-    :func:`~mosaicit.run.files.augment_dataset`) in memory, as ``mosaicit augment`` does with the
+    :func:`~mosaicit.run.api.augment_dataset`) in memory, as ``mosaicit augment`` does with the
     same options and seed, and return its rows as a ``datasets.Dataset`` (typed as the Parquet
     output), with the rejects and the summary (:class:`Augmented`). Nothing is written.
 
     ``options`` are fields of :class:`MosaicConfig` (``max_length=1024, seed=1``: they override
-    ``config``), of :class:`~mosaicit.run.files.FormatOptions` (``output_format="messages"``:
+    ``config``), of :class:`~mosaicit.run.api.FormatOptions` (``output_format="messages"``:
     they override ``formats``), and ``tokenizer`` (a path, a hub id in the local cache, or a
     loaded :class:`TokenCounter`), ``tables``, ``with_meta``, ``on_bad``, ``workers`` (default:
     the free CPUs), ``executor``, ``shards``, ``ray_address``, and ``use_cache``/``cache_dir``
