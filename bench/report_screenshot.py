@@ -1,4 +1,4 @@
-"""Make docs/report.png, the README's screenshot of ``mosaicit report``, in headless Chromium.
+"""Make docs/report.png, the screenshot of ``mosaicit report`` in docs/report.md, in headless Chromium.
 
 The sample data is mosaicked with ``--report``; the left half of the image is the top of the page
 in the light scheme, the right half its end (rejects, training cost) in the dark scheme. Needs Chromium
@@ -47,7 +47,7 @@ def main() -> None:
     exe = find_chromium()
     if exe is None:
         sys.exit("needs Chromium (Debian: apt-get install chromium)")
-    with tempfile.TemporaryDirectory() as tmp:  # the README's command, run in a scratch folder
+    with tempfile.TemporaryDirectory() as tmp:  # docs/report.md's command, run in a scratch folder
         (Path(tmp) / "examples").mkdir()
         shutil.copy(ROOT / "examples" / "sample_alpaca.jsonl", Path(tmp) / "examples")
         output = "out/sample_mosaic.jsonl"
