@@ -29,10 +29,10 @@ def blocks(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def commands(text: str) -> list[str]:
-    """The shell commands of a page, in order: each line of a bash/sh block (continuation lines
-    joined, comments dropped) and each ``$ `` line of a plain block, cut at ``&&`` into one command
-    per program."""
+def commands(text: str) -> list[list[str]]:
+    """The shell commands of a page, in order, as their words: each line of a bash/sh block
+    (continuation lines joined, comments dropped) and each ``$ `` line of a plain block, cut at
+    ``&&`` into one command per program."""
     found = []
     for lang, body in blocks(text):
         lines = body.replace("\\\n", " ").splitlines()
@@ -45,19 +45,15 @@ def commands(text: str) -> list[str]:
     return [part for line in found for part in split_command(line)]
 
 
-def split_command(line: str) -> list[str]:
-    """A command line without its comment, one string per ``&&``-joined command, spaces collapsed."""
-    lexer = shlex.shlex(line, posix=True, punctuation_chars="&|;<>")
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    words = list(lexer)
+def split_command(line: str) -> list[list[str]]:
+    """A command line without its comment: the words of each ``&&``-joined command."""
     parts: list[list[str]] = [[]]
-    for word in words:
+    for word in shlex.split(line, comments=True):
         if word == "&&":
             parts.append([])
         else:
             parts[-1].append(word)
-    return [shlex.join(part) for part in parts if part]
+    return [part for part in parts if part]
 
 
 def without_code(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -31,3 +32,35 @@ def test_python_examples_run(tmp_path):
                 [sys.executable, "-c", body], cwd=tmp_path, capture_output=True, text=True, env=env
             )
             assert done.returncode == 0, done.stderr
+
+
+def load_readme_mosaic():
+    """examples/readme_mosaic.py, the script that makes the README's mosaic."""
+    spec = importlib.util.spec_from_file_location("readme_mosaic", ROOT / "examples" / "readme_mosaic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_mosaic_shown_is_what_mosaicit_makes_of_the_sample(tmp_path):
+    made = load_readme_mosaic()
+    rows, summary = made.run_sample(tmp_path)
+    shown = made.current_block(README)
+    assert shown == made.block(rows, summary), "stale: run `python examples/readme_mosaic.py --write`"
+    _, row, plan = made.pick(rows)
+    assert f"```text\n{row['instruction']}\n```" in shown and f"```text\n{row['output']}\n```" in shown
+    assert plan["strategy"] == "permute" and plan["tags"] and row["count"] == 3
+    assert plan["tokens"] <= summary["config"]["max-length"]
+
+
+def test_a_changed_mosaic_is_stale(tmp_path):
+    made = load_readme_mosaic()
+    rows, summary = made.run_sample(tmp_path)
+    number, row, plan = made.pick(rows)
+    rows[number] = {**row, "output": row["output"] + "\nOne line more."}
+    assert made.block(rows, summary) != made.current_block(README)
+
+
+def test_the_readme_is_a_landing_page():
+    assert len(README.splitlines()) < 300
+    assert "## Contents" in README and "docs/evidence.md" in README
