@@ -152,7 +152,8 @@ def test_the_secret_is_private_and_outside_the_cache(tmp_path, counters, monkeyp
 
 def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpaca_eval, counters):
     from mosaicit.budget.budget import Budget
-    from mosaicit.run.groups import batch_ranges, count_records
+    from mosaicit.run.counting import batch_ranges
+    from mosaicit.run.executors import LocalExecutor, WorkersExecutor
     from mosaicit.types.records import Record
 
     pairs = [(r["instruction"].strip(), r["output"].strip()) for r in alpaca_eval]
@@ -163,13 +164,13 @@ def test_a_forged_cache_is_recounted_in_every_batch_that_read_it(tmp_path, alpac
     own = [(f"{a} Briefly, take {i}.", f"{b} Done ({i}).") for i, (a, b) in enumerate(pairs * 2)][: total - n]
     records += [Record(n + i, a, b) for i, (a, b) in enumerate(own)]
     budget = Budget(counters("llama-2"), 2000)
-    real = count_records(budget, records, workers=1)
+    real = LocalExecutor().count(budget, records)
     cache = CountCache(tmp_path, budget.counter.fingerprint)
-    count_records(budget, records, cache=cache)  # fill
+    LocalExecutor().count(budget, records, cache=cache)  # fill
     third = [t for r in records[n:] for t in (r.prompt, r.output)]
     lies = [pairs[0][0]] + third  # one lie the first batches read, and all of the last's
     cache.put(cache.keys(lies), [n + 1 for n in budget.count_many(lies)])  # forged with the secret
-    assert count_records(budget, records, cache=cache, workers=2) == real
+    assert WorkersExecutor(2).count(budget, records, cache=cache) == real
 
 
 def _augment_sharegpt(out, *extra):
@@ -194,7 +195,7 @@ def test_passthrough_counts_go_through_the_cache(tmp_path, monkeypatch):
 
     from mosaicit.budget.tokens import FunctionCounter
     from mosaicit.io.schema import decode_mosaic
-    from mosaicit.run.groups import SPOT_CHECKS
+    from mosaicit.run.counting import SPOT_CHECKS
 
     counted: list[str] = []  # the passthrough conversations the tokenizer counted
     count_many = FunctionCounter.count_many

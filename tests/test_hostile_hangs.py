@@ -22,7 +22,8 @@ from conftest import ALPACA_EVAL, ROOT, SAMPLE, TOKENIZERS
 from formats_helpers import read_rows
 from mosaicit import MosaicConfig, load_tables
 from mosaicit.cli import main
-from mosaicit.run.groups import AtLeast, Run
+from mosaicit.run.counting import AtLeast
+from mosaicit.run.groups import Run
 from mosaicit.run.workers import can_fork
 from mosaicit.types.records import Record
 

@@ -17,7 +17,8 @@ from mosaicit.run.executors import (
     WorkersExecutor,
     executor_for,
 )
-from mosaicit.run.groups import Run, measure_range
+from mosaicit.run.counting import measure_range
+from mosaicit.run.groups import Run
 from mosaicit.run.routing import route
 from mosaicit.run.workers import can_fork
 

@@ -12,7 +12,8 @@ from conftest import SHAREGPT, TOKENIZERS, independent
 from mosaicit.budget.budget import Budget
 from mosaicit.budget.tokens import FunctionCounter, load_counter
 from mosaicit.budget.wordcount import WordCounter
-from mosaicit.run.groups import COUNT_BATCH, MIN_BATCH, batch_ranges, count_records
+from mosaicit.run.counting import COUNT_BATCH, MIN_BATCH, batch_ranges
+from mosaicit.run.executors import LocalExecutor, WorkersExecutor
 from mosaicit.run.store import RecordStore
 from mosaicit.types.records import Record
 
@@ -97,16 +98,16 @@ def test_measuring_in_workers_equals_one_process(alpaca_eval, counters, tmp_path
         Record(i, r["instruction"].strip(), r["output"].strip(), id=i)
         for i, r in enumerate(alpaca_eval[i % len(alpaca_eval)] for i in range(n))
     ]
-    one = count_records(Budget(counters("llama-2"), 2000), records, workers=1)
+    one = LocalExecutor().count(Budget(counters("llama-2"), 2000), records)
     cache = CountCache(tmp_path, counters("llama-2").fingerprint)
     ticks: list[int] = []
-    two = count_records(Budget(counters("llama-2"), 2000), records, ticks.append, cache, workers=2)
+    two = WorkersExecutor(2).count(Budget(counters("llama-2"), 2000), records, ticks.append, cache)
     assert two == one and sum(ticks) == n and ticks == [r.end - r.start for r in batch_ranges(n, 2)]
     # a batch measured after an earlier one was stored finds the texts they share in the cache
     distinct = len({r.prompt for r in records} | {r.output for r in records})
     assert cache.stats()["misses"] + cache.stats()["hits"] == 2 * n and cache.stats()["misses"] >= distinct
     hits = cache.stats()["hits"]
-    again = count_records(Budget(counters("llama-2"), 2000), records, cache=cache, workers=2)
+    again = WorkersExecutor(2).count(Budget(counters("llama-2"), 2000), records, cache=cache)
     assert again == one and cache.stats()["hits"] - hits == 2 * n
     with RecordStore(records) as spooled:  # records on disk, still buffered when the workers fork
-        assert count_records(Budget(counters("llama-2"), 2000), spooled, workers=2) == one
+        assert WorkersExecutor(2).count(Budget(counters("llama-2"), 2000), spooled) == one

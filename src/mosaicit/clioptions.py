@@ -7,7 +7,7 @@ the input and output blocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -21,9 +21,10 @@ from mosaicit.plan.strategies import STRATEGY_NAMES
 from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES
 from mosaicit.render.templates import TEMPLATES
+from mosaicit.run.executors import executor_names
 from mosaicit.run.overbudget import OVER_BUDGET_POLICIES
 from mosaicit.run.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
-from mosaicit.run.spec import EXECUTORS, InputOptions, OutputOptions
+from mosaicit.run.spec import InputOptions, OutputOptions
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -322,6 +323,24 @@ def make_outputs(output: str | None, **kw: Any) -> OutputOptions:
     )
 
 
+class RegisteredChoice(click.Choice):  # type: ignore[type-arg]
+    """A choice among the names a registry holds when the command runs (so that one registered
+    after this module is imported, as a test or plugin does, is offered too)."""
+
+    def __init__(self, registered: Callable[[], Sequence[str]]) -> None:
+        self._registered = registered
+        super().__init__(registered())
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        """The names registered now."""
+        return tuple(self._registered())
+
+    @choices.setter
+    def choices(self, _: Sequence[str]) -> None:
+        """Set by click's constructor: the names come from the registry instead."""
+
+
 executor_options = block(
     click.option(
         "--workers",
@@ -329,11 +348,12 @@ executor_options = block(
         default=None,
         help="Processes that measure records and compose epochs (or shards) in parallel, and the CPUs "
         "of a local Ray instance [default: the CPUs that other work is not keeping busy while the run "
-        "starts up (niced work counts as free), at least 1]. The output is the same for any value.",
+        "starts up (niced work counts as free), at least 1; on a Ray cluster (--ray-address, $RAY_ADDRESS), its CPUs]. "
+        "The output is the same for any value.",
     ),
     click.option(
         "--executor",
-        type=click.Choice(EXECUTORS),
+        type=RegisteredChoice(executor_names),
         default="workers",
         show_default=True,
         help="Where records are counted and composed: this process (local), --workers forked "

@@ -9,7 +9,7 @@ changes results:
   can write the cache file but not read that secret cannot forge an entry, and a corrupted,
   edited or foreign entry is detected, ignored and recounted;
 * a few cached counts the run uses are checked against the tokenizer (see
-  :func:`mosaicit.run.groups.count_records`): a cache that disagrees is discarded, with one
+  :meth:`mosaicit.run.executors.base.Executor.count`): a cache that disagrees is discarded, with one
   warning, and the run counts for real. This catches a cache forged by someone who holds the
   secret (the user, or anyone who can read the user's files), unless only a few entries were
   changed and none of them was drawn;

@@ -36,10 +36,11 @@ MAX_BAD_SHARE = 0.5
 def source_name(source: Any) -> str:
     """How to name an input in messages: its path (the first of several, with how many more),
     or ``<dataset>`` for an in-memory dataset."""
-    return given_name(source) if _is_paths(source) else "<dataset>"
+    return given_name(source) if is_paths(source) else "<dataset>"
 
 
-def _is_paths(source: Any) -> bool:
+def is_paths(source: Any) -> bool:
+    """Whether ``source`` names files (a path, or a non-empty list of them), not an in-memory dataset."""
     return isinstance(source, str | Path) or (
         isinstance(source, list | tuple) and bool(source) and all(isinstance(s, str | Path) for s in source)
     )
@@ -51,7 +52,7 @@ def iter_items(
     """Yield ``(file, row, item)`` from paths (JSON, JSONL, Parquet, .gz/.zst, ``-``, globs, folders
     of shards, saved HF datasets: see :mod:`mosaicit.io.inputs`) or a Dataset; ``row`` counts
     the items of each file from 0; a JSON record over ``max_record_mb`` MiB is an error."""
-    if not _is_paths(source):
+    if not is_paths(source):
         for row, item in iter_dataset(source):
             yield "<dataset>", row, item
         return

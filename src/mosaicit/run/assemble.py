@@ -12,7 +12,7 @@ from mosaicit.budget.cache import CountCache, default_cache_dir
 from mosaicit.budget.tokens import TokenCounter, hf_counter, load_counter
 from mosaicit.plan.tables.loader import Tables, load_tables
 from mosaicit.render.templates import chat_folder, load_template
-from mosaicit.run.executors import Executor, executor_for
+from mosaicit.run.executors import Executor, executor_named
 from mosaicit.run.groups import Run
 from mosaicit.run.spec import RunSpec
 
@@ -22,13 +22,14 @@ def open_run(spec: RunSpec, counter: TokenCounter | None = None) -> Iterator[Run
     """The run ``spec`` describes, ready to measure and compose; its cache is closed on leaving.
 
     ``counter`` stands in for the tokenizer the spec names (a counter the caller already holds).
-    A Ray run joins (or starts) its cluster here and counts without the local cache.
+    The spec's executor is opened here (a Ray run joins or starts its cluster); one that does not
+    use the count cache (Ray's) counts without it.
     """
     executor = executor_of(spec)
     tables = spec.tables if isinstance(spec.tables, Tables) else load_tables(spec.tables)
     template = load_template(spec.template, spec.tokenizer, spec.chat_template)
     counter = counter or counter_for(spec.template, spec.tokenizer)
-    use_cache = spec.use_cache and spec.executor != "ray"
+    use_cache = spec.use_cache and executor.uses_cache
     cache = CountCache(spec.cache_dir or default_cache_dir(), counter.fingerprint) if use_cache else None
     try:
         yield Run(spec.config, counter, tables, template, executor, cache, spec.shards)
@@ -48,10 +49,5 @@ def counter_for(template: str, tokenizer: str | os.PathLike[str] | None) -> Toke
 
 
 def executor_of(spec: RunSpec) -> Executor:
-    """The executor ``spec`` asks for (``ray``: connected to its cluster)."""
-    if spec.executor == "ray":
-        from mosaicit.run.executors.ray import RayExecutor, connect
-
-        assert spec.workers is not None  # a Ray spec counts its CPUs when it is made
-        return RayExecutor(connect(spec.ray_address, spec.workers), spec.workers)
-    return executor_for(spec.workers)
+    """The executor ``spec`` names, opened for its run (a Ray run joins or starts its cluster)."""
+    return executor_named(spec.executor).open(spec.workers, spec.ray_address)

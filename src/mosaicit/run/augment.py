@@ -138,7 +138,8 @@ def _run(
     try:
         with open_run(spec, counter) as run:
             run.key_of = FileKeys(stats.files, spec.key_names)
-            conversations = bars.counted("reading", steps.read(spec, stats, rejects), lambda: stats.read)
+            read = steps.read(spec, stats, rejects, run.executor)
+            conversations = bars.counted("reading", read, lambda: stats.read)
             routed = steps.route(conversations, spec, rejects, _raw_in(stats), new_group)
             return _augment(routed, run, spec, stats, rejects, name, bars, sink, recorded)
     except RecordError as exc:

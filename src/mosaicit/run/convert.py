@@ -13,6 +13,7 @@ from mosaicit.io.commit import committed_together
 from mosaicit.io.formats import to_row
 from mosaicit.io.sources import ReadStats, source_name
 from mosaicit.run import steps
+from mosaicit.run.assemble import executor_of
 from mosaicit.run.rejects_file import write_rejects
 from mosaicit.run.spec import RunSpec
 from mosaicit.run.steps import Rejects
@@ -30,7 +31,7 @@ def convert(spec: RunSpec) -> dict[str, Any]:
     rejects = Rejects()
 
     def rows() -> Iterator[dict[str, Any]]:
-        for conv in steps.read(spec, stats, rejects):
+        for conv in steps.read(spec, stats, rejects, executor_of(spec)):
             yield to_row(conv, shape, out.with_meta)
         if stats.read == 0:
             raise InputError(name, "empty dataset: no records")

@@ -43,7 +43,7 @@ class Mosaics:
         try:
             with open_run(self.spec, self.counter) as run:
                 self.run = run
-                conversations = steps.read(self.spec, self.stats, self.rejects)
+                conversations = steps.read(self.spec, self.stats, self.rejects, run.executor)
                 self.routed = steps.route(conversations, self.spec, self.rejects)
                 check_template(run, self.routed, name)
                 self.records = {(r.index, r.turn): r for r in self.routed.records}

@@ -14,7 +14,8 @@ from mosaicit.errors import MosaicitError, RecordError
 from mosaicit.io.formats import Conversation, to_row, with_meta
 from mosaicit.render.templates import Template
 from mosaicit.run.accounting import Ledger
-from mosaicit.run.groups import AtLeast, Run
+from mosaicit.run.counting import AtLeast
+from mosaicit.run.groups import Run
 from mosaicit.run.overbudget import cut
 from mosaicit.types.plan import Plan
 from mosaicit.types.records import Record, Reject

@@ -16,7 +16,6 @@ from mosaicit.budget.tokens import tokenizer_files
 from mosaicit.errors import ParamError
 from mosaicit.io import dataset_info
 from mosaicit.io.formats import Columns
-from mosaicit.io.inputs import expand
 from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import PART_KINDS, check_part_folder
@@ -25,6 +24,7 @@ from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_o
 from mosaicit.plan.config import MosaicConfig, check_count
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import TEMPLATES
+from mosaicit.run.executors import Listed, executor_named
 from mosaicit.run.routing import check_policies
 
 
@@ -123,12 +123,6 @@ def side_targets(
     return summary_path or default_summary, rejects_path or default_rejects
 
 
-def _is_paths(source: Any) -> bool:
-    return isinstance(source, str | Path) or (
-        isinstance(source, list | tuple) and bool(source) and all(isinstance(s, str | Path) for s in source)
-    )
-
-
 def _check_outside(named: dict[str, Any], folder: str | Path) -> None:
     """One clear error if a file the run reads or writes (``named``: label -> path, paths or None)
     lies in the part folder that the run replaces."""
@@ -141,11 +135,9 @@ def _check_outside(named: dict[str, Any], folder: str | Path) -> None:
                     raise ParamError("output", f": {folder}: {label} ({path}) {where}")
 
 
-#: Where a run's units of work are done (:mod:`mosaicit.run.executors`).
-EXECUTORS = ("local", "workers", "ray")
 #: The most shards (a part file's name holds the shard in five digits: :mod:`mosaicit.io.parts`).
 MAX_SHARDS = 100_000
-#: The most worker processes or local Ray CPUs.
+#: The most worker processes (or CPUs of a local cluster).
 MAX_WORKERS = 1024
 
 
@@ -157,11 +149,13 @@ class RunSpec:
     that measure and compose (1: this one; None: the CPUs that other work leaves free);
     ``cache_dir``/``use_cache``: the token-count cache.
 
-    ``executor`` is ``local`` (this process; ``workers`` becomes 1), ``workers`` (forked processes)
-    or ``ray`` (a Ray cluster at ``ray_address`` or ``$RAY_ADDRESS``, else a local Ray instance with
-    ``workers`` CPUs: :mod:`mosaicit.run.executors.ray`; ``source`` may then hold ``s3://``, ``gs://``
-    or ``hf://`` URIs). Each epoch is composed as ``shards`` shards (:mod:`mosaicit.run.shards`); the
-    records' stable keys name each file as :attr:`key_names` says."""
+    ``executor`` names a registered executor (:mod:`mosaicit.run.executors`): ``local`` (this
+    process, one worker), ``workers`` (forked processes) or ``ray`` (a Ray cluster at
+    ``ray_address`` or ``$RAY_ADDRESS``, else a local Ray instance; ``source`` may then hold
+    ``s3://``, ``gs://`` or ``hf://`` URIs); the executor lists the inputs once, here
+    (:meth:`~mosaicit.run.executors.base.Executor.list_inputs`). Each epoch is composed as
+    ``shards`` shards (:mod:`mosaicit.run.shards`); the records' stable keys name each file as
+    :attr:`key_names` says."""
 
     source: Any
     config: MosaicConfig = field(default_factory=MosaicConfig)
@@ -179,34 +173,23 @@ class RunSpec:
     ray_address: str | None = None
     #: The name of each input file in the records' stable keys (see :attr:`mosaicit.io.inputs.Expanded.keys`).
     key_names: dict[str, str] = field(init=False, default_factory=dict, compare=False)
-    #: With ``executor="ray"``: the inputs' filesystem and ``[(path in it, name)]`` (see
-    #: :func:`mosaicit.run.executors.ray.list_inputs`).
-    ray_inputs: tuple[Any, list[tuple[str, str]]] | None = field(init=False, default=None, compare=False)
+    #: The inputs as the executor listed them, for its ``read`` hook.
+    listed: Listed = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
             raise ParamError("template", f"must be one of {', '.join(TEMPLATES)}, got {self.template!r}")
         if self.workers is not None:
             check_count("workers", self.workers, MAX_WORKERS)
-        if self.executor not in EXECUTORS:
-            raise ParamError("executor", f"must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        executor = executor_named(self.executor)
         check_count("shards", self.shards, MAX_SHARDS)
-        if self.executor == "local":
-            object.__setattr__(self, "workers", 1)
-        if self.executor == "ray" and self.workers is None:
-            from mosaicit.run.workers import free_cores
-
-            object.__setattr__(self, "workers", free_cores())
-        local_inputs: Any = self.source
-        if self.executor == "ray":
-            local_inputs = self._list_ray_inputs()
-        elif _is_paths(self.source):
-            object.__setattr__(self, "source", expand(self.source))
-            object.__setattr__(self, "key_names", dict(self.source.keys))
-            local_inputs = self.source
+        listed = executor.list_inputs(self.source)
+        object.__setattr__(self, "listed", listed)
+        object.__setattr__(self, "source", listed.source)
+        object.__setattr__(self, "key_names", listed.keys)
         if self.outputs.path is not None:
             read = {
-                "INPUT": local_inputs,
+                "INPUT": listed.local,
                 "--tables": None if isinstance(self.tables, Tables) else self.tables,
                 "--tokenizer": tokenizer_files(self.tokenizer, with_folder=self.template == "chat"),
                 "--chat-template": self.chat_template,
@@ -221,16 +204,3 @@ class RunSpec:
             if self.outputs.output_parts:
                 _check_outside({**read, **written}, self.outputs.path)
             self.outputs.check_targets()
-
-    def _list_ray_inputs(self) -> list[str]:
-        """List the inputs for the Ray executor (one clear error for an input it cannot read);
-        returns the local ones, to check against the outputs."""
-        from mosaicit.run.executors.ray import list_inputs
-
-        if not _is_paths(self.source):
-            raise ParamError("executor", "ray reads files (paths or URIs), not an in-memory dataset")
-        given = [self.source] if isinstance(self.source, str | Path) else list(self.source)
-        fs, files, names = list_inputs(given)
-        object.__setattr__(self, "ray_inputs", (fs, files))
-        object.__setattr__(self, "key_names", names)
-        return [name for _, name in files if "://" not in name]

@@ -17,6 +17,7 @@ from mosaicit.budget.budget import PieceCounts
 from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.formats import Conversation
 from mosaicit.io.sources import ReadStats, read_conversations, write_dataset
+from mosaicit.run.executors import Executor
 from mosaicit.run.groups import Run
 from mosaicit.run.routing import Routed
 from mosaicit.run.routing import route as route_conversations
@@ -47,16 +48,11 @@ class Rejects:
         return dict(sorted(Counter(r.reason for r in self._items).items()))
 
 
-def read(spec: RunSpec, stats: ReadStats, rejects: Rejects) -> Iterator[Conversation]:
-    """The read step: the spec's input as conversations; broken records go to ``rejects``. A Ray run
-    fetches and parses the files on its cluster (:func:`mosaicit.run.executors.ray.read_items`)."""
+def read(spec: RunSpec, stats: ReadStats, rejects: Rejects, executor: Executor) -> Iterator[Conversation]:
+    """The read step: the spec's input, as ``executor`` reads it, as conversations; broken records
+    go to ``rejects``."""
     i = spec.inputs
-    items = None
-    if spec.ray_inputs is not None:
-        from mosaicit.run.executors.ray import connect, read_items
-
-        assert spec.workers is not None  # a Ray spec counts its CPUs when it is made
-        items = read_items(connect(spec.ray_address, spec.workers), *spec.ray_inputs, i.max_record_mb)
+    items = executor.read(spec.listed, i.split, i.max_record_mb)
     yield from read_conversations(
         spec.source, i.input_format, i.columns, i.on_bad, stats, i.split,
         i.strict_conversations, i.max_bad_share, items, i.max_record_mb,

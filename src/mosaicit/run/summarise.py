@@ -79,7 +79,7 @@ def summarise(
             composition=composition,
             verifications=tally.verified,
         ),
-        workers=getattr(run.executor, "workers", 1),
+        workers=run.executor.workers,
         cache=run.cache.stats() if run.cache else None,
         options=OptionsSummary(
             wrap_mode=cfg.wrap_mode,

@@ -1,132 +1,77 @@
-"""Executors: where the units of work of a run are done. The steps (:mod:`mosaicit.run.steps`) are
-the outer orchestration; an executor is the inner one, and runs the same two kinds of unit
-whatever it is:
+"""Executors: where the units of work of a run are done, found by name in a registry. The steps
+(:mod:`mosaicit.run.steps`) are the outer orchestration; an executor is the inner one, and does
+the same units whatever it is:
 
-- **measure one batch**: :class:`MeasureUnit` ``(start, end)``, records ``start:end`` of one
-  system-prompt group, measured by a ``Callable[[int, int], Measurement]``
-  (:func:`mosaicit.run.groups.measure_range` bound to the group's budget, records and cache);
+- **measure one batch**: :class:`~mosaicit.run.counting.MeasureUnit` ``(start, end)``, records
+  ``start:end`` of one system-prompt group (:func:`mosaicit.run.counting.measure_range`);
 - **compose one unit**: :class:`~mosaicit.run.shards.ComposeUnit` ``(group, epoch, shard)``: one pass
   over one shard of one group's usable records (all of them unsharded), by
   :func:`mosaicit.run.shards.unit_results` with the group's composer and the unit's seed. What a
   group's units share (composer, records, counts, usable, units, finish, keys, part writer) is
   one frozen :class:`~mosaicit.run.shards.ComposeJob`.
 
-Every executor yields the results **in the order of the units given**, whatever order they are
-done in, so that the output is the same bytes for every executor and number of workers. A
-unit's randomness comes only from its seed (group, epoch), never from where it runs.
+An executor is a subclass of :class:`~mosaicit.run.executors.base.Executor`, whose hooks (``read``,
+``count``, ``measure``, ``compose``) do everything here by default; one module each:
 
-An executor has three methods: :meth:`Executor.runs_elsewhere` (``units`` units would be done
-in other processes: the caller then flushes spooled records and merges cache tallies),
-:meth:`Executor.measure` and :meth:`Executor.compose`. Today's executors:
+- ``local`` (:mod:`~mosaicit.run.executors.local`): one process, the caller's;
+- ``workers`` (:mod:`~mosaicit.run.executors.workers`): a pool of forked processes on this
+  machine (:mod:`mosaicit.run.workers`), which share the parent's memory;
+- ``ray`` (:mod:`~mosaicit.run.executors.ray`): a Ray cluster, which also reads the input with
+  Ray Data and counts with Ray actors.
 
-- :class:`LocalExecutor`: one process, the caller's;
-- :class:`WorkersExecutor`: a pool of forked processes on this machine
-  (:mod:`mosaicit.run.workers`), which share the parent's memory;
-- :class:`mosaicit.run.executors.ray.RayExecutor`: a Ray cluster (its own module: it also reads the
-  input with Ray Data and counts with Ray actors, see docs/architecture.md).
-
-A new executor is one more class with these three methods. The job's ``key_of`` (sharded runs)
-gives each sample's provenance its records' stable keys, and its ``write_part`` (sharded output)
-writes each unit's part file where the unit is composed (:mod:`mosaicit.run.shards`,
-:mod:`mosaicit.io.parts`).
+:func:`register` adds one (the built-in ones are registered here); ``--executor`` offers, and
+:class:`~mosaicit.run.spec.RunSpec` accepts, the names registered (:func:`executor_names`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
-
-from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
-from mosaicit.run.workers import CoreLook, can_fork, compose_parallel, map_parallel
+from mosaicit.errors import ParamError
+from mosaicit.run.counting import MeasureUnit
+from mosaicit.run.executors.base import Executor, Listed
+from mosaicit.run.executors.local import LocalExecutor
+from mosaicit.run.executors.ray import RayExecutor
+from mosaicit.run.executors.workers import WorkersExecutor
+from mosaicit.run.shards import ComposeJob, ComposeUnit
 
 __all__ = [
     "ComposeJob",
     "ComposeUnit",
     "Executor",
+    "Listed",
     "LocalExecutor",
     "MeasureUnit",
+    "RayExecutor",
     "WorkersExecutor",
     "executor_for",
+    "executor_named",
+    "executor_names",
+    "register",
 ]
 
-M = TypeVar("M")
+#: The executors by name, in the order registered.
+REGISTRY: dict[str, type[Executor]] = {}
 
 
-@dataclass(frozen=True)
-class MeasureUnit:
-    """Measure records ``start:end`` of one group."""
-
-    start: int
-    end: int
-
-
-class Executor(Protocol):
-    """Does units of work and yields their results in the order of the units."""
-
-    def runs_elsewhere(self, units: int) -> bool:
-        """True if ``units`` units would be done in other processes than this one."""
-        ...
-
-    def measure(self, measure: Callable[[int, int], M], units: Sequence[MeasureUnit]) -> Iterator[M]:
-        """``measure(unit.start, unit.end)`` for each unit, in order."""
-        ...
-
-    def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
-        """What each of ``job.units`` yields (:func:`~mosaicit.run.shards.unit_results`), unit by unit;
-        ``job.composer.tally`` counts every sample."""
-        ...
+def register(cls: type[Executor]) -> type[Executor]:
+    """Class decorator: make ``cls`` the executor named ``cls.name`` (a new name)."""
+    if not cls.name or cls.name in REGISTRY:
+        raise ValueError(f"executor {cls.name!r}: needs a name that no registered executor has")
+    REGISTRY[cls.name] = cls
+    return cls
 
 
-class LocalExecutor:
-    """Every unit in this process, one after the other."""
-
-    def runs_elsewhere(self, units: int) -> bool:
-        """Never."""
-        return False
-
-    def measure(self, measure: Callable[[int, int], M], units: Sequence[MeasureUnit]) -> Iterator[M]:
-        """Measure each unit here."""
-        return (measure(u.start, u.end) for u in units)
-
-    def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
-        """Compose each unit here."""
-        for unit in job.units:
-            yield from unit_results(job, unit, progress)
+def executor_named(name: str) -> type[Executor]:
+    """The executor registered as ``name``; a :class:`~mosaicit.errors.ParamError` naming the
+    registered ones for any other name."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ParamError("executor", f"must be one of {', '.join(REGISTRY)}, got {name!r}") from None
 
 
-class WorkersExecutor:
-    """Units in up to ``workers`` forked processes when there are several units (one process where
-    fork is missing): see :mod:`mosaicit.run.workers`. ``workers`` None: the CPUs that other work
-    leaves free, watched from here until the first units are handed out (:class:`CoreLook`)."""
-
-    def __init__(self, workers: int | None = None) -> None:
-        self._workers = workers
-        self._look = CoreLook() if workers is None else None
-
-    @property
-    def workers(self) -> int:
-        """How many processes at most."""
-        if self._workers is None:
-            assert self._look is not None
-            self._workers = self._look.free()
-        return self._workers
-
-    def runs_elsewhere(self, units: int) -> bool:
-        """True when there are several units, several workers, and fork."""
-        return self.workers > 1 and units > 1 and can_fork()
-
-    def measure(self, measure: Callable[[int, int], M], units: Sequence[MeasureUnit]) -> Iterator[M]:
-        """Measure the units in the pool."""
-        if not self.runs_elsewhere(len(units)):
-            return LocalExecutor().measure(measure, units)
-        return map_parallel(measure, [(u.start, u.end) for u in units], self.workers)
-
-    def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
-        """Compose the units in the pool."""
-        if not self.runs_elsewhere(len(job.units)):
-            return LocalExecutor().compose(job, progress)
-        return compose_parallel(job, self.workers, progress)
+def executor_names() -> tuple[str, ...]:
+    """The names of the registered executors, in the order registered."""
+    return tuple(REGISTRY)
 
 
 def executor_for(workers: int | None | Executor) -> Executor:
@@ -135,3 +80,7 @@ def executor_for(workers: int | None | Executor) -> Executor:
     if workers is None or isinstance(workers, int):
         return LocalExecutor() if workers == 1 else WorkersExecutor(workers)
     return workers
+
+
+for _builtin in (LocalExecutor, WorkersExecutor, RayExecutor):
+    register(_builtin)

@@ -9,8 +9,8 @@
   routing as a local run, on the driver, which spools the records to disk
   (:class:`mosaicit.run.store.RecordStore`).
 - **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
-  and counts batches of record texts (:meth:`RayExecutor.count`, which
-  :meth:`mosaicit.run.groups.Run.measure` calls instead of measuring batch units).
+  and counts batches of record texts (:meth:`RayExecutor.count`, the executor's ``count`` hook,
+  in place of measuring batch units).
 - **Composing.** A group's records go to the object store once, in blocks; each (group, epoch,
   shard) unit (see :mod:`mosaicit.run.shards`) is one Ray task that takes its own members from the
   blocks. With one output file the driver writes the units' rows in their order; with part
@@ -43,16 +43,19 @@ from pathlib import Path
 from typing import IO, Any
 
 from mosaicit.budget.budget import Budget, Measured
-from mosaicit.errors import InputError, MosaicitError, RecordError
+from mosaicit.budget.cache import CountCache
+from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
 from mosaicit.exits import RUNNING, Stopped, take_signals_back
 from mosaicit.extras import require
 from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, split_suffix
 from mosaicit.io.jsonstream import MAX_RECORD_MB
+from mosaicit.io.sources import is_paths
 from mosaicit.plan.compose import Tally
-from mosaicit.run.executors import LocalExecutor, MeasureUnit
-from mosaicit.run.groups import COUNT_BATCH, at_least, far_over
+from mosaicit.run.counting import COUNT_BATCH, at_least, far_over
+from mosaicit.run.executors.base import Executor, Listed
 from mosaicit.run.ray_reaper import end_session, start_watchdog
 from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
+from mosaicit.run.workers import free_cores
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.records import Record
 
@@ -521,27 +524,58 @@ def _compose_task(
     yield job.composer.tally
 
 
-class RayExecutor:
-    """An executor (:mod:`mosaicit.run.executors`) on a Ray cluster: each compose unit is one Ray
-    task; records are counted by :meth:`count` (Ray Data actors), not as measure units."""
+class RayExecutor(Executor):
+    """An executor (:mod:`mosaicit.run.executors`) on a Ray cluster: the input is read by Ray
+    Data (:meth:`read`), records are counted by Ray Data actors (:meth:`count`), and each compose
+    unit is one Ray task. Its counts do not go through the count cache, a file on this machine."""
+
+    name = "ray"
+    uses_cache = False
 
     def __init__(self, ray: Any, workers: int) -> None:
         self.ray = ray
         self.workers = workers
         self._remote = ray.remote(num_returns="streaming")(_compose_task)
 
+    @classmethod
+    def list_inputs(cls, source: Any) -> Listed:
+        """The input files, listed here (:func:`list_inputs`, one clear error for an input Ray
+        cannot read): ``source`` may hold ``s3://``, ``gs://`` or ``hf://`` URIs."""
+        if not is_paths(source):
+            raise ParamError("executor", "ray reads files (paths or URIs), not an in-memory dataset")
+        given = [source] if isinstance(source, str | Path) else list(source)
+        fs, files, names = list_inputs(given)
+        return Listed(source, names, [name for _, name in files if SCHEME not in name], (fs, files))
+
+    @classmethod
+    def open(cls, workers: int | None, address: str | None) -> RayExecutor:
+        """Join the cluster at ``address`` (or start a local instance: :func:`connect`) with
+        ``workers`` CPUs at most (None: the cluster's CPUs; a local instance's are the CPUs that
+        other work leaves free)."""
+        ray = connect(address, workers or free_cores())
+        if workers is None:
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        return cls(ray, workers)
+
+    def read(self, listed: Listed, split: str | None, max_record_mb: int) -> Iterator[tuple[str, int, Any]]:
+        """The items of the listed files, fetched by Ray Data and parsed in Ray tasks (:func:`read_items`)."""
+        fs, files = listed.found
+        return read_items(self.ray, fs, files, max_record_mb)
+
     def runs_elsewhere(self, units: int) -> bool:
         """Always: Ray tasks run in Ray's worker processes."""
         return True
 
-    def measure(self, measure: Callable[[int, int], Any], units: Sequence[MeasureUnit]) -> Iterator[Any]:
-        """Measure units here (a run counts with :meth:`count` instead)."""
-        return LocalExecutor().measure(measure, units)
-
     def count(
-        self, budget: Budget, records: Sequence[Record], progress: Callable[[int], None] | None = None
+        self,
+        budget: Budget,
+        records: Sequence[Record],
+        progress: Callable[[int], None] | None = None,
+        cache: CountCache | None = None,
+        on_batch: Callable[[int, int, list[Measured]], None] | None = None,
     ) -> list[Measured]:
-        """Every record's counts, measured by :class:`CountTokens` actors (in input order)."""
+        """Every record's counts, measured by :class:`CountTokens` actors (in input order;
+        ``cache`` is not used, ``on_batch`` is called once with them all)."""
         import numpy as np
 
         if not records:
@@ -594,6 +628,8 @@ class RayExecutor:
                 measured.append(budget.shared(Measured(p, o, features, record.system)))
         for i, bounds in far.items():
             measured[i] = budget.shared(at_least(bounds))
+        if on_batch:
+            on_batch(0, total, measured)
         return measured
 
     def put_records(self, records: Sequence[Record]) -> list[Any]:

@@ -1,0 +1,185 @@
+"""What an executor is: the hooks a run calls, each with the local behaviour as its default.
+
+A run hands an executor its work through these hooks, and asks it nothing else:
+
+- :meth:`Executor.list_inputs` (when the spec is made) and :meth:`Executor.read`: the items of
+  the input, ``(file, row, item)``, read here by default;
+- :meth:`Executor.count`: every record's token counts, by default in batches that are units of
+  :meth:`Executor.measure` (:class:`~mosaicit.run.counting.MeasureUnit`), through the count cache;
+- :meth:`Executor.compose`: what each :class:`~mosaicit.run.shards.ComposeUnit` of a group's
+  :class:`~mosaicit.run.shards.ComposeJob` yields, by :func:`~mosaicit.run.shards.unit_results`.
+
+Every hook yields its results **in the order of its units**, whatever order they are done in,
+so that the output is the same bytes for every executor and number of workers; a unit's
+randomness comes only from its seed (group, epoch), never from where it runs. A subclass
+overrides only what it does elsewhere: :meth:`Executor.measure` and :meth:`Executor.compose`
+for more processes, :meth:`Executor.count` and :meth:`Executor.read` to count or read elsewhere
+too (as Ray does). :meth:`Executor.runs_elsewhere` tells the caller when units are done in
+other processes (it then flushes spooled records and merges the cache's tallies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any, ClassVar, NamedTuple, TypeVar
+
+from mosaicit.budget.budget import Budget, Measured
+from mosaicit.budget.cache import CountCache
+from mosaicit.io.inputs import expand
+from mosaicit.io.sources import is_paths, iter_items
+from mosaicit.run.counting import (
+    CONVERSATION_BATCH,
+    MIN_CONVERSATION_BATCH,
+    MeasureUnit,
+    batch_ranges,
+    count_conversations_range,
+    measure_range,
+)
+from mosaicit.run.shards import ComposeJob, unit_results
+from mosaicit.run.store import RecordStore
+from mosaicit.types.records import Record
+
+M = TypeVar("M")
+E = TypeVar("E", bound="Executor")
+
+
+class Listed(NamedTuple):
+    """A run's inputs as an executor listed them (:meth:`Executor.list_inputs`): the ``source`` the
+    run names in its messages and summary, the key name of each file (see
+    :attr:`mosaicit.io.inputs.Expanded.keys`), the ``local`` paths among them (checked against the
+    outputs), and what the executor's :meth:`~Executor.read` reads (``found``)."""
+
+    source: Any
+    keys: dict[str, str]
+    local: Any
+    found: Any
+
+
+class Executor:
+    """Where a run's units of work are done: in this process, one unit after the other, unless a
+    subclass does them elsewhere. ``name`` is what ``--executor`` and ``RunSpec(executor=...)``
+    call it (:func:`mosaicit.run.executors.register`); ``uses_cache``: whether the count cache,
+    a file on this machine, serves its counting; ``workers``: how many processes do its units."""
+
+    name: ClassVar[str] = ""
+    uses_cache: ClassVar[bool] = True
+    workers: int = 1
+
+    @classmethod
+    def list_inputs(cls, source: Any) -> Listed:
+        """When the spec is made: the inputs ``source`` names (paths, globs, folders, ``-``),
+        expanded once (one clear error for one that cannot be read), or an in-memory dataset as it is."""
+        if not is_paths(source):
+            return Listed(source, {}, source, source)
+        expanded = expand(source)
+        return Listed(expanded, dict(expanded.keys), expanded, expanded)
+
+    @classmethod
+    def open(cls: type[E], workers: int | None, address: str | None) -> E:
+        """The executor of one run with ``workers`` processes (None: as many as the CPUs that
+        other work leaves free) and the cluster ``address`` (None: none, or the default one)."""
+        return cls()
+
+    def runs_elsewhere(self, units: int) -> bool:
+        """True if ``units`` units would be done in other processes than this one."""
+        return False
+
+    def read(self, listed: Listed, split: str | None, max_record_mb: int) -> Iterator[tuple[str, int, Any]]:
+        """``(file, row, item)`` for every item of the inputs listed, in reading order (``split``:
+        of a saved dataset; a JSON record over ``max_record_mb`` MiB is an error)."""
+        return iter_items(listed.found, split, max_record_mb)
+
+    def measure(self, measure: Callable[[int, int], M], units: Sequence[MeasureUnit]) -> Iterator[M]:
+        """``measure(unit.start, unit.end)`` for each unit, in order."""
+        return (measure(u.start, u.end) for u in units)
+
+    def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
+        """What each of ``job.units`` yields (:func:`~mosaicit.run.shards.unit_results`), unit by
+        unit; ``job.composer.tally`` counts every sample."""
+        for unit in job.units:
+            yield from unit_results(job, unit, progress)
+
+    def count(
+        self,
+        budget: Budget,
+        records: Sequence[Record],
+        progress: Callable[[int], None] | None = None,
+        cache: CountCache | None = None,
+        on_batch: Callable[[int, int, list[Measured]], None] | None = None,
+    ) -> list[Measured]:
+        """Measure every record, in batches, each batch a unit of :meth:`measure` (the results are
+        the same for any executor). New counts are stored in ``cache``; ``progress`` ticks the
+        records measured.
+
+        A cache that fails a spot check in any batch is discarded (one warning line), and every
+        batch that read counts from it is measured again without it.
+
+        ``on_batch(start, end, counts)`` is called once for each batch, when its counts
+        (``counts[start:end]``) are final: here, while the executor measures the batches after it.
+        """
+        ranges = batch_ranges(len(records), self.workers)
+        elsewhere = self.runs_elsewhere(len(ranges))
+        if elsewhere and isinstance(records, RecordStore):
+            records.flush()
+        parts = self.measure(partial(measure_range, budget, records, cache=cache), ranges)
+        counts: list[Measured] = []
+        read_cache: list[int] = []  # the batches that took counts from the cache
+        wrong = 0
+        for i, part in enumerate(parts):
+            counts.extend(budget.shared(m) for m in part.measured)
+            wrong += part.wrong
+            if part.tally[0] and not part.wrong:
+                read_cache.append(i)  # its counts are final once every batch has passed its spot check
+            elif on_batch:
+                on_batch(ranges[i].start, ranges[i].end, counts)
+            if cache:
+                cache.put(part.keys, part.fresh)
+                if elsewhere:  # the worker's tallies were kept in its copy of the cache
+                    cache.add_tally(part.tally)
+            if progress:
+                progress(len(part.measured))
+        if cache and wrong:
+            cache.discard(f"disagrees with the tokenizer on {wrong} spot-checked token count(s)")
+            again = self.measure(partial(measure_range, budget, records), [ranges[i] for i in read_cache])
+            for i, part in zip(read_cache, again, strict=True):
+                counts[ranges[i].start : ranges[i].end] = [budget.shared(m) for m in part.measured]
+        for i in read_cache if on_batch else ():
+            on_batch(ranges[i].start, ranges[i].end, counts)  # type: ignore[misc]
+        return counts
+
+    def count_conversations(
+        self,
+        budget: Budget,
+        items: Sequence[Any],
+        render: Callable[[Any], Sequence[str]],
+        progress: Callable[[int], None] | None = None,
+        cache: CountCache | None = None,
+    ) -> list[int]:
+        """The real token count of each item (see :func:`~mosaicit.run.counting.count_conversations_range`),
+        in batches, each a unit of :meth:`measure`; new counts are stored in ``cache``, and
+        ``progress`` ticks the items counted. As in :meth:`count`, a cache that fails a spot check
+        in any batch is discarded, and every batch that read counts from it is counted again without it."""
+        ranges = batch_ranges(len(items), self.workers, CONVERSATION_BATCH, MIN_CONVERSATION_BATCH)
+        elsewhere = self.runs_elsewhere(len(ranges))
+        count = partial(count_conversations_range, budget, items, render)
+        totals: list[int] = []
+        read_cache: list[int] = []
+        wrong = 0
+        for i, part in enumerate(self.measure(partial(count, cache=cache), ranges)):
+            totals.extend(part.totals)
+            wrong += part.wrong
+            if part.tally[0] and not part.wrong:
+                read_cache.append(i)
+            if cache:
+                cache.put(part.keys, part.fresh)
+                if elsewhere:  # the worker's tallies were kept in its copy of the cache
+                    cache.add_tally(part.tally)
+            if progress:
+                progress(len(part.totals))
+        if cache and wrong:
+            cache.discard(f"disagrees with the tokenizer on {wrong} spot-checked token count(s)")
+            again = self.measure(count, [ranges[i] for i in read_cache])
+            for i, part in zip(read_cache, again, strict=True):
+                totals[ranges[i].start : ranges[i].end] = part.totals
+        return totals
