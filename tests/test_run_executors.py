@@ -9,6 +9,7 @@ import pytest
 from conftest import SAMPLE
 from mosaicit import MosaicConfig, load_counter, load_tables
 from mosaicit.io.sources import read_conversations
+from mosaicit.run.counting import measure_range
 from mosaicit.run.executors import (
     ComposeJob,
     ComposeUnit,
@@ -17,7 +18,6 @@ from mosaicit.run.executors import (
     WorkersExecutor,
     executor_for,
 )
-from mosaicit.run.counting import measure_range
 from mosaicit.run.groups import Run
 from mosaicit.run.routing import route
 from mosaicit.run.workers import can_fork

@@ -348,8 +348,8 @@ executor_options = block(
         default=None,
         help="Processes that measure records and compose epochs (or shards) in parallel, and the CPUs "
         "of a local Ray instance [default: the CPUs that other work is not keeping busy while the run "
-        "starts up (niced work counts as free), at least 1; on a Ray cluster (--ray-address, $RAY_ADDRESS), its CPUs]. "
-        "The output is the same for any value.",
+        "starts up (niced work counts as free), at least 1; on a Ray cluster (--ray-address, "
+        "$RAY_ADDRESS), its CPUs]. The output is the same for any value.",
     ),
     click.option(
         "--executor",
