@@ -16,6 +16,7 @@ from mosaicit.io.parts import marker_path
 from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.seeds import shard_of, shard_seed
 from mosaicit.run.api import augment_dataset
+from mosaicit.run.assemble import executor_of
 from mosaicit.run.shards import FileKeys, plan_units, record_key
 from mosaicit.run.spec import RunSpec
 
@@ -102,7 +103,9 @@ def test_run_spec_checks_executor_and_shards_and_names_keys_below_a_folder(tmp_p
     with pytest.raises(ParamError, match="executor ray reads files"):
         RunSpec([{"instruction": "a", "output": "b"}], executor="ray")
     spec = RunSpec(str(tmp_path), executor="local", workers=4, shards=2)
-    assert spec.workers == 1 and spec.key_names == {str(tmp_path / "sub" / "a.jsonl"): "sub/a.jsonl"}
+    assert executor_of(spec).workers == 1 and spec.key_names == {
+        str(tmp_path / "sub" / "a.jsonl"): "sub/a.jsonl"
+    }
 
 
 def test_sharded_api_run_writes_keys_in_rejects_and_summary(tmp_path):
