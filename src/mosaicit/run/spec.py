@@ -149,11 +149,9 @@ class RunSpec:
     that measure and compose (1: this one; None: the CPUs that other work leaves free);
     ``cache_dir``/``use_cache``: the token-count cache.
 
-    ``executor`` names a registered executor (:mod:`mosaicit.run.executors`): ``local`` (this
-    process, one worker), ``workers`` (forked processes) or ``ray`` (a Ray cluster at
-    ``ray_address`` or ``$RAY_ADDRESS``, else a local Ray instance; ``source`` may then hold
-    ``s3://``, ``gs://`` or ``hf://`` URIs); the executor lists the inputs once, here
-    (:meth:`~mosaicit.run.executors.base.Executor.list_inputs`). Each epoch is composed as
+    ``executor`` names a registered executor (:mod:`mosaicit.run.executors`), which lists the
+    inputs once, here (:meth:`~mosaicit.run.executors.base.Executor.list_inputs`; one may take
+    URIs), and joins the cluster at ``ray_address`` if it joins one. Each epoch is composed as
     ``shards`` shards (:mod:`mosaicit.run.shards`); the records' stable keys name each file as
     :attr:`key_names` says."""
 
