@@ -62,3 +62,23 @@ def test_executor_for_a_number_of_workers():
     assert isinstance(free, WorkersExecutor) and 1 <= free.workers <= (os.cpu_count() or 1)
     mine = LocalExecutor()
     assert executor_for(mine) is mine
+
+
+def test_ray_takes_the_clusters_cpus_unless_workers_are_given(monkeypatch):
+    """Without --workers, a Ray run is as wide as the cluster it joins (its CPUs), not as the
+    driver's free cores; a local instance is started with the driver's free cores."""
+    from types import SimpleNamespace
+
+    from mosaicit.run.executors import ray as ray_executor
+
+    joined: list[tuple[str | None, int]] = []
+
+    def connect(address, workers):
+        joined.append((address, workers))
+        return SimpleNamespace(cluster_resources=lambda: {"CPU": 12.0}, remote=lambda **_: lambda task: task)
+
+    monkeypatch.setattr(ray_executor, "connect", connect)
+    monkeypatch.setattr(ray_executor, "free_cores", lambda: 3)
+    assert ray_executor.RayExecutor.open(None, "head:6379").workers == 12
+    assert ray_executor.RayExecutor.open(5, "head:6379").workers == 5
+    assert joined == [("head:6379", 3), ("head:6379", 5)]
