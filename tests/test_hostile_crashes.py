@@ -122,7 +122,7 @@ def test_the_record_limit_has_bounds(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
 def test_a_named_pipe_nobody_writes_to_is_one_line_after_the_wait(tmp_path, monkeypatch):
-    monkeypatch.setattr("mosaicit.io.inputs.FIFO_WAIT_S", 0.5)
+    monkeypatch.setattr("mosaicit.io.streams.FIFO_WAIT_S", 0.5)
     fifo = tmp_path / "in.jsonl"
     os.mkfifo(fifo)
     start = time.monotonic()
@@ -136,7 +136,7 @@ def test_a_named_pipe_nobody_writes_to_is_one_line_after_the_wait(tmp_path, monk
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
 def test_a_named_pipe_with_a_writer_is_read_as_a_file(tmp_path, monkeypatch):
     """Process substitution (<(zcat data.jsonl.gz)) is a pipe: it is read, not refused."""
-    monkeypatch.setattr("mosaicit.io.inputs.FIFO_WAIT_S", 20)
+    monkeypatch.setattr("mosaicit.io.streams.FIFO_WAIT_S", 20)
     fifo = tmp_path / "in.jsonl"
     os.mkfifo(fifo)
 

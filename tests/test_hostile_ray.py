@@ -120,7 +120,7 @@ def test_a_record_far_over_the_budget_under_ray_is_rejected_by_its_bound_as_loca
 
 
 def test_a_tasks_own_error_is_its_line_not_rays_traceback(cluster):
-    from mosaicit.io.inputs import open_text
+    from mosaicit.io.streams import open_text
     from mosaicit.run.executors.ray import _failure
 
     missing = "/nonexistent/data.jsonl"

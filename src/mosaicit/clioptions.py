@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from mosaicit.clihelp import names
+from mosaicit.io.filetypes import part_types
 from mosaicit.io.formats import INPUT_SHAPES, SHAPES, Columns
 from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.sources import MAX_BAD_SHARE
@@ -376,7 +377,7 @@ executor_options = block(
     ),
     click.option(
         "--output-parts",
-        type=click.Choice(("jsonl", "parquet")),
+        type=click.Choice(part_types()),
         default=None,
         help="Make --output a folder of part files of this type, one per (group, epoch, shard), each "
         "written where it is composed (a Ray task, a worker); names sort in the written order, and "

@@ -1,10 +1,11 @@
 """Where input records come from: several files, globs, folders of shards, .gz/.zst files and stdin.
 
 Every reader (``augment``, ``convert``, ``preview``, ``eval build``) takes its input through
-:func:`expand` and :func:`open_text`, so each accepts the same forms:
+:func:`expand`, so each accepts the same forms:
 
-- a file: JSON array, JSONL or Parquet, by extension; ``.gz`` or ``.zst`` after the JSON
-  extensions is decompressed while reading (``data.jsonl.zst``);
+- a file: JSON array, JSONL or Parquet (any file type of :mod:`mosaicit.io.filetypes`), by
+  extension; ``.gz`` or ``.zst`` after the extension of a type that may be compressed (JSON,
+  JSONL) is decompressed while reading (``data.jsonl.zst``, :mod:`mosaicit.io.streams`);
 - ``-``: JSON or JSONL on standard input;
 - a glob (``shards/*.jsonl.gz``), expanded in sorted order;
 - a folder: a folder saved with ``datasets``' ``save_to_disk``, or else every data file
@@ -15,153 +16,19 @@ Every reader (``augment``, ``convert``, ``preview``, ``eval build``) takes its i
 from __future__ import annotations
 
 import glob
-import gzip
-import io
-import os
-import select
-import stat
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
 
 from mosaicit.errors import InputError, MosaicitError
-from mosaicit.extras import require
+from mosaicit.io.filetypes import data_suffixes, data_type
+from mosaicit.io.streams import STDIN
 
-STDIN = "-"
-COMPRESSIONS = (".gz", ".zst")
-DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
 GLOB_CHARS = "*?["
-#: How long a named pipe given as input may stay silent before its first byte (or its end): long
-#: enough for any producer that has started (``<(zcat data.jsonl.gz)``), short enough that a pipe
-#: nobody writes to is reported rather than waited on forever.
-FIFO_WAIT_S = 30.0
-
-
-def require_zstandard() -> Any:
-    """The zstandard module, or a clear error saying how to install it."""
-    return require("zstandard")
-
-
-class ZstdStream(io.RawIOBase):
-    """The decompressed bytes of a ``.zst`` stream of one or more frames, read from ``raw``.
-
-    The stream must end where a frame ends: a file cut anywhere else (even between two lines
-    of the text inside) raises :class:`EOFError` instead of reading as a shorter, complete file.
-    """
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        super().__init__()
-        self._raw = raw
-        self._maker = require_zstandard().ZstdDecompressor()
-        self._frame: Any = None
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            data = self._raw.read(1 << 16)
-            if not data:
-                if self._frame is not None and not self._frame.eof:
-                    raise EOFError("the .zst stream ends inside a frame (the file is truncated)")
-                return 0
-            self._pending = memoryview(self._decompress(data))
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def _decompress(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            if self._frame is None or self._frame.eof:
-                self._frame = self._maker.decompressobj()
-            out.append(self._frame.decompress(data))
-            data = self._frame.unused_data if self._frame.eof else b""
-        return b"".join(out)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
-
-
-def split_suffix(path: str | Path) -> tuple[str, str]:
-    """``(data suffix, compression suffix)`` of a path: ``data.jsonl.gz`` gives ``(".jsonl", ".gz")``."""
-    p = Path(str(path))
-    compression = p.suffix.lower() if p.suffix.lower() in COMPRESSIONS else ""
-    data = Path(p.stem).suffix.lower() if compression else p.suffix.lower()
-    return data, compression
 
 
 def is_data_file(path: Path) -> bool:
-    """True for a file mosaicit reads by its name (.json, .jsonl, .parquet, the first two compressed)."""
-    data, compression = split_suffix(path)
-    return path.is_file() and data in DATA_SUFFIXES and not (compression and data == ".parquet")
-
-
-def open_text(path: str | Path) -> IO[str]:
-    """Open an input as UTF-8 text: stdin for ``-``, decompressing ``.gz`` and ``.zst``.
-
-    Only a regular file or a pipe is read: a named pipe is opened without blocking and given
-    :data:`FIFO_WAIT_S` seconds to start (a pipe nobody writes to is an error, not a hang); a
-    device or a socket is refused.
-    """
-    name = str(path)
-    if name == STDIN:
-        return (
-            io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
-            if hasattr(sys.stdin, "buffer")
-            else sys.stdin
-        )
-    compression = split_suffix(name)[1]
-    try:
-        raw = open_binary(name)
-        if compression == ".gz":
-            unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
-            unzipped.myfileobj = raw  # type: ignore[assignment]  # closed with it, as when GzipFile opens it
-            return io.TextIOWrapper(unzipped, encoding="utf-8")
-        if compression == ".zst":
-            stream = io.BufferedReader(ZstdStream(raw))  # closes raw with it
-            return io.TextIOWrapper(stream, encoding="utf-8")
-        return io.TextIOWrapper(raw, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(name, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(name, "a folder where a file was expected") from None
-    except OSError as exc:
-        raise InputError(name, f"cannot read: {exc.strerror}") from None
-
-
-def open_binary(name: str) -> IO[bytes]:
-    """A regular file or a named pipe, opened for reading (see :func:`open_text`)."""
-    kind = os.stat(name).st_mode
-    if stat.S_ISDIR(kind):
-        raise IsADirectoryError(name)
-    if stat.S_ISREG(kind):
-        return open(name, "rb")  # noqa: SIM115 - the caller closes it
-    if not stat.S_ISFIFO(kind):
-        raise InputError(name, "not a regular file or a pipe (a device or a socket is not read)")
-    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open() waits for a writer
-    try:
-        poll = select.poll()
-        poll.register(fd, select.POLLIN)
-        if not poll.poll(int(FIFO_WAIT_S * 1000)):
-            raise InputError(name, f"a named pipe that nothing wrote to in {FIFO_WAIT_S:g} s")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def read_errors() -> tuple[type[BaseException], ...]:
-    """What reading a corrupt or truncated ``.gz``/``.zst`` stream raises."""
-    errors: tuple[type[BaseException], ...] = (OSError, EOFError)
-    zstandard = sys.modules.get("zstandard")
-    return (*errors, zstandard.ZstdError) if zstandard is not None else errors
+    """True for a file mosaicit reads by its name (see :func:`mosaicit.io.filetypes.data_type`)."""
+    return path.is_file() and data_type(path) is not None
 
 
 class Expanded(tuple[str | Path, ...]):
@@ -219,7 +86,7 @@ def expand(source: str | Path | Sequence[str | Path]) -> Expanded:
                 if not files:
                     raise InputError(
                         text,
-                        "a folder with no data files (.json, .jsonl, .parquet, .gz, .zst) and no state.json",
+                        f"a folder with no data files ({data_suffixes()}) and no state.json",
                     )
                 out.extend(files)
                 keys.update((str(f), f.relative_to(text).as_posix()) for f in files)

@@ -17,8 +17,8 @@ from typing import IO, Any, NamedTuple
 import orjson
 
 from mosaicit.errors import InputError
-from mosaicit.io.inputs import open_text, read_errors, split_suffix
 from mosaicit.io.outputs import open_output
+from mosaicit.io.streams import open_text, read_errors, split_suffix
 
 CHUNK = 1 << 16
 WHITESPACE = " \t\n\r"
@@ -58,7 +58,7 @@ def _too_large(path: str, limit: int, index: int, where: str) -> InputError:
 
 def iter_json(path: str | Path, max_record_mb: int = MAX_RECORD_MB) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, item)`` from a JSON array or a JSONL file (blank lines skipped); ``path`` may
-    be ``-`` (stdin) or end in ``.gz``/``.zst`` (see :func:`mosaicit.io.inputs.open_text`).
+    be ``-`` (stdin) or end in ``.gz``/``.zst`` (see :func:`mosaicit.io.streams.open_text`).
     A record (a line, an array item) over ``max_record_mb`` MiB of text is an error."""
     name = str(path)
     limit = max_record_mb * 2**20
@@ -270,4 +270,15 @@ def write_rows(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow]) ->
             n += 1
         if as_array:
             out.write(b"\n]\n" if n else b"]\n")
+    return n
+
+
+def write_lines(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow]) -> int:
+    """Write rows as JSONL to a new plain file at ``path`` (not atomically: a part file, in a
+    folder that is committed whole); returns how many."""
+    n = 0
+    with open(path, "wb") as lines:
+        for row in rows:
+            lines.write(row_line(row) + b"\n")
+            n += 1
     return n

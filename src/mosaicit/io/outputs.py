@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mosaicit.io.atomic import atomic_open
-from mosaicit.io.inputs import STDIN, require_zstandard, split_suffix
+from mosaicit.io.streams import STDIN, require_zstandard, split_suffix
 
 STDOUT = STDIN
 

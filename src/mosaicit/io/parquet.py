@@ -104,6 +104,20 @@ def write_parquet_to(
     return n
 
 
+def write_parquet_part(
+    path: str, rows: Iterable[dict[str, Any]], shape: str, id_type: Any
+) -> tuple[int, Any]:
+    """Write rows as one Parquet part file at ``path`` (not atomically: a folder of parts is committed
+    whole), its ``id`` column of ``id_type`` (the first batch's when None); returns the row count and
+    the ``id`` column's type, which the next parts take."""
+    with open(path, "wb") as out:
+        n = write_parquet_to(out, rows, shape, id_type=id_type)
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    return n, schema.field("id").type if "id" in schema.names else None
+
+
 def tables(
     rows: Iterable[dict[str, Any]], shape: str, batch_rows: int = BATCH_ROWS, id_type: Any = None
 ) -> Iterator[Any]:

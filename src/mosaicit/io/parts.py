@@ -31,11 +31,8 @@ from typing import Any, Protocol
 from mosaicit.errors import MosaicitError
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.dataset_info import ColumnSeen
-from mosaicit.io.jsonstream import row_line
-from mosaicit.io.parquet import require_pyarrow, write_parquet_to
+from mosaicit.io.filetypes import FileType
 
-#: The file types a part can be.
-PART_KINDS = ("jsonl", "parquet")
 #: The part that holds the conversations passed through unchanged (it sorts first).
 PASSTHROUGH = "part-0-passthrough"
 #: The part that holds the records passed through over the budget, written last (it sorts last).
@@ -76,13 +73,13 @@ class Part:
 
 @dataclass(frozen=True)
 class PartWriter:
-    """Writes part files of ``kind`` (``jsonl`` or ``parquet``) and output ``shape`` into
-    ``folder``; small to pickle, so it travels to fork workers and Ray tasks. ``id_type`` fixes the
-    Parquet ``id`` column's type for every part (that of the passthrough part, which the driver
-    writes first)."""
+    """Writes part files of ``kind`` (a file type with a ``write_part``: JSONL, Parquet) and
+    output ``shape`` into ``folder``; small to pickle, so it travels to fork workers and Ray tasks.
+    ``id_type`` fixes the Parquet ``id`` column's type for every part (that of the passthrough part,
+    which the driver writes first)."""
 
     folder: str
-    kind: str
+    kind: FileType
     shape: str
     id_type: Any = None
 
@@ -91,37 +88,21 @@ class PartWriter:
         return self.write(part_name(unit), rows)
 
     def write(self, name: str, rows: Iterable[Any]) -> Part:
-        """Write ``rows`` (encoded JSON rows or dicts for JSONL; dicts for Parquet) as ``name``;
-        no file when there is no row."""
-        path = os.path.join(self.folder, f"{name}.{self.kind}")
+        """Write ``rows`` (encoded JSON rows or dicts, as ``kind`` takes them) as ``name``; no file
+        when there is no row."""
+        assert self.kind.write_part is not None
+        path = os.path.join(self.folder, f"{name}.{self.kind.name}")
         seen = ColumnSeen()
         watched = iter(seen.watch(rows))
         first = next(watched, None)
         if first is None:
             return Part(name, 0, frozenset(), self.id_type)
-        watched = itertools.chain([first], watched)
         try:
-            if self.kind == "parquet":
-                with open(path, "wb") as out:
-                    n = write_parquet_to(out, watched, self.shape, id_type=self.id_type)  # type: ignore[arg-type]
-                return Part(name, n, frozenset(seen.present), _id_type(path))
-            n = 0
-            with open(path, "wb") as lines:
-                for row in watched:
-                    lines.write(row_line(row) + b"\n")
-                    n += 1
-            return Part(name, n, frozenset(seen.present))
+            chained = itertools.chain([first], watched)
+            n, id_type = self.kind.write_part(path, chained, self.shape, self.id_type)
         except OSError as exc:
             raise MosaicitError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
-def _id_type(path: str) -> Any:
-    """The Arrow type of the ``id`` column of the Parquet file at ``path`` (None if it has none)."""
-    require_pyarrow()
-    import pyarrow.parquet as pq
-
-    schema = pq.read_schema(path)
-    return schema.field("id").type if "id" in schema.names else None
+        return Part(name, n, frozenset(seen.present), id_type)
 
 
 def marker_path(folder: str | Path) -> Path:

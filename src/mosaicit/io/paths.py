@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mosaicit.errors import MosaicitError
-from mosaicit.io.inputs import STDIN as STREAM
+from mosaicit.io.streams import STDIN as STREAM
 
 #: The files of a saved dataset folder besides its ``*.arrow`` data.
 DATASET_FILES = frozenset({"state.json", "dataset_info.json", "dataset_dict.json"})

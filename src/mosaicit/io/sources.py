@@ -7,10 +7,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from mosaicit.errors import InputError, MosaicitError, ParamError
+from mosaicit.errors import InputError, ParamError
 from mosaicit.io.chats import EmptyConversation
+from mosaicit.io.filetypes import check_plain, input_type, output_type
 from mosaicit.io.formats import (
     INPUT_SHAPES,
     SHAPES,
@@ -21,13 +22,12 @@ from mosaicit.io.formats import (
     normalise,
 )
 from mosaicit.io.hf import iter_dataset, load_saved
-from mosaicit.io.inputs import STDIN, expand, given_name, split_suffix
-from mosaicit.io.jsonstream import MAX_RECORD_MB, EncodedRow, iter_json, write_rows
-from mosaicit.io.parquet import iter_parquet, write_parquet
+from mosaicit.io.inputs import expand, given_name
+from mosaicit.io.jsonstream import MAX_RECORD_MB, EncodedRow
+from mosaicit.io.streams import STDIN
 from mosaicit.io.wellformed import problem
 from mosaicit.types.records import Reject
 
-OUTPUT_SUFFIXES = (".json", ".jsonl", ".parquet")
 BAD_RECORD_POLICIES = ("error", "skip")
 #: Above this share of rejected records the input is taken to be in another shape than assumed.
 MAX_BAD_SHARE = 0.5
@@ -49,8 +49,9 @@ def is_paths(source: Any) -> bool:
 def iter_items(
     source: Any, split: str | None = None, max_record_mb: int = MAX_RECORD_MB
 ) -> Iterator[tuple[str, int, Any]]:
-    """Yield ``(file, row, item)`` from paths (JSON, JSONL, Parquet, .gz/.zst, ``-``, globs, folders
-    of shards, saved HF datasets: see :mod:`mosaicit.io.inputs`) or a Dataset; ``row`` counts
+    """Yield ``(file, row, item)`` from paths (JSON, JSONL, Parquet or another file type of
+    :mod:`mosaicit.io.filetypes`, .gz/.zst, ``-``, globs, folders of shards, saved HF datasets: see
+    :mod:`mosaicit.io.inputs`) or a Dataset; ``row`` counts
     the items of each file from 0; a JSON record over ``max_record_mb`` MiB is an error."""
     if not is_paths(source):
         for row, item in iter_dataset(source):
@@ -60,12 +61,10 @@ def iter_items(
         name = str(path)
         if name != STDIN and Path(name).is_dir():
             items = iter_dataset(load_saved(path, split))
-        elif split_suffix(name)[0] == ".parquet":
-            if name == STDIN or split_suffix(name)[1] or not Path(name).is_file() and Path(name).exists():
-                raise InputError(name, "Parquet is read from a plain .parquet file, not compressed or piped")
-            items = iter_parquet(path)
         else:
-            items = iter_json(path, max_record_mb)
+            kind = input_type(name)
+            check_plain(kind, name, name == STDIN or not Path(name).is_file() and Path(name).exists())
+            items = kind.read(path, max_record_mb)
         for row, item in items:
             yield name, row, item
 
@@ -207,20 +206,6 @@ def _id(item: Any, cols: Columns) -> Any:
     return item.get(cols.id) if isinstance(item, dict) else None
 
 
-def output_kind(path: str | Path) -> str:
-    """The file type an output path asks for: ``json``, ``jsonl`` or ``parquet``; ``-`` (stdout)
-    is JSONL, and ``.gz``/``.zst`` may follow ``.json``/``.jsonl``."""
-    if str(path) == STDIN:
-        return "jsonl"
-    suffix, compression = split_suffix(path)
-    if suffix not in OUTPUT_SUFFIXES or (compression and suffix == ".parquet"):
-        raise MosaicitError(
-            f"{path}: the output must end in .json, .jsonl or .parquet (.json and .jsonl may add "
-            ".gz or .zst), or be - for stdout"
-        )
-    return suffix[1:]
-
-
 def check_output_format(shape: str) -> str:
     """``shape`` if it is a writable shape, else a clear error."""
     if shape not in SHAPES:
@@ -229,8 +214,7 @@ def check_output_format(shape: str) -> str:
 
 
 def write_dataset(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow], shape: str) -> int:
-    """Write rows atomically as a JSON array, JSONL or Parquet, chosen by the extension of ``path``
-    (rows already encoded as JSON only for the first two)."""
-    if output_kind(path) == "parquet":
-        return write_parquet(path, cast(Iterable[dict[str, Any]], rows), shape)
-    return write_rows(path, rows)
+    """Write rows atomically in the file type that the extension of ``path`` names
+    (:func:`mosaicit.io.filetypes.output_type`: a JSON array, JSONL, Parquet...; rows already
+    encoded as JSON only where the type takes them)."""
+    return output_type(path).write(path, rows, shape)

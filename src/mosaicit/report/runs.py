@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.errors import InputError, MosaicitError
+from mosaicit.io.filetypes import output_type
 from mosaicit.io.schema import decode_mosaic
-from mosaicit.io.sources import iter_items, output_kind
+from mosaicit.io.sources import iter_items
 from mosaicit.run.spec import side_paths
 
 #: Rejected records shown per reason.
@@ -167,7 +168,7 @@ def load_run(
 ) -> RunData:
     """Read a run from its output (JSONL, JSON or Parquet, as mosaicit writes them) and side files."""
     out = Path(output)
-    output_kind(out)
+    output_type(out)
     default_summary, default_rejects = side_paths(out)
     spath = Path(summary_path or default_summary)
     try:

@@ -21,11 +21,11 @@ from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
 from mosaicit.io import dataset_info
 from mosaicit.io.atomic import atomic_folder, atomic_open
 from mosaicit.io.commit import committed_together
+from mosaicit.io.filetypes import part_type
 from mosaicit.io.formats import Conversation, to_row
 from mosaicit.io.jsonstream import encode_row
-from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter, write_marker
-from mosaicit.io.sources import ReadStats, output_kind, source_name
+from mosaicit.io.sources import ReadStats, source_name
 from mosaicit.progress import Progress
 from mosaicit.render.templates import ChatTemplate
 from mosaicit.run import steps
@@ -172,7 +172,7 @@ def _augment(
     bars.plan("passthrough", len(routed.passthrough))
     bars.plan("counting tokens", routed.record_count)
     bars.plan("composing", routed.record_count * config.epochs)
-    as_dicts = sink is not None or (out.output_parts or output_kind(out.path or STDOUT)) == "parquet"
+    as_dicts = sink is not None or out.file_type is None or not out.file_type.json_rows
 
     def finish(sample: Sample) -> Any:  # runs in the worker processes too
         row = to_row(sample_conversation(sample), shape, out.with_meta)
@@ -250,7 +250,7 @@ def _write_parts(
     assert out.path is not None and out.output_parts is not None
     with atomic_folder(out.path) as folder:
         # absolute: a Ray task writes from its own working directory
-        writer = PartWriter(os.path.abspath(folder), out.output_parts, out.output_format)
+        writer = PartWriter(os.path.abspath(folder), part_type(out.output_parts), out.output_format)
         parts = []
         if passthrough is not None:
             parts.append(writer.write(PASSTHROUGH, passthrough))

@@ -15,12 +15,13 @@ from typing import Any
 from mosaicit.budget.tokens import tokenizer_files
 from mosaicit.errors import ParamError
 from mosaicit.io import dataset_info
+from mosaicit.io.filetypes import FileType, output_type, part_type, part_types
 from mosaicit.io.formats import Columns
 from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.outputs import STDOUT
-from mosaicit.io.parts import PART_KINDS, check_part_folder
+from mosaicit.io.parts import check_part_folder
 from mosaicit.io.paths import check_distinct
-from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options, output_kind
+from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options
 from mosaicit.plan.config import MosaicConfig, check_count
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import TEMPLATES
@@ -55,8 +56,8 @@ class OutputOptions:
 
     ``summary`` and ``rejects`` default to files beside the output (none for stdout);
     ``dataset_info`` is the LLaMA-Factory dataset_info.json to add an entry to, if any.
-    ``output_parts`` (``jsonl`` or ``parquet``) makes ``path`` a folder of part files, one per
-    compose unit, each written where its unit is composed (:mod:`mosaicit.io.parts`).
+    ``output_parts`` (a file type's name: ``jsonl``, ``parquet``) makes ``path`` a folder of part
+    files, one per compose unit, each written where its unit is composed (:mod:`mosaicit.io.parts`).
     """
 
     path: str | Path | None = None
@@ -71,8 +72,7 @@ class OutputOptions:
     def __post_init__(self) -> None:
         check_output_format(self.output_format)
         if self.output_parts is not None:
-            if self.output_parts not in PART_KINDS:
-                raise ParamError("output_parts", f"must be jsonl or parquet, got {self.output_parts!r}")
+            part_type(self.output_parts)
             if self.path is None or str(self.path) == STDOUT:
                 raise ParamError("output_parts", "needs an output folder, not - (stdout)")
             if Path(self.path).name in ("", ".."):
@@ -82,9 +82,17 @@ class OutputOptions:
         if self.path is None:
             return
         if str(self.path).endswith(("/", os.sep)) or os.path.isdir(self.path):
-            hint = "add --output-parts jsonl or parquet to write part files in it"
+            hint = f"add --output-parts {' or '.join(part_types())} to write part files in it"
             raise ParamError("output", f": {self.path} is a folder; {hint}")
-        output_kind(self.path)
+        output_type(self.path)
+
+    @property
+    def file_type(self) -> FileType | None:
+        """The file type written: that of the part files, else the output's by its name (None when
+        nothing is written)."""
+        if self.output_parts is not None:
+            return part_type(self.output_parts)
+        return None if self.path is None else output_type(self.path)
 
     def check_targets(self) -> None:
         """A clear error, before anything is read, when no dataset_info.json entry can be written

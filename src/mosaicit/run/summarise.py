@@ -8,7 +8,7 @@ from typing import Any
 from mosaicit.histogram import token_stats
 from mosaicit.io.chats import REPAIRS
 from mosaicit.io.parts import Part
-from mosaicit.io.sources import ReadStats, output_kind, source_name
+from mosaicit.io.sources import ReadStats, source_name
 from mosaicit.run.groups import Run
 from mosaicit.run.passthrough import Outcome
 from mosaicit.run.routing import Routed
@@ -93,9 +93,7 @@ def summarise(
         formats=FormatsSummary(
             input=stats.shape,
             output=spec.outputs.output_format,
-            file=None
-            if spec.outputs.path is None
-            else spec.outputs.output_parts or output_kind(spec.outputs.path),
+            file=None if (kind := spec.outputs.file_type) is None else kind.name,
             conversations=spec.inputs.conversations,
             system_policy=spec.inputs.system_policy,
         ),

@@ -2,7 +2,7 @@
 
 - **Reading.** Ray Data's ``read_binary_files`` fetches each input file (local paths, ``s3://``,
   ``gs://``, ``hf://``: any filesystem pyarrow reaches) and a Ray task parses it with mosaicit's
-  own readers (:func:`mosaicit.io.jsonstream.iter_json`, :func:`mosaicit.io.parquet.iter_parquet`)
+  own readers (each file type's, :mod:`mosaicit.io.filetypes`)
   into rows of a few thousand items, so the items are exactly those a local run reads (Ray
   Data's typed JSON/Parquet readers would fill missing keys and coerce types). The items then
   pass, in file order and one row at a time, through the same shape detection, repairs and
@@ -47,9 +47,11 @@ from mosaicit.budget.cache import CountCache
 from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
 from mosaicit.exits import RUNNING, Stopped, take_signals_back
 from mosaicit.extras import require
-from mosaicit.io.inputs import DATA_SUFFIXES, STDIN, expand, split_suffix
+from mosaicit.io.filetypes import check_plain, data_suffixes, data_type, input_type
+from mosaicit.io.inputs import expand
 from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.sources import is_paths
+from mosaicit.io.streams import STDIN, split_suffix
 from mosaicit.plan.compose import Tally
 from mosaicit.run.counting import COUNT_BATCH, at_least, far_over
 from mosaicit.run.executors.base import Executor, Listed
@@ -268,13 +270,11 @@ def _remote_files(uri: str) -> tuple[Any, list[tuple[str, str, str]]]:
     files = []
     for entry in sorted(found, key=lambda e: e.path):
         below = entry.path[len(root) :].lstrip("/")
-        data, compression = split_suffix(below)
         hidden = any(part.startswith(".") for part in below.split("/"))
-        if entry.type == pafs.FileType.File and data in DATA_SUFFIXES and not hidden:
-            if not (compression and data == ".parquet"):
-                files.append((entry.path, f"{uri.rstrip('/')}/{below}", below))
+        if entry.type == pafs.FileType.File and data_type(below) is not None and not hidden:
+            files.append((entry.path, f"{uri.rstrip('/')}/{below}", below))
     if not files:
-        raise InputError(uri, "a folder with no data files (.json, .jsonl, .parquet, .gz, .zst)")
+        raise InputError(uri, f"a folder with no data files ({data_suffixes()})")
     return fs, files
 
 
@@ -345,17 +345,17 @@ def parse_file(
     of up to :data:`ITEMS_PER_ROW` items each (pickled; ``last`` marks the file's last row), or one
     row holding the reader's error (``reason``, ``record``). Unless the bytes are ``as_stored``,
     a ``.gz``/``.zst`` file that does not start as one was decompressed by Ray Data already."""
-    from mosaicit.io.jsonstream import iter_json
-    from mosaicit.io.parquet import iter_parquet
-
     path = row["path"]
     data, compression = split_suffix(path)
+    kind = input_type(path)
 
     def out(items: bytes = b"", last: bool = True, reason: str = "", record: int = -1) -> dict[str, Any]:
         return {"path": path, "items": items, "last": last, "reason": reason, "record": record}
 
-    if data == ".parquet" and compression:
-        return [out(reason="Parquet is read from a plain .parquet file, not compressed or piped")]
+    try:
+        check_plain(kind, path)
+    except InputError as exc:
+        return [out(reason=exc.reason)]
     if compression and not as_stored and not row["bytes"].startswith(MAGIC[compression]):
         compression = ""
     with tempfile.TemporaryDirectory(prefix="mosaicit-ray-") as folder:
@@ -363,7 +363,7 @@ def parse_file(
         with open(local, "wb") as handle:
             handle.write(row["bytes"])
         try:
-            reader = iter_parquet(local) if data == ".parquet" else iter_json(local, max_record_mb)
+            reader = kind.read(local, max_record_mb)
             chunks, chunk = [], []
             for _, item in reader:
                 chunk.append(item)
