@@ -11,7 +11,8 @@ from conftest import ALPACA_EVAL
 from formats_helpers import messy_sharegpt, read_rows, run_cli
 from mosaicit.errors import InputError
 from mosaicit.io.chats import MERGE_JOINER, is_continuation, repair_turns
-from mosaicit.io.formats import Columns, normalise
+from mosaicit.io.formats import Columns
+from mosaicit.io.shapes import normalise
 
 U, A, S = "user", "assistant", "system"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mosaicit.budget.tokens import load_counter
 from mosaicit.errors import MosaicitError
-from mosaicit.io.formats import to_row
+from mosaicit.io.shapes import to_row
 from mosaicit.io.sources import ReadStats, read_conversations
 from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.tables.loader import load_tables

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from conftest import ALPACA_EVAL, SHAREGPT
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io import jsonstream
-from mosaicit.io.formats import Columns, detect, normalise, to_row
+from mosaicit.io.formats import Columns
+from mosaicit.io.shapes import detect, normalise, to_row
 from mosaicit.io.sources import ReadStats, read_conversations
 
 DETECT = [

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ALPACA_EVAL, SHAREGPT
 from formats_helpers import read_rows, row_messages
-from mosaicit.io.formats import SHAPES
+from mosaicit.io.shapes import SHAPES
 from mosaicit.io.sources import read_conversations
 from mosaicit.run.api import FormatOptions, convert_dataset
 

@@ -7,8 +7,7 @@ import pytest
 
 from formats_helpers import raw_rows, read_rows, write_mixed
 from mosaicit import MosaicConfig
-from mosaicit.io.formats import SHAPES
-from mosaicit.io.schema import COLUMNS
+from mosaicit.io.shapes import SHAPES, columns
 from mosaicit.run.api import FormatOptions, augment_dataset
 
 datasets = pytest.importorskip("datasets")
@@ -53,10 +52,8 @@ def test_every_shape_and_file_type_loads_across_many_blocks(tmp_path, mixed, sha
         summary = augment_dataset(mixed, out, MosaicConfig(epochs=1), formats, use_cache=False)
         ds = _load(out) if ext == "parquet" else _load(out, chunksize=SMALL_BLOCKS)
         assert ds.num_rows == summary["samples_written"] == len(raw_rows(out))
-        assert list(ds.features) == [*COLUMNS[shape], "mosaic"]
-        assert all(list(row) == [*COLUMNS[shape], "mosaic"] for row in raw_rows(out)), (
-            "same columns, same order"
-        )
+        assert list(ds.features) == list(columns(shape))
+        assert all(list(row) == list(columns(shape)) for row in raw_rows(out)), "same columns, same order"
         assert ds.features["mosaic"] == datasets.Value("string")
     jsonl, parquet = read_rows(tmp_path / "o.jsonl"), read_rows(tmp_path / "o.parquet")
     assert jsonl == parquet, "the same rows and types in JSONL and Parquet"

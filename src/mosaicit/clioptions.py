@@ -14,8 +14,9 @@ import click
 
 from mosaicit.clihelp import names
 from mosaicit.io.filetypes import part_types
-from mosaicit.io.formats import INPUT_SHAPES, SHAPES, Columns
+from mosaicit.io.formats import Columns
 from mosaicit.io.jsonstream import MAX_RECORD_MB
+from mosaicit.io.shapes import input_formats, shape_names
 from mosaicit.io.sources import MAX_BAD_SHARE
 from mosaicit.plan.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.plan.strategies import STRATEGY_NAMES
@@ -217,7 +218,7 @@ KEYS = [
 read_options = block(
     click.option(
         "--input-format",
-        type=click.Choice(INPUT_SHAPES),
+        type=click.Choice(input_formats()),
         default="auto",
         show_default=True,
         help="The input's shape; auto detects it from the first record.",
@@ -268,7 +269,7 @@ read_options = block(
 write_options = block(
     click.option(
         "--output-format",
-        type=click.Choice(SHAPES),
+        type=click.Choice(shape_names()),
         default="alpaca",
         show_default=True,
         help="The output's shape; the file type follows OUTPUT's extension (.json, .jsonl, .parquet).",

@@ -3,7 +3,9 @@
 LLaMA-Factory reads two formattings: ``alpaca`` (columns prompt/query/response, optional
 system and history) and ``sharegpt`` (a message-list column, with ``tags`` naming the role
 and content keys and the role values), which also covers OpenAI-style ``messages``. It has no
-prompt/completion formatting. ``file_name`` is relative to the folder of dataset_info.json.
+prompt/completion formatting. Each record shape declares its entry
+(:attr:`mosaicit.io.shapes.RecordShape.dataset_info`). ``file_name`` is relative to the folder of
+dataset_info.json.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from mosaicit.errors import MosaicitError
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.jsonstream import EncodedRow
+from mosaicit.io.shapes import llama_factory_names, shape_of
 
 
 class ColumnSeen:
@@ -35,35 +38,13 @@ class ColumnSeen:
 
 
 def entry(file_name: str, shape: str, present: Iterable[str] = ()) -> dict[str, Any]:
-    """The dataset_info.json entry for a file of ``shape`` (``present``: optional columns used)."""
-    present = set(present)
-    optional = {key: key for key in ("system", "history") if key in present}
-    if shape == "alpaca":
-        columns = {"prompt": "instruction", "query": "input", "response": "output"}
-        return {"file_name": file_name, "formatting": "alpaca", "columns": {**columns, **optional}}
-    if shape == "sharegpt":
-        return {
-            "file_name": file_name,
-            "formatting": "sharegpt",
-            "columns": {"messages": "conversations", **({"system": "system"} if "system" in present else {})},
-            "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"},
-        }
-    if shape == "messages":
-        return {
-            "file_name": file_name,
-            "formatting": "sharegpt",
-            "columns": {"messages": "messages"},
-            "tags": {
-                "role_tag": "role",
-                "content_tag": "content",
-                "user_tag": "user",
-                "assistant_tag": "assistant",
-                "system_tag": "system",
-            },
-        }
-    raise MosaicitError(
-        f"--emit-dataset-info: LLaMA-Factory has no {shape} formatting; write alpaca, sharegpt or messages"
-    )
+    """The dataset_info.json entry for a file of ``shape`` (``present``: optional columns used), as
+    the shape declares it (:attr:`mosaicit.io.shapes.RecordShape.dataset_info`)."""
+    info = shape_of(shape).dataset_info
+    if info is None:
+        readable = ", ".join(llama_factory_names()[:-1]) + f" or {llama_factory_names()[-1]}"
+        raise MosaicitError(f"--emit-dataset-info: LLaMA-Factory has no {shape} formatting; write {readable}")
+    return {"file_name": file_name, **info(set(present))}
 
 
 def default_path(output: str | Path) -> Path:

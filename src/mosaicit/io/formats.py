@@ -1,7 +1,9 @@
-"""Dataset shapes: detect Alpaca, ShareGPT, OpenAI messages and prompt/completion, normalise, write back.
+"""The conversation that every record shape reads into and writes from, and what the shapes share.
 
 Every input item becomes a :class:`Conversation` (an optional system prompt and one or more
-user/assistant exchanges); every output row is built from one. Texts are kept exactly as read:
+user/assistant exchanges); every output row is built from one. Each record shape (Alpaca,
+ShareGPT, OpenAI messages, prompt/completion: :mod:`mosaicit.io.shapes`) reads its items with the
+helpers here (a text field, a message list, the order of roles). Texts are kept exactly as read:
 nothing is stripped here (the records that get mosaicked are stripped when they are made).
 """
 
@@ -12,21 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mosaicit.errors import InputError, MosaicitError
-from mosaicit.io.chats import (
-    ASSISTANT,
-    OWN_NAMES,
-    ROLE_NAMES,
-    SYSTEM,
-    TOOL_ROLES,
-    USER,
-    EmptyConversation,
-    repair_turns,
-)
-from mosaicit.io.schema import conform, decode_mosaic
-
-SHAPES = ("alpaca", "sharegpt", "messages", "prompt-completion")
-INPUT_SHAPES = ("auto", *SHAPES)
+from mosaicit.errors import InputError
+from mosaicit.io.chats import ASSISTANT, ROLE_NAMES, SYSTEM, TOOL_ROLES, USER, EmptyConversation
+from mosaicit.io.schema import decode_mosaic
 
 
 @dataclass(frozen=True)
@@ -85,34 +75,20 @@ class Conversation:
         return out
 
 
-# ----------------------------------------------------------------------------- detection
+# ----------------------------------------------------------------------------- reading
 
 
-def _message_list(item: Mapping[str, Any], cols: Columns) -> tuple[str, list[Any]] | None:
-    keys = [cols.messages] if cols.messages else ["conversations", "messages"]
+#: The keys where a message list is looked for, unless ``--messages-key`` names one.
+MESSAGE_LIST_KEYS = ("conversations", "messages")
+
+
+def message_list(item: Mapping[str, Any], cols: Columns) -> tuple[str, list[Any]] | None:
+    """``(key, messages)`` of the item's message list, if it has one."""
+    keys = [cols.messages] if cols.messages else MESSAGE_LIST_KEYS
     for key in keys:
         value = item.get(key)
         if isinstance(value, list):
             return key, value
-    return None
-
-
-def detect(item: Any, cols: Columns) -> str | None:
-    """The shape of one item, or None when it is in no known shape."""
-    if not isinstance(item, Mapping):
-        return None
-    found = _message_list(item, cols)
-    if found is not None:
-        first = next((m for m in found[1] if isinstance(m, Mapping)), {})
-        if cols.role:
-            return "messages" if cols.role == "role" else "sharegpt"
-        return "sharegpt" if "from" in first else "messages"
-    if cols.prompt in item and cols.completion in item:
-        return "prompt-completion"
-    if cols.instruction in item or cols.output in item:  # a missing half is reported as such
-        return "alpaca"
-    if cols.prompt in item or cols.completion in item:
-        return "prompt-completion"
     return None
 
 
@@ -124,19 +100,9 @@ def describe(item: Any) -> str:
     return f"a {type(item).__name__}"
 
 
-def no_shape_message(item: Any) -> str:
-    """The error text for an item in no known shape."""
-    return (
-        f"no known dataset shape in {describe(item)}: expected Alpaca (instruction/output), "
-        "ShareGPT (conversations of from/value), OpenAI messages (role/content) or prompt/completion; "
-        "use --input-format and the --*-key options to say which keys hold what"
-    )
-
-
-# ----------------------------------------------------------------------------- normalising
-
-
-def _text(value: Any, what: str, path: str, index: int, required: bool = True) -> str:
+def text(value: Any, what: str, path: str, index: int, required: bool = True) -> str:
+    """A field's text: ``""`` for a missing optional one; an InputError naming ``what`` for a
+    missing required one or a value that is not a string."""
     if value is None:
         if required:
             raise InputError(path, f"missing {what}", index)
@@ -159,7 +125,7 @@ def role_of(name: Any, path: str, index: int, position: int) -> str:
     return role
 
 
-def _pairs(
+def pair_turns(
     messages: list[tuple[str, str]], path: str, index: int, system: str = ""
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Check role order (optional system, then user/assistant alternating) and pair the turns."""
@@ -184,12 +150,27 @@ def _pairs(
     return system, turns
 
 
-def _message_texts(
-    raw: list[Any], cols: Columns, shape: str, path: str, index: int, repairs: Counter[str] | None = None
+@dataclass(frozen=True)
+class MessageKeys:
+    """How a message list names things: its ``role`` and ``content`` keys (unless ``--role-key``
+    and ``--content-key`` say), and its ``own`` role names (any other is an alias, a repair)."""
+
+    role: str
+    content: str
+    own: frozenset[str]
+
+
+def message_texts(
+    raw: list[Any],
+    cols: Columns,
+    keys: MessageKeys,
+    path: str,
+    index: int,
+    repairs: Counter[str] | None = None,
 ) -> list[tuple[str, str]]:
-    role_key = cols.role or ("from" if shape == "sharegpt" else "role")
-    content_key = cols.content or ("value" if shape == "sharegpt" else "content")
-    own = OWN_NAMES.get(shape, OWN_NAMES["messages"])
+    """``(role, content)`` of each message of a message list; role aliases counted in ``repairs``."""
+    role_key = cols.role or keys.role
+    content_key = cols.content or keys.content
     aliased = False
     out = []
     for position, message in enumerate(raw, 1):
@@ -198,15 +179,16 @@ def _message_texts(
         if role_key not in message:
             raise InputError(path, f"message {position}: no {role_key!r} key ({describe(message)})", index)
         role = role_of(message[role_key], path, index, position)
-        aliased = aliased or message[role_key].strip().lower() not in own
-        content = _text(message.get(content_key), f"message {position} {content_key!r}", path, index)
+        aliased = aliased or message[role_key].strip().lower() not in keys.own
+        content = text(message.get(content_key), f"message {position} {content_key!r}", path, index)
         out.append((role, content))
     if aliased and repairs is not None:
         repairs["role_aliases"] += 1
     return out
 
 
-def _kept(item: Mapping[str, Any], cols: Columns) -> dict[str, Any]:
+def kept(item: Mapping[str, Any], cols: Columns) -> dict[str, Any]:
+    """The kept keys of an item (``id``, ``count``, ``mosaic``), for :attr:`Conversation.meta`."""
     meta = {}
     if item.get(cols.id) is not None:
         meta["id"] = item[cols.id]
@@ -217,107 +199,6 @@ def _kept(item: Mapping[str, Any], cols: Columns) -> dict[str, Any]:
         if value is not None:
             meta[key] = value
     return meta
-
-
-def _alpaca(item: Mapping[str, Any], cols: Columns, path: str, index: int) -> Conversation:
-    instruction = _text(item.get(cols.instruction), f"field {cols.instruction!r}", path, index)
-    output = _text(item.get(cols.output), f"field {cols.output!r}", path, index)
-    context = _text(item.get(cols.input), f"field {cols.input!r}", path, index, required=False)
-    system = _text(item.get(cols.system), f"field {cols.system!r}", path, index, required=False)
-    history = item.get(cols.history) or []
-    if not isinstance(history, list):
-        raise InputError(path, f"field {cols.history!r} must be a list of [instruction, output] pairs", index)
-    turns = []
-    for position, pair in enumerate(history, 1):
-        if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
-            raise InputError(
-                path, f"{cols.history!r} item {position} is not an [instruction, output] pair", index
-            )
-        turns.append((pair[0], pair[1]))
-    turns.append((instruction, output))
-    return Conversation(index, tuple(turns), system, context, _kept(item, cols))
-
-
-def _chat(
-    item: Mapping[str, Any], cols: Columns, shape: str, path: str, index: int, repairs: Counter[str] | None
-) -> Conversation:
-    found = _message_list(item, cols)
-    if found is None:
-        key = cols.messages or "conversations"
-        raise InputError(path, f"missing list field {key!r}", index)
-    system = _text(item.get(cols.system), f"field {cols.system!r}", path, index, required=False)
-    found_repairs: Counter[str] | None = Counter() if repairs is not None else None
-    messages = _message_texts(found[1], cols, shape, path, index, found_repairs)
-    if found_repairs is not None:
-        messages = repair_turns(messages, found_repairs)
-    system, turns = _pairs(messages, path, index, system)
-    if repairs is not None and found_repairs:
-        repairs.update(found_repairs)  # counted only for conversations that are kept
-    return Conversation(index, turns, system, "", _kept(item, cols))
-
-
-def _side(value: Any, what: str, role: str, cols: Columns, path: str, index: int) -> list[tuple[str, str]]:
-    if isinstance(value, str):
-        return [(role, value)]
-    if isinstance(value, list):
-        return _message_texts(value, cols, "messages", path, index)
-    raise InputError(path, f"field {what!r} must be a string or a list of messages", index)
-
-
-def _prompt_completion(item: Mapping[str, Any], cols: Columns, path: str, index: int) -> Conversation:
-    prompt = _side(item.get(cols.prompt), cols.prompt, USER, cols, path, index)
-    completion = _side(item.get(cols.completion), cols.completion, ASSISTANT, cols, path, index)
-    system = _text(item.get(cols.system), f"field {cols.system!r}", path, index, required=False)
-    system, turns = _pairs(prompt + completion, path, index, system)
-    return Conversation(index, turns, system, "", _kept(item, cols))
-
-
-def normalise(
-    item: Any, shape: str, cols: Columns, path: str, index: int, repairs: Counter[str] | None = None
-) -> Conversation:
-    """Read one item of a known ``shape`` into a :class:`Conversation`; raise InputError if malformed.
-
-    With a ``repairs`` counter, ShareGPT and messages lists are repaired first and each repair
-    is counted there (:mod:`mosaicit.io.chats`); without one, they must be well formed."""
-    if not isinstance(item, Mapping):
-        raise InputError(path, f"expected an object, got {describe(item)}", index)
-    if shape == "alpaca":
-        return _alpaca(item, cols, path, index)
-    if shape in ("sharegpt", "messages"):
-        return _chat(item, cols, shape, path, index, repairs)
-    if shape == "prompt-completion":
-        return _prompt_completion(item, cols, path, index)
-    raise MosaicitError(f"unknown input format {shape!r} (one of {', '.join(INPUT_SHAPES)})")
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def to_row(conv: Conversation, shape: str, with_meta: bool = True) -> dict[str, Any]:
-    """The output row of one conversation in ``shape``, with every column of the shape
-    (:func:`mosaicit.io.schema.conform`); ``mosaic`` follows unless ``with_meta`` is off."""
-    meta = dict(conv.meta)
-    row: dict[str, Any] = {"id": meta.get("id"), "system": conv.system}
-    if shape == "alpaca":
-        *history, (instruction, output) = conv.turns
-        row.update(instruction=instruction, input=conv.input, output=output, count=meta.get("count"))
-        if history:
-            row["history"] = [list(pair) for pair in history]
-    elif shape == "sharegpt":
-        row["conversations"] = [
-            {"from": "human" if m["role"] == USER else "gpt", "value": m["content"]}
-            for m in conv.messages()
-            if m["role"] != SYSTEM
-        ]
-    elif shape == "messages":
-        row["messages"] = conv.messages()
-    elif shape == "prompt-completion":
-        messages = conv.messages()
-        row["prompt"], row["completion"] = messages[:-1], messages[-1:]
-    else:
-        raise MosaicitError(f"unknown output format {shape!r} (one of {', '.join(SHAPES)})")
-    row["mosaic"] = meta.get("mosaic")
-    return conform(row, shape, with_meta)
 
 
 def with_meta(conv: Conversation, **meta: Any) -> Conversation:

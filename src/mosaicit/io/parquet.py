@@ -9,7 +9,8 @@ from typing import IO, Any
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.extras import require
 from mosaicit.io.atomic import atomic_open
-from mosaicit.io.schema import META, columns
+from mosaicit.io.schema import META
+from mosaicit.io.shapes import columns
 
 BATCH_ROWS = 1024
 #: The range of a Parquet (64-bit) integer column.
@@ -42,8 +43,9 @@ def iter_parquet(path: str | Path, batch_rows: int = BATCH_ROWS) -> Iterator[tup
 
 
 def shape_schema(shape: str, id_type: Any = None, with_meta: bool = True) -> Any:
-    """The Parquet schema of an output shape (:data:`mosaicit.io.schema.COLUMNS`): every column
-    nullable, ``mosaic`` as JSON text, ``id`` of ``id_type`` (text when not known)."""
+    """The Parquet schema of an output shape (:func:`mosaicit.io.shapes.columns`): every column
+    nullable, ``mosaic`` as JSON text, ``id`` of ``id_type`` (text when not known), a column of a
+    shape that is not one of mosaicit's as text."""
     pa = require_pyarrow()
     message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     types: dict[str, Any] = {
@@ -60,7 +62,7 @@ def shape_schema(shape: str, id_type: Any = None, with_meta: bool = True) -> Any
         "completion": message,
         META: pa.string(),
     }
-    return pa.schema([(name, types[name]) for name in columns(shape, with_meta)])
+    return pa.schema([(name, types.get(name, pa.string())) for name in columns(shape, with_meta)])
 
 
 def write_parquet(

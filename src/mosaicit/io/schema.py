@@ -5,7 +5,8 @@ reads JSONL in 10 MB blocks and casts every later block to the first block's typ
 writers fix it in the first batch) read a file only when every column has the same type in
 every row and the first rows show that type. So, in every file type:
 
-- every row has every column of its shape (:data:`COLUMNS`), null where it has no value;
+- every row has every column of its shape (:attr:`mosaicit.io.shapes.RecordShape.columns`), null
+  where it has no value;
 - ``system`` is a string, ``""`` when there is no system prompt (``""`` is what LLaMA-Factory
   uses for a missing system column too);
 - ``mosaic``, the provenance, is a JSON string (:func:`encode_mosaic`): its fields vary with
@@ -24,21 +25,10 @@ from typing import Any
 
 from mosaicit.io.jsonstream import dumps_line
 
+#: The provenance column, which follows a shape's own columns unless left out.
 META = "mosaic"
-#: The columns of each output shape, in order (``mosaic`` follows unless left out).
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "alpaca": ("id", "instruction", "input", "output", "system", "history", "count"),
-    "sharegpt": ("id", "system", "conversations"),
-    "messages": ("id", "messages"),
-    "prompt-completion": ("id", "prompt", "completion"),
-}
 #: Columns written as ``""`` rather than null when empty.
 EMPTY_STRING = ("system",)
-
-
-def columns(shape: str, with_meta: bool = True) -> tuple[str, ...]:
-    """The columns of a row of ``shape``, in order."""
-    return COLUMNS[shape] + ((META,) if with_meta else ())
 
 
 def encode_mosaic(value: Any) -> str | None:
@@ -60,10 +50,10 @@ def decode_mosaic(value: Any) -> Any:
     return value
 
 
-def conform(row: dict[str, Any], shape: str, with_meta: bool = True) -> dict[str, Any]:
-    """``row`` with exactly the columns of ``shape`` in order: missing ones null (``system`` ``""``),
-    ``mosaic`` as a JSON string."""
-    out = {name: row.get(name) for name in columns(shape, with_meta)}
+def conform(row: dict[str, Any], columns: tuple[str, ...], with_meta: bool = True) -> dict[str, Any]:
+    """``row`` with exactly ``columns`` (a shape's) in order, then ``mosaic`` as a JSON string unless
+    not ``with_meta``: missing ones null (``system`` ``""``)."""
+    out = {name: row.get(name) for name in columns + ((META,) if with_meta else ())}
     for name in EMPTY_STRING:
         if name in out and out[name] is None:
             out[name] = ""

@@ -12,18 +12,11 @@ from typing import Any
 from mosaicit.errors import InputError, ParamError
 from mosaicit.io.chats import EmptyConversation
 from mosaicit.io.filetypes import check_plain, input_type, output_type
-from mosaicit.io.formats import (
-    INPUT_SHAPES,
-    SHAPES,
-    Columns,
-    Conversation,
-    detect,
-    no_shape_message,
-    normalise,
-)
+from mosaicit.io.formats import Columns, Conversation
 from mosaicit.io.hf import iter_dataset, load_saved
 from mosaicit.io.inputs import expand, given_name
 from mosaicit.io.jsonstream import MAX_RECORD_MB, EncodedRow
+from mosaicit.io.shapes import detect, input_formats, no_shape_message, normalise, shape_names
 from mosaicit.io.streams import STDIN
 from mosaicit.io.wellformed import problem
 from mosaicit.types.records import Reject
@@ -108,8 +101,8 @@ def check_read_options(
     input_format: str, on_bad: str, max_bad_share: float, max_record_mb: int = MAX_RECORD_MB
 ) -> None:
     """A clear error naming the parameter for an unknown shape or policy, or a share out of range."""
-    if input_format not in INPUT_SHAPES:
-        raise ParamError("input_format", f"must be one of {', '.join(INPUT_SHAPES)}, got {input_format!r}")
+    if input_format not in input_formats():
+        raise ParamError("input_format", f"must be one of {', '.join(input_formats())}, got {input_format!r}")
     if on_bad not in BAD_RECORD_POLICIES:
         raise ParamError("on_bad", f"must be one of {', '.join(BAD_RECORD_POLICIES)}, got {on_bad!r}")
     if not 0 <= max_bad_share <= 1:
@@ -208,8 +201,8 @@ def _id(item: Any, cols: Columns) -> Any:
 
 def check_output_format(shape: str) -> str:
     """``shape`` if it is a writable shape, else a clear error."""
-    if shape not in SHAPES:
-        raise ParamError("output_format", f"must be one of {', '.join(SHAPES)}, got {shape!r}")
+    if shape not in shape_names():
+        raise ParamError("output_format", f"must be one of {', '.join(shape_names())}, got {shape!r}")
     return shape
 
 

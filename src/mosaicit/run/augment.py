@@ -22,9 +22,10 @@ from mosaicit.io import dataset_info
 from mosaicit.io.atomic import atomic_folder, atomic_open
 from mosaicit.io.commit import committed_together
 from mosaicit.io.filetypes import part_type
-from mosaicit.io.formats import Conversation, to_row
+from mosaicit.io.formats import Conversation
 from mosaicit.io.jsonstream import encode_row
 from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter, write_marker
+from mosaicit.io.shapes import to_row
 from mosaicit.io.sources import ReadStats, source_name
 from mosaicit.progress import Progress
 from mosaicit.render.templates import ChatTemplate

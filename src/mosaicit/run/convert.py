@@ -10,7 +10,7 @@ from mosaicit.errors import InputError, ParamError
 from mosaicit.io import dataset_info
 from mosaicit.io.chats import REPAIRS
 from mosaicit.io.commit import committed_together
-from mosaicit.io.formats import to_row
+from mosaicit.io.shapes import to_row
 from mosaicit.io.sources import ReadStats, source_name
 from mosaicit.run import steps
 from mosaicit.run.assemble import executor_of

@@ -11,7 +11,8 @@ from functools import partial
 from typing import Any
 
 from mosaicit.errors import MosaicitError, RecordError
-from mosaicit.io.formats import Conversation, to_row, with_meta
+from mosaicit.io.formats import Conversation, with_meta
+from mosaicit.io.shapes import to_row
 from mosaicit.render.templates import Template
 from mosaicit.run.accounting import Ledger
 from mosaicit.run.counting import AtLeast
