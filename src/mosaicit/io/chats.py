@@ -33,8 +33,6 @@ ROLE_NAMES: dict[str, str] = {
     ),
     "system": SYSTEM,
 }
-#: Each shape's own role names: any other name is counted as an alias.
-OWN_NAMES = {"sharegpt": {"human", "gpt", "system"}, "messages": {"user", "assistant", "system"}}
 #: Roles of tool-use conversations, which this tool does not mosaic or convert.
 TOOL_ROLES = ("function_call", "observation", "tool", "function", "ipython")
 MERGE_JOINER = "\n\n"

@@ -12,7 +12,7 @@ from typing import Any
 from mosaicit.errors import InputError, ParamError
 from mosaicit.io.chats import EmptyConversation
 from mosaicit.io.filetypes import check_plain, input_type, output_type
-from mosaicit.io.formats import Columns, Conversation
+from mosaicit.io.formats import MESSAGE_LIST_KEYS, Columns, Conversation
 from mosaicit.io.hf import iter_dataset, load_saved
 from mosaicit.io.inputs import expand, given_name
 from mosaicit.io.jsonstream import MAX_RECORD_MB, EncodedRow
@@ -93,7 +93,7 @@ def _empty_chat(item: Any, cols: Columns) -> bool:
     """True for an item whose message list holds no message at all."""
     if not isinstance(item, dict):
         return False
-    keys = [cols.messages] if cols.messages else ["conversations", "messages"]
+    keys = [cols.messages] if cols.messages else MESSAGE_LIST_KEYS
     return any(isinstance(item.get(k), list) and not item[k] for k in keys)
 
 
