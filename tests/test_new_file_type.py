@@ -254,3 +254,18 @@ def test_the_cli_reads_and_writes_them_once_registered(tmp_path, registered):
     assert done.returncode == 0, done.stderr
     files = sorted(folder.iterdir())
     assert files and [row for f in files for row in csv_rows(f)] == csv_rows(one)
+
+
+def test_a_file_type_or_shape_whose_name_or_suffix_is_taken_is_refused(registered):
+    with pytest.raises(MosaicitError, match="'tsv': its suffix .csv is another file type's already"):
+        filetypes.register(FileType("tsv", (".tsv", ".csv"), read_csv, write_csv))
+    with pytest.raises(MosaicitError, match="'csv': its name is another file type's already"):
+        filetypes.register(FileType("csv", (".tab",), read_csv, write_csv))
+    with pytest.raises(MosaicitError, match="record shape 'qa': the name is taken already"):
+        shapes.register(QA)
+    assert filetypes.part_types() == ("jsonl", "parquet", "csv")
+    assert filetypes.output_type("x.csv.gz") is CSV  # may be compressed: it is text
+    with pytest.raises(
+        MosaicitError, match=r"must end in \.json, \.jsonl, \.parquet or \.csv \(\.json, \.jsonl"
+    ):
+        filetypes.output_type("x.tsv")

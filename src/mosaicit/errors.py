@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class MosaicitError(Exception):
     """A problem with the user's input, options or files; shown as one line, no traceback."""
@@ -54,3 +56,9 @@ class RecordError(MosaicitError):
 
     def __reduce__(self) -> tuple[type[RecordError], tuple[int, str]]:
         return (type(self), (self.record, self.reason))
+
+
+def listed(items: Iterable[str], last: str = "or") -> str:
+    """Choices as a message names them: ``a, b or c``."""
+    names = list(items)
+    return f"{', '.join(names[:-1])} {last} {names[-1]}" if len(names) > 1 else "".join(names)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mosaicit.errors import MosaicitError
+from mosaicit.errors import MosaicitError, listed
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.jsonstream import EncodedRow
 from mosaicit.io.shapes import llama_factory_names, shape_of
@@ -42,7 +42,7 @@ def entry(file_name: str, shape: str, present: Iterable[str] = ()) -> dict[str, 
     the shape declares it (:attr:`mosaicit.io.shapes.RecordShape.dataset_info`)."""
     info = shape_of(shape).dataset_info
     if info is None:
-        readable = ", ".join(llama_factory_names()[:-1]) + f" or {llama_factory_names()[-1]}"
+        readable = listed(llama_factory_names())
         raise MosaicitError(f"--emit-dataset-info: LLaMA-Factory has no {shape} formatting; write {readable}")
     return {"file_name": file_name, **info(set(present))}
 

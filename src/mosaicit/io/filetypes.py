@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mosaicit.errors import InputError, MosaicitError, ParamError
+from mosaicit.errors import InputError, MosaicitError, ParamError, listed
 from mosaicit.io.jsonstream import iter_json, write_lines, write_rows
 from mosaicit.io.parquet import iter_parquet, write_parquet, write_parquet_part
 from mosaicit.io.streams import COMPRESSIONS, STDIN, split_suffix
@@ -58,11 +58,6 @@ class FileType:
     json_rows: bool = False
     title: str = ""
 
-    @property
-    def label(self) -> str:
-        """How messages name the type."""
-        return self.title or self.name
-
 
 #: The registered file types, by name, in the order they were registered.
 FILE_TYPES: dict[str, FileType] = {}
@@ -73,20 +68,14 @@ FALLBACK = "jsonl"
 
 def register(file_type: FileType) -> FileType:
     """Add ``file_type`` to :data:`FILE_TYPES`; returns it. Its name and suffixes must be new."""
-    taken = {suffix for known in FILE_TYPES.values() for suffix in known.suffixes}
-    clash = sorted(taken & set(file_type.suffixes))
+    clash = sorted(set(_suffixes()) & set(file_type.suffixes))
     if file_type.name in FILE_TYPES or clash:
-        raise MosaicitError(f"file type {file_type.name!r}: its name or suffix {clash} is taken already")
+        taken = f"suffix {clash[0]}" if clash else "name"
+        raise MosaicitError(f"file type {file_type.name!r}: its {taken} is another file type's already")
     if not file_type.suffixes or any(s != s.lower() or not s.startswith(".") for s in file_type.suffixes):
         raise MosaicitError(f"file type {file_type.name!r}: suffixes are lowercase and start with a dot")
     FILE_TYPES[file_type.name] = file_type
     return file_type
-
-
-def _listed(items: Iterable[str], last: str = "or") -> str:
-    """``a, b or c``."""
-    names = list(items)
-    return f"{', '.join(names[:-1])} {last} {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 def by_suffix(path: str | Path) -> FileType | None:
@@ -126,7 +115,9 @@ def check_plain(file_type: FileType, path: str | Path, piped: bool = False) -> N
     ``file_type`` reads plain files only."""
     if not file_type.compressible and (piped or split_suffix(path)[1]):
         plain = f"a plain {file_type.suffixes[0]} file"
-        raise InputError(str(path), f"{file_type.label} is read from {plain}, not compressed or piped")
+        raise InputError(
+            str(path), f"{file_type.title or file_type.name} is read from {plain}, not compressed or piped"
+        )
 
 
 def output_type(path: str | Path) -> FileType:
@@ -137,8 +128,8 @@ def output_type(path: str | Path) -> FileType:
     found = data_type(path)
     if found is None:
         packed = _suffixes(compressible=True)
-        may = f" ({_listed(packed, 'and')} may add {_listed(COMPRESSIONS)})" if packed else ""
-        raise MosaicitError(f"{path}: the output must end in {_listed(_suffixes())}{may}, or be - for stdout")
+        may = f" ({listed(packed, 'and')} may add {listed(COMPRESSIONS)})" if packed else ""
+        raise MosaicitError(f"{path}: the output must end in {listed(_suffixes())}{may}, or be - for stdout")
     return found
 
 
@@ -150,7 +141,7 @@ def part_types() -> tuple[str, ...]:
 def part_type(name: str) -> FileType:
     """The file type of ``--output-parts`` ``name``, or an error naming the parameter."""
     if name not in part_types():
-        raise ParamError("output_parts", f"must be {_listed(part_types())}, got {name!r}")
+        raise ParamError("output_parts", f"must be {listed(part_types())}, got {name!r}")
     return FILE_TYPES[name]
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mosaicit.errors import InputError, MosaicitError
+from mosaicit.errors import InputError, MosaicitError, listed
 from mosaicit.io.chats import ASSISTANT, SYSTEM, USER, repair_turns
 from mosaicit.io.formats import (
     Columns,
@@ -118,8 +118,7 @@ def detect(item: Any, cols: Columns) -> str | None:
 
 def no_shape_message(item: Any) -> str:
     """The error text for an item in no known shape."""
-    titles = [shape.title for shape in SHAPES.values()]
-    expected = f"{', '.join(titles[:-1])} or {titles[-1]}" if len(titles) > 1 else "".join(titles)
+    expected = listed(shape.title for shape in SHAPES.values())
     return (
         f"no known dataset shape in {describe(item)}: expected {expected}; "
         "use --input-format and the --*-key options to say which keys hold what"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mosaicit.budget.tokens import tokenizer_files
-from mosaicit.errors import ParamError
+from mosaicit.errors import ParamError, listed
 from mosaicit.io import dataset_info
 from mosaicit.io.filetypes import FileType, output_type, part_type, part_types
 from mosaicit.io.formats import Columns
@@ -82,7 +82,7 @@ class OutputOptions:
         if self.path is None:
             return
         if str(self.path).endswith(("/", os.sep)) or os.path.isdir(self.path):
-            hint = f"add --output-parts {' or '.join(part_types())} to write part files in it"
+            hint = f"add --output-parts {listed(part_types())} to write part files in it"
             raise ParamError("output", f": {self.path} is a folder; {hint}")
         output_type(self.path)
 
