@@ -50,13 +50,13 @@ def decode_mosaic(value: Any) -> Any:
     return value
 
 
-def conform(row: dict[str, Any], columns: tuple[str, ...], with_meta: bool = True) -> dict[str, Any]:
-    """``row`` with exactly ``columns`` (a shape's) in order, then ``mosaic`` as a JSON string unless
-    not ``with_meta``: missing ones null (``system`` ``""``)."""
-    out = {name: row.get(name) for name in columns + ((META,) if with_meta else ())}
+def conform(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    """``row`` with exactly ``columns`` (a shape's, :func:`mosaicit.io.shapes.columns`) in order:
+    missing ones null (``system`` ``""``), ``mosaic`` as a JSON string."""
+    out = {name: row.get(name) for name in columns}
     for name in EMPTY_STRING:
         if name in out and out[name] is None:
             out[name] = ""
-    if with_meta:
+    if META in out:
         out[META] = encode_mosaic(out[META])
     return out

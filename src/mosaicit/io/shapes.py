@@ -140,11 +140,10 @@ def normalise(
 def to_row(conv: Conversation, shape: str, with_meta: bool = True) -> dict[str, Any]:
     """The output row of one conversation in ``shape``, with every column of the shape
     (:func:`mosaicit.io.schema.conform`); ``mosaic`` follows unless ``with_meta`` is off."""
-    found = shape_of(shape)
     row: dict[str, Any] = {"id": conv.meta.get("id"), "system": conv.system}
-    row.update(found.row(conv))
+    row.update(shape_of(shape).row(conv))
     row[META] = conv.meta.get("mosaic")
-    return conform(row, found.columns, with_meta)
+    return conform(row, columns(shape, with_meta))
 
 
 # ----------------------------------------------------------------------------- Alpaca
