@@ -256,6 +256,13 @@ def test_the_cli_reads_and_writes_them_once_registered(tmp_path, registered):
     assert files and [row for f in files for row in csv_rows(f)] == csv_rows(one)
 
 
+def test_the_worked_example_in_the_docs_is_this_file_type():
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    example = next(block for block in doc.split("```python\n")[1:] if "FileType(" in block).split("```")[0]
+    declared = next(line for line in Path(__file__).read_text().splitlines() if line.startswith("CSV = "))
+    assert declared.removeprefix("CSV = ") in example
+
+
 def test_a_file_type_or_shape_whose_name_or_suffix_is_taken_is_refused(registered):
     with pytest.raises(MosaicitError, match="'tsv': its suffix .csv is another file type's already"):
         filetypes.register(FileType("tsv", (".tsv", ".csv"), read_csv, write_csv))
