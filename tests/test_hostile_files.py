@@ -294,6 +294,23 @@ def test_nan_and_infinity_are_not_json_on_every_reader(tmp_path, constant):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "in.jsonl", "sharegpt.json"]
 
 
+def test_a_number_beyond_a_float_is_not_read_as_infinity(tmp_path):
+    rows = [json.dumps(r) for r in alpaca(6)]
+    rows[2] = rows[2][:-1] + ', "id": 1e400}'  # Python reads it as inf, written as null
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    array = tmp_path / "in.json"
+    array.write_text("[" + ",\n".join(rows).replace("1e400", "-1E+999") + "]", encoding="utf-8")
+    says = "is beyond the range of a 64-bit float"
+    one_line(
+        augment(jsonl, tmp_path / "o.jsonl"),
+        f"{jsonl}: record 2: invalid JSON on line 3: the number 1e400 {says}",
+    )
+    one_line(augment(array, tmp_path / "o.jsonl"), f"the number -1E+999 {says}")
+    one_line(cli("convert", jsonl, "-o", tmp_path / "c.jsonl"), says)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json", "in.jsonl"]
+
+
 # --- very large integers ---------------------------------------------------------------------------
 
 
@@ -384,6 +401,63 @@ def test_a_parquet_timestamp_id_column_is_read_and_written(tmp_path):
     written = [json.loads(line)["id"] for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert written == [s.isoformat() for s in stamps]
     assert augment(tmp_path / "in.parquet", tmp_path / "a.parquet").exit_code == 0
+
+
+def parquet_ids(pa, path: Path, ids) -> Path:
+    n = len(ids)
+    table = pa.table({"id": ids, "instruction": [f"Say {i}." for i in range(n)], "output": ["Yes."] * n})
+    pa.parquet.write_table(table, path)
+    return path
+
+
+def test_parquet_timestamps_in_nanoseconds_or_with_a_time_zone_are_written_as_iso_text(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow.parquet")
+    import datetime
+
+    stamps = [datetime.datetime(2024, 1, 1, 0, 0, i) for i in range(6)]
+    for unit, tz in (("ns", None), ("us", "UTC"), ("ns", "UTC")):
+        src = parquet_ids(pa, tmp_path / "in.parquet", pa.array(stamps, pa.timestamp(unit, tz=tz)))
+        assert cli("convert", src, "-o", tmp_path / "o.jsonl").exit_code == 0
+        written = [json.loads(line)["id"] for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+        zone = "+00:00" if tz else ""
+        assert written == [s.isoformat() + zone for s in stamps], (unit, tz)
+        result = augment(src, tmp_path / "a.parquet")
+        assert result.exit_code == 0, result.output
+    nanos = pa.array([1_704_067_200_000_000_001], pa.timestamp("ns"))  # kept to the nanosecond
+    assert (
+        cli("convert", parquet_ids(pa, tmp_path / "in.parquet", nanos), "-o", tmp_path / "o.jsonl").exit_code
+        == 0
+    )
+    assert json.loads((tmp_path / "o.jsonl").read_text())["id"] == "2024-01-01T00:00:00.000000001"
+
+
+def test_a_parquet_id_with_no_json_form_is_a_broken_record_and_the_rejects_file_stays_json(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow.parquet")
+    import datetime
+    import decimal
+
+    columns = {
+        "decimal": (pa.array([decimal.Decimal("1.50")] * 6, pa.decimal128(5, 2)), "a Decimal (1.50)", "1.50"),
+        "bytes": (pa.array([b"\xff"] * 6), "a bytes (b'\\xff')", "b'\\xff'"),
+        "duration": (
+            pa.array([datetime.timedelta(seconds=1)] * 6, pa.duration("us")),
+            "a timedelta",
+            "0:00:01",
+        ),
+        "nan": (pa.array([1.5] * 5 + [float("nan")]), "nan has no JSON form", None),
+    }
+    for name, (ids, says, written) in columns.items():
+        src = parquet_ids(pa, tmp_path / f"{name}.parquet", ids)
+        out = tmp_path / f"{name}.jsonl"
+        result = augment(src, out, "--max-bad-share", 1, "--rejects", tmp_path / "r.jsonl", "--rejects-full")
+        assert result.exit_code == 0, result.output  # before: a traceback (TypeError) when written
+        rejects = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+        assert len(rejects) == (1 if name == "nan" else 6), name
+        assert says in rejects[-1]["detail"] and rejects[-1]["id"] == written, rejects[-1]
+        if name != "nan":
+            one_line(cli("convert", src, "-o", tmp_path / "c.jsonl"), f"record 0: field 'id': {says}")
 
 
 # --- option bounds ---------------------------------------------------------------------------------

@@ -131,6 +131,25 @@ def test_a_tasks_own_error_is_its_line_not_rays_traceback(cluster):
     assert isinstance(error, InputError) and str(error) == f"{missing}: no such file"
 
 
+def test_a_signal_raised_inside_rays_compiled_code_is_the_stop_not_a_failure(monkeypatch):
+    """A SIGTERM while the driver waits in Ray's Cython code (``ray.wait``, ``ray.get``) comes
+    out as a ``SystemError`` ('returned a result with an exception set'): the run stops with
+    the signal's line and status, not 'composing on Ray failed: <cyfunction ...>' and status 1."""
+    from mosaicit import exits
+    from mosaicit.exits import Stopped
+    from mosaicit.run.executors.ray import _failure
+
+    wrapped = SystemError("<cyfunction CoreWorker.wait at 0x7f> returned a result with an exception set")
+    monkeypatch.setattr(exits, "_received", [signal.SIGTERM])
+    with pytest.raises(Stopped) as caught:
+        _failure("composing on Ray failed", wrapped)
+    assert caught.value.signum == signal.SIGTERM
+    monkeypatch.setattr(exits, "_received", [])
+    assert str(_failure("composing on Ray failed", wrapped)).startswith(
+        "composing on Ray failed: <cyfunction"
+    )
+
+
 # -- a whole run in a subprocess, with its own Ray instance ---------------------------------
 
 

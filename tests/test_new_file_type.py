@@ -84,7 +84,7 @@ def qa_normalise(
     question = text(item.get("question"), "field 'question'", path, index)
     answer = text(item.get("answer"), "field 'answer'", path, index)
     system = text(item.get(cols.system), f"field {cols.system!r}", path, index, required=False)
-    return Conversation(index, ((question, answer),), system, "", kept(item, cols))
+    return Conversation(index, ((question, answer),), system, "", kept(item, cols, path, index))
 
 
 def qa_row(conv: Conversation) -> dict[str, Any]:

@@ -9,9 +9,11 @@ nothing is stripped here (the records that get mosaicked are stripped when they 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
 from typing import Any
 
 from mosaicit.errors import InputError
@@ -187,17 +189,49 @@ def message_texts(
     return out
 
 
-def kept(item: Mapping[str, Any], cols: Columns) -> dict[str, Any]:
-    """The kept keys of an item (``id``, ``count``, ``mosaic``), for :attr:`Conversation.meta`."""
+def _json_value(value: Any, name: str, path: str, index: int) -> Any:
+    """``value`` as it can be written to JSON (a JSON file's values always can): a Parquet
+    column's date or time as is (written as ISO text), pandas' nanosecond timestamp as the same;
+    a NaN, or a value with no JSON form (a decimal, bytes, a duration), is one error naming it."""
+    if value is None or isinstance(value, str | int):  # (bool is an int)
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        raise InputError(
+            path, f"field {name!r}: {value} has no JSON form (JSON has no NaN or Infinity)", index
+        )
+    if isinstance(value, datetime) and type(value) is not datetime:  # pandas' Timestamp
+        return (
+            value.isoformat()
+            if getattr(value, "nanosecond", 0)
+            else datetime.fromisoformat(value.isoformat())
+        )
+    if isinstance(value, date | time):
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_value(v, name, path, index) for v in value]
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: _json_value(v, name, path, index) for k, v in value.items()}
+    raise InputError(
+        path,
+        f"field {name!r}: a {type(value).__name__} ({str(value)[:40]}) has no JSON form; "
+        "cast its column to text or a number",
+        index,
+    )
+
+
+def kept(item: Mapping[str, Any], cols: Columns, path: str, index: int) -> dict[str, Any]:
+    """The kept keys of an item (``id``, ``count``, ``mosaic``), for :attr:`Conversation.meta`;
+    a value with no JSON form is one error naming the item."""
     meta = {}
     if item.get(cols.id) is not None:
-        meta["id"] = item[cols.id]
-    for key in ("count", "mosaic"):
-        value = item.get(key)
-        if key == "mosaic":  # written as JSON text
-            value = decode_mosaic(value)
-        if value is not None:
-            meta[key] = value
+        meta["id"] = _json_value(item[cols.id], cols.id, path, index)
+    if item.get("count") is not None:
+        meta["count"] = _json_value(item["count"], "count", path, index)
+    mosaic = decode_mosaic(item.get("mosaic"))  # written as JSON text
+    if mosaic is not None:
+        meta["mosaic"] = mosaic
     return meta
 
 

@@ -9,6 +9,7 @@ library is enough for this, so there is no dependency on an incremental parser s
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -40,10 +41,20 @@ def _refuse_constant(name: str) -> Any:
     raise NonStandard(f"{name} is not JSON (JSON has no NaN or Infinity)", "", 0)
 
 
+def _finite_float(text: str) -> float:
+    """A number with a fraction or an exponent, as a float; one beyond a float's range (``1e400``,
+    which Python reads as infinity and would be written as ``null``) raises :class:`NonStandard`."""
+    value = float(text)
+    if math.isinf(value):
+        raise NonStandard(f"the number {text[:40]} is beyond the range of a 64-bit float", "", 0)
+    return value
+
+
 def loads(text: str) -> Any:
     """Parse standard JSON: as :func:`json.loads`, but ``NaN`` and ``Infinity`` raise
-    :class:`NonStandard` (a :class:`json.JSONDecodeError`); integers of any size are kept exactly."""
-    return json.loads(text, parse_constant=_refuse_constant)
+    :class:`NonStandard` (a :class:`json.JSONDecodeError`), as does a number beyond a float's
+    range; integers of any size are kept exactly."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def _too_large(path: str, limit: int, index: int, where: str) -> InputError:
@@ -142,7 +153,7 @@ class _Buffer:
 
 
 def _array(handle: IO[str], head: str, path: str, limit: int) -> Iterator[tuple[int, Any]]:
-    decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+    decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
     buf = _Buffer(handle, head, path, limit)
     buf.skip_space(0)
     buf.pos += 1  # the "["

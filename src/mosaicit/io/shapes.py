@@ -171,7 +171,7 @@ def _alpaca(
             )
         turns.append((pair[0], pair[1]))
     turns.append((instruction, output))
-    return Conversation(index, tuple(turns), system, context, kept(item, cols))
+    return Conversation(index, tuple(turns), system, context, kept(item, cols, path, index))
 
 
 def _alpaca_row(conv: Conversation) -> dict[str, Any]:
@@ -234,7 +234,7 @@ def _chat(keys: MessageKeys) -> Normalise:
         system, turns = pair_turns(messages, path, index, system)
         if repairs is not None and found_repairs:
             repairs.update(found_repairs)  # counted only for conversations that are kept
-        return Conversation(index, turns, system, "", kept(item, cols))
+        return Conversation(index, turns, system, "", kept(item, cols, path, index))
 
     return normalise
 
@@ -332,7 +332,7 @@ def _prompt_completion(
     completion = _side(item.get(cols.completion), cols.completion, ASSISTANT, cols, path, index)
     system = text(item.get(cols.system), f"field {cols.system!r}", path, index, required=False)
     system, turns = pair_turns(prompt + completion, path, index, system)
-    return Conversation(index, turns, system, "", kept(item, cols))
+    return Conversation(index, turns, system, "", kept(item, cols, path, index))
 
 
 def _prompt_completion_row(conv: Conversation) -> dict[str, Any]:

@@ -9,6 +9,7 @@ escapes (:func:`dumps_escaped`), so the rejects file stays valid UTF-8 and keeps
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -62,7 +63,29 @@ def _first_surrogate(text: str) -> str:
     return f"\\u{ord(found.group()):04x}" if found else ""
 
 
+def _text_form(value: Any) -> str:
+    """A value with no JSON form (a Parquet column's date, decimal or bytes) as text."""
+    iso = getattr(value, "isoformat", None)
+    return iso() if callable(iso) else str(value)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with each NaN or infinity (a Parquet float's) as None, as JSON has none."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def dumps_escaped(row: Any) -> str:
-    """``row`` as one line of JSON, non-ASCII kept as is unless a lone surrogate needs escapes."""
-    line = json.dumps(row, ensure_ascii=False)
-    return line if line.isascii() or not SURROGATE.search(line) else json.dumps(row)
+    """``row`` as one line of JSON, non-ASCII kept as is unless a lone surrogate needs escapes;
+    a value that JSON cannot hold (from a Parquet file) as text, a NaN or infinity as null."""
+    try:
+        line = json.dumps(row, ensure_ascii=False, allow_nan=False, default=_text_form)
+    except ValueError:
+        row = _finite(row)
+        line = json.dumps(row, ensure_ascii=False, default=_text_form)
+    return line if line.isascii() or not SURROGATE.search(line) else json.dumps(row, default=_text_form)

@@ -132,7 +132,9 @@ def count_conversations_range(
     counter's lower bound puts at over twice the budget is not tokenized: its total is that
     bound, an :class:`AtLeast`."""
     rendered = [_rendered(render, item) for item in items[start:end]]
-    far = {i: least for i, group in enumerate(rendered) if (least := _least(budget, group)) is not None}
+    far = {
+        i: least for i, group in enumerate(rendered) if (least := least_far_over(budget, group)) is not None
+    }
     texts = [text for i, group in enumerate(rendered) if i not in far for text in group]
     try:
         known, keys, fresh, tally, wrong = _cached_counts(budget, texts, cache, budget.counter.count_many)
@@ -155,7 +157,7 @@ def count_conversations_range(
     return Totals(totals, keys, fresh, tally, wrong)
 
 
-def _least(budget: Budget, texts: Sequence[str]) -> int | None:
+def least_far_over(budget: Budget, texts: Sequence[str]) -> int | None:
     """The counter's lower bound on the total count of ``texts`` where it is over twice the
     budget (they cannot fit, and are not tokenized), else None."""
     least = getattr(budget.counter, "least_tokens", None)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from mosaicit.io.chats import is_continuation
+from mosaicit.run.counting import AtLeast
 
 OVER_BUDGET_POLICIES = ("split", "trim", "pass", "reject")
 
@@ -36,6 +37,11 @@ class Cut:
     rejected: list[tuple[int | None, str, str]] = field(default_factory=list)
 
 
+def _tokens(count: int) -> str:
+    """A count for a reject's detail: ``at least N`` where it is a lower bound."""
+    return f"at least {count}" if isinstance(count, AtLeast) else str(count)
+
+
 def cut(
     users: Sequence[str],
     count: Callable[[int, int], int],
@@ -46,7 +52,8 @@ def cut(
     """Cut a conversation of ``len(users)`` exchanges into runs that fit ``max_length``.
 
     ``count(start, end)`` is the real count of exchanges ``start`` to ``end - 1`` rendered as
-    one conversation, ``alone[i]`` that of exchange ``i`` alone. A run's end is first guessed
+    one conversation, ``alone[i]`` that of exchange ``i`` alone (or an :class:`AtLeast` bound on it
+    where that is far over the budget). A run's end is first guessed
     from the exchanges' counts alone (an over-estimate: each repeats the conversation's head),
     then settled with real counts, so every run kept fits. With ``trim`` only the first run is
     kept and the rest reported as one ``trimmed`` reject (the whole conversation is rejected
@@ -55,14 +62,17 @@ def cut(
     n = len(users)
     out = Cut()
     if trim and alone[0] > max_length:
+        tokens = _tokens(alone[0])
         out.rejected.append(
-            (None, "over_budget", f"its first exchange alone has {alone[0]} tokens > max_length {max_length}")
+            (None, "over_budget", f"its first exchange alone has {tokens} tokens > max_length {max_length}")
         )
         return out
     i = 0
     while i < n:
         if alone[i] > max_length:
-            out.rejected.append((i, "over_budget", f"{alone[i]} tokens alone > max_length {max_length}"))
+            out.rejected.append(
+                (i, "over_budget", f"{_tokens(alone[i])} tokens alone > max_length {max_length}")
+            )
             i += 1
             continue
         if i and is_continuation(users[i]):

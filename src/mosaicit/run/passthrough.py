@@ -15,7 +15,7 @@ from mosaicit.io.formats import Conversation, with_meta
 from mosaicit.io.shapes import to_row
 from mosaicit.render.templates import Template
 from mosaicit.run.accounting import Ledger
-from mosaicit.run.counting import AtLeast
+from mosaicit.run.counting import AtLeast, least_far_over
 from mosaicit.run.groups import Run
 from mosaicit.run.overbudget import cut
 from mosaicit.types.plan import Plan
@@ -84,10 +84,15 @@ class Passing:
             made.pop(i, None)
             yield from (row for k, (_, row) in enumerate(rows) if (i, k) not in lead)
 
-    def count(self, conv: Conversation, start: int = 0, end: int | None = None) -> int:
-        """The real count of exchanges ``start`` to ``end - 1`` of ``conv``, rendered as one conversation."""
+    def count(self, conv: Conversation, start: int = 0, end: int | None = None, exact: bool = True) -> int:
+        """The real count of exchanges ``start`` to ``end - 1`` of ``conv``, rendered as one
+        conversation; unless ``exact``, an :class:`AtLeast` where the counter's lower bound puts
+        them at over twice the budget (then they are not tokenized: a 100 MB exchange takes
+        minutes and gigabytes)."""
         try:
-            return self.run.budget.count_texts(passthrough_texts(self.run.template, _part(conv, start, end)))
+            texts = passthrough_texts(self.run.template, _part(conv, start, end))
+            least = None if exact else least_far_over(self.run.budget, texts)
+            return AtLeast(least) if least is not None else self.run.budget.count_texts(texts)
         except MosaicitError as exc:
             raise RecordError(conv.index, str(exc)) from None
 
@@ -109,7 +114,7 @@ class Passing:
             detail = f"{least}{tokens} tokens > max_length {limit}"
             self.reject(conv, "over_budget", detail)
             return []
-        alone = [self.count(conv, i, i + 1) for i in range(len(conv.turns))]
+        alone = [self.count(conv, i, i + 1, exact=False) for i in range(len(conv.turns))]
         users = [user for user, _ in conv.turns]
         cuts = cut(users, partial(self.count, conv), limit, alone, trim=self.policy == "trim")
         for turn, reason, detail in cuts.rejected:

@@ -143,6 +143,7 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     try:
         with stopped_at_exit(lambda: _stop(pool)):
             yield pool
+            pool.shutdown(wait=True)  # (a signal while the workers end stops them too)
     except BrokenProcessPool:
         _stop(pool)
         raise MosaicitError(
@@ -151,13 +152,13 @@ def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     except BaseException:
         _stop(pool)
         raise
-    pool.shutdown(wait=True)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel what is queued and end the running workers."""
     # the executor keeps its processes private; Python 3.14's terminate_workers() does the same
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # (shutdown forgets it)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         with contextlib.suppress(OSError, ValueError):
@@ -170,7 +171,6 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     # and a "Bad file descriptor" traceback follows the one-line message (CPython 3.11).
     # A pool still referenced at exit (from a generator left suspended by a signal: see
     # exits.stop_running) keeps its thread's entry in the table that hook wakes: drop it.
-    manager = getattr(pool, "_executor_manager_thread", None)
     if manager is not None:
         manager.join(5)
         if not manager.is_alive():

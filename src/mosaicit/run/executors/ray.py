@@ -45,7 +45,7 @@ from typing import IO, Any
 from mosaicit.budget.budget import Budget, Measured
 from mosaicit.budget.cache import CountCache
 from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
-from mosaicit.exits import RUNNING, Stopped, take_signals_back
+from mosaicit.exits import RUNNING, Stopped, check_stop, take_signals_back
 from mosaicit.extras import require
 from mosaicit.io.filetypes import check_plain, data_suffixes, data_type, input_type
 from mosaicit.io.inputs import expand
@@ -435,7 +435,10 @@ def _strip(path: str, known: dict[str, str]) -> str:
 def _failure(what: str, exc: BaseException) -> MosaicitError:
     """One error line for an exception raised through Ray: the task's own error where it was
     one of mosaicit's (Ray's copy of it carries the whole remote traceback in its message),
-    else ``what`` with the last line of the cause (a lost worker, a dead raylet)."""
+    else ``what`` with the last line of the cause (a lost worker, a dead raylet). A signal whose
+    exception was raised inside Ray's compiled code (which turns it into a ``SystemError``) is
+    the stop it asked for."""
+    check_stop()
     cause = exc
     while isinstance(getattr(cause, "cause", None), BaseException):  # RayTaskError, nested
         cause = cause.cause  # type: ignore[attr-defined]
