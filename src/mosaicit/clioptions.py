@@ -18,7 +18,7 @@ from mosaicit.io.formats import Columns
 from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.shapes import input_formats, shape_names
 from mosaicit.io.sources import MAX_BAD_SHARE
-from mosaicit.plan.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
+from mosaicit.plan.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_share, parse_weights
 from mosaicit.plan.strategies import STRATEGY_NAMES
 from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES
@@ -135,6 +135,14 @@ def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Most records in one mosaic.",
         ),
+        click.option(
+            "--answer-share",
+            default=None,
+            metavar="MIN:MAX",
+            help="Bound the share of each mosaic's tokens that its output text takes (e.g. 0.3:0.7; "
+            "either side may be left empty): groups are cut back to one within it, and a record "
+            "outside it alone is rejected (answer_share). The summary reports the shares. [default: no bound]",
+        ),
         strategy_options,
         budget_options,
     )(func)
@@ -152,6 +160,7 @@ def make_config(**kw: Any) -> MosaicConfig:
         seed=kw["seed"],
         orderings=names(kw["orderings"], PERMUTE_RULES),
         mask_rules=names(kw["mask_rules"], MASK_RULES),
+        answer_share=parse_share(kw["answer_share"]) if kw["answer_share"] else None,
     )
 
 
