@@ -141,7 +141,8 @@ def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
             metavar="MIN:MAX",
             help="Bound the share of each mosaic's tokens that its output text takes (e.g. 0.3:0.7; "
             "either side may be left empty): groups are cut back to one within it, and a record "
-            "outside it alone is rejected (answer_share). The summary reports the shares. [default: no bound]",
+            "outside it alone is rejected (answer_share). The summary reports the shares. "
+            "[default: no bound]",
         ),
         strategy_options,
         budget_options,

@@ -432,26 +432,45 @@ def split_usable(
     (:data:`OVER_BUDGET`, :data:`ANSWER_SHARE`); ``alone_tokens`` (if given) counts the usable
     records by their token count as a plain sample. ``known``: each record's
     :meth:`Composer.single_fits`, where the caller has found it already."""
-    usable, rejects = [], []
-    bound = composer.config.answer_share
+    usable: list[int] = []
+    rejects: list[Reject] = []
     for i in range(len(records)):
         alone = known[i] if known is not None else composer.single_fits(i, records, counts)
+        problem: tuple[str, str] | None
         if alone is None:
-            about = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
-            reason, detail = OVER_BUDGET, f"about {about} tokens alone > max_length {composer.budget.max_length}"
-        elif bound is not None and not share_within(
-            answer := composer.answer_tokens(composer.plain(i, counts), records, counts), alone, bound
-        ):
-            share = f"{answer} of its {alone} tokens ({answer / alone:.3f})" if alone else "0 of 0 tokens"
-            reason, detail = ANSWER_SHARE, f"its answer alone takes {share}, outside {bound[0]:g}:{bound[1]:g}"
+            problem = _over_budget(composer, counts, i)
         else:
+            problem = _off_share(composer, records, counts, i, alone)
+        if problem is None:
             usable.append(i)
-            if alone_tokens is not None:
+            if alone_tokens is not None and alone is not None:
                 alone_tokens[alone] += 1
             continue
-        record = records[i]
-        rejects.append(Reject(record.index, reason, partial(_raw, records, i), detail, record.id, record.turn))
+        (reason, detail), record = problem, records[i]
+        raw = partial(_raw, records, i)
+        rejects.append(Reject(record.index, reason, raw, detail, record.id, record.turn))
     return usable, rejects
+
+
+def _over_budget(composer: Composer, counts: PieceCounts, i: int) -> tuple[str, str]:
+    """The reason and detail of record ``i``'s reject when it does not fit alone."""
+    about = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
+    return OVER_BUDGET, f"about {about} tokens alone > max_length {composer.budget.max_length}"
+
+
+def _off_share(
+    composer: Composer, records: Sequence[Record], counts: PieceCounts, i: int, alone: int
+) -> tuple[str, str] | None:
+    """The reason and detail of record ``i``'s reject when its answer share alone (``alone``
+    tokens in its plainest mosaic) is outside the bound; None when it is within it, or unbounded."""
+    bound = composer.config.answer_share
+    if bound is None:
+        return None
+    answer = composer.answer_tokens(composer.plain(i, counts), records, counts)
+    if share_within(answer, alone, bound):
+        return None
+    share = f"{answer} of its {alone} tokens ({answer / alone:.3f})" if alone else "0 of 0 tokens"
+    return ANSWER_SHARE, f"its answer alone takes {share}, outside {bound[0]:g}:{bound[1]:g}"
 
 
 def _raw(records: Sequence[Record], position: int) -> dict:

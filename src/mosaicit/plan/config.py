@@ -51,7 +51,8 @@ def parse_share(text: str) -> tuple[float, float]:
             raise ValueError
         bound = (float(low) if low.strip() else 0.0, float(high) if high.strip() else 1.0)
     except ValueError:
-        raise ParamError("answer_share", f": {text!r} is not MIN:MAX (shares from 0 to 1, e.g. 0.3:0.7)") from None
+        problem = f": {text!r} is not MIN:MAX (shares from 0 to 1, e.g. 0.3:0.7)"
+        raise ParamError("answer_share", problem) from None
     return bound
 
 
