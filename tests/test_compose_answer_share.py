@@ -121,7 +121,9 @@ def test_with_a_chat_template_the_share_is_of_the_rendered_sample(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     texts = []
     for r in rows:
-        texts.append(f"<|im_start|>user\n{r['instruction']}<|im_end|>\n<|im_start|>assistant\n{r['output']}<|im_end|>\n")
+        texts.append(
+            f"<|im_start|>user\n{r['instruction']}<|im_end|>\n<|im_start|>assistant\n{r['output']}<|im_end|>\n"
+        )
         texts.append(r["output"])
     real = independent("qwen3")(texts)
     for i, r in enumerate(rows):
@@ -134,7 +136,14 @@ def test_with_a_chat_template_the_share_is_of_the_rendered_sample(tmp_path):
     ("text", "bound"), [("0.3:0.7", (0.3, 0.7)), (":0.6", (0.0, 0.6)), ("0.25:", (0.25, 1.0))]
 )
 def test_parse_share(text, bound):
-    assert parse_share(text) == bound
+    assert parse_share(text) == bound == MosaicConfig(answer_share=text).answer_share
+
+
+@pytest.mark.parametrize("value", ["x", (0.5,), 5, ("a", "b"), (0.9, 0.1), (-0.1, 0.5)])
+def test_the_api_takes_a_pair_or_a_string_and_names_the_parameter(value):
+    assert MosaicConfig(answer_share=[0, 0.5]).answer_share == (0.0, 0.5)
+    with pytest.raises(ParamError, match="^answer_share"):
+        MosaicConfig(answer_share=value)
 
 
 @pytest.mark.parametrize(
@@ -153,8 +162,6 @@ def test_a_bad_bound_is_one_clear_line(tmp_path, value, message):
     assert result.exit_code != 0 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.jsonl").exists()
-    with pytest.raises(ParamError):
-        MosaicConfig(answer_share=(0.9, 0.1))
 
 
 def test_over_budget_pass_passes_the_long_records_and_still_rejects_the_share(tmp_path):
@@ -167,7 +174,9 @@ def test_over_budget_pass_passes_the_long_records_and_still_rejects_the_share(tm
     accounting = summary["accounting"]
     assert accounting["passed_by_kind"]["unbudgeted"] > 0
     assert set(accounting["rejected_by_reason"]) == {"answer_share"}
-    assert accounting["read"] == accounting["mosaicked"] + accounting["passed_through"] + accounting["rejected"]
+    assert (
+        accounting["read"] == accounting["mosaicked"] + accounting["passed_through"] + accounting["rejected"]
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     plans = [json.loads(r["mosaic"]) for r in rows]
     passed = {p["sources"][0] for p in plans if p.get("over_budget") == "pass"}

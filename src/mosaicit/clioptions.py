@@ -18,7 +18,7 @@ from mosaicit.io.formats import Columns
 from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.shapes import input_formats, shape_names
 from mosaicit.io.sources import MAX_BAD_SHARE
-from mosaicit.plan.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_share, parse_weights
+from mosaicit.plan.config import VERSIONS, WRAP_MODES, MosaicConfig, parse_weights
 from mosaicit.plan.strategies import STRATEGY_NAMES
 from mosaicit.plan.strategies.maskout import MASK_RULES
 from mosaicit.plan.strategies.permute import PERMUTE_RULES
@@ -161,7 +161,7 @@ def make_config(**kw: Any) -> MosaicConfig:
         seed=kw["seed"],
         orderings=names(kw["orderings"], PERMUTE_RULES),
         mask_rules=names(kw["mask_rules"], MASK_RULES),
-        answer_share=parse_share(kw["answer_share"]) if kw["answer_share"] else None,
+        answer_share=kw["answer_share"],
     )
 
 

@@ -61,6 +61,19 @@ def share_within(answer: int, tokens: int, bound: tuple[float, float]) -> bool:
     return bound[0] <= (answer / tokens if tokens else 0.0) <= bound[1]
 
 
+def _share_bound(value: object) -> tuple[float, float]:
+    """An answer-share bound given as ``"MIN:MAX"`` or a pair of numbers, checked."""
+    if isinstance(value, str):
+        return _share_bound(parse_share(value))
+    try:
+        low, high = (float(x) for x in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise ParamError("answer_share", f"must be MIN:MAX or a (MIN, MAX) pair, got {value!r}") from None
+    if not 0 <= low <= high <= 1:
+        raise ParamError("answer_share", f"needs 0 <= MIN <= MAX <= 1, got {low}:{high}")
+    return low, high
+
+
 #: The largest ``max_length``: far above any model's context, so a typo fails at once.
 MAX_LENGTH = 2**31 - 1
 #: The most epochs (a part file's name holds the epoch in five digits: :mod:`mosaicit.io.parts`).
@@ -73,8 +86,8 @@ class MosaicConfig:
 
     ``max_length`` is inclusive: every sample counts at most this many tokens.
     ``weights`` (strategy -> relative weight) overrides the ``version`` preset when given.
-    ``answer_share`` (MIN, MAX), when given, bounds the share of each sample's tokens that its
-    output text takes (see :mod:`mosaicit.plan.compose`); None bounds nothing.
+    ``answer_share`` (MIN, MAX, or ``"MIN:MAX"``), when given, bounds the share of each sample's
+    tokens that its output text takes (see :mod:`mosaicit.plan.compose`); None bounds nothing.
     """
 
     epochs: int = 4
@@ -128,9 +141,7 @@ class MosaicConfig:
             if not 0 <= rate <= 1:
                 raise ParamError(label, f"must be between 0 and 1, got {rate}")
         if self.answer_share is not None:
-            low, high = self.answer_share
-            if not 0 <= low <= high <= 1:
-                raise ParamError("answer_share", f"needs 0 <= MIN <= MAX <= 1, got {low}:{high}")
+            object.__setattr__(self, "answer_share", _share_bound(self.answer_share))
 
     @property
     def strategy_weights(self) -> dict[str, float]:
