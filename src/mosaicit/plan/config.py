@@ -45,15 +45,13 @@ def parse_weights(text: str) -> dict[str, float]:
 
 def parse_share(text: str) -> tuple[float, float]:
     """Parse ``"MIN:MAX"`` (either side may be left empty: 0 and 1) into an answer-share bound."""
-    low, sep, high = text.partition(":")
+    low, sep, high = (part.strip() for part in text.partition(":"))
     try:
-        if not sep:
-            raise ValueError
-        bound = (float(low) if low.strip() else 0.0, float(high) if high.strip() else 1.0)
+        if sep:
+            return float(low or 0), float(high or 1)
     except ValueError:
-        problem = f": {text!r} is not MIN:MAX (shares from 0 to 1, e.g. 0.3:0.7)"
-        raise ParamError("answer_share", problem) from None
-    return bound
+        pass
+    raise ParamError("answer_share", f": {text!r} is not MIN:MAX (shares from 0 to 1, e.g. 0.3:0.7)")
 
 
 def share_within(answer: int, tokens: int, bound: tuple[float, float]) -> bool:
