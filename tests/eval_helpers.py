@@ -15,9 +15,8 @@ from mosaicit.eval.checks import COPY_SIMILARITY, similarity, stub_floor
 from mosaicit.eval.evalset import EvalItem
 from mosaicit.eval.parse import find_labels, find_tags
 from mosaicit.eval.rouge import words
-from mosaicit.eval.ties import MASK_KEYS, ORDER_KEYS
-from mosaicit.plan.strategies.maskout import MASKOUT
-from mosaicit.plan.strategies.permute import PERMUTE
+from mosaicit.plan.strategies import STRATEGIES
+from mosaicit.plan.strategies.base import ORDER_TIE, SKIP_TIE, Tie
 from mosaicit.render.layout import render
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.plan import Numbering, Plan, Tags
@@ -73,13 +72,17 @@ def drop_one(item: EvalItem) -> Damage | None:
     return _same(rendered(item, replace(item.plan, answer_order=tuple(order))), "instructions")
 
 
+def tie_of(plan: Plan) -> Tie | None:
+    """The tie the plan's strategy declares for its rule, if any."""
+    return STRATEGIES[plan.strategy].tie_keys.get(plan.rule or "")
+
+
 def tie_key(item: EvalItem, source: int) -> object:
     """The key the plan's ordering or mask rule ranks ``source`` by (its position if none)."""
-    rule = item.plan.rule or ""
-    key = ORDER_KEYS.get(rule) if item.plan.strategy == PERMUTE else MASK_KEYS.get(rule)
-    if key is None:
+    tie = tie_of(item.plan)
+    if tie is None:
         return item.plan.sources.index(source)
-    return key(PromptFeatures.of(item.source(source).prompt))
+    return tie.key(PromptFeatures.of(item.source(source).prompt))
 
 
 def swap_two(item: EvalItem) -> Damage | None:
@@ -286,13 +289,14 @@ def tie_broken_otherwise(item: EvalItem) -> Damage | None:
     """Two instructions the rule ties on (same first letter or length) answered or skipped the
     other way round from the composer's choice: allowed, so nothing fails."""
     plan = item.plan
-    if plan.strategy == PERMUTE and plan.rule in ORDER_KEYS:
+    tie = tie_of(plan)
+    if tie is not None and tie.what == ORDER_TIE:
         order = list(plan.answer_order)
         for i in range(len(order) - 1):
             if tie_key(item, order[i]) == tie_key(item, order[i + 1]):
                 order[i], order[i + 1] = order[i + 1], order[i]
                 return _same(rendered(item, replace(plan, answer_order=tuple(order))))
-    if plan.strategy == MASKOUT and plan.rule in MASK_KEYS:
+    if tie is not None and tie.what == SKIP_TIE:
         for skip in plan.skipped:
             for other in plan.answer_order:
                 if tie_key(item, skip) == tie_key(item, other):
@@ -305,7 +309,8 @@ def tie_broken_otherwise(item: EvalItem) -> Damage | None:
 def tie_ignored(item: EvalItem) -> Damage | None:
     """Where the rule ties, an answer order that still breaks the rule elsewhere fails ``order``."""
     plan = item.plan
-    if plan.strategy != PERMUTE or plan.rule not in ORDER_KEYS or len(plan.answer_order) < 3:
+    tie = tie_of(plan)
+    if tie is None or tie.what != ORDER_TIE or len(plan.answer_order) < 3:
         return None
     keys = [tie_key(item, s) for s in plan.answer_order]
     if len(set(keys)) == len(keys) or keys[0] == keys[-1]:

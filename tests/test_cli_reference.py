@@ -75,7 +75,7 @@ def test_the_blocks_hold_the_shared_options_once():
     names = [option.name for block in shared for option in block.options]
     assert len(names) == len(set(names))
     epochs = next(b for b in shared if b.title == "Epochs and group sizes")
-    assert [o.name for o in epochs.options] == ["epochs", "wrap_mode", "max_num"]
+    assert [o.name for o in epochs.options] == ["epochs", "wrap_mode", "max_num", "answer_share"]
     convert = sections(clidoc.reference())["mosaicit convert"]
     assert "[Reading](#reading), [Writing](#writing)." in convert
     assert "[Strategies]" not in convert and "`--max-bad-share`" not in convert

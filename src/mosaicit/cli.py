@@ -250,6 +250,7 @@ def format_summary(s: RunSummary, summary_path: Any, rejects_path: Any, dry_run:
         f"tokens per mosaic: mean {tok.mean}, p50 {tok.p50}, p90 {tok.p90}, p99 {tok.p99}, "
         f"max {tok.max} <= {tok.max_length} ({s.budget.tokenizer}, {s.budget.composition})",
         f"budget fill: mean {tok.fill['mean']:.1%}, p50 {tok.fill['p50']:.1%}, p90 {tok.fill['p90']:.1%}",
+        *_answer_share(s),
         f"rejected: {a.rejected} records ({_share(a.rejected, a.read)}): {dropped}"
         + (f"; and parts of records used: {parts}" if parts else "")
         + f" -> {rejects_path or 'not written (give --rejects)'} ({s.records_rejected} lines)",
@@ -263,6 +264,17 @@ def format_summary(s: RunSummary, summary_path: Any, rejects_path: Any, dry_run:
         lines.append(f"dataset_info.json entry {s.dataset_info.name!r}: {s.dataset_info.path}")
     lines.append(f"summary: {summary_path or 'not written (give --summary)'}")
     return "\n".join(lines)
+
+
+def _answer_share(s: RunSummary) -> list[str]:
+    """The answer-share line (with ``--answer-share`` only)."""
+    h = s.answer_share
+    if h is None:
+        return []
+    return [
+        f"answer share: min {h.min:.3f}, p50 {h.p50:.3f}, max {h.max:.3f}, all mosaics {h.overall:.3f} "
+        f"(--answer-share {h.bound[0]:g}:{h.bound[1]:g}; {h.records_set_aside} records set aside)"
+    ]
 
 
 def _share(part: int, whole: int) -> str:

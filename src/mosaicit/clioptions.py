@@ -135,6 +135,15 @@ def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Most records in one mosaic.",
         ),
+        click.option(
+            "--answer-share",
+            default=None,
+            metavar="MIN:MAX",
+            help="Bound the share of each mosaic's tokens that its output text takes (e.g. 0.3:0.7; "
+            "either side may be left empty): groups are cut back to one within it, and a record "
+            "outside it alone is rejected (answer_share). The summary reports the shares. "
+            "[default: no bound]",
+        ),
         strategy_options,
         budget_options,
     )(func)
@@ -152,6 +161,7 @@ def make_config(**kw: Any) -> MosaicConfig:
         seed=kw["seed"],
         orderings=names(kw["orderings"], PERMUTE_RULES),
         mask_rules=names(kw["mask_rules"], MASK_RULES),
+        answer_share=kw["answer_share"],
     )
 
 

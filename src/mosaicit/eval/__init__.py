@@ -1,6 +1,5 @@
 """Evaluate how well a model follows mosaic instructions: build prompts, generate, score by rules."""
 
-from mosaicit.eval import rules as _rules  # noqa: F401 - registers the per-answer rules check
 from mosaicit.eval.build import BuildResult, build_evalset, write_evalset
 from mosaicit.eval.checks import REGISTRY, Options, Verdict, check_response, register
 from mosaicit.eval.evalset import EvalItem, read_evalset
@@ -8,7 +7,7 @@ from mosaicit.eval.generate import generate_answers
 from mosaicit.eval.plugins import load_checks
 from mosaicit.eval.score import Report, format_report, score_answers
 
-load_checks()  # the checks that strategies from other packages declare
+load_checks()  # the checks that the strategies declare (Strategy.eval_checks), built-in or not
 
 __all__ = [
     "REGISTRY",

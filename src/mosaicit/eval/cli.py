@@ -20,8 +20,7 @@ from mosaicit.clioptions import (
 )
 from mosaicit.io.formats import Columns
 from mosaicit.plan.config import parse_weights
-from mosaicit.plan.strategies.maskout import MASK_RULES
-from mosaicit.plan.strategies.permute import PERMUTE_RULES
+from mosaicit.plan.strategies import STRATEGIES
 
 #: The keyword arguments of the read and routing options, which make the build's InputOptions.
 READ_OPTIONS = (
@@ -70,8 +69,6 @@ def build_command(
     min_records: int,
     max_records: int,
     weights: str | None,
-    orderings: str | None,
-    mask_rules: str | None,
     tables: str | None,
     tokenizer: str | None,
     template: str,
@@ -96,6 +93,11 @@ def build_command(
     inputs = make_inputs(**options)
     for name in READ_OPTIONS:
         options.pop(name)
+    chosen: dict[str, Any] = {  # each strategy's rules option (--orderings, --mask-rules)
+        s.rules_option: names(options.pop(s.rules_option), s.rules)
+        for s in STRATEGIES.values()
+        if s.rules_option
+    }
     result = build_evalset(
         source,
         size=size,
@@ -108,8 +110,7 @@ def build_command(
         chat_template=chat_template,
         inputs=inputs,
         weights=parse_weights(weights) if weights else None,
-        orderings=names(orderings, PERMUTE_RULES),
-        mask_rules=names(mask_rules, MASK_RULES),
+        **chosen,
         **options,
     )
     write_evalset(output, result.items)

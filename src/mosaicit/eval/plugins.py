@@ -1,4 +1,5 @@
-"""The ``eval`` checks that strategies from other packages declare (``Strategy.eval_checks``).
+"""The ``eval`` checks that the strategies declare (``Strategy.eval_checks``), built-in or from
+other packages.
 
 Each declared module registers its checks with :func:`mosaicit.eval.checks.register` when it is
 imported, as :mod:`mosaicit.eval.rules` does. A module that fails to import leaves its strategy

@@ -14,25 +14,10 @@ from dataclasses import replace
 from typing import Any
 
 from mosaicit.eval.evalset import EvalItem
-from mosaicit.plan.strategies.maskout import MASKOUT
-from mosaicit.plan.strategies.permute import PERMUTE
+from mosaicit.plan.strategies import STRATEGIES
+from mosaicit.plan.strategies.base import ORDER_TIE
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.plan import Plan
-
-#: The sort key of each permute ordering that can tie (the others name positions).
-ORDER_KEYS: dict[str, Callable[[PromptFeatures], Any]] = {
-    "alpha": lambda f: f.letter,
-    "reverse_alpha": lambda f: f.letter,
-    "length_word": lambda f: f.words,
-    "reverse_length_word": lambda f: f.words,
-    "length_char": lambda f: f.chars,
-    "reverse_length_char": lambda f: f.chars,
-}
-#: The ranking key of each mask rule that can tie (most words first, or fewest first).
-MASK_KEYS: dict[str, Callable[[PromptFeatures], Any]] = {
-    "word_long": lambda f: -f.words,
-    "word_short": lambda f: f.words,
-}
 
 
 def _features(item: EvalItem) -> dict[int, PromptFeatures]:
@@ -78,15 +63,19 @@ def tied_skips(plan: Plan, key: Callable[[int], Any], given: Sequence[int]) -> t
 
 
 def resolve_ties(item: EvalItem, given: Sequence[int]) -> Plan:
-    """The plan among those the meta-instruction allows that best fits the answers ``given``."""
+    """The plan among those the meta-instruction allows that best fits the answers ``given``
+    (the ties are the ones its strategy declares: :attr:`Strategy.tie_keys`)."""
     plan = item.plan
-    if plan.strategy == PERMUTE and plan.rule in ORDER_KEYS:
-        features, order_key = _features(item), ORDER_KEYS[plan.rule]
-        order = tied_order(plan.answer_order, lambda s: order_key(features[s]), given)
-        return replace(plan, answer_order=order)
-    if plan.strategy == MASKOUT and plan.rule in MASK_KEYS:
-        features, mask_key = _features(item), MASK_KEYS[plan.rule]
-        skipped = tied_skips(plan, lambda s: mask_key(features[s]), given)
-        answer = tuple(s for s in plan.sources if s not in skipped)
-        return replace(plan, skipped=skipped, answer_order=answer)
-    return plan
+    strategy = STRATEGIES.get(plan.strategy)
+    tie = strategy.tie_keys.get(plan.rule) if strategy is not None and plan.rule else None
+    if tie is None:
+        return plan
+    features = _features(item)
+
+    def key(source: int) -> Any:
+        return tie.key(features[source])
+
+    if tie.what == ORDER_TIE:
+        return replace(plan, answer_order=tied_order(plan.answer_order, key, given))
+    skipped = tied_skips(plan, key, given)
+    return replace(plan, skipped=skipped, answer_order=tuple(s for s in plan.sources if s not in skipped))

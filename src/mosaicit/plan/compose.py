@@ -5,6 +5,12 @@ is drawn (the wrap mode) and a style (strategy, numbering, tags, meta-instructio
 are added one by one while the planned mosaic still fits, and the group ends at its target
 size or at the first record that would break the budget, which then starts the next group.
 No mosaic is ever re-tokenized to decide this: counts are composed (see :mod:`mosaicit.budget.budget`).
+
+With an answer-share bound (``MosaicConfig.answer_share``), a group is also cut back to the
+largest one whose output text takes a share of its tokens within the bound (the output counted
+alone, composed like the rest, so exactly where counts compose). A record whose plainest mosaic
+(the record alone) is outside the bound is set aside before composing, as ``answer_share``
+(:func:`split_usable`), so every other record still has a mosaic in every epoch.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from mosaicit.budget.budget import MEMO_LIMIT, Budget, PieceCounts, Prefix, TextCounts
-from mosaicit.plan.config import MosaicConfig
+from mosaicit.plan.config import MosaicConfig, share_within
 from mosaicit.plan.planner import base_style, draw_style, make_plan
 from mosaicit.plan.seeds import epoch_rng
 from mosaicit.plan.strategies import STRATEGIES
@@ -68,6 +74,11 @@ class Tally:
     rules: Counter[str] = field(default_factory=Counter)
     verified: int = 0
     token_counts: Counter[int] = field(default_factory=Counter)
+    #: With an answer-share bound: the output tokens in all, each sample's share in thousandths
+    #: (rounded) and the smallest and largest shares (exact).
+    answer_tokens: int = 0
+    shares: Counter[int] = field(default_factory=Counter)
+    share_range: tuple[float, float] | None = None
 
     def merge(self, other: Tally) -> None:
         """Add another tally's counts to this one."""
@@ -79,9 +90,18 @@ class Tally:
         self.strategies.update(other.strategies)
         self.rules.update(other.rules)
         self.token_counts.update(other.token_counts)
+        self.answer_tokens += other.answer_tokens
+        self.shares.update(other.shares)
+        if other.share_range is not None:
+            self._share_seen(*other.share_range)
 
-    def add(self, plan: Plan, tokens: int) -> None:
-        """Count one emitted sample."""
+    def _share_seen(self, low: float, high: float) -> None:
+        if self.share_range is not None:
+            low, high = min(low, self.share_range[0]), max(high, self.share_range[1])
+        self.share_range = (low, high)
+
+    def add(self, plan: Plan, tokens: int, answer: int | None = None) -> None:
+        """Count one emitted sample (``answer``: its output's tokens, where the answer share is bounded)."""
         self.samples += 1
         self.tokens += tokens
         self.max_tokens = max(self.max_tokens, tokens)
@@ -90,6 +110,11 @@ class Tally:
         self.strategies[plan.strategy] += 1
         if plan.rule:
             self.rules[f"{plan.strategy}.{plan.rule}"] += 1
+        if answer is not None:
+            share = answer / tokens if tokens else 0.0
+            self.answer_tokens += answer
+            self.shares[round(share * 1000)] += 1
+            self._share_seen(share, share)
 
 
 class Composer:
@@ -156,6 +181,33 @@ class Composer:
         real = self._real(plan, records, counts)
         return (real, True) if self.budget.fits(real) else None
 
+    def answer_tokens(self, plan: Plan, records: Sequence[Record], counts: PieceCounts) -> int:
+        """The token count of a plan's output text alone (its answers with their labels and tags):
+        composed where counts compose exactly, else the rendered output tokenized once."""
+        _, output = layout(plan)
+        edited = self._edited_counts(plan, records) if plan.edits else None
+        count = self.budget.compose(output, counts, None, edited)
+        if count.exact:
+            return count.tokens
+        self.tally.verified += 1
+        return self.budget.count_texts([self._render(plan, {i: records[i] for i in plan.sources})[1]])
+
+    def _accepted(
+        self, plan: Plan, tokens: int, settled: bool, records: Sequence[Record], counts: PieceCounts
+    ) -> tuple[Plan, int, int | None] | None:
+        """A plan that fits the budget by ``tokens`` (settled or not), with its real count and
+        (with an answer-share bound) its output's count, if it fits for real and its answer share
+        is within the bound; else None."""
+        if not settled:
+            tokens = self._real(plan, records, counts)
+            if not self.budget.fits(tokens):
+                return None
+        bound = self.config.answer_share
+        if bound is None:
+            return plan, tokens, None
+        answer = self.answer_tokens(plan, records, counts)
+        return (plan, tokens, answer) if share_within(answer, tokens, bound) else None
+
     def _edited_counts(self, plan: Plan, records: Sequence[Record]) -> dict[Piece, TextCounts]:
         """The counts of a plan's edited outputs, by layout piece: each edited text is counted
         once, as a record text is (:meth:`Budget.text_counts`), and remembered."""
@@ -203,13 +255,17 @@ class Composer:
         answers = self.answer_facts(members, records) if STRATEGIES[style.strategy].edits_answers else None
         return make_plan(style, members, [counts[i].features for i in members], self.tables, answers)
 
+    def plain(self, index: int, counts: PieceCounts) -> Plan:
+        """The plainest mosaic of one record: the record alone, in Format with no marks."""
+        return make_plan(base_style(), [index], [counts[index].features], self.tables)
+
     def single_fits(self, index: int, records: Sequence[Record], counts) -> int | None:
         """The token count of a record alone in the plainest mosaic, or None if it does not fit."""
         p, o = counts[index].prompt, counts[index].output
         if self.bare_exact and p.clean and o.clean:  # the plainest mosaic is the two texts as they are
             alone = self.budget.alone(p) + self.budget.alone(o)
             return alone if self.budget.fits(alone) else None
-        plan = make_plan(base_style(), [index], [counts[index].features], self.tables)
+        plan = self.plain(index, counts)
         fit = self.measure(plan, records, counts)
         if fit is None:
             return None
@@ -248,15 +304,16 @@ class Composer:
         while pos < len(order):
             size = draw_size(rng, cfg.wrap_mode, cfg.max_num)
             style = draw_style(rng, cfg, self.tables)
-            plan, tokens = self._grow(style, order, pos, size, records, counts)
+            plan, tokens, answer = self._grow(style, order, pos, size, records, counts)
             pos += len(plan.sources)
-            self.tally.add(plan, tokens)
+            self.tally.add(plan, tokens, answer)
             if progress:
                 progress(len(plan.sources))
             yield self._sample(plan, tokens, epoch, records)
 
-    def _grow(self, style, order, pos, size, records, counts) -> tuple[Plan, int]:
-        """The largest group from ``order[pos:]`` (up to ``size``) that fits, with its count.
+    def _grow(self, style, order, pos, size, records, counts) -> tuple[Plan, int, int | None]:
+        """The largest group from ``order[pos:]`` (up to ``size``) that fits, with its count (and
+        its output's count, with an answer-share bound, which the group must also meet).
 
         Records are tried one by one and the group ends at the first that does not fit.
         Where counts compose exactly (see :attr:`bounded`), two shortcuts give the same
@@ -284,15 +341,12 @@ class Composer:
             fits.append((plan, *fit))
             n += 1
         while fits:
-            plan, tokens, settled = fits.pop()
-            if settled:
-                return plan, tokens
-            real = self._real(plan, records, counts)
-            if self.budget.fits(real):
-                return plan, real
+            found = self._accepted(*fits.pop(), records, counts)
+            if found is not None:
+                return found
         return self._alone(order[pos], records, counts)
 
-    def _grow_monotone(self, style, candidates, records, counts) -> tuple[Plan, int] | None:
+    def _grow_monotone(self, style, candidates, records, counts) -> tuple[Plan, int, int | None] | None:
         """For Format/Primary under exact counts: measure the largest candidate group whose
         pieces fit, then smaller ones, until one fits (None if some piece is not clean)."""
         floor, largest = 0, 0
@@ -308,21 +362,20 @@ class Composer:
             members = candidates[:n]
             plan = make_plan(style, members, [counts[i].features for i in members], self.tables)
             fit = self.measure(plan, records, counts)
-            if fit is not None:
-                tokens, settled = fit
-                if settled:
-                    return plan, tokens
-                real = self._real(plan, records, counts)  # e.g. a special-token string in a label
-                if self.budget.fits(real):
-                    return plan, real
+            if fit is not None:  # (not settled: e.g. a special-token string in a label)
+                found = self._accepted(plan, *fit, records, counts)
+                if found is not None:
+                    return found
         return self._alone(candidates[0], records, counts)
 
-    def _alone(self, index: int, records, counts) -> tuple[Plan, int]:
-        """The record alone, in the plainest mosaic (usable records always fit so)."""
-        plan = make_plan(base_style(), [index], [counts[index].features], self.tables)
+    def _alone(self, index: int, records, counts) -> tuple[Plan, int, int | None]:
+        """The record alone, in the plainest mosaic (usable records always fit so, within the
+        answer-share bound: :func:`split_usable`)."""
+        plan = self.plain(index, counts)
         alone = self.single_fits(index, records, counts)
         assert alone is not None, "usable records fit alone"
-        return plan, alone
+        answer = None if self.config.answer_share is None else self.answer_tokens(plan, records, counts)
+        return plan, alone, answer
 
     def _sample(self, plan: Plan, tokens: int, epoch: int, records: Sequence[Record]) -> Sample:
         members = {i: records[i] for i in plan.sources}  # one read per record
@@ -363,6 +416,10 @@ def pieces_floor(plan: Plan, counts: PieceCounts, edited: Mapping[Piece, TextCou
     return total
 
 
+#: The reject reasons of :func:`split_usable`: over the budget alone; answer share alone outside the bound.
+OVER_BUDGET, ANSWER_SHARE = "over_budget", "answer_share"
+
+
 def split_usable(
     composer: Composer,
     records: Sequence[Record],
@@ -370,24 +427,50 @@ def split_usable(
     alone_tokens: Counter[int] | None = None,
     known: Sequence[int | None] | None = None,
 ) -> tuple[list[int], list[Reject]]:
-    """Separate records that fit alone from those over the budget (reported with a reason);
-    ``alone_tokens`` (if given) counts the usable records by their token count as a plain sample.
-    ``known``: each record's :meth:`Composer.single_fits`, where the caller has found it already."""
-    usable, rejects = [], []
+    """Separate records that fit alone from those over the budget, and (with an answer-share
+    bound) from those whose answer share alone is outside it, each reported with its reason
+    (:data:`OVER_BUDGET`, :data:`ANSWER_SHARE`); ``alone_tokens`` (if given) counts the usable
+    records by their token count as a plain sample. ``known``: each record's
+    :meth:`Composer.single_fits`, where the caller has found it already."""
+    usable: list[int] = []
+    rejects: list[Reject] = []
     for i in range(len(records)):
         alone = known[i] if known is not None else composer.single_fits(i, records, counts)
-        if alone is not None:
+        problem: tuple[str, str] | None
+        if alone is None:
+            problem = _over_budget(composer, counts, i)
+        else:
+            problem = _off_share(composer, records, counts, i, alone)
+        if problem is None:
             usable.append(i)
-            if alone_tokens is not None:
+            if alone_tokens is not None and alone is not None:
                 alone_tokens[alone] += 1
             continue
-        record = records[i]
-        about = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
-        detail = f"about {about} tokens alone > max_length {composer.budget.max_length}"
-        rejects.append(
-            Reject(record.index, "over_budget", partial(_raw, records, i), detail, record.id, record.turn)
-        )
+        (reason, detail), record = problem, records[i]
+        raw = partial(_raw, records, i)
+        rejects.append(Reject(record.index, reason, raw, detail, record.id, record.turn))
     return usable, rejects
+
+
+def _over_budget(composer: Composer, counts: PieceCounts, i: int) -> tuple[str, str]:
+    """The reason and detail of record ``i``'s reject when it does not fit alone."""
+    about = composer.budget.alone(counts[i].prompt) + composer.budget.alone(counts[i].output)
+    return OVER_BUDGET, f"about {about} tokens alone > max_length {composer.budget.max_length}"
+
+
+def _off_share(
+    composer: Composer, records: Sequence[Record], counts: PieceCounts, i: int, alone: int
+) -> tuple[str, str] | None:
+    """The reason and detail of record ``i``'s reject when its answer share alone (``alone``
+    tokens in its plainest mosaic) is outside the bound; None when it is within it, or unbounded."""
+    bound = composer.config.answer_share
+    if bound is None:
+        return None
+    answer = composer.answer_tokens(composer.plain(i, counts), records, counts)
+    if share_within(answer, alone, bound):
+        return None
+    share = f"{answer} of its {alone} tokens ({answer / alone:.3f})" if alone else "0 of 0 tokens"
+    return ANSWER_SHARE, f"its answer alone takes {share}, outside {bound[0]:g}:{bound[1]:g}"
 
 
 def _raw(records: Sequence[Record], position: int) -> dict:

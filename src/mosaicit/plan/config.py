@@ -43,6 +43,35 @@ def parse_weights(text: str) -> dict[str, float]:
     return weights
 
 
+def parse_share(text: str) -> tuple[float, float]:
+    """Parse ``"MIN:MAX"`` (either side may be left empty: 0 and 1) into an answer-share bound."""
+    low, sep, high = (part.strip() for part in text.partition(":"))
+    try:
+        if sep:
+            return float(low or 0), float(high or 1)
+    except ValueError:
+        pass
+    raise ParamError("answer_share", f": {text!r} is not MIN:MAX (shares from 0 to 1, e.g. 0.3:0.7)")
+
+
+def share_within(answer: int, tokens: int, bound: tuple[float, float]) -> bool:
+    """True when ``answer`` of a sample's ``tokens`` tokens is a share within ``bound`` (inclusive)."""
+    return bound[0] <= (answer / tokens if tokens else 0.0) <= bound[1]
+
+
+def _share_bound(value: object) -> tuple[float, float]:
+    """An answer-share bound given as ``"MIN:MAX"`` or a pair of numbers, checked."""
+    if isinstance(value, str):
+        return _share_bound(parse_share(value))
+    try:
+        low, high = (float(x) for x in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise ParamError("answer_share", f"must be MIN:MAX or a (MIN, MAX) pair, got {value!r}") from None
+    if not 0 <= low <= high <= 1:
+        raise ParamError("answer_share", f"needs 0 <= MIN <= MAX <= 1, got {low}:{high}")
+    return low, high
+
+
 #: The largest ``max_length``: far above any model's context, so a typo fails at once.
 MAX_LENGTH = 2**31 - 1
 #: The most epochs (a part file's name holds the epoch in five digits: :mod:`mosaicit.io.parts`).
@@ -55,6 +84,8 @@ class MosaicConfig:
 
     ``max_length`` is inclusive: every sample counts at most this many tokens.
     ``weights`` (strategy -> relative weight) overrides the ``version`` preset when given.
+    ``answer_share`` (MIN, MAX, or ``"MIN:MAX"``), when given, bounds the share of each sample's
+    tokens that its output text takes (see :mod:`mosaicit.plan.compose`); None bounds nothing.
     """
 
     epochs: int = 4
@@ -69,6 +100,7 @@ class MosaicConfig:
     no_numbering_rate: float = 0.1
     tag_rate: float = 0.5
     generic_meta_rate: float = 0.5
+    answer_share: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         check_count("epochs", self.epochs, MAX_EPOCHS)
@@ -106,6 +138,8 @@ class MosaicConfig:
         ):
             if not 0 <= rate <= 1:
                 raise ParamError(label, f"must be between 0 and 1, got {rate}")
+        if self.answer_share is not None:
+            object.__setattr__(self, "answer_share", _share_bound(self.answer_share))
 
     @property
     def strategy_weights(self) -> dict[str, float]:

@@ -17,6 +17,7 @@ from mosaicit.budget.budget import PieceCounts
 from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.formats import Conversation
 from mosaicit.io.sources import ReadStats, read_conversations, write_dataset
+from mosaicit.plan.compose import OVER_BUDGET
 from mosaicit.run.executors import Executor
 from mosaicit.run.groups import Run
 from mosaicit.run.routing import Routed
@@ -87,16 +88,21 @@ def measure(
     """The measure step, group by group: each group's records with their counts and the ones that
     fit the budget alone; a record that cannot is ticked as composed (``on_compose``, once per
     epoch) and goes to ``rejects`` (``over_budget``), or to ``unbudgeted`` when given (to be
-    passed through unbudgeted: ``--over-budget pass``)."""
+    passed through unbudgeted: ``--over-budget pass``). A record whose answer share alone is
+    outside ``--answer-share`` goes to ``rejects`` (``answer_share``) either way."""
     for group, records in enumerate(routed.groups.values()):
         counts, usable, over = run.measure(records, on_count, on_compose)
         for reject in over:
             routed.ledger.set_aside(reject.index)
         if unbudgeted is None:
             rejects.send(over)
-        elif over:
+        elif over:  # only the records over the budget pass through; the others stay rejects
+            rejects.send(r for r in over if r.reason != OVER_BUDGET)
+            aside = {(r.index, r.turn) for r in over if r.reason != OVER_BUDGET}
             kept = set(usable)
-            unbudgeted.extend(records[i] for i in range(len(records)) if i not in kept)
+            unbudgeted.extend(
+                r for i, r in enumerate(records) if i not in kept and (r.index, r.turn) not in aside
+            )
         yield Measured(group, records, counts, usable)
 
 

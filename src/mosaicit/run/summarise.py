@@ -24,6 +24,7 @@ from mosaicit.run.summary import (
     RunSummary,
     ShardsSummary,
     TokenSummary,
+    answer_share_summary,
 )
 
 
@@ -116,6 +117,7 @@ def summarise(
         plain_tokens={str(k): v for k, v in sorted(run.plain_tokens.items())},
         executor=spec.executor,
         shards=ShardsSummary(run.shards, "FILE:ROW[:TURN]" if run.shards > 1 else None),
+        answer_share=answer_share_summary(cfg.answer_share, tally, rejects.by_reason()),
         output_parts=None if parts is None else [f"{p.name}.{spec.outputs.output_parts}" for p in parts],
         config=recorded,
     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mosaicit.histogram import percentile
+from mosaicit.plan.compose import ANSWER_SHARE, Tally
 from mosaicit.run.accounting import Accounting
 
 
@@ -21,6 +23,46 @@ class TokenSummary:
     p90: int
     p99: int
     fill: dict[str, float]
+
+
+@dataclass(frozen=True)
+class AnswerShareSummary:
+    """With ``--answer-share``: the bound, then the share of each mosaic's tokens that its output
+    text takes (smallest, percentiles, largest, mean), the share of all the mosaics' tokens, and
+    the records set aside because their answer share alone is outside the bound."""
+
+    bound: list[float]
+    min: float
+    p10: float
+    p50: float
+    p90: float
+    max: float
+    mean: float
+    overall: float
+    records_set_aside: int
+
+
+def answer_share_summary(
+    bound: tuple[float, float] | None, tally: Tally, rejected: dict[str, int]
+) -> AnswerShareSummary | None:
+    """The answer-share section from the composers' ``tally`` and the rejects by reason (None
+    without a bound)."""
+    if bound is None:
+        return None
+    low, high = tally.share_range or (0.0, 0.0)
+    samples = sum(tally.shares.values())
+    mean = sum(k * n for k, n in tally.shares.items()) / samples / 1000 if samples else 0.0
+    return AnswerShareSummary(
+        bound=list(bound),
+        min=low,
+        p10=percentile(tally.shares, 10) / 1000,
+        p50=percentile(tally.shares, 50) / 1000,
+        p90=percentile(tally.shares, 90) / 1000,
+        max=high,
+        mean=round(mean, 3),
+        overall=round(tally.answer_tokens / tally.tokens, 4) if tally.tokens else 0.0,
+        records_set_aside=rejected.get(ANSWER_SHARE, 0),
+    )
 
 
 @dataclass(frozen=True)
@@ -133,6 +175,8 @@ class RunSummary:
     plain_tokens: dict[str, int]
     executor: str
     shards: ShardsSummary
+    #: With ``--answer-share``: the answer share of the mosaics and its bound; None without it.
+    answer_share: AnswerShareSummary | None = None
     #: The part files written (``--output-parts``: their names, in written order); None for one file.
     output_parts: list[str] | None = None
     #: The command's options, as ``--config`` reads them back to repeat the run (a CLI run's summary).
@@ -140,9 +184,10 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as the JSON file holds it (no ``dataset_info`` key when none was written,
-        no ``output_parts`` key for a one-file output, no ``config`` key outside the CLI)."""
+        no ``answer_share`` key without the bound, no ``output_parts`` key for a one-file output,
+        no ``config`` key outside the CLI)."""
         out = asdict(self)
-        for key in ("dataset_info", "output_parts", "config"):
+        for key in ("dataset_info", "answer_share", "output_parts", "config"):
             if out[key] is None:
                 del out[key]
         return out

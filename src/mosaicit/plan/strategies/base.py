@@ -9,8 +9,8 @@ drawn from the generator it is given, so a plan can be replayed (see :mod:`mosai
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from mosaicit.plan.labels import draw_format_meta, draw_numbering, draw_tags
 from mosaicit.plan.tables.check import Checker
@@ -22,6 +22,19 @@ from mosaicit.types.plan import Numbering, Tags
 
 #: The registered strategies by name, in the order of their ``rank``.
 REGISTRY: dict[str, Strategy] = {}
+
+#: What a tie leaves open (:class:`Tie`): the order of the tied answers, or which of them are skipped.
+ORDER_TIE, SKIP_TIE = "order", "skip"
+
+
+class Tie(NamedTuple):
+    """What a rule says nothing about: among instructions with equal ``key`` (of their features),
+    the order of their answers (``what`` is :data:`ORDER_TIE`: the rule sorts by ``key``) or which
+    of them are skipped (:data:`SKIP_TIE`: the rule skips the first ones ranked by ``key``).
+    ``mosaicit eval`` accepts every choice a tie allows."""
+
+    what: str
+    key: Callable[[PromptFeatures], Any]
 
 
 class Options(Protocol):
@@ -70,8 +83,11 @@ class Strategy:
     #: (a YAML or JSON file of that package's data).
     default_table: ClassVar[Any] = None
     #: Modules that register the strategy's ``eval`` checks (:func:`mosaicit.eval.checks.register`),
-    #: imported when :mod:`mosaicit.eval` loads.
+    #: imported when :mod:`mosaicit.eval` loads. The checks of every plan (instructions, order,
+    #: skips, labels, tags, content) need none: they read the plan's ``answer_order`` and ``skipped``.
     eval_checks: ClassVar[tuple[str, ...]] = ()
+    #: The rules that rank instructions by a key that can tie, by rule (see :class:`Tie`).
+    tie_keys: ClassVar[Mapping[str, Tie]] = {}
 
     @property
     def monotone(self) -> bool:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mosaicit.plan.strategies.base import Strategy, register
+from mosaicit.plan.strategies.base import SKIP_TIE, Strategy, Tie, register
 from mosaicit.plan.tables.check import Checker, fill
 from mosaicit.plan.tables.effects import SKIPS
 from mosaicit.types.features import PromptFeatures
@@ -37,6 +37,13 @@ def skip_count(size: int, ratio: float) -> int:
     return max(int(size * ratio), 1)
 
 
+#: The ranking of each rule that skips the first instructions ranked (most words first, or fewest).
+MASK_RANKS: dict[str, Callable[[PromptFeatures], int]] = {
+    "word_long": lambda f: -f.words,
+    "word_short": lambda f: f.words,
+}
+
+
 def maskout(
     rule: str, prompts: Sequence[PromptFeatures], ratio: float, rng: random.Random, tables: MaskoutTables
 ) -> tuple[list[int], str]:
@@ -54,8 +61,8 @@ def maskout(
         separator = rng.choice(tables.list_separators)
         listed = separator.join(str(i + 1) for i in skipped)
         return skipped, fill(template, skip=listed if n == 1 else fill(style, items=listed))
-    sign = -1 if rule == "word_long" else 1
-    ranked = sorted(range(size), key=lambda i: (sign * prompts[i].words, i))
+    rank = MASK_RANKS[rule]
+    ranked = sorted(range(size), key=lambda i: (rank(prompts[i]), i))
     return sorted(ranked[:n]), fill(template, count=str(n))
 
 
@@ -71,6 +78,8 @@ class Maskout(Strategy):
     rules_option = "mask_rules"
     section = "maskout"
     effects = frozenset({SKIPS})
+    #: Skipping the longest or shortest leaves open which of equally long ones to skip.
+    tie_keys = {rule: Tie(SKIP_TIE, rank) for rule, rank in MASK_RANKS.items()}
 
     def load_table(self, check: Checker) -> MaskoutTables:
         """The ``maskout`` slots: ``fix`` uses ``{skip}``; the other counted rules' ``many``

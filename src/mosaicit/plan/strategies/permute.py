@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mosaicit.plan.strategies.base import Strategy, register
+from mosaicit.plan.strategies.base import ORDER_TIE, Strategy, Tie, register
 from mosaicit.plan.tables.check import Checker, fill
 from mosaicit.plan.tables.effects import REORDERS
 from mosaicit.types.features import NO_LETTER, PromptFeatures
@@ -55,14 +55,26 @@ def _alpha_reverse(items: Sequence[PromptFeatures]) -> list[int]:
     return sorted(letters, key=lambda i: items[i].letter, reverse=True) + others
 
 
+def _letter(f: PromptFeatures) -> str:
+    return f.letter
+
+
+def _words(f: PromptFeatures) -> int:
+    return f.words
+
+
+def _chars(f: PromptFeatures) -> int:
+    return f.chars
+
+
 ORDERINGS: dict[str, Callable[[Sequence[PromptFeatures]], list[int]]] = {
     "reverse": lambda p: list(reversed(range(len(p)))),
-    "alpha": lambda p: _sort(p, lambda f: f.letter),
+    "alpha": lambda p: _sort(p, _letter),
     "reverse_alpha": _alpha_reverse,
-    "length_word": lambda p: _sort(p, lambda f: f.words),
-    "reverse_length_word": lambda p: _sort(p, lambda f: f.words, reverse=True),
-    "length_char": lambda p: _sort(p, lambda f: f.chars),
-    "reverse_length_char": lambda p: _sort(p, lambda f: f.chars, reverse=True),
+    "length_word": lambda p: _sort(p, _words),
+    "reverse_length_word": lambda p: _sort(p, _words, reverse=True),
+    "length_char": lambda p: _sort(p, _chars),
+    "reverse_length_char": lambda p: _sort(p, _chars, reverse=True),
     "odd_even": lambda p: list(range(0, len(p), 2)) + list(range(1, len(p), 2)),
     "even_odd": lambda p: list(range(1, len(p), 2)) + list(range(0, len(p), 2)),
 }
@@ -95,6 +107,15 @@ class Permute(Strategy):
     rules_option = "orderings"
     section = "permute"
     effects = frozenset({REORDERS})
+    #: Orderings by first letter or by length leave the order of equal ones open.
+    tie_keys = {
+        "alpha": Tie(ORDER_TIE, _letter),
+        "reverse_alpha": Tie(ORDER_TIE, _letter),
+        "length_word": Tie(ORDER_TIE, _words),
+        "reverse_length_word": Tie(ORDER_TIE, _words),
+        "length_char": Tie(ORDER_TIE, _chars),
+        "reverse_length_char": Tie(ORDER_TIE, _chars),
+    }
 
     def load_table(self, check: Checker) -> PermuteTables:
         """The ``permute`` slots; ``rules.fix`` uses ``{order}``, the other rules no placeholder."""

@@ -111,6 +111,7 @@ class Rules(Strategy):
     mixes = ("rules",)
     section = "rules"
     edits_answers = True
+    eval_checks = ("mosaicit.eval.rules",)  # the check that each ruled answer obeys its rule
 
     def load_table(self, check: Checker) -> RulesTables | None:
         """The ``rules`` slots (None when the tables have no ``rules`` section: the strategy then
