@@ -63,6 +63,8 @@ from mosaicit.types.records import Record
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
 SCHEME = "://"
+#: The pyarrow filesystems whose paths start with a bucket.
+BUCKETED = ("s3", "gcs")
 #: Items per row of a parsed file (:func:`parse_file`): what this process unpickles at a time.
 ITEMS_PER_ROW = 4096
 #: Records per object-store block of a group's records (see :meth:`RayExecutor.put_records`).
@@ -258,6 +260,9 @@ def _remote_files(uri: str) -> tuple[Any, list[tuple[str, str, str]]]:
     try:
         info = fs.get_file_info(path)
         if info.type == pafs.FileType.NotFound:
+            bucket = path.split("/", 1)[0]
+            if fs.type_name in BUCKETED and fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+                raise InputError(uri, f"no such bucket ({bucket})")
             raise InputError(uri, "no such file or folder")
         if info.type != pafs.FileType.Directory:
             return fs, [(path, uri, uri)]
