@@ -91,7 +91,7 @@ def test_s3_input_gives_the_bytes_of_the_same_files_on_disk(cluster, shards_inpu
 
 
 def test_s3_files_and_a_single_object_list_as_on_disk(cluster, s3):
-    from mosaicit.run.ray_executor import list_inputs
+    from mosaicit.run.executors.ray import list_inputs
 
     fs, files, names = list_inputs([f"s3://{BUCKET}/input"])
     assert fs.type_name == "s3"
