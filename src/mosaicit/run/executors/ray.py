@@ -11,11 +11,12 @@
 - **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
   and counts batches of record texts (:meth:`RayExecutor.count`, the executor's ``count`` hook,
   in place of measuring batch units).
-- **Composing.** A group's records go to the object store once, in blocks; each (group, epoch,
-  shard) unit (see :mod:`mosaicit.run.shards`) is one Ray task that takes its own members from the
-  blocks. With one output file the driver writes the units' rows in their order; with part
-  files (:mod:`mosaicit.io.parts`) each task writes its unit's part itself and returns only its
-  tally, and the driver writes the one summary and rejects file, all committed together
+- **Composing.** Each (group, epoch, shard) unit (see :mod:`mosaicit.run.shards`) is one Ray
+  task; the driver groups the unit's own records from its spool and puts them in the object store
+  as the task is submitted, so a task fetches only its members wherever it runs. With one output
+  file the driver writes the units' rows in their order; with part files
+  (:mod:`mosaicit.io.parts`) each task writes its unit's part itself and returns only its tally,
+  and the driver writes the one summary and rejects file, all committed together
   (:mod:`mosaicit.io.commit`).
 
 :func:`connect` joins the cluster at ``--ray-address`` (or ``RAY_ADDRESS``), or starts a local
@@ -34,9 +35,9 @@ import socket
 import sys
 import tempfile
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -67,8 +68,6 @@ SCHEME = "://"
 BUCKETED = ("s3", "gcs")
 #: Items per row of a parsed file (:func:`parse_file`): what this process unpickles at a time.
 ITEMS_PER_ROW = 4096
-#: Records per object-store block of a group's records (see :meth:`RayExecutor.put_records`).
-RECORD_BLOCK = COUNT_BATCH
 #: Results per item that a compose task streams back (rows with one output file).
 RESULTS_PER_ITEM = 1024
 #: Compose tasks submitted ahead, per CPU: the driver holds the counts of only these units.
@@ -498,29 +497,25 @@ def _texts(chunk: Sequence[Record], start: int, far: dict[int, tuple[int, int]])
     return prompts + ["" if start + i in far else r.output for i, r in enumerate(chunk)]
 
 
+@dataclass(frozen=True)
+class UnitDone:
+    """The last item a compose task streams: its unit's tally and the Ray node it ran on."""
+
+    tally: Tally
+    node: str
+
+
 def _compose_task(
-    job: ComposeJob, unit: ComposeUnit, blocks: list[Any], counts: dict[int, Measured]
-) -> Iterator[list[Any] | Tally]:
+    job: ComposeJob, unit: ComposeUnit, records: list[Record], counts: dict[int, Measured]
+) -> Iterator[list[Any] | UnitDone]:
     """Compose one unit where Ray puts it (a streaming generator): what the unit yields (its
-    finished rows, or its part file's result) in lists of up to :data:`RESULTS_PER_ITEM`, then its
-    tally. Its members' records are taken from the group's blocks in the object store
-    (:meth:`RayExecutor.put_records`), one block at a time."""
+    finished rows, or its part file's result) in lists of up to :data:`RESULTS_PER_ITEM`, then
+    :class:`UnitDone`. ``records`` are exactly the unit's members, in member order (Ray fetches
+    them from the object store to this node: see :meth:`RayExecutor.compose`)."""
     import ray
 
-    records: dict[int, Record] = {}
-    members = sorted(unit.members or ())
-    at = 0
-    for number, ref in enumerate(blocks):
-        end = (number + 1) * RECORD_BLOCK
-        mine = []
-        while at < len(members) and members[at] < end:
-            mine.append(members[at])
-            at += 1
-        if mine:
-            column = ray.get(ref).column("record")
-            for i in mine:
-                records[i] = pickle.loads(column[i - number * RECORD_BLOCK].as_py())
-    job = replace(job, records=records, counts=counts)
+    members = unit.members or ()
+    job = replace(job, records=dict(zip(members, records, strict=True)), counts=counts)
     job.composer.tally = Tally()
     batch: list[Any] = []
     for result in unit_results(job, unit):
@@ -529,13 +524,14 @@ def _compose_task(
             yield batch
             batch = []
     yield batch
-    yield job.composer.tally
+    yield UnitDone(job.composer.tally, ray.get_runtime_context().get_node_id())
 
 
 class RayExecutor(Executor):
     """An executor (:mod:`mosaicit.run.executors`) on a Ray cluster: the input is read by Ray
     Data (:meth:`read`), records are counted by Ray Data actors (:meth:`count`), and each compose
-    unit is one Ray task. Its counts do not go through the count cache, a file on this machine."""
+    unit is one Ray task. Its counts do not go through the count cache, a file on this machine.
+    :attr:`nodes` counts the units composed on each node (by node id)."""
 
     name = "ray"
     uses_cache = False
@@ -543,6 +539,7 @@ class RayExecutor(Executor):
     def __init__(self, ray: Any, workers: int) -> None:
         self.ray = ray
         self.workers = workers
+        self.nodes: Counter[str] = Counter()
         self._remote = ray.remote(num_returns="streaming")(_compose_task)
 
     @classmethod
@@ -640,36 +637,27 @@ class RayExecutor(Executor):
             on_batch(0, total, measured)
         return measured
 
-    def put_records(self, records: Sequence[Record]) -> list[Any]:
-        """A group's records in the object store, :data:`RECORD_BLOCK` at a time (each record
-        pickled, in one Arrow binary column, so that a task unpickles only its members): this
-        process reads one block at a time from its spool and keeps only the references."""
-        import pyarrow as pa
-
-        blocks = []
-        for start in range(0, len(records), RECORD_BLOCK):
-            chunk = records[start : start + RECORD_BLOCK]
-            blobs = [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in chunk]
-            blocks.append(self.ray.put(pa.table({"record": pa.array(blobs, pa.binary())})))
-        return blocks
-
     def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
         """What each unit yields, in the units' order, each unit composed by one Ray task.
 
-        The records go to the object store once (:meth:`put_records`); each task receives the
-        block references and its members' counts, and streams its results back
-        :data:`RESULTS_PER_ITEM` at a time; at most :data:`IN_FLIGHT` tasks per CPU are submitted
-        ahead. So this process holds no record texts, a few units' counts, and (one output file)
-        one item of rows at a time.
+        Each task receives only its own unit's records, grouped here from the spool and put in
+        the object store as the task is submitted (units with the same members, the epochs of
+        an unsharded run, share one copy), with its members' counts; it streams its results back
+        :data:`RESULTS_PER_ITEM` at a time. At most :data:`IN_FLIGHT` tasks per CPU of the
+        cluster are submitted ahead, so the object store holds the records of those units only,
+        and this process a few units' counts and (one output file) one item of rows at a time.
         """
         units = [u if u.members is not None else replace(u, members=tuple(job.usable)) for u in job.units]
-        blocks = self.put_records(job.records)  # type: ignore[arg-type]
         shared = self.ray.put(replace(job, records={}, counts={}, usable=(), units=()))
-        counts = job.counts
+        records, counts = job.records, job.counts
+        last: list[Any] = [None, None]  # the members and object-store copy of the last unit put
 
         def submit(unit: ComposeUnit) -> Any:
-            mine = {i: counts[i] for i in unit.members or ()}
-            return self._remote.remote(shared, unit, blocks, mine)
+            members = unit.members or ()
+            if last[0] != members:
+                last[:] = [members, self.ray.put([records[i] for i in members])]
+            mine = {i: counts[i] for i in members}
+            return self._remote.remote(shared, unit, last[1], mine)
 
         waiting = iter(units)
         pending: deque[tuple[ComposeUnit, Any]] = deque()
@@ -680,8 +668,9 @@ class RayExecutor(Executor):
             while pending:
                 unit, task = pending[0]
                 for item in self._items(task):
-                    if isinstance(item, Tally):
-                        job.composer.tally.merge(item)
+                    if isinstance(item, UnitDone):
+                        job.composer.tally.merge(item.tally)
+                        self.nodes[item.node] += 1
                     else:
                         yield from item
                 pending.popleft()
