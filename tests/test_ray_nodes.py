@@ -1,0 +1,93 @@
+"""A multi-node Ray run simulated on one machine: a head with no CPU and three nodes of one CPU
+each (``ray.cluster_utils.Cluster``). The cluster's size sets the run's parallelism, the units
+spread across the nodes (the node each compose task ran on), each task receives only its own
+unit's records, and the output is the local run's, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from formats_helpers import read_rows
+from mosaicit.run.executors.ray import RayExecutor
+from mosaicit.types.records import Record
+from test_ray import augment, shards_input  # noqa: F401 (a fixture)
+
+pytestmark = [pytest.mark.heavy, pytest.mark.slow]
+ray = pytest.importorskip("ray")
+cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+NODES = 3
+SHARDS = 6
+EPOCHS = 2  # test_ray.augment's
+NODE_STORE = 80 * 1024 * 1024  # bytes of object store per node
+
+
+@pytest.fixture(scope="module")
+def nodes():
+    """The simulated cluster, joined by this process; its workers run this checkout's code."""
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    cluster = cluster_utils.Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 0, "include_dashboard": False, "object_store_memory": NODE_STORE},
+    )
+    for _ in range(NODES):
+        cluster.add_node(num_cpus=1, object_store_memory=NODE_STORE)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, runtime_env={"env_vars": env})
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+class Watched:
+    """Stands in for RayExecutor in a run, keeping the executor."""
+
+    executors: list = []
+
+    def __new__(cls, ray_module, workers):
+        cls.executors.append(RayExecutor(ray_module, workers))
+        return cls.executors[-1]
+
+
+def test_units_spread_across_nodes_with_their_own_records_and_the_local_bytes(
+    nodes,
+    shards_input,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    puts = []  # the indices of every list of records put in the object store
+
+    def put(value, *args, **kwargs):
+        if isinstance(value, list) and value and isinstance(value[0], Record):
+            puts.append([r.index for r in value])
+        return real_put(value, *args, **kwargs)
+
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", put)
+    monkeypatch.setattr("mosaicit.run.executors.ray.RayExecutor", Watched)
+    out = augment(shards_input, tmp_path / "ray.jsonl", "--executor", "ray", "--shards", SHARDS)
+    local = augment(shards_input, tmp_path / "local.jsonl", "--executor", "local", "--shards", SHARDS)
+    assert out.read_bytes() and out.read_bytes() == local.read_bytes()
+
+    (executor,) = Watched.executors
+    assert executor.workers == NODES  # the cluster's CPUs, though the run asked for --workers 2
+    workers = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU"))
+    assert len(workers) == NODES
+    assert sorted(executor.nodes) == workers  # every node with a CPU composed units
+    assert sum(executor.nodes.values()) == EPOCHS * SHARDS
+
+    # Each task's records are exactly its unit's members: every used record is put once per epoch.
+    samples = [row["mosaic"] for row in read_rows(out)]
+    used = {(m["epoch"], m["shard"]): set() for m in samples}
+    for m in samples:
+        used[(m["epoch"], m["shard"])].update(m["sources"])
+    assert len(puts) == len(used) == EPOCHS * SHARDS
+    assert sorted(map(frozenset, puts), key=sorted) == sorted(map(frozenset, used.values()), key=sorted)
+    summary = json.loads(Path(f"{out}.summary.json").read_text())
+    assert summary["workers"] == NODES
