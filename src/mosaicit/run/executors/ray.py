@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from mosaicit.budget.budget import Budget, Measured
 from mosaicit.budget.cache import CountCache
@@ -460,41 +460,55 @@ def _first_line(exc: BaseException) -> str:
 # --- counting and composing ---------------------------------------------------------------
 
 
+class Texts(NamedTuple):
+    """A record's texts, as :func:`mosaicit.run.groups.far_over` reads them."""
+
+    prompt: str
+    output: str
+
+
 class CountTokens:
-    """A Ray Data actor: receives the budget (the tokenizer) once, then counts batches of texts."""
+    """A Ray Data actor: receives the budget (the tokenizer) once, then measures batches of
+    records from their texts: each batch becomes one row holding its positions and their
+    :class:`~mosaicit.budget.budget.Measured` (pickled), and the position of its first record the
+    tokenizer cannot count (-1 if none). So the counts, the texts' joins and the instructions'
+    features are all found here, not in the driver."""
 
     def __init__(self, budget: Budget) -> None:
         self.budget = budget
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Plain token counts of each record's prompt and output; ``bad`` marks an uncountable record."""
+        """One row: ``measured`` (the pickled positions and measures) and ``bad``."""
         import numpy as np
 
+        budget = self.budget
         prompts, outputs = [str(t) for t in batch["prompt"]], [str(t) for t in batch["output"]]
+        systems = [str(t) for t in batch["system"]]
         n = len(prompts)
-        bad = np.zeros(n, dtype=bool)
+        far = far_over(budget, [Texts(p, o) for p, o in zip(prompts, outputs, strict=True)])  # type: ignore[misc]
+        texts = ["" if i in far else t for i, t in enumerate(prompts)]  # far over: not tokenized
+        texts += ["" if i in far else t for i, t in enumerate(outputs)]
+        bad = -1
         try:
-            counts = self.budget.count_many(prompts + outputs)
+            plain = budget.count_many(texts)
         except MosaicitError:
-            counts = [0] * (2 * n)
+            plain = [0] * (2 * n)
             for i in range(n):
                 try:
-                    counts[i], counts[n + i] = self.budget.count_many([prompts[i], outputs[i]])
+                    plain[i], plain[n + i] = budget.count_many([texts[i], texts[n + i]])
                 except MosaicitError:
-                    bad[i] = True
+                    bad = i if bad < 0 else bad
+        both = budget.counts_from(texts, plain)
+        measured = [
+            at_least(far[i]) if i in far else Measured(both[i], both[n + i], PromptFeatures.of(p), systems[i])
+            for i, p in enumerate(prompts)
+        ]
+        positions = [int(at) for at in batch["position"]]
+        blob = pickle.dumps((positions, measured), protocol=pickle.HIGHEST_PROTOCOL)
         return {
-            "position": batch["position"],
-            "prompt": np.asarray(counts[:n], dtype=np.int64),
-            "output": np.asarray(counts[n:], dtype=np.int64),
-            "bad": bad,
+            "measured": np.array([blob], dtype=object),
+            "bad": np.array([positions[bad] if bad >= 0 else -1], dtype=np.int64),
         }
-
-
-def _texts(chunk: Sequence[Record], start: int, far: dict[int, tuple[int, int]]) -> list[str]:
-    """The prompts then the outputs of ``chunk`` (records from position ``start``), empty for
-    those ``far`` over the budget."""
-    prompts = ["" if start + i in far else r.prompt for i, r in enumerate(chunk)]
-    return prompts + ["" if start + i in far else r.output for i, r in enumerate(chunk)]
 
 
 @dataclass(frozen=True)
@@ -579,25 +593,24 @@ class RayExecutor(Executor):
         cache: CountCache | None = None,
         on_batch: Callable[[int, int, list[Measured]], None] | None = None,
     ) -> list[Measured]:
-        """Every record's counts, measured by :class:`CountTokens` actors (in input order;
-        ``cache`` is not used, ``on_batch`` is called once with them all)."""
-        import numpy as np
-
+        """Every record's measures, found by :class:`CountTokens` actors (in input order; ``cache``
+        is not used, ``on_batch`` is called once with them all): this process reads the texts from
+        its spool into the object store a block at a time, and only unpickles what the actors
+        found (each made :meth:`Budget.shared`)."""
         if not records:
             return []
         import pyarrow as pa
 
         total = len(records)
-        far = far_over(budget, records)  # not tokenized: counted as their bounds, over the budget
-        refs = []  # the texts go to the object store a block at a time, not all through this process
+        refs = []
         for start in range(0, total, COUNT_BATCH):
             chunk = records[start : start + COUNT_BATCH]
-            texts = _texts(chunk, start, far)
             table = pa.table(
                 {
                     "position": pa.array(range(start, start + len(chunk)), pa.int64()),
-                    "prompt": texts[: len(chunk)],
-                    "output": texts[len(chunk) :],
+                    "prompt": [r.prompt for r in chunk],
+                    "output": [r.output for r in chunk],
+                    "system": [r.system for r in chunk],
                 }
             )
             refs.append(self.ray.put(table))
@@ -608,34 +621,24 @@ class RayExecutor(Executor):
             concurrency=max(1, min(self.workers, len(refs))),
             batch_format="numpy",
         )
-        prompt = np.zeros(total, dtype=np.int64)
-        output = np.zeros(total, dtype=np.int64)
+        measured: list[Measured | None] = [None] * total
         try:
             for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
-                at = batch["position"]
-                if batch["bad"].any():
-                    first = int(at[np.flatnonzero(batch["bad"])[0]])
-                    raise RecordError(records[first].index, "a text the tokenizer cannot count")
-                prompt[at], output[at] = batch["prompt"], batch["output"]
-                if progress:
-                    progress(len(at))
+                bad = [int(at) for at in batch["bad"] if at >= 0]
+                if bad:
+                    raise RecordError(records[min(bad)].index, "a text the tokenizer cannot count")
+                for blob in batch["measured"]:
+                    positions, found = pickle.loads(blob)
+                    for at, m in zip(positions, found, strict=True):
+                        measured[at] = budget.shared(m)
+                    if progress:
+                        progress(len(positions))
         except Exception as exc:
             raise _failure("counting tokens on Ray failed", exc) from None
-        measured = []
-        for start in range(0, len(records), COUNT_BATCH):
-            chunk = records[start : start + COUNT_BATCH]
-            texts = _texts(chunk, start, far)
-            plain = [int(n) for n in prompt[start : start + len(chunk)]]
-            plain += [int(n) for n in output[start : start + len(chunk)]]
-            both = budget.counts_from(texts, plain)
-            for record, p, o in zip(chunk, both[: len(chunk)], both[len(chunk) :], strict=True):
-                features = PromptFeatures.of(record.prompt)
-                measured.append(budget.shared(Measured(p, o, features, record.system)))
-        for i, bounds in far.items():
-            measured[i] = budget.shared(at_least(bounds))
+        assert all(m is not None for m in measured), "every record is measured once"
         if on_batch:
-            on_batch(0, total, measured)
-        return measured
+            on_batch(0, total, measured)  # type: ignore[arg-type]
+        return measured  # type: ignore[return-value]
 
     def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
         """What each unit yields, in the units' order, each unit composed by one Ray task.
