@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -325,3 +326,38 @@ def test_files_are_parsed_in_rows_of_items_and_read_back_in_file_order(tmp_path,
     (tmp_path / "b.jsonl").write_text('{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
     with pytest.raises(InputError, match="b.jsonl"):
         list(ray_executor.read_items(fake, None, files))
+
+
+def test_counting_actors_measure_each_record_as_a_local_run_does(alpaca_eval):
+    """CountTokens finds each record's whole measure (counts, joins, features, system prompt, a
+    far-over record's bounds): equal to the local measure, batch positions kept."""
+    import numpy as np
+
+    from mosaicit.budget.budget import Budget
+    from mosaicit.budget.tokens import load_counter
+    from mosaicit.run.executors.ray import CountTokens
+    from mosaicit.run.groups import count_records
+    from mosaicit.types.records import Record
+
+    budget = Budget(load_counter(str(TOKENIZERS / "llama-3.1")), 300)
+    records = [
+        Record(i, r["instruction"], r["output"], system="Be brief." if i % 3 else "")
+        for i, r in enumerate(alpaca_eval[:40])
+    ]
+    records.append(Record(40, "Say it.", "x" * 400_000))  # far over: its bounds, untokenized
+    expected = count_records(budget, records)
+    start = 7
+    batch = {
+        "position": np.arange(start, start + len(records)),
+        "prompt": np.array([r.prompt for r in records], dtype=object),
+        "output": np.array([r.output for r in records], dtype=object),
+        "system": np.array([r.system for r in records], dtype=object),
+    }
+    out = CountTokens(Budget(load_counter(str(TOKENIZERS / "llama-3.1")), 300))(batch)
+    assert list(out["bad"]) == [-1]
+    (blob,) = out["measured"]
+    positions, measured = pickle.loads(blob)
+    assert positions == list(range(start, start + len(records)))
+    assert measured == expected
+    assert measured[-1].prompt.sp == expected[-1].prompt.sp and not measured[-1].output.clean
+    assert {m.system for m in measured} == {"", "Be brief."}
