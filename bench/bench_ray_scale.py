@@ -86,17 +86,16 @@ def kind_of(pid: int, driver: int) -> str:
     if pid == driver:
         return "driver"
     cmd = _read(f"/proc/{pid}/cmdline").replace("\0", " ")
+    program = os.path.basename(cmd.split(" ", 1)[0])
+    if program in ("raylet", "gcs_server"):  # (the raylet's arguments name the worker script)
+        return "gcs" if program == "gcs_server" else "raylet"
     if "default_worker.py" in cmd or cmd.startswith("ray::"):
         return "ray worker"
-    if "raylet" in cmd.split(" ", 1)[0]:
-        return "raylet"
-    if "gcs_server" in cmd:
-        return "gcs"
     if "ray" in cmd:
         return "ray daemon"
     if "mosaicit" in cmd:
         return "fork worker"
-    return f"other ({os.path.basename(cmd.split(' ', 1)[0]) or 'gone'})"
+    return f"other ({program or 'gone'})"
 
 
 def _tree(root: int) -> list[int]:
