@@ -290,9 +290,10 @@ def test_files_are_parsed_in_rows_of_items_and_read_back_in_file_order(tmp_path,
     read_items puts them back in file and row order whatever order Ray Data hands the files."""
     from types import SimpleNamespace
 
+    from mosaicit.io import remote
     from mosaicit.run.executors import ray as ray_executor
 
-    monkeypatch.setattr(ray_executor, "ITEMS_PER_ROW", 16)
+    monkeypatch.setattr(remote, "ITEMS_PER_ROW", 16)
     files, expected = [], []
     for name, n in (("a.jsonl", 40), ("b.jsonl", 16), ("c.jsonl", 5)):
         items = [{"instruction": f"{name} {i}", "output": "x"} for i in range(n)]
@@ -300,8 +301,7 @@ def test_files_are_parsed_in_rows_of_items_and_read_back_in_file_order(tmp_path,
         files.append((str(tmp_path / name), name))
         expected += [(name, row, item) for row, item in enumerate(items)]
     parsed = {
-        name: ray_executor.parse_file({"path": path, "bytes": Path(path).read_bytes()})
-        for path, name in files
+        name: remote.parse_file({"path": path, "bytes": Path(path).read_bytes()}) for path, name in files
     }
     assert [r["last"] for r in parsed["a.jsonl"]] == [False, False, True]  # 16 + 16 + 8 items
     assert [r["last"] for r in parsed["b.jsonl"]] == [True]

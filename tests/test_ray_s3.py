@@ -1,5 +1,6 @@
-"""A real object store: Ray reads ``s3://`` inputs from an S3-compatible server (moto, in server
-mode on the loopback address) and writes the bytes of the same files read from disk.
+"""A real object store: ``s3://`` inputs read from an S3-compatible server (moto, in server mode
+on the loopback address), by Ray tasks and by the local and fork-worker executors, give the bytes
+of the same files read from disk.
 
 The server runs in this process for the module; the AWS variables point pyarrow's S3 client (the
 driver's and the Ray workers') at it, with test credentials. Failures are one error line each:
@@ -90,8 +91,31 @@ def test_s3_input_gives_the_bytes_of_the_same_files_on_disk(cluster, shards_inpu
     assert rejects == on_disk  # the same stable keys, rows and reasons
 
 
+@pytest.mark.parametrize("executor", ["local", "workers"])
+def test_s3_input_without_ray_gives_the_bytes_of_the_same_files_on_disk(s3, shards_input, tmp_path, executor):  # noqa: F811
+    """The local and fork-worker executors fetch the objects themselves (no Ray started)."""
+    common = ("--executor", executor, "--shards", SHARDS)
+    from_s3 = augment(f"s3://{BUCKET}/input", tmp_path / "s3.jsonl", *common)
+    from_disk = augment(shards_input, tmp_path / "disk.jsonl", *common)
+    assert from_s3.read_bytes() and from_s3.read_bytes() == from_disk.read_bytes()
+    summary = json.loads(Path(f"{from_s3}.summary.json").read_text())
+    assert summary["records_read"] == 240 and summary["executor"] == executor
+
+
+def test_s3_object_cut_short_without_ray_names_the_object(s3, shards_input, tmp_path):  # noqa: F811
+    whole = gzip.compress((shards_input / "a.jsonl").read_bytes())
+    s3.put_object(Bucket=BUCKET, Key="cut-local/b.jsonl.gz", Body=whole[: len(whole) // 2])
+    out = tmp_path / "out.jsonl"
+    line = error_line(invoke("augment", f"s3://{BUCKET}/cut-local", "-o", out, "--executor", "local", "-q"))
+    assert line == (
+        f"mosaicit: error: s3://{BUCKET}/cut-local/b.jsonl.gz: cannot read: "
+        "Compressed file ended before the end-of-stream marker was reached"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_s3_files_and_a_single_object_list_as_on_disk(cluster, s3):
-    from mosaicit.run.executors.ray import list_inputs
+    from mosaicit.io.remote import list_inputs
 
     fs, files, names = list_inputs([f"s3://{BUCKET}/input"])
     assert fs.type_name == "s3"

@@ -139,8 +139,9 @@ def augment(
 
     Each INPUT is a JSON array, JSONL or Parquet file (JSON and JSONL may be .gz or .zst), a glob,
     a folder of such files or one saved with datasets' save_to_disk, or - for stdin; several
-    are read as one dataset. With --executor ray, INPUT may also be an s3://, gs:// or hf:// file
-    or folder. Records may be Alpaca, ShareGPT, OpenAI messages or prompt/completion.
+    are read as one dataset. INPUT may also be an s3://, gs:// or hf:// file or folder (fetched
+    by the Ray tasks with --executor ray, else by this process). Records may be Alpaca, ShareGPT,
+    OpenAI messages or prompt/completion.
     """
     from mosaicit.run.augment import augment as run_augment
 

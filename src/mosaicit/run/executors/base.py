@@ -27,6 +27,7 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 from mosaicit.budget.budget import Budget, Measured
 from mosaicit.budget.cache import CountCache
 from mosaicit.io.inputs import expand
+from mosaicit.io.remote import Remote, has_uri, list_remote, read_files
 from mosaicit.io.sources import is_paths, iter_items
 from mosaicit.run.counting import (
     CONVERSATION_BATCH,
@@ -68,10 +69,14 @@ class Executor:
 
     @classmethod
     def list_inputs(cls, source: Any) -> Listed:
-        """When the spec is made: the inputs ``source`` names (paths, globs, folders, ``-``),
-        expanded once (one clear error for one that cannot be read), or an in-memory dataset as it is."""
+        """When the spec is made: the inputs ``source`` names (paths, globs, folders, ``-``; or
+        ``s3://``, ``gs://``, ``hf://`` URIs: :mod:`mosaicit.io.remote`), expanded once (one clear
+        error for one that cannot be read), or an in-memory dataset as it is."""
         if not is_paths(source):
             return Listed(source, {}, source, source)
+        if has_uri(source):  # URIs: listed through their filesystem, read by read_files
+            found, names, local = list_remote(source)
+            return Listed(source, names, local, found)
         expanded = expand(source)
         return Listed(expanded, dict(expanded.keys), expanded, expanded)
 
@@ -88,6 +93,8 @@ class Executor:
     def read(self, listed: Listed, split: str | None, max_record_mb: int) -> Iterator[tuple[str, int, Any]]:
         """``(file, row, item)`` for every item of the inputs listed, in reading order (``split``:
         of a saved dataset; a JSON record over ``max_record_mb`` MiB is an error)."""
+        if isinstance(listed.found, Remote):
+            return read_files(listed.found.fs, listed.found.files, max_record_mb)
         return iter_items(listed.found, split, max_record_mb)
 
     def measure(self, measure: Callable[[int, int], M], units: Sequence[MeasureUnit]) -> Iterator[M]:

@@ -40,19 +40,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from itertools import islice
-from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from mosaicit.budget.budget import Budget, Measured
 from mosaicit.budget.cache import CountCache
-from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
+from mosaicit.errors import MosaicitError, ParamError, RecordError
 from mosaicit.exits import RUNNING, Stopped, check_stop, take_signals_back
 from mosaicit.extras import require
-from mosaicit.io.filetypes import check_plain, data_suffixes, data_type, input_type
-from mosaicit.io.inputs import expand
 from mosaicit.io.jsonstream import MAX_RECORD_MB
+from mosaicit.io.remote import SCHEME, file_items, first_line, list_remote, parse_file
 from mosaicit.io.sources import is_paths
-from mosaicit.io.streams import STDIN, split_suffix
 from mosaicit.plan.compose import Tally
 from mosaicit.run.counting import COUNT_BATCH, at_least, far_over
 from mosaicit.run.executors.base import Executor, Listed
@@ -62,12 +59,6 @@ from mosaicit.run.workers import free_cores
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.records import Record
 
-#: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
-SCHEME = "://"
-#: The pyarrow filesystems whose paths start with a bucket.
-BUCKETED = ("s3", "gcs")
-#: Items per row of a parsed file (:func:`parse_file`): what this process unpickles at a time.
-ITEMS_PER_ROW = 4096
 #: Results per item that a compose task streams back (rows with one output file).
 RESULTS_PER_ITEM = 1024
 #: Compose tasks submitted ahead, per CPU: the driver holds the counts of only these units.
@@ -235,89 +226,6 @@ def _shutdown(ray: Any, watchdog: IO[bytes] | None) -> None:
 # --- reading -------------------------------------------------------------------------------
 
 
-def _filesystem(uri: str) -> tuple[Any, str]:
-    """The pyarrow filesystem of ``uri`` and the path within it (``hf://`` through fsspec)."""
-    import pyarrow.fs as pafs
-
-    if uri.startswith("hf://"):
-        try:
-            from huggingface_hub import HfFileSystem
-        except ImportError:
-            raise MosaicitError(f"{uri}: hf:// needs huggingface_hub: pip install huggingface_hub") from None
-        return pafs.PyFileSystem(pafs.FSSpecHandler(HfFileSystem())), uri[len("hf://") :]
-    try:
-        return pafs.FileSystem.from_uri(uri)  # type: ignore[no-any-return]
-    except Exception as exc:  # pyarrow: ArrowInvalid (unknown scheme), OSError (no credentials)
-        raise InputError(uri, f"cannot open its filesystem: {str(exc).splitlines()[0][:200]}") from None
-
-
-def _remote_files(uri: str) -> tuple[Any, list[tuple[str, str, str]]]:
-    """``(filesystem, [(path in it, name for messages, key name)])`` for a remote file or folder."""
-    import pyarrow.fs as pafs
-
-    fs, path = _filesystem(uri)
-    try:
-        info = fs.get_file_info(path)
-        if info.type == pafs.FileType.NotFound:
-            bucket = path.split("/", 1)[0]
-            if fs.type_name in BUCKETED and fs.get_file_info(bucket).type == pafs.FileType.NotFound:
-                raise InputError(uri, f"no such bucket ({bucket})")
-            raise InputError(uri, "no such file or folder")
-        if info.type != pafs.FileType.Directory:
-            return fs, [(path, uri, uri)]
-        found = fs.get_file_info(pafs.FileSelector(path, recursive=True))
-    except InputError:
-        raise
-    except Exception as exc:  # OSError, ArrowInvalid: unreachable, denied, no credentials
-        raise InputError(uri, f"cannot read: {str(exc).splitlines()[0][:200]}") from None
-    root = path.rstrip("/")
-    files = []
-    for entry in sorted(found, key=lambda e: e.path):
-        below = entry.path[len(root) :].lstrip("/")
-        hidden = any(part.startswith(".") for part in below.split("/"))
-        if entry.type == pafs.FileType.File and data_type(below) is not None and not hidden:
-            files.append((entry.path, f"{uri.rstrip('/')}/{below}", below))
-    if not files:
-        raise InputError(uri, f"a folder with no data files ({data_suffixes()})")
-    return fs, files
-
-
-def list_inputs(source: Sequence[str | Path]) -> tuple[Any, list[tuple[str, str]], dict[str, str]]:
-    """The filesystem of the inputs, ``[(path in it, name)]`` in reading order, and the key name
-    of each file by its name (see :attr:`mosaicit.io.inputs.Expanded.keys`). Local paths are
-    expanded as a local run expands them; all inputs must share one filesystem."""
-    import pyarrow.fs as pafs
-
-    chosen: Any = None
-    files: list[tuple[str, str]] = []
-    names: dict[str, str] = {}
-    for item in source:
-        text = str(item)
-        if text == STDIN:
-            raise MosaicitError("--executor ray reads files, not - (standard input)")
-        if SCHEME in text:
-            fs, found = _remote_files(text)
-            entries = [(path, name) for path, name, _ in found]
-            names.update({name: key for _, name, key in found})
-        else:
-            fs = pafs.LocalFileSystem()
-            local = expand(text)
-            if any(Path(p).is_dir() for p in local):
-                raise InputError(text, "--executor ray reads data files, not a saved datasets folder")
-            entries = [(os.path.abspath(p), str(p)) for p in local]
-            names.update(local.keys)
-        if chosen is not None and fs.type_name != chosen.type_name:
-            raise MosaicitError("--executor ray reads inputs from one filesystem at a time")
-        chosen = chosen or fs
-        files.extend(entries)
-    return chosen, files, names
-
-
-#: How a compressed file starts: Ray Data hands a file over decompressed where its own reader
-#: (pyarrow) knows the compression by the name, and as it is where it does not.
-MAGIC = {".gz": b"\x1f\x8b", ".zst": b"\x28\xb5\x2f\xfd"}
-
-
 def raw_files(ray: Any, paths: list[str], fs: Any) -> tuple[Any, bool]:
     """A Ray Data dataset of ``{"path", "bytes"}`` rows, one per file, and whether the bytes are
     as stored: a ``.gz``/``.zst`` file is not decompressed on the way (mosaicit's reader
@@ -342,51 +250,12 @@ def raw_files(ray: Any, paths: list[str], fs: Any) -> tuple[Any, bool]:
     return ray.data.read_datasource(RawFiles(paths, include_paths=True, filesystem=fs)), True
 
 
-def parse_file(
-    row: dict[str, Any], max_record_mb: int = MAX_RECORD_MB, as_stored: bool = True
-) -> list[dict[str, Any]]:
-    """A Ray Data row holding one file's bytes -> its items, parsed by mosaicit's readers, as rows
-    of up to :data:`ITEMS_PER_ROW` items each (pickled; ``last`` marks the file's last row), or one
-    row holding the reader's error (``reason``, ``record``). Unless the bytes are ``as_stored``,
-    a ``.gz``/``.zst`` file that does not start as one was decompressed by Ray Data already."""
-    path = row["path"]
-    data, compression = split_suffix(path)
-    kind = input_type(path)
-
-    def out(items: bytes = b"", last: bool = True, reason: str = "", record: int = -1) -> dict[str, Any]:
-        return {"path": path, "items": items, "last": last, "reason": reason, "record": record}
-
-    try:
-        check_plain(kind, path)
-    except InputError as exc:
-        return [out(reason=exc.reason)]
-    if compression and not as_stored and not row["bytes"].startswith(MAGIC[compression]):
-        compression = ""
-    with tempfile.TemporaryDirectory(prefix="mosaicit-ray-") as folder:
-        local = os.path.join(folder, "input" + data + compression)
-        with open(local, "wb") as handle:
-            handle.write(row["bytes"])
-        try:
-            reader = kind.read(local, max_record_mb)
-            chunks, chunk = [], []
-            for _, item in reader:
-                chunk.append(item)
-                if len(chunk) == ITEMS_PER_ROW:
-                    chunks.append(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
-                    chunk = []
-            if chunk or not chunks:
-                chunks.append(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
-        except InputError as exc:
-            return [out(reason=exc.reason, record=-1 if exc.record is None else exc.record)]
-    return [out(items, n == len(chunks) - 1) for n, items in enumerate(chunks)]
-
-
 def read_items(
     ray: Any, fs: Any, files: Sequence[tuple[str, str]], max_record_mb: int = MAX_RECORD_MB
 ) -> Iterator[tuple[str, int, Any]]:
-    """``(file, row, item)`` of every item of ``files`` (as :func:`list_inputs` gives them) in
-    reading order: the files are fetched by Ray Data and parsed in Ray tasks (:func:`parse_file`);
-    this process unpickles one row of items at a time."""
+    """``(file, row, item)`` of every item of ``files`` (as :func:`mosaicit.io.remote.list_inputs`
+    gives them) in reading order: the files are fetched by Ray Data and parsed in Ray tasks
+    (:func:`~mosaicit.io.remote.parse_file`); this process unpickles one row of items at a time."""
     by_path = dict(files)
 
     def items() -> Iterator[tuple[str, int, Any]]:
@@ -409,17 +278,7 @@ def read_items(
                     waiting.setdefault(at, deque()).append(parsed)
 
             for path, name in files:
-                row = 0
-                while True:
-                    parsed = next_of(path)
-                    if parsed["reason"]:
-                        record = None if parsed["record"] < 0 else parsed["record"]
-                        raise InputError(name, parsed["reason"], record)
-                    for item in pickle.loads(parsed["items"]):
-                        yield name, row, item
-                        row += 1
-                    if parsed["last"]:
-                        break
+                yield from file_items(name, partial(next_of, path))
         except Exception as exc:  # Ray wraps the reader's OSError (unreadable, denied) in its own
             raise _failure("cannot read the input with Ray", exc) from None
 
@@ -448,13 +307,7 @@ def _failure(what: str, exc: BaseException) -> MosaicitError:
         cause = cause.cause  # type: ignore[attr-defined]
     if isinstance(cause, MosaicitError):
         return cause
-    return MosaicitError(f"{what}: {_first_line(cause)}")
-
-
-def _first_line(exc: BaseException) -> str:
-    """The last meaningful line of a (Ray-wrapped) exception's message, cut short."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[-1] if lines else type(exc).__name__)[:200]
+    return MosaicitError(f"{what}: {first_line(cause)}")
 
 
 # --- counting and composing ---------------------------------------------------------------
@@ -558,13 +411,12 @@ class RayExecutor(Executor):
 
     @classmethod
     def list_inputs(cls, source: Any) -> Listed:
-        """The input files, listed here (:func:`list_inputs`, one clear error for an input Ray
-        cannot read): ``source`` may hold ``s3://``, ``gs://`` or ``hf://`` URIs."""
+        """The input files, listed here (:func:`mosaicit.io.remote.list_remote`; one clear error
+        for an input Ray cannot read): ``source`` may hold ``s3://``, ``gs://`` or ``hf://`` URIs."""
         if not is_paths(source):
             raise ParamError("executor", "ray reads files (paths or URIs), not an in-memory dataset")
-        given = [source] if isinstance(source, str | Path) else list(source)
-        fs, files, names = list_inputs(given)
-        return Listed(source, names, [name for _, name in files if SCHEME not in name], (fs, files))
+        found, names, local = list_remote(source)
+        return Listed(source, names, local, found)
 
     @classmethod
     def open(cls, workers: int | None, address: str | None) -> RayExecutor:
