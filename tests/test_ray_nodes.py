@@ -16,7 +16,7 @@ from conftest import ROOT
 from formats_helpers import read_rows
 from mosaicit.run.executors.ray import RayExecutor
 from mosaicit.types.records import Record
-from test_ray import augment, shards_input  # noqa: F401 (a fixture)
+from test_ray import EPOCHS, MAX_LENGTH, augment, invoke, shards_input  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.heavy, pytest.mark.slow]
 ray = pytest.importorskip("ray")
@@ -24,7 +24,6 @@ cluster_utils = pytest.importorskip("ray.cluster_utils")
 
 NODES = 3
 SHARDS = 6
-EPOCHS = 2  # test_ray.augment's
 NODE_STORE = 80 * 1024 * 1024  # bytes of object store per node
 
 
@@ -45,16 +44,6 @@ def nodes():
     cluster.shutdown()
 
 
-class Watched:
-    """Stands in for RayExecutor in a run, keeping the executor."""
-
-    executors: list = []
-
-    def __new__(cls, ray_module, workers):
-        cls.executors.append(RayExecutor(ray_module, workers))
-        return cls.executors[-1]
-
-
 def test_units_spread_across_nodes_with_their_own_records_and_the_local_bytes(
     nodes,
     shards_input,  # noqa: F811
@@ -68,15 +57,26 @@ def test_units_spread_across_nodes_with_their_own_records_and_the_local_bytes(
             puts.append([r.index for r in value])
         return real_put(value, *args, **kwargs)
 
-    real_put = ray.put
+    executors = []  # the run's Ray executor
+    real_open, real_put = RayExecutor.open.__func__, ray.put
+
+    def open_(cls, workers, address):
+        executors.append(real_open(cls, workers, address))
+        return executors[-1]
+
     monkeypatch.setattr(ray, "put", put)
-    monkeypatch.setattr("mosaicit.run.executors.ray.RayExecutor", Watched)
-    out = augment(shards_input, tmp_path / "ray.jsonl", "--executor", "ray", "--shards", SHARDS)
+    monkeypatch.setattr(RayExecutor, "open", classmethod(open_))
+    out = tmp_path / "ray.jsonl"
+    result = invoke(
+        "augment", shards_input, "-o", out, "-q", "--no-cache", "--epochs", EPOCHS, "--max-length", MAX_LENGTH,
+        "--seed", 3, "--executor", "ray", "--shards", SHARDS,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
     local = augment(shards_input, tmp_path / "local.jsonl", "--executor", "local", "--shards", SHARDS)
     assert out.read_bytes() and out.read_bytes() == local.read_bytes()
 
-    (executor,) = Watched.executors
-    assert executor.workers == NODES  # the cluster's CPUs, though the run asked for --workers 2
+    (executor,) = executors
+    assert executor.workers == NODES  # no --workers: the cluster's CPUs, not this machine's 2
     workers = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU"))
     assert len(workers) == NODES
     assert sorted(executor.nodes) == workers  # every node with a CPU composed units
