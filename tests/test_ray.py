@@ -335,8 +335,8 @@ def test_counting_actors_measure_each_record_as_a_local_run_does(alpaca_eval):
 
     from mosaicit.budget.budget import Budget
     from mosaicit.budget.tokens import load_counter
+    from mosaicit.run.executors.base import Executor
     from mosaicit.run.executors.ray import CountTokens
-    from mosaicit.run.groups import count_records
     from mosaicit.types.records import Record
 
     budget = Budget(load_counter(str(TOKENIZERS / "llama-3.1")), 300)
@@ -345,7 +345,7 @@ def test_counting_actors_measure_each_record_as_a_local_run_does(alpaca_eval):
         for i, r in enumerate(alpaca_eval[:40])
     ]
     records.append(Record(40, "Say it.", "x" * 400_000))  # far over: its bounds, untokenized
-    expected = count_records(budget, records)
+    expected = Executor().count(budget, records)  # the local measure
     start = 7
     batch = {
         "position": np.arange(start, start + len(records)),
