@@ -1,16 +1,16 @@
 """The ``ray`` executor: read, count and compose on a Ray cluster, with the bytes of a local run.
 
 - **Reading.** Ray Data's ``read_binary_files`` fetches each input file (local paths, ``s3://``,
-  ``gs://``, ``hf://``: any filesystem pyarrow reaches) and a Ray task parses it with mosaicit's
-  own readers (each file type's, :mod:`mosaicit.io.filetypes`)
-  into rows of a few thousand items, so the items are exactly those a local run reads (Ray
-  Data's typed JSON/Parquet readers would fill missing keys and coerce types). The items then
+  ``gs://``, ``hf://``: any filesystem pyarrow reaches, listed by :mod:`mosaicit.io.remote`) and a
+  Ray task parses it with mosaicit's own readers (:func:`mosaicit.io.remote.parse_file`) into
+  rows of a few thousand items, so the items are exactly those a local run reads (Ray Data's
+  typed JSON/Parquet readers would fill missing keys and coerce types). The items then
   pass, in file order and one row at a time, through the same shape detection, repairs and
   routing as a local run, on the driver, which spools the records to disk
   (:class:`mosaicit.run.store.RecordStore`).
 - **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
-  and counts batches of record texts (:meth:`RayExecutor.count`, the executor's ``count`` hook,
-  in place of measuring batch units).
+  and finds the whole measure of each record of its batches (:meth:`RayExecutor.count`, the
+  executor's ``count`` hook, in place of measuring batch units); the driver only unpickles them.
 - **Composing.** Each (group, epoch, shard) unit (see :mod:`mosaicit.run.shards`) is one Ray
   task; the driver groups the unit's own records from its spool and puts them in the object store
   as the task is submitted, so a task fetches only its members wherever it runs. With one output
@@ -314,7 +314,7 @@ def _failure(what: str, exc: BaseException) -> MosaicitError:
 
 
 class Texts(NamedTuple):
-    """A record's texts, as :func:`mosaicit.run.groups.far_over` reads them."""
+    """A record's texts, as :func:`mosaicit.run.counting.far_over` reads them."""
 
     prompt: str
     output: str
