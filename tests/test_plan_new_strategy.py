@@ -43,7 +43,12 @@ class Wordiest(Strategy):
     eval_checks = ("new_strategy_check",)
 
     def apply(
-        self, rule: str, prompts: Sequence[PromptFeatures], mask_ratio: float, rng: random.Random, table: object
+        self,
+        rule: str,
+        prompts: Sequence[PromptFeatures],
+        mask_ratio: float,
+        rng: random.Random,
+        table: object,
     ) -> tuple[list[int], list[int], str]:
         """Every position, most words first (a stable sort: ties in the order shown)."""
         order = sorted(range(len(prompts)), key=lambda i: most_words_first(prompts[i]))

@@ -62,9 +62,9 @@ def cut(
     n = len(users)
     out = Cut()
     if trim and alone[0] > max_length:
-        tokens = _tokens(alone[0])
+        shown = _tokens(alone[0])
         out.rejected.append(
-            (None, "over_budget", f"its first exchange alone has {tokens} tokens > max_length {max_length}")
+            (None, "over_budget", f"its first exchange alone has {shown} tokens > max_length {max_length}")
         )
         return out
     i = 0
