@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from mosaicit import MosaicConfig  # noqa: E402
-from mosaicit.run.api import FormatOptions, augment_dataset  # noqa: E402
+from mosaicit.run.api import augment_dataset  # noqa: E402
 
 
 def whole_records(path: Path, target: Path) -> tuple[int, bool]:
@@ -104,7 +104,7 @@ def measure(source: Path, out: Path, epochs: int = 4) -> dict[str, Any]:
         rejects_megabytes=round((out / "train.jsonl.rejects.jsonl").stat().st_size / 1e6, 2),
         tokens=summary["tokens"],
     )
-    split = augment_dataset(data, out / "split.jsonl", config, FormatOptions(conversations="split"))
+    split = augment_dataset(data, out / "split.jsonl", config, conversations="split")
     figures["split_continuation_turns"] = split["rejected_by_reason"].get("continuation_turn", 0)
     figures["split_samples_written"] = split["samples_written"]
     return figures

@@ -103,12 +103,12 @@ def test_augment_takes_a_list_of_dicts_or_a_path_and_writes_no_file(tmp_path, mo
     assert f"{from_list.summary.records_read} records read" in repr(from_list)
 
 
-def test_augment_options_go_to_config_and_formats_and_unknown_ones_fail():
+def test_augment_options_go_over_config_and_unknown_ones_fail():
     records = jsonl(SAMPLE)[:20]
     result = mosaicit.augment(
         records,
         mosaicit.MosaicConfig(seed=9, epochs=3),
-        mosaicit.FormatOptions(output_format="sharegpt"),
+        output_format="sharegpt",
         epochs=1,
         with_meta=False,
         executor="local",

@@ -9,7 +9,7 @@ import pytest
 from conftest import SHAREGPT, TOKENIZERS
 from formats_helpers import fastchat_vicuna, hf_tokenizer, read_rows, row_messages
 from mosaicit import MosaicConfig
-from mosaicit.run.api import FormatOptions, augment_dataset
+from mosaicit.run.api import augment_dataset
 
 pytest.importorskip("transformers")
 datasets = pytest.importorskip("datasets")
@@ -61,8 +61,8 @@ def test_every_sample_fits_as_the_trainer_renders_it(
 ):
     out = tmp_path / f"out.{ext}"
     config = MosaicConfig(epochs=2, max_length=MAX_LENGTH, seed=3)
-    formats = FormatOptions(output_format=shape, template=template)
-    summary = augment_dataset(mixed_sharegpt, out, config, formats, tokenizer=str(TOKENIZERS / tokenizer))
+    formats = {"output_format": shape, "template": template}
+    summary = augment_dataset(mixed_sharegpt, out, config, **formats, tokenizer=str(TOKENIZERS / tokenizer))
 
     builder = "parquet" if ext == "parquet" else "json"
     ds = datasets.load_dataset(builder, data_files=str(out), split="train", cache_dir=str(tmp_path / "c"))

@@ -9,7 +9,7 @@ import pytest
 from conftest import TOKENIZERS
 from formats_helpers import hf_tokenizer, write_mixed
 from mosaicit import MosaicConfig
-from mosaicit.run.api import FormatOptions, augment_dataset
+from mosaicit.run.api import augment_dataset
 
 pytestmark = pytest.mark.heavy
 MAX_LENGTH = 384
@@ -24,11 +24,11 @@ def test_trl_sft_accepts_the_output(tmp_path, shape, train):
 
     out = tmp_path / "train.jsonl"
     config = MosaicConfig(epochs=1, max_length=MAX_LENGTH)
-    formats = FormatOptions(output_format=shape, template="chat")
+    formats = {"output_format": shape, "template": "chat"}
     mixed = write_mixed(
         tmp_path / "mixed.jsonl"
     )  # mosaics, passthrough conversations with ids, system prompts
-    summary = augment_dataset(mixed, out, config, formats, tokenizer=str(TOKENIZERS / "qwen3"))
+    summary = augment_dataset(mixed, out, config, **formats, tokenizer=str(TOKENIZERS / "qwen3"))
 
     tok = hf_tokenizer("qwen3")
     dataset = datasets.load_dataset(

@@ -339,12 +339,12 @@ def test_missing_optional_dependency_is_one_clear_line(monkeypatch, tmp_path):
 def test_augment_a_dataset_object(tmp_path):
     """The Python API takes a datasets.Dataset as it is."""
     datasets = pytest.importorskip("datasets")
-    from mosaicit import FormatOptions, MosaicConfig, augment_dataset
+    from mosaicit import MosaicConfig, augment_dataset
 
     rows = json.loads(ALPACA_EVAL.read_text(encoding="utf-8"))[:50]
     ds = datasets.Dataset.from_list(rows)
     out = tmp_path / "o.jsonl"
-    summary = augment_dataset(ds, out, MosaicConfig(epochs=1), FormatOptions(output_format="messages"))
+    summary = augment_dataset(ds, out, MosaicConfig(epochs=1), output_format="messages")
     assert summary["input"] == "<dataset>" and summary["formats"]["input"] == "alpaca"
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert sorted(i for r in lines for i in json.loads(r["mosaic"])["sources"]) == list(range(50))

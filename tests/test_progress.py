@@ -82,7 +82,7 @@ def test_every_phase_of_a_run_moves_while_it_runs_passthrough_counting_included(
     source.write_text(json.dumps(data), encoding="utf-8")
     summary = api.augment_dataset(
         source, tmp_path / "out.jsonl", MosaicConfig(max_length=1024, epochs=2),
-        api.FormatOptions(template="vicuna_v1.1"), tokenizer=str(TOKENIZERS / "llama-2"),
+        template="vicuna_v1.1", tokenizer=str(TOKENIZERS / "llama-2"),
         progress=True, workers=1, use_cache=False,
     )  # fmt: skip
     phases = list(dict.fromkeys(phase for phase, _ in ticks))

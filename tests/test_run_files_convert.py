@@ -10,7 +10,7 @@ from conftest import ALPACA_EVAL, SHAREGPT
 from formats_helpers import read_rows, row_messages
 from mosaicit.io.shapes import SHAPES
 from mosaicit.io.sources import read_conversations
-from mosaicit.run.api import FormatOptions, convert_dataset
+from mosaicit.run.api import convert_dataset
 
 pytest.importorskip("pyarrow")
 SOURCES = {"sharegpt": SHAREGPT, "alpaca": ALPACA_EVAL}
@@ -31,7 +31,7 @@ def originals():
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_round_trip(tmp_path, originals, source, shape, ext):
     out = tmp_path / f"out.{ext}"
-    summary = convert_dataset(SOURCES[source], out, FormatOptions(output_format=shape))
+    summary = convert_dataset(SOURCES[source], out, output_format=shape)
     n = len(originals[source])
     assert summary["records_read"] == summary["records_written"] == n
     assert summary["input_format"] == source and summary["output_format"] == shape
@@ -43,7 +43,7 @@ def test_round_trip(tmp_path, originals, source, shape, ext):
 
     # and back to the original shape, as a JSON array: the same rows as the input file had
     again = tmp_path / "again.json"
-    convert_dataset(out, again, FormatOptions(output_format=source))
+    convert_dataset(out, again, output_format=source)
     original_rows = json.loads(SOURCES[source].read_text(encoding="utf-8"))
     rows = json.loads(again.read_text(encoding="utf-8"))
     if source == "sharegpt":  # the same rows, with every column of the shape
@@ -59,7 +59,7 @@ def test_round_trip(tmp_path, originals, source, shape, ext):
 def test_outputs_load_with_datasets(tmp_path, shape, ext):
     datasets = pytest.importorskip("datasets")
     out = tmp_path / f"mixed.{ext}"
-    convert_dataset(SHAREGPT, out, FormatOptions(output_format=shape))
+    convert_dataset(SHAREGPT, out, output_format=shape)
     builder = "parquet" if ext == "parquet" else "json"
     ds = datasets.load_dataset(builder, data_files=str(out), split="train", cache_dir=str(tmp_path / "cache"))
     rows = read_rows(out)
@@ -78,8 +78,8 @@ def test_provenance_survives_conversion(tmp_path):
     assert len(mosaics) > 100 and all(m["sources"] for m in mosaics)
     for ext in EXTENSIONS:
         out = tmp_path / f"m2.{ext}"
-        convert_dataset(first, out, FormatOptions(output_format="messages"))
+        convert_dataset(first, out, output_format="messages")
         assert [r["mosaic"] for r in read_rows(out)] == mosaics
         stripped = tmp_path / f"m3.{ext}"
-        convert_dataset(out, stripped, FormatOptions(output_format="sharegpt"), with_meta=False)
+        convert_dataset(out, stripped, output_format="sharegpt", with_meta=False)
         assert all(r.get("mosaic") is None for r in read_rows(stripped))

@@ -10,7 +10,7 @@ from conftest import ALPACA_EVAL
 from formats_helpers import read_rows, row_messages
 from mosaicit import MosaicConfig
 from mosaicit.io.formats import Conversation
-from mosaicit.run.api import FormatOptions, augment_dataset
+from mosaicit.run.api import augment_dataset
 from mosaicit.run.routing import route
 
 SYSTEMS = ("", "Be terse.", "Answer in French.")
@@ -44,7 +44,7 @@ def dataset(tmp_path_factory):
 def _run(tmp_path, dataset, name="out.jsonl", seed=1, **formats):
     out = tmp_path / name
     summary = augment_dataset(
-        dataset[0], out, MosaicConfig(epochs=2, max_length=1500, seed=seed), FormatOptions(**formats)
+        dataset[0], out, MosaicConfig(epochs=2, max_length=1500, seed=seed), **formats
     )
     return summary, read_rows(out), out
 
@@ -188,8 +188,7 @@ def test_route_rejects_empty_exchanges_with_a_reason():
 def test_passthrough_over_budget_is_reported(tmp_path, dataset):
     out = tmp_path / "o.jsonl"
     config = MosaicConfig(epochs=1, max_length=300)
-    formats = FormatOptions(over_budget="reject")
-    summary = augment_dataset(dataset[0], out, config, formats, rejects_full=True)
+    summary = augment_dataset(dataset[0], out, config, over_budget="reject", rejects_full=True)
     rejects = [json.loads(x) for x in (tmp_path / "o.jsonl.rejects.jsonl").read_text().splitlines()]
     over = [r for r in rejects if r["reason"] == "over_budget" and "messages" in r["record"]]
     assert over and summary["passthrough"]["over_budget"] == len(over)
@@ -199,7 +198,7 @@ def test_passthrough_over_budget_is_reported(tmp_path, dataset):
 def test_split_exchange_over_budget_names_its_turn(tmp_path, dataset):
     out = tmp_path / "o.jsonl"
     config = MosaicConfig(epochs=1, max_length=120)
-    augment_dataset(dataset[0], out, config, FormatOptions(conversations="split"), rejects_full=True)
+    augment_dataset(dataset[0], out, config, conversations="split", rejects_full=True)
     rejects = [json.loads(x) for x in (tmp_path / "o.jsonl.rejects.jsonl").read_text().splitlines()]
     over = [r for r in rejects if r["reason"] == "over_budget"]
     assert over and all("turn" in r["record"] for r in over)

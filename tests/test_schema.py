@@ -8,7 +8,7 @@ import pytest
 from formats_helpers import raw_rows, read_rows, write_mixed
 from mosaicit import MosaicConfig
 from mosaicit.io.shapes import SHAPES, columns
-from mosaicit.run.api import FormatOptions, augment_dataset
+from mosaicit.run.api import augment_dataset
 
 datasets = pytest.importorskip("datasets")
 pytest.importorskip("pyarrow")
@@ -46,10 +46,10 @@ def test_multi_megabyte_alpaca_output_loads_at_the_default_block_size(tmp_path, 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("system_policy", ["group", "passthrough"])
 def test_every_shape_and_file_type_loads_across_many_blocks(tmp_path, mixed, shape, system_policy):
-    formats = FormatOptions(output_format=shape, system_policy=system_policy)
+    formats = {"output_format": shape, "system_policy": system_policy}
     for ext in ("jsonl", "json", "parquet"):
         out = tmp_path / f"o.{ext}"
-        summary = augment_dataset(mixed, out, MosaicConfig(epochs=1), formats, use_cache=False)
+        summary = augment_dataset(mixed, out, MosaicConfig(epochs=1), **formats, use_cache=False)
         ds = _load(out) if ext == "parquet" else _load(out, chunksize=SMALL_BLOCKS)
         assert ds.num_rows == summary["samples_written"] == len(raw_rows(out))
         assert list(ds.features) == list(columns(shape))

@@ -7,7 +7,7 @@ from mosaicit.errors import InputError, MosaicitError  # noqa: E402
 from mosaicit.plan.config import MosaicConfig  # noqa: E402
 from mosaicit.plan.tables.loader import Tables, load_tables  # noqa: E402
 from mosaicit.render.layout import render  # noqa: E402
-from mosaicit.run.api import FormatOptions, augment_dataset, convert_dataset  # noqa: E402
+from mosaicit.run.api import augment_dataset, convert_dataset  # noqa: E402
 from mosaicit.run.groups import Run  # noqa: E402
 from mosaicit.run.memory import Augmented, augment, mosaic  # noqa: E402
 from mosaicit.types.plan import Plan  # noqa: E402
@@ -15,7 +15,6 @@ from mosaicit.types.records import Record, Reject, Sample  # noqa: E402
 
 __all__ = [
     "Augmented",
-    "FormatOptions",
     "InputError",
     "MosaicConfig",
     "MosaicitError",

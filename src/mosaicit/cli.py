@@ -11,18 +11,15 @@ import click
 
 from mosaicit import __version__
 from mosaicit.cliconfig import config_option, recorded
-from mosaicit.clihelp import user_errors
+from mosaicit.clihelp import Group, user_errors
 from mosaicit.clioptions import (
     executor_options,
-    make_config,
-    make_execution,
-    make_inputs,
-    make_outputs,
     mosaic_options,
-    over_budget_option,
+    picked,
     read_options,
     routing_options,
     template_options,
+    values,
     write_options,
 )
 from mosaicit.errors import MosaicitError, ParamError
@@ -47,17 +44,14 @@ augment_output_option = click.option(
     "may end in .gz or .zst (compressed); - writes JSONL to stdout. With --output-parts: a folder. "
     "Needed unless --dry-run.",
 )
-rejects_full_option = click.option(
-    "--rejects-full", is_flag=True, help="Copy each rejected record in full into the rejects file."
-)
 input_argument = click.argument("input_path", metavar="INPUT...", nargs=-1, required=True)
-CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
-class Commands(click.Group):
+class Commands(Group):
     """mosaicit's commands; ``eval``, the slowest to import, is imported when it is asked for."""
 
     LAZY = {"eval": ("mosaicit.eval.cli", "eval_group")}
+    group_class = Group
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.LAZY])
@@ -69,7 +63,7 @@ class Commands(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=Commands, context_settings=CONTEXT)
+@click.group(cls=Commands)
 @click.version_option(__version__, prog_name="mosaicit")
 def main() -> None:
     """Mosaic instruction tuning: compose instruction/response records into budgeted training samples."""
@@ -82,35 +76,12 @@ def main() -> None:
 @mosaic_options
 @template_options
 @routing_options
-@over_budget_option
+@picked("over_budget")
 @read_options
 @write_options
-@click.option(
-    "--summary",
-    "summary_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Run summary path [default: OUTPUT.summary.json].",
-)
-@click.option(
-    "--rejects",
-    "rejects_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Rejected records path [default: OUTPUT.rejects.jsonl].",
-)
-@rejects_full_option
+@picked("summary", "rejects", "rejects_full")
 @executor_options
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Where token counts are kept between runs [default: $MOSAICIT_CACHE_DIR, "
-    "else $XDG_CACHE_HOME/mosaicit, else ~/.cache/mosaicit]. Entries are keyed by a private "
-    "per-user secret ($XDG_CACHE_HOME/mosaicit.key, else ~/.cache/mosaicit.key) and spot-checked "
-    "against the tokenizer.",
-)
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the token-count cache.")
+@picked("cache_dir", "use_cache")
 @click.option(
     "--report",
     "report_page",
@@ -126,14 +97,7 @@ def main() -> None:
 )
 @user_errors
 def augment(
-    input_path: tuple[str, ...],
-    output: str | None,
-    cache_dir: str | None,
-    no_cache: bool,
-    report_page: bool,
-    quiet: bool,
-    dry_run: bool,
-    **kw: Any,
+    input_path: tuple[str, ...], output: str | None, report_page: bool, quiet: bool, dry_run: bool, **kw: Any
 ) -> None:
     """Mosaic the records in INPUT... into OUTPUT.
 
@@ -144,15 +108,13 @@ def augment(
     OpenAI messages or prompt/completion.
     """
     from mosaicit.run.augment import augment as run_augment
+    from mosaicit.run.spec import RunSpec
 
     if output is None and not dry_run:
         raise click.UsageError("Missing option '-o' / '--output' (or give --dry-run).")
     if dry_run and report_page:
         raise click.UsageError("--report writes a file; leave it out with --dry-run")
-    spec = make_spec(
-        input_path, kw, make_outputs(output, **kw), **make_execution(**kw),
-        cache_dir=cache_dir, use_cache=not no_cache,
-    )  # fmt: skip
+    spec = RunSpec.of(list(input_path), output, **values(kw))
     if dry_run:
         click.echo(dry_run_report(spec, progress=not quiet))
         return
@@ -170,26 +132,9 @@ def augment(
     if report_page:
         from mosaicit.report.write import write_report
 
-        page = write_report([output], summary_paths=[kw["summary_path"]], rejects_paths=[kw["rejects_path"]])
+        page = write_report([output], summary_paths=[kw["summary"]], rejects_paths=[kw["rejects"]])
         if not quiet:
             click.echo(f"report: {page}", err=True)
-
-
-def make_spec(input_path: tuple[str, ...], kw: dict[str, Any], outputs: Any = None, **options: Any) -> Any:
-    """The :class:`~mosaicit.run.spec.RunSpec` of a command's options."""
-    from mosaicit.run.spec import OutputOptions, RunSpec
-
-    return RunSpec(
-        list(input_path),
-        make_config(**kw),
-        make_inputs(**kw),
-        outputs or OutputOptions(),
-        tokenizer=kw["tokenizer"],
-        template=kw["template"],
-        chat_template=kw["chat_template"],
-        tables=kw["tables"],
-        **options,
-    )
 
 
 @main.command()
@@ -198,16 +143,15 @@ def make_spec(input_path: tuple[str, ...], kw: dict[str, Any], outputs: Any = No
 @config_option
 @read_options
 @write_options
-@rejects_full_option
+@picked("rejects_full")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @user_errors
-def convert(input_path: tuple[str, ...], output: str, rejects_full: bool, quiet: bool, **kw: Any) -> None:
+def convert(input_path: tuple[str, ...], output: str, quiet: bool, **kw: Any) -> None:
     """Rewrite INPUT... (as for augment) in another shape or file type, one row per record, no mosaicking."""
     from mosaicit.run.convert import convert as run_convert
     from mosaicit.run.spec import RunSpec
 
-    outputs = make_outputs(output, **kw, rejects_full=rejects_full)
-    s = run_convert(RunSpec(list(input_path), inputs=make_inputs(**kw), outputs=outputs))
+    s = run_convert(RunSpec.of(list(input_path), output, **values(kw)))
     if not quiet:
         lines = [
             f"read {s['records_read']} {s['input_format']} records, wrote {s['records_written']} "
@@ -345,10 +289,12 @@ def preview(input_path: tuple[str, ...], count: int, plain: bool, **kw: Any) -> 
 
     from mosaicit.preview import show
     from mosaicit.run.memory import Mosaics, members
+    from mosaicit.run.spec import RunSpec
 
     if count < 0:
         raise ParamError("count", f"must be 0 or more, got {count}")
-    mosaics = Mosaics(make_spec(input_path, kw))
+    # in this process, leaving the token-count cache alone
+    mosaics = Mosaics(RunSpec.of(list(input_path), **values(kw), workers=1, use_cache=False))
     for number, sample in enumerate(islice(mosaics, count), 1):
         click.echo(show(number, sample, members(sample, mosaics.records)), color=None if not plain else False)
 

@@ -30,12 +30,11 @@ import yaml
 from mosaicit.clihelp import user_errors
 from mosaicit.errors import MosaicitError
 
-#: Options that change where and how a run is done, or what it prints, never what it writes:
-#: the summary leaves them out of its ``config``, so that a repeat runs where it is started.
-NOT_RECORDED = frozenset(
-    {"summary_path", "rejects_path", "report_page", "quiet", "dry_run", "cache_dir", "no_cache"}
-    | {"workers", "executor", "ray_address"}
-)
+#: A command's own options that change what it prints, never what a run writes: the summary
+#: leaves them out of its ``config``, as it does the run's options declared ``recorded=False``
+#: (where and how a run is done: :class:`~mosaicit.types.options.Option`), so that a repeat runs
+#: where it is started.
+NOT_RECORDED = frozenset({"report_page", "quiet", "dry_run"})
 
 
 def key_of(param: click.Parameter) -> str:
@@ -157,12 +156,17 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def is_recorded(param: click.Parameter) -> bool:
+    """Whether a run's summary records ``param`` (see :data:`NOT_RECORDED`)."""
+    return param.name not in NOT_RECORDED and getattr(param, "recorded", True)
+
+
 def recorded(ctx: click.Context) -> dict[str, Any]:
     """The command's options as a config file gives them, for the summary to repeat the run by
     (those in :data:`NOT_RECORDED` left out)."""
     out: dict[str, Any] = {}
     for param in ctx.command.params:
-        if param.name in ctx.params and param.name not in NOT_RECORDED:
+        if param.name in ctx.params and is_recorded(param):
             value = ctx.params[param.name]
             out[key_of(param)] = list(value) if isinstance(value, tuple) else value
     return out

@@ -19,35 +19,18 @@ from typing import Any
 
 import click
 
+from mosaicit import clioptions
 from mosaicit.cli import main
 from mosaicit.cliconfig import config_option
-from mosaicit.clioptions import (
-    budget_options,
-    executor_options,
-    mosaic_options,
-    read_options,
-    routing_options,
-    strategy_options,
-    template_options,
-    write_options,
-)
 
 #: The command that rewrites the reference.
 REGENERATE = "python -m mosaicit.clidoc docs/cli.md"
 
-#: The option blocks, each with its title, in the order the reference shows them. A block's
-#: options are those it declares that no block before it does (``mosaic_options`` holds the
-#: strategy and budget blocks, so it comes after them).
+#: The option blocks, each with its title, in the order the reference shows them: ``--config``,
+#: then the blocks of the run's declared options (:data:`mosaicit.clioptions.BLOCKS`).
 BLOCKS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("Config file", config_option),
-    ("Strategies", strategy_options),
-    ("Budget, tokenizer, tables and seed", budget_options),
-    ("Epochs and group sizes", mosaic_options),
-    ("Chat template", template_options),
-    ("Conversations and system prompts", routing_options),
-    ("Reading", read_options),
-    ("Writing", write_options),
-    ("Execution", executor_options),
+    *((title, clioptions.block(name)) for name, title in clioptions.BLOCKS.items()),
 )
 
 DEFAULT_IN_HELP = re.compile(r"\s*\[default: ([^\]]*)\]")

@@ -22,14 +22,34 @@ def names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else known
 
 
-#: Library parameters whose command-line option is not ``--`` + the name with dashes.
-OPTIONS = {
-    "on_bad": "--on-bad-record",
-    "dataset_info": "--emit-dataset-info",
-    "version": "--mix",
-    "template": "--template",
-    "count": "-n/--count",
-}
+#: Every command's context settings: ``-h`` is ``--help`` too.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+class _Settled:
+    """A command with :data:`CONTEXT`: set on each command, not only inherited from the group, so
+    that a command's context made alone (as the reference and the tests make them) answers ``-h``
+    as the whole command line does (click keeps a command's help option once made)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["context_settings"] = {**CONTEXT, **(kwargs.get("context_settings") or {})}
+        super().__init__(*args, **kwargs)
+
+
+class Command(_Settled, click.Command):
+    """A mosaicit command (see :class:`_Settled`)."""
+
+
+class Group(_Settled, click.Group):
+    """A group of mosaicit commands; its commands and groups are made as these are."""
+
+    command_class = Command
+    group_class: type[click.Group] | type[type] | None = type  # a group made by this one is of its class
+
+
+#: Parameters whose command-line option is not ``--`` + the name with dashes, besides the run's
+#: options (:func:`mosaicit.clioptions.flags`).
+OPTIONS = {"count": "-n/--count"}
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,7 +63,9 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             with stopping_on_signals():
                 return func(*args, **kwargs)
         except ParamError as exc:
-            _fail(f"mosaicit: error: {' '.join(exc.as_option(OPTIONS).splitlines())}", 1)
+            from mosaicit.clioptions import flags
+
+            _fail(f"mosaicit: error: {' '.join(exc.as_option({**flags(), **OPTIONS}).splitlines())}", 1)
         except MosaicitError as exc:
             _fail(f"mosaicit: error: {' '.join(str(exc).splitlines())}", 1)
         except KeyboardInterrupt:

@@ -24,13 +24,12 @@ from mosaicit.eval.checks import Options, check_response
 from mosaicit.eval.evalset import EvalItem, Source
 from mosaicit.eval.parse import find_labels, find_tags
 from mosaicit.io.atomic import atomic_open
-from mosaicit.io.formats import Columns
 from mosaicit.io.sources import source_name
 from mosaicit.plan.config import MosaicConfig
 from mosaicit.render.edits import edit_answer
 from mosaicit.run.groups import Run
 from mosaicit.run.memory import Mosaics, members
-from mosaicit.run.spec import InputOptions, RunSpec
+from mosaicit.run.spec import RunSpec
 from mosaicit.types.plan import Plan
 from mosaicit.types.records import Record, Sample
 
@@ -93,33 +92,20 @@ def marks_in_answers(item: EvalItem) -> bool:
 
 
 def build_evalset(
-    source: Any,
-    size: int = 100,
-    seed: int = 42,
-    min_records: int = 2,
-    max_records: int = 5,
-    tokenizer: str | None = None,
-    tables: str | Path | None = None,
-    template: str = "none",
-    chat_template: str | None = None,
-    input_format: str = "auto",
-    columns: Columns | None = None,
-    split: str | None = None,
-    on_bad: str = "skip",
-    inputs: InputOptions | None = None,
-    **options: Any,
+    source: Any, size: int = 100, min_records: int = 2, max_records: int = 5, **options: Any
 ) -> BuildResult:
     """Draw ``size`` mosaic prompts of ``min_records``..``max_records`` records each.
 
     ``source`` is anything mosaicit reads: one or several JSON/JSONL/Parquet paths (globs,
     folders, .gz/.zst, ``-``), a saved dataset folder, a ``datasets.Dataset`` or a list of dicts
-    (Alpaca, ShareGPT, messages, prompt/completion), read as ``inputs`` says (as for
-    ``augment``; by default from ``input_format``, ``columns``, ``split`` and ``on_bad``).
-    Single exchanges are used, grouped by system prompt as in ``augment``; multi-turn
-    conversations are left out and counted. ``template`` is what the budget counts, as in
-    ``augment``. ``options`` are :class:`~mosaicit.plan.config.MosaicConfig` fields (``version``,
-    ``weights``, ``orderings``, ``mask_rules``, ``max_length``, ``tag_rate``,
-    ``no_numbering_rate``).
+    (Alpaca, ShareGPT, messages, prompt/completion), read as for ``augment``. Single exchanges
+    are used, grouped by system prompt as in ``augment``; multi-turn conversations are left out
+    and counted. ``options`` are those of ``augment`` by name (see
+    :meth:`~mosaicit.run.spec.RunSpec.of`: ``seed``, ``version``, ``weights``, ``orderings``,
+    ``mask_rules``, ``max_length``, ``tag_rate``, ``no_numbering_rate``, ``tokenizer``,
+    ``template``, ``tables``, ``input_format``, ``columns``, ``on_bad``...), except ``epochs``,
+    ``wrap_mode`` and ``max_num``, which the build sets; it runs in this process, without the
+    token-count cache, unless ``workers`` and ``use_cache`` say otherwise.
     """
     if size < 1:
         raise ParamError("size", f"must be at least 1, got {size}")
@@ -128,17 +114,8 @@ def build_evalset(
     for fixed in ("epochs", "wrap_mode", "max_num"):
         if fixed in options:
             raise MosaicitError(f"eval build sets {fixed} itself")
-    config = MosaicConfig(epochs=MAX_PASSES, wrap_mode="uniform", max_num=max_records, seed=seed, **options)
-    inputs = inputs or InputOptions(input_format, columns or Columns(), split, on_bad)
-    spec = RunSpec(
-        source,
-        config,
-        inputs,
-        tokenizer=tokenizer,
-        template=template,
-        chat_template=chat_template,
-        tables=tables,
-    )
+    settings = {"workers": 1, "use_cache": False, **options}
+    spec = RunSpec.of(source, epochs=MAX_PASSES, wrap_mode="uniform", max_num=max_records, **settings)
     mosaics = Mosaics(spec)
     items: list[EvalItem] = []
     set_aside: Counter[str] = Counter()
@@ -175,7 +152,7 @@ def build_evalset(
     }
     over = sum(1 for r in mosaics.rejects.in_input_order() if r.reason == "over_budget")
     return BuildResult(
-        items, _summary(items, mosaics.stats.read, unused, over, mosaics.run, passes, set_aside, config)
+        items, _summary(items, mosaics.stats.read, unused, over, mosaics.run, passes, set_aside, spec.config)
     )
 
 

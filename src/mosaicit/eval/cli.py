@@ -9,28 +9,19 @@ from typing import Any
 import click
 
 from mosaicit.cliconfig import config_option
-from mosaicit.clihelp import names, user_errors
+from mosaicit.clihelp import Group, names, user_errors
 from mosaicit.clioptions import (
     budget_options,
-    make_inputs,
+    picked,
     read_options,
     routing_options,
     strategy_options,
     template_options,
+    values,
 )
-from mosaicit.io.formats import Columns
-from mosaicit.plan.config import parse_weights
-from mosaicit.plan.strategies import STRATEGIES
-
-#: The keyword arguments of the read and routing options, which make the build's InputOptions.
-READ_OPTIONS = (
-    "input_format", "split", "strict_conversations", "max_bad_share", "max_record_mb", "on_bad_record",
-    "conversations",
-    "system_policy", *(f"{f}_key" for f in Columns.__dataclass_fields__),
-)  # fmt: skip
 
 
-@click.group("eval")
+@click.group("eval", cls=Group)
 def eval_group() -> None:
     """Build held-out mosaic prompts, answer them with a local model, and score answers by rules."""
 
@@ -49,32 +40,17 @@ def eval_group() -> None:
 @template_options
 @routing_options
 @read_options
-@click.option(
-    "--tag-rate", type=float, default=0.5, show_default=True, help="Share of prompts asking for tags."
-)
-@click.option(
-    "--no-numbering-rate",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Share of prompts without numbers.",
-)
+@picked("tag_rate", "no_numbering_rate")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @user_errors
 def build_command(
     input_path: tuple[str, ...],
     output: str,
     size: int,
-    seed: int,
     min_records: int,
     max_records: int,
-    weights: str | None,
-    tables: str | None,
-    tokenizer: str | None,
-    template: str,
-    chat_template: str | None,
     quiet: bool,
-    **options: Any,
+    **kw: Any,
 ) -> None:
     """Draw --size mosaic prompts from INPUT, with their plans and reference answers.
 
@@ -86,33 +62,17 @@ def build_command(
     from mosaicit.io.inputs import expand
     from mosaicit.io.paths import check_distinct
 
+    options = values(kw)
     source = expand(list(input_path))  # once: the build reads these very files
-    read_files = tokenizer_files(tokenizer, with_folder=template == "chat")
-    read = {"INPUT": source, "--tables": tables, "--chat-template": chat_template, "--tokenizer": read_files}
-    check_distinct(read, {"--output": output})
-    inputs = make_inputs(**options)
-    for name in READ_OPTIONS:
-        options.pop(name)
-    chosen: dict[str, Any] = {  # each strategy's rules option (--orderings, --mask-rules)
-        s.rules_option: names(options.pop(s.rules_option), s.rules)
-        for s in STRATEGIES.values()
-        if s.rules_option
+    tokenizer, template = options.get("tokenizer"), options.get("template", "none")
+    read = {
+        "INPUT": source,
+        "--tables": options.get("tables"),
+        "--chat-template": options.get("chat_template"),
+        "--tokenizer": tokenizer_files(tokenizer, with_folder=template == "chat"),
     }
-    result = build_evalset(
-        source,
-        size=size,
-        seed=seed,
-        min_records=min_records,
-        max_records=max_records,
-        tokenizer=tokenizer,
-        tables=tables,
-        template=template,
-        chat_template=chat_template,
-        inputs=inputs,
-        weights=parse_weights(weights) if weights else None,
-        **chosen,
-        **options,
-    )
+    check_distinct(read, {"--output": output})
+    result = build_evalset(source, size=size, min_records=min_records, max_records=max_records, **options)
     write_evalset(output, result.items)
     if not quiet:
         s = result.summary

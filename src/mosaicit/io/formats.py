@@ -19,6 +19,12 @@ from typing import Any
 from mosaicit.errors import InputError
 from mosaicit.io.chats import ASSISTANT, ROLE_NAMES, SYSTEM, TOOL_ROLES, USER, EmptyConversation
 from mosaicit.io.schema import decode_mosaic
+from mosaicit.types.options import option
+
+
+def _key(name: str, default: str | None, help: str) -> Any:
+    """A column's option, ``--NAME-key`` (a ``read`` option)."""
+    return option(default, flags=(f"--{name}-key",), help=help + ".", block="read", metavar="KEY")
 
 
 @dataclass(frozen=True)
@@ -29,17 +35,23 @@ class Columns:
     (``conversations`` or ``messages``; ``from``/``value`` or ``role``/``content``).
     """
 
-    instruction: str = "instruction"
-    input: str = "input"
-    output: str = "output"
-    system: str = "system"
-    history: str = "history"
-    messages: str | None = None
-    role: str | None = None
-    content: str | None = None
-    prompt: str = "prompt"
-    completion: str = "completion"
-    id: str = "id"
+    instruction: str = _key("instruction", "instruction", "Alpaca: the instruction column")
+    input: str = _key("input", "input", "Alpaca: the input (context) column")
+    output: str = _key("output", "output", "Alpaca: the output column")
+    system: str = _key("system", "system", "the system prompt column")
+    history: str = _key("history", "history", "Alpaca: the history column ([instruction, output] pairs)")
+    messages: str | None = _key(
+        "messages", None, "ShareGPT/messages: the message-list column [default: conversations or messages]"
+    )
+    role: str | None = _key(
+        "role", None, "ShareGPT/messages: the role key of a message [default: from or role]"
+    )
+    content: str | None = _key(
+        "content", None, "ShareGPT/messages: the text key of a message [default: value or content]"
+    )
+    prompt: str = _key("prompt", "prompt", "prompt/completion: the prompt column")
+    completion: str = _key("completion", "completion", "prompt/completion: the completion column")
+    id: str = _key("id", "id", "the id column, kept in the output")
 
 
 @dataclass(frozen=True)

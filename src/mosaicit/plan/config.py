@@ -1,4 +1,4 @@
-"""The options of a mosaicking run, validated in one place."""
+"""The options that shape the mosaics, each declared once (:mod:`mosaicit.types.options`), checked here."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from mosaicit.errors import ParamError
 from mosaicit.plan.strategies import BROKEN, STRATEGIES, STRATEGY_NAMES, option_rules
+from mosaicit.types.options import between, check_options, comma_list, count, option
 
 WRAP_MODES = ("uniform", "fix_max", "max_length", "exp", "pareto", "lognormal", "logistic2")
 #: The names of the mixes (``version``, ``--mix``), in the order ``--help`` lists them.
@@ -18,14 +19,6 @@ VERSIONS: dict[str, dict[str, float]] = {
 
 #: The largest strategy weight (weights are relative; their sum must stay a finite number).
 MAX_WEIGHT = 1e9
-
-
-def check_count(name: str, value: int, most: int) -> None:
-    """A clear error naming parameter ``name`` unless ``value`` is from 1 to ``most``."""
-    if value < 1:
-        raise ParamError(name, f"must be at least 1, got {value}")
-    if value > most:
-        raise ParamError(name, f"must be at most {most}, got {value}")
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -74,6 +67,7 @@ def _share_bound(value: object) -> tuple[float, float]:
 
 #: The largest ``max_length``: far above any model's context, so a typo fails at once.
 MAX_LENGTH = 2**31 - 1
+_ORDERINGS, _MASK_RULES = option_rules("orderings"), option_rules("mask_rules")
 #: The most epochs (a part file's name holds the epoch in five digits: :mod:`mosaicit.io.parts`).
 MAX_EPOCHS = 100_000
 
@@ -88,30 +82,79 @@ class MosaicConfig:
     tokens that its output text takes (see :mod:`mosaicit.plan.compose`); None bounds nothing.
     """
 
-    epochs: int = 4
-    wrap_mode: str = "uniform"
-    max_num: int = 10
-    version: str = "both"
-    weights: dict[str, float] | None = None
-    max_length: int = 2000
-    seed: int = 42
-    orderings: tuple[str, ...] = option_rules("orderings")
-    mask_rules: tuple[str, ...] = option_rules("mask_rules")
-    no_numbering_rate: float = 0.1
-    tag_rate: float = 0.5
-    generic_meta_rate: float = 0.5
-    answer_share: tuple[float, float] | None = None
+    epochs: int = option(
+        4,
+        flags=("--epochs", "--epo-num"),
+        help="Shuffled passes over the data; each record appears once per pass.",
+        block="epochs",
+        check=count(MAX_EPOCHS),
+    )
+    wrap_mode: str = option(
+        "uniform",
+        help="How the target number of records per mosaic is drawn.",
+        block="epochs",
+        choices=WRAP_MODES,
+    )
+    max_num: int = option(
+        10,
+        flags=("--max-num", "--wrap-max-num"),
+        help="Most records in one mosaic.",
+        block="epochs",
+        check=count(),
+    )
+    version: str = option(
+        "both",
+        flags=("--mix", "--version"),
+        help="Strategy mix: format, order (+permute), mask (+maskout), both, primary, or rules (+rules). "
+        "--version is the research script's name for it.",
+        block="strategy",
+        choices=MIXES,
+    )
+    weights: dict[str, float] | None = option(
+        None,
+        help=f"Relative strategy weights, e.g. 'format=2,permute=1'; overrides --mix. "
+        f"Strategies: {', '.join(STRATEGY_NAMES)}.",
+        block="strategy",
+        parse=lambda text: parse_weights(text) or None,
+    )
+    max_length: int = option(
+        2000,
+        help="Token budget per sample, inclusive: no sample counts more.",
+        block="budget",
+        check=count(MAX_LENGTH),
+    )
+    seed: int = option(
+        42, help="Random seed; the same input, options and seed give the same bytes.", block="budget"
+    )
+    orderings: tuple[str, ...] = option(
+        _ORDERINGS,
+        help=f"Comma-separated permute orderings to use (default all: {', '.join(_ORDERINGS)}).",
+        block="strategy",
+        parse=comma_list,
+    )
+    mask_rules: tuple[str, ...] = option(
+        _MASK_RULES,
+        help=f"Comma-separated maskout rules to use (default all: {', '.join(_MASK_RULES)}).",
+        block="strategy",
+        parse=comma_list,
+    )
+    no_numbering_rate: float = option(0.1, help="Share of prompts without numbers.", check=between(0, 1))
+    tag_rate: float = option(0.5, help="Share of prompts asking for tags.", check=between(0, 1))
+    generic_meta_rate: float = option(
+        0.5, help="Share of mosaics without tags that state a generic meta-instruction.", check=between(0, 1)
+    )
+    answer_share: tuple[float, float] | None = option(
+        None,
+        metavar="MIN:MAX",
+        help="Bound the share of each mosaic's tokens that its output text takes (e.g. 0.3:0.7; "
+        "either side may be left empty): groups are cut back to one within it, and a record "
+        "outside it alone is rejected (answer_share). The summary reports the shares. "
+        "[default: no bound]",
+        block="epochs",
+    )
 
     def __post_init__(self) -> None:
-        check_count("epochs", self.epochs, MAX_EPOCHS)
-        if self.max_num < 1:
-            raise ParamError("max_num", f"must be at least 1, got {self.max_num}")
-        check_count("max_length", self.max_length, MAX_LENGTH)
-        if self.wrap_mode not in WRAP_MODES:
-            modes = ", ".join(WRAP_MODES)
-            raise ParamError("wrap_mode", f"must be one of {modes}, got {self.wrap_mode!r}")
-        if self.version not in VERSIONS:
-            raise ParamError("version", f"must be one of {', '.join(VERSIONS)}, got {self.version!r}")
+        check_options(self)
         for name, value in self.strategy_weights.items():
             if name in BROKEN:
                 raise ParamError("weights", f": strategy {name!r} did not load: {BROKEN[name]}")
@@ -131,13 +174,6 @@ class MosaicConfig:
             if unknown or not chosen:
                 problem = f"unknown {unknown}" if unknown else "nothing chosen"
                 raise ParamError(label, f": {problem} (known: {', '.join(known)})")
-        for label, rate in (
-            ("no_numbering_rate", self.no_numbering_rate),
-            ("tag_rate", self.tag_rate),
-            ("generic_meta_rate", self.generic_meta_rate),
-        ):
-            if not 0 <= rate <= 1:
-                raise ParamError(label, f"must be between 0 and 1, got {rate}")
         if self.answer_share is not None:
             object.__setattr__(self, "answer_share", _share_bound(self.answer_share))
 

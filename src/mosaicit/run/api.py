@@ -4,103 +4,54 @@ running it (:func:`mosaicit.run.augment.augment`, :func:`mosaicit.run.convert.co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from mosaicit.io.commit import committed_together
-from mosaicit.io.formats import Columns
-from mosaicit.io.sources import MAX_BAD_SHARE
 from mosaicit.plan.config import MosaicConfig
-from mosaicit.run.augment import (
-    augment,
-)
+from mosaicit.run.augment import augment
 from mosaicit.run.convert import convert
 from mosaicit.run.spec import InputOptions, OutputOptions, RunSpec
 
-
-@dataclass(frozen=True)
-class FormatOptions:
-    """How to read the input and write the output, and the policies for conversations."""
-
-    input_format: str = "auto"
-    columns: Columns = field(default_factory=Columns)
-    split: str | None = None
-    output_format: str = "alpaca"
-    conversations: str = "passthrough"
-    system_policy: str = "group"
-    template: str = "none"
-    chat_template: str | None = None
-    strict_conversations: bool = False
-    max_bad_share: float = MAX_BAD_SHARE
-    over_budget: str = "split"
+#: The older names of some keywords of :func:`augment_dataset` and :func:`convert_dataset`, still taken.
+RENAMED = {
+    "tables_path": "tables",
+    "summary_path": "summary",
+    "rejects_path": "rejects",
+    "dataset_info_path": "dataset_info",
+}
 
 
-def run_spec(
-    source: Any,
-    output_path: str | Path | None,
-    config: MosaicConfig | None = None,
-    formats: FormatOptions | None = None,
-    on_bad: str = "skip",
-    **options: Any,
-) -> RunSpec:
-    """The :class:`~mosaicit.run.spec.RunSpec` of the API's arguments: ``formats`` split into the
-    input options, the output options and the template; ``options`` are the other
-    :class:`RunSpec` fields and :class:`~mosaicit.run.spec.OutputOptions` fields."""
-    fmt = formats or FormatOptions()
-    output_fields = {k: options.pop(k) for k in list(options) if k in OutputOptions.__dataclass_fields__}
-    return RunSpec(
-        source,
-        config or MosaicConfig(),
-        InputOptions(
-            fmt.input_format,
-            fmt.columns,
-            fmt.split,
-            on_bad,
-            fmt.max_bad_share,
-            fmt.conversations,
-            fmt.system_policy,
-            fmt.strict_conversations,
-            fmt.over_budget,
-        ),  # fmt: skip
-        OutputOptions(output_path, fmt.output_format, **output_fields),
-        template=fmt.template,
-        chat_template=fmt.chat_template,
-        **options,
-    )
+def _renamed(options: dict[str, Any]) -> dict[str, Any]:
+    return {RENAMED.get(name, name): value for name, value in options.items()}
 
 
 @committed_together()
 def augment_dataset(
     source: Any,
     output_path: str | Path,
-    config: MosaicConfig,
-    formats: FormatOptions | None = None,
-    tokenizer: str | None = None,
-    tables_path: str | Path | None = None,
-    with_meta: bool = True,
-    summary_path: str | Path | None = None,
-    rejects_path: str | Path | None = None,
-    on_bad: str = "skip",
+    config: MosaicConfig | None = None,
+    *,
     progress: bool = False,
-    dataset_info_path: str | Path | None = None,
-    workers: int | None = None,
-    cache_dir: str | Path | None = None,
-    use_cache: bool = True,
-    rejects_full: bool = False,
-    executor: str = "workers",
-    shards: int = 1,
-    ray_address: str | None = None,
-    output_parts: str | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Mosaic ``source`` (a path or a ``datasets.Dataset``) into ``output_path``; returns the summary.
 
+    ``options`` are the options of ``mosaicit augment`` by their field names (see
+    :meth:`~mosaicit.run.spec.RunSpec.of`): those of :class:`~mosaicit.plan.config.MosaicConfig`
+    (over ``config``), the input's (``input_format``, ``columns``, ``on_bad``, ``conversations``,
+    ``over_budget``...), the output's (``output_format``, ``with_meta``, ``summary``, ``rejects``,
+    ``dataset_info``, ``rejects_full``, ``output_parts``) and the run's (``tokenizer``,
+    ``template``, ``tables``, ``workers``, ``cache_dir``, ``use_cache``, ``executor``, ``shards``,
+    ``ray_address``); each option's help says what it does (``mosaicit augment --help``).
+
     Single exchanges are mosaicked within their system-prompt group; other items follow the
-    policies in ``formats``. Every written sample, rendered with ``formats.template``, counts
-    at most ``config.max_length`` tokens, except rows passed through unbudgeted as
-    ``formats.over_budget="pass"`` asks (:mod:`mosaicit.run.overbudget`). ``workers``
-    (default: the CPUs other work leaves free, see :class:`~mosaicit.run.workers.CoreLook`)
-    measure records and compose epochs in parallel; token counts are cached under ``cache_dir`` (default
+    policies. Every written sample, rendered with ``template``, counts at most ``max_length``
+    tokens, except rows passed through unbudgeted as ``over_budget="pass"`` asks
+    (:mod:`mosaicit.run.overbudget`). ``workers`` (default: the CPUs other work leaves free, see
+    :class:`~mosaicit.run.workers.CoreLook`) measure records and compose epochs in parallel;
+    token counts are cached under ``cache_dir`` (default
     :func:`~mosaicit.budget.cache.default_cache_dir`) unless ``use_cache`` is False. Records wait in
     spool files while composing. Every output is committed together when the whole run
     succeeds (see :mod:`mosaicit.io.commit`); none of them is changed otherwise. The outputs
@@ -112,37 +63,26 @@ def augment_dataset(
     :class:`~mosaicit.run.spec.RunSpec`; every executor writes the same bytes. With
     ``output_parts`` (``jsonl`` or ``parquet``), ``output_path`` is a folder of part files, one per
     compose unit, written where each unit is composed (:mod:`mosaicit.io.parts`).
-    The same run from a :class:`~mosaicit.run.spec.RunSpec`: :func:`augment`.
+    The same run from a :class:`~mosaicit.run.spec.RunSpec`: :func:`~mosaicit.run.augment.augment`.
     """
-    spec = run_spec(
-        source, output_path, config, formats, on_bad,
-        tokenizer=tokenizer, tables=tables_path, with_meta=with_meta, summary=summary_path,
-        rejects=rejects_path, dataset_info=dataset_info_path, rejects_full=rejects_full,
-        workers=workers, cache_dir=cache_dir, use_cache=use_cache,
-        executor=executor, shards=shards, ray_address=ray_address, output_parts=output_parts,
-    )  # fmt: skip
+    spec = RunSpec.of(source, output_path, config, **_renamed(options))
     return augment(spec, progress).to_dict()
 
 
 @committed_together()
-def convert_dataset(
-    source: Any,
-    output_path: str | Path,
-    formats: FormatOptions | None = None,
-    with_meta: bool = True,
-    on_bad: str = "skip",
-    rejects_path: str | Path | None = None,
-    dataset_info_path: str | Path | None = None,
-    rejects_full: bool = False,
-) -> dict[str, Any]:
+def convert_dataset(source: Any, output_path: str | Path, **options: Any) -> dict[str, Any]:
     """Rewrite ``source`` in another shape or file type, one row per item, streaming; no mosaicking.
 
-    Kept keys (``id``, ``count``, ``mosaic``) follow each row, in input order. Conversations are
-    repaired and broken records rejected as in :func:`augment_dataset`. The output, the rejects
-    and the dataset_info.json are committed together, or none is changed. Returns a small summary.
+    ``options`` are the input's and the output's options of :func:`augment_dataset`
+    (``input_format``, ``columns``, ``on_bad``, ``output_format``, ``with_meta``, ``rejects``,
+    ``dataset_info``, ``rejects_full``...). Kept keys (``id``, ``count``, ``mosaic``) follow each
+    row, in input order. Conversations are repaired and broken records rejected as in
+    :func:`augment_dataset`. The output, the rejects and the dataset_info.json are committed
+    together, or none is changed. Returns a small summary.
     """
-    spec = run_spec(
-        source, output_path, None, formats, on_bad, with_meta=with_meta, rejects=rejects_path,
-        dataset_info=dataset_info_path, rejects_full=rejects_full,
-    )  # fmt: skip
-    return convert(spec)
+    options = _renamed(options)
+    taken = {f.name for kind in (InputOptions, OutputOptions) for f in fields(kind)} - {"path"}
+    for name in options:
+        if name not in taken:
+            raise TypeError(f"convert_dataset() got an unexpected keyword argument {name!r}")
+    return convert(RunSpec.of(source, output_path, **options))

@@ -5,7 +5,6 @@ and :func:`augment` (every row of a run, as a ``datasets.Dataset``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -17,7 +16,6 @@ from mosaicit.io.sources import ReadStats, source_name
 from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.run import steps
-from mosaicit.run.api import FormatOptions, run_spec
 from mosaicit.run.assemble import open_run
 from mosaicit.run.augment import augment_rows, check_template
 from mosaicit.run.routing import Routed
@@ -82,6 +80,8 @@ def mosaic(
         InputOptions(on_bad="error"),
         tokenizer=None if counter else tokenizer,  # type: ignore[arg-type]
         tables=tables,
+        workers=1,
+        use_cache=False,
     )
     mosaics = Mosaics(spec, counter)  # type: ignore[arg-type]
     yield from mosaics
@@ -113,17 +113,9 @@ class Augmented(NamedTuple):
         )
 
 
-#: The keyword options of :func:`augment` besides the fields of ``config`` and ``formats``.
-RUN_OPTIONS = frozenset(
-    {f.name for f in fields(RunSpec) if f.init} - {"source", "config", "inputs", "outputs"}
-    - {f.name for f in fields(FormatOptions)}
-) | {"with_meta", "on_bad"}  # fmt: skip
-
-
 def augment(
     source: Any,
     config: MosaicConfig | None = None,
-    formats: FormatOptions | None = None,
     *,
     progress: bool = False,
     **options: Any,
@@ -133,41 +125,22 @@ def augment(
     same options and seed, and return its rows as a ``datasets.Dataset`` (typed as the Parquet
     output), with the rejects and the summary (:class:`Augmented`). Nothing is written.
 
-    ``options`` are fields of :class:`MosaicConfig` (``max_length=1024, seed=1``: they override
-    ``config``), of :class:`~mosaicit.run.api.FormatOptions` (``output_format="messages"``:
-    they override ``formats``), and ``tokenizer`` (a path, a hub id in the local cache, or a
-    loaded :class:`TokenCounter`), ``tables``, ``with_meta``, ``on_bad``, ``workers`` (default:
-    the free CPUs), ``executor``, ``shards``, ``ray_address``, and ``use_cache``/``cache_dir``
-    (the token-count cache, off by default: it is a file).
+    ``options`` are those of :func:`~mosaicit.run.api.augment_dataset` by name
+    (``max_length=1024, seed=1``: over ``config``; ``output_format="messages"``; ``tokenizer``: a
+    path, a hub id in the local cache, or a loaded :class:`TokenCounter`), less the files it
+    writes; the token-count cache (``use_cache``/``cache_dir``) is off by default: it is a file.
     """
-    unknown = sorted(set(options) - RUN_OPTIONS - _names(MosaicConfig) - _names(FormatOptions))
-    if unknown:
-        raise TypeError(f"augment() got an unexpected keyword argument {unknown[0]!r}")
-    datasets = require_datasets()  # before the run, not after it
-    config = replace(config or MosaicConfig(), **_pick(options, MosaicConfig))
-    formats = replace(formats or FormatOptions(), **_pick(options, FormatOptions))
     tokenizer = options.pop("tokenizer", None)
     counter = tokenizer if hasattr(tokenizer, "count_many") else None
-    settings: dict[str, Any] = {"workers": None, "use_cache": False, **options}
-    on_bad = settings.pop("on_bad", "skip")
-    spec = run_spec(
-        source, None, config, formats, on_bad, tokenizer=None if counter else tokenizer, **settings
-    )
+    settings: dict[str, Any] = {"use_cache": False, **options, "tokenizer": None if counter else tokenizer}
+    spec = RunSpec.of(source, None, config, **settings)
+    datasets = require_datasets()  # before the run, not after it
     made: list[Any] = []
 
     def keep(rows: Iterator[dict[str, Any]]) -> int:
-        made.append(rows_table(rows, formats.output_format, spec.outputs.with_meta))
+        made.append(rows_table(rows, spec.outputs.output_format, spec.outputs.with_meta))
         return int(made[0].num_rows)
 
     finished = augment_rows(spec, keep, progress, counter)
     assert finished.rejects is not None
     return Augmented(datasets.Dataset(made[0]), finished.rejects, finished.summary)
-
-
-def _names(cls: Any) -> set[str]:
-    return {f.name for f in fields(cls)}
-
-
-def _pick(options: dict[str, Any], cls: Any) -> dict[str, Any]:
-    """Take out of ``options`` the ones that are fields of ``cls``."""
-    return {name: options.pop(name) for name in list(options) if name in _names(cls)}

@@ -8,7 +8,7 @@ callers know them; the CLI maps them to its options (:func:`mosaicit.clihelp.use
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,33 +21,82 @@ from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import check_part_folder
 from mosaicit.io.paths import check_distinct
-from mosaicit.io.sources import MAX_BAD_SHARE, check_output_format, check_read_options
-from mosaicit.plan.config import MosaicConfig, check_count
+from mosaicit.io.shapes import input_formats, shape_names
+from mosaicit.io.sources import BAD_RECORD_POLICIES, MAX_BAD_SHARE
+from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import TEMPLATES
-from mosaicit.run.executors import Listed, executor_named
-from mosaicit.run.routing import check_policies
+from mosaicit.run.executors import Listed, executor_named, executor_names
+from mosaicit.run.overbudget import OVER_BUDGET_POLICIES
+from mosaicit.run.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
+from mosaicit.types.options import between, check_options, count, flag_off, nested, option
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InputOptions:
     """How to read the input and what to do with each kind of item read."""
 
-    input_format: str = "auto"
+    input_format: str = option(
+        "auto",
+        help="The input's shape; auto detects it from the first record.",
+        block="read",
+        choices=input_formats,
+    )
+    split: str | None = option(None, help="The split to read from a saved DatasetDict folder.", block="read")
     columns: Columns = field(default_factory=Columns)
-    split: str | None = None
-    on_bad: str = "skip"
-    max_bad_share: float = MAX_BAD_SHARE
-    conversations: str = "passthrough"
-    system_policy: str = "group"
-    strict_conversations: bool = False
+    strict_conversations: bool = option(
+        False,
+        help="Take ShareGPT/messages lists as they are: no repairs (dropping leading model turns "
+        "and a trailing user turn, merging repeated roles); a list that needs one is malformed.",
+        block="read",
+    )
+    max_bad_share: float = option(
+        MAX_BAD_SHARE,
+        help="Stop when more than this share of the records are rejected as broken "
+        "(the input is likely in another shape than assumed).",
+        block="read",
+        check=between(0, 1),
+    )
+    max_record_mb: int = option(
+        MAX_RECORD_MB,
+        help="Stop with an error at a JSON record (a JSONL line, an array item) longer than this "
+        "many MiB of text: the bound that stops a decompression bomb or a file without line breaks.",
+        block="read",
+        check=between(1, 2**20),
+    )
+    on_bad: str = option(
+        "skip",
+        flags=("--on-bad-record",),
+        help="A malformed record is set aside in the rejects file (skip; see --max-bad-share) "
+        "or stops the run (error).",
+        block="read",
+        choices=BAD_RECORD_POLICIES,
+    )
+    conversations: str = option(
+        "passthrough",
+        help="Multi-turn conversations: pass through unchanged, mosaic their first exchange, "
+        "or split them into one record per exchange.",
+        block="routing",
+        choices=CONVERSATION_POLICIES,
+    )
+    system_policy: str = option(
+        "group",
+        help="Records with a system prompt: mosaic them only with records of the same system prompt "
+        "(group), or pass them through unchanged.",
+        block="routing",
+        choices=SYSTEM_POLICIES,
+    )
     #: What to do with a conversation or record over the budget (:mod:`mosaicit.run.overbudget`).
-    over_budget: str = "split"
-    max_record_mb: int = MAX_RECORD_MB
+    over_budget: str = option(
+        "split",
+        help="A conversation over the budget: split it into runs of whole exchanges that each fit, "
+        "trim it to its first exchanges that fit, pass it through unbudgeted (flagged in its mosaic "
+        "column), or reject it. A single exchange over the budget is rejected unless 'pass'.",
+        choices=OVER_BUDGET_POLICIES,
+    )
 
     def __post_init__(self) -> None:
-        check_read_options(self.input_format, self.on_bad, self.max_bad_share, self.max_record_mb)
-        check_policies(self.conversations, self.system_policy, self.over_budget)
+        check_options(self)
 
 
 @dataclass(frozen=True)
@@ -55,24 +104,56 @@ class OutputOptions:
     """What to write: the output (``path``; None writes nothing), its shape, and the side files.
 
     ``summary`` and ``rejects`` default to files beside the output (none for stdout);
-    ``dataset_info`` is the LLaMA-Factory dataset_info.json to add an entry to, if any.
+    ``dataset_info`` is the LLaMA-Factory dataset_info.json to add an entry to, if any (``""``:
+    the one beside the output).
     ``output_parts`` (a file type's name: ``jsonl``, ``parquet``) makes ``path`` a folder of part
     files, one per compose unit, each written where its unit is composed (:mod:`mosaicit.io.parts`).
     """
 
     path: str | Path | None = None
-    output_format: str = "alpaca"
-    with_meta: bool = True
-    summary: str | Path | None = None
-    rejects: str | Path | None = None
-    dataset_info: str | Path | None = None
-    rejects_full: bool = False
-    output_parts: str | None = None
+    output_format: str = option(
+        "alpaca",
+        help="The output's shape; the file type follows OUTPUT's extension (.json, .jsonl, .parquet).",
+        block="write",
+        choices=shape_names,
+    )
+    with_meta: bool = option(
+        True,
+        flags=("--no-meta",),
+        help="Leave out the 'mosaic' provenance column.",
+        block="write",
+        parse=flag_off,
+    )
+    summary: str | Path | None = option(
+        None, help="Run summary path [default: OUTPUT.summary.json].", path="file", recorded=False
+    )
+    rejects: str | Path | None = option(
+        None, help="Rejected records path [default: OUTPUT.rejects.jsonl].", path="file", recorded=False
+    )
+    dataset_info: str | Path | None = option(
+        None,
+        flags=("--emit-dataset-info",),
+        help="Add the output's LLaMA-Factory entry to PATH (no PATH: dataset_info.json beside OUTPUT).",
+        block="write",
+        metavar="[PATH]",
+        flag_value="",
+    )
+    rejects_full: bool = option(False, help="Copy each rejected record in full into the rejects file.")
+    output_parts: str | None = option(
+        None,
+        help="Make --output a folder of part files of this type, one per (group, epoch, shard), each "
+        "written where it is composed (a Ray task, a worker); names sort in the written order, and "
+        "the summary and rejects go beside the folder. [default: one output file]",
+        block="execution",
+        choices=part_types,
+    )
 
     def __post_init__(self) -> None:
-        check_output_format(self.output_format)
+        check_options(self)
+        if self.dataset_info == "":
+            beside = None if self.path is None else str(dataset_info.default_path(self.path))
+            object.__setattr__(self, "dataset_info", beside)
         if self.output_parts is not None:
-            part_type(self.output_parts)
             if self.path is None or str(self.path) == STDOUT:
                 raise ParamError("output_parts", "needs an output folder, not - (stdout)")
             if Path(self.path).name in ("", ".."):
@@ -131,6 +212,12 @@ def side_targets(
     return summary_path or default_summary, rejects_path or default_rejects
 
 
+def _take(options: dict[str, Any], kind: type) -> dict[str, Any]:
+    """Take out of ``options`` the ones that are fields of ``kind``."""
+    names = {f.name for f in fields(kind) if f.init}
+    return {name: options.pop(name) for name in list(options) if name in names}
+
+
 def _check_outside(named: dict[str, Any], folder: str | Path) -> None:
     """One clear error if a file the run reads or writes (``named``: label -> path, paths or None)
     lies in the part folder that the run replaces."""
@@ -161,35 +248,125 @@ class RunSpec:
     inputs once, here (:meth:`~mosaicit.run.executors.base.Executor.list_inputs`; one may take
     URIs), and joins the cluster at ``ray_address`` if it joins one. Each epoch is composed as
     ``shards`` shards (:mod:`mosaicit.run.shards`); the records' stable keys name each file as
-    :attr:`key_names` says."""
+    :attr:`key_names` says.
+
+    Every option of a run is a declared field (:mod:`mosaicit.types.options`) of this class or of
+    the ones it holds; :meth:`of` builds a spec from them by name, as the Python API takes them."""
 
     source: Any
     config: MosaicConfig = field(default_factory=MosaicConfig)
     inputs: InputOptions = field(default_factory=InputOptions)
     outputs: OutputOptions = field(default_factory=OutputOptions)
-    tokenizer: str | None = None
-    template: str = "none"
-    chat_template: str | Path | None = None
-    tables: str | Path | Tables | None = None
-    workers: int | None = 1
-    cache_dir: str | Path | None = None
-    use_cache: bool = False
-    executor: str = "workers"
-    shards: int = 1
-    ray_address: str | None = None
+    tokenizer: str | None = option(
+        None,
+        flags=("--tokenizer", "--model-name-or-path"),
+        help="tokenizer.json, tokenizer.model, *.tiktoken, a folder holding one, or a hub id "
+        "already in the local Hugging Face cache. Default: the bundled Mistral-7B v0.1.",
+        block="budget",
+    )
+    template: str = option(
+        "none",
+        help="What the budget counts: none (bare instruction+output), vicuna_v1.1 (FastChat), chatml, "
+        "or chat (the --tokenizer folder's own chat template); special tokens and system prompt included.",
+        block="template",
+        choices=TEMPLATES,
+    )
+    chat_template: str | Path | None = option(
+        None,
+        help="A Jinja chat template file to use with --template chat instead of the tokenizer's.",
+        block="template",
+        path="existing file",
+    )
+    tables: str | Path | Tables | None = option(
+        None,
+        help="Template tables (YAML/JSON) to use instead of the packaged ones.",
+        block="budget",
+        path="file",
+    )
+    workers: int | None = option(
+        None,
+        help="Processes that measure records and compose epochs (or shards) in parallel, and the CPUs "
+        "of a local Ray instance [default: the CPUs that other work is not keeping busy while the run "
+        "starts up (niced work counts as free), at least 1; on a Ray cluster (--ray-address, "
+        "$RAY_ADDRESS), its CPUs]. The output is the same for any value.",
+        block="execution",
+        type=int,
+        check=count(MAX_WORKERS),
+        recorded=False,
+    )
+    cache_dir: str | Path | None = option(
+        None,
+        help="Where token counts are kept between runs [default: $MOSAICIT_CACHE_DIR, "
+        "else $XDG_CACHE_HOME/mosaicit, else ~/.cache/mosaicit]. Entries are keyed by a private "
+        "per-user secret ($XDG_CACHE_HOME/mosaicit.key, else ~/.cache/mosaicit.key) and spot-checked "
+        "against the tokenizer.",
+        path="folder",
+        recorded=False,
+    )
+    use_cache: bool = option(
+        True,
+        flags=("--no-cache",),
+        help="Neither read nor write the token-count cache.",
+        parse=flag_off,
+        recorded=False,
+    )
+    executor: str = option(
+        "workers",
+        help="Where records are counted and composed: this process (local), --workers forked "
+        "processes (workers), or a Ray cluster (ray; needs .[ray]). The output is the same for each.",
+        block="execution",
+        choices=executor_names,
+        recorded=False,
+    )
+    shards: int = option(
+        1,
+        help="Compose each epoch as this many shards, dealt by a seeded hash of each record's FILE:ROW "
+        "key (new partners every epoch); 1 is an unsharded run. The output depends on it, not on --executor.",
+        block="execution",
+        check=count(MAX_SHARDS),
+    )
+    ray_address: str | None = option(
+        None,
+        help="The Ray cluster for --executor ray (HOST:PORT, ray://HOST:PORT or auto) "
+        "[default: $RAY_ADDRESS, else a local Ray instance with --workers CPUs].",
+        block="execution",
+        metavar="ADDRESS",
+        recorded=False,
+    )
     #: The name of each input file in the records' stable keys (see :attr:`mosaicit.io.inputs.Expanded.keys`).
     key_names: dict[str, str] = field(init=False, default_factory=dict, compare=False)
     #: The inputs as the executor listed them, for its ``read`` hook.
     listed: Listed = field(init=False, compare=False, repr=False)
 
+    @classmethod
+    def of(
+        cls, source: Any, output: str | Path | None = None, config: MosaicConfig | None = None, **options: Any
+    ) -> RunSpec:
+        """The spec of ``source`` written to ``output`` (None: nowhere), with ``options`` by the names
+        of the fields of this class, of :class:`~mosaicit.plan.config.MosaicConfig` (over ``config``),
+        of :class:`InputOptions` and of :class:`OutputOptions`; an unknown name is a ``TypeError``."""
+        unknown = sorted(set(options) - cls.option_names())
+        if unknown:
+            raise TypeError(f"unexpected keyword argument {unknown[0]!r}: not an option of a run")
+        held = {name: _take(options, kind) for name, kind in nested(cls).items()}
+        own = _take(options, cls)
+        return cls(
+            source,
+            replace(config or MosaicConfig(), **held["config"]),
+            InputOptions(**held["inputs"]),
+            OutputOptions(path=output, **held["outputs"]),
+            **own,
+        )
+
+    @classmethod
+    def option_names(cls) -> frozenset[str]:
+        """Every name :meth:`of` takes an option by."""
+        names = {f.name for kind in (cls, *nested(cls).values()) for f in fields(kind) if f.init}
+        return frozenset(names - {"source", "path", *nested(cls)})
+
     def __post_init__(self) -> None:
-        if self.template not in TEMPLATES:
-            raise ParamError("template", f"must be one of {', '.join(TEMPLATES)}, got {self.template!r}")
-        if self.workers is not None:
-            check_count("workers", self.workers, MAX_WORKERS)
-        executor = executor_named(self.executor)
-        check_count("shards", self.shards, MAX_SHARDS)
-        listed = executor.list_inputs(self.source)
+        check_options(self)
+        listed = executor_named(self.executor).list_inputs(self.source)
         object.__setattr__(self, "listed", listed)
         object.__setattr__(self, "source", listed.source)
         object.__setattr__(self, "key_names", listed.keys)
