@@ -64,12 +64,12 @@ def build_command(
 
     options = values(kw)
     source = expand(list(input_path))  # once: the build reads these very files
-    tokenizer, template = options.get("tokenizer"), options.get("template", "none")
+    tokenizer = tokenizer_files(options.get("tokenizer"), with_folder=options.get("template") == "chat")
     read = {
         "INPUT": source,
         "--tables": options.get("tables"),
         "--chat-template": options.get("chat_template"),
-        "--tokenizer": tokenizer_files(tokenizer, with_folder=template == "chat"),
+        "--tokenizer": tokenizer,
     }
     check_distinct(read, {"--output": output})
     result = build_evalset(source, size=size, min_records=min_records, max_records=max_records, **options)

@@ -16,7 +16,7 @@ from mosaicit.io.formats import MESSAGE_LIST_KEYS, Columns, Conversation
 from mosaicit.io.hf import iter_dataset, load_saved
 from mosaicit.io.inputs import expand, given_name
 from mosaicit.io.jsonstream import MAX_RECORD_MB, EncodedRow
-from mosaicit.io.shapes import detect, input_formats, no_shape_message, normalise, shape_names
+from mosaicit.io.shapes import detect, input_formats, no_shape_message, normalise
 from mosaicit.io.streams import STDIN
 from mosaicit.io.wellformed import problem
 from mosaicit.types.records import Reject
@@ -197,13 +197,6 @@ def _raw(item: Any) -> dict[str, Any]:
 
 def _id(item: Any, cols: Columns) -> Any:
     return item.get(cols.id) if isinstance(item, dict) else None
-
-
-def check_output_format(shape: str) -> str:
-    """``shape`` if it is a writable shape, else a clear error."""
-    if shape not in shape_names():
-        raise ParamError("output_format", f"must be one of {', '.join(shape_names())}, got {shape!r}")
-    return shape
 
 
 def write_dataset(path: str | Path, rows: Iterable[dict[str, Any] | EncodedRow], shape: str) -> int:

@@ -32,7 +32,6 @@ from mosaicit.errors import ParamError
 from mosaicit.io.chats import is_continuation
 from mosaicit.io.formats import Conversation
 from mosaicit.run.accounting import Ledger
-from mosaicit.run.overbudget import OVER_BUDGET_POLICIES
 from mosaicit.run.store import RecordStore
 from mosaicit.types.records import Record, Reject
 
@@ -66,12 +65,8 @@ class Routed:
         return sum(len(group) for group in self.groups.values())
 
 
-def check_policies(conversations: str, system_policy: str, over_budget: str = "split") -> None:
+def check_policies(conversations: str, system_policy: str) -> None:
     """Raise a clear error for an unknown policy name."""
-    if over_budget not in OVER_BUDGET_POLICIES:
-        raise ParamError(
-            "over_budget", f"must be one of {', '.join(OVER_BUDGET_POLICIES)}, got {over_budget!r}"
-        )
     if conversations not in CONVERSATION_POLICIES:
         raise ParamError(
             "conversations", f"must be one of {', '.join(CONVERSATION_POLICIES)}, got {conversations!r}"
