@@ -43,9 +43,7 @@ def dataset(tmp_path_factory):
 
 def _run(tmp_path, dataset, name="out.jsonl", seed=1, **formats):
     out = tmp_path / name
-    summary = augment_dataset(
-        dataset[0], out, MosaicConfig(epochs=2, max_length=1500, seed=seed), **formats
-    )
+    summary = augment_dataset(dataset[0], out, MosaicConfig(epochs=2, max_length=1500, seed=seed), **formats)
     return summary, read_rows(out), out
 
 
