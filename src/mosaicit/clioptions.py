@@ -62,16 +62,16 @@ class RegisteredChoice(click.Choice):  # type: ignore[type-arg]
 class DeclaredOption(click.Option):
     """A click option made from a declared field (kept as ``declared``)."""
 
-    def __init__(self, decls: list[str], declared: Declared) -> None:
-        d = declared
-        opt, default = d.option, d.default
+    def __init__(self, decls: list[str], of: Declared) -> None:
+        opt, default = of.option, of.default
         kw: dict[str, Any] = {"help": opt.help, "metavar": opt.metavar}
         if isinstance(default, bool):
             kw["is_flag"] = True  # given: True (``parse`` turns an ``--no-...`` flag's True off)
         elif opt.flag_value is not None:
             kw.update(is_flag=False, flag_value=opt.flag_value, default=None)
         else:
-            shown = default if isinstance(default, str | int | float) else None  # else: the field's
+            # a plain default is the option's too; another (a tuple of rules) stays the field's alone
+            shown = default if isinstance(default, str | int | float) else None
             kind: Any = opt.type or (type(default) if shown is not None else None)
             if callable(opt.choices):
                 kind = RegisteredChoice(opt.choices)
@@ -81,7 +81,7 @@ class DeclaredOption(click.Option):
                 kind = PATHS[opt.path]
             kw.update(type=kind, default=shown, show_default=shown is not None)
         super().__init__(decls, **kw)
-        self.declared = d
+        self.declared = of
         #: False: the option never changes what a run writes (see :func:`mosaicit.cliconfig.recorded`).
         self.recorded = opt.recorded
 
@@ -92,7 +92,7 @@ def options(found: Iterable[Declared]) -> Decorator:
 
     def apply(func: Callable[..., Any]) -> Callable[..., Any]:
         for d in reversed(chosen):  # click lists the options last applied first
-            func = click.option(*d.flags, d.param, cls=DeclaredOption, declared=d)(func)
+            func = click.option(*d.flags, d.param, cls=DeclaredOption, of=d)(func)
         return func
 
     return apply
