@@ -27,7 +27,7 @@ from mosaicit.io.filetypes import FileType
 from mosaicit.io.formats import Columns, Conversation, kept, text
 from mosaicit.io.shapes import RecordShape
 from mosaicit.io.streams import open_text
-from mosaicit.run.api import FormatOptions, augment_dataset
+from mosaicit.run.api import augment_dataset
 
 pytest.importorskip("transformers")
 MAX_LENGTH = 256
@@ -168,10 +168,10 @@ def assert_within_budget(rows: list[dict[str, Any]], messages: Any) -> None:
 
 def run(source: Any, out: Path, output_format: str = "alpaca", **kw: Any) -> dict[str, Any]:
     config = MosaicConfig(epochs=2, max_length=MAX_LENGTH, seed=5)
-    formats = FormatOptions(template="chatml", output_format=output_format)
     return augment_dataset(
-        source, out, config, formats, tokenizer=str(QWEN3), use_cache=False, executor="local", **kw
-    )
+        source, out, config, template="chatml", output_format=output_format, tokenizer=str(QWEN3),
+        use_cache=False, executor="local", **kw,
+    )  # fmt: skip
 
 
 def in_parts(folder: Path, summary: dict[str, Any], suffix: str) -> list[Path]:
