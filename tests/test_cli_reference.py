@@ -134,3 +134,27 @@ def test_the_module_writes_the_file_whole(tmp_path):
     assert done.returncode == 0, done.stderr
     assert target.read_text(encoding="utf-8") == clidoc.reference()
     assert [p.name for p in tmp_path.iterdir()] == ["cli.md"]
+
+
+def test_the_options_at_a_glance_name_real_options_with_their_defaults():
+    """docs/options.md is a hand-picked table: each option it names is an option of `augment`,
+    and a default it shows as one literal (`uniform`, 4) is the option's declared default."""
+    ctx = next(c for c in contexts() if c.command.name == "augment")
+    params = {name: p for p in ctx.command.get_params(ctx) for name in p.opts + p.secondary_opts}
+    rows = [
+        line.split("|")[1:3]
+        for line in (ROOT / "docs" / "options.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `-")
+    ]
+    assert len(rows) > 20
+    checked = 0
+    for names, default in rows:
+        flags = re.findall(r"`(-[-\w]+)", names)
+        assert flags, names
+        for flag in flags:
+            assert flag in params, f"docs/options.md names {flag}, which augment does not have"
+        literal = re.fullmatch(r"\s*`?([\w.]+)`?\s*", default)
+        if literal and len(flags) == 1 and type(params[flags[0]].default) in (int, float, str):
+            assert str(params[flags[0]].default) == literal[1], f"{flags[0]}: docs say {default.strip()}"
+            checked += 1
+    assert checked >= 8
