@@ -137,6 +137,27 @@ def test_stdin_file_is_compared_with_the_outputs(data):
     assert data.read_bytes() == before
 
 
+def test_the_report_writes_over_no_file_it_reads(tmp_path):
+    """``report RUN -o X``: X is neither the run's output, summary or rejects, nor an input that
+    a rejected record is read back from (each was overwritten with the HTML page, exit 0)."""
+    pytest.importorskip("matplotlib")
+    rows = [json.dumps(r) for r in alpaca(12)] + ['{"instruction": 5, "output": "x"}']
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    assert augment(src, out).exit_code == 0
+    before = snapshot(tmp_path)
+    for target, label in [
+        (out, "RUN_OUTPUT"),
+        (tmp_path / "o.jsonl.summary.json", "a run's summary"),
+        (tmp_path / "o.jsonl.rejects.jsonl", "a run's rejects"),
+        (src, "INPUT"),
+    ]:
+        one_line(cli("report", out, "-o", target), f"{target}: --output and {label} name the same file")
+    assert snapshot(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == sorted(before)
+    assert cli("report", out, "-o", tmp_path / "page.html").exit_code == 0
+
+
 # --- part folders --------------------------------------------------------------------------------
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from mosaicit.errors import MosaicitError
 from mosaicit.io.atomic import atomic_open
+from mosaicit.io.paths import check_distinct
 from mosaicit.report import plots
 from mosaicit.report.cost import Cost, cost_of
 from mosaicit.report.page import Figure, render
 from mosaicit.report.runs import RunData, load_run
+from mosaicit.run.spec import side_paths
 
 #: Samples per batch assumed for "pad to the longest in the batch".
 DEFAULT_BATCH_SIZE = 8
@@ -98,10 +100,25 @@ def write_report(
     plots.require_matplotlib()
     summaries = list(summary_paths or [None] * len(outputs))
     rejects = list(rejects_paths or [None] * len(outputs))
+    page = Path(html_path) if html_path else default_report_path(outputs)
+    read: dict[str, list[str | Path]] = {"RUN_OUTPUT": [], "a run's summary": [], "a run's rejects": []}
+    for i, output in enumerate(outputs):
+        beside = side_paths(output)
+        read["RUN_OUTPUT"].append(output)
+        read["a run's summary"].append(summaries[i] or beside[0])
+        read["a run's rejects"].append(rejects[i] or beside[1])
+    check_distinct(read, {"--output": page})
     runs = [load_run(o, summaries[i], rejects[i]) for i, o in enumerate(outputs)]
+    read["INPUT"] = [  # the inputs that rejected records were read back from
+        ex["file"]
+        for run in runs
+        for shown in run.reject_examples.values()
+        for ex in shown
+        if ex.get("read_back")
+    ]
+    check_distinct(read, {"--output": page})
     costs = [run_costs(run, batch_size) for run in runs]
     figures = draw(runs, costs, batch_size)
-    page = Path(html_path) if html_path else default_report_path(outputs)
     folder = figures_dir(page)
     folder.mkdir(parents=True, exist_ok=True)
     for fig in figures:
