@@ -165,6 +165,34 @@ def test_a_device_is_refused(tmp_path):
     )
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="a character device")
+@pytest.mark.parametrize("option", ["--tables", "--config", "--chat-template"])
+def test_a_device_or_a_silent_pipe_as_an_options_file_is_one_line(tmp_path, monkeypatch, option):
+    """``--config /dev/zero`` and ``--chat-template /dev/zero`` read until the memory ran out
+    (over 20 GB); a named pipe with no writer blocked in ``open()`` for ever (``--tables`` too)."""
+    monkeypatch.setattr("mosaicit.io.streams.FIFO_WAIT_S", 0.5)
+    extra = ("--template", "chat", "--tokenizer", TOKENIZERS / "qwen3") if option == "--chat-template" else ()
+    result, out = augment(tmp_path, SAMPLE, option, "/dev/zero", *extra)
+    assert failed_cleanly(tmp_path, result, out) == (
+        "mosaicit: error: /dev/zero: not a regular file or a pipe (a device or a socket is not read)"
+    )
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "silent.yaml"
+        os.mkfifo(fifo)
+        result, out = augment(tmp_path, SAMPLE, option, fifo, *extra)
+        assert failed_cleanly(tmp_path, result, out).endswith("a named pipe that nothing wrote to in 0.5 s")
+
+
+def test_a_chat_template_over_a_mib_is_one_line(tmp_path):
+    big = tmp_path / "big.jinja"
+    big.write_text(MESSAGES + "{# " + "x" * (1 << 20) + " #}", encoding="utf-8")
+    extra = ("--template", "chat", "--tokenizer", TOKENIZERS / "qwen3", "--chat-template", big)
+    result, out = augment(tmp_path, SAMPLE, *extra)
+    assert failed_cleanly(tmp_path, result, out).endswith(
+        f"{big}: chat templates larger than 1 MiB are not read"
+    )
+
+
 # -- tokenizer files -------------------------------------------------------------------------
 
 

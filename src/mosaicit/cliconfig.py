@@ -21,7 +21,6 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -29,7 +28,10 @@ import yaml
 
 from mosaicit.clihelp import user_errors
 from mosaicit.errors import MosaicitError
+from mosaicit.io.streams import read_head
 
+#: The largest ``--config`` file read (a run summary, which it may be, holds its histograms).
+MAX_CONFIG_BYTES = 16 << 20
 #: A command's own options that change what it prints, never what a run writes: the summary
 #: leaves them out of its ``config``, as it does the run's options declared ``recorded=False``
 #: (where and how a run is done: :class:`~mosaicit.types.options.Option`), so that a repeat runs
@@ -63,8 +65,11 @@ def _norm(key: str) -> str:
 
 def read_config(path: str) -> dict[str, Any]:
     """The options a config file holds: a YAML or JSON mapping, or a run summary's ``config``."""
+    data = read_head(path, MAX_CONFIG_BYTES)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise MosaicitError(f"{path}: config files larger than 16 MiB are not read")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise MosaicitError(f"{path}: not a text file") from None
     try:

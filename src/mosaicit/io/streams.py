@@ -139,6 +139,15 @@ def open_binary(name: str) -> IO[bytes]:
         raise
 
 
+def read_head(name: str, limit: int) -> bytes:
+    """The first ``limit + 1`` bytes of a small file the user names (tables, a config file),
+    read from a regular file or a named pipe (see :func:`open_binary`): a device (``/dev/zero``)
+    is refused and a pipe is waited for at most :data:`FIFO_WAIT_S`, where reading it whole
+    could fill the memory or wait for ever; the caller refuses more than ``limit`` bytes."""
+    with open_binary(name) as handle:
+        return handle.read(limit + 1)
+
+
 def read_errors() -> tuple[type[BaseException], ...]:
     """What reading a corrupt or truncated ``.gz``/``.zst`` stream raises."""
     errors: tuple[type[BaseException], ...] = (OSError, EOFError)

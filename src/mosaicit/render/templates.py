@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from mosaicit.errors import MosaicitError, ParamError
+from mosaicit.io.streams import read_head
 from mosaicit.render.jinja_chat import JinjaChat, read_chat_config
 from mosaicit.types.segments import Segment
 
@@ -217,6 +218,8 @@ class ChatTemplate:
 
 
 TEMPLATES = ("none", "vicuna_v1.1", "chatml", "chat")
+#: The largest ``--chat-template`` file read (real ones are a few KiB).
+MAX_TEMPLATE_BYTES = 1 << 20
 
 
 def tokenizer_json(spec: str | os.PathLike[str] | None) -> Path | None:
@@ -284,11 +287,17 @@ def load_template(
         source = str(folder)
         if chat_template is not None:
             try:
-                text = Path(chat_template).read_text(encoding="utf-8")
+                data = read_head(str(chat_template), MAX_TEMPLATE_BYTES)
             except OSError as exc:
                 raise MosaicitError(
                     f"{chat_template}: cannot read the chat template: {exc.strerror}"
                 ) from None
+            if len(data) > MAX_TEMPLATE_BYTES:
+                raise MosaicitError(f"{chat_template}: chat templates larger than 1 MiB are not read")
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise MosaicitError(f"{chat_template}: not UTF-8 text (byte {exc.start})") from None
             source = str(chat_template)
         if not text:
             raise MosaicitError(

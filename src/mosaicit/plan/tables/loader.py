@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from mosaicit.errors import MosaicitError
+from mosaicit.io.streams import read_head
 from mosaicit.io.wellformed import problem
 from mosaicit.plan.strategies import STRATEGIES
 from mosaicit.plan.strategies.plugins import DEFAULT_SECTIONS
@@ -126,8 +127,7 @@ def load_tables(path: str | Path | None = None) -> Tables:
         return tables_from_data(data, "default.yaml")
     source = str(path)
     try:
-        with Path(path).open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+        data = read_head(source, MAX_BYTES)
     except OSError as exc:
         raise MosaicitError(f"{source}: cannot read the tables: {exc.strerror}") from None
     if len(data) > MAX_BYTES:
