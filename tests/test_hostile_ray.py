@@ -49,7 +49,13 @@ def error_line(result) -> str:
 def cluster():
     """A local Ray instance for the module (2 CPUs, no dashboard), running this checkout's code."""
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": env},
+    )
     session = ray._private.worker._global_node.get_session_dir_path()
     yield ray
     ray.shutdown()

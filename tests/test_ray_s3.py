@@ -70,7 +70,13 @@ def cluster(s3):
 
     env = {name: os.environ[name] for name in os.environ if name.startswith("AWS_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": env},
+    )
     session = ray._private.worker._global_node.get_session_dir_path()
     yield ray
     ray.shutdown()

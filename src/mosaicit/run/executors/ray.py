@@ -135,6 +135,7 @@ def connect(address: str | None, workers: int) -> Any:
         else:
             with _backend_logs(FATAL):
                 ray.init(
+                    address="local",  # a new instance, not one another process started here
                     num_cpus=workers,
                     include_dashboard=False,
                     log_to_driver=False,
