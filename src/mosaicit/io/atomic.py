@@ -1,4 +1,6 @@
 """Write a file completely or not at all: a temporary file beside it, renamed at the end.
+An output named by URI (``s3://...``) is written to a local temporary file and uploaded at the
+end; a folder there, under a temporary prefix moved into place at the end (:mod:`mosaicit.io.store`).
 
 The temporary file is ``.<name>.mosaicit-<pid>-<random>.part`` in the target's folder, so a
 later run for the same target removes the ones left by a killed run (see
@@ -20,13 +22,14 @@ from typing import IO
 
 from mosaicit.errors import MosaicitError
 from mosaicit.exits import signals_held
+from mosaicit.io import store
 from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
 
 SUFFIX = ".part"
 #: Errors that a write to the output can raise (the file system is full, read-only, too small...).
 WRITE_ERRORS = frozenset({errno.EFBIG, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES})
 #: (temporary file, target) pairs written and waiting to be renamed together; None: rename at once.
-STAGED: ContextVar[list[tuple[str, Path]] | None] = ContextVar("mosaicit_staged", default=None)
+STAGED: ContextVar[list[tuple[str, Path | str]] | None] = ContextVar("mosaicit_staged", default=None)
 
 
 def cannot_write(target: str | Path, exc: OSError) -> MosaicitError:
@@ -35,7 +38,10 @@ def cannot_write(target: str | Path, exc: OSError) -> MosaicitError:
 
 
 def discard(tmp: str) -> None:
-    """Remove a temporary file or folder, if it is still there."""
+    """Remove a temporary file or folder (or prefix in an object store), if it is still there."""
+    if store.is_uri(tmp):
+        store.remove(tmp)
+        return
     with contextlib.suppress(OSError):
         if os.path.isdir(tmp) and not os.path.islink(tmp):
             shutil.rmtree(tmp)
@@ -44,10 +50,18 @@ def discard(tmp: str) -> None:
     LIVE.discard(tmp)
 
 
-def rename(tmp: str, target: Path) -> None:
+def rename(tmp: str, target: Path | str) -> None:
     """Rename a written temporary file (or folder) to its target. A folder that replaces a folder
     moves the old one aside first (renamed back if the new one cannot take its place), then
-    removes it."""
+    removes it. A target in an object store is uploaded, or moved into place from its temporary
+    prefix (:func:`mosaicit.io.store.move_folder`)."""
+    if isinstance(target, str):
+        if store.is_uri(tmp):
+            store.move_folder(tmp, target)
+        else:
+            store.upload(tmp, target)
+            discard(tmp)
+        return
     if not (os.path.isdir(tmp) and target.is_dir() and not target.is_symlink()):
         os.replace(tmp, target)
         LIVE.discard(tmp)
@@ -97,7 +111,7 @@ def temp_beside(target: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def _commit(tmp: str, target: Path) -> None:
+def _commit(tmp: str, target: Path | str) -> None:
     """Rename a written temporary file or folder to ``target``, or stage it (see :data:`STAGED`)."""
     staged = STAGED.get()
     if staged is not None:
@@ -113,9 +127,14 @@ def _commit(tmp: str, target: Path) -> None:
 def atomic_folder(path: str | Path) -> Iterator[str]:
     """A temporary folder beside ``path`` (named as :func:`temp_beside` names files); when the
     block ends without error it becomes ``path`` (or is staged, see :data:`STAGED`), replacing a
-    previous folder there; when it fails, it is removed with everything in it."""
-    target = Path(path)
-    _, tmp = _new_beside(target, folder=True)
+    previous folder there; when it fails, it is removed with everything in it. For a URI, the
+    temporary folder is a prefix beside it in the object store."""
+    target: Path | str
+    if store.is_uri(path):
+        target, tmp = str(path), store.temp_prefix(str(path))
+    else:
+        target = Path(path)
+        _, tmp = _new_beside(target, folder=True)
     try:
         yield tmp
         _commit(tmp, target)
@@ -127,9 +146,17 @@ def atomic_folder(path: str | Path) -> Iterator[str]:
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success rename it to ``path`` (or stage it, see
-    :data:`STAGED`), else delete it. A failed write is one error line that names ``path``."""
-    target = Path(path)
-    fd, tmp = temp_beside(target)
+    :data:`STAGED`), else delete it. A failed write is one error line that names ``path``. A URI's
+    temporary file is a local one, uploaded in place of the rename."""
+    target: Path | str
+    if store.is_uri(path):
+        target = str(path)
+        with signals_held():
+            fd, tmp = tempfile.mkstemp(prefix="mosaicit-upload-", suffix=SUFFIX)
+            LIVE.add(tmp)
+    else:
+        target = Path(path)
+        fd, tmp = temp_beside(target)
     try:
         encoding, newline = (None, None) if "b" in mode else ("utf-8", "\n")
         try:

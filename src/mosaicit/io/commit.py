@@ -27,7 +27,7 @@ def committed_together() -> Iterator[None]:
     if STAGED.get() is not None:
         yield
         return
-    staged: list[tuple[str, Path]] = []
+    staged: list[tuple[str, Path | str]] = []
     token = STAGED.set(staged)
     try:
         yield
@@ -46,7 +46,7 @@ def committed_together() -> Iterator[None]:
     commit(staged)
 
 
-def commit(staged: list[tuple[str, Path]]) -> None:
+def commit(staged: list[tuple[str, Path | str]]) -> None:
     """Rename the written files into place, the first written last."""
     done: list[str] = []
     with signals_held():

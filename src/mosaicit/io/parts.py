@@ -23,15 +23,18 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from mosaicit.errors import MosaicitError
+from mosaicit.io import store
 from mosaicit.io.atomic import atomic_open
 from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.filetypes import FileType
+from mosaicit.io.store import MARKER, is_uri, upload
 
 #: The part that holds the conversations passed through unchanged (it sorts first).
 PASSTHROUGH = "part-0-passthrough"
@@ -39,8 +42,6 @@ PASSTHROUGH = "part-0-passthrough"
 UNBUDGETED = "part-z-unbudgeted"
 #: A name that every part file's name starts with.
 PREFIX = "part-"
-#: How the file that lists what mosaicit wrote in a part folder ends (see :func:`marker_path`).
-MARKER = ".mosaicit-parts.json"
 
 
 class Unit(Protocol):
@@ -91,28 +92,38 @@ class PartWriter:
         """Write ``rows`` (encoded JSON rows or dicts, as ``kind`` takes them) as ``name``; no file
         when there is no row."""
         assert self.kind.write_part is not None
-        path = os.path.join(self.folder, f"{name}.{self.kind.name}")
+        path = f"{self.folder}/{name}.{self.kind.name}"
         seen = ColumnSeen()
         watched = iter(seen.watch(rows))
         first = next(watched, None)
         if first is None:
             return Part(name, 0, frozenset(), self.id_type)
+        chained = itertools.chain([first], watched)
         try:
-            chained = itertools.chain([first], watched)
-            n, id_type = self.kind.write_part(path, chained, self.shape, self.id_type)
+            if not is_uri(path):
+                n, id_type = self.kind.write_part(path, chained, self.shape, self.id_type)
+            else:  # written here, then uploaded: the bytes of a local part
+                with tempfile.TemporaryDirectory(prefix="mosaicit-part-") as local:
+                    here = os.path.join(local, f"{name}.{self.kind.name}")
+                    n, id_type = self.kind.write_part(here, chained, self.shape, self.id_type)
+                    upload(here, path)
         except OSError as exc:
             raise MosaicitError(f"{path}: cannot write: {exc.strerror or exc}") from None
         return Part(name, n, frozenset(seen.present), id_type)
 
 
-def marker_path(folder: str | Path) -> Path:
+def marker_path(folder: str | Path) -> Path:  # a local folder's (an object store's: store.marker_uri)
     """The file beside a part ``folder`` that lists the files mosaicit wrote in it."""
     target = Path(folder)
     return target.with_name(f".{target.name}{MARKER}")
 
 
 def write_marker(folder: str | Path, parts: Iterable[Part], kind: str) -> None:
-    """Write :func:`marker_path` of ``folder`` (atomically): the names of the part files written."""
+    """Write :func:`marker_path` of ``folder`` (atomically): the names of the part files written.
+    A folder in an object store has its marker written as it is moved into place
+    (:func:`mosaicit.io.store.move_folder`)."""
+    if is_uri(folder):
+        return
     names = sorted(f"{part.name}.{kind}" for part in parts if part.rows)
     with atomic_open(marker_path(folder)) as out:
         json.dump({"written_by": "mosaicit", "files": names}, out, indent=1)
@@ -138,6 +149,9 @@ def check_part_folder(path: str | Path) -> None:
     """A clear error, before anything is read, unless ``path`` can take a run's part files: a new
     name, an empty folder, or a folder holding only what a previous run wrote (listed beside it:
     :func:`marker_path`), which the run replaces."""
+    if is_uri(path):
+        _check_stored_folder(str(path))
+        return
     target = Path(path)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise MosaicitError(f"{path}: --output-parts writes a folder here, and a file is in the way")
@@ -150,9 +164,41 @@ def check_part_folder(path: str | Path) -> None:
     others = sorted(
         p.name for p in target.iterdir() if p.name not in written or p.is_symlink() or not p.is_file()
     )
+    _refuse_others(path, others)
+
+
+def _refuse_others(path: str | Path, others: list[str]) -> None:
+    """The error for a part folder holding ``others``, files mosaicit did not write there."""
     if others:
         shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
         raise MosaicitError(
             f"{path}: --output-parts replaces this folder, but it holds files that mosaicit did not "
             f"write there ({shown}); give a new or empty folder"
         )
+
+
+def _check_stored_folder(uri: str) -> None:
+    """:func:`check_part_folder` for a prefix in an object store (``s3://bucket/out/``): its
+    bucket exists, it holds only what a previous run wrote there, and this process may write
+    beside it (an empty object is written and removed)."""
+    import pyarrow.fs as pafs
+
+    try:
+        fs, path = store.open_uri(uri)
+        bucket, _, below = path.strip("/").partition("/")
+        if fs.type_name in ("s3", "gcs"):
+            if not below:
+                raise MosaicitError(f"{uri}: --output-parts needs a folder (a prefix) in the bucket, not the bucket")
+            if fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+                raise MosaicitError(f"{uri}: no such bucket ({bucket})")
+        if fs.get_file_info(path.rstrip("/")).type == pafs.FileType.File:
+            raise MosaicitError(f"{uri}: --output-parts writes a folder here, and an object is in the way")
+        written = store.read_marker(uri)
+        others = [name for name in store.listed(uri) if name not in written]
+        probe = store.temp_prefix(uri)
+        with tempfile.NamedTemporaryFile(prefix="mosaicit-probe-") as empty:
+            store.upload(empty.name, probe)
+        store.remove(probe)
+    except OSError as exc:  # denied, unreachable, no credentials
+        raise MosaicitError(f"{uri}: cannot write: {exc}") from None
+    _refuse_others(uri, others)

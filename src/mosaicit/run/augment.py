@@ -26,6 +26,7 @@ from mosaicit.io.formats import Conversation
 from mosaicit.io.jsonstream import encode_row
 from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter, write_marker
 from mosaicit.io.shapes import to_row
+from mosaicit.io.store import is_uri
 from mosaicit.io.sources import ReadStats, source_name
 from mosaicit.progress import Progress
 from mosaicit.render.templates import ChatTemplate
@@ -251,7 +252,8 @@ def _write_parts(
     assert out.path is not None and out.output_parts is not None
     with atomic_folder(out.path) as folder:
         # absolute: a Ray task writes from its own working directory
-        writer = PartWriter(os.path.abspath(folder), part_type(out.output_parts), out.output_format)
+        where = folder if is_uri(folder) else os.path.abspath(folder)
+        writer = PartWriter(where, part_type(out.output_parts), out.output_format)
         parts = []
         if passthrough is not None:
             parts.append(writer.write(PASSTHROUGH, passthrough))

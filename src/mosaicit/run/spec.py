@@ -20,6 +20,7 @@ from mosaicit.io.formats import Columns
 from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import check_part_folder
+from mosaicit.io.store import is_uri
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.shapes import input_formats, shape_names
 from mosaicit.io.sources import BAD_RECORD_POLICIES, MAX_BAD_SHARE
@@ -181,6 +182,8 @@ class OutputOptions:
         if self.dataset_info is not None and self.path is not None:
             if str(self.path) == STDOUT:
                 raise ParamError("dataset_info", "needs an output file, not - (stdout)")
+            if is_uri(self.path):
+                raise ParamError("dataset_info", "is written beside a local output, not in an object store")
             dataset_info.check_target(self.dataset_info, self.output_format)
         if self.output_parts is not None and self.path is not None:
             check_part_folder(self.path)
@@ -208,7 +211,13 @@ def side_targets(
     """Where the summary and the rejects go: as given, else beside the output (nowhere for stdout)."""
     if str(output_path) == STDOUT:
         return summary_path, rejects_path
-    default_summary, default_rejects = side_paths(output_path)
+    default_summary: str | Path
+    default_rejects: str | Path
+    if is_uri(output_path):  # objects beside the folder (a prefix) in the object store
+        name = str(output_path).rstrip("/")
+        default_summary, default_rejects = f"{name}.summary.json", f"{name}.rejects.jsonl"
+    else:
+        default_summary, default_rejects = side_paths(output_path)
     return summary_path or default_summary, rejects_path or default_rejects
 
 
