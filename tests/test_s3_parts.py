@@ -40,11 +40,15 @@ def local_parts(shards_input, tmp_path_factory) -> dict[str, Path]:  # noqa: F81
 
 
 def same_as_local(s3, prefix: str, folder: Path) -> None:  # noqa: F811
-    """The objects under ``prefix`` (and beside it) are the local folder's files, byte for byte."""
+    """The objects under ``prefix`` (and beside it) are the local folder's files, byte for byte;
+    the rejects beside it name the same records (by stable key: an ``s3://`` input names its
+    files by URI)."""
     stored = objects(s3, f"{prefix}/")
     assert stored and stored == {p.name: p.read_bytes() for p in folder.iterdir()}
     beside = objects(s3, prefix)
-    assert Path(f"{folder}.rejects.jsonl").read_bytes() == beside[".rejects.jsonl"]
+    rejects = [json.loads(line)["key"] for line in beside[".rejects.jsonl"].splitlines()]
+    on_disk = Path(f"{folder}.rejects.jsonl").read_text().splitlines()
+    assert len(rejects) == 3 and rejects == [json.loads(line)["key"] for line in on_disk]
     assert b'"output_parts"' in beside[".summary.json"]
     marker = json.loads(objects(s3, f".{prefix}.mosaicit-parts.json")[""])
     assert marker == {"written_by": "mosaicit", "files": sorted(stored)}
@@ -60,6 +64,8 @@ def test_parts_in_s3_equal_a_local_run(s3, shards_input, local_parts, executor, 
     common = ("--executor", executor, "--shards", SHARDS, "--output-parts", kind)
     augment(shards_input, uri, *common)  # type: ignore[arg-type]
     same_as_local(s3, prefix, local_parts[kind])
+    rejects = Path(f"{local_parts[kind]}.rejects.jsonl").read_bytes()
+    assert objects(s3, f"{prefix}.rejects.jsonl") == {"": rejects}  # the same files read: the same bytes
 
 
 def test_ray_tasks_write_parts_to_s3_equal_to_a_local_run(cluster, s3, shards_input, local_parts):  # noqa: F811
@@ -125,7 +131,9 @@ def test_missing_bucket_and_denied_write_are_one_line(s3, shards_input, monkeypa
     requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANOTKNOWNHERE0000")
     try:
-        line = error_line(invoke("augment", shards_input, "-o", f"s3://{BUCKET}/denied/", "--output-parts", "jsonl"))
+        line = error_line(
+            invoke("augment", shards_input, "-o", f"s3://{BUCKET}/denied/", "--output-parts", "jsonl")
+        )
     finally:
         requests.post(f"{endpoint}/moto-api/reset-auth", data=b"inf", timeout=10).raise_for_status()
     assert line.startswith(f"mosaicit: error: s3://{BUCKET}/denied/: cannot write: ")

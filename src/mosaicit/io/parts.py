@@ -188,7 +188,9 @@ def _check_stored_folder(uri: str) -> None:
         bucket, _, below = path.strip("/").partition("/")
         if fs.type_name in ("s3", "gcs"):
             if not below:
-                raise MosaicitError(f"{uri}: --output-parts needs a folder (a prefix) in the bucket, not the bucket")
+                raise MosaicitError(
+                    f"{uri}: --output-parts needs a folder (a prefix) in the bucket, not the bucket"
+                )
             if fs.get_file_info(bucket).type == pafs.FileType.NotFound:
                 raise MosaicitError(f"{uri}: no such bucket ({bucket})")
         if fs.get_file_info(path.rstrip("/")).type == pafs.FileType.File:

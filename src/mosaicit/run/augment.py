@@ -26,8 +26,8 @@ from mosaicit.io.formats import Conversation
 from mosaicit.io.jsonstream import encode_row
 from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter, write_marker
 from mosaicit.io.shapes import to_row
-from mosaicit.io.store import is_uri
 from mosaicit.io.sources import ReadStats, source_name
+from mosaicit.io.store import is_uri
 from mosaicit.progress import Progress
 from mosaicit.render.templates import ChatTemplate
 from mosaicit.run import steps

@@ -20,10 +20,10 @@ from mosaicit.io.formats import Columns
 from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.outputs import STDOUT
 from mosaicit.io.parts import check_part_folder
-from mosaicit.io.store import is_uri
 from mosaicit.io.paths import check_distinct
 from mosaicit.io.shapes import input_formats, shape_names
 from mosaicit.io.sources import BAD_RECORD_POLICIES, MAX_BAD_SHARE
+from mosaicit.io.store import is_uri
 from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import TEMPLATES
