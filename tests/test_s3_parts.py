@@ -125,6 +125,15 @@ def test_a_foreign_object_under_the_prefix_is_refused(s3, shards_input):  # noqa
 def test_missing_bucket_and_denied_write_are_one_line(s3, shards_input, monkeypatch):  # noqa: F811
     line = error_line(invoke("augment", shards_input, "-o", "s3://no-bucket/out/", "--output-parts", "jsonl"))
     assert line == "mosaicit: error: s3://no-bucket/out/: no such bucket (no-bucket)"
+    line = error_line(invoke("augment", shards_input, "-o", f"s3://{BUCKET}/", "--output-parts", "jsonl"))
+    assert (
+        line
+        == f"mosaicit: error: s3://{BUCKET}/: --output-parts needs a folder (a prefix) in the bucket, not the bucket"
+    )
+    info = invoke(
+        "augment", shards_input, "-o", f"s3://{BUCKET}/o/", "--output-parts", "jsonl", "--emit-dataset-info"
+    )
+    assert error_line(info).endswith("written beside a local output, not in an object store")
     import requests
 
     endpoint = os.environ["AWS_ENDPOINT_URL"]
@@ -138,3 +147,13 @@ def test_missing_bucket_and_denied_write_are_one_line(s3, shards_input, monkeypa
         requests.post(f"{endpoint}/moto-api/reset-auth", data=b"inf", timeout=10).raise_for_status()
     assert line.startswith(f"mosaicit: error: s3://{BUCKET}/denied/: cannot write: ")
     assert "ACCESS_DENIED" in line
+
+
+def test_one_output_file_in_s3_is_the_local_file(s3, shards_input, tmp_path):  # noqa: F811
+    """Without --output-parts, the one output file and its side files are uploaded at the end."""
+    local = augment(shards_input, tmp_path / "one.jsonl", "--shards", SHARDS)
+    augment(shards_input, f"s3://{BUCKET}/one/out.jsonl", "--shards", SHARDS)  # type: ignore[arg-type]
+    stored = objects(s3, "one/")
+    assert stored.keys() == {"out.jsonl", "out.jsonl.summary.json", "out.jsonl.rejects.jsonl"}
+    assert stored["out.jsonl"] == local.read_bytes() and stored["out.jsonl"]
+    assert stored["out.jsonl.rejects.jsonl"] == Path(f"{local}.rejects.jsonl").read_bytes()
