@@ -120,8 +120,10 @@ def augment(
         return
     assert output is not None
     if report_page:
-        if output == "-" or kw["output_parts"]:
-            raise click.UsageError("--report needs an output file, not - (stdout) or --output-parts")
+        if output == "-" or kw["output_parts"] or "://" in output:
+            raise click.UsageError(
+                "--report needs a local output file, not - (stdout), a URI or --output-parts"
+            )
         from mosaicit.report.plots import require_matplotlib
 
         require_matplotlib()  # before the run, not after it

@@ -55,7 +55,7 @@ def rename(tmp: str, target: Path | str) -> None:
     moves the old one aside first (renamed back if the new one cannot take its place), then
     removes it. A target in an object store is uploaded, or moved into place from its temporary
     prefix (:func:`mosaicit.io.store.move_folder`)."""
-    if isinstance(target, str):
+    if isinstance(target, str):  # a URI (a local target is a Path)
         if store.is_uri(tmp):
             store.move_folder(tmp, target)
         else:

@@ -21,7 +21,6 @@ never replaced, whatever their names.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import tempfile
 from collections.abc import Iterable
@@ -92,7 +91,8 @@ class PartWriter:
         """Write ``rows`` (encoded JSON rows or dicts, as ``kind`` takes them) as ``name``; no file
         when there is no row."""
         assert self.kind.write_part is not None
-        path = f"{self.folder}/{name}.{self.kind.name}"
+        file = f"{name}.{self.kind.name}"
+        path = f"{self.folder}/{file}" if is_uri(self.folder) else os.path.join(self.folder, file)
         seen = ColumnSeen()
         watched = iter(seen.watch(rows))
         first = next(watched, None)
@@ -104,7 +104,7 @@ class PartWriter:
                 n, id_type = self.kind.write_part(path, chained, self.shape, self.id_type)
             else:  # written here, then uploaded: the bytes of a local part
                 with tempfile.TemporaryDirectory(prefix="mosaicit-part-") as local:
-                    here = os.path.join(local, f"{name}.{self.kind.name}")
+                    here = os.path.join(local, file)
                     n, id_type = self.kind.write_part(here, chained, self.shape, self.id_type)
                     upload(here, path)
         except OSError as exc:
@@ -112,8 +112,9 @@ class PartWriter:
         return Part(name, n, frozenset(seen.present), id_type)
 
 
-def marker_path(folder: str | Path) -> Path:  # a local folder's (an object store's: store.marker_uri)
-    """The file beside a part ``folder`` that lists the files mosaicit wrote in it."""
+def marker_path(folder: str | Path) -> Path:
+    """The file beside a local part ``folder`` that lists the files mosaicit wrote in it (for a
+    folder in an object store: :func:`mosaicit.io.store.marker_uri`)."""
     target = Path(folder)
     return target.with_name(f".{target.name}{MARKER}")
 
@@ -124,10 +125,9 @@ def write_marker(folder: str | Path, parts: Iterable[Part], kind: str) -> None:
     (:func:`mosaicit.io.store.move_folder`)."""
     if is_uri(folder):
         return
-    names = sorted(f"{part.name}.{kind}" for part in parts if part.rows)
+    names = [f"{part.name}.{kind}" for part in parts if part.rows]
     with atomic_open(marker_path(folder)) as out:
-        json.dump({"written_by": "mosaicit", "files": names}, out, indent=1)
-        out.write("\n")
+        out.write(store.marker_text(names))
 
 
 def _written(folder: Path) -> set[str]:
@@ -138,11 +138,10 @@ def _written(folder: Path) -> set[str]:
     except OSError:
         return set()
     try:
-        with os.fdopen(fd, encoding="utf-8") as handle:
-            listed = json.load(handle).get("files")
-    except (OSError, ValueError, AttributeError):
+        with os.fdopen(fd, "rb") as handle:
+            return store.marker_names(handle.read())
+    except OSError:
         return set()
-    return {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
 
 
 def check_part_folder(path: str | Path) -> None:

@@ -100,21 +100,34 @@ def listed(folder: str) -> list[str]:
     return sorted(e.path[len(root) :].lstrip("/") for e in found if e.type == pafs.FileType.File)
 
 
+def marker_text(names: list[str]) -> str:
+    """A part folder's marker (local or in a store), listing ``names``."""
+    return json.dumps({"written_by": "mosaicit", "files": sorted(names)}, indent=1) + "\n"
+
+
+def marker_names(text: str | bytes) -> set[str]:
+    """The names a marker lists (none if it is not one)."""
+    try:
+        names = json.loads(text).get("files")
+    except (ValueError, AttributeError):
+        return set()
+    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
+
+
 def read_marker(folder: str) -> set[str]:
     """The names that ``folder``'s marker lists (none without a readable one)."""
     fs, path = open_uri(marker_uri(folder))
     try:
         with fs.open_input_stream(path) as stream:
-            names = json.loads(stream.read()).get("files")
-    except Exception:  # not there, unreadable, not JSON
+            return marker_names(stream.read())
+    except Exception:  # not there, unreadable
         return set()
-    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
 
 
 def write_marker(folder: str, names: list[str]) -> None:
     """Write ``folder``'s marker, listing ``names``."""
     fs, path = open_uri(marker_uri(folder))
-    body = json.dumps({"written_by": "mosaicit", "files": sorted(names)}, indent=1) + "\n"
+    body = marker_text(names)
     try:
         with fs.open_output_stream(path) as out:
             out.write(body.encode("utf-8"))
