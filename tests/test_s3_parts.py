@@ -86,11 +86,18 @@ def test_a_second_run_replaces_the_parts_of_the_first(s3, shards_input):  # noqa
     assert sorted(second) == [f"part-g00000-e{e:05d}-s{s:05d}.jsonl" for e in range(2) for s in range(2)]
 
 
-def test_a_failed_run_leaves_nothing_at_the_target(s3, shards_input, monkeypatch):  # noqa: F811
+@pytest.mark.parametrize("previous", [False, True])
+def test_a_failed_run_leaves_nothing_at_the_target(s3, shards_input, monkeypatch, previous):  # noqa: F811
     """The third part's upload fails, after two were written: one error line; no part, no
-    summary, no rejects, no marker and no temporary object is left."""
+    summary, no rejects, no marker and no temporary object is left, and a previous run's
+    objects are as they were."""
     from mosaicit.io import parts
 
+    name = f"failed-{previous}"
+    if previous:
+        augment(shards_input, f"s3://{BUCKET}/{name}/", "--shards", 2, "--output-parts", "jsonl")  # type: ignore[arg-type]
+    before = objects(s3, name), objects(s3, f".{name}")
+    assert bool(before[0]) == bool(before[1]) == previous
     uploads = []
 
     def failing(local: str, uri: str) -> None:
@@ -102,14 +109,14 @@ def test_a_failed_run_leaves_nothing_at_the_target(s3, shards_input, monkeypatch
     real = parts.upload
     monkeypatch.setattr(parts, "upload", failing)
     result = invoke(
-        "augment", shards_input, "-o", f"s3://{BUCKET}/failed/", "-q", "--shards", SHARDS,
+        "augment", shards_input, "-o", f"s3://{BUCKET}/{name}/", "-q", "--shards", SHARDS,
         "--output-parts", "jsonl", "--executor", "local",
     )  # fmt: skip
     line = error_line(result)
-    assert line.startswith(f"mosaicit: error: s3://{BUCKET}/.failed.mosaicit-{os.getpid()}-")
+    assert line.startswith(f"mosaicit: error: s3://{BUCKET}/.{name}.mosaicit-{os.getpid()}-")
     assert line.endswith(": cannot write: SlowDown: the server is busy")
     assert len(uploads) == 3
-    assert objects(s3, "failed") == {} and objects(s3, ".failed") == {}
+    assert (objects(s3, name), objects(s3, f".{name}")) == before
 
 
 def test_a_foreign_object_under_the_prefix_is_refused(s3, shards_input):  # noqa: F811
@@ -130,6 +137,8 @@ def test_missing_bucket_and_denied_write_are_one_line(s3, shards_input, monkeypa
         line
         == f"mosaicit: error: s3://{BUCKET}/: --output-parts needs a folder (a prefix) in the bucket, not the bucket"
     )
+    report = invoke("augment", shards_input, "-o", f"s3://{BUCKET}/r.jsonl", "--report", "r.html")
+    assert report.exit_code == 2 and "--report needs a local output file" in report.output
     info = invoke(
         "augment", shards_input, "-o", f"s3://{BUCKET}/o/", "--output-parts", "jsonl", "--emit-dataset-info"
     )
