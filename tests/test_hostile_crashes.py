@@ -349,3 +349,23 @@ def test_the_time_limit_leaves_a_real_template_as_transformers_renders_it(tmp_pa
 def test_preview_with_a_negative_count_is_one_line():
     result = run("preview", SAMPLE, "-n", "-1")
     assert error_line(result) == "mosaicit: error: -n/--count must be 0 or more, got -1"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["augment", SAMPLE, "-o", "{out}", "--max-length", "abc"], "'abc' is not a valid integer"),
+        (["augment", SAMPLE, "-o", "{out}", "--bogus"], "No such option '--bogus'"),
+        (["augment", SAMPLE], "Missing option '-o'"),
+        (["augment"], "Missing argument 'INPUT...'"),
+        (["nosuch"], "No such command 'nosuch'"),
+        (["eval", "build", "--bogus"], "No such option '--bogus'"),
+        (["preview", SAMPLE, "-n", "x"], "'x' is not a valid integer"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_help(tmp_path, args, says):
+    result = run(*[str(a).format(out=tmp_path / "o.jsonl") for a in args])
+    lines = result.output.splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("mosaicit: error: ") and says in lines[0] and "--help'" in lines[0]
+    assert not (tmp_path / "o.jsonl").exists()

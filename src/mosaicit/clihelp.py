@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import select
 import signal
 import sys
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from mosaicit.errors import MosaicitError, ParamError
 from mosaicit.exits import Stopped, stop_running, stopping_on_signals
@@ -26,14 +29,42 @@ def names(value: str | None, known: tuple[str, ...]) -> tuple[str, ...]:
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
+def _show_one_line(self: click.UsageError, file: Any = None) -> None:
+    where = f"; see '{self.ctx.command_path} --help'" if self.ctx else ""
+    click.echo(f"mosaicit: error: {self.format_message().rstrip('.')}{where}", file=file, err=True)
+
+
+@contextlib.contextmanager
+def _one_line_usage() -> Iterator[None]:
+    """A usage error (a bad or unknown option, a value of the wrong type, a missing argument) is
+    shown as every other error is: one ``mosaicit: error:`` line, with where to find the help.
+    It keeps its class (:class:`click.NoSuchOption`...); the help of a bare command stays as is."""
+    try:
+        yield
+    except NoArgsIsHelpError:
+        raise
+    except click.UsageError as exc:
+        exc.show = types.MethodType(_show_one_line, exc)  # type: ignore[method-assign]
+        raise
+
+
 class _Settled:
     """A command with :data:`CONTEXT`: set on each command, not only inherited from the group, so
     that a command's context made alone (as the reference and the tests make them) answers ``-h``
-    as the whole command line does (click keeps a command's help option once made)."""
+    as the whole command line does (click keeps a command's help option once made). Its usage
+    errors are one line (:func:`_one_line_usage`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["context_settings"] = {**CONTEXT, **(kwargs.get("context_settings") or {})}
         super().__init__(*args, **kwargs)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _one_line_usage():
+            return super().make_context(*args, **kwargs)  # type: ignore[misc, no-any-return]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_usage():
+            return super().invoke(ctx)  # type: ignore[misc]
 
 
 class Command(_Settled, click.Command):
