@@ -334,6 +334,81 @@ def test_files_are_parsed_in_rows_of_items_and_read_back_in_file_order(tmp_path,
         list(ray_executor.read_items(fake, None, files))
 
 
+def _sharegpt(*turns):
+    return {"conversations": [{"from": who, "value": text} for who, text in turns]}
+
+
+@pytest.mark.parametrize(
+    ("input_format", "strict"), [("auto", False), ("auto", True), ("sharegpt", False), ("alpaca", False)]
+)
+def test_reading_tasks_normalise_what_they_can_and_the_driver_decides_the_rest(
+    tmp_path, monkeypatch, input_format, strict
+):
+    """The reading tasks normalise each item they can decide alone (mosaicit.io.prepared); the
+    conversations, rejects (reasons, lines), repairs and shape are those of the items read as
+    they are: malformed, empty and repaired items, and a file in another shape than the first."""
+    from types import SimpleNamespace
+
+    from mosaicit.io import remote
+    from mosaicit.io.prepared import Prepare, Ready
+    from mosaicit.io.sources import ReadStats, read_conversations
+    from mosaicit.run.executors import ray as ray_executor
+
+    monkeypatch.setattr(remote, "ITEMS_PER_ROW", 3)
+    contents = {
+        "a.jsonl": [
+            _sharegpt(("human", "\ud800"), ("gpt", "x")),  # malformed: a lone surrogate
+            {"conversations": []},  # empty
+            _sharegpt(("human", "hi"), ("gpt", "hello")),
+            _sharegpt(("gpt", "first"), ("human", "q"), ("gpt", "a"), ("human", "left")),  # repaired
+            {"conversations": [{"from": "human", "value": 5}, {"from": "gpt", "value": "x"}]},  # bad text
+            {"instruction": "an alpaca row in a sharegpt file", "output": "o"},
+            _sharegpt(("human", "q2"), ("human", "more"), ("gpt", "a2")),  # repaired
+        ],
+        "b.jsonl": [{"instruction": f"alpaca {i}", "output": "o"} for i in range(4)],  # another shape
+        "c.jsonl": [_sharegpt(("system", "s"), ("human", "q3"), ("gpt", "a3")), {"conversations": []}],
+    }
+    files, items = [], []
+    for name, rows in contents.items():
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        files.append((str(tmp_path / name), name))
+        items += [(name, row, item) for row, item in enumerate(rows)]
+
+    class Dataset:
+        def __init__(self, rows):
+            self.rows = rows
+
+        def flat_map(self, fn, fn_kwargs=None):
+            return Dataset([r for row in self.rows for r in fn(row, **(fn_kwargs or {}))])
+
+        def iter_rows(self):
+            return iter(self.rows)
+
+    def raw_files(ray, paths, filesystem):
+        return Dataset([{"path": p, "bytes": Path(p).read_bytes()} for p in paths]), True
+
+    monkeypatch.setattr(ray_executor, "raw_files", raw_files)
+    prepare = Prepare(input_format, strict=strict)
+    handed = list(ray_executor.read_items(SimpleNamespace(), None, files, prepare=prepare))
+    assert [(f, r) for f, r, _ in handed] == [(f, r) for f, r, _ in items]
+    ready = sum(type(item) is Ready for _, _, item in handed)
+    assert ready >= (4 if input_format == "alpaca" else 3)  # most items arrive normalised
+
+    def read(given):
+        stats = ReadStats()
+        options = {"strict": strict, "max_bad_share": 1.0, "items": given}
+        return list(read_conversations("in", input_format, stats=stats, **options)), stats
+
+    (expected, want), (got, have) = read(items), read(handed)
+    assert got == expected
+    assert have.rejects == want.rejects
+    for kept in ("repairs", "shape", "read", "files"):
+        assert getattr(have, kept) == getattr(want, kept)
+    if input_format == "auto":
+        assert any("mixed shapes" in r.detail for r in want.rejects)  # b.jsonl taken back as read
+        assert want.repairs or strict
+
+
 def test_counting_actors_measure_each_record_as_a_local_run_does(alpaca_eval):
     """CountTokens finds each record's whole measure (counts, joins, features, system prompt, a
     far-over record's bounds): equal to the local measure, batch positions kept."""

@@ -48,6 +48,7 @@ from mosaicit.errors import MosaicitError, ParamError, RecordError
 from mosaicit.exits import RUNNING, Stopped, check_stop, take_signals_back
 from mosaicit.extras import require
 from mosaicit.io.jsonstream import MAX_RECORD_MB
+from mosaicit.io.prepared import Prepare
 from mosaicit.io.remote import SCHEME, file_items, first_line, list_remote, parse_file
 from mosaicit.io.sources import is_paths
 from mosaicit.plan.compose import Tally
@@ -252,17 +253,22 @@ def raw_files(ray: Any, paths: list[str], fs: Any) -> tuple[Any, bool]:
 
 
 def read_items(
-    ray: Any, fs: Any, files: Sequence[tuple[str, str]], max_record_mb: int = MAX_RECORD_MB
+    ray: Any,
+    fs: Any,
+    files: Sequence[tuple[str, str]],
+    max_record_mb: int = MAX_RECORD_MB,
+    prepare: Prepare | None = None,
 ) -> Iterator[tuple[str, int, Any]]:
     """``(file, row, item)`` of every item of ``files`` (as :func:`mosaicit.io.remote.list_inputs`
     gives them) in reading order: the files are fetched by Ray Data and parsed in Ray tasks
-    (:func:`~mosaicit.io.remote.parse_file`); this process unpickles one row of items at a time."""
+    (:func:`~mosaicit.io.remote.parse_file`), which also normalise what they can as ``prepare``
+    says (:mod:`mosaicit.io.prepared`); this process unpickles one row of items at a time."""
     by_path = dict(files)
 
     def items() -> Iterator[tuple[str, int, Any]]:
         try:
             stored, as_stored = raw_files(ray, [path for path, _ in files], fs)
-            options = {"max_record_mb": max_record_mb, "as_stored": as_stored}
+            options = {"max_record_mb": max_record_mb, "as_stored": as_stored, "prepare": prepare}
             dataset = stored.flat_map(parse_file, fn_kwargs=options)
             waiting: dict[str, deque[dict[str, Any]]] = {}
             rows = iter(dataset.iter_rows())
@@ -429,10 +435,13 @@ class RayExecutor(Executor):
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         return cls(ray, workers)
 
-    def read(self, listed: Listed, split: str | None, max_record_mb: int) -> Iterator[tuple[str, int, Any]]:
-        """The items of the listed files, fetched by Ray Data and parsed in Ray tasks (:func:`read_items`)."""
+    def read(
+        self, listed: Listed, split: str | None, max_record_mb: int, prepare: Prepare | None = None
+    ) -> Iterator[tuple[str, int, Any]]:
+        """The items of the listed files, fetched by Ray Data, parsed and (as ``prepare`` says)
+        normalised in Ray tasks (:func:`read_items`)."""
         fs, files = listed.found
-        return read_items(self.ray, fs, files, max_record_mb)
+        return read_items(self.ray, fs, files, max_record_mb, prepare)
 
     def runs_elsewhere(self, units: int) -> bool:
         """Always: Ray tasks run in Ray's worker processes."""
