@@ -56,6 +56,7 @@ from mosaicit.run.counting import COUNT_BATCH, at_least, far_over
 from mosaicit.run.executors.base import Executor, Listed
 from mosaicit.run.ray_reaper import end_session, start_watchdog
 from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
+from mosaicit.run.store import take
 from mosaicit.run.workers import free_cores
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.records import Record
@@ -539,7 +540,7 @@ class RayExecutor(Executor):
         def submit(unit: ComposeUnit) -> Any:
             members = unit.members or ()
             if last[0] != members:
-                given = Members.of([records[i] for i in members], [counts[i] for i in members])
+                given = Members.of(list(take(records, members)), [counts[i] for i in members])
                 last[:] = [members, self.ray.put(given)]
             return self._remote.remote(shared, unit, last[1])
 
