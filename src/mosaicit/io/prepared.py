@@ -55,10 +55,10 @@ class Preparer:
         self.row = 0
 
     def __call__(self, items: list[Any]) -> bytes:
-        """The items' conversations (None for an item left as read) and repairs, pickled
-        (:func:`ready_items` unpickles them beside the items)."""
+        """The items' conversations (their fields after ``index``; None for an item left as
+        read) and repairs, pickled (:func:`ready_items` unpickles them beside the items)."""
         cols = self.how.columns
-        convs: list[Conversation | None] = []
+        convs: list[tuple[Any, ...] | None] = []
         repairs: dict[int, dict[str, int]] = {}
         for at, item in enumerate(items):
             row, self.row = self.row, self.row + 1
@@ -76,24 +76,29 @@ class Preparer:
             assert self.shape is not None
             made: Counter[str] | None = None if self.how.strict else Counter()
             try:
-                convs[-1] = normalise(item, self.shape, cols, self.name, row, made)
+                conv = normalise(item, self.shape, cols, self.name, row, made)
             except Exception:  # decided again where the input's state is known, with its error line
                 continue
+            convs[-1] = (conv.turns, conv.system, conv.input, conv.meta)
             if made:
                 repairs[at] = dict(made)
         return pickle.dumps((self.shape, convs, repairs), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class Ready(NamedTuple):
-    """An item normalised where it was read: its conversation (its ``index`` is its row in its
-    file), the shape it was read in, the repairs made (None: none), and how to take the item
-    back as it was read (:meth:`raw`)."""
+    """An item normalised where it was read: its conversation but for its input position
+    (:meth:`at_index`), the shape it was read in, the repairs made (None: none), and how to
+    take the item back as it was read (:meth:`raw`)."""
 
-    conv: Conversation
+    fields: tuple[Any, ...]
     shape: str
     repairs: dict[str, int] | None
     row: RawRow
     at: int
+
+    def at_index(self, index: int) -> Conversation:
+        """The conversation, as the item at input position ``index``."""
+        return Conversation(index, *self.fields)
 
     def raw(self) -> Any:
         """The item as it was read."""

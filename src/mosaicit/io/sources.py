@@ -153,7 +153,7 @@ def read_conversations(
                 shape = stats.shape = item.shape
                 if repairs is not None and item.repairs:
                     repairs.update(item.repairs)
-                yield item.conv if row == index else replace(item.conv, index=index)
+                yield item.at_index(index)
                 continue
             item = item.raw()  # read in its file's shape, not the input's: decided here
         bad = problem(item)
