@@ -4,17 +4,19 @@
   ``gs://``, ``hf://``: any filesystem pyarrow reaches, listed by :mod:`mosaicit.io.remote`) and a
   Ray task parses it with mosaicit's own readers (:func:`mosaicit.io.remote.parse_file`) into
   rows of a few thousand items, so the items are exactly those a local run reads (Ray Data's
-  typed JSON/Parquet readers would fill missing keys and coerce types). The items then
-  pass, in file order and one row at a time, through the same shape detection, repairs and
-  routing as a local run, on the driver, which spools the records to disk
+  typed JSON/Parquet readers would fill missing keys and coerce types). The same task
+  normalises each item it can decide alone (shape, repairs: :mod:`mosaicit.io.prepared`); the
+  driver takes those conversations, decides the other items as a local run does, routes them
+  in file order, one row at a time, and spools the records to disk
   (:class:`mosaicit.run.store.RecordStore`).
 - **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
   and finds the whole measure of each record of its batches (:meth:`RayExecutor.count`, the
   executor's ``count`` hook, in place of measuring batch units); the driver only unpickles them.
 - **Composing.** Each (group, epoch, shard) unit (see :mod:`mosaicit.run.shards`) is one Ray
-  task; the driver groups the unit's own records from its spool and puts them in the object store
-  as the task is submitted, so a task fetches only its members wherever it runs. With one output
-  file the driver writes the units' rows in their order; with part files
+  task; the driver takes the unit's own records from its spool and puts them, with their
+  measures, in the object store as one pickled :class:`Members` as the task is submitted, so
+  a task fetches only its members wherever it runs. With one output file the driver writes
+  the units' rows in their order; with part files
   (:mod:`mosaicit.io.parts`) each task writes its unit's part itself and returns only its tally,
   and the driver writes the one summary and rejects file, all committed together
   (:mod:`mosaicit.io.commit`).
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from itertools import islice
@@ -63,6 +65,8 @@ from mosaicit.types.records import Record
 
 #: Results per item that a compose task streams back (rows with one output file).
 RESULTS_PER_ITEM = 1024
+#: A unit's records pickled together (:class:`Members`).
+MEMBERS_PER_BLOB = 1024
 #: Compose tasks submitted ahead, per CPU: the driver holds the counts of only these units.
 IN_FLIGHT = 2
 #: Seconds to wait for cancelled compose tasks to end after an error or a signal.
@@ -381,18 +385,29 @@ class UnitDone:
 
 
 class Members(NamedTuple):
-    """A unit's records and their measures, in member order, pickled together: Ray would
-    pickle each record and measure apart, at a cost per object in the driver."""
+    """A unit's records and their measures, in member order, pickled :data:`MEMBERS_PER_BLOB`
+    at a time: Ray would pickle each record and measure apart, at a cost per object in the
+    driver, which also never holds all of a unit's records at once."""
 
-    blob: bytes
+    blobs: tuple[bytes, ...]
 
     @classmethod
-    def of(cls, records: list[Record], counts: list[Measured]) -> Members:
-        return cls(pickle.dumps((records, counts), protocol=pickle.HIGHEST_PROTOCOL))
+    def of(cls, records: Iterable[Record], counts: Sequence[Measured]) -> Members:
+        blobs, taken = [], iter(records)
+        for start in range(0, len(counts), MEMBERS_PER_BLOB):
+            some = (list(islice(taken, MEMBERS_PER_BLOB)), counts[start : start + MEMBERS_PER_BLOB])
+            blobs.append(pickle.dumps(some, protocol=pickle.HIGHEST_PROTOCOL))
+        return cls(tuple(blobs))
 
     def unpack(self) -> tuple[list[Record], list[Measured]]:
         """The records and their measures."""
-        return pickle.loads(self.blob)  # type: ignore[no-any-return]
+        records: list[Record] = []
+        counts: list[Measured] = []
+        for blob in self.blobs:
+            some, measured = pickle.loads(blob)
+            records += some
+            counts += measured
+        return records, counts
 
 
 def _compose_task(job: ComposeJob, unit: ComposeUnit, given: Members) -> Iterator[list[Any] | UnitDone]:
@@ -540,7 +555,7 @@ class RayExecutor(Executor):
         def submit(unit: ComposeUnit) -> Any:
             members = unit.members or ()
             if last[0] != members:
-                given = Members.of(list(take(records, members)), [counts[i] for i in members])
+                given = Members.of(take(records, members), [counts[i] for i in members])
                 last[:] = [members, self.ray.put(given)]
             return self._remote.remote(shared, unit, last[1])
 
