@@ -1,5 +1,6 @@
-"""Items normalised where they are read, so that the process reading them on receives
-conversations (the Ray executor's reading tasks: :func:`mosaicit.io.remote.parse_file`).
+"""Items normalised where they are read (the Ray executor's reading tasks:
+:func:`mosaicit.io.remote.parse_file`), so that the process they are handed to receives
+conversations, not items to normalise.
 
 A reading task knows one file, not the whole input, so it normalises only what it can decide
 alone: an item that is well formed, not empty, and in the file's shape (the one ``--input-format``
