@@ -409,6 +409,44 @@ def test_reading_tasks_normalise_what_they_can_and_the_driver_decides_the_rest(
         assert want.repairs or strict
 
 
+def test_messy_sharegpt_files_give_the_local_bytes_rejects_and_repairs_on_ray(cluster, alpaca_eval, tmp_path):
+    """Items the reading tasks normalise (repaired ones too) and items the driver decides
+    (malformed, empty, a file in another shape) give the local run's bytes, rejects and repairs;
+    with --on-bad-record error, the same one line naming the file and record."""
+    pairs = [(r["instruction"], r["output"]) for r in alpaca_eval[:60]]
+    first = [_sharegpt(("human", q), ("gpt", a)) for q, a in pairs[:30]]
+    first[3] = _sharegpt(("gpt", "stray"), ("human", pairs[3][0]), ("gpt", pairs[3][1]))  # repaired
+    first[7] = _sharegpt(("human", "\ud800"), ("gpt", "x"))  # malformed
+    first[9] = {"conversations": []}  # empty
+    second = [_sharegpt(("human", q), ("human", "and more"), ("gpt", a)) for q, a in pairs[30:50]]  # repaired
+    other = [{"instruction": q, "output": a} for q, a in pairs[50:]]  # another shape than the input's
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, rows in (("a.jsonl", first), ("b.jsonl", second), ("c.jsonl", other)):
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = {ex: augment(folder, tmp_path / f"{ex}.jsonl", "--executor", ex) for ex in ("local", "ray")}
+    assert out["ray"].read_bytes() and out["ray"].read_bytes() == out["local"].read_bytes()
+    rejects = {ex: Path(f"{path}.rejects.jsonl").read_text(encoding="utf-8") for ex, path in out.items()}
+    assert rejects["ray"] == rejects["local"] and "mixed shapes" in rejects["ray"]
+    summaries = {ex: json.loads(Path(f"{path}.summary.json").read_text()) for ex, path in out.items()}
+    for key in (
+        "repairs",
+        "rejected_by_reason",
+        "rejected_at_reading",
+        "records_read",
+        "accounting",
+        "kinds",
+    ):
+        assert summaries["ray"][key] == summaries["local"][key], key
+    assert summaries["ray"]["repairs"]
+    lines = {
+        ex: error_line(invoke("augment", folder, "-o", tmp_path / f"e-{ex}.jsonl", "-q", "--executor", ex,
+                              "--on-bad-record", "error"))
+        for ex in ("local", "ray")
+    }  # fmt: skip
+    assert lines["ray"] == lines["local"] and "a.jsonl" in lines["ray"]
+
+
 def test_counting_actors_measure_each_record_as_a_local_run_does(alpaca_eval):
     """CountTokens finds each record's whole measure (counts, joins, features, system prompt, a
     far-over record's bounds): equal to the local measure, batch positions kept."""
