@@ -429,21 +429,13 @@ def test_messy_sharegpt_files_give_the_local_bytes_rejects_and_repairs_on_ray(cl
     rejects = {ex: Path(f"{path}.rejects.jsonl").read_text(encoding="utf-8") for ex, path in out.items()}
     assert rejects["ray"] == rejects["local"] and "mixed shapes" in rejects["ray"]
     summaries = {ex: json.loads(Path(f"{path}.summary.json").read_text()) for ex, path in out.items()}
-    for key in (
-        "repairs",
-        "rejected_by_reason",
-        "rejected_at_reading",
-        "records_read",
-        "accounting",
-        "kinds",
-    ):
+    for key in "repairs rejected_by_reason rejected_at_reading records_read accounting kinds".split():
         assert summaries["ray"][key] == summaries["local"][key], key
     assert summaries["ray"]["repairs"]
+    strict = ("-q", "--on-bad-record", "error", "--executor")
     lines = {
-        ex: error_line(invoke("augment", folder, "-o", tmp_path / f"e-{ex}.jsonl", "-q", "--executor", ex,
-                              "--on-bad-record", "error"))
-        for ex in ("local", "ray")
-    }  # fmt: skip
+        ex: error_line(invoke("augment", folder, "-o", tmp_path / f"e-{ex}.jsonl", *strict, ex)) for ex in out
+    }
     assert lines["ray"] == lines["local"] and "a.jsonl" in lines["ray"]
 
 
