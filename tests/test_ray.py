@@ -334,6 +334,111 @@ def test_files_are_parsed_in_rows_of_items_and_read_back_in_file_order(tmp_path,
         list(ray_executor.read_items(fake, None, files))
 
 
+def _sharegpt(*turns):
+    return {"conversations": [{"from": who, "value": text} for who, text in turns]}
+
+
+@pytest.mark.parametrize(
+    ("input_format", "strict"), [("auto", False), ("auto", True), ("sharegpt", False), ("alpaca", False)]
+)
+def test_reading_tasks_normalise_what_they_can_and_the_driver_decides_the_rest(
+    tmp_path, monkeypatch, input_format, strict
+):
+    """The reading tasks normalise each item they can decide alone (mosaicit.io.prepared); the
+    conversations, rejects (reasons, lines), repairs and shape are those of the items read as
+    they are: malformed, empty and repaired items, and a file in another shape than the first."""
+    from types import SimpleNamespace
+
+    from mosaicit.io import remote
+    from mosaicit.io.prepared import Prepare, Ready
+    from mosaicit.io.sources import ReadStats, read_conversations
+    from mosaicit.run.executors import ray as ray_executor
+
+    monkeypatch.setattr(remote, "ITEMS_PER_ROW", 3)
+    contents = {
+        "a.jsonl": [
+            _sharegpt(("human", "\ud800"), ("gpt", "x")),  # malformed: a lone surrogate
+            {"conversations": []},  # empty
+            _sharegpt(("human", "hi"), ("gpt", "hello")),
+            _sharegpt(("gpt", "first"), ("human", "q"), ("gpt", "a"), ("human", "left")),  # repaired
+            {"conversations": [{"from": "human", "value": 5}, {"from": "gpt", "value": "x"}]},  # bad text
+            {"instruction": "an alpaca row in a sharegpt file", "output": "o"},
+            _sharegpt(("human", "q2"), ("human", "more"), ("gpt", "a2")),  # repaired
+        ],
+        "b.jsonl": [{"instruction": f"alpaca {i}", "output": "o"} for i in range(4)],  # another shape
+        "c.jsonl": [_sharegpt(("system", "s"), ("human", "q3"), ("gpt", "a3")), {"conversations": []}],
+    }
+    files, items = [], []
+    for name, rows in contents.items():
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        files.append((str(tmp_path / name), name))
+        items += [(name, row, item) for row, item in enumerate(rows)]
+
+    class Dataset:
+        def __init__(self, rows):
+            self.rows = rows
+
+        def flat_map(self, fn, fn_kwargs=None):
+            return Dataset([r for row in self.rows for r in fn(row, **(fn_kwargs or {}))])
+
+        def iter_rows(self):
+            return iter(self.rows)
+
+    def raw_files(ray, paths, filesystem):
+        return Dataset([{"path": p, "bytes": Path(p).read_bytes()} for p in paths]), True
+
+    monkeypatch.setattr(ray_executor, "raw_files", raw_files)
+    prepare = Prepare(input_format, strict=strict)
+    handed = list(ray_executor.read_items(SimpleNamespace(), None, files, prepare=prepare))
+    assert [(f, r) for f, r, _ in handed] == [(f, r) for f, r, _ in items]
+    ready = sum(type(item) is Ready for _, _, item in handed)
+    assert ready >= (4 if input_format == "alpaca" else 3)  # most items arrive normalised
+
+    def read(given):
+        stats = ReadStats()
+        options = {"strict": strict, "max_bad_share": 1.0, "items": given}
+        return list(read_conversations("in", input_format, stats=stats, **options)), stats
+
+    (expected, want), (got, have) = read(items), read(handed)
+    assert got == expected
+    assert have.rejects == want.rejects
+    for kept in ("repairs", "shape", "read", "files"):
+        assert getattr(have, kept) == getattr(want, kept)
+    if input_format == "auto":
+        assert any("mixed shapes" in r.detail for r in want.rejects)  # b.jsonl taken back as read
+        assert want.repairs or strict
+
+
+def test_messy_sharegpt_files_give_the_local_bytes_rejects_and_repairs_on_ray(cluster, alpaca_eval, tmp_path):
+    """Items the reading tasks normalise (repaired ones too) and items the driver decides
+    (malformed, empty, a file in another shape) give the local run's bytes, rejects and repairs;
+    with --on-bad-record error, the same one line naming the file and record."""
+    pairs = [(r["instruction"], r["output"]) for r in alpaca_eval[:60]]
+    first = [_sharegpt(("human", q), ("gpt", a)) for q, a in pairs[:30]]
+    first[3] = _sharegpt(("gpt", "stray"), ("human", pairs[3][0]), ("gpt", pairs[3][1]))  # repaired
+    first[7] = _sharegpt(("human", "\ud800"), ("gpt", "x"))  # malformed
+    first[9] = {"conversations": []}  # empty
+    second = [_sharegpt(("human", q), ("human", "and more"), ("gpt", a)) for q, a in pairs[30:50]]  # repaired
+    other = [{"instruction": q, "output": a} for q, a in pairs[50:]]  # another shape than the input's
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, rows in (("a.jsonl", first), ("b.jsonl", second), ("c.jsonl", other)):
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = {ex: augment(folder, tmp_path / f"{ex}.jsonl", "--executor", ex) for ex in ("local", "ray")}
+    assert out["ray"].read_bytes() and out["ray"].read_bytes() == out["local"].read_bytes()
+    rejects = {ex: Path(f"{path}.rejects.jsonl").read_text(encoding="utf-8") for ex, path in out.items()}
+    assert rejects["ray"] == rejects["local"] and "mixed shapes" in rejects["ray"]
+    summaries = {ex: json.loads(Path(f"{path}.summary.json").read_text()) for ex, path in out.items()}
+    for key in "repairs rejected_by_reason rejected_at_reading records_read accounting kinds".split():
+        assert summaries["ray"][key] == summaries["local"][key], key
+    assert summaries["ray"]["repairs"]
+    strict = ("-q", "--on-bad-record", "error", "--executor")
+    lines = {
+        ex: error_line(invoke("augment", folder, "-o", tmp_path / f"e-{ex}.jsonl", *strict, ex)) for ex in out
+    }
+    assert lines["ray"] == lines["local"] and "a.jsonl" in lines["ray"]
+
+
 def test_counting_actors_measure_each_record_as_a_local_run_does(alpaca_eval):
     """CountTokens finds each record's whole measure (counts, joins, features, system prompt, a
     far-over record's bounds): equal to the local measure, batch positions kept."""

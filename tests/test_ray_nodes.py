@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT
 from formats_helpers import read_rows
-from mosaicit.run.executors.ray import RayExecutor
+from mosaicit.run.executors.ray import Members, RayExecutor
 from mosaicit.types.records import Record
 from test_ray import EPOCHS, MAX_LENGTH, augment, invoke, shards_input  # noqa: F401 (a fixture)
 
@@ -53,8 +53,10 @@ def test_units_spread_across_nodes_with_their_own_records_and_the_local_bytes(
     puts = []  # the indices of every list of records put in the object store
 
     def put(value, *args, **kwargs):
-        if isinstance(value, list) and value and isinstance(value[0], Record):
-            puts.append([r.index for r in value])
+        if isinstance(value, Members):
+            records, counts = value.unpack()
+            assert len(records) == len(counts) and all(isinstance(r, Record) for r in records)
+            puts.append([r.index for r in records])
         return real_put(value, *args, **kwargs)
 
     executors = []  # the run's Ray executor

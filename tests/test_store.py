@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from mosaicit.run.store import Allowance, RecordStore
+from mosaicit.run import store as store_module
+from mosaicit.run.store import Allowance, RecordStore, take
 from mosaicit.types.records import Record
 
 
@@ -40,6 +41,25 @@ def test_store_round_trips_records_and_cleans_up(alpaca_eval, kept):
         assert os.fstat(fd).st_nlink == 0  # never has a name in the temporary folder
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+@pytest.mark.parametrize("kept", [None, 40_000])
+def test_take_reads_the_records_at_positions_a_window_at_a_time(alpaca_eval, kept, monkeypatch):
+    """take() gives store[i] for each position, in any order, reading the spool in windows."""
+    monkeypatch.setattr(store_module, "TAKE_WINDOW", 8000)  # about ten records a window
+    records = [Record(i, r["instruction"].strip(), r["output"].strip()) for i, r in enumerate(alpaca_eval)]
+    with RecordStore(records, allowance=None if kept is None else Allowance(kept)) as store:
+        reads = []
+        real_pread = os.pread
+        monkeypatch.setattr(os, "pread", lambda *a: reads.append(a) or real_pread(*a))
+        every_third = list(range(0, len(records), 3))
+        assert list(take(store, every_third)) == [records[i] for i in every_third]
+        assert 1 < len(reads) < len(every_third) / 2  # windows, not one read per record
+        mixed = [50, 2, 2, len(records) - 1, 0, 49]
+        assert list(take(store, mixed)) == [records[i] for i in mixed]
+        assert list(take(records, mixed)) == [records[i] for i in mixed]
+        with pytest.raises(IndexError):
+            list(take(store, [len(records)]))
 
 
 def test_forked_children_read_the_store_and_never_write_it():

@@ -26,7 +26,7 @@ import sys
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mosaicit.budget.pretoken import WHITE_SPACE, first_span, hard_parts, join_tail, newline_lead
 from mosaicit.budget.tokens import TokenCounter
@@ -59,6 +59,10 @@ class TextCounts:
     tail: str = ""
     tail_sp: str = ""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled as its fields (a slots dataclass's own pickling looks them up for each object)
+        return TextCounts, (self.sp, self.nl, self.clean, self.tail, self.tail_sp)
+
 
 @dataclass(frozen=True, slots=True)
 class Measured:
@@ -69,6 +73,9 @@ class Measured:
     output: TextCounts
     features: PromptFeatures
     system: str = ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Measured, (self.prompt, self.output, self.features, self.system)  # as TextCounts
 
 
 #: Per record index, what was measured of it.

@@ -21,6 +21,7 @@ from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.filetypes import check_plain, data_suffixes, data_type, input_type
 from mosaicit.io.inputs import expand
 from mosaicit.io.jsonstream import MAX_RECORD_MB
+from mosaicit.io.prepared import Prepare, Preparer, ready_items
 from mosaicit.io.streams import STDIN, split_suffix
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
@@ -137,18 +138,29 @@ MAGIC = {".gz": b"\x1f\x8b", ".zst": b"\x28\xb5\x2f\xfd"}
 
 
 def parse_file(
-    row: dict[str, Any], max_record_mb: int = MAX_RECORD_MB, as_stored: bool = True
+    row: dict[str, Any],
+    max_record_mb: int = MAX_RECORD_MB,
+    as_stored: bool = True,
+    prepare: Prepare | None = None,
 ) -> list[dict[str, Any]]:
     """A Ray Data row holding one file's bytes -> its items, parsed by mosaicit's readers, as rows
     of up to :data:`ITEMS_PER_ROW` items each (pickled; ``last`` marks the file's last row), or one
     row holding the reader's error (``reason``, ``record``). Unless the bytes are ``as_stored``,
-    a ``.gz``/``.zst`` file that does not start as one was decompressed by Ray Data already."""
+    a ``.gz``/``.zst`` file that does not start as one was decompressed by Ray Data already.
+    With ``prepare``, each row also holds its items normalised here (``ready``: see
+    :mod:`mosaicit.io.prepared`)."""
     path = row["path"]
     data, compression = split_suffix(path)
     kind = input_type(path)
+    preparer = None if prepare is None else Preparer(prepare, path)
 
     def out(items: bytes = b"", last: bool = True, reason: str = "", record: int = -1) -> dict[str, Any]:
-        return {"path": path, "items": items, "last": last, "reason": reason, "record": record}
+        return {"path": path, "items": items, "last": last, "reason": reason, "record": record, "ready": b""}
+
+    def chunk_row(items: list[Any]) -> dict[str, Any]:
+        parsed = out(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
+        parsed["ready"] = b"" if preparer is None else preparer(items)
+        return parsed
 
     try:
         check_plain(kind, path)
@@ -162,17 +174,20 @@ def parse_file(
             handle.write(row["bytes"])
         try:
             reader = kind.read(local, max_record_mb)
-            chunks, chunk = [], []
+            chunks: list[dict[str, Any]] = []
+            chunk: list[Any] = []
             for _, item in reader:
                 chunk.append(item)
                 if len(chunk) == ITEMS_PER_ROW:
-                    chunks.append(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+                    chunks.append(chunk_row(chunk))
                     chunk = []
             if chunk or not chunks:
-                chunks.append(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+                chunks.append(chunk_row(chunk))
         except InputError as exc:
             return [out(reason=exc.reason, record=-1 if exc.record is None else exc.record)]
-    return [out(items, n == len(chunks) - 1) for n, items in enumerate(chunks)]
+    for parsed in chunks[:-1]:
+        parsed["last"] = False
+    return chunks
 
 
 def read_files(
@@ -193,13 +208,14 @@ def read_files(
 
 def file_items(name: str, next_row: Callable[[], dict[str, Any]]) -> Iterator[tuple[str, int, Any]]:
     """``(name, row, item)`` of one file's items, from the rows :func:`parse_file` made of it
-    (``next_row`` hands them over in order); the reader's error is the file's one error."""
+    (``next_row`` hands them over in order), each item as read or, where the rows hold it,
+    normalised (:func:`mosaicit.io.prepared.ready_items`); the reader's error is the file's one error."""
     row = 0
     while True:
         parsed = next_row()
         if parsed["reason"]:
             raise InputError(name, parsed["reason"], None if parsed["record"] < 0 else parsed["record"])
-        for item in pickle.loads(parsed["items"]):
+        for item in ready_items(parsed["items"], parsed["ready"]):
             yield name, row, item
             row += 1
         if parsed["last"]:

@@ -12,10 +12,11 @@ from typing import Any
 from mosaicit.errors import InputError, ParamError
 from mosaicit.io.chats import EmptyConversation
 from mosaicit.io.filetypes import check_plain, input_type, output_type
-from mosaicit.io.formats import MESSAGE_LIST_KEYS, Columns, Conversation
+from mosaicit.io.formats import Columns, Conversation
 from mosaicit.io.hf import iter_dataset, load_saved
 from mosaicit.io.inputs import expand, given_name
 from mosaicit.io.jsonstream import MAX_RECORD_MB, EncodedRow
+from mosaicit.io.prepared import Ready, empty_chat
 from mosaicit.io.shapes import detect, input_formats, no_shape_message, normalise
 from mosaicit.io.streams import STDIN
 from mosaicit.io.wellformed import problem
@@ -89,14 +90,6 @@ class ReadStats:
         return len(self.rejects) - self.bad
 
 
-def _empty_chat(item: Any, cols: Columns) -> bool:
-    """True for an item whose message list holds no message at all."""
-    if not isinstance(item, dict):
-        return False
-    keys = [cols.messages] if cols.messages else MESSAGE_LIST_KEYS
-    return any(isinstance(item.get(k), list) and not item[k] for k in keys)
-
-
 def check_read_options(
     input_format: str, on_bad: str, max_bad_share: float, max_record_mb: int = MAX_RECORD_MB
 ) -> None:
@@ -127,6 +120,8 @@ def read_conversations(
 
     ``items`` (``(file, row, item)``, as :func:`iter_items` yields them) are read instead of
     ``source`` when given: items fetched elsewhere (by the Ray executor) are read the same way.
+    Among them, an item already normalised where it was read (:class:`~mosaicit.io.prepared.Ready`)
+    is taken as it is, with its repairs, when it was read in the input's shape.
 
     ShareGPT and messages lists are repaired and the repairs counted in ``stats.repairs``
     (:mod:`mosaicit.io.chats`) unless ``strict``. An empty conversation is set aside
@@ -153,8 +148,16 @@ def read_conversations(
         if row == 0:
             stats.files.append((index, file))
         stats.read += 1
+        if type(item) is Ready:  # normalised where it was read (mosaicit.io.prepared)
+            if shape is None or item.shape == shape:
+                shape = stats.shape = item.shape
+                if repairs is not None and item.repairs:
+                    repairs.update(item.repairs)
+                yield item.at_index(index)
+                continue
+            item = item.raw()  # read in its file's shape, not the input's: decided here
         bad = problem(item)
-        empty = bad is None and _empty_chat(item, cols)
+        empty = bad is None and empty_chat(item, cols)
         found = None if bad is not None else detect(item, cols)
         try:
             if bad is not None:

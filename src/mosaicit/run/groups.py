@@ -23,6 +23,7 @@ from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import BareTemplate, Template
 from mosaicit.run.executors import Executor, executor_for
 from mosaicit.run.shards import ComposeJob, KeyOf, WritePart, plan_units
+from mosaicit.run.store import take
 from mosaicit.types.records import Record, Reject, Sample
 
 
@@ -108,7 +109,7 @@ class Run:
         key_of = self.key_of if self.shards > 1 else None
         if self.shards > 1 and key_of is None:
             raise MosaicitError("sharding needs the records' stable keys (Run.key_of)")
-        keys = [key_of(records[i].index, records[i].turn) for i in usable] if key_of else None
+        keys = [key_of(r.index, r.turn) for r in take(records, usable)] if key_of else None
         units = plan_units(group, seed, self.config.epochs, self.shards, usable, keys)
         del keys
         job = ComposeJob(self.composer, records, counts, usable, units, finish, key_of, self.write_part)

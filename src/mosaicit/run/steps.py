@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from mosaicit.budget.budget import PieceCounts
 from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.formats import Conversation
+from mosaicit.io.prepared import Prepare
 from mosaicit.io.sources import ReadStats, read_conversations, write_dataset
 from mosaicit.plan.compose import OVER_BUDGET
 from mosaicit.run.executors import Executor
@@ -53,7 +54,8 @@ def read(spec: RunSpec, stats: ReadStats, rejects: Rejects, executor: Executor) 
     """The read step: the spec's input, as ``executor`` reads it, as conversations; broken records
     go to ``rejects``."""
     i = spec.inputs
-    items = executor.read(spec.listed, i.split, i.max_record_mb)
+    prepare = Prepare(i.input_format, i.columns, i.strict_conversations)
+    items = executor.read(spec.listed, i.split, i.max_record_mb, prepare)
     yield from read_conversations(
         spec.source, i.input_format, i.columns, i.on_bad, stats, i.split,
         i.strict_conversations, i.max_bad_share, items, i.max_record_mb,

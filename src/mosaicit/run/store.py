@@ -18,11 +18,14 @@ import os
 import pickle
 import tempfile
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import overload
 
 from mosaicit.errors import MosaicitError
 from mosaicit.types.records import Record
+
+#: Bytes of spool read at once when records are taken in order (:func:`take`).
+TAKE_WINDOW = 1 << 20
 
 
 class Allowance:
@@ -143,6 +146,25 @@ class RecordStore(Sequence[Record]):
         for i in range(len(self)):
             yield self[i]
 
+    def take(self, positions: Iterable[int]) -> Iterator[Record]:
+        """The records at ``positions``: in input order, the spooled ones are read a window of
+        :data:`TAKE_WINDOW` bytes at a time, not one read each."""
+        kept, offsets = len(self._kept), self._offsets
+        self.flush()
+        low = high = 0
+        data = memoryview(b"")
+        for i in positions:
+            if i < kept:
+                yield self._kept[i]
+                continue
+            if not kept <= i < len(self):
+                raise IndexError(i)
+            start, stop = offsets[i - kept], offsets[i - kept + 1]
+            if not (low <= start and stop <= high):
+                low, high = start, min(max(stop, start + TAKE_WINDOW), offsets[-1])
+                data = memoryview(os.pread(self._writer.fileno(), high - low, low))
+            yield Record(*pickle.loads(data[start - low : stop - low]))
+
     def fileno(self) -> int:
         """The spool file's descriptor (it has no name: it is unlinked as soon as it is opened)."""
         return self._writer.fileno()
@@ -157,3 +179,11 @@ class RecordStore(Sequence[Record]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def take(records: Sequence[Record] | Mapping[int, Record], positions: Iterable[int]) -> Iterator[Record]:
+    """The records at ``positions`` of ``records``, a store's read a window at a time
+    (:meth:`RecordStore.take`)."""
+    if isinstance(records, RecordStore):
+        return records.take(positions)
+    return (records[i] for i in positions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 #: The sort key of a text that does not start with a letter: after every letter.
 NO_LETTER = "\x01"
@@ -26,6 +27,10 @@ class PromptFeatures:
     letter: str
     words: int
     chars: int
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled as its fields (a slots dataclass's own pickling looks them up for each object)
+        return PromptFeatures, (self.letter, self.words, self.chars)
 
     @classmethod
     def of(cls, prompt: str) -> PromptFeatures:

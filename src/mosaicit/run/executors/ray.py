@@ -4,17 +4,19 @@
   ``gs://``, ``hf://``: any filesystem pyarrow reaches, listed by :mod:`mosaicit.io.remote`) and a
   Ray task parses it with mosaicit's own readers (:func:`mosaicit.io.remote.parse_file`) into
   rows of a few thousand items, so the items are exactly those a local run reads (Ray Data's
-  typed JSON/Parquet readers would fill missing keys and coerce types). The items then
-  pass, in file order and one row at a time, through the same shape detection, repairs and
-  routing as a local run, on the driver, which spools the records to disk
+  typed JSON/Parquet readers would fill missing keys and coerce types). The same task
+  normalises each item it can decide alone (shape, repairs: :mod:`mosaicit.io.prepared`); the
+  driver takes those conversations, decides the other items as a local run does, routes them
+  in file order, one row at a time, and spools the records to disk
   (:class:`mosaicit.run.store.RecordStore`).
 - **Counting.** ``map_batches`` with an actor class: each actor receives the tokenizer once
   and finds the whole measure of each record of its batches (:meth:`RayExecutor.count`, the
   executor's ``count`` hook, in place of measuring batch units); the driver only unpickles them.
 - **Composing.** Each (group, epoch, shard) unit (see :mod:`mosaicit.run.shards`) is one Ray
-  task; the driver groups the unit's own records from its spool and puts them in the object store
-  as the task is submitted, so a task fetches only its members wherever it runs. With one output
-  file the driver writes the units' rows in their order; with part files
+  task; the driver takes the unit's own records from its spool and puts them, with their
+  measures, in the object store as one pickled :class:`Members` as the task is submitted, so
+  a task fetches only its members wherever it runs. With one output file the driver writes
+  the units' rows in their order; with part files
   (:mod:`mosaicit.io.parts`) each task writes its unit's part itself and returns only its tally,
   and the driver writes the one summary and rejects file, all committed together
   (:mod:`mosaicit.io.commit`).
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from itertools import islice
@@ -48,6 +50,7 @@ from mosaicit.errors import MosaicitError, ParamError, RecordError
 from mosaicit.exits import RUNNING, Stopped, check_stop, take_signals_back
 from mosaicit.extras import require
 from mosaicit.io.jsonstream import MAX_RECORD_MB
+from mosaicit.io.prepared import Prepare
 from mosaicit.io.remote import SCHEME, file_items, first_line, list_remote, parse_file
 from mosaicit.io.sources import is_paths
 from mosaicit.plan.compose import Tally
@@ -55,12 +58,15 @@ from mosaicit.run.counting import COUNT_BATCH, at_least, far_over
 from mosaicit.run.executors.base import Executor, Listed
 from mosaicit.run.ray_reaper import end_session, start_watchdog
 from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
+from mosaicit.run.store import take
 from mosaicit.run.workers import free_cores
 from mosaicit.types.features import PromptFeatures
 from mosaicit.types.records import Record
 
 #: Results per item that a compose task streams back (rows with one output file).
 RESULTS_PER_ITEM = 1024
+#: A unit's records pickled together (:class:`Members`).
+MEMBERS_PER_BLOB = 1024
 #: Compose tasks submitted ahead, per CPU: the driver holds the counts of only these units.
 IN_FLIGHT = 2
 #: Seconds to wait for cancelled compose tasks to end after an error or a signal.
@@ -252,17 +258,22 @@ def raw_files(ray: Any, paths: list[str], fs: Any) -> tuple[Any, bool]:
 
 
 def read_items(
-    ray: Any, fs: Any, files: Sequence[tuple[str, str]], max_record_mb: int = MAX_RECORD_MB
+    ray: Any,
+    fs: Any,
+    files: Sequence[tuple[str, str]],
+    max_record_mb: int = MAX_RECORD_MB,
+    prepare: Prepare | None = None,
 ) -> Iterator[tuple[str, int, Any]]:
     """``(file, row, item)`` of every item of ``files`` (as :func:`mosaicit.io.remote.list_inputs`
     gives them) in reading order: the files are fetched by Ray Data and parsed in Ray tasks
-    (:func:`~mosaicit.io.remote.parse_file`); this process unpickles one row of items at a time."""
+    (:func:`~mosaicit.io.remote.parse_file`), which also normalise what they can as ``prepare``
+    says (:mod:`mosaicit.io.prepared`); this process unpickles one row of items at a time."""
     by_path = dict(files)
 
     def items() -> Iterator[tuple[str, int, Any]]:
         try:
             stored, as_stored = raw_files(ray, [path for path, _ in files], fs)
-            options = {"max_record_mb": max_record_mb, "as_stored": as_stored}
+            options = {"max_record_mb": max_record_mb, "as_stored": as_stored, "prepare": prepare}
             dataset = stored.flat_map(parse_file, fn_kwargs=options)
             waiting: dict[str, deque[dict[str, Any]]] = {}
             rows = iter(dataset.iter_rows())
@@ -373,17 +384,46 @@ class UnitDone:
     node: str
 
 
-def _compose_task(
-    job: ComposeJob, unit: ComposeUnit, records: list[Record], counts: dict[int, Measured]
-) -> Iterator[list[Any] | UnitDone]:
+class Members(NamedTuple):
+    """A unit's records and their measures, in member order, pickled :data:`MEMBERS_PER_BLOB`
+    at a time: Ray would pickle each record and measure apart, at a cost per object in the
+    driver, which also never holds all of a unit's records at once."""
+
+    blobs: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, records: Iterable[Record], counts: Sequence[Measured]) -> Members:
+        blobs, taken = [], iter(records)
+        for start in range(0, len(counts), MEMBERS_PER_BLOB):
+            some = (list(islice(taken, MEMBERS_PER_BLOB)), counts[start : start + MEMBERS_PER_BLOB])
+            blobs.append(pickle.dumps(some, protocol=pickle.HIGHEST_PROTOCOL))
+        return cls(tuple(blobs))
+
+    def unpack(self) -> tuple[list[Record], list[Measured]]:
+        """The records and their measures."""
+        records: list[Record] = []
+        counts: list[Measured] = []
+        for blob in self.blobs:
+            some, measured = pickle.loads(blob)
+            records += some
+            counts += measured
+        return records, counts
+
+
+def _compose_task(job: ComposeJob, unit: ComposeUnit, given: Members) -> Iterator[list[Any] | UnitDone]:
     """Compose one unit where Ray puts it (a streaming generator): what the unit yields (its
     finished rows, or its part file's result) in lists of up to :data:`RESULTS_PER_ITEM`, then
-    :class:`UnitDone`. ``records`` are exactly the unit's members, in member order (Ray fetches
-    them from the object store to this node: see :meth:`RayExecutor.compose`)."""
+    :class:`UnitDone`. ``given`` holds exactly the unit's members (Ray fetches them from the
+    object store to this node: see :meth:`RayExecutor.compose`)."""
     import ray
 
     members = unit.members or ()
-    job = replace(job, records=dict(zip(members, records, strict=True)), counts=counts)
+    records, counts = given.unpack()
+    job = replace(
+        job,
+        records=dict(zip(members, records, strict=True)),
+        counts=dict(zip(members, counts, strict=True)),
+    )
     job.composer.tally = Tally()
     batch: list[Any] = []
     for result in unit_results(job, unit):
@@ -429,10 +469,13 @@ class RayExecutor(Executor):
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         return cls(ray, workers)
 
-    def read(self, listed: Listed, split: str | None, max_record_mb: int) -> Iterator[tuple[str, int, Any]]:
-        """The items of the listed files, fetched by Ray Data and parsed in Ray tasks (:func:`read_items`)."""
+    def read(
+        self, listed: Listed, split: str | None, max_record_mb: int, prepare: Prepare | None = None
+    ) -> Iterator[tuple[str, int, Any]]:
+        """The items of the listed files, fetched by Ray Data, parsed and (as ``prepare`` says)
+        normalised in Ray tasks (:func:`read_items`)."""
         fs, files = listed.found
-        return read_items(self.ray, fs, files, max_record_mb)
+        return read_items(self.ray, fs, files, max_record_mb, prepare)
 
     def runs_elsewhere(self, units: int) -> bool:
         """Always: Ray tasks run in Ray's worker processes."""
@@ -496,9 +539,10 @@ class RayExecutor(Executor):
     def compose(self, job: ComposeJob, progress: Callable[[int], None] | None = None) -> Iterator[Any]:
         """What each unit yields, in the units' order, each unit composed by one Ray task.
 
-        Each task receives only its own unit's records, grouped here from the spool and put in
-        the object store as the task is submitted (units with the same members, the epochs of
-        an unsharded run, share one copy), with its members' counts; it streams its results back
+        Each task receives only its own unit's records with their counts, grouped here from the
+        spool and put in the object store, pickled as one :class:`Members`, as the task is
+        submitted (units with the same members, the epochs of an unsharded run, share one
+        copy); it streams its results back
         :data:`RESULTS_PER_ITEM` at a time. At most :data:`IN_FLIGHT` tasks per CPU of the
         cluster are submitted ahead, so the object store holds the records of those units only,
         and this process a few units' counts and (one output file) one item of rows at a time.
@@ -511,9 +555,9 @@ class RayExecutor(Executor):
         def submit(unit: ComposeUnit) -> Any:
             members = unit.members or ()
             if last[0] != members:
-                last[:] = [members, self.ray.put([records[i] for i in members])]
-            mine = {i: counts[i] for i in members}
-            return self._remote.remote(shared, unit, last[1], mine)
+                given = Members.of(take(records, members), [counts[i] for i in members])
+                last[:] = [members, self.ray.put(given)]
+            return self._remote.remote(shared, unit, last[1])
 
         waiting = iter(units)
         pending: deque[tuple[ComposeUnit, Any]] = deque()
