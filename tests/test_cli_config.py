@@ -190,4 +190,6 @@ def test_dry_run_refuses_report_and_augment_needs_an_output(tmp_path):
     result = invoke("augment", SAMPLE, "--dry-run", "--report")
     assert result.exit_code == 2 and "--report writes a file" in result.output
     result = invoke("augment", SAMPLE)
-    assert result.exit_code == 2 and "Missing option '-o' / '--output' (or give --dry-run); see" in result.output
+    assert (
+        result.exit_code == 2 and "Missing option '-o' / '--output' (or give --dry-run); see" in result.output
+    )
