@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import sys
 import textwrap
+from dataclasses import dataclass
 
 import pytest
 from click.testing import CliRunner
@@ -20,6 +21,7 @@ from mosaicit.run.api import augment_dataset
 from mosaicit.run.executors import Executor, executor_named, executor_names, register
 from mosaicit.run.shards import unit_results
 from mosaicit.run.spec import RunSpec
+from mosaicit.types.options import count, option
 
 
 class Backwards(Executor):
@@ -116,3 +118,46 @@ def test_an_executor_left_unregistered_is_not_offered(tmp_path):
         main, ["augment", str(SAMPLE), "-o", str(tmp_path / "o.jsonl"), "--executor", "backwards"]
     )
     assert result.exit_code == 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaceOptions:
+    pace: int = option(1, help="Units per breath.", block="execution", check=count(9))
+
+
+class Paced(Executor):
+    name = "paced"
+    options = PaceOptions
+    opened: list[tuple[int | None, PaceOptions]] = []
+
+    @classmethod
+    def open(cls, workers, options):
+        cls.opened.append((workers, options))
+        return cls()
+
+
+def test_an_executor_declares_its_own_options_and_its_open_gets_them(tmp_path, monkeypatch):
+    """An executor's own option (as Ray's ``ray_address``) is an API keyword and is checked as
+    declared, with no change outside the executor's module; another executor may not declare it
+    again."""
+    monkeypatch.setattr(executors, "REGISTRY", dict(executors.REGISTRY))
+    assert "pace" not in RunSpec.option_names()
+    register(Paced)
+    assert {"pace", "ray_address"} <= RunSpec.option_names()
+    outs = {name: tmp_path / f"{name}.jsonl" for name in ("local", "paced")}
+    for name, given in (("local", {}), ("paced", {"pace": 3})):
+        augment_dataset(
+            str(SAMPLE), outs[name], MosaicConfig(seed=5), use_cache=False, executor=name, **given
+        )
+    assert outs["paced"].read_bytes() == outs["local"].read_bytes()
+    assert Paced.opened == [(None, PaceOptions(pace=3))]
+    with pytest.raises(ParamError, match="^pace must be at most 9, got 10$"):
+        RunSpec.of(str(SAMPLE), executor="paced", pace=10)
+    with pytest.raises(TypeError, match="'pase'"):
+        RunSpec.of(str(SAMPLE), executor="paced", pase=3)
+
+    class Again(Paced):
+        name = "again"
+
+    with pytest.raises(ValueError, match="another executor declares the option 'pace'"):
+        register(Again)

@@ -110,7 +110,7 @@ def test_command_line_values_become_the_fields_values(tmp_path):
     line = [
         str(SAMPLE), "-o", out, "--mix", "order", "--weights", "format=2,permute=1", "--orderings", "reverse",
         "--no-meta", "--on-bad-record", "error", "--instruction-key", "q", "--messages-key", "chat",
-        "--emit-dataset-info", "--no-cache", "--workers", "2", "--max-bad-share", "0.25",
+        "--emit-dataset-info", "--no-cache", "--workers", "2", "--max-bad-share", "0.25", "--ray-address", "h:1",
     ]  # fmt: skip
     ctx = main.get_command(click.Context(main), "augment").make_context("augment", line)
     spec = RunSpec.of([str(SAMPLE)], out, **values(ctx.params))
@@ -118,6 +118,7 @@ def test_command_line_values_become_the_fields_values(tmp_path):
         [str(SAMPLE)], out, version="order", weights={"format": 2.0, "permute": 1.0}, orderings=("reverse",),
         with_meta=False, on_bad="error", columns=Columns(instruction="q", messages="chat"),
         dataset_info=str(tmp_path / "dataset_info.json"), use_cache=False, workers=2, max_bad_share=0.25,
+        ray_address="h:1",
     )  # fmt: skip
 
 

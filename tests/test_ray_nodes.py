@@ -62,8 +62,8 @@ def test_units_spread_across_nodes_with_their_own_records_and_the_local_bytes(
     executors = []  # the run's Ray executor
     real_open, real_put = RayExecutor.open.__func__, ray.put
 
-    def open_(cls, workers, address):
-        executors.append(real_open(cls, workers, address))
+    def open_(cls, workers, options):
+        executors.append(real_open(cls, workers, options))
         return executors[-1]
 
     monkeypatch.setattr(ray, "put", put)

@@ -66,10 +66,13 @@ def test_executor_for_a_number_of_workers():
 
 def test_ray_takes_the_clusters_cpus_unless_workers_are_given(monkeypatch):
     """Without --workers, a Ray run is as wide as the cluster it joins (its CPUs), not as the
-    driver's free cores; a local instance is started with the driver's free cores."""
+    driver's free cores; a local instance is started with the driver's free cores. The address
+    is the ray executor's own option, given by its API keyword ``ray_address``."""
     from types import SimpleNamespace
 
+    from mosaicit.run.assemble import executor_of
     from mosaicit.run.executors import ray as ray_executor
+    from mosaicit.run.spec import RunSpec
 
     joined: list[tuple[str | None, int]] = []
 
@@ -79,6 +82,8 @@ def test_ray_takes_the_clusters_cpus_unless_workers_are_given(monkeypatch):
 
     monkeypatch.setattr(ray_executor, "connect", connect)
     monkeypatch.setattr(ray_executor, "free_cores", lambda: 3)
-    assert ray_executor.RayExecutor.open(None, "head:6379").workers == 12
-    assert ray_executor.RayExecutor.open(5, "head:6379").workers == 5
+    for workers, width in ((None, 12), (5, 5)):
+        spec = RunSpec.of([str(SAMPLE)], executor="ray", ray_address="head:6379", workers=workers)
+        assert spec.executor_settings == ray_executor.RayOptions(ray_address="head:6379")
+        assert executor_of(spec).workers == width
     assert joined == [("head:6379", 3), ("head:6379", 5)]

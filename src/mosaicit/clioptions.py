@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from mosaicit.run import executors
 from mosaicit.run.spec import RunSpec
 from mosaicit.types.options import Declared, declared, nested, walk
 
@@ -100,7 +101,7 @@ def options(found: Iterable[Declared]) -> Decorator:
 
 def block(name: str) -> Decorator:
     """The options of block ``name`` (see :data:`BLOCKS`)."""
-    return options(d for d in walk(RunSpec) if d.option.block == name)
+    return options(d for d in (*walk(RunSpec), *executors.executor_options()) if d.option.block == name)
 
 
 def picked(*names: str) -> Decorator:
@@ -127,27 +128,29 @@ def mosaic_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _api_level() -> list[Declared]:
-    """The options :meth:`RunSpec.of` takes by name: the spec's and those of the dataclasses it
-    holds (not those of a dataclass they hold in turn, as ``columns``, which is one option)."""
-    return [*declared(RunSpec), *(d for kind in nested(RunSpec).values() for d in declared(kind))]
+    """The options :meth:`RunSpec.of` takes by name: the spec's, those of the dataclasses it
+    holds (not those of a dataclass they hold in turn, as ``columns``, which is one option) and
+    the executors' own."""
+    held = (d for kind in nested(RunSpec).values() for d in declared(kind))
+    return [*declared(RunSpec), *held, *executors.executor_options()]
 
 
 def values(kw: Mapping[str, Any]) -> dict[str, Any]:
     """The options of :meth:`RunSpec.of` of a command's values ``kw`` (by click's names): each
     declared option the command takes and was given (not None), parsed; a dataclass that an
     options class holds (``columns``) made of its own options."""
-    out = {}
+    out = _given(executors.executor_options(), kw)
     for kind in (RunSpec, *nested(RunSpec).values()):
-        out.update(_given(kind, kw))
+        out.update(_given(declared(kind), kw))
         for name, held in nested(kind).items():
-            if kind is not RunSpec and (inner := _given(held, kw)):
+            if kind is not RunSpec and (inner := _given(declared(held), kw)):
                 out[name] = held(**inner)
     return out
 
 
-def _given(kind: type, kw: Mapping[str, Any]) -> dict[str, Any]:
+def _given(found: Iterable[Declared], kw: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
-    for d in declared(kind):
+    for d in found:
         value = kw.get(d.param)
         if value is not None and d.option.parse is not None:
             value = d.option.parse(value)

@@ -50,4 +50,4 @@ def counter_for(template: str, tokenizer: str | os.PathLike[str] | None) -> Toke
 
 def executor_of(spec: RunSpec) -> Executor:
     """The executor ``spec`` names, opened for its run (a Ray run joins or starts its cluster)."""
-    return executor_named(spec.executor).open(spec.workers, spec.ray_address)
+    return executor_named(spec.executor).open(spec.workers, spec.executor_settings)

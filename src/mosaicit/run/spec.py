@@ -27,10 +27,10 @@ from mosaicit.io.store import is_uri
 from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.render.templates import TEMPLATES
-from mosaicit.run.executors import Listed, executor_named, executor_names
+from mosaicit.run.executors import Listed, executor_named, executor_names, executor_options
 from mosaicit.run.overbudget import OVER_BUDGET_POLICIES
 from mosaicit.run.routing import CONVERSATION_POLICIES, SYSTEM_POLICIES
-from mosaicit.types.options import between, check_options, count, flag_off, nested, option
+from mosaicit.types.options import between, check_options, count, declared, flag_off, nested, option
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,9 +255,9 @@ class RunSpec:
 
     ``executor`` names a registered executor (:mod:`mosaicit.run.executors`), which lists the
     inputs once, here (:meth:`~mosaicit.run.executors.base.Executor.list_inputs`; one may take
-    URIs), and joins the cluster at ``ray_address`` if it joins one. Each epoch is composed as
-    ``shards`` shards (:mod:`mosaicit.run.shards`); the records' stable keys name each file as
-    :attr:`key_names` says.
+    URIs), and is opened with the options it declares itself (:attr:`executor_options`, as
+    ``ray_address``). Each epoch is composed as ``shards`` shards (:mod:`mosaicit.run.shards`);
+    the records' stable keys name each file as :attr:`key_names` says.
 
     Every option of a run is a declared field (:mod:`mosaicit.types.options`) of this class or of
     the ones it holds; :meth:`of` builds a spec from them by name, as the Python API takes them."""
@@ -334,18 +334,15 @@ class RunSpec:
         block="execution",
         check=count(MAX_SHARDS),
     )
-    ray_address: str | None = option(
-        None,
-        help="The Ray cluster for --executor ray (HOST:PORT, ray://HOST:PORT or auto) "
-        "[default: $RAY_ADDRESS, else a local Ray instance with --workers CPUs].",
-        block="execution",
-        metavar="ADDRESS",
-        recorded=False,
-    )
+    #: The values of options that executors declare (:attr:`Executor.options
+    #: <mosaicit.run.executors.base.Executor.options>`, as ``ray_address``), by name.
+    executor_options: dict[str, Any] = field(default_factory=dict)
     #: The name of each input file in the records' stable keys (see :attr:`mosaicit.io.inputs.Expanded.keys`).
     key_names: dict[str, str] = field(init=False, default_factory=dict, compare=False)
     #: The inputs as the executor listed them, for its ``read`` hook.
     listed: Listed = field(init=False, compare=False, repr=False)
+    #: The executor's options (an instance of its ``options``), for its ``open``.
+    executor_settings: Any = field(init=False, compare=False, repr=False)
 
     @classmethod
     def of(
@@ -365,17 +362,27 @@ class RunSpec:
             InputOptions(**held["inputs"]),
             OutputOptions(path=output, **held["outputs"]),
             **own,
+            executor_options=options,  # what is left: the executors' own options
         )
 
     @classmethod
     def option_names(cls) -> frozenset[str]:
-        """Every name :meth:`of` takes an option by."""
+        """Every name :meth:`of` takes an option by, the registered executors' options included."""
         names = {f.name for kind in (cls, *nested(cls).values()) for f in fields(kind) if f.init}
-        return frozenset(names - {"source", "path", *nested(cls)})
+        names |= {d.name for d in executor_options()}
+        return frozenset(names - {"source", "path", "executor_options", *nested(cls)})
 
     def __post_init__(self) -> None:
         check_options(self)
-        listed = executor_named(self.executor).list_inputs(self.source)
+        kind = executor_named(self.executor)
+        unknown = sorted(set(self.executor_options) - {d.name for d in executor_options()})
+        if unknown:
+            raise TypeError(f"unexpected keyword argument {unknown[0]!r}: not an option of an executor")
+        mine = {d.name for d in declared(kind.options)}
+        settings = kind.options(**{k: v for k, v in self.executor_options.items() if k in mine})
+        check_options(settings)
+        object.__setattr__(self, "executor_settings", settings)
+        listed = kind.list_inputs(self.source)
         object.__setattr__(self, "listed", listed)
         object.__setattr__(self, "source", listed.source)
         object.__setattr__(self, "key_names", listed.keys)

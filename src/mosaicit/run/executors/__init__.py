@@ -20,7 +20,9 @@ An executor is a subclass of :class:`~mosaicit.run.executors.base.Executor`, who
   Ray Data and counts with Ray actors.
 
 :func:`register` adds one (the built-in ones are registered here); ``--executor`` offers, and
-:class:`~mosaicit.run.spec.RunSpec` accepts, the names registered (:func:`executor_names`).
+:class:`~mosaicit.run.spec.RunSpec` accepts, the names registered (:func:`executor_names`). The
+options an executor declares (:attr:`~mosaicit.run.executors.base.Executor.options`, as Ray's
+``--ray-address``) are options of the run too (:func:`executor_options`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from mosaicit.run.executors.local import LocalExecutor
 from mosaicit.run.executors.ray import RayExecutor
 from mosaicit.run.executors.workers import WorkersExecutor
 from mosaicit.run.shards import ComposeJob, ComposeUnit
+from mosaicit.types.options import Declared, declared
 
 __all__ = [
     "ComposeJob",
@@ -45,6 +48,7 @@ __all__ = [
     "executor_for",
     "executor_named",
     "executor_names",
+    "executor_options",
     "register",
 ]
 
@@ -53,9 +57,13 @@ REGISTRY: dict[str, type[Executor]] = {}
 
 
 def register(cls: type[Executor]) -> type[Executor]:
-    """Class decorator: make ``cls`` the executor named ``cls.name`` (a new name)."""
+    """Class decorator: make ``cls`` the executor named ``cls.name`` (a new name), with options
+    that no registered executor declares."""
     if not cls.name or cls.name in REGISTRY:
         raise ValueError(f"executor {cls.name!r}: needs a name that no registered executor has")
+    taken = {d.name for d in executor_options()} & {d.name for d in declared(cls.options)}
+    if taken:
+        raise ValueError(f"executor {cls.name!r}: another executor declares the option {min(taken)!r}")
     REGISTRY[cls.name] = cls
     return cls
 
@@ -72,6 +80,11 @@ def executor_named(name: str) -> type[Executor]:
 def executor_names() -> tuple[str, ...]:
     """The names of the registered executors, in the order registered."""
     return tuple(REGISTRY)
+
+
+def executor_options() -> list[Declared]:
+    """The options that the registered executors declare, in the order registered."""
+    return [d for cls in REGISTRY.values() for d in declared(cls.options)]
 
 
 def executor_for(workers: int | None | Executor) -> Executor:

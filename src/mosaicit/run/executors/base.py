@@ -21,6 +21,7 @@ other processes (it then flushes spooled records and merges the cache's tallies)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
@@ -58,14 +59,24 @@ class Listed(NamedTuple):
     found: Any
 
 
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of an executor that declares none."""
+
+
 class Executor:
     """Where a run's units of work are done: in this process, one unit after the other, unless a
     subclass does them elsewhere. ``name`` is what ``--executor`` and ``RunSpec(executor=...)``
     call it (:func:`mosaicit.run.executors.register`); ``uses_cache``: whether the count cache,
-    a file on this machine, serves its counting; ``workers``: how many processes do its units."""
+    a file on this machine, serves its counting; ``workers``: how many processes do its units.
+
+    ``options``: the frozen dataclass of the options the executor declares itself, each an
+    ``option(...)`` field (:mod:`mosaicit.types.options`), as ``ray_address``; they are options of
+    every command that executes and keywords of the API, and :meth:`open` gets their values."""
 
     name: ClassVar[str] = ""
     uses_cache: ClassVar[bool] = True
+    options: ClassVar[type[Any]] = NoOptions
     workers: int = 1
 
     @classmethod
@@ -82,9 +93,9 @@ class Executor:
         return Listed(expanded, dict(expanded.keys), expanded, expanded)
 
     @classmethod
-    def open(cls: type[E], workers: int | None, address: str | None) -> E:
+    def open(cls: type[E], workers: int | None, options: Any) -> E:
         """The executor of one run with ``workers`` processes (None: as many as the CPUs that
-        other work leaves free) and the cluster ``address`` (None: none, or the default one)."""
+        other work leaves free) and its ``options`` (an instance of :attr:`options`)."""
         return cls()
 
     def runs_elsewhere(self, units: int) -> bool:

@@ -61,6 +61,7 @@ from mosaicit.run.shards import ComposeJob, ComposeUnit, unit_results
 from mosaicit.run.store import take
 from mosaicit.run.workers import free_cores
 from mosaicit.types.features import PromptFeatures
+from mosaicit.types.options import option
 from mosaicit.types.records import Record
 
 #: Results per item that a compose task streams back (rows with one output file).
@@ -435,6 +436,20 @@ def _compose_task(job: ComposeJob, unit: ComposeUnit, given: Members) -> Iterato
     yield UnitDone(job.composer.tally, ray.get_runtime_context().get_node_id())
 
 
+@dataclass(frozen=True, kw_only=True)
+class RayOptions:
+    """The options of the ``ray`` executor: the cluster it joins."""
+
+    ray_address: str | None = option(
+        None,
+        help="The Ray cluster for --executor ray (HOST:PORT, ray://HOST:PORT or auto) "
+        "[default: $RAY_ADDRESS, else a local Ray instance with --workers CPUs].",
+        block="execution",
+        metavar="ADDRESS",
+        recorded=False,
+    )
+
+
 class RayExecutor(Executor):
     """An executor (:mod:`mosaicit.run.executors`) on a Ray cluster: the input is read by Ray
     Data (:meth:`read`), records are counted by Ray Data actors (:meth:`count`), and each compose
@@ -443,6 +458,7 @@ class RayExecutor(Executor):
 
     name = "ray"
     uses_cache = False
+    options = RayOptions
 
     def __init__(self, ray: Any, workers: int) -> None:
         self.ray = ray
@@ -460,11 +476,11 @@ class RayExecutor(Executor):
         return Listed(source, names, local, found)
 
     @classmethod
-    def open(cls, workers: int | None, address: str | None) -> RayExecutor:
-        """Join the cluster at ``address`` (or start a local instance: :func:`connect`) with
-        ``workers`` CPUs at most (None: the cluster's CPUs; a local instance's are the CPUs that
-        other work leaves free)."""
-        ray = connect(address, workers or free_cores())
+    def open(cls, workers: int | None, options: RayOptions) -> RayExecutor:
+        """Join the cluster at ``options.ray_address`` (or start a local instance: :func:`connect`)
+        with ``workers`` CPUs at most (None: the cluster's CPUs; a local instance's are the CPUs
+        that other work leaves free)."""
+        ray = connect(options.ray_address, workers or free_cores())
         if workers is None:
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         return cls(ray, workers)

@@ -26,8 +26,8 @@ class WorkersExecutor(Executor):
         self._look = CoreLook() if workers is None else None
 
     @classmethod
-    def open(cls, workers: int | None, address: str | None) -> WorkersExecutor:
-        """A pool of ``workers`` processes (None: the free CPUs); ``address`` is not used."""
+    def open(cls, workers: int | None, options: Any) -> WorkersExecutor:
+        """A pool of ``workers`` processes (None: the free CPUs); it declares no ``options``."""
         return cls(workers)
 
     @property
