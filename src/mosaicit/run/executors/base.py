@@ -44,6 +44,7 @@ from mosaicit.run.store import RecordStore
 from mosaicit.types.records import Record
 
 M = TypeVar("M")
+T = TypeVar("T")
 E = TypeVar("E", bound="Executor")
 
 
@@ -142,34 +143,12 @@ class Executor:
         (``counts[start:end]``) are final: here, while the executor measures the batches after it.
         """
         ranges = batch_ranges(len(records), self.workers)
-        elsewhere = self.runs_elsewhere(len(ranges))
-        if elsewhere and isinstance(records, RecordStore):
-            records.flush()
-        parts = self.measure(partial(measure_range, budget, records, cache=cache), ranges)
-        counts: list[Measured] = []
-        read_cache: list[int] = []  # the batches that took counts from the cache
-        wrong = 0
-        for i, part in enumerate(parts):
-            counts.extend(budget.shared(m) for m in part.measured)
-            wrong += part.wrong
-            if part.tally[0] and not part.wrong:
-                read_cache.append(i)  # its counts are final once every batch has passed its spot check
-            elif on_batch:
-                on_batch(ranges[i].start, ranges[i].end, counts)
-            if cache:
-                cache.put(part.keys, part.fresh)
-                if elsewhere:  # the worker's tallies were kept in its copy of the cache
-                    cache.add_tally(part.tally)
-            if progress:
-                progress(len(part.measured))
-        if cache and wrong:
-            cache.discard(f"disagrees with the tokenizer on {wrong} spot-checked token count(s)")
-            again = self.measure(partial(measure_range, budget, records), [ranges[i] for i in read_cache])
-            for i, part in zip(read_cache, again, strict=True):
-                counts[ranges[i].start : ranges[i].end] = [budget.shared(m) for m in part.measured]
-        for i in read_cache if on_batch else ():
-            on_batch(ranges[i].start, ranges[i].end, counts)  # type: ignore[misc]
-        return counts
+        measured = partial(measure_range, budget, records)
+
+        def shared(part: Any) -> list[Measured]:
+            return [budget.shared(m) for m in part.measured]
+
+        return self._batches(records, measured, ranges, shared, progress, cache, on_batch)
 
     def count_conversations(
         self,
@@ -184,25 +163,49 @@ class Executor:
         ``progress`` ticks the items counted. As in :meth:`count`, a cache that fails a spot check
         in any batch is discarded, and every batch that read counts from it is counted again without it."""
         ranges = batch_ranges(len(items), self.workers, CONVERSATION_BATCH, MIN_CONVERSATION_BATCH)
-        elsewhere = self.runs_elsewhere(len(ranges))
         count = partial(count_conversations_range, budget, items, render)
-        totals: list[int] = []
-        read_cache: list[int] = []
+        return self._batches(items, count, ranges, lambda part: part.totals, progress, cache)
+
+    def _batches(
+        self,
+        items: Sequence[Any],
+        measure_batch: Callable[..., Any],
+        ranges: Sequence[MeasureUnit],
+        values: Callable[[Any], list[T]],
+        progress: Callable[[int], None] | None,
+        cache: CountCache | None,
+        on_batch: Callable[[int, int, list[T]], None] | None = None,
+    ) -> list[T]:
+        """The ``values`` of what ``measure_batch(start, end, cache=...)`` finds of each batch of
+        ``items`` (``ranges``, each a unit of :meth:`measure`), for :meth:`count` and
+        :meth:`count_conversations`: new counts stored in ``cache``, its tallies kept, ``progress``
+        ticked; a cache that fails a spot check discarded and every batch that read it measured
+        again without it; ``on_batch`` called as :meth:`count` says."""
+        elsewhere = self.runs_elsewhere(len(ranges))
+        if elsewhere and isinstance(items, RecordStore):
+            items.flush()
+        out: list[T] = []
+        read_cache: list[int] = []  # the batches that took counts from the cache
         wrong = 0
-        for i, part in enumerate(self.measure(partial(count, cache=cache), ranges)):
-            totals.extend(part.totals)
+        for i, part in enumerate(self.measure(partial(measure_batch, cache=cache), ranges)):
+            got = values(part)
+            out.extend(got)
             wrong += part.wrong
             if part.tally[0] and not part.wrong:
-                read_cache.append(i)
+                read_cache.append(i)  # its counts are final once every batch has passed its spot check
+            elif on_batch:
+                on_batch(ranges[i].start, ranges[i].end, out)
             if cache:
                 cache.put(part.keys, part.fresh)
                 if elsewhere:  # the worker's tallies were kept in its copy of the cache
                     cache.add_tally(part.tally)
             if progress:
-                progress(len(part.totals))
+                progress(len(got))
         if cache and wrong:
             cache.discard(f"disagrees with the tokenizer on {wrong} spot-checked token count(s)")
-            again = self.measure(count, [ranges[i] for i in read_cache])
+            again = self.measure(measure_batch, [ranges[i] for i in read_cache])
             for i, part in zip(read_cache, again, strict=True):
-                totals[ranges[i].start : ranges[i].end] = part.totals
-        return totals
+                out[ranges[i].start : ranges[i].end] = values(part)
+        for i in read_cache if on_batch else ():
+            on_batch(ranges[i].start, ranges[i].end, out)  # type: ignore[misc]
+        return out
