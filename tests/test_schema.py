@@ -3,6 +3,8 @@ Parquet loaders, also when the file spans many Arrow blocks."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from formats_helpers import raw_rows, read_rows, write_mixed
@@ -64,3 +66,26 @@ def test_every_shape_and_file_type_loads_across_many_blocks(tmp_path, mixed, sha
     assert jsonl[0]["id"] is not None and jsonl[0]["mosaic"]["rule"] == "multi_turn"
     if system_policy == "passthrough":
         assert jsonl[1]["mosaic"]["rule"] == "with_system"
+
+
+def test_a_shape_whose_multi_turn_rows_hold_a_column_more_leads_with_one(tmp_path):
+    """Alpaca's multi-turn rows hold ``history`` (``RecordShape.multi_turn_column``): the first
+    such passthrough row is written first, so that a file's first rows show the column's type;
+    a shape without the property (ShareGPT) keeps the input order."""
+
+    def turns(*texts):
+        return [{"from": ("human", "gpt")[k % 2], "value": text} for k, text in enumerate(texts)]
+
+    system = [{"from": "system", "value": "s"}]
+    items = [{"conversations": system + turns(f"q{i}", f"a{i}")} for i in range(3)]
+    items.append({"conversations": turns("h1", "g1", "h2", "g2")})
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+    firsts = {}
+    for shape in ("alpaca", "sharegpt"):
+        out = tmp_path / f"{shape}.jsonl"
+        augment_dataset(str(source), out, use_cache=False, system_policy="passthrough", output_format=shape)
+        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        firsts[shape] = [row.get("instruction") or row["conversations"][0]["value"] for row in rows]
+    assert SHAPES["alpaca"].multi_turn_column and not SHAPES["sharegpt"].multi_turn_column
+    assert firsts == {"alpaca": ["h2", "q0", "q1", "q2"], "sharegpt": ["q0", "q1", "q2", "h1"]}

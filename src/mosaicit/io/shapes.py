@@ -51,7 +51,9 @@ class RecordShape:
     added and the row is cut to ``columns`` (in that order, ``mosaic`` after them:
     :func:`mosaicit.io.schema.conform`). ``dataset_info(present)``: the LLaMA-Factory entry but its
     ``file_name``, given which optional columns (``system``, ``history``) hold a value in some row;
-    None when LLaMA-Factory has no formatting for the shape."""
+    None when LLaMA-Factory has no formatting for the shape. ``multi_turn_column``: a multi-turn
+    conversation's row holds a column that a single exchange's lacks (Alpaca's ``history``), so
+    that passed-through rows lead with one (:mod:`mosaicit.run.passthrough`)."""
 
     name: str
     title: str
@@ -60,6 +62,7 @@ class RecordShape:
     row: Callable[[Conversation], dict[str, Any]]
     columns: tuple[str, ...]
     dataset_info: Callable[[set[str]], dict[str, Any]] | None = None
+    multi_turn_column: bool = False
 
 
 #: The registered record shapes, by name, in the order they were registered.
@@ -197,6 +200,7 @@ ALPACA = register(
         _alpaca_row,
         ("id", "instruction", "input", "output", "system", "history", "count"),
         _alpaca_info,
+        multi_turn_column=True,
     )
 )
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from mosaicit.errors import MosaicitError, RecordError
 from mosaicit.io.formats import Conversation, with_meta
-from mosaicit.io.shapes import to_row
+from mosaicit.io.shapes import shape_of, to_row
 from mosaicit.render.templates import Template
 from mosaicit.run.accounting import Ledger
 from mosaicit.run.counting import AtLeast, least_far_over
@@ -54,8 +54,9 @@ class Passing:
     def rows(
         self, items: list[tuple[Conversation, str]], on_count: Callable[[int], None] | None = None
     ) -> Iterator[dict[str, Any]]:
-        """The passthrough rows, in input order, except that the first row holding a ``history``
-        (Alpaca) and the first holding an ``id`` lead, so that the file's first rows show every
+        """The passthrough rows, in input order, except that the first row of a multi-turn
+        conversation in a shape whose rows then hold a column more (``multi_turn_column``: Alpaca's
+        ``history``) and the first holding an ``id`` lead, so that the file's first rows show every
         column's type (see :mod:`mosaicit.io.schema`). Every conversation is counted first,
         through the count cache (``on_count`` ticks them)."""
         render = partial(passthrough_texts, self.run.template)
@@ -67,7 +68,8 @@ class Passing:
                 made[i] = self.of(*items[i], tokens[i])
             return made[i]
 
-        wanted = [lambda c: self.shape == "alpaca" and c.multi_turn, lambda c: c.meta.get("id") is not None]
+        sparse = shape_of(self.shape).multi_turn_column
+        wanted = [lambda c: sparse and c.multi_turn, lambda c: c.meta.get("id") is not None]
         lead: list[tuple[int, int]] = []
         for wants in wanted:
             found = next(
