@@ -1,4 +1,5 @@
-"""The command line's options, made from the declared fields of a run (:mod:`mosaicit.types.options`).
+"""The command line's options, made from the declared fields of a run (:mod:`mosaicit.types.options`)
+and those of the registered executors (:func:`mosaicit.run.executors.executor_options`).
 
 Each block (``read``, ``budget``...: :data:`BLOCKS`) is a decorator that adds every option declared
 in it, in field order; a command takes whole blocks, and by name (:func:`picked`) the options that

@@ -3,11 +3,12 @@
 A field's :class:`Option` holds its help, its choices, its check, its command-line names and the
 block of options it is shown in. The options of a run are the fields of
 :class:`~mosaicit.run.spec.RunSpec` and of the dataclasses it holds (``MosaicConfig``,
-``InputOptions`` and its ``Columns``, ``OutputOptions``); from their declarations come the
-command-line options and ``--config`` keys (:mod:`mosaicit.clioptions`), the reference
-(``docs/cli.md``), the checks every value passes (:func:`check_options`) and the keywords of the
-Python API (:meth:`~mosaicit.run.spec.RunSpec.of`). In the spirit of TRL's ``HfArgumentParser``,
-which builds its parser from ``field(metadata={"help": ...})``.
+``InputOptions`` and its ``Columns``, ``OutputOptions``), and those an executor declares for
+itself (:attr:`Executor.options <mosaicit.run.executors.base.Executor.options>`); from their
+declarations come the command-line options and ``--config`` keys (:mod:`mosaicit.clioptions`),
+the reference (``docs/cli.md``), the checks every value passes (:func:`check_options`) and the
+keywords of the Python API (:meth:`~mosaicit.run.spec.RunSpec.of`). In the spirit of TRL's
+``HfArgumentParser``, which builds its parser from ``field(metadata={"help": ...})``.
 """
 
 from __future__ import annotations
