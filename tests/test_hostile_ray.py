@@ -27,7 +27,8 @@ from click.testing import CliRunner
 from conftest import ALPACA_EVAL, ROOT, SAMPLE, TOKENIZERS
 from mosaicit.cli import main
 from mosaicit.errors import InputError
-from mosaicit.run.ray_reaper import LOST, end_session
+from mosaicit.run.ray_reaper import LOST
+from ray_helpers import local_ray
 
 pytestmark = pytest.mark.heavy
 ray = pytest.importorskip("ray")
@@ -47,19 +48,9 @@ def error_line(result) -> str:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local Ray instance for the module (2 CPUs, no dashboard), running this checkout's code."""
-    env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": env},
-    )
-    session = ray._private.worker._global_node.get_session_dir_path()
-    yield ray
-    ray.shutdown()
-    end_session(session)  # its lingering agents and its session folder
+    """A local Ray instance for the module (see :func:`ray_helpers.local_ray`)."""
+    with local_ray() as ray_module:
+        yield ray_module
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ with records that must be rejected, so the accounting across shards is checked t
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import sys
 from collections import Counter, defaultdict
@@ -22,6 +21,7 @@ from conftest import ROOT, SAMPLE, TOKENIZERS
 from formats_helpers import read_rows
 from mosaicit.cli import main
 from mosaicit.errors import InputError
+from ray_helpers import local_ray
 
 pytestmark = pytest.mark.heavy
 ray = pytest.importorskip("ray")
@@ -48,17 +48,9 @@ def error_line(result) -> str:
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local Ray instance for the module (2 CPUs, no dashboard), running this checkout's code."""
-    env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": env},
-    )
-    yield ray
-    ray.shutdown()
+    """A local Ray instance for the module (see :func:`ray_helpers.local_ray`)."""
+    with local_ray() as ray_module:
+        yield ray_module
 
 
 @pytest.fixture(scope="module")

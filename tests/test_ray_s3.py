@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from ray_helpers import local_ray
 from test_ray import SHARDS, augment, error_line, invoke, shards_input  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.heavy
@@ -65,22 +65,11 @@ def s3(shards_input):  # noqa: F811 (the fixture imported above)
 
 @pytest.fixture(scope="module")
 def cluster(s3):
-    """A local Ray instance (2 CPUs) whose workers run this checkout's code and reach the server."""
-    from mosaicit.run.ray_reaper import end_session
-
-    env = {name: os.environ[name] for name in os.environ if name.startswith("AWS_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": env},
-    )
-    session = ray._private.worker._global_node.get_session_dir_path()
-    yield ray
-    ray.shutdown()
-    end_session(session)
+    """A local Ray instance whose workers run this checkout's code and reach the server."""
+    with local_ray(
+        **{name: os.environ[name] for name in os.environ if name.startswith("AWS_")}
+    ) as ray_module:
+        yield ray_module
 
 
 def test_s3_input_gives_the_bytes_of_the_same_files_on_disk(cluster, shards_input, tmp_path):  # noqa: F811
