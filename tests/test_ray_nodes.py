@@ -15,6 +15,7 @@ import pytest
 from conftest import ROOT
 from formats_helpers import read_rows
 from mosaicit.run.executors.ray import Members, RayExecutor
+from mosaicit.run.ray_reaper import end_session
 from mosaicit.types.records import Record
 from test_ray import EPOCHS, MAX_LENGTH, augment, invoke, shards_input  # noqa: F401 (a fixture)
 
@@ -39,9 +40,11 @@ def nodes():
         cluster.add_node(num_cpus=1, object_store_memory=NODE_STORE)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False, runtime_env={"env_vars": env})
+    session = ray._private.worker._global_node.get_session_dir_path()
     yield cluster
     ray.shutdown()
     cluster.shutdown()
+    end_session(session)  # its lingering agents and its session folder
 
 
 def test_units_spread_across_nodes_with_their_own_records_and_the_local_bytes(
