@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ import sys
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+OUTPUT_DOC = (ROOT / "docs" / "output.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, re.S)
 
 
@@ -44,21 +46,39 @@ def load_readme_mosaic():
 
 def test_the_mosaic_shown_is_what_mosaicit_makes_of_the_sample(tmp_path):
     made = load_readme_mosaic()
-    rows, summary = made.run_sample(tmp_path)
+    lines, summary = made.run_sample(tmp_path)
     shown = made.current_block(README)
-    assert shown == made.block(rows, summary), "stale: run `python examples/readme_mosaic.py --write`"
-    _, row, plan = made.pick(rows)
+    assert shown == made.block(lines, summary), "stale: run `python examples/readme_mosaic.py --write`"
+    _, row, plan = made.pick(lines)
     assert f"```text\n{row['instruction']}\n```" in shown and f"```text\n{row['output']}\n```" in shown
     assert plan["strategy"] == "permute" and plan["tags"] and row["count"] == 3
     assert plan["tokens"] <= summary["config"]["max-length"]
 
 
+def test_the_output_docs_row_is_the_same_row_as_written(tmp_path):
+    made = load_readme_mosaic()
+    lines, summary = made.run_sample(tmp_path)
+    shown = made.current_block(OUTPUT_DOC, made.ROW_BEGIN, made.ROW_END)
+    assert shown == made.row_block(lines), "stale: run `python examples/readme_mosaic.py --write`"
+    number, row, plan = made.pick(lines)
+    written = re.findall(r"```json\n(.*?)\n```", shown, re.S)[0]
+    for name in ("instruction", "output"):  # the real texts put back: the line as written
+        written = written.replace(
+            f'"{name}":"..."', f'"{name}":' + json.dumps(row[name], ensure_ascii=False), 1
+        )
+    assert written == lines[number]
+    assert f'"tokens": {plan["tokens"]}' in shown and f"Row {number + 1} of" in made.current_block(README)
+
+
 def test_a_changed_mosaic_is_stale(tmp_path):
     made = load_readme_mosaic()
-    rows, summary = made.run_sample(tmp_path)
-    number, row, plan = made.pick(rows)
-    rows[number] = {**row, "output": row["output"] + "\nOne line more."}
-    assert made.block(rows, summary) != made.current_block(README)
+    lines, summary = made.run_sample(tmp_path)
+    number, row, plan = made.pick(lines)
+    lines[number] = json.dumps({**row, "output": row["output"] + "\nOne line more."}, ensure_ascii=False)
+    assert made.block(lines, summary) != made.current_block(README)
+    plan["tokens"] += 1
+    lines[number] = json.dumps({**row, "mosaic": json.dumps(plan, separators=(",", ":"))}, ensure_ascii=False)
+    assert made.row_block(lines) != made.current_block(OUTPUT_DOC, made.ROW_BEGIN, made.ROW_END)
 
 
 def test_the_readme_is_a_landing_page():
