@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mosaicit.io.store import marker_text
 from test_ray import SHARDS, augment, error_line, invoke, shards_input  # noqa: F401 (a fixture)
 from test_ray_s3 import BUCKET, cluster, s3  # noqa: F401 (fixtures)
 
@@ -156,6 +157,45 @@ def test_missing_bucket_and_denied_write_are_one_line(s3, shards_input, monkeypa
         requests.post(f"{endpoint}/moto-api/reset-auth", data=b"inf", timeout=10).raise_for_status()
     assert line.startswith(f"mosaicit: error: s3://{BUCKET}/denied/: cannot write: ")
     assert "ACCESS_DENIED" in line
+
+
+def test_a_dry_run_writes_nothing_in_the_bucket(s3, shards_input, caplog):  # noqa: F811
+    """A dry run checks the target by reading only: the server sees no PUT or DELETE, and a
+    versioned bucket, which keeps every object ever put (and a marker for each one removed), is
+    as it was."""
+    s3.create_bucket(Bucket="dry")
+    s3.put_bucket_versioning(Bucket="dry", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="dry", Key="out/part-0-passthrough.jsonl", Body=b"{}\n")
+    marker = marker_text(["part-0-passthrough.jsonl"]).encode()  # a previous run's
+    s3.put_object(Bucket="dry", Key=".out.mosaicit-parts.json", Body=marker)
+
+    def stored() -> tuple[list, list, list]:
+        versions = s3.list_object_versions(Bucket="dry")
+        listed = s3.list_objects_v2(Bucket="dry").get("Contents", [])
+        return (
+            [(o["Key"], o["ETag"], o["LastModified"]) for o in listed],
+            [(v["Key"], v["VersionId"]) for v in versions.get("Versions", [])],
+            versions.get("DeleteMarkers", []),
+        )
+
+    before = stored()
+    caplog.clear()
+    result = invoke(
+        "augment", shards_input, "-o", "s3://dry/out/", "--output-parts", "jsonl", "--dry-run", "-q"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("dry run: nothing written")
+    requests = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert any('"GET /dry' in r for r in requests)  # the server's requests are seen here
+    assert not [r for r in requests if '"PUT ' in r or '"POST ' in r or '"DELETE ' in r]
+    assert stored() == before and len(before[1]) == 2 and before[2] == []
+    s3.put_object(Bucket="dry", Key="out/theirs.csv", Body=b"a,b\n")  # the read-only checks still run
+    refused = error_line(
+        invoke("augment", shards_input, "-o", "s3://dry/out/", "--output-parts", "jsonl", "--dry-run")
+    )
+    assert refused.endswith(
+        "files that mosaicit did not write there (theirs.csv); give a new or empty folder"
+    )
 
 
 def test_one_output_file_in_s3_is_the_local_file(s3, shards_input, tmp_path):  # noqa: F811

@@ -177,9 +177,9 @@ def _refuse_others(path: str | Path, others: list[str]) -> None:
 
 
 def _check_stored_folder(uri: str) -> None:
-    """:func:`check_part_folder` for a prefix in an object store (``s3://bucket/out/``): its
-    bucket exists, it holds only what a previous run wrote there, and this process may write
-    beside it (an empty object is written and removed)."""
+    """:func:`check_part_folder` for a prefix in an object store (``s3://bucket/out/``), reading
+    only: its bucket exists and it holds only what a previous run wrote there (whether this
+    process may write there: :func:`check_writable`)."""
     import pyarrow.fs as pafs
 
     try:
@@ -196,10 +196,22 @@ def _check_stored_folder(uri: str) -> None:
             raise MosaicitError(f"{uri}: --output-parts writes a folder here, and an object is in the way")
         written = store.read_marker(uri)
         others = [name for name in store.listed(uri) if name not in written]
-        probe = store.temp_prefix(uri)
+    except OSError as exc:  # denied, unreachable, no credentials
+        raise MosaicitError(f"{uri}: cannot write: {exc}") from None
+    _refuse_others(uri, others)
+
+
+def check_writable(path: str | Path) -> None:
+    """A clear error, before anything is read, unless this process may write beside the part
+    folder ``path`` in an object store: an empty object is written there and removed (nothing
+    is done for a local folder). A run that writes calls it; a dry run, which writes nothing
+    anywhere, does not."""
+    if not is_uri(path):
+        return
+    probe = store.temp_prefix(str(path))
+    try:
         with tempfile.NamedTemporaryFile(prefix="mosaicit-probe-") as empty:
             store.upload(empty.name, probe)
         store.remove(probe)
     except OSError as exc:  # denied, unreachable, no credentials
-        raise MosaicitError(f"{uri}: cannot write: {exc}") from None
-    _refuse_others(uri, others)
+        raise MosaicitError(f"{path}: cannot write: {exc}") from None

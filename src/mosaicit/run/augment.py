@@ -24,7 +24,7 @@ from mosaicit.io.commit import committed_together
 from mosaicit.io.filetypes import part_type
 from mosaicit.io.formats import Conversation
 from mosaicit.io.jsonstream import encode_row
-from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter, write_marker
+from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter, check_writable, write_marker
 from mosaicit.io.shapes import to_row
 from mosaicit.io.sources import ReadStats, source_name
 from mosaicit.io.store import is_uri
@@ -107,6 +107,8 @@ def augment(spec: RunSpec, progress: bool = False, recorded: dict[str, Any] | No
     (its ``config``). Returns the summary."""
     if spec.outputs.path is None:
         raise ParamError("output", "is needed to augment")
+    if spec.outputs.output_parts is not None:
+        check_writable(spec.outputs.path)  # here, not in the spec: a dry run writes nothing
     return _run(spec, progress, None, recorded).summary
 
 
