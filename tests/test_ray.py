@@ -8,7 +8,6 @@ with records that must be rejected, so the accounting across shards is checked t
 from __future__ import annotations
 
 import json
-import pickle
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -20,7 +19,6 @@ from tokenizers import Tokenizer
 from conftest import ROOT, SAMPLE, TOKENIZERS
 from formats_helpers import read_rows
 from mosaicit.cli import main
-from mosaicit.errors import InputError
 from ray_helpers import local_ray
 
 pytestmark = pytest.mark.heavy
@@ -283,122 +281,8 @@ def test_ray_run_stopped_mid_compose_leaves_no_part_folder(cluster, shards_input
     assert list(tmp_path.iterdir()) == []
 
 
-def test_files_are_parsed_in_rows_of_items_and_read_back_in_file_order(tmp_path, monkeypatch):
-    """parse_file cuts a file's items into rows (the driver unpickles one row at a time), and
-    read_items puts them back in file and row order whatever order Ray Data hands the files."""
-    from types import SimpleNamespace
-
-    from mosaicit.io import remote
-    from mosaicit.run.executors import ray as ray_executor
-
-    monkeypatch.setattr(remote, "ITEMS_PER_ROW", 16)
-    files, expected = [], []
-    for name, n in (("a.jsonl", 40), ("b.jsonl", 16), ("c.jsonl", 5)):
-        items = [{"instruction": f"{name} {i}", "output": "x"} for i in range(n)]
-        (tmp_path / name).write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
-        files.append((str(tmp_path / name), name))
-        expected += [(name, row, item) for row, item in enumerate(items)]
-    parsed = {
-        name: remote.parse_file({"path": path, "bytes": Path(path).read_bytes()}) for path, name in files
-    }
-    assert [r["last"] for r in parsed["a.jsonl"]] == [False, False, True]  # 16 + 16 + 8 items
-    assert [r["last"] for r in parsed["b.jsonl"]] == [True]
-
-    class Dataset:
-        def __init__(self, rows):
-            self.rows = rows
-
-        def flat_map(self, fn, fn_kwargs=None):
-            by_file = [fn(row, **(fn_kwargs or {})) for row in self.rows]
-            return Dataset([r for rows in reversed(by_file) for r in rows])  # last file first
-
-        def iter_rows(self):
-            return iter(self.rows)
-
-    def raw_files(ray, paths, filesystem):
-        return Dataset([{"path": p, "bytes": Path(p).read_bytes()} for p in paths]), True
-
-    monkeypatch.setattr(ray_executor, "raw_files", raw_files)
-    fake = SimpleNamespace()
-    assert list(ray_executor.read_items(fake, None, files)) == expected
-    (tmp_path / "b.jsonl").write_text('{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
-    with pytest.raises(InputError, match="b.jsonl"):
-        list(ray_executor.read_items(fake, None, files))
-
-
 def _sharegpt(*turns):
     return {"conversations": [{"from": who, "value": text} for who, text in turns]}
-
-
-@pytest.mark.parametrize(
-    ("input_format", "strict"), [("auto", False), ("auto", True), ("sharegpt", False), ("alpaca", False)]
-)
-def test_reading_tasks_normalise_what_they_can_and_the_driver_decides_the_rest(
-    tmp_path, monkeypatch, input_format, strict
-):
-    """The reading tasks normalise each item they can decide alone (mosaicit.io.prepared); the
-    conversations, rejects (reasons, lines), repairs and shape are those of the items read as
-    they are: malformed, empty and repaired items, and a file in another shape than the first."""
-    from types import SimpleNamespace
-
-    from mosaicit.io import remote
-    from mosaicit.io.prepared import Prepare, Ready
-    from mosaicit.io.sources import ReadStats, read_conversations
-    from mosaicit.run.executors import ray as ray_executor
-
-    monkeypatch.setattr(remote, "ITEMS_PER_ROW", 3)
-    contents = {
-        "a.jsonl": [
-            _sharegpt(("human", "\ud800"), ("gpt", "x")),  # malformed: a lone surrogate
-            {"conversations": []},  # empty
-            _sharegpt(("human", "hi"), ("gpt", "hello")),
-            _sharegpt(("gpt", "first"), ("human", "q"), ("gpt", "a"), ("human", "left")),  # repaired
-            {"conversations": [{"from": "human", "value": 5}, {"from": "gpt", "value": "x"}]},  # bad text
-            {"instruction": "an alpaca row in a sharegpt file", "output": "o"},
-            _sharegpt(("human", "q2"), ("human", "more"), ("gpt", "a2")),  # repaired
-        ],
-        "b.jsonl": [{"instruction": f"alpaca {i}", "output": "o"} for i in range(4)],  # another shape
-        "c.jsonl": [_sharegpt(("system", "s"), ("human", "q3"), ("gpt", "a3")), {"conversations": []}],
-    }
-    files, items = [], []
-    for name, rows in contents.items():
-        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        files.append((str(tmp_path / name), name))
-        items += [(name, row, item) for row, item in enumerate(rows)]
-
-    class Dataset:
-        def __init__(self, rows):
-            self.rows = rows
-
-        def flat_map(self, fn, fn_kwargs=None):
-            return Dataset([r for row in self.rows for r in fn(row, **(fn_kwargs or {}))])
-
-        def iter_rows(self):
-            return iter(self.rows)
-
-    def raw_files(ray, paths, filesystem):
-        return Dataset([{"path": p, "bytes": Path(p).read_bytes()} for p in paths]), True
-
-    monkeypatch.setattr(ray_executor, "raw_files", raw_files)
-    prepare = Prepare(input_format, strict=strict)
-    handed = list(ray_executor.read_items(SimpleNamespace(), None, files, prepare=prepare))
-    assert [(f, r) for f, r, _ in handed] == [(f, r) for f, r, _ in items]
-    ready = sum(type(item) is Ready for _, _, item in handed)
-    assert ready >= (4 if input_format == "alpaca" else 3)  # most items arrive normalised
-
-    def read(given):
-        stats = ReadStats()
-        options = {"strict": strict, "max_bad_share": 1.0, "items": given}
-        return list(read_conversations("in", input_format, stats=stats, **options)), stats
-
-    (expected, want), (got, have) = read(items), read(handed)
-    assert got == expected
-    assert have.rejects == want.rejects
-    for kept in ("repairs", "shape", "read", "files"):
-        assert getattr(have, kept) == getattr(want, kept)
-    if input_format == "auto":
-        assert any("mixed shapes" in r.detail for r in want.rejects)  # b.jsonl taken back as read
-        assert want.repairs or strict
 
 
 def test_messy_sharegpt_files_give_the_local_bytes_rejects_and_repairs_on_ray(cluster, alpaca_eval, tmp_path):
@@ -429,38 +313,3 @@ def test_messy_sharegpt_files_give_the_local_bytes_rejects_and_repairs_on_ray(cl
         ex: error_line(invoke("augment", folder, "-o", tmp_path / f"e-{ex}.jsonl", *strict, ex)) for ex in out
     }
     assert lines["ray"] == lines["local"] and "a.jsonl" in lines["ray"]
-
-
-def test_counting_actors_measure_each_record_as_a_local_run_does(alpaca_eval):
-    """CountTokens finds each record's whole measure (counts, joins, features, system prompt, a
-    far-over record's bounds): equal to the local measure, batch positions kept."""
-    import numpy as np
-
-    from mosaicit.budget.budget import Budget
-    from mosaicit.budget.tokens import load_counter
-    from mosaicit.run.executors.base import Executor
-    from mosaicit.run.executors.ray import CountTokens
-    from mosaicit.types.records import Record
-
-    budget = Budget(load_counter(str(TOKENIZERS / "llama-3.1")), 300)
-    records = [
-        Record(i, r["instruction"], r["output"], system="Be brief." if i % 3 else "")
-        for i, r in enumerate(alpaca_eval[:40])
-    ]
-    records.append(Record(40, "Say it.", "x" * 400_000))  # far over: its bounds, untokenized
-    expected = Executor().count(budget, records)  # the local measure
-    start = 7
-    batch = {
-        "position": np.arange(start, start + len(records)),
-        "prompt": np.array([r.prompt for r in records], dtype=object),
-        "output": np.array([r.output for r in records], dtype=object),
-        "system": np.array([r.system for r in records], dtype=object),
-    }
-    out = CountTokens(Budget(load_counter(str(TOKENIZERS / "llama-3.1")), 300))(batch)
-    assert list(out["bad"]) == [-1]
-    (blob,) = out["measured"]
-    positions, measured = pickle.loads(blob)
-    assert positions == list(range(start, start + len(records)))
-    assert measured == expected
-    assert measured[-1].prompt.sp == expected[-1].prompt.sp and not measured[-1].output.clean
-    assert {m.system for m in measured} == {"", "Be brief."}

@@ -1,7 +1,8 @@
 """A multi-node Ray run simulated on one machine: a head with no CPU and three nodes of one CPU
 each (``ray.cluster_utils.Cluster``). The cluster's size sets the run's parallelism, the units
-spread across the nodes (the node each compose task ran on), each task receives only its own
-unit's records, and the output is the local run's, byte for byte.
+spread across the nodes (the node each compose task ran on), the driver puts no record in the
+object store, each task receives only its own unit's records, and the output is the local run's,
+byte for byte.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import pytest
 
 from conftest import ROOT
 from formats_helpers import read_rows
-from mosaicit.run.executors.ray import Members, RayExecutor
+from mosaicit.run.executors.ray import RayExecutor
 from mosaicit.run.ray_reaper import end_session
-from mosaicit.types.records import Record
+from mosaicit.run.shards import ComposeJob
+from mosaicit.run.spread import SpreadOutput, UnitDone
 from test_ray import EPOCHS, MAX_LENGTH, augment, invoke, shards_input  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.heavy, pytest.mark.slow]
@@ -53,24 +55,26 @@ def test_units_spread_across_nodes_with_their_own_records_and_the_local_bytes(
     tmp_path,
     monkeypatch,
 ):
-    puts = []  # the indices of every list of records put in the object store
+    puts = []  # what the driver put in the object store
+    units: list[UnitDone] = []  # what each compose task reported
+    executors = []  # the run's Ray executor
+    real_open, real_put, real_composed = RayExecutor.open.__func__, ray.put, SpreadOutput._composed
 
     def put(value, *args, **kwargs):
-        if isinstance(value, Members):
-            records, counts = value.unpack()
-            assert len(records) == len(counts) and all(isinstance(r, Record) for r in records)
-            puts.append([r.index for r in records])
+        puts.append(value)
         return real_put(value, *args, **kwargs)
-
-    executors = []  # the run's Ray executor
-    real_open, real_put = RayExecutor.open.__func__, ray.put
 
     def open_(cls, workers, options):
         executors.append(real_open(cls, workers, options))
         return executors[-1]
 
+    def composed(self, done):
+        units.append(done)
+        return real_composed(self, done)
+
     monkeypatch.setattr(ray, "put", put)
     monkeypatch.setattr(RayExecutor, "open", classmethod(open_))
+    monkeypatch.setattr(SpreadOutput, "_composed", composed)
     out = tmp_path / "ray.jsonl"
     result = invoke(
         "augment", shards_input, "-o", out, "-q", "--no-cache", "--epochs", EPOCHS, "--max-length", MAX_LENGTH,
@@ -84,15 +88,19 @@ def test_units_spread_across_nodes_with_their_own_records_and_the_local_bytes(
     assert executor.workers == NODES  # no --workers: the cluster's CPUs, not this machine's 2
     workers = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU"))
     assert len(workers) == NODES
-    assert sorted(executor.nodes) == workers  # every node with a CPU composed units
-    assert sum(executor.nodes.values()) == EPOCHS * SHARDS
+    assert sorted({done.node for done in units}) == workers  # every node with a CPU composed units
+    assert len(units) == EPOCHS * SHARDS
 
-    # Each task's records are exactly its unit's members: every used record is put once per epoch.
+    # The driver put no record: the spec, the run and the compose job (which holds none).
+    assert {type(value).__name__ for value in puts} == {"RunSpec", "Run", "ComposeJob"}
+    assert all(not value.records for value in puts if isinstance(value, ComposeJob))
+    # Each task received exactly its unit's members, in input order: the records its samples use.
     samples = [row["mosaic"] for row in read_rows(out)]
-    used = {(m["epoch"], m["shard"]): set() for m in samples}
+    used: dict[tuple[int, int], set[int]] = {}
     for m in samples:
-        used[(m["epoch"], m["shard"])].update(m["sources"])
-    assert len(puts) == len(used) == EPOCHS * SHARDS
-    assert sorted(map(frozenset, puts), key=sorted) == sorted(map(frozenset, used.values()), key=sorted)
+        used.setdefault((m["epoch"], m["shard"]), set()).update(m["sources"])
+    for done in units:
+        assert list(done.records) == sorted(done.records)
+        assert set(done.records) == used[(done.unit.epoch, done.unit.shard)]
     summary = json.loads(Path(f"{out}.summary.json").read_text())
     assert summary["workers"] == NODES

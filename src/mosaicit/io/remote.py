@@ -132,42 +132,33 @@ def list_inputs(source: Sequence[str | Path]) -> tuple[Any, list[tuple[str, str]
     return chosen, files, names
 
 
-#: How a compressed file starts: Ray Data hands a file over decompressed where its own reader
-#: (pyarrow) knows the compression by the name, and as it is where it does not.
-MAGIC = {".gz": b"\x1f\x8b", ".zst": b"\x28\xb5\x2f\xfd"}
-
-
 def parse_file(
-    row: dict[str, Any],
-    max_record_mb: int = MAX_RECORD_MB,
-    as_stored: bool = True,
-    prepare: Prepare | None = None,
+    row: dict[str, Any], max_record_mb: int = MAX_RECORD_MB, prepare: Prepare | None = None
 ) -> list[dict[str, Any]]:
-    """A Ray Data row holding one file's bytes -> its items, parsed by mosaicit's readers, as rows
-    of up to :data:`ITEMS_PER_ROW` items each (pickled; ``last`` marks the file's last row), or one
-    row holding the reader's error (``reason``, ``record``). Unless the bytes are ``as_stored``,
-    a ``.gz``/``.zst`` file that does not start as one was decompressed by Ray Data already.
-    With ``prepare``, each row also holds its items normalised here (``ready``: see
-    :mod:`mosaicit.io.prepared`)."""
+    """A file's bytes, as stored (``{"path", "bytes"}``) -> its items, parsed by mosaicit's
+    readers, as rows of up to :data:`ITEMS_PER_ROW` items each (pickled; ``count`` of them;
+    ``last`` marks the file's last row), or one row holding the reader's error (``reason``,
+    ``record``). With ``prepare``, each row also holds its items normalised here (``ready``: see
+    :mod:`mosaicit.io.prepared`) and the file's shape so far (``shape``: "" if none yet)."""
     path = row["path"]
     data, compression = split_suffix(path)
     kind = input_type(path)
     preparer = None if prepare is None else Preparer(prepare, path)
 
     def out(items: bytes = b"", last: bool = True, reason: str = "", record: int = -1) -> dict[str, Any]:
-        return {"path": path, "items": items, "last": last, "reason": reason, "record": record, "ready": b""}
+        row = {"path": path, "items": items, "last": last, "reason": reason, "record": record}
+        return {**row, "ready": b"", "count": 0, "shape": ""}
 
     def chunk_row(items: list[Any]) -> dict[str, Any]:
         parsed = out(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
         parsed["ready"] = b"" if preparer is None else preparer(items)
+        parsed["count"], parsed["shape"] = len(items), (preparer and preparer.shape) or ""
         return parsed
 
     try:
         check_plain(kind, path)
     except InputError as exc:
         return [out(reason=exc.reason)]
-    if compression and not as_stored and not row["bytes"].startswith(MAGIC[compression]):
-        compression = ""
     with tempfile.TemporaryDirectory(prefix="mosaicit-ray-") as folder:
         local = os.path.join(folder, "input" + data + compression)
         with open(local, "wb") as handle:
@@ -190,6 +181,34 @@ def parse_file(
     return chunks
 
 
+class FileRead(NamedTuple):
+    """What reading a file found: how many items, the shape of its first item that has one (for
+    ``--input-format auto``), and the reader's error, if any."""
+
+    items: int
+    shape: str | None
+    error: InputError | None
+
+
+def read_file(
+    fs: Any, path: str, name: str, max_record_mb: int = MAX_RECORD_MB, prepare: Prepare | None = None
+) -> tuple[FileRead, list[dict[str, Any]]]:
+    """Fetch the file at ``path`` (named ``name``) through ``fs`` and parse it (:func:`parse_file`,
+    normalising as ``prepare`` says): what it found, and the parsed rows (a cluster's reading
+    task: :mod:`mosaicit.run.spread`)."""
+    try:
+        with fs.open_input_stream(path, compression=None) as stream:
+            stored = stream.read()
+    except Exception as exc:  # OSError, ArrowInvalid: unreachable, denied, gone
+        return FileRead(0, None, InputError(name, f"cannot read: {first_line(exc)}")), []
+    rows = parse_file({"path": path, "bytes": stored}, max_record_mb, prepare)
+    last = rows[-1]
+    if last["reason"]:
+        record = None if last["record"] < 0 else last["record"]
+        return FileRead(0, None, InputError(name, last["reason"], record)), []
+    return FileRead(sum(row["count"] for row in rows), last["shape"] or None, None), rows
+
+
 def read_files(
     fs: Any, files: Sequence[tuple[str, str]], max_record_mb: int = MAX_RECORD_MB
 ) -> Iterator[tuple[str, int, Any]]:
@@ -197,12 +216,9 @@ def read_files(
     and parsed in this process: how an executor without a cluster reads ``s3://``, ``gs://`` and
     ``hf://`` inputs. Each file is fetched whole, as a Ray task does."""
     for path, name in files:
-        try:
-            with fs.open_input_stream(path, compression=None) as stream:
-                stored = stream.read()
-        except Exception as exc:  # OSError, ArrowInvalid: unreachable, denied, gone
-            raise InputError(name, f"cannot read: {first_line(exc)}") from None
-        rows = parse_file({"path": path, "bytes": stored}, max_record_mb)
+        found, rows = read_file(fs, path, name, max_record_mb)
+        if found.error is not None:
+            raise found.error
         yield from file_items(name, iter(rows).__next__)
 
 

@@ -73,6 +73,10 @@ class ReadStats:
     rejects: list[Reject] = field(default_factory=list)
     repairs: Counter[str] = field(default_factory=Counter)
     files: list[tuple[int, str]] = field(default_factory=list)
+    #: The error line of the first item set aside as broken, if any.
+    first_error: str | None = None
+    #: Items set aside by readers elsewhere (a cluster's, file by file), by reason, beside ``rejects``.
+    elsewhere: Counter[str] = field(default_factory=Counter)
 
     def origin(self, index: int) -> tuple[str, int] | None:
         """``(file, row)`` of the item with input ``index``, when known."""
@@ -82,12 +86,12 @@ class ReadStats:
     @property
     def bad(self) -> int:
         """How many items were set aside as broken (malformed) while reading."""
-        return sum(1 for r in self.rejects if r.reason == "malformed")
+        return sum(1 for r in self.rejects if r.reason == "malformed") + self.elsewhere["malformed"]
 
     @property
     def empty(self) -> int:
         """How many conversations were set aside as empty (no exchange) while reading."""
-        return len(self.rejects) - self.bad
+        return len(self.rejects) + self.elsewhere.total() - self.bad
 
 
 def check_read_options(
@@ -115,6 +119,8 @@ def read_conversations(
     max_bad_share: float = MAX_BAD_SHARE,
     items: Iterable[tuple[str, int, Any]] | None = None,
     max_record_mb: int = MAX_RECORD_MB,
+    start: int = 0,
+    shape: str | None = None,
 ) -> Iterator[Conversation]:
     """Normalise every item of ``source``; the shape is detected from the first item unless given.
 
@@ -133,18 +139,22 @@ def read_conversations(
     do not count: they are in the right shape).
     A JSON record longer than ``max_record_mb`` MiB of text is an error (the bound that stops
     a decompression bomb).
+
+    ``start`` and ``shape`` read one part of a larger input (one file of it, where a cluster
+    reads its files apart): ``start`` is the input index of the first item, ``shape`` the input's
+    shape, found from the parts before (None: found here as for a whole input).
     """
     check_read_options(input_format, on_bad, max_bad_share, max_record_mb)
     cols = columns or Columns()
     stats = stats if stats is not None else ReadStats()
     name = source_name(source)
-    shape = None if input_format == "auto" else input_format
+    shape = shape or (None if input_format == "auto" else input_format)
     stats.shape = shape
     repairs = None if strict else stats.repairs
     first_error: InputError | None = None
     if items is None:
         items = iter_items(source, split, max_record_mb)
-    for index, (file, row, item) in enumerate(items):
+    for index, (file, row, item) in enumerate(items, start):
         if row == 0:
             stats.files.append((index, file))
         stats.read += 1
@@ -183,9 +193,15 @@ def read_conversations(
                 raise
             first_error = first_error or exc
             stats.rejects.append(Reject(index, "malformed", _raw(item), exc.reason, _id(item, cols)))
+    stats.first_error = stats.first_error or (str(first_error) if first_error else None)
+    check_bad_share(name, stats, max_bad_share)
+
+
+def check_bad_share(name: str, stats: ReadStats, max_bad_share: float) -> None:
+    """One clear error when more than ``max_bad_share`` of the items read were set aside as broken."""
     if stats.read and stats.bad / stats.read > max_bad_share:
         share = f"{stats.bad / stats.read:.1%}"
-        first = f" (first: {first_error})" if first_error else ""
+        first = f" (first: {stats.first_error})" if stats.first_error else ""
         raise InputError(
             name,
             f"{share} of the records ({stats.bad} of {stats.read}) were rejected as broken{first}; "

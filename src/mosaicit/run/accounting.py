@@ -46,11 +46,14 @@ class Accounting:
 
 
 class Ledger:
-    """Per input record: how many of its exchanges wait to be mosaicked, and how it was passed through."""
+    """Per input record: how many of its exchanges wait to be mosaicked, and how it was passed
+    through. ``first``: the input index of the first record it follows (one file's ledger, where
+    a cluster routes its files apart, follows that file's records only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: int = 0) -> None:
         self._mosaic = array("I")
         self._passed = bytearray()
+        self.first = first
 
     def _grow(self, index: int) -> None:
         if index >= len(self._mosaic):
@@ -60,19 +63,22 @@ class Ledger:
 
     def to_mosaic(self, index: int) -> None:
         """One exchange of record ``index`` became a record to mosaic."""
+        index -= self.first
         self._grow(index)
         self._mosaic[index] += 1
 
     def set_aside(self, index: int) -> None:
         """One exchange of record ``index`` that was to be mosaicked cannot fit the budget alone."""
-        self._mosaic[index] -= 1
+        self._mosaic[index - self.first] -= 1
 
     def mosaicked(self, index: int) -> bool:
         """True when record ``index`` has an exchange in the mosaics (final once its group is measured)."""
-        return index < len(self._mosaic) and self._mosaic[index] > 0
+        index -= self.first
+        return 0 <= index < len(self._mosaic) and self._mosaic[index] > 0
 
     def passed(self, index: int, kind: str) -> None:
         """Record ``index`` (or a part of it) was written as passthrough rows, as ``kind``."""
+        index -= self.first
         self._grow(index)
         self._passed[index] = PASSED_KINDS.index(kind) + 1
 
@@ -88,7 +94,8 @@ class Ledger:
         parts: Counter[str] = Counter()
         for reject in rejects:
             i = reject.index
-            if self.mosaicked(i) or (i < len(self._passed) and self._passed[i]):
+            at = i - self.first
+            if self.mosaicked(i) or (0 <= at < len(self._passed) and self._passed[at]):
                 parts[reject.reason] += 1
             elif i not in first or (reject.turn or 0) < (first[i].turn or 0):
                 first[i] = reject
@@ -105,3 +112,31 @@ class Ledger:
             mosaic_record_uses=mosaic_uses,
             passthrough_rows=rows,
         )
+
+
+def summed(parts: Iterable[Accounting], mosaic_records: int, mosaic_uses: int, rows: int) -> Accounting:
+    """The accounting of a whole input from that of its parts (its files, each settled alone:
+    a record is read in one file only), with the run's mosaic records, their uses and the
+    passthrough rows written."""
+    read = mosaicked = passed = rejected = 0
+    by_reason: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    in_parts: Counter[str] = Counter()
+    for part in parts:
+        read, mosaicked = read + part.read, mosaicked + part.mosaicked
+        passed, rejected = passed + part.passed_through, rejected + part.rejected
+        by_reason.update(part.rejected_by_reason)
+        by_kind.update(part.passed_by_kind)
+        in_parts.update(part.parts_rejected)
+    return Accounting(
+        read=read,
+        mosaicked=mosaicked,
+        passed_through=passed,
+        rejected=rejected,
+        rejected_by_reason=dict(sorted(by_reason.items())),
+        passed_by_kind={k: by_kind[k] for k in PASSED_KINDS if by_kind[k]},
+        parts_rejected=dict(sorted(in_parts.items())),
+        mosaic_records=mosaic_records,
+        mosaic_record_uses=mosaic_uses,
+        passthrough_rows=rows,
+    )

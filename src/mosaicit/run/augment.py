@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from mosaicit.budget.tokens import TokenCounter
 from mosaicit.errors import InputError, MosaicitError, ParamError, RecordError
@@ -29,7 +29,6 @@ from mosaicit.io.shapes import to_row
 from mosaicit.io.sources import ReadStats, source_name
 from mosaicit.io.store import is_uri
 from mosaicit.progress import Progress
-from mosaicit.render.templates import ChatTemplate
 from mosaicit.run import steps
 from mosaicit.run.assemble import open_run
 from mosaicit.run.groups import Run
@@ -38,14 +37,15 @@ from mosaicit.run.rejects_file import reject_rows, write_rejects
 from mosaicit.run.routing import Routed
 from mosaicit.run.shards import FileKeys
 from mosaicit.run.spec import OutputOptions, RunSpec
+from mosaicit.run.spread import spread
 from mosaicit.run.steps import Rejects
 from mosaicit.run.store import Allowance, RecordStore
-from mosaicit.run.summarise import summarise
+from mosaicit.run.summarise import Counted, kinds, record_uses, summarise
 from mosaicit.run.summary import (
     DatasetInfoSummary,
     RunSummary,
 )
-from mosaicit.types.records import Sample
+from mosaicit.types.records import Reject, Sample
 
 #: Characters of record text a run keeps in memory before its records wait in spool files
 #: (``$MOSAICIT_KEEP_IN_MEMORY`` overrides it; 0 spools every record).
@@ -66,21 +66,6 @@ def sample_conversation(sample: Sample) -> Conversation:
     """A mosaicked sample as a one-exchange conversation carrying its count and provenance."""
     meta = {"count": sample.count, "mosaic": sample.mosaic}
     return Conversation(-1, ((sample.instruction, sample.output),), sample.system, "", meta)
-
-
-def _raw_in(stats: ReadStats) -> Callable[[Conversation], dict[str, Any]]:
-    return lambda conv: to_row(conv, stats.shape or "messages")
-
-
-def check_template(run: Run, routed: Routed, name: str) -> None:
-    """Render the chat template once for each shape in use, naming the first record that needs it."""
-    if not isinstance(run.template, ChatTemplate):
-        return
-    for system, records in routed.groups.items():
-        try:
-            run.template.shape(bool(system))
-        except MosaicitError as exc:
-            raise InputError(name, str(exc), records[0].index) from None
 
 
 #: Where an in-memory run's rows go instead of a file (:func:`augment_rows`); returns how many it took.
@@ -141,10 +126,14 @@ def _run(
 
     try:
         with open_run(spec, counter) as run:
+            cluster = run.executor.cluster()
+            if cluster is not None:  # the whole run spread over the cluster's tasks
+                output = spread(spec, run, cluster, bars, row_of(spec, sink))
+                return write_output(output, run, spec, output.stats, bars, sink, recorded)
             run.key_of = FileKeys(stats.files, spec.key_names)
             read = steps.read(spec, stats, rejects, run.executor)
             conversations = bars.counted("reading", read, lambda: stats.read)
-            routed = steps.route(conversations, spec, rejects, _raw_in(stats), new_group)
+            routed = steps.route(conversations, spec, rejects, steps.raw_in(stats), new_group)
             return _augment(routed, run, spec, stats, rejects, name, bars, sink, recorded)
     except RecordError as exc:
         raise InputError(name, exc.reason, exc.record) from None
@@ -152,6 +141,125 @@ def _run(
         bars.close(completed=False)
         for store in stores:
             store.close()
+
+
+class Output(Protocol):
+    """What a run hands the writing (:func:`_write`): its rows, in order, or its part files; then
+    its rejects, in input order, and what the summary counts. A run in this process makes it
+    from its routed records (:class:`RoutedOutput`); a run spread over a cluster, from the
+    files' shares (:class:`mosaicit.run.spread.SpreadOutput`)."""
+
+    done: Outcome
+
+    def rows(self) -> Iterator[Any]:
+        """Every row: the passthrough rows, the mosaics, the rows passed through unbudgeted."""
+
+    def parts(self, writer: PartWriter) -> list[Part]:
+        """Write the same rows as part files with ``writer`` (:func:`_write_parts`): the
+        passthrough part first, whose ``id`` type the others take; returns the parts in order."""
+
+    def rejects(self) -> Iterable[Reject]:
+        """Every reject of the run, in input order (once the rows or parts are written)."""
+
+    def counted(self) -> Counted:
+        """What the summary counts of the rejects and outcomes (once the rows are written)."""
+
+
+class RowOf:
+    """A sample as the output row it is written as (an encoded JSON row unless ``as_dicts``):
+    small to pickle, so it runs where the sample is composed."""
+
+    def __init__(self, shape: str, with_meta: bool, as_dicts: bool) -> None:
+        self.shape, self.with_meta, self.as_dicts = shape, with_meta, as_dicts
+
+    def __call__(self, sample: Sample) -> Any:
+        row = to_row(sample_conversation(sample), self.shape, self.with_meta)
+        return row if self.as_dicts else encode_row(row)
+
+
+def row_of(spec: RunSpec, sink: Sink | None) -> RowOf:
+    """How a run of ``spec`` writes a sample (dicts for a ``sink`` and for a file type that does
+    not take encoded JSON rows)."""
+    out = spec.outputs
+    as_dicts = sink is not None or out.file_type is None or not out.file_type.json_rows
+    return RowOf(out.output_format, out.with_meta, as_dicts)
+
+
+class RoutedOutput:
+    """The :class:`Output` of a run in this process: its routed records measured and composed by
+    the run's executor, its passthrough conversations passed through here."""
+
+    def __init__(
+        self,
+        routed: Routed,
+        run: Run,
+        spec: RunSpec,
+        stats: ReadStats,
+        rejects: Rejects,
+        bars: Progress,
+        finish: RowOf,
+    ) -> None:
+        self.routed, self.run, self.spec, self.stats, self._rejects = routed, run, spec, stats, rejects
+        self.bars, self.finish = bars, finish
+        self.done = Outcome()
+        split = spec.inputs.conversations == "split"
+        out = spec.outputs
+        policy = spec.inputs.over_budget
+        self.passing = Passing(run, out.output_format, out.with_meta, self.done, routed.ledger, policy, split)
+
+    def _passthrough(self) -> Iterator[dict[str, Any]]:
+        counting = self.bars.ticker("counting passthrough")
+        yield from self.bars.counted("passthrough", self.passing.rows(self.routed.passthrough, counting))
+
+    def _mosaics(self) -> Iterator[Any]:
+        self._rejects.send(self.done.rejects)
+        counting, composing = self.bars.ticker("counting tokens"), self.bars.ticker("composing")
+        unbudgeted = self.done.unbudgeted if self.spec.inputs.over_budget == "pass" else None
+        yield from steps.mosaics(
+            self.run, self.routed, self._rejects, counting, composing, self.finish, unbudgeted
+        )
+
+    def _unbudgeted(self) -> Iterator[dict[str, Any]]:
+        yield from (self.passing.unbudgeted(record) for record in self.done.unbudgeted)
+
+    def rows(self) -> Iterator[Any]:
+        yield from self._passthrough()
+        for row in self._mosaics():
+            self.done.mosaics += 1
+            yield row
+        yield from self._unbudgeted()
+
+    def parts(self, writer: PartWriter) -> list[Part]:
+        parts = []
+        if self.routed.passthrough:
+            parts.append(writer.write(PASSTHROUGH, self._passthrough()))
+            writer = replace(writer, id_type=parts[0].id_type)  # every part's id column alike
+        self.run.write_part = writer
+        try:
+            for part in self._mosaics():
+                self.done.mosaics += part.rows
+                parts.append(part)
+        finally:
+            self.run.write_part = None
+        if self.done.unbudgeted:
+            parts.append(writer.write(UNBUDGETED, self._unbudgeted()))
+        return parts
+
+    def rejects(self) -> Iterable[Reject]:
+        return self._rejects.in_input_order()
+
+    def counted(self) -> Counted:
+        uses = record_uses(self.run.composer.tally)
+        rows = self.done.passthrough
+        accounting = self.routed.ledger.settle(
+            self.stats.read, self._rejects.in_input_order(), self.run.usable, uses, rows
+        )
+        return Counted(
+            accounting,
+            self._rejects.by_reason(),
+            kinds(self.routed.kinds, self.stats),
+            len(self.routed.groups),
+        )
 
 
 def _augment(
@@ -166,71 +274,53 @@ def _augment(
     recorded: dict[str, Any] | None,
 ) -> Finished:
     """Compose, write (or hand to ``sink``) and summarise a routed dataset (see :func:`augment`)."""
-    config, out = run.config, spec.outputs
-    shape = out.output_format
     if stats.read == 0:
         raise InputError(name, "empty dataset: no records")
-    check_template(run, routed, name)
-    done = Outcome()
+    steps.check_template(run, routed, name)
     bars.plan("counting passthrough", len(routed.passthrough))
     bars.plan("passthrough", len(routed.passthrough))
     bars.plan("counting tokens", routed.record_count)
-    bars.plan("composing", routed.record_count * config.epochs)
-    as_dicts = sink is not None or out.file_type is None or not out.file_type.json_rows
+    bars.plan("composing", routed.record_count * run.config.epochs)
+    output = RoutedOutput(routed, run, spec, stats, rejects, bars, row_of(spec, sink))
+    return write_output(output, run, spec, stats, bars, sink, recorded)
 
-    def finish(sample: Sample) -> Any:  # runs in the worker processes too
-        row = to_row(sample_conversation(sample), shape, out.with_meta)
-        return row if as_dicts else encode_row(row)
 
-    split = spec.inputs.conversations == "split"
-    passing = Passing(run, shape, out.with_meta, done, routed.ledger, spec.inputs.over_budget, split)
-
-    def passthrough_rows() -> Iterator[dict[str, Any]]:
-        counting = bars.ticker("counting passthrough")
-        yield from bars.counted("passthrough", passing.rows(routed.passthrough, counting))
-
-    def mosaic_rows() -> Iterator[Any]:
-        rejects.send(done.rejects)
-        counting, composing = bars.ticker("counting tokens"), bars.ticker("composing")
-        unbudgeted = done.unbudgeted if spec.inputs.over_budget == "pass" else None
-        yield from steps.mosaics(run, routed, rejects, counting, composing, finish, unbudgeted)
-
-    def unbudgeted_rows() -> Iterator[dict[str, Any]]:
-        yield from (passing.unbudgeted(record) for record in done.unbudgeted)
-
-    def rows() -> Iterator[Any]:
-        yield from passthrough_rows()
-        for row in mosaic_rows():
-            done.mosaics += 1
-            yield row
-        yield from unbudgeted_rows()
-
+def write_output(
+    output: Output,
+    run: Run,
+    spec: RunSpec,
+    stats: ReadStats,
+    bars: Progress,
+    sink: Sink | None,
+    recorded: dict[str, Any] | None,
+) -> Finished:
+    """Write a run's ``output`` (or hand its rows to ``sink``), its rejects, dataset_info.json entry
+    and summary, as the spec asks (see :func:`augment`)."""
+    out, done = spec.outputs, output.done
     lengths = run.composer.tally.token_counts, done.passthrough_lengths
     sharded = run.key_of if run.shards > 1 else None
     if sink is not None:
-        written = sink(rows())
-        found = list(reject_rows(rejects.in_input_order(), stats, True, sharded))
-        summary = summarise(run, spec, stats, routed, rejects, done, written, None)
+        written = sink(output.rows())
+        found = list(reject_rows(output.rejects(), stats, True, sharded))
+        summary = summarise(run, spec, stats, output.counted(), done, written, None)
         bars.close()
         return Finished(summary, found, *lengths)
     assert out.path is not None
     seen = dataset_info.ColumnSeen()
     parts = None
     if out.output_parts is None:
-        written = steps.write(rows(), out, seen)
+        written = steps.write(output.rows(), out, seen)
     else:
-        has_passthrough = bool(routed.passthrough)
-        passthrough = passthrough_rows() if has_passthrough else None
-        parts = _write_parts(run, out, passthrough, mosaic_rows(), unbudgeted_rows, done)
+        parts = _write_parts(out, output)
         written = sum(part.rows for part in parts)
         seen.present.update(*(part.present for part in parts))
     if out.rejects_target is not None:
-        write_rejects(out.rejects_target, rejects.in_input_order(), stats, out.rejects_full, sharded)
+        write_rejects(out.rejects_target, output.rejects(), stats, out.rejects_full, sharded)
     info = None
     if out.dataset_info is not None:
-        entry = dataset_info.write_entry(out.dataset_info, out.path, shape, seen.present)
+        entry = dataset_info.write_entry(out.dataset_info, out.path, out.output_format, seen.present)
         info = DatasetInfoSummary(str(out.dataset_info), entry)
-    summary = summarise(run, spec, stats, routed, rejects, done, written, info, parts, recorded)
+    summary = summarise(run, spec, stats, output.counted(), done, written, info, parts, recorded)
     if out.summary_target is not None:
         with atomic_open(out.summary_target) as handle:
             json.dump(summary.to_dict(), handle, indent=2, ensure_ascii=False)
@@ -239,36 +329,16 @@ def _augment(
     return Finished(summary, None, *lengths)
 
 
-def _write_parts(
-    run: Run,
-    out: OutputOptions,
-    passthrough: Iterator[dict[str, Any]] | None,
-    mosaics: Iterator[Any],
-    unbudgeted: Callable[[], Iterator[dict[str, Any]]],
-    done: Outcome,
-) -> list[Part]:
+def _write_parts(out: OutputOptions, output: Output) -> list[Part]:
     """Write the output as a folder of part files (``--output-parts``, :mod:`mosaicit.io.parts`):
-    the passthrough part here, each compose unit's part where the unit is composed, then the
-    records passed through unbudgeted, if any, here; the folder is committed with the run's
-    other outputs. Returns the parts, in written order."""
+    the passthrough part, each compose unit's part where the unit is composed, then the records
+    passed through unbudgeted, if any (:meth:`Output.parts`); the folder is committed with the
+    run's other outputs. Returns the parts written, in order."""
     assert out.path is not None and out.output_parts is not None
     with atomic_folder(out.path) as folder:
         # absolute: a Ray task writes from its own working directory
         where = folder if is_uri(folder) else os.path.abspath(folder)
-        writer = PartWriter(where, part_type(out.output_parts), out.output_format)
-        parts = []
-        if passthrough is not None:
-            parts.append(writer.write(PASSTHROUGH, passthrough))
-            writer = replace(writer, id_type=parts[0].id_type)  # every part's id column alike
-        run.write_part = writer
-        try:
-            for part in mosaics:
-                done.mosaics += part.rows
-                parts.append(part)
-        finally:
-            run.write_part = None
-        if done.unbudgeted:
-            parts.append(writer.write(UNBUDGETED, unbudgeted()))
+        parts = output.parts(PartWriter(where, part_type(out.output_parts), out.output_format))
     parts = [part for part in parts if part.rows]  # no file was written for the others
     write_marker(out.path, parts, out.output_parts)
     return parts

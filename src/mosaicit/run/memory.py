@@ -17,7 +17,7 @@ from mosaicit.plan.config import MosaicConfig
 from mosaicit.plan.tables.loader import Tables
 from mosaicit.run import steps
 from mosaicit.run.assemble import open_run
-from mosaicit.run.augment import augment_rows, check_template
+from mosaicit.run.augment import augment_rows
 from mosaicit.run.routing import Routed
 from mosaicit.run.spec import InputOptions, RunSpec
 from mosaicit.run.summary import RunSummary
@@ -43,7 +43,7 @@ class Mosaics:
                 self.run = run
                 conversations = steps.read(self.spec, self.stats, self.rejects, run.executor)
                 self.routed = steps.route(conversations, self.spec, self.rejects)
-                check_template(run, self.routed, name)
+                steps.check_template(run, self.routed, name)
                 self.records = {(r.index, r.turn): r for r in self.routed.records}
                 yield from steps.mosaics(run, self.routed, self.rejects)
         except RecordError as exc:

@@ -5,10 +5,10 @@ and the :class:`Outcome` of writing that the summary reads."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from mosaicit.errors import MosaicitError, RecordError
 from mosaicit.io.formats import Conversation, with_meta
@@ -68,10 +68,8 @@ class Passing:
                 made[i] = self.of(*items[i], tokens[i])
             return made[i]
 
-        sparse = shape_of(self.shape).multi_turn_column
-        wanted = [lambda c: sparse and c.multi_turn, lambda c: c.meta.get("id") is not None]
         lead: list[tuple[int, int]] = []
-        for wants in wanted:
+        for wants in self.leading():
             found = next(
                 ((i, k) for i, (c, _) in enumerate(items) if wants(c)
                  for k, (part, _) in enumerate(rows_at(i)) if wants(part)),
@@ -85,6 +83,29 @@ class Passing:
             rows = made.pop(i) if i in made else rows_at(i)
             made.pop(i, None)
             yield from (row for k, (_, row) in enumerate(rows) if (i, k) not in lead)
+
+    def leading(self) -> list[Callable[[Conversation], bool]]:
+        """What the rows that lead the passthrough rows hold, in order (see :meth:`rows`): a
+        multi-turn part in a shape whose rows then hold a column more, and an ``id``."""
+        sparse = shape_of(self.shape).multi_turn_column
+        return [lambda c: bool(sparse and c.multi_turn), lambda c: c.meta.get("id") is not None]
+
+    def block(self, items: list[tuple[Conversation, str]]) -> PassBlock:
+        """The passthrough rows of ``items`` (one part of a larger input: one file of it) in input
+        order, and where the first row that each of :meth:`leading` wants is among them: the
+        whole input's rows are then :func:`in_order`."""
+        render = partial(passthrough_texts, self.run.template)
+        tokens = self.run.count_conversations([conv for conv, _ in items], render)
+        rows: list[dict[str, Any]] = []
+        wanted = self.leading()
+        leads: list[int | None] = [None] * len(wanted)
+        for i, item in enumerate(items):
+            for part, row in self.of(*item, tokens[i]):
+                for k, wants in enumerate(wanted):
+                    if leads[k] is None and wants(part):
+                        leads[k] = len(rows)
+                rows.append(row)
+        return PassBlock(rows, tuple(leads))
 
     def count(self, conv: Conversation, start: int = 0, end: int | None = None, exact: bool = True) -> int:
         """The real count of exchanges ``start`` to ``end - 1`` of ``conv``, rendered as one
@@ -173,6 +194,34 @@ class Passing:
             with_meta(conv, mosaic=provenance, count=conv.meta.get("count", 1)), self.shape, self.meta
         )
         return conv, row
+
+
+class PassBlock(NamedTuple):
+    """One part's passthrough rows, in input order, and the position among them of the first row
+    that each of :meth:`Passing.leading` wants (None: none)."""
+
+    rows: list[dict[str, Any]]
+    leads: tuple[int | None, ...]
+
+
+def in_order(
+    leads: Sequence[Sequence[int | None]], block: Callable[[int], list[dict[str, Any]]]
+) -> Iterator[dict[str, Any]]:
+    """The passthrough rows of a whole input from its parts' blocks, as :meth:`Passing.rows`
+    orders them: ``leads`` are each block's :attr:`PassBlock.leads` and ``block(i)`` gives block
+    ``i``'s rows (each asked for once in order, but for the blocks of leading rows, first)."""
+    first: list[tuple[int, int]] = []
+    for k in range(max((len(found) for found in leads), default=0)):
+        at = next(((b, found[k]) for b, found in enumerate(leads) if found[k] is not None), None)
+        if at is not None and at not in first:
+            first.append(at)  # type: ignore[arg-type]
+    held: dict[int, list[dict[str, Any]]] = {}
+    for b, k in first:
+        held.setdefault(b, block(b))
+        yield held[b][k]
+    for b in range(len(leads)):
+        rows = held.pop(b) if b in held else block(b)
+        yield from (row for k, row in enumerate(rows) if (b, k) not in first)
 
 
 def _part(conv: Conversation, start: int = 0, end: int | None = None) -> Conversation:

@@ -98,15 +98,17 @@ def route(
     system_policy: str = "group",
     raw: Callable[[Conversation], dict[str, Any]] | None = None,
     new_group: Callable[[], list[Record] | RecordStore] = list,
+    first: int = 0,
 ) -> Routed:
     """Sort conversations into system-prompt groups of records, passthrough, and rejects.
 
     ``raw`` makes the dict a reject keeps (by default the conversation's messages). Groups are
     ordered by the first appearance of their system prompt, records by input order; each
     group is made by ``new_group`` (a list, or a spooled :class:`~mosaicit.run.store.RecordStore`).
+    ``first``: the input index of the first conversation (see :class:`Ledger`).
     """
     check_policies(conversation_policy, system_policy)
-    out = Routed()
+    out = Routed(ledger=Ledger(first))
     as_raw = raw or (lambda c: {"messages": c.messages()})
     for conv in conversations:
         kind = "multi_turn" if conv.multi_turn else "with_system" if conv.system.strip() else "single_turn"

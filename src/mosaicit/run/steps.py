@@ -14,11 +14,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from mosaicit.budget.budget import PieceCounts
+from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.formats import Conversation
 from mosaicit.io.prepared import Prepare
+from mosaicit.io.shapes import to_row
 from mosaicit.io.sources import ReadStats, read_conversations, write_dataset
 from mosaicit.plan.compose import OVER_BUDGET
+from mosaicit.render.templates import ChatTemplate
 from mosaicit.run.executors import Executor
 from mosaicit.run.groups import Run
 from mosaicit.run.routing import Routed
@@ -55,10 +58,26 @@ def read(spec: RunSpec, stats: ReadStats, rejects: Rejects, executor: Executor) 
     go to ``rejects``."""
     i = spec.inputs
     prepare = Prepare(i.input_format, i.columns, i.strict_conversations)
-    items = executor.read(spec.listed, i.split, i.max_record_mb, prepare)
+    yield from read_items(spec, stats, rejects, executor.read(spec.listed, i.split, i.max_record_mb, prepare))
+
+
+def read_items(
+    spec: RunSpec,
+    stats: ReadStats,
+    rejects: Rejects,
+    items: Iterable[tuple[str, int, Any]],
+    start: int = 0,
+    shape: str | None = None,
+    max_bad_share: float | None = None,
+) -> Iterator[Conversation]:
+    """The read step over ``items`` (``(file, row, item)``): all the input's, or one file's, whose
+    first item has input index ``start``, in the input's ``shape`` when known (see
+    :func:`~mosaicit.io.sources.read_conversations`); ``max_bad_share`` stands in for the spec's."""
+    i = spec.inputs
+    bad_share = i.max_bad_share if max_bad_share is None else max_bad_share
     yield from read_conversations(
         spec.source, i.input_format, i.columns, i.on_bad, stats, i.split,
-        i.strict_conversations, i.max_bad_share, items, i.max_record_mb,
+        i.strict_conversations, bad_share, items, i.max_record_mb, start, shape,
     )  # fmt: skip
     rejects.send(stats.rejects)
 
@@ -69,14 +88,32 @@ def route(
     rejects: Rejects,
     raw: Callable[[Conversation], dict[str, Any]] | None = None,
     new_group: Callable[[], list[Record] | RecordStore] = list,
+    first: int = 0,
 ) -> Routed:
     """The route step: system-prompt groups of records to mosaic and conversations to pass
-    through, by the spec's policies (:mod:`mosaicit.run.routing`); what is dropped goes to ``rejects``."""
+    through, by the spec's policies (:mod:`mosaicit.run.routing`); what is dropped goes to
+    ``rejects``. ``first``: the input index of the first conversation."""
     routed = route_conversations(
-        conversations, spec.inputs.conversations, spec.inputs.system_policy, raw, new_group
+        conversations, spec.inputs.conversations, spec.inputs.system_policy, raw, new_group, first
     )
     rejects.send(routed.rejects)
     return routed
+
+
+def raw_in(stats: ReadStats) -> Callable[[Conversation], dict[str, Any]]:
+    """How a reject keeps a conversation: as a row of the input's shape."""
+    return lambda conv: to_row(conv, stats.shape or "messages")
+
+
+def check_template(run: Run, routed: Routed, name: str) -> None:
+    """Render the chat template once for each shape in use, naming the first record that needs it."""
+    if not isinstance(run.template, ChatTemplate):
+        return
+    for records in routed.groups.values():
+        try:
+            run.template.shape(bool(records[0].system))
+        except MosaicitError as exc:
+            raise InputError(name, str(exc), records[0].index) from None
 
 
 def measure(

@@ -3,17 +3,17 @@ routed, composed and wrote."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from mosaicit.histogram import token_stats
 from mosaicit.io.chats import REPAIRS
 from mosaicit.io.parts import Part
 from mosaicit.io.sources import ReadStats, source_name
+from mosaicit.plan.compose import Tally
+from mosaicit.run.accounting import Accounting
 from mosaicit.run.groups import Run
 from mosaicit.run.passthrough import Outcome
-from mosaicit.run.routing import Routed
 from mosaicit.run.spec import RunSpec
-from mosaicit.run.steps import Rejects
 from mosaicit.run.summary import (
     BudgetSummary,
     DatasetInfoSummary,
@@ -28,12 +28,27 @@ from mosaicit.run.summary import (
 )
 
 
+class Counted(NamedTuple):
+    """What a run counted of its records' outcomes, for its summary: the accounting, the rejects by
+    reason, what happened to each kind of record (:func:`kinds`) and how many system-prompt
+    groups there were."""
+
+    accounting: Accounting
+    rejected_by_reason: dict[str, int]
+    kinds: dict[str, dict[str, int]]
+    system_groups: int
+
+
+def record_uses(tally: Tally) -> int:
+    """How many times records were used in the mosaics a tally counted."""
+    return sum(k * v for k, v in tally.sizes.items())
+
+
 def summarise(
     run: Run,
     spec: RunSpec,
     stats: ReadStats,
-    routed: Routed,
-    rejects: Rejects,
+    counted: Counted,
     done: Outcome,
     written: int,
     info: DatasetInfoSummary | None,
@@ -44,7 +59,7 @@ def summarise(
     files written (``--output-parts``); ``recorded``: the options to repeat the run with."""
     tally = run.composer.tally
     cfg = run.config
-    uses = sum(k * v for k, v in tally.sizes.items())
+    uses = record_uses(tally)
     mosaics = done.mosaics
     composition = "exact" if run.budget.exact else "estimated, every sample verified"
     if run.budget.exact and tally.verified:
@@ -54,11 +69,9 @@ def summarise(
         output="" if spec.outputs.path is None else str(spec.outputs.path),
         records_read=stats.read,
         records_used=run.usable,
-        records_rejected=len(rejects),
-        rejected_by_reason=rejects.by_reason(),
-        accounting=routed.ledger.settle(
-            stats.read, rejects.in_input_order(), run.usable, uses, done.passthrough
-        ),
+        records_rejected=sum(counted.rejected_by_reason.values()),
+        rejected_by_reason=counted.rejected_by_reason,
+        accounting=counted.accounting,
         epochs=cfg.epochs,
         samples_written=written,
         record_uses=uses,
@@ -98,7 +111,7 @@ def summarise(
             conversations=spec.inputs.conversations,
             system_policy=spec.inputs.system_policy,
         ),
-        kinds=_kinds(routed, stats),
+        kinds=counted.kinds,
         repairs={k: stats.repairs[k] for k in REPAIRS if stats.repairs[k]},
         rejected_at_reading=ReadingSummary(
             records=stats.bad,
@@ -106,7 +119,7 @@ def summarise(
             max_bad_share=spec.inputs.max_bad_share,
             empty_conversations=stats.empty,
         ),
-        system_groups=len(routed.groups),
+        system_groups=counted.system_groups,
         passthrough=PassthroughSummary(
             written=done.passthrough,
             over_budget=done.over_budget,
@@ -117,16 +130,16 @@ def summarise(
         plain_tokens={str(k): v for k, v in sorted(run.plain_tokens.items())},
         executor=spec.executor,
         shards=ShardsSummary(run.shards, "FILE:ROW[:TURN]" if run.shards > 1 else None),
-        answer_share=answer_share_summary(cfg.answer_share, tally, rejects.by_reason()),
+        answer_share=answer_share_summary(cfg.answer_share, tally, counted.rejected_by_reason),
         output_parts=None if parts is None else [f"{p.name}.{spec.outputs.output_parts}" for p in parts],
         config=recorded,
     )
 
 
-def _kinds(routed: Routed, stats: ReadStats) -> dict[str, dict[str, int]]:
-    """What happened to each kind of record read: the routed kinds, then the empty conversations
-    and the broken records set aside while reading, each a kind of its own."""
-    kinds = dict(routed.kinds)
+def kinds(routed: dict[str, dict[str, int]], stats: ReadStats) -> dict[str, dict[str, int]]:
+    """What happened to each kind of record read: the ``routed`` kinds, then the empty
+    conversations and the broken records set aside while reading, each a kind of its own."""
+    kinds = dict(routed)
     for kind, reason, n in (("empty", "empty_conversation", stats.empty), ("broken", "malformed", stats.bad)):
         if n:
             kinds[kind] = {"read": n, reason: n}

@@ -7,7 +7,10 @@ A run hands an executor its work through these hooks, and asks it nothing else:
 - :meth:`Executor.count`: every record's token counts, by default in batches that are units of
   :meth:`Executor.measure` (:class:`~mosaicit.run.counting.MeasureUnit`), through the count cache;
 - :meth:`Executor.compose`: what each :class:`~mosaicit.run.shards.ComposeUnit` of a group's
-  :class:`~mosaicit.run.shards.ComposeJob` yields, by :func:`~mosaicit.run.shards.unit_results`.
+  :class:`~mosaicit.run.shards.ComposeJob` yields, by :func:`~mosaicit.run.shards.unit_results`;
+- :meth:`Executor.cluster`: a cluster to spread a whole augment run over instead
+  (:mod:`mosaicit.run.spread`: each file read, routed and measured by a task of its own, each
+  unit composed by a task that receives only its records), as Ray does.
 
 Every hook yields its results **in the order of its units**, whatever order they are done in,
 so that the output is the same bytes for every executor and number of workers; a unit's
@@ -102,6 +105,12 @@ class Executor:
     def runs_elsewhere(self, units: int) -> bool:
         """True if ``units`` units would be done in other processes than this one."""
         return False
+
+    def cluster(self) -> Any:
+        """The cluster an augment run over files is spread on (a
+        :class:`mosaicit.run.spread.Cluster`: the records stay in its tasks), or None (here):
+        then the run reads here and hands its units to the other hooks."""
+        return None
 
     def read(
         self, listed: Listed, split: str | None, max_record_mb: int, prepare: Prepare | None = None

@@ -1,0 +1,498 @@
+"""A run spread over a cluster: the records stay in the cluster's tasks; the driver holds tallies.
+
+The same run as in one process, with the same bytes (:mod:`mosaicit.run.filerun` says why), in
+these tasks, each where the cluster puts it:
+
+1. **read** (:func:`read_file`): one task per input file fetches and parses it with mosaicit's
+   readers, normalising what it can decide alone (:mod:`mosaicit.io.prepared`); the driver gets
+   its number of items and its shape, which give every file its first input index and the
+   input's shape;
+2. **share** (:func:`share_file`): one task per file reads, routes, passes through and measures
+   its items (:func:`~mosaicit.run.filerun.run_file`); the driver gets its
+   :class:`~mosaicit.run.filerun.FileTally`; the records, rows and rejects stay where they were
+   made, one object per system-prompt group and one for each of the rest;
+3. **deal** (:func:`deal_group`, sharded runs only): one task per file and group deals that
+   group's records of that file to the shards of every epoch, with the group's seed, which the
+   driver knows once every file is tallied (groups are numbered by their first record);
+4. **compose** (:func:`compose_unit`): one task per (group, epoch, shard) unit receives exactly
+   that unit's records (its blocks from every file), composes them and writes its part file, or
+   streams its rows back for one output file; the passthrough and unbudgeted parts are written
+   by a task too (:func:`write_rows`).
+
+The driver writes what comes back in order (one output file, the rejects file, the summary)
+and commits the outputs; it never holds a record. A :class:`Cluster` runs the tasks: Ray's
+(:mod:`mosaicit.run.executors.ray`), or :class:`InProcess`, which runs each task at once in
+this process (to check the flow without a cluster).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from copy import copy
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple, Protocol
+
+from mosaicit.errors import InputError, MosaicitError
+from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter
+from mosaicit.io.prepared import Prepare
+from mosaicit.io.remote import FileRead, file_items, read_file
+from mosaicit.io.sources import source_name
+from mosaicit.plan.compose import Tally
+from mosaicit.plan.seeds import group_seed, shard_of, shard_seed
+from mosaicit.progress import Progress
+from mosaicit.run.filerun import (
+    FileTally,
+    GroupRecords,
+    Placed,
+    failure,
+    local_twin,
+    merge,
+    plan_groups,
+)
+from mosaicit.run.filerun import run_file as share
+from mosaicit.run.filerun import settle as settled
+from mosaicit.run.groups import Run
+from mosaicit.run.passthrough import Outcome, in_order
+from mosaicit.run.shards import ComposeJob, ComposeUnit, FileKeys, unit_results
+from mosaicit.run.spec import RunSpec
+from mosaicit.run.summarise import Counted, kinds, record_uses
+from mosaicit.types.records import Reject
+
+#: Results per item that a compose task streams back (rows, with one output file).
+RESULTS_PER_ITEM = 1024
+#: Compose tasks submitted ahead, per CPU: the cluster holds only these units' results.
+IN_FLIGHT = 2
+
+
+class Cluster(Protocol):
+    """Where a spread run's tasks run. A task is a module-level function; the references among
+    its arguments are handed to it as their values (those inside a list stay references)."""
+
+    workers: int
+
+    def put(self, value: Any) -> Any:
+        """A reference to ``value``, kept in the cluster."""
+
+    def call(self, fn: Callable[..., Any], *args: Any, returns: int = 1) -> Any:
+        """Run ``fn(*args)``: a reference to its result (with ``returns`` > 1, a tuple of that
+        many, one per item of the tuple it returns)."""
+
+    def stream(self, fn: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Any]:
+        """Run ``fn(*args)``, a generator: a reference to each item it yields, as they come."""
+
+    def get(self, ref: Any) -> Any:
+        """The value of ``ref`` (a task's error is raised here)."""
+
+    def finished(self, refs: Sequence[Any]) -> Iterator[int]:
+        """The positions in ``refs`` of each one whose task has ended, as they end."""
+
+    def node(self) -> str:
+        """Where the calling task runs (a node of the cluster)."""
+
+    def stop(self, refs: Iterable[Any]) -> None:
+        """Cancel the tasks of ``refs`` and wait for them to end (an error, a signal)."""
+
+
+# --- the tasks ------------------------------------------------------------------------------
+
+
+def share_file(
+    spec: RunSpec, run: Run, name: str, start: int, shape: str | None, rows: list[dict[str, Any]]
+) -> Iterator[Any]:
+    """A task: the file's share of the run (:func:`~mosaicit.run.filerun.run_file`) from its parsed
+    ``rows``, yielded as :func:`work_refs` reads it back: each group's records, the passthrough rows,
+    the unbudgeted rows, the rejects, then the :class:`~mosaicit.run.filerun.FileTally`."""
+    tally, work = share(spec, local_twin(run), name, start, shape, file_items(name, iter(rows).__next__))
+    for group in work.groups:  # noqa: UP028 (Ray sends values into a task's generator)
+        yield group
+    yield work.passthrough
+    yield work.unbudgeted
+    yield work.rejects
+    yield tally
+
+
+class WorkRefs(NamedTuple):
+    """The references to a file's :class:`~mosaicit.run.filerun.FileWork`, as :func:`share_file` made them."""
+
+    groups: list[Any]
+    passthrough: Any
+    unbudgeted: Any
+    rejects: Any
+
+
+def work_refs(refs: list[Any]) -> WorkRefs:
+    """The references a :func:`share_file` task yielded, but for its tally (the last)."""
+    *groups, passthrough, unbudgeted, rejects = refs[:-1]
+    return WorkRefs(groups, passthrough, unbudgeted, rejects)
+
+
+class Dealing(NamedTuple):
+    """What a deal task needs of a group: its seed, the position of the file's first record of
+    it, the run's epochs and shards, and the records' stable keys (:class:`FileKeys`)."""
+
+    seed: int
+    offset: int
+    epochs: int
+    shards: int
+    key_of: FileKeys
+
+
+def deal_group(records: GroupRecords, how: Dealing) -> Iterator[Any]:
+    """A task: deal one file's records of a group to the shards of every epoch (as
+    :func:`~mosaicit.run.shards.plan_units` does, by a seeded hash of each record's stable key):
+    a :class:`GroupRecords` for each (epoch, shard), epoch by epoch, positions in the group; then
+    the list of their sizes."""
+    keys = [how.key_of(r.index, r.turn) for r in records.records]
+    sizes = []
+    for epoch in range(how.epochs):
+        dealt: list[list[int]] = [[] for _ in range(how.shards)]
+        for at, key in enumerate(keys):
+            dealt[shard_of(how.seed, epoch, key, how.shards)].append(at)
+        for members in dealt:
+            sizes.append(len(members))
+            yield GroupRecords(
+                [how.offset + records.positions[i] for i in members],
+                [records.records[i] for i in members],
+                [records.counts[i] for i in members],
+            )
+    yield sizes
+
+
+@dataclass(frozen=True)
+class UnitDone:
+    """The last item of a compose task: its unit's tally, the input indices of the records it
+    received (in member order), and the node it ran on."""
+
+    unit: ComposeUnit
+    tally: Tally
+    records: tuple[int, ...]
+    node: str
+
+
+def compose_unit(
+    cluster: Cluster, job: ComposeJob, unit: ComposeUnit, offsets: list[int], *blocks: GroupRecords
+) -> Iterator[Any]:
+    """A task: compose one unit from its records (``blocks``, from every file holding some, each
+    with the position in the group of its first: ``offsets``): what the unit yields (its rows or
+    its part file's :class:`~mosaicit.io.parts.Part`), :data:`RESULTS_PER_ITEM` at a time, then
+    :class:`UnitDone`."""
+    positions, records, counts = [], [], []
+    for offset, block in zip(offsets, blocks, strict=True):
+        positions += [offset + p for p in block.positions]
+        records += block.records
+        counts += block.counts
+    unit = replace(unit, members=tuple(positions))
+    composer = copy(job.composer)  # its own tally
+    composer.tally = Tally()
+    by_position = dict(zip(positions, records, strict=True)), dict(zip(positions, counts, strict=True))
+    job = replace(job, composer=composer, records=by_position[0], counts=by_position[1])
+    batch: list[Any] = []
+    for result in unit_results(job, unit):
+        batch.append(result)
+        if len(batch) == RESULTS_PER_ITEM:
+            yield batch
+            batch = []
+    yield batch
+    received = tuple(record.index for record in records)
+    yield UnitDone(replace(unit, members=None), job.composer.tally, received, cluster.node())
+
+
+def compose_part(
+    cluster: Cluster, job: ComposeJob, unit: ComposeUnit, offsets: list[int], *blocks: GroupRecords
+) -> tuple[list[Part], UnitDone]:
+    """A task: :func:`compose_unit` writing its part file; its part and its :class:`UnitDone`."""
+    *results, done = compose_unit(cluster, job, unit, offsets, *blocks)
+    return [part for batch in results for part in batch], done
+
+
+def write_passthrough(cluster: Cluster, writer: PartWriter, blocks: list[Any], leads: list[Any]) -> Part:
+    """A task: write the passthrough part from every file's rows (``blocks``: references, each
+    fetched when its rows are reached), in the order of :func:`~mosaicit.run.passthrough.in_order`."""
+    return writer.write(PASSTHROUGH, in_order(leads, lambda b: cluster.get(blocks[b])))
+
+
+def write_unbudgeted(cluster: Cluster, writer: PartWriter, picks: list[tuple[Any, int]]) -> Part:
+    """A task: write the part of the records passed through unbudgeted: for each ``(reference to a
+    file's unbudgeted rows, group)``, in order, that group's rows."""
+    return writer.write(UNBUDGETED, (row for ref, group in picks for row in cluster.get(ref)[group]))
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+
+class SpreadOutput:
+    """The :class:`~mosaicit.run.augment.Output` of a spread run, from its files' tallies and the
+    references to their work (see the module's docstring)."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        run: Run,
+        spec: RunSpec,
+        tallies: list[FileTally],
+        works: list[WorkRefs],
+        bars: Progress,
+        finish: Callable[[Any], Any],
+    ) -> None:
+        self.cluster, self.run, self.spec, self.tallies, self.works = cluster, run, spec, tallies, works
+        self.bars = bars
+        self.merged = merge(tallies, source_name(spec.source), spec.inputs.max_bad_share)
+        self.groups = plan_groups(tallies)
+        self.done = Outcome()
+        self.key_of = FileKeys(self.merged.stats.files, spec.key_names)
+        run.key_of = self.key_of
+        run.usable, run.plain_tokens = self.merged.usable, self.merged.plain_tokens
+        m = self.merged.done
+        self.done.passthrough, self.done.passthrough_tokens = m.passthrough, m.passthrough_tokens
+        self.done.passthrough_max, self.done.over_budget = m.passthrough_max, m.over_budget
+        self.done.passthrough_lengths = m.passthrough_lengths
+        self.job = cluster.put(
+            ComposeJob(run.composer, {}, {}, (), (), finish, self.key_of if run.shards > 1 else None)
+        )
+        bars.plan("composing", self.merged.usable * run.config.epochs)
+
+    @property
+    def stats(self) -> Any:
+        """The input's reading statistics, summed over the files."""
+        return self.merged.stats
+
+    # -- the units -------------------------------------------------------------------------
+
+    def units(self) -> Iterator[tuple[ComposeUnit, list[int], list[Any]]]:
+        """Each unit to compose, in writing order, with its blocks and their offsets; a sharded
+        run's groups are dealt by tasks as they are reached (the next group's while this one's
+        units are composed)."""
+        config, shards = self.run.config, self.run.shards
+        dealt = deque(self._deal(p) for p in self.groups[:2]) if shards > 1 else deque()
+        for n, placed in enumerate(self.groups):
+            seed = group_seed(config.seed, placed.group)
+            if shards == 1:
+                blocks = [self.works[f].groups[g] for f, g, _ in placed.files]
+                offsets = [offset for _, _, offset in placed.files]
+                for epoch in range(config.epochs):
+                    yield ComposeUnit(placed.group, epoch, 0, seed, None), offsets, blocks
+                continue
+            streams = dealt.popleft()
+            if n + 2 < len(self.groups):
+                dealt.append(self._deal(self.groups[n + 2]))
+            refs = [list(stream) for stream in streams]
+            sizes = [self.cluster.get(file_refs[-1]) for file_refs in refs]
+            for epoch in range(config.epochs):
+                for shard in range(shards):
+                    at = epoch * shards + shard
+                    having = [k for k, size in enumerate(sizes) if size[at]]
+                    if having:
+                        unit = ComposeUnit(placed.group, epoch, shard, shard_seed(seed, shard, shards), None)
+                        yield unit, [0] * len(having), [refs[k][at] for k in having]
+
+    def _deal(self, placed: Placed) -> list[Iterator[Any]]:
+        """Start the deal tasks of one group, one per file holding records of it."""
+        config, seed = self.run.config, group_seed(self.run.config.seed, placed.group)
+        return [
+            self.cluster.stream(
+                deal_group,
+                self.works[f].groups[g],
+                Dealing(seed, offset, config.epochs, self.run.shards, self.key_of),
+            )
+            for f, g, offset in placed.files
+        ]
+
+    def _composed(self, done: UnitDone) -> None:
+        self.run.composer.tally.merge(done.tally)
+        tick = self.bars.ticker("composing")
+        if tick:
+            tick(len(done.records))
+
+    def _mosaics(self) -> Iterator[Any]:
+        """Every unit's rows, in the units' order, at most :data:`IN_FLIGHT` units per CPU ahead."""
+        units = iter(self.units())
+        pending: deque[Any] = deque()
+
+        def submit() -> None:
+            following = next(units, None)
+            if following is not None:
+                unit, offsets, blocks = following
+                pending.append(
+                    self.cluster.stream(compose_unit, self.cluster, self.job, unit, offsets, *blocks)
+                )
+
+        for _ in range(max(2, IN_FLIGHT * self.cluster.workers)):
+            submit()
+        try:
+            while pending:
+                for ref in pending[0]:
+                    item = self.cluster.get(ref)
+                    if isinstance(item, UnitDone):
+                        self._composed(item)
+                    else:
+                        yield from item
+                pending.popleft()
+                submit()
+        except BaseException:  # an error, a signal, or the caller stopped reading: stop the rest
+            self.cluster.stop(pending)
+            raise
+
+    # -- the Output ------------------------------------------------------------------------
+
+    def _passthrough(self) -> Iterator[dict[str, Any]]:
+        leads = [t.leads for t in self.tallies]
+        return in_order(leads, lambda f: self.cluster.get(self.works[f].passthrough))
+
+    def _unbudgeted_picks(self) -> list[tuple[Any, int]]:
+        """Where the rows passed through unbudgeted are, in writing order: group by group, file by file."""
+        return [
+            (self.works[f].unbudgeted, g)
+            for placed in self.groups
+            for f, g, _ in placed.files
+            if self.tallies[f].unbudgeted[g]
+        ]
+
+    def _unbudgeted(self) -> Iterator[dict[str, Any]]:
+        for ref, group in self._unbudgeted_picks():
+            yield from self.cluster.get(ref)[group]
+
+    def rows(self) -> Iterator[Any]:
+        yield from self.bars.counted("passthrough", self._passthrough())
+        for row in self._mosaics():
+            self.done.mosaics += 1
+            yield row
+        yield from self._unbudgeted()
+
+    def parts(self, writer: PartWriter) -> list[Part]:
+        cluster, parts = self.cluster, []
+        if self._passthrough_rows():
+            blocks, leads = [w.passthrough for w in self.works], [t.leads for t in self.tallies]
+            parts.append(cluster.get(cluster.call(write_passthrough, cluster, writer, blocks, leads)))
+            writer = replace(writer, id_type=parts[0].id_type)  # every part's id column alike
+        job = cluster.put(replace(cluster.get(self.job), write_part=writer))
+        parts += self._parts(job)
+        picks = self._unbudgeted_picks()
+        if picks:
+            parts.append(cluster.get(cluster.call(write_unbudgeted, cluster, writer, picks)))
+        return parts
+
+    def _passthrough_rows(self) -> int:
+        """How many passthrough rows there are (but for the rows passed through unbudgeted)."""
+        return self.done.passthrough - sum(sum(t.unbudgeted) for t in self.tallies)
+
+    def _parts(self, job: Any) -> list[Part]:
+        """Every unit's part, composed and written by its task: the tasks end in any order, at most
+        :data:`IN_FLIGHT` per CPU running; the parts are returned in the units' order."""
+        units = iter(enumerate(self.units()))
+        running: list[Any] = []
+        at: list[int] = []
+        found: dict[int, list[Part]] = {}
+
+        def submit() -> bool:
+            following = next(units, None)
+            if following is None:
+                return False
+            n, (unit, offsets, blocks) = following
+            running.append(self.cluster.call(compose_part, self.cluster, job, unit, offsets, *blocks))
+            at.append(n)
+            return True
+
+        for _ in range(max(2, IN_FLIGHT * self.cluster.workers)):
+            submit()
+        try:
+            while running:
+                for i in self.cluster.finished(running):
+                    ref, n = running.pop(i), at.pop(i)
+                    written, done = self.cluster.get(ref)
+                    self._composed(done)
+                    self.done.mosaics += sum(part.rows for part in written)
+                    found[n] = written
+                    submit()
+                    break
+        except BaseException:
+            self.cluster.stop(running)
+            raise
+        return [part for n in sorted(found) for part in found[n]]
+
+    def rejects(self) -> Iterable[Reject]:
+        for f, tally in enumerate(self.tallies):
+            if sum(tally.rejected.values()):
+                yield from self.cluster.get(self.works[f].rejects)
+
+    def counted(self) -> Counted:
+        accounting = settled(self.merged, record_uses(self.run.composer.tally))
+        by_reason = dict(sorted(self.merged.rejected.items()))
+        return Counted(accounting, by_reason, kinds(self.merged.kinds, self.merged.stats), len(self.groups))
+
+
+def spread(
+    spec: RunSpec, run: Run, cluster: Cluster, bars: Progress, finish: Callable[[Any], Any]
+) -> SpreadOutput:
+    """Read, route, pass through and measure every input file in the cluster's tasks (see the
+    module's docstring), and the :class:`SpreadOutput` that composes and writes the rest. One
+    clear error line, as a run in one process gives it, for what stops the run."""
+    fs, files = spec.listed.found
+    i = spec.inputs
+    prepare = Prepare(i.input_format, i.columns, i.strict_conversations)
+    reads = [
+        cluster.call(read_file, fs, path, name, i.max_record_mb, prepare, returns=2) for path, name in files
+    ]
+    shared_spec, shared_run = cluster.put(spec), cluster.put(local_twin(run))
+    given = None if i.input_format == "auto" else i.input_format
+    shares: list[Any] = []  # each file's share task, or the error that stopped reading
+    start, shape = 0, given
+    for (_, name), (info_ref, rows) in zip(files, reads, strict=True):
+        info: FileRead = cluster.get(info_ref)
+        if info.error is not None:
+            shares.append(info.error)
+            break  # a whole run stops at this file
+        shares.append(cluster.stream(share_file, shared_spec, shared_run, name, start, shape, rows))
+        start, shape = start + info.items, shape or info.shape
+    del reads
+    tallies: list[FileTally] = []
+    works: list[WorkRefs] = []
+    tick = bars.ticker("reading")
+    for (_, name), started in zip(files, shares, strict=False):
+        if isinstance(started, MosaicitError):
+            tallies.append(FileTally(name, start, error=started, stage=0))
+            works.append(WorkRefs([], None, None, None))
+            continue
+        refs = list(started)
+        tallies.append(cluster.get(refs[-1]))
+        works.append(work_refs(refs))
+        if tick:
+            tick(tallies[-1].read)
+    error = failure(tallies, reading=True)
+    if error is not None:
+        raise error
+    output = SpreadOutput(cluster, run, spec, tallies, works, bars, finish)
+    if output.stats.read == 0:
+        raise InputError(source_name(spec.source), "empty dataset: no records")
+    error = failure(tallies)
+    if error is not None:
+        raise error
+    return output
+
+
+class InProcess:
+    """A :class:`Cluster` that runs each task at once, in this process: a spread run without a
+    cluster, with the bytes of the spread run on one (which are those of a local run)."""
+
+    workers = 1
+
+    def put(self, value: Any) -> Any:
+        return value
+
+    def call(self, fn: Callable[..., Any], *args: Any, returns: int = 1) -> Any:
+        return fn(*args)
+
+    def stream(self, fn: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Any]:
+        return iter(list(fn(*args)))
+
+    def get(self, ref: Any) -> Any:
+        return ref
+
+    def finished(self, refs: Sequence[Any]) -> Iterator[int]:
+        return iter(range(len(refs)))
+
+    def node(self) -> str:
+        return "here"
+
+    def stop(self, refs: Iterable[Any]) -> None:
+        return None
