@@ -21,7 +21,7 @@ from mosaicit.io import remote
 from mosaicit.io.prepared import Prepare, Ready
 from mosaicit.io.remote import file_items, list_remote, read_file
 from mosaicit.io.sources import ReadStats, read_conversations
-from mosaicit.run import executors
+from mosaicit.run import executors, spread
 from mosaicit.run.executors import Executor, register
 from mosaicit.run.executors.base import Listed
 from mosaicit.run.spread import InProcess
@@ -47,7 +47,10 @@ class Here(Executor):
 
 @pytest.fixture
 def here(monkeypatch):
+    """``Here`` registered for one test; the files' rows kept in lists of 7, so that the rows the
+    driver and the part-writing tasks fetch come in many lists."""
     monkeypatch.setattr(executors, "REGISTRY", dict(executors.REGISTRY))
+    monkeypatch.setattr(spread, "ROWS_PER_OBJECT", 7)
     register(Here)
 
 

@@ -79,7 +79,11 @@ class FileTally:
     plain_tokens: Counter[int] = field(default_factory=Counter)
     done: Outcome = field(default_factory=Outcome)
     leads: tuple[int | None, ...] = ()
+    #: How many passthrough rows (but for the rows passed through unbudgeted) there are.
+    rows: int = 0
     unbudgeted: list[int] = field(default_factory=list)
+    #: How a cluster's task keeps the file's work: (groups, lists of passthrough rows, of rejects).
+    layout: tuple[int, int, int] = (0, 0, 0)
     #: The error that stopped the file's share, and the stage it stopped in (see :data:`STAGES`).
     error: MosaicitError | None = None
     stage: int = len(STAGES)
@@ -156,7 +160,7 @@ def run_file(
     tally.accounting = routed.ledger.settle(stats.read, in_order, 0, 0, 0)
     tally.rejected = Counter(r.reason for r in in_order)
     tally.plain_tokens = run.plain_tokens
-    tally.leads = block.leads
+    tally.leads, tally.rows = block.leads, len(block.rows)
     work.passthrough = block.rows
     work.rejects = [replace(r, record=r.raw()) for r in in_order]
     return tally, work

@@ -205,7 +205,7 @@ class PassBlock(NamedTuple):
 
 
 def in_order(
-    leads: Sequence[Sequence[int | None]], block: Callable[[int], list[dict[str, Any]]]
+    leads: Sequence[Sequence[int | None]], block: Callable[[int], Sequence[dict[str, Any]]]
 ) -> Iterator[dict[str, Any]]:
     """The passthrough rows of a whole input from its parts' blocks, as :meth:`Passing.rows`
     orders them: ``leads`` are each block's :attr:`PassBlock.leads` and ``block(i)`` gives block
@@ -215,7 +215,7 @@ def in_order(
         at = next(((b, found[k]) for b, found in enumerate(leads) if found[k] is not None), None)
         if at is not None and at not in first:
             first.append(at)  # type: ignore[arg-type]
-    held: dict[int, list[dict[str, Any]]] = {}
+    held: dict[int, Sequence[dict[str, Any]]] = {}
     for b, k in first:
         held.setdefault(b, block(b))
         yield held[b][k]

@@ -63,6 +63,9 @@ from mosaicit.types.records import Reject
 RESULTS_PER_ITEM = 1024
 #: Compose tasks submitted ahead, per CPU: the cluster holds only these units' results.
 IN_FLIGHT = 2
+#: Rows (passthrough rows, rejects) per object a file's share keeps: what the driver, or a task
+#: writing a part, holds of them at once.
+ROWS_PER_OBJECT = 4096
 
 
 class Cluster(Protocol):
@@ -101,30 +104,60 @@ def share_file(
     spec: RunSpec, run: Run, name: str, start: int, shape: str | None, rows: list[dict[str, Any]]
 ) -> Iterator[Any]:
     """A task: the file's share of the run (:func:`~mosaicit.run.filerun.run_file`) from its parsed
-    ``rows``, yielded as :func:`work_refs` reads it back: each group's records, the passthrough rows,
-    the unbudgeted rows, the rejects, then the :class:`~mosaicit.run.filerun.FileTally`."""
+    ``rows``, yielded as :func:`work_refs` reads it back: each group's records, each group's rows
+    passed through unbudgeted, the passthrough rows and the rejects in lists of up to
+    :data:`ROWS_PER_OBJECT`, then the :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
     tally, work = share(spec, local_twin(run), name, start, shape, file_items(name, iter(rows).__next__))
-    for group in work.groups:  # noqa: UP028 (Ray sends values into a task's generator)
-        yield group
-    yield work.passthrough
-    yield work.unbudgeted
-    yield work.rejects
+    passthrough, rejects = _cut(work.passthrough), _cut(work.rejects)
+    tally.layout = (len(work.groups), len(passthrough), len(rejects))
+    for item in (*work.groups, *work.unbudgeted, *passthrough, *rejects):  # noqa: UP028 (not
+        yield item  # ``yield from``: Ray sends values into a task's generator)
     yield tally
 
 
+def _cut(items: list[Any]) -> list[list[Any]]:
+    """``items`` in lists of up to :data:`ROWS_PER_OBJECT`."""
+    return [items[at : at + ROWS_PER_OBJECT] for at in range(0, len(items), ROWS_PER_OBJECT)]
+
+
 class WorkRefs(NamedTuple):
-    """The references to a file's :class:`~mosaicit.run.filerun.FileWork`, as :func:`share_file` made them."""
+    """The references to a file's :class:`~mosaicit.run.filerun.FileWork`, as :func:`share_file`
+    made them: per group, its records and its unbudgeted rows; the passthrough rows and the
+    rejects, each a list of references to lists of up to :data:`ROWS_PER_OBJECT`."""
 
     groups: list[Any]
-    passthrough: Any
-    unbudgeted: Any
-    rejects: Any
+    unbudgeted: list[Any]
+    passthrough: list[Any]
+    rejects: list[Any]
 
 
-def work_refs(refs: list[Any]) -> WorkRefs:
-    """The references a :func:`share_file` task yielded, but for its tally (the last)."""
-    *groups, passthrough, unbudgeted, rejects = refs[:-1]
-    return WorkRefs(groups, passthrough, unbudgeted, rejects)
+def work_refs(refs: list[Any], layout: tuple[int, int, int]) -> WorkRefs:
+    """The references a :func:`share_file` task yielded, but for its tally (the last), by its layout."""
+    groups, chunks, rejected = layout
+    at = [0, groups, 2 * groups, 2 * groups + chunks, 2 * groups + chunks + rejected]
+    return WorkRefs(*(refs[a:b] for a, b in zip(at, at[1:], strict=False)))
+
+
+class Chunked(Sequence[Any]):
+    """Rows kept in the cluster as lists of up to :data:`ROWS_PER_OBJECT` (``refs``), fetched one
+    list at a time: by position, or in order."""
+
+    def __init__(self, cluster: Cluster, refs: list[Any], size: int) -> None:
+        self.cluster, self.refs, self.size = cluster, refs, size
+        self._held: tuple[int, list[Any]] = (-1, [])
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, at: Any) -> Any:
+        chunk, offset = divmod(at, ROWS_PER_OBJECT)
+        if self._held[0] != chunk:
+            self._held = (chunk, self.cluster.get(self.refs[chunk]))
+        return self._held[1][offset]
+
+    def __iter__(self) -> Iterator[Any]:
+        for ref in self.refs:
+            yield from self.cluster.get(ref)
 
 
 class Dealing(NamedTuple):
@@ -206,16 +239,16 @@ def compose_part(
     return [part for batch in results for part in batch], done
 
 
-def write_passthrough(cluster: Cluster, writer: PartWriter, blocks: list[Any], leads: list[Any]) -> Part:
-    """A task: write the passthrough part from every file's rows (``blocks``: references, each
-    fetched when its rows are reached), in the order of :func:`~mosaicit.run.passthrough.in_order`."""
-    return writer.write(PASSTHROUGH, in_order(leads, lambda b: cluster.get(blocks[b])))
+def write_passthrough(cluster: Cluster, writer: PartWriter, blocks: list[Chunked], leads: list[Any]) -> Part:
+    """A task: write the passthrough part from every file's rows (``blocks``), in the order of
+    :func:`~mosaicit.run.passthrough.in_order`."""
+    return writer.write(PASSTHROUGH, in_order(leads, blocks.__getitem__))
 
 
-def write_unbudgeted(cluster: Cluster, writer: PartWriter, picks: list[tuple[Any, int]]) -> Part:
-    """A task: write the part of the records passed through unbudgeted: for each ``(reference to a
-    file's unbudgeted rows, group)``, in order, that group's rows."""
-    return writer.write(UNBUDGETED, (row for ref, group in picks for row in cluster.get(ref)[group]))
+def write_unbudgeted(cluster: Cluster, writer: PartWriter, refs: list[Any]) -> Part:
+    """A task: write the part of the records passed through unbudgeted (``refs``: references to
+    each file's rows of a group, in writing order), fetching one at a time."""
+    return writer.write(UNBUDGETED, (row for ref in refs for row in cluster.get(ref)))
 
 
 # --- the driver -------------------------------------------------------------------------------
@@ -335,22 +368,28 @@ class SpreadOutput:
 
     # -- the Output ------------------------------------------------------------------------
 
-    def _passthrough(self) -> Iterator[dict[str, Any]]:
-        leads = [t.leads for t in self.tallies]
-        return in_order(leads, lambda f: self.cluster.get(self.works[f].passthrough))
-
-    def _unbudgeted_picks(self) -> list[tuple[Any, int]]:
-        """Where the rows passed through unbudgeted are, in writing order: group by group, file by file."""
+    def _passthrough_blocks(self) -> list[Chunked]:
+        """Each file's passthrough rows (fetched as they are reached)."""
         return [
-            (self.works[f].unbudgeted, g)
+            Chunked(self.cluster, w.passthrough, t.rows)
+            for w, t in zip(self.works, self.tallies, strict=True)
+        ]
+
+    def _passthrough(self) -> Iterator[dict[str, Any]]:
+        return in_order([t.leads for t in self.tallies], self._passthrough_blocks().__getitem__)
+
+    def _unbudgeted_refs(self) -> list[Any]:
+        """The rows passed through unbudgeted, in writing order: group by group, file by file."""
+        return [
+            self.works[f].unbudgeted[g]
             for placed in self.groups
             for f, g, _ in placed.files
             if self.tallies[f].unbudgeted[g]
         ]
 
     def _unbudgeted(self) -> Iterator[dict[str, Any]]:
-        for ref, group in self._unbudgeted_picks():
-            yield from self.cluster.get(ref)[group]
+        for ref in self._unbudgeted_refs():
+            yield from self.cluster.get(ref)
 
     def rows(self) -> Iterator[Any]:
         yield from self.bars.counted("passthrough", self._passthrough())
@@ -361,20 +400,17 @@ class SpreadOutput:
 
     def parts(self, writer: PartWriter) -> list[Part]:
         cluster, parts = self.cluster, []
-        if self._passthrough_rows():
-            blocks, leads = [w.passthrough for w in self.works], [t.leads for t in self.tallies]
-            parts.append(cluster.get(cluster.call(write_passthrough, cluster, writer, blocks, leads)))
+        if any(t.rows for t in self.tallies):
+            leads = [t.leads for t in self.tallies]
+            task = cluster.call(write_passthrough, cluster, writer, self._passthrough_blocks(), leads)
+            parts.append(cluster.get(task))
             writer = replace(writer, id_type=parts[0].id_type)  # every part's id column alike
         job = cluster.put(replace(cluster.get(self.job), write_part=writer))
         parts += self._parts(job)
-        picks = self._unbudgeted_picks()
-        if picks:
-            parts.append(cluster.get(cluster.call(write_unbudgeted, cluster, writer, picks)))
+        unbudgeted = self._unbudgeted_refs()
+        if unbudgeted:
+            parts.append(cluster.get(cluster.call(write_unbudgeted, cluster, writer, unbudgeted)))
         return parts
-
-    def _passthrough_rows(self) -> int:
-        """How many passthrough rows there are (but for the rows passed through unbudgeted)."""
-        return self.done.passthrough - sum(sum(t.unbudgeted) for t in self.tallies)
 
     def _parts(self, job: Any) -> list[Part]:
         """Every unit's part, composed and written by its task: the tasks end in any order, at most
@@ -411,9 +447,9 @@ class SpreadOutput:
         return [part for n in sorted(found) for part in found[n]]
 
     def rejects(self) -> Iterable[Reject]:
-        for f, tally in enumerate(self.tallies):
-            if sum(tally.rejected.values()):
-                yield from self.cluster.get(self.works[f].rejects)
+        for work in self.works:
+            for ref in work.rejects:
+                yield from self.cluster.get(ref)
 
     def counted(self) -> Counted:
         accounting = settled(self.merged, record_uses(self.run.composer.tally))
@@ -451,11 +487,11 @@ def spread(
     for (_, name), started in zip(files, shares, strict=False):
         if isinstance(started, MosaicitError):
             tallies.append(FileTally(name, start, error=started, stage=0))
-            works.append(WorkRefs([], None, None, None))
+            works.append(WorkRefs([], [], [], []))
             continue
         refs = list(started)
         tallies.append(cluster.get(refs[-1]))
-        works.append(work_refs(refs))
+        works.append(work_refs(refs, tallies[-1].layout))
         if tick:
             tick(tallies[-1].read)
     error = failure(tallies, reading=True)
