@@ -171,7 +171,7 @@ def test_without_ray_one_error_line_and_nothing_written(shards_input, tmp_path, 
     monkeypatch.setitem(sys.modules, "ray", None)
     out = tmp_path / "out.jsonl"
     line = error_line(invoke("augment", shards_input, "-o", out, "--executor", "ray", "-q"))
-    assert "needs Ray Data" in line and "pip install 'mosaicit[ray]'" in line
+    assert "needs Ray:" in line and "pip install 'mosaicit[ray]'" in line
     assert list(tmp_path.iterdir()) == []
 
 

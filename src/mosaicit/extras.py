@@ -17,7 +17,7 @@ EXTRAS: dict[str, tuple[str, str, str]] = {
     "matplotlib": ("the report", "matplotlib", "'mosaicit[report]'"),
     "rouge_score": ("ROUGE-L scoring", "rouge-score", "'mosaicit[eval]'"),
     "zstandard": (".zst files", "the zstandard package", "zstandard"),
-    "ray": ("--executor ray", "Ray Data", "'mosaicit[ray]'"),
+    "ray": ("--executor ray", "Ray", "'mosaicit[ray]'"),
 }
 
 

@@ -2,9 +2,8 @@
 pyarrow (or fsspec) filesystem, and parsed by mosaicit's own readers from the bytes fetched, so
 that the items are those a local run reads from the same files on disk.
 
-Every executor reads URIs with these: Ray in its tasks (:mod:`mosaicit.run.executors.ray`, which
-fetches the bytes with Ray Data and parses them with :func:`parse_file`), the others in this
-process (:func:`read_files`). A failure is one :class:`~mosaicit.errors.InputError` line naming
+Every executor reads URIs with these: Ray in its tasks (:func:`read_file`, one task per file:
+:mod:`mosaicit.run.spread`), the others in this process (:func:`read_files`). A failure is one :class:`~mosaicit.errors.InputError` line naming
 the input (a missing bucket, a denied read, an object cut short).
 """
 

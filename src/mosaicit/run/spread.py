@@ -295,13 +295,15 @@ class SpreadOutput:
     def units(self) -> Iterator[tuple[ComposeUnit, list[int], list[Any]]]:
         """Each unit to compose, in writing order, with its blocks and their offsets; a sharded
         run's groups are dealt by tasks as they are reached (the next group's while this one's
-        units are composed)."""
+        units are composed). The references to what is composed are let go as soon as the
+        tasks that need them hold them, so that the cluster keeps no record longer than needed."""
         config, shards = self.run.config, self.run.shards
         dealt = deque(self._deal(p) for p in self.groups[:2]) if shards > 1 else deque()
         for n, placed in enumerate(self.groups):
             seed = group_seed(config.seed, placed.group)
             if shards == 1:
                 blocks = [self.works[f].groups[g] for f, g, _ in placed.files]
+                self._let_go(placed)
                 offsets = [offset for _, _, offset in placed.files]
                 for epoch in range(config.epochs):
                     yield ComposeUnit(placed.group, epoch, 0, seed, None), offsets, blocks
@@ -310,14 +312,23 @@ class SpreadOutput:
             if n + 2 < len(self.groups):
                 dealt.append(self._deal(self.groups[n + 2]))
             refs = [list(stream) for stream in streams]
+            self._let_go(placed)
             sizes = [self.cluster.get(file_refs[-1]) for file_refs in refs]
             for epoch in range(config.epochs):
                 for shard in range(shards):
                     at = epoch * shards + shard
                     having = [k for k, size in enumerate(sizes) if size[at]]
+                    blocks = [refs[k][at] for k in having]
+                    for k in range(len(refs)):
+                        refs[k][at] = None
                     if having:
                         unit = ComposeUnit(placed.group, epoch, shard, shard_seed(seed, shard, shards), None)
-                        yield unit, [0] * len(having), [refs[k][at] for k in having]
+                        yield unit, [0] * len(having), blocks
+
+    def _let_go(self, placed: Placed) -> None:
+        """Let go of the references to a group's records (its deal or compose tasks hold them)."""
+        for f, g, _ in placed.files:
+            self.works[f].groups[g] = None
 
     def _deal(self, placed: Placed) -> list[Iterator[Any]]:
         """Start the deal tasks of one group, one per file holding records of it."""
@@ -472,6 +483,7 @@ def spread(
     shared_spec, shared_run = cluster.put(spec), cluster.put(local_twin(run))
     given = None if i.input_format == "auto" else i.input_format
     shares: list[Any] = []  # each file's share task, or the error that stopped reading
+    rows = None
     start, shape = 0, given
     for (_, name), (info_ref, rows) in zip(files, reads, strict=True):
         info: FileRead = cluster.get(info_ref)
@@ -480,7 +492,7 @@ def spread(
             break  # a whole run stops at this file
         shares.append(cluster.stream(share_file, shared_spec, shared_run, name, start, shape, rows))
         start, shape = start + info.items, shape or info.shape
-    del reads
+    del reads, rows  # each file's items are let go once its share task has read them
     tallies: list[FileTally] = []
     works: list[WorkRefs] = []
     tick = bars.ticker("reading")

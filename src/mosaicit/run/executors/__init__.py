@@ -16,8 +16,8 @@ An executor is a subclass of :class:`~mosaicit.run.executors.base.Executor`, who
 - ``local`` (:mod:`~mosaicit.run.executors.local`): one process, the caller's;
 - ``workers`` (:mod:`~mosaicit.run.executors.workers`): a pool of forked processes on this
   machine (:mod:`mosaicit.run.workers`), which share the parent's memory;
-- ``ray`` (:mod:`~mosaicit.run.executors.ray`): a Ray cluster, which also reads the input with
-  Ray Data and counts with Ray actors.
+- ``ray`` (:mod:`~mosaicit.run.executors.ray`): a Ray cluster, over which an augment run is
+  spread whole (:mod:`mosaicit.run.spread`): the records stay in its tasks.
 
 :func:`register` adds one (the built-in ones are registered here); ``--executor`` offers, and
 :class:`~mosaicit.run.spec.RunSpec` accepts, the names registered (:func:`executor_names`). The

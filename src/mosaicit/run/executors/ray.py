@@ -52,26 +52,18 @@ BACKEND_LOG_LEVEL = "RAY_BACKEND_LOG_LEVEL"
 
 
 def require_ray() -> Any:
-    """The ray module (with Ray Data), or one clear error saying how to install it."""
-    require("ray.data")
+    """The ray module, or one clear error saying how to install it."""
     return require("ray")
 
 
 def _quiet(ray: Any) -> None:
-    """No progress bars, INFO lines or tracebacks from Ray on the terminal: mosaicit reports
-    progress itself, and a failure as one line with its cause (:func:`_failure`)."""
+    """No INFO lines or tracebacks from Ray on the terminal: mosaicit reports progress itself,
+    and a failure as one line with its cause (:func:`_failure`)."""
     logging.getLogger("ray").setLevel(logging.ERROR)
-    for name in ("ray.data", "ray.data._internal"):  # it logs a task's failure with its traceback
-        logging.getLogger(name).setLevel(logging.CRITICAL)
     # Ray's driver prints the cluster's errors (a dead raylet, with its log) to stdout, where
     # the output may be going: a private function, replaced where it exists.
     with contextlib.suppress(AttributeError):
         ray._private.worker.print_to_stdstream = lambda *args, **kwargs: None
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.execution_options.preserve_order = True
-    if hasattr(context, "print_on_execution_start"):
-        context.print_on_execution_start = False
 
 
 def _reachable(address: str) -> None:
