@@ -17,10 +17,8 @@ from click.testing import CliRunner
 from conftest import ALPACA_EVAL, TOKENIZERS
 from formats_helpers import messy_sharegpt
 from mosaicit.cli import main
-from mosaicit.io import remote
-from mosaicit.io.prepared import Prepare, Ready
-from mosaicit.io.remote import file_items, list_remote, read_file
-from mosaicit.io.sources import ReadStats, read_conversations
+from mosaicit.io.formats import Columns
+from mosaicit.io.remote import FileRead, count_file, iter_file, list_remote
 from mosaicit.run import executors, spread
 from mosaicit.run.executors import Executor, register
 from mosaicit.run.executors.base import Listed
@@ -176,73 +174,20 @@ def test_a_spread_run_stops_with_the_line_of_a_local_run(here, messy, tmp_path):
     assert lines["spread-here"] == lines["local"] and "0.jsonl" in lines["local"]
 
 
-def test_files_are_read_in_rows_of_items_with_their_count_and_shape(tmp_path, monkeypatch):
-    """read_file (a cluster's reading task) cuts a file's items into rows, counts them and finds
-    the file's shape; file_items hands them back in row order; a reader's error is the file's."""
-    monkeypatch.setattr(remote, "ITEMS_PER_ROW", 16)
+def test_a_files_count_and_shape_are_found_as_a_whole_run_finds_them(tmp_path):
+    """count_file (a cluster's first task per file) counts every item, the broken and empty ones
+    too, and finds the shape of the first item that has one (not of a broken or empty item); a
+    reader's error names the file and the record."""
     path = tmp_path / "a.jsonl"
-    items = [{"instruction": f"q {i}", "output": "x"} for i in range(40)]
+    items = [{"conversations": []}, [1, 2], {"neither": "shape"}]
+    items += [_sharegpt(("human", f"q {i}"), ("gpt", "a")) for i in range(40)]
+    items += [{"instruction": "an alpaca row", "output": "o"}]
     path.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
     found, _, _ = list_remote(str(path))
     ((stored, name),) = found.files
-    read, rows = read_file(found.fs, stored, name, prepare=Prepare())
-    assert (read.items, read.shape, read.error) == (40, "alpaca", None)
-    assert [r["count"] for r in rows] == [16, 16, 8] and [r["last"] for r in rows] == [False, False, True]
-    assert [
-        item.raw() if isinstance(item, Ready) else item
-        for _, _, item in file_items(name, iter(rows).__next__)
-    ] == items
+    assert count_file(found.fs, stored, name, 16, "auto", Columns()) == FileRead(44, "sharegpt", None)
+    assert count_file(found.fs, stored, name, 16, "alpaca", Columns()).shape == "alpaca"
+    assert [item for _, _, item in iter_file(found.fs, stored, name)] == items
     path.write_text('{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
-    read, rows = read_file(found.fs, stored, name)
-    assert rows == [] and read.error is not None and name in str(read.error)
-
-
-@pytest.mark.parametrize(
-    ("input_format", "strict"), [("auto", False), ("auto", True), ("sharegpt", False), ("alpaca", False)]
-)
-def test_reading_tasks_normalise_what_they_can_and_the_reader_decides_the_rest(
-    tmp_path, monkeypatch, input_format, strict
-):
-    """The reading tasks normalise each item they can decide alone (mosaicit.io.prepared); the
-    conversations, rejects (reasons, lines), repairs and shape are those of the items read as
-    they are: malformed, empty and repaired items, and a file in another shape than the first."""
-    monkeypatch.setattr(remote, "ITEMS_PER_ROW", 3)
-    contents = {
-        "a.jsonl": [
-            _sharegpt(("human", "\ud800"), ("gpt", "x")),  # malformed: a lone surrogate
-            {"conversations": []},  # empty
-            _sharegpt(("human", "hi"), ("gpt", "hello")),
-            _sharegpt(("gpt", "first"), ("human", "q"), ("gpt", "a"), ("human", "left")),  # repaired
-            {"conversations": [{"from": "human", "value": 5}, {"from": "gpt", "value": "x"}]},  # bad text
-            {"instruction": "an alpaca row in a sharegpt file", "output": "o"},
-            _sharegpt(("human", "q2"), ("human", "more"), ("gpt", "a2")),  # repaired
-        ],
-        "b.jsonl": [{"instruction": f"alpaca {i}", "output": "o"} for i in range(4)],  # another shape
-        "c.jsonl": [_sharegpt(("system", "s"), ("human", "q3"), ("gpt", "a3")), {"conversations": []}],
-    }
-    items, handed = [], []
-    prepare = Prepare(input_format, strict=strict)
-    for name, rows in contents.items():
-        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        items += [(name, row, item) for row, item in enumerate(rows)]
-        found, _, _ = list_remote(str(tmp_path / name))
-        ((stored, _),) = found.files
-        _, parsed = read_file(found.fs, stored, name, prepare=prepare)
-        handed += file_items(name, iter(parsed).__next__)
-    assert [(f, r) for f, r, _ in handed] == [(f, r) for f, r, _ in items]
-    ready = sum(type(item) is Ready for _, _, item in handed)
-    assert ready >= (4 if input_format == "alpaca" else 3)  # most items arrive normalised
-
-    def read(given):
-        stats = ReadStats()
-        options = {"strict": strict, "max_bad_share": 1.0, "items": given}
-        return list(read_conversations("in", input_format, stats=stats, **options)), stats
-
-    (expected, want), (got, have) = read(items), read(handed)
-    assert got == expected
-    assert have.rejects == want.rejects
-    for kept in ("repairs", "shape", "read", "files"):
-        assert getattr(have, kept) == getattr(want, kept)
-    if input_format == "auto":
-        assert any("mixed shapes" in r.detail for r in want.rejects)  # b.jsonl taken back as read
-        assert want.repairs or strict
+    counted = count_file(found.fs, stored, name, 16, "auto", Columns())
+    assert counted.items == 0 and str(counted.error).startswith(f"{name}: record 1: ")

@@ -2,33 +2,35 @@
 pyarrow (or fsspec) filesystem, and parsed by mosaicit's own readers from the bytes fetched, so
 that the items are those a local run reads from the same files on disk.
 
-Every executor reads URIs with these: Ray in its tasks (:func:`read_file`, one task per file:
-:mod:`mosaicit.run.spread`), the others in this process (:func:`read_files`). A failure is one :class:`~mosaicit.errors.InputError` line naming
-the input (a missing bucket, a denied read, an object cut short).
+Every executor reads URIs with these: Ray in its tasks (:func:`iter_file`, in a task per file:
+:mod:`mosaicit.run.spread`), the others in this process (:func:`read_files`). A failure is one
+:class:`~mosaicit.errors.InputError` line naming the input (a missing bucket, a denied read, an
+object cut short).
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.filetypes import check_plain, data_suffixes, data_type, input_type
+from mosaicit.io.formats import Columns
 from mosaicit.io.inputs import expand
 from mosaicit.io.jsonstream import MAX_RECORD_MB
-from mosaicit.io.prepared import Prepare, Preparer, ready_items
+from mosaicit.io.shapes import detect
 from mosaicit.io.streams import STDIN, split_suffix
+from mosaicit.io.wellformed import empty_chat, problem
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
 SCHEME = "://"
 #: The pyarrow filesystems whose paths start with a bucket.
 BUCKETED = ("s3", "gcs")
-#: Items per row of a parsed file (:func:`parse_file`): what this process unpickles at a time.
-ITEMS_PER_ROW = 4096
+#: Items per list a cluster's task hands back (:func:`ship_items`).
+ITEMS_PER_LIST = 4096
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:
@@ -131,81 +133,72 @@ def list_inputs(source: Sequence[str | Path]) -> tuple[Any, list[tuple[str, str]
     return chosen, files, names
 
 
-def parse_file(
-    row: dict[str, Any], max_record_mb: int = MAX_RECORD_MB, prepare: Prepare | None = None
-) -> list[dict[str, Any]]:
-    """A file's bytes, as stored (``{"path", "bytes"}``) -> its items, parsed by mosaicit's
-    readers, as rows of up to :data:`ITEMS_PER_ROW` items each (pickled; ``count`` of them;
-    ``last`` marks the file's last row), or one row holding the reader's error (``reason``,
-    ``record``). With ``prepare``, each row also holds its items normalised here (``ready``: see
-    :mod:`mosaicit.io.prepared`) and the file's shape so far (``shape``: "" if none yet)."""
-    path = row["path"]
-    data, compression = split_suffix(path)
+def fetch(fs: Any, path: str, name: str) -> bytes:
+    """The bytes of the file at ``path`` in ``fs``, as stored (one clear error naming ``name``)."""
+    try:
+        with fs.open_input_stream(path, compression=None) as stream:
+            return stream.read()  # type: ignore[no-any-return]
+    except Exception as exc:  # OSError, ArrowInvalid: unreachable, denied, gone
+        raise InputError(name, f"cannot read: {first_line(exc)}") from None
+
+
+def iter_file(
+    fs: Any, path: str, name: str, max_record_mb: int = MAX_RECORD_MB
+) -> Iterator[tuple[str, int, Any]]:
+    """``(name, row, item)`` of the file at ``path`` in ``fs``, fetched whole and parsed by
+    mosaicit's readers (by its name's suffixes, from a local copy); a reader's error names ``name``."""
+    data = fetch(fs, path, name)
+    stem, compression = split_suffix(path)
     kind = input_type(path)
-    preparer = None if prepare is None else Preparer(prepare, path)
-
-    def out(items: bytes = b"", last: bool = True, reason: str = "", record: int = -1) -> dict[str, Any]:
-        row = {"path": path, "items": items, "last": last, "reason": reason, "record": record}
-        return {**row, "ready": b"", "count": 0, "shape": ""}
-
-    def chunk_row(items: list[Any]) -> dict[str, Any]:
-        parsed = out(pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL))
-        parsed["ready"] = b"" if preparer is None else preparer(items)
-        parsed["count"], parsed["shape"] = len(items), (preparer and preparer.shape) or ""
-        return parsed
-
     try:
         check_plain(kind, path)
+        with tempfile.TemporaryDirectory(prefix="mosaicit-read-") as folder:
+            local = os.path.join(folder, "input" + stem + compression)
+            with open(local, "wb") as handle:
+                handle.write(data)
+            del data
+            for row, item in kind.read(local, max_record_mb):
+                yield name, row, item
     except InputError as exc:
-        return [out(reason=exc.reason)]
-    with tempfile.TemporaryDirectory(prefix="mosaicit-ray-") as folder:
-        local = os.path.join(folder, "input" + data + compression)
-        with open(local, "wb") as handle:
-            handle.write(row["bytes"])
-        try:
-            reader = kind.read(local, max_record_mb)
-            chunks: list[dict[str, Any]] = []
-            chunk: list[Any] = []
-            for _, item in reader:
-                chunk.append(item)
-                if len(chunk) == ITEMS_PER_ROW:
-                    chunks.append(chunk_row(chunk))
-                    chunk = []
-            if chunk or not chunks:
-                chunks.append(chunk_row(chunk))
-        except InputError as exc:
-            return [out(reason=exc.reason, record=-1 if exc.record is None else exc.record)]
-    for parsed in chunks[:-1]:
-        parsed["last"] = False
-    return chunks
+        raise InputError(name, exc.reason, exc.record) from None
 
 
 class FileRead(NamedTuple):
-    """What reading a file found: how many items, the shape of its first item that has one (for
-    ``--input-format auto``), and the reader's error, if any."""
+    """What counting a file found: how many items, the shape of its first item that has one (the
+    ``input_format`` given, unless ``auto``), and the reader's error, if any."""
 
     items: int
     shape: str | None
     error: InputError | None
 
 
-def read_file(
-    fs: Any, path: str, name: str, max_record_mb: int = MAX_RECORD_MB, prepare: Prepare | None = None
-) -> tuple[FileRead, list[dict[str, Any]]]:
-    """Fetch the file at ``path`` (named ``name``) through ``fs`` and parse it (:func:`parse_file`,
-    normalising as ``prepare`` says): what it found, and the parsed rows (a cluster's reading
-    task: :mod:`mosaicit.run.spread`)."""
+def count_file(
+    fs: Any, path: str, name: str, max_record_mb: int, input_format: str, columns: Columns
+) -> FileRead:
+    """Fetch and parse the file at ``path`` (a cluster's first task per file: see
+    :mod:`mosaicit.run.spread`): its :class:`FileRead`."""
+    shape = None if input_format == "auto" else input_format
+    count = 0
     try:
-        with fs.open_input_stream(path, compression=None) as stream:
-            stored = stream.read()
-    except Exception as exc:  # OSError, ArrowInvalid: unreachable, denied, gone
-        return FileRead(0, None, InputError(name, f"cannot read: {first_line(exc)}")), []
-    rows = parse_file({"path": path, "bytes": stored}, max_record_mb, prepare)
-    last = rows[-1]
-    if last["reason"]:
-        record = None if last["record"] < 0 else last["record"]
-        return FileRead(0, None, InputError(name, last["reason"], record)), []
-    return FileRead(sum(row["count"] for row in rows), last["shape"] or None, None), rows
+        for _, _, item in iter_file(fs, path, name, max_record_mb):
+            count += 1
+            if shape is None and problem(item) is None and not empty_chat(item, columns):
+                shape = detect(item, columns)
+    except InputError as exc:
+        return FileRead(0, None, exc)
+    return FileRead(count, shape, None)
+
+
+def ship_items(fs: Any, path: str, name: str, max_record_mb: int = MAX_RECORD_MB) -> Iterator[list[Any]]:
+    """The items of a file (:func:`iter_file`) in lists of up to :data:`ITEMS_PER_LIST`: what a
+    cluster's task hands back to a command that reads in its own process."""
+    items: list[Any] = []
+    for _, _, item in iter_file(fs, path, name, max_record_mb):
+        items.append(item)
+        if len(items) == ITEMS_PER_LIST:
+            yield items
+            items = []
+    yield items
 
 
 def read_files(
@@ -213,28 +206,9 @@ def read_files(
 ) -> Iterator[tuple[str, int, Any]]:
     """``(file, row, item)`` of every item of ``files`` (as :func:`list_inputs` gives them), read
     and parsed in this process: how an executor without a cluster reads ``s3://``, ``gs://`` and
-    ``hf://`` inputs. Each file is fetched whole, as a Ray task does."""
+    ``hf://`` inputs. Each file is fetched whole, as a cluster's task does."""
     for path, name in files:
-        found, rows = read_file(fs, path, name, max_record_mb)
-        if found.error is not None:
-            raise found.error
-        yield from file_items(name, iter(rows).__next__)
-
-
-def file_items(name: str, next_row: Callable[[], dict[str, Any]]) -> Iterator[tuple[str, int, Any]]:
-    """``(name, row, item)`` of one file's items, from the rows :func:`parse_file` made of it
-    (``next_row`` hands them over in order), each item as read or, where the rows hold it,
-    normalised (:func:`mosaicit.io.prepared.ready_items`); the reader's error is the file's one error."""
-    row = 0
-    while True:
-        parsed = next_row()
-        if parsed["reason"]:
-            raise InputError(name, parsed["reason"], None if parsed["record"] < 0 else parsed["record"])
-        for item in ready_items(parsed["items"], parsed["ready"]):
-            yield name, row, item
-            row += 1
-        if parsed["last"]:
-            return
+        yield from iter_file(fs, path, name, max_record_mb)
 
 
 def first_line(exc: BaseException) -> str:

@@ -16,10 +16,9 @@ from mosaicit.io.formats import Columns, Conversation
 from mosaicit.io.hf import iter_dataset, load_saved
 from mosaicit.io.inputs import expand, given_name
 from mosaicit.io.jsonstream import MAX_RECORD_MB, EncodedRow
-from mosaicit.io.prepared import Ready, empty_chat
 from mosaicit.io.shapes import detect, input_formats, no_shape_message, normalise
 from mosaicit.io.streams import STDIN
-from mosaicit.io.wellformed import problem
+from mosaicit.io.wellformed import empty_chat, problem
 from mosaicit.types.records import Reject
 
 BAD_RECORD_POLICIES = ("error", "skip")
@@ -125,9 +124,7 @@ def read_conversations(
     """Normalise every item of ``source``; the shape is detected from the first item unless given.
 
     ``items`` (``(file, row, item)``, as :func:`iter_items` yields them) are read instead of
-    ``source`` when given: items fetched elsewhere (by the Ray executor) are read the same way.
-    Among them, an item already normalised where it was read (:class:`~mosaicit.io.prepared.Ready`)
-    is taken as it is, with its repairs, when it was read in the input's shape.
+    ``source`` when given: items fetched elsewhere (a cluster's tasks) are read the same way.
 
     ShareGPT and messages lists are repaired and the repairs counted in ``stats.repairs``
     (:mod:`mosaicit.io.chats`) unless ``strict``. An empty conversation is set aside
@@ -158,14 +155,6 @@ def read_conversations(
         if row == 0:
             stats.files.append((index, file))
         stats.read += 1
-        if type(item) is Ready:  # normalised where it was read (mosaicit.io.prepared)
-            if shape is None or item.shape == shape:
-                shape = stats.shape = item.shape
-                if repairs is not None and item.repairs:
-                    repairs.update(item.repairs)
-                yield item.at_index(index)
-                continue
-            item = item.raw()  # read in its file's shape, not the input's: decided here
         bad = problem(item)
         empty = bad is None and empty_chat(item, cols)
         found = None if bad is not None else detect(item, cols)

@@ -13,6 +13,8 @@ import math
 import re
 from typing import Any
 
+from mosaicit.io.formats import MESSAGE_LIST_KEYS, Columns
+
 #: Containers nested deeper than this make a record malformed (a record needs a few levels).
 MAX_DEPTH = 100
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -89,3 +91,11 @@ def dumps_escaped(row: Any) -> str:
         row = _finite(row)
         line = json.dumps(row, ensure_ascii=False, default=_text_form)
     return line if line.isascii() or not SURROGATE.search(line) else json.dumps(row, default=_text_form)
+
+
+def empty_chat(item: Any, cols: Columns) -> bool:
+    """True for an item whose message list holds no message at all."""
+    if not isinstance(item, dict):
+        return False
+    keys = [cols.messages] if cols.messages else MESSAGE_LIST_KEYS
+    return any(isinstance(item.get(k), list) and not item[k] for k in keys)

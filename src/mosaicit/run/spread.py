@@ -3,21 +3,22 @@
 The same run as in one process, with the same bytes (:mod:`mosaicit.run.filerun` says why), in
 these tasks, each where the cluster puts it:
 
-1. **read** (:func:`read_file`): one task per input file fetches and parses it with mosaicit's
-   readers, normalising what it can decide alone (:mod:`mosaicit.io.prepared`); the driver gets
-   its number of items and its shape, which give every file its first input index and the
-   input's shape;
-2. **share** (:func:`share_file`): one task per file reads, routes, passes through and measures
-   its items (:func:`~mosaicit.run.filerun.run_file`); the driver gets its
+1. **count** (:func:`~mosaicit.io.remote.count_file`): one task per input file fetches and
+   parses it with mosaicit's readers; the driver gets its number of items and its shape, which
+   give every file its first input index and the input's shape;
+2. **share** (:func:`share_file`): one task per file fetches and parses it again (what it keeps
+   is records, not the items read: no copy of the input waits in the cluster) and reads, routes,
+   passes through and measures its items (:func:`~mosaicit.run.filerun.run_file`); the driver gets its
    :class:`~mosaicit.run.filerun.FileTally`; the records, rows and rejects stay where they were
-   made, one object per system-prompt group and one for each of the rest;
+   made: per system-prompt group its records and its rows passed through unbudgeted, and the
+   passthrough rows and rejects in lists of :data:`ROWS_PER_OBJECT`;
 3. **deal** (:func:`deal_group`, sharded runs only): one task per file and group deals that
    group's records of that file to the shards of every epoch, with the group's seed, which the
    driver knows once every file is tallied (groups are numbered by their first record);
 4. **compose** (:func:`compose_unit`): one task per (group, epoch, shard) unit receives exactly
    that unit's records (its blocks from every file), composes them and writes its part file, or
    streams its rows back for one output file; the passthrough and unbudgeted parts are written
-   by a task too (:func:`write_rows`).
+   by a task too (:func:`write_passthrough`, :func:`write_unbudgeted`).
 
 The driver writes what comes back in order (one output file, the rejects file, the summary)
 and commits the outputs; it never holds a record. A :class:`Cluster` runs the tasks: Ray's
@@ -35,8 +36,7 @@ from typing import Any, NamedTuple, Protocol
 
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter
-from mosaicit.io.prepared import Prepare
-from mosaicit.io.remote import FileRead, file_items, read_file
+from mosaicit.io.remote import FileRead, count_file, iter_file
 from mosaicit.io.sources import source_name
 from mosaicit.plan.compose import Tally
 from mosaicit.plan.seeds import group_seed, shard_of, shard_seed
@@ -53,7 +53,7 @@ from mosaicit.run.filerun import (
 from mosaicit.run.filerun import run_file as share
 from mosaicit.run.filerun import settle as settled
 from mosaicit.run.groups import Run
-from mosaicit.run.passthrough import Outcome, in_order
+from mosaicit.run.passthrough import in_order
 from mosaicit.run.shards import ComposeJob, ComposeUnit, FileKeys, unit_results
 from mosaicit.run.spec import RunSpec
 from mosaicit.run.summarise import Counted, kinds, record_uses
@@ -101,13 +101,15 @@ class Cluster(Protocol):
 
 
 def share_file(
-    spec: RunSpec, run: Run, name: str, start: int, shape: str | None, rows: list[dict[str, Any]]
+    spec: RunSpec, run: Run, fs: Any, path: str, name: str, start: int, shape: str | None
 ) -> Iterator[Any]:
-    """A task: the file's share of the run (:func:`~mosaicit.run.filerun.run_file`) from its parsed
-    ``rows``, yielded as :func:`work_refs` reads it back: each group's records, each group's rows
-    passed through unbudgeted, the passthrough rows and the rejects in lists of up to
-    :data:`ROWS_PER_OBJECT`, then the :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
-    tally, work = share(spec, local_twin(run), name, start, shape, file_items(name, iter(rows).__next__))
+    """A task: the file's share of the run (:func:`~mosaicit.run.filerun.run_file`), the file
+    fetched and parsed again (:func:`~mosaicit.io.remote.iter_file`), yielded as :func:`work_refs`
+    reads it back: each group's records, each group's rows passed through unbudgeted, the
+    passthrough rows and the rejects in lists of up to :data:`ROWS_PER_OBJECT`, then the
+    :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
+    items = iter_file(fs, path, name, spec.inputs.max_record_mb)
+    tally, work = share(spec, local_twin(run), name, start, shape, items)
     passthrough, rejects = _cut(work.passthrough), _cut(work.rejects)
     tally.layout = (len(work.groups), len(passthrough), len(rejects))
     for item in (*work.groups, *work.unbudgeted, *passthrough, *rejects):  # noqa: UP028 (not
@@ -272,14 +274,10 @@ class SpreadOutput:
         self.bars = bars
         self.merged = merge(tallies, source_name(spec.source), spec.inputs.max_bad_share)
         self.groups = plan_groups(tallies)
-        self.done = Outcome()
+        self.done = self.merged.done  # the passthrough tallies; the mosaics are counted as written
         self.key_of = FileKeys(self.merged.stats.files, spec.key_names)
         run.key_of = self.key_of
         run.usable, run.plain_tokens = self.merged.usable, self.merged.plain_tokens
-        m = self.merged.done
-        self.done.passthrough, self.done.passthrough_tokens = m.passthrough, m.passthrough_tokens
-        self.done.passthrough_max, self.done.over_budget = m.passthrough_max, m.over_budget
-        self.done.passthrough_lengths = m.passthrough_lengths
         self.job = cluster.put(
             ComposeJob(run.composer, {}, {}, (), (), finish, self.key_of if run.shards > 1 else None)
         )
@@ -476,23 +474,20 @@ def spread(
     clear error line, as a run in one process gives it, for what stops the run."""
     fs, files = spec.listed.found
     i = spec.inputs
-    prepare = Prepare(i.input_format, i.columns, i.strict_conversations)
-    reads = [
-        cluster.call(read_file, fs, path, name, i.max_record_mb, prepare, returns=2) for path, name in files
+    counts = [
+        cluster.call(count_file, fs, path, name, i.max_record_mb, i.input_format, i.columns)
+        for path, name in files
     ]
     shared_spec, shared_run = cluster.put(spec), cluster.put(local_twin(run))
-    given = None if i.input_format == "auto" else i.input_format
     shares: list[Any] = []  # each file's share task, or the error that stopped reading
-    rows = None
-    start, shape = 0, given
-    for (_, name), (info_ref, rows) in zip(files, reads, strict=True):
-        info: FileRead = cluster.get(info_ref)
-        if info.error is not None:
-            shares.append(info.error)
+    start, shape = 0, None if i.input_format == "auto" else i.input_format
+    for (path, name), counted in zip(files, counts, strict=True):
+        found: FileRead = cluster.get(counted)
+        if found.error is not None:
+            shares.append(found.error)
             break  # a whole run stops at this file
-        shares.append(cluster.stream(share_file, shared_spec, shared_run, name, start, shape, rows))
-        start, shape = start + info.items, shape or info.shape
-    del reads, rows  # each file's items are let go once its share task has read them
+        shares.append(cluster.stream(share_file, shared_spec, shared_run, fs, path, name, start, shape))
+        start, shape = start + found.items, shape or found.shape
     tallies: list[FileTally] = []
     works: list[WorkRefs] = []
     tick = bars.ticker("reading")

@@ -17,7 +17,6 @@ from mosaicit.budget.budget import PieceCounts
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.dataset_info import ColumnSeen
 from mosaicit.io.formats import Conversation
-from mosaicit.io.prepared import Prepare
 from mosaicit.io.shapes import to_row
 from mosaicit.io.sources import ReadStats, read_conversations, write_dataset
 from mosaicit.plan.compose import OVER_BUDGET
@@ -57,8 +56,7 @@ def read(spec: RunSpec, stats: ReadStats, rejects: Rejects, executor: Executor) 
     """The read step: the spec's input, as ``executor`` reads it, as conversations; broken records
     go to ``rejects``."""
     i = spec.inputs
-    prepare = Prepare(i.input_format, i.columns, i.strict_conversations)
-    yield from read_items(spec, stats, rejects, executor.read(spec.listed, i.split, i.max_record_mb, prepare))
+    yield from read_items(spec, stats, rejects, executor.read(spec.listed, i.split, i.max_record_mb))
 
 
 def read_items(

@@ -31,7 +31,6 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 from mosaicit.budget.budget import Budget, Measured
 from mosaicit.budget.cache import CountCache
 from mosaicit.io.inputs import expand
-from mosaicit.io.prepared import Prepare
 from mosaicit.io.remote import Remote, has_uri, list_remote, read_files
 from mosaicit.io.sources import is_paths, iter_items
 from mosaicit.run.counting import (
@@ -112,13 +111,9 @@ class Executor:
         then the run reads here and hands its units to the other hooks."""
         return None
 
-    def read(
-        self, listed: Listed, split: str | None, max_record_mb: int, prepare: Prepare | None = None
-    ) -> Iterator[tuple[str, int, Any]]:
+    def read(self, listed: Listed, split: str | None, max_record_mb: int) -> Iterator[tuple[str, int, Any]]:
         """``(file, row, item)`` for every item of the inputs listed, in reading order (``split``:
-        of a saved dataset; a JSON record over ``max_record_mb`` MiB is an error). An executor
-        that reads elsewhere may hand an item over already normalised as ``prepare`` says
-        (a :class:`~mosaicit.io.prepared.Ready`, as Ray does); here each is as read."""
+        of a saved dataset; a JSON record over ``max_record_mb`` MiB is an error), each as read."""
         if isinstance(listed.found, Remote):
             return read_files(listed.found.fs, listed.found.files, max_record_mb)
         return iter_items(listed.found, split, max_record_mb)

@@ -29,8 +29,7 @@ from typing import IO, Any
 from mosaicit.errors import MosaicitError, ParamError
 from mosaicit.exits import RUNNING, Stopped, check_stop, take_signals_back
 from mosaicit.extras import require
-from mosaicit.io.prepared import Prepare
-from mosaicit.io.remote import SCHEME, FileRead, file_items, first_line, list_remote, read_file
+from mosaicit.io.remote import SCHEME, first_line, list_remote, ship_items
 from mosaicit.io.sources import is_paths
 from mosaicit.run.executors.base import Executor, Listed
 from mosaicit.run.ray_reaper import end_session, start_watchdog
@@ -337,21 +336,20 @@ class RayExecutor(Executor):
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         return cls(ray, workers)
 
-    def read(
-        self, listed: Listed, split: str | None, max_record_mb: int, prepare: Prepare | None = None
-    ) -> Iterator[tuple[str, int, Any]]:
-        """The items of the listed files, each file fetched and parsed (and, as ``prepare`` says,
-        normalised) by a Ray task (:func:`~mosaicit.io.remote.read_file`), handed over here in
-        reading order (for a command that reads here, such as ``convert``; ``augment`` spreads the
-        whole run: :meth:`cluster`)."""
+    def read(self, listed: Listed, split: str | None, max_record_mb: int) -> Iterator[tuple[str, int, Any]]:
+        """The items of the listed files, each file fetched and parsed by a Ray task
+        (:func:`~mosaicit.io.remote.ship_items`) and handed over here in reading order, for a
+        command that reads here, such as ``convert`` (``augment`` spreads the whole run over the
+        cluster: :meth:`cluster`)."""
         fs, files = listed.found
         cluster = self.cluster()
-        reads = [cluster.call(read_file, fs, path, n, max_record_mb, prepare, returns=2) for path, n in files]
-        for (_, name), (found, rows) in zip(files, reads, strict=True):
-            read: FileRead = cluster.get(found)
-            if read.error is not None:
-                raise read.error
-            yield from file_items(name, iter(cluster.get(rows)).__next__)
+        shipped = [cluster.stream(ship_items, fs, path, name, max_record_mb) for path, name in files]
+        for (_, name), lists in zip(files, shipped, strict=True):
+            row = 0
+            for ref in lists:
+                for item in cluster.get(ref):
+                    yield name, row, item
+                    row += 1
 
     def cluster(self) -> RayCluster:
         """An augment run is spread over the cluster (:mod:`mosaicit.run.spread`), with
