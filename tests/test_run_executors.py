@@ -74,16 +74,20 @@ def test_ray_takes_the_clusters_cpus_unless_workers_are_given(monkeypatch):
     from mosaicit.run.executors import ray as ray_executor
     from mosaicit.run.spec import RunSpec
 
-    joined: list[tuple[str | None, int]] = []
+    joined: list[tuple[str | None, int, int]] = []
 
-    def connect(address, workers):
-        joined.append((address, workers))
+    def connect(address, workers, store_mb):
+        joined.append((address, workers, store_mb))
         return SimpleNamespace(cluster_resources=lambda: {"CPU": 12.0}, remote=lambda **_: lambda task: task)
 
     monkeypatch.setattr(ray_executor, "connect", connect)
     monkeypatch.setattr(ray_executor, "free_cores", lambda: 3)
     for workers, width in ((None, 12), (5, 5)):
-        spec = RunSpec.of([str(SAMPLE)], executor="ray", ray_address="head:6379", workers=workers)
-        assert spec.executor_settings == ray_executor.RayOptions(ray_address="head:6379")
+        spec = RunSpec.of(
+            [str(SAMPLE)], executor="ray", ray_address="head:6379", workers=workers, ray_object_store_mb=300
+        )
+        assert spec.executor_settings == ray_executor.RayOptions(
+            ray_address="head:6379", ray_object_store_mb=300
+        )
         assert executor_of(spec).workers == width
-    assert joined == [("head:6379", 3), ("head:6379", 5)]
+    assert joined == [("head:6379", 3, 300), ("head:6379", 5, 300)]

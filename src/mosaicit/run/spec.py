@@ -362,7 +362,7 @@ class RunSpec:
             InputOptions(**held["inputs"]),
             OutputOptions(path=output, **held["outputs"]),
             **own,
-            executor_options=options,  # what is left: the executors' own options
+            executor_options=_given(options),  # what is left: the executors' own options
         )
 
     @classmethod
@@ -403,3 +403,10 @@ class RunSpec:
             if self.outputs.output_parts:
                 _check_outside({**read, **written}, self.outputs.path)
             self.outputs.check_targets()
+
+
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    """The executors' options that are not at their declared defaults (a spec equals the spec
+    that leaves them out)."""
+    defaults = {d.name: d.default for d in executor_options()}
+    return {k: v for k, v in options.items() if k not in defaults or v != defaults[k]}

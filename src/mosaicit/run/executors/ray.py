@@ -34,7 +34,7 @@ from mosaicit.io.sources import is_paths
 from mosaicit.run.executors.base import Executor, Listed
 from mosaicit.run.ray_reaper import end_session, start_watchdog
 from mosaicit.run.workers import free_cores
-from mosaicit.types.options import option
+from mosaicit.types.options import between, option
 
 #: Results per item that a compose task streams back (rows with one output file).
 RESULTS_PER_ITEM = 1024
@@ -48,6 +48,9 @@ CANCEL_WAIT = 30
 #: below: a killed raylet's own ``E`` line would come before mosaicit's one line).
 FATAL = "fatal"
 BACKEND_LOG_LEVEL = "RAY_BACKEND_LOG_LEVEL"
+#: MiB of object store of a local Ray instance (``--ray-object-store-mb``): the records beyond it
+#: are spilled to disk. Ray's own default, 30% of the memory, lets a run's records fill it first.
+LOCAL_STORE_MB = 1024
 
 
 def require_ray() -> Any:
@@ -81,9 +84,10 @@ def _reachable(address: str) -> None:
         ) from None
 
 
-def connect(address: str | None, workers: int) -> Any:
+def connect(address: str | None, workers: int, store_mb: int = LOCAL_STORE_MB) -> Any:
     """Join the Ray cluster at ``address`` (else ``RAY_ADDRESS``), or start a local instance
-    with ``workers`` CPUs and no dashboard; an already initialised Ray is used as it is.
+    with ``workers`` CPUs, an object store of ``store_mb`` MiB (what does not fit is spilled to
+    disk) and no dashboard; an already initialised Ray is used as it is.
 
     A run that connects ends its Ray session when it ends (:func:`mosaicit.exits.stop_running`,
     on success, an error or a signal): a local instance's processes stop and its session folder
@@ -108,6 +112,7 @@ def connect(address: str | None, workers: int) -> Any:
                 ray.init(
                     address="local",  # a new instance, not one another process started here
                     num_cpus=workers,
+                    object_store_memory=store_mb << 20,
                     include_dashboard=False,
                     log_to_driver=False,
                     logging_level=logging.ERROR,
@@ -301,6 +306,15 @@ class RayOptions:
         metavar="ADDRESS",
         recorded=False,
     )
+    ray_object_store_mb: int = option(
+        LOCAL_STORE_MB,
+        help="MiB of object store for the local Ray instance a run starts; the records beyond it "
+        "are spilled to disk, so the run's memory stays bounded (a cluster joined keeps its own).",
+        block="execution",
+        metavar="MIB",
+        recorded=False,
+        check=between(80, 2**30),
+    )
 
 
 class RayExecutor(Executor):
@@ -331,7 +345,7 @@ class RayExecutor(Executor):
         """Join the cluster at ``options.ray_address`` (or start a local instance: :func:`connect`)
         with ``workers`` CPUs at most (None: the cluster's CPUs; a local instance's are the CPUs
         that other work leaves free)."""
-        ray = connect(options.ray_address, workers or free_cores())
+        ray = connect(options.ray_address, workers or free_cores(), options.ray_object_store_mb)
         if workers is None:
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         return cls(ray, workers)
