@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from mosaicit.budget.budget import Measured
 from mosaicit.errors import MosaicitError
-from mosaicit.io.sources import ReadStats, check_bad_share
+from mosaicit.io.sources import ReadStats, check_bad_share, source_name
 from mosaicit.run import steps
 from mosaicit.run.accounting import Accounting, summed
 from mosaicit.run.groups import Run
@@ -125,7 +125,7 @@ def run_file(
         conversations = steps.read_items(spec, stats, rejects, items, start, shape, max_bad_share=1.0)
         routed = steps.route(conversations, spec, rejects, steps.raw_in(stats), list, start)
         stage = 1
-        steps.check_template(run, routed, name)
+        steps.check_template(run, routed, source_name(spec.source))
         stage = 2
         run.key_of = FileKeys(stats.files, spec.key_names)
         split = spec.inputs.conversations == "split"
