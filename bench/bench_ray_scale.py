@@ -184,6 +184,9 @@ def main() -> None:
     parser.add_argument("--executors", default=",".join(EXECUTORS))
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="Fork workers, and the local Ray CPUs.")
+    parser.add_argument(
+        "--ray-object-store-mb", type=int, default=None, help="The local Ray instance's object store (MiB)."
+    )
     parser.add_argument("--parts", type=int, default=8, help="Input files per size.")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--every", type=float, default=0.25, help="Seconds between samples of /proc.")
@@ -207,6 +210,8 @@ def main() -> None:
                 "--epochs", str(args.epochs), "--executor", executor, "--shards", str(args.shards),
                 "--workers", str(args.workers),
             ]  # fmt: skip
+            if executor == "ray" and args.ray_object_store_mb:
+                cmd += ["--ray-object-store-mb", str(args.ray_object_store_mb)]
             row = {"records": n, "executor": executor, **run(cmd, args.every)}
             written = out.read_bytes()
             first = written if first is None else first

@@ -313,3 +313,20 @@ def test_messy_sharegpt_files_give_the_local_bytes_rejects_and_repairs_on_ray(cl
         ex: error_line(invoke("augment", folder, "-o", tmp_path / f"e-{ex}.jsonl", *strict, ex)) for ex in out
     }
     assert lines["ray"] == lines["local"] and "a.jsonl" in lines["ray"]
+
+
+def test_a_command_that_reads_here_gets_the_items_ray_tasks_read(cluster, shards_input, tmp_path):
+    """The ray executor's read hook (Ray tasks fetch and parse each file, the items come back in
+    reading order) gives convert the rows and rejects of a local read."""
+    from mosaicit.run.convert import convert
+    from mosaicit.run.spec import RunSpec
+
+    found = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / f"{executor}.jsonl"
+        spec = RunSpec.of(str(shards_input), out, executor=executor, output_format="sharegpt")
+        summary = convert(spec)
+        assert summary.pop("output") == str(out)
+        found[executor] = (summary, out.read_bytes())
+    assert found["ray"][1] and found["ray"] == found["local"]
+    assert found["ray"][0]["records_read"] == 240

@@ -23,6 +23,7 @@ from mosaicit.run import executors, spread
 from mosaicit.run.executors import Executor, register
 from mosaicit.run.executors.base import Listed
 from mosaicit.run.spread import InProcess
+from test_templates import NO_SYSTEM, _tokenizer_copy
 
 #: What a spread run's summary may say otherwise than a local run's.
 OWN = ("executor", "workers", "cache", "output", "config")
@@ -159,7 +160,8 @@ def _line(src: Path, out: Path, executor: str, *extra: object) -> str:
 
 def test_a_spread_run_stops_with_the_line_of_a_local_run(here, messy, tmp_path):
     """The first error a whole run meets, as one line: a broken record with --on-bad-record error
-    (a.json's, though later files fail too), too many broken records, a first item of no shape."""
+    (a.json's, though later files fail too), too many broken records, a chat template that cannot
+    render a system prompt (naming the first record that has one), a first item of no shape."""
     folder = tmp_path / "in"
     folder.mkdir()
     for name in ("a.json", "b.jsonl"):
@@ -169,6 +171,9 @@ def test_a_spread_run_stops_with_the_line_of_a_local_run(here, messy, tmp_path):
         lines = {ex: _line(folder, tmp_path / f"{ex}.jsonl", ex, *extra) for ex in ("local", "spread-here")}
         assert lines["spread-here"] == lines["local"]
         assert ("a.json: record" if extra[0] == "--on-bad-record" else "rejected as broken") in lines["local"]
+    no_system = ("--template", "chat", "--tokenizer", _tokenizer_copy(tmp_path / "tok", "qwen3", NO_SYSTEM))
+    lines = {ex: _line(messy, tmp_path / f"t-{ex}.jsonl", ex, *no_system) for ex in ("local", "spread-here")}
+    assert lines["spread-here"] == lines["local"] and "System role not supported" in lines["local"]
     (folder / "0.jsonl").write_text('{"neither": "shape"}\n', encoding="utf-8")
     lines = {ex: _line(folder, tmp_path / f"{ex}.jsonl", ex) for ex in ("local", "spread-here")}
     assert lines["spread-here"] == lines["local"] and "0.jsonl" in lines["local"]

@@ -151,11 +151,14 @@ def run_file(
             work.unbudgeted.append(aside)
     except MosaicitError as exc:
         tally.error, tally.stage = exc, stage
-        return tally, FileWork()
+        work = FileWork()
+    finally:  # what reading found counts for the whole input's checks, whatever stopped later
+        tally.read, tally.shape, tally.repairs = stats.read, stats.shape, stats.repairs
+        tally.set_aside = Counter(r.reason for r in stats.rejects)
+        tally.first_error = stats.first_error
+    if tally.error is not None:
+        return tally, work
     in_order = rejects.in_input_order()
-    tally.read, tally.shape, tally.repairs = stats.read, stats.shape, stats.repairs
-    tally.set_aside = Counter(r.reason for r in stats.rejects)
-    tally.first_error = stats.first_error
     tally.kinds = routed.kinds
     tally.accounting = routed.ledger.settle(stats.read, in_order, 0, 0, 0)
     tally.rejected = Counter(r.reason for r in in_order)
