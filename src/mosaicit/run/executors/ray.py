@@ -50,7 +50,7 @@ FATAL = "fatal"
 BACKEND_LOG_LEVEL = "RAY_BACKEND_LOG_LEVEL"
 #: MiB of object store of a local Ray instance (``--ray-object-store-mb``): the records beyond it
 #: are spilled to disk. Ray's own default, 30% of the memory, lets a run's records fill it first.
-LOCAL_STORE_MB = 1024
+LOCAL_STORE_MB = 512
 
 
 def require_ray() -> Any:
