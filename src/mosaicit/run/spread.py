@@ -49,9 +49,9 @@ from mosaicit.run.filerun import (
     local_twin,
     merge,
     plan_groups,
+    run_file,
+    settle,
 )
-from mosaicit.run.filerun import run_file as share
-from mosaicit.run.filerun import settle as settled
 from mosaicit.run.groups import Run
 from mosaicit.run.passthrough import in_order
 from mosaicit.run.shards import ComposeJob, ComposeUnit, FileKeys, unit_results
@@ -77,9 +77,8 @@ class Cluster(Protocol):
     def put(self, value: Any) -> Any:
         """A reference to ``value``, kept in the cluster."""
 
-    def call(self, fn: Callable[..., Any], *args: Any, returns: int = 1) -> Any:
-        """Run ``fn(*args)``: a reference to its result (with ``returns`` > 1, a tuple of that
-        many, one per item of the tuple it returns)."""
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)``: a reference to its result."""
 
     def stream(self, fn: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Any]:
         """Run ``fn(*args)``, a generator: a reference to each item it yields, as they come."""
@@ -88,7 +87,7 @@ class Cluster(Protocol):
         """The value of ``ref`` (a task's error is raised here)."""
 
     def finished(self, refs: Sequence[Any]) -> Iterator[int]:
-        """The positions in ``refs`` of each one whose task has ended, as they end."""
+        """The positions in ``refs`` of tasks that have ended (waits for at least one)."""
 
     def node(self) -> str:
         """Where the calling task runs (a node of the cluster)."""
@@ -109,7 +108,7 @@ def share_file(
     passthrough rows and the rejects in lists of up to :data:`ROWS_PER_OBJECT`, then the
     :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
     items = iter_file(fs, path, name, spec.inputs.max_record_mb)
-    tally, work = share(spec, local_twin(run), name, start, shape, items)
+    tally, work = run_file(spec, local_twin(run), name, start, shape, items)
     passthrough, rejects = _cut(work.passthrough), _cut(work.rejects)
     tally.layout = (len(work.groups), len(passthrough), len(rejects))
     for item in (*work.groups, *work.unbudgeted, *passthrough, *rejects):  # noqa: UP028 (not
@@ -461,7 +460,7 @@ class SpreadOutput:
                 yield from self.cluster.get(ref)
 
     def counted(self) -> Counted:
-        accounting = settled(self.merged, record_uses(self.run.composer.tally))
+        accounting = settle(self.merged, record_uses(self.run.composer.tally))
         by_reason = dict(sorted(self.merged.rejected.items()))
         return Counted(accounting, by_reason, kinds(self.merged.kinds, self.merged.stats), len(self.groups))
 
@@ -522,7 +521,7 @@ class InProcess:
     def put(self, value: Any) -> Any:
         return value
 
-    def call(self, fn: Callable[..., Any], *args: Any, returns: int = 1) -> Any:
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
     def stream(self, fn: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Any]:

@@ -249,8 +249,8 @@ class RayCluster:
 
         return ray.put(value)
 
-    def call(self, fn: Callable[..., Any], *args: Any, returns: int = 1) -> Any:
-        return self._task(fn, returns).remote(*args)
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self._task(fn, 1).remote(*args)
 
     def stream(self, fn: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Any]:
         return self._task(fn, "streaming").remote(*args)  # type: ignore[no-any-return]
