@@ -84,7 +84,7 @@ def test_the_summary_repeats_the_run_byte_for_byte(tmp_path):
     assert set(recorded) == {key_of(p) for p in augment.params if p.expose_value and is_recorded(p)}
     left_out = {key_of(p) for p in augment.params if not is_recorded(p)}
     assert left_out == {"summary", "rejects", "report", "quiet", "dry-run"} | {
-        "cache-dir", "no-cache", "workers", "executor", "ray-address"
+        "cache-dir", "no-cache", "workers", "executor", "ray-address", "ray-object-store-mb"
     }  # fmt: skip
 
     again = tmp_path / "again.jsonl"
