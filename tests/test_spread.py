@@ -17,11 +17,13 @@ from click.testing import CliRunner
 from conftest import ALPACA_EVAL, TOKENIZERS
 from formats_helpers import messy_sharegpt
 from mosaicit.cli import main
-from mosaicit.io.formats import Columns
-from mosaicit.io.remote import FileRead, count_file, iter_file, list_remote
+from mosaicit.io.remote import iter_file, list_remote
 from mosaicit.run import executors, spread
+from mosaicit.run.assemble import open_run
 from mosaicit.run.executors import Executor, register
 from mosaicit.run.executors.base import Listed
+from mosaicit.run.filerun import local_twin, plan_file, run_file
+from mosaicit.run.spec import RunSpec
 from mosaicit.run.spread import InProcess
 from test_templates import NO_SYSTEM, _tokenizer_copy
 
@@ -179,20 +181,31 @@ def test_a_spread_run_stops_with_the_line_of_a_local_run(here, messy, tmp_path):
     assert lines["spread-here"] == lines["local"] and "0.jsonl" in lines["local"]
 
 
-def test_a_files_count_and_shape_are_found_as_a_whole_run_finds_them(tmp_path):
-    """count_file (a cluster's first task per file) counts every item, the broken and empty ones
-    too, and finds the shape of the first item that has one (not of a broken or empty item); a
-    reader's error names the file and the record."""
+def test_a_files_plan_finds_what_its_share_finds_keeping_only_counts(tmp_path):
+    """plan_file (a cluster's first task per file) reads and routes a file as run_file does: every
+    item counted (the broken and empty ones too), the shape of the first item that has one, each
+    system-prompt group's first record and size; a reader's error names the file and the record."""
     path = tmp_path / "a.jsonl"
     items = [{"conversations": []}, [1, 2], {"neither": "shape"}]
-    items += [_sharegpt(("human", f"q {i}"), ("gpt", "a")) for i in range(40)]
+    items += [
+        _sharegpt(*([("system", "Be brief.")] if i % 3 else []), ("human", f"q {i}"), ("gpt", "a"))
+        for i in range(40)
+    ]
     items += [{"instruction": "an alpaca row", "output": "o"}]
     path.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
     found, _, _ = list_remote(str(path))
     ((stored, name),) = found.files
-    assert count_file(found.fs, stored, name, 16, "auto", Columns()) == FileRead(44, "sharegpt", None)
-    assert count_file(found.fs, stored, name, 16, "alpaca", Columns()).shape == "alpaca"
+    spec = RunSpec.of(str(path), tmp_path / "out.jsonl")
+    plan = plan_file(spec, 5, None, iter_file(found.fs, stored, name))
+    assert (plan.items, plan.shape, plan.error) == (44, "sharegpt", None)
+    assert [(g.system, g.first, g.records) for g in plan.groups] == [("", 8, 14), ("Be brief.", 9, 26)]
+    with open_run(spec) as run:
+        tally, _ = run_file(spec, local_twin(run), name, 5, None, iter_file(found.fs, stored, name))
+    assert [(g.system, g.first, g.records) for g in tally.groups] == [
+        (g.system, g.first, g.records) for g in plan.groups
+    ]
+    assert plan_file(spec, 5, "alpaca", iter_file(found.fs, stored, name)).shape == "alpaca"
     assert [item for _, _, item in iter_file(found.fs, stored, name)] == items
     path.write_text('{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
-    counted = count_file(found.fs, stored, name, 16, "auto", Columns())
-    assert counted.items == 0 and str(counted.error).startswith(f"{name}: record 1: ")
+    plan = plan_file(spec, 0, None, iter_file(found.fs, stored, name))
+    assert plan.groups == [] and str(plan.error).startswith(f"{name}: record 1: ")

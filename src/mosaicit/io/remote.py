@@ -18,12 +18,9 @@ from typing import Any, NamedTuple
 
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.filetypes import check_plain, data_suffixes, data_type, input_type
-from mosaicit.io.formats import Columns
 from mosaicit.io.inputs import expand
 from mosaicit.io.jsonstream import MAX_RECORD_MB
-from mosaicit.io.shapes import detect
 from mosaicit.io.streams import STDIN, split_suffix
-from mosaicit.io.wellformed import empty_chat, problem
 
 #: Marks a path as a URI for a pyarrow (or fsspec) filesystem rather than a local path.
 SCHEME = "://"
@@ -161,32 +158,6 @@ def iter_file(
                 yield name, row, item
     except InputError as exc:
         raise InputError(name, exc.reason, exc.record) from None
-
-
-class FileRead(NamedTuple):
-    """What counting a file found: how many items, the shape of its first item that has one (the
-    ``input_format`` given, unless ``auto``), and the reader's error, if any."""
-
-    items: int
-    shape: str | None
-    error: InputError | None
-
-
-def count_file(
-    fs: Any, path: str, name: str, max_record_mb: int, input_format: str, columns: Columns
-) -> FileRead:
-    """Fetch and parse the file at ``path`` (a cluster's first task per file: see
-    :mod:`mosaicit.run.spread`): its :class:`FileRead`."""
-    shape = None if input_format == "auto" else input_format
-    count = 0
-    try:
-        for _, _, item in iter_file(fs, path, name, max_record_mb):
-            count += 1
-            if shape is None and problem(item) is None and not empty_chat(item, columns):
-                shape = detect(item, columns)
-    except InputError as exc:
-        return FileRead(0, None, exc)
-    return FileRead(count, shape, None)
 
 
 def ship_items(fs: Any, path: str, name: str, max_record_mb: int = MAX_RECORD_MB) -> Iterator[list[Any]]:

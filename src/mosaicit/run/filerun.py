@@ -13,10 +13,11 @@ does these steps (:mod:`mosaicit.run.steps`), and returns:
   records with their measures, the passthrough rows (:class:`~mosaicit.run.passthrough.PassBlock`),
   the rows of the records passed through unbudgeted, and the rejects.
 
-:func:`merge` sums the tallies of all files in reading order into what the summary reads, and
-:func:`plan_groups` numbers the system-prompt groups as a whole run does (by their first record)
-with the position of each file's records in its group, so that every unit composes the records,
-with the seeds, of a run that read the files together: the same bytes.
+:func:`plan_file` reads and routes a file keeping only counts (a cluster's first pass), so that
+:func:`plan_groups` can number the system-prompt groups as a whole run does (by their first
+record), with the position of each file's records in its group, before any record is kept:
+every unit then composes the records, with the seeds, of a run that read the files together
+(the same bytes). :func:`merge` sums the tallies of all files into what the summary reads.
 """
 
 from __future__ import annotations
@@ -82,8 +83,10 @@ class FileTally:
     #: How many passthrough rows (but for the rows passed through unbudgeted) there are.
     rows: int = 0
     unbudgeted: list[int] = field(default_factory=list)
-    #: How a cluster's task keeps the file's work: (groups, lists of passthrough rows, of rejects).
-    layout: tuple[int, int, int] = (0, 0, 0)
+    #: How many records each group dealt to each unit's block (see :func:`mosaicit.run.spread.deal`).
+    dealt: list[list[int]] = field(default_factory=list)
+    #: How a cluster's task keeps the file's work: (blocks, groups, lists of passthrough rows, of rejects).
+    layout: tuple[int, int, int, int] = (0, 0, 0, 0)
     #: The error that stopped the file's share, and the stage it stopped in (see :data:`STAGES`).
     error: MosaicitError | None = None
     stage: int = len(STAGES)
@@ -237,18 +240,59 @@ class Placed(NamedTuple):
     group: int
     system: str
     files: list[tuple[int, int, int]]
-    usable: int
 
 
-def plan_groups(tallies: Sequence[FileTally]) -> list[Placed]:
-    """The run's system-prompt groups in the order a whole run numbers them (by their first
-    record), each with where its records are (see :class:`Placed`)."""
+def plan_groups(groups: Sequence[Sequence[GroupTally]]) -> list[Placed]:
+    """The run's system-prompt groups, from each file's (in reading order), in the order a whole
+    run numbers them (by their first record), each with where its records are (:class:`Placed`)."""
     found: dict[str, tuple[int, list[tuple[int, int, int]], list[int]]] = {}
-    for f, t in enumerate(tallies):
-        for g, group in enumerate(t.groups):
-            first, files, sizes = found.setdefault(group.system, (group.first, [], [0, 0]))
-            files.append((f, g, sizes[0]))
-            sizes[0] += group.records
-            sizes[1] += group.usable
+    for f, in_file in enumerate(groups):
+        for g, group in enumerate(in_file):
+            first, files, size = found.setdefault(group.system, (group.first, [], [0]))
+            files.append((f, g, size[0]))
+            size[0] += group.records
     ordered = sorted(found.items(), key=lambda item: item[1][0])
-    return [Placed(n, system, files, sizes[1]) for n, (system, (_, files, sizes)) in enumerate(ordered)]
+    return [Placed(n, system, files) for n, (system, (_, files, _)) in enumerate(ordered)]
+
+
+class FilePlan(NamedTuple):
+    """What a first reading of a file found (:func:`plan_file`): how many items, the shape it read
+    them in, each system-prompt group's first record and size (``usable`` not known: 0), and the
+    error that stopped it, if any."""
+
+    items: int
+    shape: str | None
+    groups: list[GroupTally]
+    error: MosaicitError | None
+
+
+class _Tallied:
+    """A system-prompt group that only counts its records and notes the first one's index."""
+
+    def __init__(self) -> None:
+        self.count, self.first = 0, -1
+
+    def append(self, record: Record) -> None:
+        if not self.count:
+            self.first = record.index
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def plan_file(
+    spec: RunSpec, start: int, shape: str | None, items: Iterable[tuple[str, int, Any]]
+) -> FilePlan:
+    """Read and route a file's items as :func:`run_file` does, keeping nothing but counts: what a
+    cluster's first task per file finds, so that the driver knows, before any record is kept,
+    each file's first input index, the input's shape and each group's number, seed and records."""
+    stats, rejects = ReadStats(), steps.Rejects()
+    try:
+        conversations = steps.read_items(spec, stats, rejects, items, start, shape, max_bad_share=1.0)
+        routed = steps.route(conversations, spec, rejects, steps.raw_in(stats), _Tallied, start)  # type: ignore[arg-type]
+    except MosaicitError as exc:
+        return FilePlan(stats.read, stats.shape, [], exc)
+    tallied: dict[str, Any] = routed.groups  # each a _Tallied
+    groups = [GroupTally(system, g.first, len(g), 0) for system, g in tallied.items()]
+    return FilePlan(stats.read, stats.shape, groups, None)

@@ -36,18 +36,21 @@ from typing import Any, NamedTuple, Protocol
 
 from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter
-from mosaicit.io.remote import FileRead, count_file, iter_file
+from mosaicit.io.remote import iter_file
 from mosaicit.io.sources import source_name
 from mosaicit.plan.compose import Tally
 from mosaicit.plan.seeds import group_seed, shard_of, shard_seed
 from mosaicit.progress import Progress
 from mosaicit.run.filerun import (
+    FilePlan,
     FileTally,
     GroupRecords,
+    GroupTally,
     Placed,
     failure,
     local_twin,
     merge,
+    plan_file,
     plan_groups,
     run_file,
     settle,
@@ -99,21 +102,83 @@ class Cluster(Protocol):
 # --- the tasks ------------------------------------------------------------------------------
 
 
+def plan_task(spec: RunSpec, fs: Any, path: str, name: str, start: int, shape: str | None) -> FilePlan:
+    """A task: fetch and parse a file, read and route its items keeping only counts
+    (:func:`~mosaicit.run.filerun.plan_file`)."""
+    return plan_file(spec, start, shape, iter_file(fs, path, name, spec.inputs.max_record_mb))
+
+
+class Dealing(NamedTuple):
+    """How a file's share deals its records to the units: for each of its groups (in its order),
+    the group's system prompt and records (to check against the plan), seed, and the position of
+    the file's first record of it in the group; the run's epochs and shards."""
+
+    groups: list[tuple[str, int, int, int]]
+    epochs: int
+    shards: int
+
+
 def share_file(
-    spec: RunSpec, run: Run, fs: Any, path: str, name: str, start: int, shape: str | None
+    spec: RunSpec,
+    run: Run,
+    fs: Any,
+    path: str,
+    name: str,
+    start: int,
+    shape: str | None,
+    dealing: Dealing | None,
 ) -> Iterator[Any]:
     """A task: the file's share of the run (:func:`~mosaicit.run.filerun.run_file`), the file
-    fetched and parsed again (:func:`~mosaicit.io.remote.iter_file`), yielded as :func:`work_refs`
-    reads it back: each group's records, each group's rows passed through unbudgeted, the
-    passthrough rows and the rejects in lists of up to :data:`ROWS_PER_OBJECT`, then the
-    :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
+    fetched and parsed again (:func:`~mosaicit.io.remote.iter_file`), each group's records dealt
+    to the units (:func:`deal`; ``dealing`` None: the plan stopped at an error, and so does this),
+    yielded as :func:`work_refs` reads it back: each group's blocks, each group's rows passed
+    through unbudgeted, the passthrough rows and the rejects in lists of up to
+    :data:`ROWS_PER_OBJECT`, then the :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
     items = iter_file(fs, path, name, spec.inputs.max_record_mb)
     tally, work = run_file(spec, local_twin(run), name, start, shape, items)
+    blocks: list[GroupRecords] = []
+    if tally.error is None:
+        found = [(g.system, g.records) for g in tally.groups]
+        if dealing is None or found != [(system, n) for system, n, _, _ in dealing.groups]:
+            tally.error = MosaicitError(f"{name}: the file's groups changed between its two readings")
+        else:
+            key_of = FileKeys([(start, name)], spec.key_names)
+            for records, (_, _, seed, offset) in zip(work.groups, dealing.groups, strict=True):
+                dealt = deal(records, seed, offset, dealing.epochs, dealing.shards, key_of)
+                tally.dealt.append([len(block.positions) for block in dealt])
+                blocks += dealt
     passthrough, rejects = _cut(work.passthrough), _cut(work.rejects)
-    tally.layout = (len(work.groups), len(passthrough), len(rejects))
-    for item in (*work.groups, *work.unbudgeted, *passthrough, *rejects):  # noqa: UP028 (not
+    tally.layout = (len(blocks), len(work.unbudgeted), len(passthrough), len(rejects))
+    for item in (*blocks, *work.unbudgeted, *passthrough, *rejects):  # noqa: UP028 (not
         yield item  # ``yield from``: Ray sends values into a task's generator)
     yield tally
+
+
+def deal(
+    records: GroupRecords, seed: int, offset: int, epochs: int, shards: int, key_of: FileKeys
+) -> list[GroupRecords]:
+    """A file's records of a group, positions in the group (``offset``: the file's first), for the
+    units: one block for every epoch of an unsharded run; else a block per (epoch, shard), epoch by
+    epoch, dealt as :func:`~mosaicit.run.shards.plan_units` deals (a seeded hash of each record's
+    stable key)."""
+    positions = [offset + p for p in records.positions]
+    if shards == 1:
+        return [GroupRecords(positions, records.records, records.counts)]
+    keys = [key_of(r.index, r.turn) for r in records.records]
+    blocks = []
+    for epoch in range(epochs):
+        dealt: list[list[int]] = [[] for _ in range(shards)]
+        for at, key in enumerate(keys):
+            dealt[shard_of(seed, epoch, key, shards)].append(at)
+        for members in dealt:
+            blocks.append(
+                GroupRecords(
+                    [positions[i] for i in members],
+                    [records.records[i] for i in members],
+                    [records.counts[i] for i in members],
+                )
+            )
+    return blocks
 
 
 def _cut(items: list[Any]) -> list[list[Any]]:
@@ -123,19 +188,21 @@ def _cut(items: list[Any]) -> list[list[Any]]:
 
 class WorkRefs(NamedTuple):
     """The references to a file's :class:`~mosaicit.run.filerun.FileWork`, as :func:`share_file`
-    made them: per group, its records and its unbudgeted rows; the passthrough rows and the
-    rejects, each a list of references to lists of up to :data:`ROWS_PER_OBJECT`."""
+    made them: each group's blocks, one after the other (see :func:`deal`); per group, its
+    unbudgeted rows; the passthrough rows and the rejects, each a list of references to lists of
+    up to :data:`ROWS_PER_OBJECT`."""
 
-    groups: list[Any]
+    blocks: list[Any]
     unbudgeted: list[Any]
     passthrough: list[Any]
     rejects: list[Any]
 
 
-def work_refs(refs: list[Any], layout: tuple[int, int, int]) -> WorkRefs:
+def work_refs(refs: list[Any], layout: tuple[int, int, int, int]) -> WorkRefs:
     """The references a :func:`share_file` task yielded, but for its tally (the last), by its layout."""
-    groups, chunks, rejected = layout
-    at = [0, groups, 2 * groups, 2 * groups + chunks, 2 * groups + chunks + rejected]
+    at = [0]
+    for size in layout:
+        at.append(at[-1] + size)
     return WorkRefs(*(refs[a:b] for a, b in zip(at, at[1:], strict=False)))
 
 
@@ -161,38 +228,6 @@ class Chunked(Sequence[Any]):
             yield from self.cluster.get(ref)
 
 
-class Dealing(NamedTuple):
-    """What a deal task needs of a group: its seed, the position of the file's first record of
-    it, the run's epochs and shards, and the records' stable keys (:class:`FileKeys`)."""
-
-    seed: int
-    offset: int
-    epochs: int
-    shards: int
-    key_of: FileKeys
-
-
-def deal_group(records: GroupRecords, how: Dealing) -> Iterator[Any]:
-    """A task: deal one file's records of a group to the shards of every epoch (as
-    :func:`~mosaicit.run.shards.plan_units` does, by a seeded hash of each record's stable key):
-    a :class:`GroupRecords` for each (epoch, shard), epoch by epoch, positions in the group; then
-    the list of their sizes."""
-    keys = [how.key_of(r.index, r.turn) for r in records.records]
-    sizes = []
-    for epoch in range(how.epochs):
-        dealt: list[list[int]] = [[] for _ in range(how.shards)]
-        for at, key in enumerate(keys):
-            dealt[shard_of(how.seed, epoch, key, how.shards)].append(at)
-        for members in dealt:
-            sizes.append(len(members))
-            yield GroupRecords(
-                [how.offset + records.positions[i] for i in members],
-                [records.records[i] for i in members],
-                [records.counts[i] for i in members],
-            )
-    yield sizes
-
-
 @dataclass(frozen=True)
 class UnitDone:
     """The last item of a compose task: its unit's tally, the input indices of the records it
@@ -205,15 +240,14 @@ class UnitDone:
 
 
 def compose_unit(
-    cluster: Cluster, job: ComposeJob, unit: ComposeUnit, offsets: list[int], *blocks: GroupRecords
+    cluster: Cluster, job: ComposeJob, unit: ComposeUnit, *blocks: GroupRecords
 ) -> Iterator[Any]:
-    """A task: compose one unit from its records (``blocks``, from every file holding some, each
-    with the position in the group of its first: ``offsets``): what the unit yields (its rows or
-    its part file's :class:`~mosaicit.io.parts.Part`), :data:`RESULTS_PER_ITEM` at a time, then
-    :class:`UnitDone`."""
+    """A task: compose one unit from its records (``blocks``, from every file holding some, in
+    reading order): what the unit yields (its rows or its part file's
+    :class:`~mosaicit.io.parts.Part`), :data:`RESULTS_PER_ITEM` at a time, then :class:`UnitDone`."""
     positions, records, counts = [], [], []
-    for offset, block in zip(offsets, blocks, strict=True):
-        positions += [offset + p for p in block.positions]
+    for block in blocks:
+        positions += block.positions
         records += block.records
         counts += block.counts
     unit = replace(unit, members=tuple(positions))
@@ -233,10 +267,10 @@ def compose_unit(
 
 
 def compose_part(
-    cluster: Cluster, job: ComposeJob, unit: ComposeUnit, offsets: list[int], *blocks: GroupRecords
+    cluster: Cluster, job: ComposeJob, unit: ComposeUnit, *blocks: GroupRecords
 ) -> tuple[list[Part], UnitDone]:
     """A task: :func:`compose_unit` writing its part file; its part and its :class:`UnitDone`."""
-    *results, done = compose_unit(cluster, job, unit, offsets, *blocks)
+    *results, done = compose_unit(cluster, job, unit, *blocks)
     return [part for batch in results for part in batch], done
 
 
@@ -266,13 +300,13 @@ class SpreadOutput:
         spec: RunSpec,
         tallies: list[FileTally],
         works: list[WorkRefs],
+        groups: list[Placed],
         bars: Progress,
         finish: Callable[[Any], Any],
     ) -> None:
         self.cluster, self.run, self.spec, self.tallies, self.works = cluster, run, spec, tallies, works
-        self.bars = bars
+        self.bars, self.groups = bars, groups
         self.merged = merge(tallies, source_name(spec.source), spec.inputs.max_bad_share)
-        self.groups = plan_groups(tallies)
         self.done = self.merged.done  # the passthrough tallies; the mosaics are counted as written
         self.key_of = FileKeys(self.merged.stats.files, spec.key_names)
         run.key_of = self.key_of
@@ -289,55 +323,28 @@ class SpreadOutput:
 
     # -- the units -------------------------------------------------------------------------
 
-    def units(self) -> Iterator[tuple[ComposeUnit, list[int], list[Any]]]:
-        """Each unit to compose, in writing order, with its blocks and their offsets; a sharded
-        run's groups are dealt by tasks as they are reached (the next group's while this one's
-        units are composed). The references to what is composed are let go as soon as the
-        tasks that need them hold them, so that the cluster keeps no record longer than needed."""
+    def units(self) -> Iterator[tuple[ComposeUnit, list[Any]]]:
+        """Each unit to compose, in writing order, with its blocks (one per file holding some of
+        its records). The references are let go as the units are handed out, so that the
+        cluster keeps no record longer than its compose task needs it."""
         config, shards = self.run.config, self.run.shards
-        dealt = deque(self._deal(p) for p in self.groups[:2]) if shards > 1 else deque()
-        for n, placed in enumerate(self.groups):
+        per_group = 1 if shards == 1 else config.epochs * shards
+        for placed in self.groups:
             seed = group_seed(config.seed, placed.group)
-            if shards == 1:
-                blocks = [self.works[f].groups[g] for f, g, _ in placed.files]
-                self._let_go(placed)
-                offsets = [offset for _, _, offset in placed.files]
-                for epoch in range(config.epochs):
-                    yield ComposeUnit(placed.group, epoch, 0, seed, None), offsets, blocks
-                continue
-            streams = dealt.popleft()
-            if n + 2 < len(self.groups):
-                dealt.append(self._deal(self.groups[n + 2]))
-            refs = [list(stream) for stream in streams]
-            self._let_go(placed)
-            sizes = [self.cluster.get(file_refs[-1]) for file_refs in refs]
+            refs = [self.works[f].blocks[g * per_group : (g + 1) * per_group] for f, g, _ in placed.files]
+            sizes = [self.tallies[f].dealt[g] for f, g, _ in placed.files]
+            for f, g, _ in placed.files:
+                self.works[f].blocks[g * per_group : (g + 1) * per_group] = [None] * per_group
             for epoch in range(config.epochs):
                 for shard in range(shards):
-                    at = epoch * shards + shard
+                    at = 0 if shards == 1 else epoch * shards + shard
                     having = [k for k, size in enumerate(sizes) if size[at]]
-                    blocks = [refs[k][at] for k in having]
-                    for k in range(len(refs)):
-                        refs[k][at] = None
                     if having:
                         unit = ComposeUnit(placed.group, epoch, shard, shard_seed(seed, shard, shards), None)
-                        yield unit, [0] * len(having), blocks
-
-    def _let_go(self, placed: Placed) -> None:
-        """Let go of the references to a group's records (its deal or compose tasks hold them)."""
-        for f, g, _ in placed.files:
-            self.works[f].groups[g] = None
-
-    def _deal(self, placed: Placed) -> list[Iterator[Any]]:
-        """Start the deal tasks of one group, one per file holding records of it."""
-        config, seed = self.run.config, group_seed(self.run.config.seed, placed.group)
-        return [
-            self.cluster.stream(
-                deal_group,
-                self.works[f].groups[g],
-                Dealing(seed, offset, config.epochs, self.run.shards, self.key_of),
-            )
-            for f, g, offset in placed.files
-        ]
+                        yield unit, [refs[k][at] for k in having]
+                    if shards > 1:
+                        for file_refs in refs:
+                            file_refs[at] = None
 
     def _composed(self, done: UnitDone) -> None:
         self.run.composer.tally.merge(done.tally)
@@ -353,10 +360,8 @@ class SpreadOutput:
         def submit() -> None:
             following = next(units, None)
             if following is not None:
-                unit, offsets, blocks = following
-                pending.append(
-                    self.cluster.stream(compose_unit, self.cluster, self.job, unit, offsets, *blocks)
-                )
+                unit, blocks = following
+                pending.append(self.cluster.stream(compose_unit, self.cluster, self.job, unit, *blocks))
 
         for _ in range(max(2, IN_FLIGHT * self.cluster.workers)):
             submit()
@@ -432,8 +437,8 @@ class SpreadOutput:
             following = next(units, None)
             if following is None:
                 return False
-            n, (unit, offsets, blocks) = following
-            running.append(self.cluster.call(compose_part, self.cluster, job, unit, offsets, *blocks))
+            n, (unit, blocks) = following
+            running.append(self.cluster.call(compose_part, self.cluster, job, unit, *blocks))
             at.append(n)
             return True
 
@@ -468,33 +473,53 @@ class SpreadOutput:
 def spread(
     spec: RunSpec, run: Run, cluster: Cluster, bars: Progress, finish: Callable[[Any], Any]
 ) -> SpreadOutput:
-    """Read, route, pass through and measure every input file in the cluster's tasks (see the
-    module's docstring), and the :class:`SpreadOutput` that composes and writes the rest. One
-    clear error line, as a run in one process gives it, for what stops the run."""
+    """Plan, then read, route, pass through and measure every input file in the cluster's tasks
+    (see the module's docstring), and the :class:`SpreadOutput` that composes and writes the rest.
+    One clear error line, as a run in one process gives it, for what stops the run."""
     fs, files = spec.listed.found
-    i = spec.inputs
-    counts = [
-        cluster.call(count_file, fs, path, name, i.max_record_mb, i.input_format, i.columns)
-        for path, name in files
-    ]
+    given = None if spec.inputs.input_format == "auto" else spec.inputs.input_format
     shared_spec, shared_run = cluster.put(spec), cluster.put(local_twin(run))
-    shares: list[Any] = []  # each file's share task, or the error that stopped reading
-    start, shape = 0, None if i.input_format == "auto" else i.input_format
-    for (path, name), counted in zip(files, counts, strict=True):
-        found: FileRead = cluster.get(counted)
-        if found.error is not None:
-            shares.append(found.error)
-            break  # a whole run stops at this file
-        shares.append(cluster.stream(share_file, shared_spec, shared_run, fs, path, name, start, shape))
-        start, shape = start + found.items, shape or found.shape
+    # Each file planned at once, in the shape of its own first item; the index of its first item
+    # is 0 for the first file, else any other (only the input's first item may stop a run for
+    # having no shape). Planned again where the input's shape, found in the files before, differs.
+    plans: list[FilePlan] = cluster_map(
+        cluster,
+        [(plan_task, shared_spec, fs, path, name, min(k, 1), given) for k, (path, name) in enumerate(files)],
+    )
+    starts, shapes, start, shape = [], [], 0, given
+    for plan in plans:
+        starts.append(start)
+        shapes.append(shape)
+        start, shape = start + plan.items, shape or plan.shape
+    again = [k for k, plan in enumerate(plans) if shapes[k] and plan.shape not in (None, shapes[k])]
+    planned = cluster_map(
+        cluster, [(plan_task, shared_spec, fs, *files[k], starts[k], shapes[k]) for k in again]
+    )
+    for k, plan in zip(again, planned, strict=True):
+        plans[k] = plan
+    dealing: list[Dealing | None] = [None] * len(files)
+    groups: list[Placed] = []
+    if not any(plan.error for plan in plans):
+        in_files = [
+            [g._replace(first=g.first - min(k, 1) + starts[k]) for g in p.groups] for k, p in enumerate(plans)
+        ]
+        groups = plan_groups(in_files)
+        epochs, shards, seed = run.config.epochs, run.shards, run.config.seed
+        dealt: list[list[tuple[str, int, int, int]]] = [[] for _ in files]
+        for placed in groups:
+            for f, g, offset in placed.files:
+                dealt[f].append(
+                    (placed.system, plans[f].groups[g].records, group_seed(seed, placed.group), offset)
+                )
+        dealing = [Dealing(sorted_as(d, p.groups), epochs, shards) for d, p in zip(dealt, plans, strict=True)]
+    shares = [
+        cluster.stream(share_file, shared_spec, shared_run, fs, path, name, starts[k], shapes[k], dealing[k])
+        for k, (path, name) in enumerate(files)
+    ]
     tallies: list[FileTally] = []
     works: list[WorkRefs] = []
     tick = bars.ticker("reading")
-    for (_, name), started in zip(files, shares, strict=False):
-        if isinstance(started, MosaicitError):
-            tallies.append(FileTally(name, start, error=started, stage=0))
-            works.append(WorkRefs([], [], [], []))
-            continue
+    for started in shares:
         refs = list(started)
         tallies.append(cluster.get(refs[-1]))
         works.append(work_refs(refs, tallies[-1].layout))
@@ -503,13 +528,26 @@ def spread(
     error = failure(tallies, reading=True)
     if error is not None:
         raise error
-    output = SpreadOutput(cluster, run, spec, tallies, works, bars, finish)
+    output = SpreadOutput(cluster, run, spec, tallies, works, groups, bars, finish)
     if output.stats.read == 0:
         raise InputError(source_name(spec.source), "empty dataset: no records")
     error = failure(tallies)
     if error is not None:
         raise error
     return output
+
+
+def sorted_as(
+    dealt: list[tuple[str, int, int, int]], groups: list[GroupTally]
+) -> list[tuple[str, int, int, int]]:
+    """A file's dealing, one entry per group, in the file's order of its groups."""
+    by_system = {entry[0]: entry for entry in dealt}
+    return [by_system[g.system] for g in groups]
+
+
+def cluster_map(cluster: Cluster, calls: list[tuple[Any, ...]]) -> list[Any]:
+    """The results of ``fn(*args)`` for each ``(fn, *args)`` of ``calls``, run as the cluster's tasks."""
+    return [cluster.get(ref) for ref in [cluster.call(*call) for call in calls]]
 
 
 class InProcess:
