@@ -3,19 +3,22 @@
 The same run as in one process, with the same bytes (:mod:`mosaicit.run.filerun` says why), in
 these tasks, each where the cluster puts it:
 
-1. **count** (:func:`~mosaicit.io.remote.count_file`): one task per input file fetches and
-   parses it with mosaicit's readers; the driver gets its number of items and its shape, which
-   give every file its first input index and the input's shape;
+1. **plan** (:func:`plan_task`): one task per input file fetches and parses it with mosaicit's
+   readers, and reads and routes its items keeping only counts
+   (:func:`~mosaicit.run.filerun.plan_file`); the driver gets its number of items, its shape and
+   each system-prompt group's first record and size. These give every file its first input
+   index and the input's shape, and every group its number (by its first record, as a whole run
+   numbers them), its seed and the position of each file's records in it (a file read in
+   another shape than the input's is planned again in the input's);
 2. **share** (:func:`share_file`): one task per file fetches and parses it again (what it keeps
-   is records, not the items read: no copy of the input waits in the cluster) and reads, routes,
-   passes through and measures its items (:func:`~mosaicit.run.filerun.run_file`); the driver gets its
-   :class:`~mosaicit.run.filerun.FileTally`; the records, rows and rejects stay where they were
-   made: per system-prompt group its records and its rows passed through unbudgeted, and the
-   passthrough rows and rejects in lists of :data:`ROWS_PER_OBJECT`;
-3. **deal** (:func:`deal_group`, sharded runs only): one task per file and group deals that
-   group's records of that file to the shards of every epoch, with the group's seed, which the
-   driver knows once every file is tallied (groups are numbered by their first record);
-4. **compose** (:func:`compose_unit`): one task per (group, epoch, shard) unit receives exactly
+   is records, not the items read: no copy of the input waits in the cluster), reads, routes,
+   passes through and measures its items (:func:`~mosaicit.run.filerun.run_file`) and deals each
+   group's usable records to the units (:func:`deal`: one block per (epoch, shard), or one for
+   every epoch of an unsharded run); the driver gets its
+   :class:`~mosaicit.run.filerun.FileTally`; the blocks, the rows passed through unbudgeted (per
+   group), and the passthrough rows and rejects in lists of :data:`ROWS_PER_OBJECT` stay where
+   they were made;
+3. **compose** (:func:`compose_unit`): one task per (group, epoch, shard) unit receives exactly
    that unit's records (its blocks from every file), composes them and writes its part file, or
    streams its rows back for one output file; the passthrough and unbudgeted parts are written
    by a task too (:func:`write_passthrough`, :func:`write_unbudgeted`).
