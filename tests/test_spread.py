@@ -209,3 +209,30 @@ def test_a_files_plan_finds_what_its_share_finds_keeping_only_counts(tmp_path):
     path.write_text('{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
     plan = plan_file(spec, 0, None, iter_file(found.fs, stored, name))
     assert plan.groups == [] and str(plan.error).startswith(f"{name}: record 1: ")
+
+
+def test_a_file_planned_again_in_the_inputs_shape_keeps_its_groups_in_input_order(here, tmp_path):
+    """A file whose first item is in another shape than the input's is planned again in the
+    input's; a system prompt that first appears there is numbered (and seeded) by its record's
+    place in the input, before one that first appears in a later file: a local run's bytes."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    alpaca = json.loads(ALPACA_EVAL.read_text(encoding="utf-8"))
+    pairs = [(r["instruction"], r["output"][:400]) for r in alpaca[:90]]
+
+    def chats(system, some):
+        return [_sharegpt(("system", system), ("human", q), ("gpt", a)) for q, a in some]
+
+    files = {
+        "a.jsonl": chats("Be brief.", pairs[:50]),
+        "b.jsonl": [
+            {"instruction": "an alpaca row first", "output": "o"},
+            *chats("Answer in French.", pairs[50:60]),
+        ],
+        "c.jsonl": chats("Speak plainly.", pairs[60:90]),
+    }
+    for name, rows in files.items():
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    local = run(folder, tmp_path / "local.jsonl", "local", "--shards", 2)
+    spread_run = run(folder, tmp_path / "spread.jsonl", "spread-here", "--shards", 2)
+    assert spread_run == local and spread_run[2]["system_groups"] == 3

@@ -48,7 +48,6 @@ from mosaicit.run.filerun import (
     FilePlan,
     FileTally,
     GroupRecords,
-    GroupTally,
     Placed,
     failure,
     local_twin,
@@ -277,7 +276,7 @@ def compose_part(
     return [part for batch in results for part in batch], done
 
 
-def write_passthrough(cluster: Cluster, writer: PartWriter, blocks: list[Chunked], leads: list[Any]) -> Part:
+def write_passthrough(writer: PartWriter, blocks: list[Chunked], leads: list[Any]) -> Part:
     """A task: write the passthrough part from every file's rows (``blocks``), in the order of
     :func:`~mosaicit.run.passthrough.in_order`."""
     return writer.write(PASSTHROUGH, in_order(leads, blocks.__getitem__))
@@ -307,7 +306,7 @@ class SpreadOutput:
         bars: Progress,
         finish: Callable[[Any], Any],
     ) -> None:
-        self.cluster, self.run, self.spec, self.tallies, self.works = cluster, run, spec, tallies, works
+        self.cluster, self.run, self.tallies, self.works = cluster, run, tallies, works
         self.bars, self.groups = bars, groups
         self.merged = merge(tallies, source_name(spec.source), spec.inputs.max_bad_share)
         self.done = self.merged.done  # the passthrough tallies; the mosaics are counted as written
@@ -418,7 +417,7 @@ class SpreadOutput:
         cluster, parts = self.cluster, []
         if any(t.rows for t in self.tallies):
             leads = [t.leads for t in self.tallies]
-            task = cluster.call(write_passthrough, cluster, writer, self._passthrough_blocks(), leads)
+            task = cluster.call(write_passthrough, writer, self._passthrough_blocks(), leads)
             parts.append(cluster.get(task))
             writer = replace(writer, id_type=parts[0].id_type)  # every part's id column alike
         job = cluster.put(replace(cluster.get(self.job), write_part=writer))
@@ -436,14 +435,12 @@ class SpreadOutput:
         at: list[int] = []
         found: dict[int, list[Part]] = {}
 
-        def submit() -> bool:
+        def submit() -> None:
             following = next(units, None)
-            if following is None:
-                return False
-            n, (unit, blocks) = following
-            running.append(self.cluster.call(compose_part, self.cluster, job, unit, *blocks))
-            at.append(n)
-            return True
+            if following is not None:
+                n, (unit, blocks) = following
+                running.append(self.cluster.call(compose_part, self.cluster, job, unit, *blocks))
+                at.append(n)
 
         for _ in range(max(2, IN_FLIGHT * self.cluster.workers)):
             submit()
@@ -482,12 +479,14 @@ def spread(
     fs, files = spec.listed.found
     given = None if spec.inputs.input_format == "auto" else spec.inputs.input_format
     shared_spec, shared_run = cluster.put(spec), cluster.put(local_twin(run))
-    # Each file planned at once, in the shape of its own first item; the index of its first item
-    # is 0 for the first file, else any other (only the input's first item may stop a run for
-    # having no shape). Planned again where the input's shape, found in the files before, differs.
+    # Each file planned at once, in the shape of its own first item, its first item at input index
+    # 0 for the first file, else 1 (only the input's first item may stop a run for having no
+    # shape); planned again, at its own index, where the input's shape (found in the files
+    # before) differs.
+    planned_at = [min(k, 1) for k in range(len(files))]
     plans: list[FilePlan] = cluster_map(
         cluster,
-        [(plan_task, shared_spec, fs, path, name, min(k, 1), given) for k, (path, name) in enumerate(files)],
+        [(plan_task, shared_spec, fs, *file, at, given) for file, at in zip(files, planned_at, strict=True)],
     )
     starts, shapes, start, shape = [], [], 0, given
     for plan in plans:
@@ -499,22 +498,21 @@ def spread(
         cluster, [(plan_task, shared_spec, fs, *files[k], starts[k], shapes[k]) for k in again]
     )
     for k, plan in zip(again, planned, strict=True):
-        plans[k] = plan
+        plans[k], planned_at[k] = plan, starts[k]
     dealing: list[Dealing | None] = [None] * len(files)
     groups: list[Placed] = []
     if not any(plan.error for plan in plans):
-        in_files = [
-            [g._replace(first=g.first - min(k, 1) + starts[k]) for g in p.groups] for k, p in enumerate(plans)
-        ]
-        groups = plan_groups(in_files)
-        epochs, shards, seed = run.config.epochs, run.shards, run.config.seed
-        dealt: list[list[tuple[str, int, int, int]]] = [[] for _ in files]
+        moved = [start - at for start, at in zip(starts, planned_at, strict=True)]
+        groups = plan_groups(
+            [[g._replace(first=g.first + by) for g in p.groups] for p, by in zip(plans, moved, strict=True)]
+        )
+        seed = run.config.seed
+        dealt: list[list[Any]] = [[None] * len(p.groups) for p in plans]
         for placed in groups:
             for f, g, offset in placed.files:
-                dealt[f].append(
-                    (placed.system, plans[f].groups[g].records, group_seed(seed, placed.group), offset)
-                )
-        dealing = [Dealing(sorted_as(d, p.groups), epochs, shards) for d, p in zip(dealt, plans, strict=True)]
+                records = plans[f].groups[g].records
+                dealt[f][g] = (placed.system, records, group_seed(seed, placed.group), offset)
+        dealing = [Dealing(in_file, run.config.epochs, run.shards) for in_file in dealt]
     shares = [
         cluster.stream(share_file, shared_spec, shared_run, fs, path, name, starts[k], shapes[k], dealing[k])
         for k, (path, name) in enumerate(files)
@@ -538,14 +536,6 @@ def spread(
     if error is not None:
         raise error
     return output
-
-
-def sorted_as(
-    dealt: list[tuple[str, int, int, int]], groups: list[GroupTally]
-) -> list[tuple[str, int, int, int]]:
-    """A file's dealing, one entry per group, in the file's order of its groups."""
-    by_system = {entry[0]: entry for entry in dealt}
-    return [by_system[g.system] for g in groups]
 
 
 def cluster_map(cluster: Cluster, calls: list[tuple[Any, ...]]) -> list[Any]:
