@@ -97,18 +97,6 @@ def test_s3_input_without_ray_gives_the_bytes_of_the_same_files_on_disk(s3, shar
     assert summary["records_read"] == 240 and summary["executor"] == executor
 
 
-def test_s3_object_cut_short_without_ray_names_the_object(s3, shards_input, tmp_path):  # noqa: F811
-    whole = gzip.compress((shards_input / "a.jsonl").read_bytes())
-    s3.put_object(Bucket=BUCKET, Key="cut-local/b.jsonl.gz", Body=whole[: len(whole) // 2])
-    out = tmp_path / "out.jsonl"
-    line = error_line(invoke("augment", f"s3://{BUCKET}/cut-local", "-o", out, "--executor", "local", "-q"))
-    assert line == (
-        f"mosaicit: error: s3://{BUCKET}/cut-local/b.jsonl.gz: cannot read: "
-        "Compressed file ended before the end-of-stream marker was reached"
-    )
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_s3_files_and_a_single_object_list_as_on_disk(cluster, s3):
     from mosaicit.io.remote import list_inputs
 
@@ -158,15 +146,20 @@ def test_upload_never_completed_is_no_such_file(cluster, s3, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_object_cut_short_names_the_file(cluster, s3, shards_input, tmp_path):  # noqa: F811
-    """A compressed object whose upload was cut short: one line naming that object."""
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_object_cut_short_names_the_file(request, s3, shards_input, tmp_path, executor):  # noqa: F811
+    """A compressed object whose upload was cut short: one line naming that object, read by Ray's
+    tasks or by the one process."""
+    if executor == "ray":
+        request.getfixturevalue("cluster")
     whole = gzip.compress((shards_input / "a.jsonl").read_bytes())
-    s3.put_object(Bucket=BUCKET, Key="cut/a.jsonl", Body=(shards_input / "a.jsonl").read_bytes())
-    s3.put_object(Bucket=BUCKET, Key="cut/b.jsonl.gz", Body=whole[: len(whole) // 2])
+    prefix = f"cut-{executor}"
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/a.jsonl", Body=(shards_input / "a.jsonl").read_bytes())
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/b.jsonl.gz", Body=whole[: len(whole) // 2])
     out = tmp_path / "out.jsonl"
-    line = error_line(invoke("augment", f"s3://{BUCKET}/cut", "-o", out, "--executor", "ray", "-q"))
+    line = error_line(invoke("augment", f"s3://{BUCKET}/{prefix}", "-o", out, "--executor", executor, "-q"))
     assert line == (
-        f"mosaicit: error: s3://{BUCKET}/cut/b.jsonl.gz: cannot read: "
+        f"mosaicit: error: s3://{BUCKET}/{prefix}/b.jsonl.gz: cannot read: "
         "Compressed file ended before the end-of-stream marker was reached"
     )
     assert list(tmp_path.iterdir()) == []

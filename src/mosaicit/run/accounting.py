@@ -44,6 +44,34 @@ class Accounting:
     mosaic_record_uses: int
     passthrough_rows: int
 
+    @classmethod
+    def of(
+        cls,
+        read: int,
+        mosaicked: int,
+        rejected: int,
+        by_reason: Counter[str],
+        passed: Counter[str],
+        parts: Counter[str],
+        mosaic_records: int,
+        mosaic_uses: int,
+        rows: int,
+    ) -> Accounting:
+        """The accounting of these counts: rejects ``by_reason``, records ``passed`` through by
+        kind, rejected ``parts`` of used records by reason (each listed in a fixed order)."""
+        return cls(
+            read=read,
+            mosaicked=mosaicked,
+            passed_through=sum(passed.values()),
+            rejected=rejected,
+            rejected_by_reason=dict(sorted(by_reason.items())),
+            passed_by_kind={k: passed[k] for k in PASSED_KINDS if passed[k]},
+            parts_rejected=dict(sorted(parts.items())),
+            mosaic_records=mosaic_records,
+            mosaic_record_uses=mosaic_uses,
+            passthrough_rows=rows,
+        )
+
 
 class Ledger:
     """Per input record: how many of its exchanges wait to be mosaicked, and how it was passed
@@ -100,17 +128,8 @@ class Ledger:
             elif i not in first or (reject.turn or 0) < (first[i].turn or 0):
                 first[i] = reject
         by_reason = Counter(r.reason for r in first.values())
-        return Accounting(
-            read=read,
-            mosaicked=mosaicked,
-            passed_through=sum(passed.values()),
-            rejected=len(first),
-            rejected_by_reason=dict(sorted(by_reason.items())),
-            passed_by_kind={k: passed[k] for k in PASSED_KINDS if passed[k]},
-            parts_rejected=dict(sorted(parts.items())),
-            mosaic_records=mosaic_records,
-            mosaic_record_uses=mosaic_uses,
-            passthrough_rows=rows,
+        return Accounting.of(
+            read, mosaicked, len(first), by_reason, passed, parts, mosaic_records, mosaic_uses, rows
         )
 
 
@@ -118,25 +137,16 @@ def summed(parts: Iterable[Accounting], mosaic_records: int, mosaic_uses: int, r
     """The accounting of a whole input from that of its parts (its files, each settled alone:
     a record is read in one file only), with the run's mosaic records, their uses and the
     passthrough rows written."""
-    read = mosaicked = passed = rejected = 0
+    read = mosaicked = rejected = 0
     by_reason: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
     in_parts: Counter[str] = Counter()
     for part in parts:
         read, mosaicked = read + part.read, mosaicked + part.mosaicked
-        passed, rejected = passed + part.passed_through, rejected + part.rejected
+        rejected += part.rejected
         by_reason.update(part.rejected_by_reason)
         by_kind.update(part.passed_by_kind)
         in_parts.update(part.parts_rejected)
-    return Accounting(
-        read=read,
-        mosaicked=mosaicked,
-        passed_through=passed,
-        rejected=rejected,
-        rejected_by_reason=dict(sorted(by_reason.items())),
-        passed_by_kind={k: by_kind[k] for k in PASSED_KINDS if by_kind[k]},
-        parts_rejected=dict(sorted(in_parts.items())),
-        mosaic_records=mosaic_records,
-        mosaic_record_uses=mosaic_uses,
-        passthrough_rows=rows,
+    return Accounting.of(
+        read, mosaicked, rejected, by_reason, by_kind, in_parts, mosaic_records, mosaic_uses, rows
     )

@@ -16,9 +16,10 @@ Every hook yields its results **in the order of its units**, whatever order they
 so that the output is the same bytes for every executor and number of workers; a unit's
 randomness comes only from its seed (group, epoch), never from where it runs. A subclass
 overrides only what it does elsewhere: :meth:`Executor.measure` and :meth:`Executor.compose`
-for more processes, :meth:`Executor.count` and :meth:`Executor.read` to count or read elsewhere
-too (as Ray does). :meth:`Executor.runs_elsewhere` tells the caller when units are done in
-other processes (it then flushes spooled records and merges the cache's tallies).
+for more processes, :meth:`Executor.read` to read elsewhere too, :meth:`Executor.cluster` to have
+a whole augment run spread over a cluster (as Ray does). :meth:`Executor.runs_elsewhere` tells
+the caller when units are done in other processes (it then flushes spooled records and merges
+the cache's tallies).
 """
 
 from __future__ import annotations

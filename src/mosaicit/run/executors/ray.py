@@ -327,8 +327,7 @@ class RayExecutor(Executor):
     uses_cache = False
     options = RayOptions
 
-    def __init__(self, ray: Any, workers: int) -> None:
-        self.ray = ray
+    def __init__(self, workers: int) -> None:
         self.workers = workers
 
     @classmethod
@@ -348,7 +347,7 @@ class RayExecutor(Executor):
         ray = connect(options.ray_address, workers or free_cores(), options.ray_object_store_mb)
         if workers is None:
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        return cls(ray, workers)
+        return cls(workers)
 
     def read(self, listed: Listed, split: str | None, max_record_mb: int) -> Iterator[tuple[str, int, Any]]:
         """The items of the listed files, each file fetched and parsed by a Ray task
