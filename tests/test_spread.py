@@ -7,16 +7,21 @@ same flow (tests/test_ray.py); this one runs in the light suite.
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
+import tempfile
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from conftest import ALPACA_EVAL, TOKENIZERS
 from formats_helpers import messy_sharegpt
 from mosaicit.cli import main
+from mosaicit.errors import InputError
 from mosaicit.io.remote import iter_file, list_remote
 from mosaicit.run import executors, spread
 from mosaicit.run.assemble import open_run
@@ -209,6 +214,36 @@ def test_a_files_plan_finds_what_its_share_finds_keeping_only_counts(tmp_path):
     path.write_text('{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
     plan = plan_file(spec, 0, None, iter_file(found.fs, stored, name))
     assert plan.groups == [] and str(plan.error).startswith(f"{name}: record 1: ")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".parquet"])
+def test_a_fetched_file_leaves_no_temporary_copy_however_its_reading_ends(tmp_path, monkeypatch, suffix):
+    """A file fetched whole is read from a temporary copy that is gone once its reader has it
+    open: reading abandoned after one item (a generator never closed, as in a task that is killed
+    or whose error keeps its frames), stopped by a broken record, or read to the end leaves no
+    file in the temporary folder, and the items are those of the file on disk."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    rows = [{"instruction": f"q {i}", "output": "a"} for i in range(3000)]
+    path = tmp_path / f"in{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    else:
+        text = "".join(json.dumps(r) + "\n" for r in rows) + '{"broken\n'
+        path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
+    found, _, _ = list_remote(str(path))
+    ((stored, name),) = found.files
+    abandoned = iter_file(found.fs, stored, name)
+    assert next(abandoned)[2] == rows[0] and list(scratch.iterdir()) == []
+    items = []
+    try:
+        for _, _, item in iter_file(found.fs, stored, name):
+            items.append(item)
+    except InputError as exc:
+        assert suffix != ".parquet" and str(exc).startswith(f"{name}: record 3000: ")
+    assert items == rows and list(scratch.iterdir()) == []
+    del abandoned
 
 
 def test_a_file_planned_again_in_the_inputs_shape_keeps_its_groups_in_input_order(here, tmp_path):

@@ -11,13 +11,14 @@ object cut short).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from mosaicit.errors import InputError, MosaicitError
-from mosaicit.io.filetypes import check_plain, data_suffixes, data_type, input_type
+from mosaicit.io.filetypes import FileType, check_plain, data_suffixes, data_type, input_type
 from mosaicit.io.inputs import expand
 from mosaicit.io.jsonstream import MAX_RECORD_MB
 from mosaicit.io.streams import STDIN, split_suffix
@@ -145,19 +146,33 @@ def iter_file(
     """``(name, row, item)`` of the file at ``path`` in ``fs``, fetched whole and parsed by
     mosaicit's readers (by its name's suffixes, from a local copy); a reader's error names ``name``."""
     data = fetch(fs, path, name)
-    stem, compression = split_suffix(path)
     kind = input_type(path)
     try:
         check_plain(kind, path)
-        with tempfile.TemporaryDirectory(prefix="mosaicit-read-") as folder:
-            local = os.path.join(folder, "input" + stem + compression)
-            with open(local, "wb") as handle:
-                handle.write(data)
-            del data
-            for row, item in kind.read(local, max_record_mb):
-                yield name, row, item
+        for row, item in _read_bytes(kind, data, "".join(split_suffix(path)), max_record_mb):
+            yield name, row, item
     except InputError as exc:
         raise InputError(name, exc.reason, exc.record) from None
+
+
+def _read_bytes(kind: FileType, data: bytes, suffix: str, max_record_mb: int) -> Iterator[tuple[int, Any]]:
+    """``(row, item)`` of ``data`` read by ``kind``'s reader from a temporary file named with
+    ``suffix``. The file is removed as soon as the reader has it open (a reader opens its file
+    before its first item), so none is left behind whatever becomes of this iterator: a task
+    killed while reading, an abandoned or never-closed generator."""
+    folder = tempfile.mkdtemp(prefix="mosaicit-read-")
+    try:
+        local = os.path.join(folder, "input" + suffix)
+        with open(local, "wb") as handle:
+            handle.write(data)
+        del data
+        rows = kind.read(local, max_record_mb)
+        first = next(rows, None)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if first is not None:
+        yield first
+        yield from rows
 
 
 def ship_items(fs: Any, path: str, name: str, max_record_mb: int = MAX_RECORD_MB) -> Iterator[list[Any]]:
