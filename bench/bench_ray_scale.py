@@ -12,7 +12,9 @@ The process tree of each run is sampled from /proc every ``--every`` seconds. Re
 
 - wall seconds and records per second;
 - CPU seconds of the whole tree (the larger of the sum of each process's last-seen CPU time and
-  what ``wait4`` reports for the driver and the children it reaped);
+  what ``wait4`` reports for the driver and the children it reaped), and where it went: each
+  process's CPU between two samples is put on what it was doing (its kind; for a Ray worker, the
+  task its title names, ``ray::share_file``);
 - per process kind (driver; fork worker; Ray worker or actor; raylet; GCS; other Ray daemons):
   how many there were and the largest peak RSS (VmHWM) among them; and the driver's largest
   private (anonymous) resident memory;
@@ -98,6 +100,15 @@ def kind_of(pid: int, driver: int) -> str:
     return f"other ({program or 'gone'})"
 
 
+def _doing(pid: int, kind: str) -> str:
+    """What a process is doing now: a Ray worker's task (its title, ``ray::share_file``), else
+    its kind. CPU time is put on what each process was doing when it was sampled."""
+    if kind != "ray worker":
+        return kind
+    title = _read(f"/proc/{pid}/cmdline").split("\0", 1)[0]
+    return title.split(" ", 1)[0] if title.startswith("ray::") else kind
+
+
 def _tree(root: int) -> list[int]:
     todo, seen = [root], []
     while todo:
@@ -117,6 +128,7 @@ def run(cmd: list[str], every: float) -> dict[str, Any]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     kinds: dict[int, str] = {}
     cpu: dict[int, float] = {}
+    doing: dict[str, float] = defaultdict(float)
     hwm: dict[int, int] = {}
     driver_anon = driver_pss = total_pss = 0
     status = None
@@ -124,7 +136,8 @@ def run(cmd: list[str], every: float) -> dict[str, Any]:
         pss_now = 0
         for pid in _tree(proc.pid):
             kinds.setdefault(pid, kind_of(pid, proc.pid))
-            cpu[pid] = max(cpu.get(pid, 0.0), _cpu_s(pid))
+            was, cpu[pid] = cpu.get(pid, 0.0), max(cpu.get(pid, 0.0), _cpu_s(pid))
+            doing[_doing(pid, kinds[pid])] += cpu[pid] - was
             hwm[pid] = max(hwm.get(pid, 0), _field_kb(_read(f"/proc/{pid}/status"), "VmHWM:"))
             pss = _field_kb(_read(f"/proc/{pid}/smaps_rollup"), "Pss:")
             pss_now += pss
@@ -154,6 +167,9 @@ def run(cmd: list[str], every: float) -> dict[str, Any]:
         "total_pss_mb": round(total_pss / 1024, 1),
         "peak_rss_mb": {k: round(max(v) / 1024, 1) for k, v in sorted(by_kind.items())},
         "processes": {k: len(v) for k, v in sorted(by_kind.items())},
+        "cpu_s_by_doing": {
+            k: round(v, 1) for k, v in sorted(doing.items(), key=lambda kv: -kv[1]) if v >= 0.1
+        },
     }
 
 

@@ -7,19 +7,23 @@ same flow (tests/test_ray.py); this one runs in the light suite.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
+import pickle
 import random
 import tempfile
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from conftest import ALPACA_EVAL, TOKENIZERS
 from formats_helpers import messy_sharegpt
+from mosaicit.budget.budget import Measured, TextCounts
 from mosaicit.cli import main
 from mosaicit.errors import InputError
 from mosaicit.io.remote import iter_file, list_remote
@@ -27,9 +31,11 @@ from mosaicit.run import executors, spread
 from mosaicit.run.assemble import open_run
 from mosaicit.run.executors import Executor, register
 from mosaicit.run.executors.base import Listed
-from mosaicit.run.filerun import local_twin, plan_file, run_file
+from mosaicit.run.filerun import GroupRecords, local_twin, plan_file, run_file
 from mosaicit.run.spec import RunSpec
 from mosaicit.run.spread import InProcess
+from mosaicit.types.features import PromptFeatures
+from mosaicit.types.records import Record
 from test_templates import NO_SYSTEM, _tokenizer_copy
 
 #: What a spread run's summary may say otherwise than a local run's.
@@ -216,12 +222,41 @@ def test_a_files_plan_finds_what_its_share_finds_keeping_only_counts(tmp_path):
     assert plan.groups == [] and str(plan.error).startswith(f"{name}: record 1: ")
 
 
+def test_a_block_of_records_is_sent_by_columns_and_read_back_as_it_was():
+    """The records a file's share sends a unit (pickled by columns, their counts as numbers into
+    the distinct ones) are read back equal, field for field and type for type, with every kind
+    of value a record holds (ids of any JSON type, split exchanges, a system prompt, counts with
+    the tails of a pre-token-exact tokenizer), and the collector runs again afterwards."""
+    ids = [None, 7, "a-1", 2.5, {"k": [1, "x"]}, True]
+    records = [
+        Record(i, f"instr {i} \u00e9\U0001f600", f"out {i}", "" if i % 3 else "ctx", ids[i % 6],
+               "Be brief." if i % 2 else "", None if i % 4 else i % 5)
+        for i in range(50)
+    ]  # fmt: skip
+    texts = [
+        TextCounts(i % 4, i % 4 + 1, bool(i % 3), "" if i % 2 else ".\n", " x" if i % 5 else "")
+        for i in range(9)
+    ]
+    counts = [
+        Measured(texts[i % 9], texts[(i * 7) % 9], PromptFeatures("abc"[i % 3], i % 6, i), r.system)
+        for i, r in enumerate(records)
+    ]
+    block = GroupRecords(list(range(3, 53)), records, counts)
+    back = pickle.loads(pickle.dumps(block, protocol=5))
+    assert type(back) is GroupRecords and back == block
+    assert [type(r.id) for r in back.records] == [type(r.id) for r in records]
+    assert all(type(m.prompt) is TextCounts and type(m.features) is PromptFeatures for m in back.counts)
+    assert gc.isenabled()
+    assert pickle.loads(pickle.dumps(GroupRecords([], [], []))) == GroupRecords([], [], [])
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".parquet"])
 def test_a_fetched_file_leaves_no_temporary_copy_however_its_reading_ends(tmp_path, monkeypatch, suffix):
-    """A file fetched whole is read from a temporary copy that is gone once its reader has it
-    open: reading abandoned after one item (a generator never closed, as in a task that is killed
-    or whose error keeps its frames), stopped by a broken record, or read to the end leaves no
-    file in the temporary folder, and the items are those of the file on disk."""
+    """A file fetched whole (from any filesystem but the local one, which is read in place) is
+    read from a temporary copy that is gone once its reader has it open: reading abandoned after
+    one item (a generator never closed, as in a task that is killed or whose error keeps its
+    frames), stopped by a broken record, or read to the end leaves no file in the temporary
+    folder, and the items are those of the file on disk, read in place."""
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
@@ -232,17 +267,19 @@ def test_a_fetched_file_leaves_no_temporary_copy_however_its_reading_ends(tmp_pa
     else:
         text = "".join(json.dumps(r) + "\n" for r in rows) + '{"broken\n'
         path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
-    found, _, _ = list_remote(str(path))
-    ((stored, name),) = found.files
-    abandoned = iter_file(found.fs, stored, name)
+    fetched = pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
+    name = path.name
+    abandoned = iter_file(fetched, name, name)
     assert next(abandoned)[2] == rows[0] and list(scratch.iterdir()) == []
-    items = []
-    try:
-        for _, _, item in iter_file(found.fs, stored, name):
-            items.append(item)
-    except InputError as exc:
-        assert suffix != ".parquet" and str(exc).startswith(f"{name}: record 3000: ")
-    assert items == rows and list(scratch.iterdir()) == []
+    read: dict[str, list] = {}
+    for fs, stored in ((fetched, name), (pafs.LocalFileSystem(), str(path))):
+        items = read.setdefault(fs.type_name, [])
+        try:
+            for _, _, item in iter_file(fs, stored, name):
+                items.append(item)
+        except InputError as exc:
+            assert suffix != ".parquet" and str(exc).startswith(f"{name}: record 3000: ")
+    assert read == {"subtree": rows, "local": rows} and list(scratch.iterdir()) == []
     del abandoned
 
 

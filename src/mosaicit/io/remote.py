@@ -143,16 +143,29 @@ def fetch(fs: Any, path: str, name: str) -> bytes:
 def iter_file(
     fs: Any, path: str, name: str, max_record_mb: int = MAX_RECORD_MB
 ) -> Iterator[tuple[str, int, Any]]:
-    """``(name, row, item)`` of the file at ``path`` in ``fs``, fetched whole and parsed by
-    mosaicit's readers (by its name's suffixes, from a local copy); a reader's error names ``name``."""
-    data = fetch(fs, path, name)
+    """``(name, row, item)`` of the file at ``path`` in ``fs``, parsed by mosaicit's readers (by
+    its name's suffixes): in place on a local filesystem, else fetched whole and read from a
+    local copy; a reader's error names ``name``."""
     kind = input_type(path)
     try:
         check_plain(kind, path)
-        for row, item in _read_bytes(kind, data, "".join(split_suffix(path)), max_record_mb):
+        if fs.type_name == "local":
+            rows = kind.read(_readable(path, name), max_record_mb)
+        else:
+            rows = _read_bytes(kind, fetch(fs, path, name), "".join(split_suffix(path)), max_record_mb)
+        for row, item in rows:
             yield name, row, item
     except InputError as exc:
         raise InputError(name, exc.reason, exc.record) from None
+
+
+def _readable(path: str, name: str) -> str:
+    """``path``, once it opens for reading (else the error :func:`fetch` gives)."""
+    try:
+        open(path, "rb").close()  # noqa: SIM115 - only checked
+    except OSError as exc:
+        raise InputError(name, f"cannot read: {exc.strerror or exc}") from None
+    return path
 
 
 def _read_bytes(kind: FileType, data: bytes, suffix: str, max_record_mb: int) -> Iterator[tuple[int, Any]]:

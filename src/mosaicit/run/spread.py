@@ -31,6 +31,7 @@ this process (to check the flow without a cluster).
 
 from __future__ import annotations
 
+import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from copy import copy
@@ -44,6 +45,7 @@ from mosaicit.io.sources import source_name
 from mosaicit.plan.compose import Tally
 from mosaicit.plan.seeds import group_seed, shard_of, shard_seed
 from mosaicit.progress import Progress
+from mosaicit.run.collector import collector_paused, heap_frozen
 from mosaicit.run.filerun import (
     FilePlan,
     FileTally,
@@ -137,7 +139,8 @@ def share_file(
     through unbudgeted, the passthrough rows and the rejects in lists of up to
     :data:`ROWS_PER_OBJECT`, then the :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
     items = iter_file(fs, path, name, spec.inputs.max_record_mb)
-    tally, work = run_file(spec, local_twin(run), name, start, shape, items)
+    with collector_paused():  # the file's records and counts hold no cycles
+        tally, work = run_file(spec, local_twin(run), name, start, shape, items)
     blocks: list[GroupRecords] = []
     if tally.error is None:
         found = [(g.system, g.records) for g in tally.groups]
@@ -258,11 +261,12 @@ def compose_unit(
     by_position = dict(zip(positions, records, strict=True)), dict(zip(positions, counts, strict=True))
     job = replace(job, composer=composer, records=by_position[0], counts=by_position[1])
     batch: list[Any] = []
-    for result in unit_results(job, unit):
-        batch.append(result)
-        if len(batch) == RESULTS_PER_ITEM:
-            yield batch
-            batch = []
+    with heap_frozen():  # the collector need not walk the unit's records while they are read
+        for result in unit_results(job, unit):
+            batch.append(result)
+            if len(batch) == RESULTS_PER_ITEM:
+                yield batch
+                batch = []
     yield batch
     received = tuple(record.index for record in records)
     yield UnitDone(replace(unit, members=None), job.composer.tally, received, cluster.node())
@@ -545,7 +549,8 @@ def cluster_map(cluster: Cluster, calls: list[tuple[Any, ...]]) -> list[Any]:
 
 class InProcess:
     """A :class:`Cluster` that runs each task at once, in this process: a spread run without a
-    cluster, with the bytes of the spread run on one (which are those of a local run)."""
+    cluster, with the bytes of the spread run on one (which are those of a local run). What a
+    task returns or yields is pickled and read back, as a cluster sends it between processes."""
 
     workers = 1
 
@@ -553,10 +558,10 @@ class InProcess:
         return value
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return fn(*args)
+        return _sent(fn(*args))
 
     def stream(self, fn: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Any]:
-        return iter(list(fn(*args)))
+        return iter([_sent(item) for item in fn(*args)])
 
     def get(self, ref: Any) -> Any:
         return ref
@@ -569,3 +574,8 @@ class InProcess:
 
     def stop(self, refs: Iterable[Any]) -> None:
         return None
+
+
+def _sent(value: Any) -> Any:
+    """``value`` as another process receives it: pickled and read back."""
+    return pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import concurrent.futures.process
 import contextlib
-import gc
 import multiprocessing
 import os
 import pickle
@@ -33,6 +32,7 @@ from typing import Any, TypeVar
 from mosaicit.errors import MosaicitError
 from mosaicit.exits import check_stop, leave_signals_to_parent, signals_held, stopped_at_exit
 from mosaicit.plan.compose import Tally
+from mosaicit.run.collector import heap_frozen
 from mosaicit.run.shards import ComposeJob, unit_results
 from mosaicit.tempfiles import LIVE, owned_prefix, remove_stale
 
@@ -195,15 +195,13 @@ def map_parallel(function: Callable[..., T], calls: Sequence[tuple[Any, ...]], w
     """Yield ``function(*args)`` for each ``args`` in ``calls``, in order, computed by up to
     ``workers`` forked processes (which share the caller's memory as it was at the call)."""
     _STATE["function"] = function
-    gc.freeze()  # see compose_parallel
     try:
-        with worker_pool(min(workers, len(calls))) as pool:
+        with heap_frozen(), worker_pool(min(workers, len(calls))) as pool:
             with signals_held():  # the workers are forked here, where a signal's exception is lost
                 futures = [pool.submit(_call, args) for args in calls]
             for future in futures:
                 yield _result(future)
     finally:
-        gc.unfreeze()
         _STATE.clear()
 
 
@@ -260,9 +258,8 @@ def compose_parallel(
         folder = tempfile.mkdtemp(prefix=owned_prefix())
         LIVE.add(folder)
     reported = 0
-    gc.freeze()  # the collector would otherwise touch, and so copy, every shared object in each worker
     try:
-        with worker_pool(min(workers, len(job.units))) as pool:
+        with heap_frozen(), worker_pool(min(workers, len(job.units))) as pool:
             with signals_held():  # see map_parallel
                 pending = [pool.submit(_compose_unit, n, folder) for n in range(len(job.units))]
             for future in pending:
@@ -279,7 +276,6 @@ def compose_parallel(
         if progress and done.value > reported:
             progress(done.value - reported)
     finally:
-        gc.unfreeze()
         _STATE.clear()
         shutil.rmtree(folder, ignore_errors=True)
         LIVE.discard(folder)

@@ -36,12 +36,6 @@ from mosaicit.run.ray_reaper import end_session, start_watchdog
 from mosaicit.run.workers import free_cores
 from mosaicit.types.options import between, option
 
-#: Results per item that a compose task streams back (rows with one output file).
-RESULTS_PER_ITEM = 1024
-#: A unit's records pickled together (:class:`Members`).
-MEMBERS_PER_BLOB = 1024
-#: Compose tasks submitted ahead, per CPU: the driver holds the counts of only these units.
-IN_FLIGHT = 2
 #: Seconds to wait for cancelled compose tasks to end after an error or a signal.
 CANCEL_WAIT = 30
 #: Ray's C++ core logs at this level and above in the local instances a run starts (not
