@@ -50,11 +50,15 @@ def _finite_float(text: str) -> float:
     return value
 
 
+#: The decoder of :func:`loads` (one for all: ``json.loads`` with options builds one per call).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def loads(text: str) -> Any:
     """Parse standard JSON: as :func:`json.loads`, but ``NaN`` and ``Infinity`` raise
     :class:`NonStandard` (a :class:`json.JSONDecodeError`), as does a number beyond a float's
     range; integers of any size are kept exactly."""
-    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    return _DECODER.decode(text)
 
 
 def _too_large(path: str, limit: int, index: int, where: str) -> InputError:

@@ -93,6 +93,10 @@ class Cluster(Protocol):
     def get(self, ref: Any) -> Any:
         """The value of ``ref`` (a task's error is raised here)."""
 
+    def shared(self, held: Held) -> Any:
+        """In a task, the value of a reference that many tasks read (the run, the compose job):
+        read once in each of the cluster's processes, not once per task."""
+
     def finished(self, refs: Sequence[Any]) -> Iterator[int]:
         """The positions in ``refs`` of tasks that have ended (waits for at least one)."""
 
@@ -101,6 +105,13 @@ class Cluster(Protocol):
 
     def stop(self, refs: Iterable[Any]) -> None:
         """Cancel the tasks of ``refs`` and wait for them to end (an error, a signal)."""
+
+
+class Held(NamedTuple):
+    """A reference handed to a task as itself, for :meth:`Cluster.shared` (a reference among a
+    task's own arguments is handed over as its value, read again by every task)."""
+
+    ref: Any
 
 
 # --- the tasks ------------------------------------------------------------------------------
@@ -123,8 +134,9 @@ class Dealing(NamedTuple):
 
 
 def share_file(
+    cluster: Cluster,
     spec: RunSpec,
-    run: Run,
+    held: Held,
     fs: Any,
     path: str,
     name: str,
@@ -132,15 +144,16 @@ def share_file(
     shape: str | None,
     dealing: Dealing | None,
 ) -> Iterator[Any]:
-    """A task: the file's share of the run (:func:`~mosaicit.run.filerun.run_file`), the file
-    fetched and parsed again (:func:`~mosaicit.io.remote.iter_file`), each group's records dealt
-    to the units (:func:`deal`; ``dealing`` None: the plan stopped at an error, and so does this),
-    yielded as :func:`work_refs` reads it back: each group's blocks, each group's rows passed
-    through unbudgeted, the passthrough rows and the rejects in lists of up to
+    """A task: the file's share of the run (``held``: :class:`~mosaicit.run.groups.Run`;
+    :func:`~mosaicit.run.filerun.run_file`), the file read again
+    (:func:`~mosaicit.io.remote.iter_file`), each group's records dealt to the units
+    (:func:`deal`; ``dealing`` None: the plan stopped at an error, and so does this), yielded
+    as :func:`work_refs` reads it back: each group's blocks, each group's rows passed through
+    unbudgeted, the passthrough rows and the rejects in lists of up to
     :data:`ROWS_PER_OBJECT`, then the :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
     items = iter_file(fs, path, name, spec.inputs.max_record_mb)
     with collector_paused():  # the file's records and counts hold no cycles
-        tally, work = run_file(spec, local_twin(run), name, start, shape, items)
+        tally, work = run_file(spec, local_twin(cluster.shared(held)), name, start, shape, items)
     blocks: list[GroupRecords] = []
     if tally.error is None:
         found = [(g.system, g.records) for g in tally.groups]
@@ -244,18 +257,18 @@ class UnitDone:
     node: str
 
 
-def compose_unit(
-    cluster: Cluster, job: ComposeJob, unit: ComposeUnit, *blocks: GroupRecords
-) -> Iterator[Any]:
-    """A task: compose one unit from its records (``blocks``, from every file holding some, in
-    reading order): what the unit yields (its rows or its part file's
-    :class:`~mosaicit.io.parts.Part`), :data:`RESULTS_PER_ITEM` at a time, then :class:`UnitDone`."""
+def compose_unit(cluster: Cluster, held: Held, unit: ComposeUnit, *blocks: GroupRecords) -> Iterator[Any]:
+    """A task: compose one unit of the run's :class:`~mosaicit.run.shards.ComposeJob` (``held``)
+    from its records (``blocks``, from every file holding some, in reading order): what the unit
+    yields (its rows or its part file's :class:`~mosaicit.io.parts.Part`),
+    :data:`RESULTS_PER_ITEM` at a time, then :class:`UnitDone`."""
     positions, records, counts = [], [], []
     for block in blocks:
         positions += block.positions
         records += block.records
         counts += block.counts
     unit = replace(unit, members=tuple(positions))
+    job: ComposeJob = cluster.shared(held)
     composer = copy(job.composer)  # its own tally
     composer.tally = Tally()
     by_position = dict(zip(positions, records, strict=True)), dict(zip(positions, counts, strict=True))
@@ -273,10 +286,10 @@ def compose_unit(
 
 
 def compose_part(
-    cluster: Cluster, job: ComposeJob, unit: ComposeUnit, *blocks: GroupRecords
+    cluster: Cluster, held: Held, unit: ComposeUnit, *blocks: GroupRecords
 ) -> tuple[list[Part], UnitDone]:
     """A task: :func:`compose_unit` writing its part file; its part and its :class:`UnitDone`."""
-    *results, done = compose_unit(cluster, job, unit, *blocks)
+    *results, done = compose_unit(cluster, held, unit, *blocks)
     return [part for batch in results for part in batch], done
 
 
@@ -317,9 +330,7 @@ class SpreadOutput:
         self.key_of = FileKeys(self.merged.stats.files, spec.key_names)
         run.key_of = self.key_of
         run.usable, run.plain_tokens = self.merged.usable, self.merged.plain_tokens
-        self.job = cluster.put(
-            ComposeJob(run.composer, {}, {}, (), (), finish, self.key_of if run.shards > 1 else None)
-        )
+        self.job = ComposeJob(run.composer, {}, {}, (), (), finish, self.key_of if run.shards > 1 else None)
         bars.plan("composing", self.merged.usable * run.config.epochs)
 
     @property
@@ -362,12 +373,13 @@ class SpreadOutput:
         """Every unit's rows, in the units' order, at most :data:`IN_FLIGHT` units per CPU ahead."""
         units = iter(self.units())
         pending: deque[Any] = deque()
+        job = Held(self.cluster.put(self.job))
 
         def submit() -> None:
             following = next(units, None)
             if following is not None:
                 unit, blocks = following
-                pending.append(self.cluster.stream(compose_unit, self.cluster, self.job, unit, *blocks))
+                pending.append(self.cluster.stream(compose_unit, self.cluster, job, unit, *blocks))
 
         for _ in range(max(2, IN_FLIGHT * self.cluster.workers)):
             submit()
@@ -424,14 +436,13 @@ class SpreadOutput:
             task = cluster.call(write_passthrough, writer, self._passthrough_blocks(), leads)
             parts.append(cluster.get(task))
             writer = replace(writer, id_type=parts[0].id_type)  # every part's id column alike
-        job = cluster.put(replace(cluster.get(self.job), write_part=writer))
-        parts += self._parts(job)
+        parts += self._parts(Held(cluster.put(replace(self.job, write_part=writer))))
         unbudgeted = self._unbudgeted_refs()
         if unbudgeted:
             parts.append(cluster.get(cluster.call(write_unbudgeted, cluster, writer, unbudgeted)))
         return parts
 
-    def _parts(self, job: Any) -> list[Part]:
+    def _parts(self, job: Held) -> list[Part]:
         """Every unit's part, composed and written by its task: the tasks end in any order, at most
         :data:`IN_FLIGHT` per CPU running; the parts are returned in the units' order."""
         units = iter(enumerate(self.units()))
@@ -482,7 +493,7 @@ def spread(
     One clear error line, as a run in one process gives it, for what stops the run."""
     fs, files = spec.listed.found
     given = None if spec.inputs.input_format == "auto" else spec.inputs.input_format
-    shared_spec, shared_run = cluster.put(spec), cluster.put(local_twin(run))
+    shared_spec, shared_run = cluster.put(spec), Held(cluster.put(local_twin(run)))
     # Each file planned at once, in the shape of its own first item, its first item at input index
     # 0 for the first file, else 1 (only the input's first item may stop a run for having no
     # shape); planned again, at its own index, where the input's shape (found in the files
@@ -518,7 +529,9 @@ def spread(
                 dealt[f][g] = (placed.system, records, group_seed(seed, placed.group), offset)
         dealing = [Dealing(in_file, run.config.epochs, run.shards) for in_file in dealt]
     shares = [
-        cluster.stream(share_file, shared_spec, shared_run, fs, path, name, starts[k], shapes[k], dealing[k])
+        cluster.stream(
+            share_file, cluster, shared_spec, shared_run, fs, path, name, starts[k], shapes[k], dealing[k]
+        )
         for k, (path, name) in enumerate(files)
     ]
     tallies: list[FileTally] = []
@@ -565,6 +578,9 @@ class InProcess:
 
     def get(self, ref: Any) -> Any:
         return ref
+
+    def shared(self, held: Held) -> Any:
+        return held.ref
 
     def finished(self, refs: Sequence[Any]) -> Iterator[int]:
         return iter(range(len(refs)))

@@ -21,6 +21,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -38,6 +39,10 @@ from mosaicit.types.options import between, option
 
 #: Seconds to wait for cancelled compose tasks to end after an error or a signal.
 CANCEL_WAIT = 30
+#: How many values a Ray worker process keeps of those that many tasks read
+#: (:meth:`RayCluster.shared`: a run and its compose jobs), the latest first.
+SHARED_KEPT = 4
+_SHARED: OrderedDict[str, Any] = OrderedDict()
 #: Ray's C++ core logs at this level and above in the local instances a run starts (not
 #: below: a killed raylet's own ``E`` line would come before mosaicit's one line).
 FATAL = "fatal"
@@ -256,6 +261,17 @@ class RayCluster:
             return ray.get(ref)
         except Exception as exc:
             raise _failure("a Ray task failed", exc) from None
+
+    def shared(self, held: Any) -> Any:
+        """The value of ``held.ref``, read once in this process and kept with the latest few
+        (:data:`SHARED_KEPT`) read so."""
+        key = held.ref.hex()
+        if key not in _SHARED:
+            _SHARED[key] = self.get(held.ref)
+            while len(_SHARED) > SHARED_KEPT:
+                _SHARED.popitem(last=False)
+        _SHARED.move_to_end(key)
+        return _SHARED[key]
 
     def finished(self, refs: Sequence[Any]) -> Iterator[int]:
         import ray
