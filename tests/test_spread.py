@@ -223,9 +223,9 @@ def test_a_files_plan_finds_what_its_share_finds_keeping_only_counts(tmp_path):
 
 
 def test_a_block_of_records_is_sent_by_columns_and_read_back_as_it_was():
-    """The records a file's share sends a unit (pickled by columns, their counts as numbers into
-    the distinct ones) are read back equal, field for field and type for type, with every kind
-    of value a record holds (ids of any JSON type, split exchanges, a system prompt, counts with
+    """The records a file's share sends a unit (pickled by columns: each field of the records and
+    of their counts as one list) are read back equal, field for field and type for type, with
+    every kind of value a record holds (ids of any JSON type, split exchanges, a system prompt, counts with
     the tails of a pre-token-exact tokenizer), and the collector runs again afterwards."""
     ids = [None, 7, "a-1", 2.5, {"k": [1, "x"]}, True]
     records = [

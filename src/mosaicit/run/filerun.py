@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from mosaicit.budget.budget import Measured
+from mosaicit.budget.budget import Measured, TextCounts
 from mosaicit.errors import MosaicitError
 from mosaicit.io.sources import ReadStats, check_bad_share, source_name
 from mosaicit.run import steps
@@ -38,6 +38,7 @@ from mosaicit.run.groups import Run
 from mosaicit.run.passthrough import Outcome, Passing
 from mosaicit.run.shards import FileKeys
 from mosaicit.run.spec import RunSpec
+from mosaicit.types.features import PromptFeatures
 from mosaicit.types.records import Record, Reject
 
 #: The steps of a run whose errors a file reports, in the order a whole run meets them: it reads
@@ -59,42 +60,41 @@ class GroupRecords(NamedTuple):
     """One group's usable records in one file, with their ``positions`` among the group's records
     of that file (from 0) and their measures.
 
-    Pickled by columns (what a cluster's task sends to another): each field of the records as one
-    list, and the counts as numbers into a list of the distinct texts' counts and instruction
-    features (few: they repeat), rebuilt with the collector paused (:mod:`~mosaicit.run.collector`).
-    Object by object, a file's blocks cost about three times as much CPU to send."""
+    Pickled by columns (what a cluster's task sends to another): each field of the records, and
+    of their counts, as one list; rebuilt with the collector paused (:mod:`~mosaicit.run.collector`).
+    Pickled object by object, the blocks of a file took about 1.7 times the CPU to send."""
 
     positions: list[int]
     records: list[Record]
     counts: list[Measured]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        columns = [list(map(attrgetter(name), self.records)) for name in RECORD_FIELDS]
-        distinct: dict[Any, int] = {}
-        measures = [
-            [distinct.setdefault(getattr(m, part), len(distinct)) for m in self.counts]
-            for part in ("prompt", "output", "features")
+        records = [list(map(attrgetter(name), self.records)) for name in _fields(Record)]
+        counts = [
+            [list(map(attrgetter(f"{part}.{name}"), self.counts)) for name in _fields(kind)]
+            for part, kind in COUNT_PARTS
         ]
-        systems = [m.system for m in self.counts]
-        return _rebuilt, (self.positions, columns, list(distinct), measures, systems)
+        systems = list(map(attrgetter("system"), self.counts))
+        return _rebuilt, (self.positions, records, counts, systems)
 
 
-#: The fields of a :class:`Record`, in the order its constructor takes them.
-RECORD_FIELDS = tuple(f.name for f in fields(Record))
+#: The parts of a :class:`~mosaicit.budget.budget.Measured` but its system prompt, in the order
+#: its constructor takes them, and their types.
+COUNT_PARTS = (("prompt", TextCounts), ("output", TextCounts), ("features", PromptFeatures))
+
+
+def _fields(kind: Any) -> list[str]:
+    """The fields of a dataclass, in the order its constructor takes them."""
+    return [f.name for f in fields(kind)]
 
 
 def _rebuilt(
-    positions: list[int],
-    columns: list[list[Any]],
-    distinct: list[Any],
-    measures: list[list[int]],
-    systems: list[str],
+    positions: list[int], records: list[list[Any]], counts: list[list[list[Any]]], systems: list[str]
 ) -> GroupRecords:
     """A :class:`GroupRecords` from its columns (see its ``__reduce__``)."""
     with collector_paused():
-        records = list(map(Record, *columns))
-        prompts, outputs, features = ([distinct[i] for i in column] for column in measures)
-        return GroupRecords(positions, records, list(map(Measured, prompts, outputs, features, systems)))
+        parts = [list(map(kind, *columns)) for (_, kind), columns in zip(COUNT_PARTS, counts, strict=True)]
+        return GroupRecords(positions, list(map(Record, *records)), list(map(Measured, *parts, systems)))
 
 
 @dataclass

@@ -39,6 +39,10 @@ from mosaicit.types.options import between, option
 
 #: Seconds to wait for cancelled compose tasks to end after an error or a signal.
 CANCEL_WAIT = 30
+#: The environment of the run's Ray workers: each task is given one CPU, so a tokenizer counts
+#: in the task's own thread (its thread pool would contend with the other tasks for the CPUs),
+#: as in the fork workers (:func:`mosaicit.run.workers._worker_start`).
+WORKER_ENV = {"env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
 #: How many values a Ray worker process keeps of those that many tasks read
 #: (:meth:`RayCluster.shared`: a run and its compose jobs), the latest first.
 SHARED_KEPT = 4
@@ -105,7 +109,9 @@ def connect(address: str | None, workers: int, store_mb: int = LOCAL_STORE_MB) -
     RUNNING[id(ray)] = partial(_shutdown, ray, watchdog)  # also a half-started instance
     try:
         if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            ray.init(
+                address=address, log_to_driver=False, logging_level=logging.ERROR, runtime_env=WORKER_ENV
+            )
         else:
             with _backend_logs(FATAL):
                 ray.init(
@@ -115,6 +121,7 @@ def connect(address: str | None, workers: int, store_mb: int = LOCAL_STORE_MB) -
                     include_dashboard=False,
                     log_to_driver=False,
                     logging_level=logging.ERROR,
+                    runtime_env=WORKER_ENV,
                 )
             session = _session_folder(ray)
             if session and watchdog:
