@@ -66,13 +66,12 @@ from mosaicit.run.spec import RunSpec
 from mosaicit.run.summarise import Counted, kinds, record_uses
 from mosaicit.types.records import Reject
 
-#: Results per item that a compose task streams back (rows, with one output file).
-RESULTS_PER_ITEM = 1024
 #: Compose tasks submitted ahead, per CPU: the cluster holds only these units' results.
 IN_FLIGHT = 2
-#: Rows (passthrough rows, rejects) per object a file's share keeps: what the driver, or a task
-#: writing a part, holds of them at once.
-ROWS_PER_OBJECT = 4096
+#: Rows per object a task makes (the rows a compose task streams back, the passthrough rows and
+#: rejects a file's share keeps): what the driver, or a task writing a part, holds of them at
+#: once. It bounds the driver's memory: 4,096 rejects of long records were 40 MB.
+ROWS_PER_OBJECT = 1024
 
 
 class Cluster(Protocol):
@@ -261,7 +260,7 @@ def compose_unit(cluster: Cluster, held: Held, unit: ComposeUnit, *blocks: Group
     """A task: compose one unit of the run's :class:`~mosaicit.run.shards.ComposeJob` (``held``)
     from its records (``blocks``, from every file holding some, in reading order): what the unit
     yields (its rows or its part file's :class:`~mosaicit.io.parts.Part`),
-    :data:`RESULTS_PER_ITEM` at a time, then :class:`UnitDone`."""
+    :data:`ROWS_PER_OBJECT` at a time, then :class:`UnitDone`."""
     positions, records, counts = [], [], []
     for block in blocks:
         positions += block.positions
@@ -277,7 +276,7 @@ def compose_unit(cluster: Cluster, held: Held, unit: ComposeUnit, *blocks: Group
     with heap_frozen():  # the collector need not walk the unit's records while they are read
         for result in unit_results(job, unit):
             batch.append(result)
-            if len(batch) == RESULTS_PER_ITEM:
+            if len(batch) == ROWS_PER_OBJECT:
                 yield batch
                 batch = []
     yield batch
