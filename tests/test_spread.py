@@ -143,6 +143,26 @@ def test_a_spread_run_writes_the_bytes_rejects_and_summary_of_a_local_run(here, 
     )
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [(), ("--shards", 3), ("--conversations", "split", "--shards", 2, "--over-budget", "pass")],
+)
+def test_a_spread_run_of_one_file_reads_it_once_with_the_bytes_of_a_local_run(
+    here, messy, tmp_path, monkeypatch, extra
+):
+    """An input of one file needs no plan: its share numbers and seeds its system-prompt groups
+    itself (three here, the later two first seen after many records), so the file is read once,
+    and the rows, rejects and summary are a local run's."""
+    one = tmp_path / "one.jsonl"
+    one.write_text((messy / "b.jsonl").read_text() + (messy / "deep" / "d.jsonl").read_text())
+    planned: list[tuple] = []
+    monkeypatch.setattr(spread, "plan_task", lambda *args: planned.append(args))
+    local = run(one, tmp_path / "local.jsonl", "local", *extra)
+    alone = run(one, tmp_path / "spread.jsonl", "spread-here", *extra)
+    assert alone[0] and alone == local and planned == []
+    assert alone[2]["system_groups"] == 3
+
+
 @pytest.mark.parametrize("kind", ["jsonl", "parquet"])
 def test_a_spread_run_writes_the_part_files_of_a_local_run(here, messy, tmp_path, kind):
     extra = (

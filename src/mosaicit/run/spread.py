@@ -3,16 +3,17 @@
 The same run as in one process, with the same bytes (:mod:`mosaicit.run.filerun` says why), in
 these tasks, each where the cluster puts it:
 
-1. **plan** (:func:`plan_task`): one task per input file fetches and parses it with mosaicit's
-   readers, and reads and routes its items keeping only counts
-   (:func:`~mosaicit.run.filerun.plan_file`); the driver gets its number of items, its shape and
-   each system-prompt group's first record and size. These give every file its first input
-   index and the input's shape, and every group its number (by its first record, as a whole run
-   numbers them), its seed and the position of each file's records in it (a file read in
-   another shape than the input's is planned again in the input's);
-2. **share** (:func:`share_file`): one task per file fetches and parses it again (what it keeps
-   is records, not the items read: no copy of the input waits in the cluster), reads, routes,
-   passes through and measures its items (:func:`~mosaicit.run.filerun.run_file`) and deals each
+1. **plan** (:func:`plan_task`): one task per input file parses it with mosaicit's readers
+   (in place on a local filesystem, else fetched whole), and reads and routes its items keeping
+   only counts (:func:`~mosaicit.run.filerun.plan_file`); the driver gets its number of items,
+   its shape and each system-prompt group's first record and size. These give every file its
+   first input index and the input's shape, and every group its number (by its first record,
+   as a whole run numbers them), its seed and the position of each file's records in it (a
+   file read in another shape than the input's is planned again in the input's). An input of
+   one file is not planned: its share numbers its groups itself;
+2. **share** (:func:`share_file`): one task per file parses it again (what it keeps is records,
+   not the items read: no copy of the input waits in the cluster), reads, routes, passes
+   through and measures its items (:func:`~mosaicit.run.filerun.run_file`) and deals each
    group's usable records to the units (:func:`deal`: one block per (epoch, shard), or one for
    every epoch of an unsharded run); the driver gets its
    :class:`~mosaicit.run.filerun.FileTally`; the blocks, the rows passed through unbudgeted (per
@@ -125,11 +126,14 @@ def plan_task(spec: RunSpec, fs: Any, path: str, name: str, start: int, shape: s
 class Dealing(NamedTuple):
     """How a file's share deals its records to the units: for each of its groups (in its order),
     the group's system prompt and records (to check against the plan), seed, and the position of
-    the file's first record of it in the group; the run's epochs and shards."""
+    the file's first record of it in the group; the run's epochs, shards and seed. ``groups``
+    None: the run's only file, whose groups are the run's (numbered from 0 in its order, each
+    seeded from the run's seed: no plan is needed)."""
 
-    groups: list[tuple[str, int, int, int]]
+    groups: list[tuple[str, int, int, int]] | None
     epochs: int
     shards: int
+    seed: int
 
 
 def share_file(
@@ -156,11 +160,14 @@ def share_file(
     blocks: list[GroupRecords] = []
     if tally.error is None:
         found = [(g.system, g.records) for g in tally.groups]
-        if dealing is None or found != [(system, n) for system, n, _, _ in dealing.groups]:
+        groups = dealing and dealing.groups
+        if dealing is not None and groups is None:
+            groups = [(system, n, group_seed(dealing.seed, k), 0) for k, (system, n) in enumerate(found)]
+        if dealing is None or groups is None or found != [(system, n) for system, n, _, _ in groups]:
             tally.error = MosaicitError(f"{name}: the file's groups changed between its two readings")
         else:
             key_of = FileKeys([(start, name)], spec.key_names)
-            for records, (_, _, seed, offset) in zip(work.groups, dealing.groups, strict=True):
+            for records, (_, _, seed, offset) in zip(work.groups, groups, strict=True):
                 dealt = deal(records, seed, offset, dealing.epochs, dealing.shards, key_of)
                 tally.dealt.append([len(block.positions) for block in dealt])
                 blocks += dealt
@@ -493,40 +500,12 @@ def spread(
     fs, files = spec.listed.found
     given = None if spec.inputs.input_format == "auto" else spec.inputs.input_format
     shared_spec, shared_run = cluster.put(spec), Held(cluster.put(local_twin(run)))
-    # Each file planned at once, in the shape of its own first item, its first item at input index
-    # 0 for the first file, else 1 (only the input's first item may stop a run for having no
-    # shape); planned again, at its own index, where the input's shape (found in the files
-    # before) differs.
-    planned_at = [min(k, 1) for k in range(len(files))]
-    plans: list[FilePlan] = cluster_map(
-        cluster,
-        [(plan_task, shared_spec, fs, *file, at, given) for file, at in zip(files, planned_at, strict=True)],
-    )
-    starts, shapes, start, shape = [], [], 0, given
-    for plan in plans:
-        starts.append(start)
-        shapes.append(shape)
-        start, shape = start + plan.items, shape or plan.shape
-    again = [k for k, plan in enumerate(plans) if shapes[k] and plan.shape not in (None, shapes[k])]
-    planned = cluster_map(
-        cluster, [(plan_task, shared_spec, fs, *files[k], starts[k], shapes[k]) for k in again]
-    )
-    for k, plan in zip(again, planned, strict=True):
-        plans[k], planned_at[k] = plan, starts[k]
-    dealing: list[Dealing | None] = [None] * len(files)
     groups: list[Placed] = []
-    if not any(plan.error for plan in plans):
-        moved = [start - at for start, at in zip(starts, planned_at, strict=True)]
-        groups = plan_groups(
-            [[g._replace(first=g.first + by) for g in p.groups] for p, by in zip(plans, moved, strict=True)]
-        )
-        seed = run.config.seed
-        dealt: list[list[Any]] = [[None] * len(p.groups) for p in plans]
-        for placed in groups:
-            for f, g, offset in placed.files:
-                records = plans[f].groups[g].records
-                dealt[f][g] = (placed.system, records, group_seed(seed, placed.group), offset)
-        dealing = [Dealing(in_file, run.config.epochs, run.shards) for in_file in dealt]
+    if len(files) == 1:  # the only file's share numbers its groups itself: no plan
+        starts, shapes = [0], [given]
+        dealing: list[Dealing | None] = [Dealing(None, run.config.epochs, run.shards, run.config.seed)]
+    else:
+        starts, shapes, dealing, groups = _planned(cluster, run, shared_spec, fs, files, given)
     shares = [
         cluster.stream(
             share_file, cluster, shared_spec, shared_run, fs, path, name, starts[k], shapes[k], dealing[k]
@@ -545,6 +524,8 @@ def spread(
     error = failure(tallies, reading=True)
     if error is not None:
         raise error
+    if len(files) == 1:
+        groups = plan_groups([tallies[0].groups])
     output = SpreadOutput(cluster, run, spec, tallies, works, groups, bars, finish)
     if output.stats.read == 0:
         raise InputError(source_name(spec.source), "empty dataset: no records")
@@ -552,6 +533,47 @@ def spread(
     if error is not None:
         raise error
     return output
+
+
+def _planned(
+    cluster: Cluster, run: Run, spec: Any, fs: Any, files: list[tuple[str, str]], given: str | None
+) -> tuple[list[int], list[str | None], list[Dealing | None], list[Placed]]:
+    """Each file's first input index, the shape it is read in and how its share deals its records
+    (None where a plan stopped at an error: the share stops at it too), and the run's groups,
+    from a plan of every file (``spec``: the reference to the run's spec)."""
+    # Each file planned at once, in the shape of its own first item, its first item at input index
+    # 0 for the first file, else 1 (only the input's first item may stop a run for having no
+    # shape); planned again, at its own index, where the input's shape (found in the files
+    # before) differs.
+    planned_at = [min(k, 1) for k in range(len(files))]
+    plans: list[FilePlan] = cluster_map(
+        cluster, [(plan_task, spec, fs, *file, at, given) for file, at in zip(files, planned_at, strict=True)]
+    )
+    starts: list[int] = []
+    shapes: list[str | None] = []
+    start, shape = 0, given
+    for plan in plans:
+        starts.append(start)
+        shapes.append(shape)
+        start, shape = start + plan.items, shape or plan.shape
+    again = [k for k, plan in enumerate(plans) if shapes[k] and plan.shape not in (None, shapes[k])]
+    planned = cluster_map(cluster, [(plan_task, spec, fs, *files[k], starts[k], shapes[k]) for k in again])
+    for k, plan in zip(again, planned, strict=True):
+        plans[k], planned_at[k] = plan, starts[k]
+    if any(plan.error for plan in plans):
+        return starts, shapes, [None] * len(files), []
+    moved = [start - at for start, at in zip(starts, planned_at, strict=True)]
+    groups = plan_groups(
+        [[g._replace(first=g.first + by) for g in p.groups] for p, by in zip(plans, moved, strict=True)]
+    )
+    seed, epochs = run.config.seed, run.config.epochs
+    dealt: list[list[Any]] = [[None] * len(p.groups) for p in plans]
+    for placed in groups:
+        for f, g, offset in placed.files:
+            records = plans[f].groups[g].records
+            dealt[f][g] = (placed.system, records, group_seed(seed, placed.group), offset)
+    dealing: list[Dealing | None] = [Dealing(in_file, epochs, run.shards, seed) for in_file in dealt]
+    return starts, shapes, dealing, groups
 
 
 def cluster_map(cluster: Cluster, calls: list[tuple[Any, ...]]) -> list[Any]:
