@@ -259,7 +259,7 @@ class RayCluster:
         return self._task(fn, 1).remote(*args)
 
     def stream(self, fn: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Any]:
-        return self._task(fn, "streaming").remote(*args)  # type: ignore[no-any-return]
+        return _Stream(self._task(fn, "streaming").remote(*args))
 
     def get(self, ref: Any) -> Any:
         import ray
@@ -296,7 +296,7 @@ class RayCluster:
         writes a part file after the run's temporary folder is removed."""
         import ray
 
-        tasks = list(refs)
+        tasks = [getattr(task, "generator", task) for task in refs]
         for task in tasks:
             with contextlib.suppress(Exception):
                 ray.cancel(task)
@@ -309,6 +309,25 @@ class RayCluster:
                 for _ in task:  # a streaming task's references end, or raise, once it has ended
                     if time.monotonic() > deadline:
                         return
+
+
+class _Stream:
+    """A streaming task's references, as they come (``generator``: Ray's); a failure met while
+    waiting for the next one is one line (:func:`_failure`: a signal is the stop it asked for)."""
+
+    def __init__(self, generator: Any) -> None:
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return next(self.generator)
+        except StopIteration:
+            raise
+        except Exception as exc:
+            raise _failure("a Ray task failed", exc) from None
 
 
 @dataclass(frozen=True, kw_only=True)
