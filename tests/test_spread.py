@@ -245,8 +245,8 @@ def test_a_files_plan_finds_what_its_share_finds_keeping_only_counts(tmp_path):
 def test_a_block_of_records_is_sent_by_columns_and_read_back_as_it_was():
     """The records a file's share sends a unit (pickled by columns: each field of the records and
     of their counts as one list) are read back equal, field for field and type for type, with
-    every kind of value a record holds (ids of any JSON type, split exchanges, a system prompt, counts with
-    the tails of a pre-token-exact tokenizer), and the collector runs again afterwards."""
+    every kind of value a record holds (ids of any JSON type, split exchanges, a system prompt,
+    counts with the tails of a pre-token-exact tokenizer); the collector runs again afterwards."""
     ids = [None, 7, "a-1", 2.5, {"k": [1, "x"]}, True]
     records = [
         Record(i, f"instr {i} \u00e9\U0001f600", f"out {i}", "" if i % 3 else "ctx", ids[i % 6],
@@ -292,14 +292,17 @@ def test_a_fetched_file_leaves_no_temporary_copy_however_its_reading_ends(tmp_pa
     abandoned = iter_file(fetched, name, name)
     assert next(abandoned)[2] == rows[0] and list(scratch.iterdir()) == []
     read: dict[str, list] = {}
+    stopped: dict[str, str] = {}
     for fs, stored in ((fetched, name), (pafs.LocalFileSystem(), str(path))):
         items = read.setdefault(fs.type_name, [])
         try:
             for _, _, item in iter_file(fs, stored, name):
                 items.append(item)
         except InputError as exc:
-            assert suffix != ".parquet" and str(exc).startswith(f"{name}: record 3000: ")
+            stopped[fs.type_name] = str(exc)
     assert read == {"subtree": rows, "local": rows} and list(scratch.iterdir()) == []
+    broken = f"{name}: record 3000: invalid JSON on line 3001: Invalid control character at"
+    assert stopped == ({} if suffix == ".parquet" else {"subtree": broken, "local": broken})
     del abandoned
 
 
