@@ -149,23 +149,14 @@ def iter_file(
     kind = input_type(path)
     try:
         check_plain(kind, path)
-        if fs.type_name == "local":
-            rows = kind.read(_readable(path, name), max_record_mb)
+        if fs.type_name == "local":  # (a reader gives one line for a file it cannot open)
+            rows = kind.read(path, max_record_mb)
         else:
             rows = _read_bytes(kind, fetch(fs, path, name), "".join(split_suffix(path)), max_record_mb)
         for row, item in rows:
             yield name, row, item
     except InputError as exc:
         raise InputError(name, exc.reason, exc.record) from None
-
-
-def _readable(path: str, name: str) -> str:
-    """``path``, once it opens for reading (else the error :func:`fetch` gives)."""
-    try:
-        open(path, "rb").close()  # noqa: SIM115 - only checked
-    except OSError as exc:
-        raise InputError(name, f"cannot read: {exc.strerror or exc}") from None
-    return path
 
 
 def _read_bytes(kind: FileType, data: bytes, suffix: str, max_record_mb: int) -> Iterator[tuple[int, Any]]:
@@ -205,7 +196,7 @@ def read_files(
 ) -> Iterator[tuple[str, int, Any]]:
     """``(file, row, item)`` of every item of ``files`` (as :func:`list_inputs` gives them), read
     and parsed in this process: how an executor without a cluster reads ``s3://``, ``gs://`` and
-    ``hf://`` inputs. Each file is fetched whole, as a cluster's task does."""
+    ``hf://`` inputs. Each file is read as a cluster's task reads it (:func:`iter_file`)."""
     for path, name in files:
         yield from iter_file(fs, path, name, max_record_mb)
 

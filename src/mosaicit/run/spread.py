@@ -51,6 +51,7 @@ from mosaicit.run.filerun import (
     FilePlan,
     FileTally,
     GroupRecords,
+    GroupTally,
     Placed,
     failure,
     local_twin,
@@ -161,8 +162,8 @@ def share_file(
     if tally.error is None:
         found = [(g.system, g.records) for g in tally.groups]
         groups = dealing and dealing.groups
-        if dealing is not None and groups is None:
-            groups = [(system, n, group_seed(dealing.seed, k), 0) for k, (system, n) in enumerate(found)]
+        if dealing is not None and groups is None:  # the only file: its groups are the run's
+            groups = dealt_groups(plan_groups([tally.groups]), [tally.groups], dealing.seed)[0]
         if dealing is None or groups is None or found != [(system, n) for system, n, _, _ in groups]:
             tally.error = MosaicitError(f"{name}: the file's groups changed between its two readings")
         else:
@@ -567,13 +568,22 @@ def _planned(
         [[g._replace(first=g.first + by) for g in p.groups] for p, by in zip(plans, moved, strict=True)]
     )
     seed, epochs = run.config.seed, run.config.epochs
-    dealt: list[list[Any]] = [[None] * len(p.groups) for p in plans]
-    for placed in groups:
-        for f, g, offset in placed.files:
-            records = plans[f].groups[g].records
-            dealt[f][g] = (placed.system, records, group_seed(seed, placed.group), offset)
+    dealt = dealt_groups(groups, [p.groups for p in plans], seed)
     dealing: list[Dealing | None] = [Dealing(in_file, epochs, run.shards, seed) for in_file in dealt]
     return starts, shapes, dealing, groups
+
+
+def dealt_groups(
+    groups: list[Placed], files: Sequence[Sequence[GroupTally]], seed: int
+) -> list[list[tuple[str, int, int, int]]]:
+    """For each file, each of its groups as its share deals them (:attr:`Dealing.groups`): the
+    system prompt, the file's records of it, the group's seed in a run seeded with ``seed``
+    and the position of the file's first record in the group, from the run's ``groups``."""
+    dealt: list[list[Any]] = [[None] * len(in_file) for in_file in files]
+    for placed in groups:
+        for f, g, offset in placed.files:
+            dealt[f][g] = (placed.system, files[f][g].records, group_seed(seed, placed.group), offset)
+    return dealt
 
 
 def cluster_map(cluster: Cluster, calls: list[tuple[Any, ...]]) -> list[Any]:
