@@ -38,7 +38,7 @@ def test_one_shard_is_one_unit_per_epoch_with_the_group_seed():
 def test_shards_partition_each_epoch_in_input_order_and_change_across_epochs():
     usable = list(range(0, 400, 2))
     keys = [record_key("part.jsonl", i) for i in usable]
-    units = plan_units(0, 5, 2, 4, usable, keys)
+    units = plan_units(0, 5, 2, 4, usable, keys, 5)
     assert [(u.epoch, u.shard) for u in units] == [(e, s) for e in range(2) for s in range(4)]
     for epoch in range(2):
         members = [u.members for u in units if u.epoch == epoch]
@@ -48,6 +48,24 @@ def test_shards_partition_each_epoch_in_input_order_and_change_across_epochs():
     second = {i: u.shard for u in units if u.epoch == 1 for i in u.members}
     assert sum(first[i] != second[i] for i in usable) > len(usable) / 2
     assert len({u.seed for u in units}) == 4  # one seed per shard, the same in every epoch
+
+
+def test_a_records_shard_depends_on_the_run_seed_and_its_key_not_on_its_group():
+    """The run's seed deals every group's records (a file's records can be dealt where it is read,
+    before the groups of the files before it are numbered); each unit keeps its group's seed."""
+    usable = list(range(60))
+    keys = [record_key("part.jsonl", i) for i in usable]
+
+    def dealt(group, seed, run_seed):
+        units = plan_units(group, seed, 2, 3, usable, keys, run_seed)
+        return [(u.epoch, u.shard, u.members) for u in units], {u.seed for u in units}
+
+    first, first_seeds = dealt(0, 42, 42)
+    assert dealt(4, 42 + 4 * 7_919, 42)[0] == first  # another group's number and seed, the same deal
+    assert dealt(4, 42 + 4 * 7_919, 42)[1].isdisjoint(first_seeds)
+    assert dealt(0, 42, 43)[0] != first
+    with pytest.raises(AssertionError, match="run's seed"):
+        plan_units(0, 42, 1, 3, usable, keys)
 
 
 def test_file_keys_name_files_by_row():

@@ -31,7 +31,7 @@ from mosaicit.run import executors, spread
 from mosaicit.run.assemble import open_run
 from mosaicit.run.executors import Executor, register
 from mosaicit.run.executors.base import Listed
-from mosaicit.run.filerun import GroupRecords, local_twin, plan_file, run_file
+from mosaicit.run.filerun import GroupRecords, count_file, local_twin, run_file
 from mosaicit.run.spec import RunSpec
 from mosaicit.run.spread import InProcess
 from mosaicit.types.features import PromptFeatures
@@ -147,20 +147,23 @@ def test_a_spread_run_writes_the_bytes_rejects_and_summary_of_a_local_run(here, 
     "extra",
     [(), ("--shards", 3), ("--conversations", "split", "--shards", 2, "--over-budget", "pass")],
 )
-def test_a_spread_run_of_one_file_reads_it_once_with_the_bytes_of_a_local_run(
+def test_a_spread_run_counts_every_file_but_the_last_and_reads_each_once(
     here, messy, tmp_path, monkeypatch, extra
 ):
-    """An input of one file needs no plan: its share numbers and seeds its system-prompt groups
-    itself (three here, the later two first seen after many records), so the file is read once,
-    and the rows, rejects and summary are a local run's."""
+    """The files before the last are counted (their items and the shape they give the input),
+    nothing more; an input of one file is not counted at all. The rows, rejects and summary are
+    a local run's: three system-prompt groups, the later two first seen after many records."""
+    counted: list[str] = []
+    count_task = spread.count_task
+    monkeypatch.setattr(spread, "count_task", lambda *args: counted.append(args[-1]) or count_task(*args))
     one = tmp_path / "one.jsonl"
     one.write_text((messy / "b.jsonl").read_text() + (messy / "deep" / "d.jsonl").read_text())
-    planned: list[tuple] = []
-    monkeypatch.setattr(spread, "plan_task", lambda *args: planned.append(args))
     local = run(one, tmp_path / "local.jsonl", "local", *extra)
     alone = run(one, tmp_path / "spread.jsonl", "spread-here", *extra)
-    assert alone[0] and alone == local and planned == []
+    assert alone[0] and alone == local and counted == []
     assert alone[2]["system_groups"] == 3
+    run(messy, tmp_path / "spread-all.jsonl", "spread-here", *extra)
+    assert [Path(name).name for name in counted] == ["a.json", "b.jsonl", "c.jsonl", "d.jsonl"]
 
 
 @pytest.mark.parametrize("kind", ["jsonl", "parquet"])
@@ -212,10 +215,10 @@ def test_a_spread_run_stops_with_the_line_of_a_local_run(here, messy, tmp_path):
     assert lines["spread-here"] == lines["local"] and "0.jsonl" in lines["local"]
 
 
-def test_a_files_plan_finds_what_its_share_finds_keeping_only_counts(tmp_path):
-    """plan_file (a cluster's first task per file) reads and routes a file as run_file does: every
-    item counted (the broken and empty ones too), the shape of the first item that has one, each
-    system-prompt group's first record and size; a reader's error names the file and the record."""
+def test_a_files_count_finds_what_its_share_reads_keeping_nothing(tmp_path):
+    """count_file (a cluster's first task per file) counts every item a file's share reads (the
+    broken and empty ones too) and finds the shape they give the input: that of the first item
+    that is well formed, not empty and of a known shape; a reader's error ends the count."""
     path = tmp_path / "a.jsonl"
     items = [{"conversations": []}, [1, 2], {"neither": "shape"}]
     items += [
@@ -227,19 +230,14 @@ def test_a_files_plan_finds_what_its_share_finds_keeping_only_counts(tmp_path):
     found, _, _ = list_remote(str(path))
     ((stored, name),) = found.files
     spec = RunSpec.of(str(path), tmp_path / "out.jsonl")
-    plan = plan_file(spec, 5, None, iter_file(found.fs, stored, name))
-    assert (plan.items, plan.shape, plan.error) == (44, "sharegpt", None)
-    assert [(g.system, g.first, g.records) for g in plan.groups] == [("", 8, 14), ("Be brief.", 9, 26)]
+    counted = count_file(spec, iter_file(found.fs, stored, name))
     with open_run(spec) as run:
         tally, _ = run_file(spec, local_twin(run), name, 5, None, iter_file(found.fs, stored, name))
-    assert [(g.system, g.first, g.records) for g in tally.groups] == [
-        (g.system, g.first, g.records) for g in plan.groups
-    ]
-    assert plan_file(spec, 5, "alpaca", iter_file(found.fs, stored, name)).shape == "alpaca"
+    assert counted == (44, "sharegpt") == (tally.read, tally.shape)
+    assert [(g.system, g.first, g.records) for g in tally.groups] == [("", 8, 14), ("Be brief.", 9, 26)]
     assert [item for _, _, item in iter_file(found.fs, stored, name)] == items
-    path.write_text('{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
-    plan = plan_file(spec, 0, None, iter_file(found.fs, stored, name))
-    assert plan.groups == [] and str(plan.error).startswith(f"{name}: record 1: ")
+    path.write_text('{"conversations": []}\n{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
+    assert count_file(spec, iter_file(found.fs, stored, name)) == (2, "alpaca")
 
 
 def test_a_block_of_records_is_sent_by_columns_and_read_back_as_it_was():
@@ -306,10 +304,11 @@ def test_a_fetched_file_leaves_no_temporary_copy_however_its_reading_ends(tmp_pa
     del abandoned
 
 
-def test_a_file_planned_again_in_the_inputs_shape_keeps_its_groups_in_input_order(here, tmp_path):
-    """A file whose first item is in another shape than the input's is planned again in the
-    input's; a system prompt that first appears there is numbered (and seeded) by its record's
-    place in the input, before one that first appears in a later file: a local run's bytes."""
+def test_a_file_whose_first_item_is_in_another_shape_keeps_its_groups_in_input_order(here, tmp_path):
+    """A file whose first item is in another shape than the input's is read in the input's (found
+    by counting the files before it); a system prompt that first appears there is numbered (and
+    seeded) by its record's place in the input, before one that first appears in a later file:
+    a local run's bytes."""
     folder = tmp_path / "in"
     folder.mkdir()
     alpaca = json.loads(ALPACA_EVAL.read_text(encoding="utf-8"))

@@ -186,6 +186,12 @@ def read_conversations(
     check_bad_share(name, stats, max_bad_share)
 
 
+def shown_shape(item: Any, cols: Columns) -> str | None:
+    """The shape that ``item`` gives the input in :func:`read_conversations` when no item before it
+    has given one: its own, if it is well formed and not an empty conversation (else None)."""
+    return None if problem(item) is not None or empty_chat(item, cols) else detect(item, cols)
+
+
 def check_bad_share(name: str, stats: ReadStats, max_bad_share: float) -> None:
     """One clear error when more than ``max_bad_share`` of the items read were set aside as broken."""
     if stats.read and stats.bad / stats.read > max_bad_share:

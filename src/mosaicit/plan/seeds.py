@@ -3,8 +3,9 @@
 A run's randomness is a tree: the run seed gives each system-prompt group its seed, a group's
 seed gives each epoch its generator, and each drawn style carries a detail seed for the
 choices made once its records are known (a permutation, the masked items). With ``--shards``,
-each epoch's records are dealt to shards by a seeded hash of their stable keys, and each shard
-of a group has its own seed (:func:`shard_of`, :func:`shard_seed`). Deriving them here,
+each epoch's records are dealt to shards by a hash of the run seed, the epoch and their stable
+keys (whatever group a record joins, and whatever number that group gets), and each shard of a
+group has its own seed (:func:`shard_of`, :func:`shard_seed`). Deriving them here,
 and nowhere else, keeps "same seed, same bytes" checkable in one file.
 """
 
@@ -52,8 +53,10 @@ def _hash64(*parts: object) -> int:
 
 
 def shard_of(seed: int, epoch: int, key: str, shards: int) -> int:
-    """The shard (0-based) that the record with stable ``key`` joins in ``epoch`` of a run (or
-    group) seeded with ``seed``: a seeded hash, so partners change from epoch to epoch."""
+    """The shard (0-based) that the record with stable ``key`` joins in ``epoch`` of a run seeded
+    with ``seed``: a seeded hash, so partners change from epoch to epoch. It depends on nothing
+    else: not on the record's group or that group's number, so a file's records can be dealt
+    where the file is read, before the groups of the files before it are known."""
     return 0 if shards == 1 else _hash64("shard", seed, epoch, key) % shards
 
 

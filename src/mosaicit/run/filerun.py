@@ -13,15 +13,17 @@ does these steps (:mod:`mosaicit.run.steps`), and returns:
   records with their measures, the passthrough rows (:class:`~mosaicit.run.passthrough.PassBlock`),
   the rows of the records passed through unbudgeted, and the rejects.
 
-:func:`plan_file` reads and routes a file keeping only counts (a cluster's first pass), so that
-:func:`plan_groups` can number the system-prompt groups as a whole run does (by their first
-record), with the position of each file's records in its group, before any record is kept:
-every unit then composes the records, with the seeds, of a run that read the files together
-(the same bytes). :func:`merge` sums the tallies of all files into what the summary reads.
+:func:`count_file` counts a file's items and finds the shape they give the input, without
+reading them into records (a cluster's first, light task per file, for the files after it).
+:func:`plan_groups` numbers the system-prompt groups as a whole run does (by their first record)
+from every file's tally, with the position of each file's records in its group: every unit then
+composes the records, with the seeds, of a run that read the files together (the same bytes).
+:func:`merge` sums the tallies of all files into what the summary reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -30,7 +32,7 @@ from typing import Any, NamedTuple
 
 from mosaicit.budget.budget import Measured, TextCounts
 from mosaicit.errors import MosaicitError
-from mosaicit.io.sources import ReadStats, check_bad_share, source_name
+from mosaicit.io.sources import ReadStats, check_bad_share, shown_shape, source_name
 from mosaicit.run import steps
 from mosaicit.run.accounting import Accounting, summed
 from mosaicit.run.collector import collector_paused
@@ -290,44 +292,22 @@ def plan_groups(groups: Sequence[Sequence[GroupTally]]) -> list[Placed]:
     return [Placed(n, system, files) for n, (system, (_, files, _)) in enumerate(ordered)]
 
 
-class FilePlan(NamedTuple):
-    """What a first reading of a file found (:func:`plan_file`): how many items, the shape it read
-    them in, each system-prompt group's first record and size (``usable`` not known: 0), and the
-    error that stopped it, if any."""
+class FileCount(NamedTuple):
+    """What :func:`count_file` found of a file: its number of items and the shape they give the
+    input (None: none of them gives one)."""
 
     items: int
     shape: str | None
-    groups: list[GroupTally]
-    error: MosaicitError | None
 
 
-class _Tallied:
-    """A system-prompt group that only counts its records and notes the first one's index."""
-
-    def __init__(self) -> None:
-        self.count, self.first = 0, -1
-
-    def append(self, record: Record) -> None:
-        if not self.count:
-            self.first = record.index
-        self.count += 1
-
-    def __len__(self) -> int:
-        return self.count
-
-
-def plan_file(
-    spec: RunSpec, start: int, shape: str | None, items: Iterable[tuple[str, int, Any]]
-) -> FilePlan:
-    """Read and route a file's items as :func:`run_file` does, keeping nothing but counts: what a
-    cluster's first task per file finds, so that the driver knows, before any record is kept,
-    each file's first input index, the input's shape and each group's number, seed and records."""
-    stats, rejects = ReadStats(), steps.Rejects()
-    try:
-        conversations = steps.read_items(spec, stats, rejects, items, start, shape, max_bad_share=1.0)
-        routed = steps.route(conversations, spec, rejects, steps.raw_in(stats), _Tallied, start)  # type: ignore[arg-type]
-    except MosaicitError as exc:
-        return FilePlan(stats.read, stats.shape, [], exc)
-    tallied: dict[str, Any] = routed.groups  # each a _Tallied
-    groups = [GroupTally(system, g.first, len(g), 0) for system, g in tallied.items()]
-    return FilePlan(stats.read, stats.shape, groups, None)
+def count_file(spec: RunSpec, items: Iterable[tuple[str, int, Any]]) -> FileCount:
+    """Count a file's items (``(file, row, item)``) and find the shape they give the input
+    (:func:`~mosaicit.io.sources.shown_shape`), keeping nothing: what the files after it need to
+    be read apart (their first input index, the input's shape). A reader's error ends the count:
+    the file's share meets it too, and the run stops at it."""
+    count, shape = 0, None
+    with contextlib.suppress(MosaicitError):
+        for _, _, item in items:
+            count += 1
+            shape = shape or shown_shape(item, spec.inputs.columns)
+    return FileCount(count, shape)

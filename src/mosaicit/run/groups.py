@@ -110,7 +110,7 @@ class Run:
         if self.shards > 1 and key_of is None:
             raise MosaicitError("sharding needs the records' stable keys (Run.key_of)")
         keys = [key_of(r.index, r.turn) for r in take(records, usable)] if key_of else None
-        units = plan_units(group, seed, self.config.epochs, self.shards, usable, keys)
+        units = plan_units(group, seed, self.config.epochs, self.shards, usable, keys, self.config.seed)
         del keys
         job = ComposeJob(self.composer, records, counts, usable, units, finish, key_of, self.write_part)
         yield from self.executor.compose(job, on_compose)

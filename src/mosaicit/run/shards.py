@@ -1,7 +1,7 @@
 """Sharded composition, defined once for every executor (``local``, ``workers``, ``ray``).
 
 With ``--shards S`` each epoch deals every usable record of a system-prompt group to one of S
-shards by a seeded hash of (group seed, epoch, the record's stable key), so a record meets
+shards by a seeded hash of (run seed, epoch, the record's stable key), so a record meets
 other partners in every epoch; each (group, epoch, shard) *unit* is then composed alone, with
 its own seed (:func:`mosaicit.plan.seeds.shard_seed`) and its records in input order before the
 unit's seeded shuffle. What a run writes is defined by this alone, so every executor writes
@@ -56,11 +56,13 @@ def plan_units(
     shards: int,
     usable: Sequence[int],
     keys: Sequence[str] | None = None,
+    run_seed: int | None = None,
 ) -> list[ComposeUnit]:
     """The units of one group seeded with ``seed``, in writing order (epoch, then shard); a shard
     dealt no record has none.
 
-    ``keys`` are the stable keys of the ``usable`` records (needed when ``shards`` > 1).
+    ``keys`` are the stable keys of the ``usable`` records and ``run_seed`` the run's seed, which
+    deals them (both needed when ``shards`` > 1; see :func:`~mosaicit.plan.seeds.shard_of`).
     """
     units = []
     for epoch in range(epochs):
@@ -69,8 +71,9 @@ def plan_units(
             dealt[0] = list(usable)
         else:
             assert keys is not None and len(keys) == len(usable), "sharding needs every record's key"
+            assert run_seed is not None, "sharding needs the run's seed"
             for position, key in zip(usable, keys, strict=True):
-                dealt[shard_of(seed, epoch, key, shards)].append(position)
+                dealt[shard_of(run_seed, epoch, key, shards)].append(position)
         for shard, members in enumerate(dealt):
             if members or shards == 1:  # a shard dealt no record has nothing to compose
                 unit_seed = shard_seed(seed, shard, shards)

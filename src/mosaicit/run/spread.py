@@ -3,26 +3,26 @@
 The same run as in one process, with the same bytes (:mod:`mosaicit.run.filerun` says why), in
 these tasks, each where the cluster puts it:
 
-1. **plan** (:func:`plan_task`): one task per input file parses it with mosaicit's readers
-   (in place on a local filesystem, else fetched whole), and reads and routes its items keeping
-   only counts (:func:`~mosaicit.run.filerun.plan_file`); the driver gets its number of items,
-   its shape and each system-prompt group's first record and size. These give every file its
-   first input index and the input's shape, and every group its number (by its first record,
-   as a whole run numbers them), its seed and the position of each file's records in it (a
-   file read in another shape than the input's is planned again in the input's). An input of
-   one file is not planned: its share numbers its groups itself;
-2. **share** (:func:`share_file`): one task per file parses it again (what it keeps is records,
-   not the items read: no copy of the input waits in the cluster), reads, routes, passes
-   through and measures its items (:func:`~mosaicit.run.filerun.run_file`) and deals each
-   group's usable records to the units (:func:`deal`: one block per (epoch, shard), or one for
-   every epoch of an unsharded run); the driver gets its
-   :class:`~mosaicit.run.filerun.FileTally`; the blocks, the rows passed through unbudgeted (per
-   group), and the passthrough rows and rejects in lists of :data:`ROWS_PER_OBJECT` stay where
-   they were made;
+1. **count** (:func:`count_task`): one task per input file but the last parses it with
+   mosaicit's readers (in place on a local filesystem, else fetched whole) and counts its items
+   (:func:`~mosaicit.run.filerun.count_file`), keeping nothing; the driver gets its number of
+   items and the shape they give the input: every file's first input index, and the input's
+   shape for the files after the first that gives one;
+2. **share** (:func:`share_file`): one task per file parses it (what it keeps is records, not
+   the items read: no copy of the input waits in the cluster), reads, routes, passes through
+   and measures its items (:func:`~mosaicit.run.filerun.run_file`) and deals each group's usable
+   records to the units (:func:`deal`, by the run's seed, which needs no other file: one block
+   per (epoch, shard), or one for every epoch of an unsharded run); the driver gets its
+   :class:`~mosaicit.run.filerun.FileTally`, whose system-prompt groups (their first records and
+   sizes) give every group its number as a whole run numbers them, its seed, and the position
+   of each file's records in it (:func:`~mosaicit.run.filerun.plan_groups`); the blocks, the rows
+   passed through unbudgeted (per group), and the passthrough rows and rejects in lists of
+   :data:`ROWS_PER_OBJECT` stay where they were made;
 3. **compose** (:func:`compose_unit`): one task per (group, epoch, shard) unit receives exactly
-   that unit's records (its blocks from every file), composes them and writes its part file, or
-   streams its rows back for one output file; the passthrough and unbudgeted parts are written
-   by a task too (:func:`write_passthrough`, :func:`write_unbudgeted`).
+   that unit's records (its blocks from every file, with where each file's records start in the
+   group), composes them and writes its part file, or streams its rows back for one output file;
+   the passthrough and unbudgeted parts are written by a task too (:func:`write_passthrough`,
+   :func:`write_unbudgeted`).
 
 The driver writes what comes back in order (one output file, the rejects file, the summary)
 and commits the outputs; it never holds a record. A :class:`Cluster` runs the tasks: Ray's
@@ -39,7 +39,7 @@ from copy import copy
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol
 
-from mosaicit.errors import InputError, MosaicitError
+from mosaicit.errors import InputError
 from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter
 from mosaicit.io.remote import iter_file
 from mosaicit.io.sources import source_name
@@ -48,15 +48,14 @@ from mosaicit.plan.seeds import group_seed, shard_of, shard_seed
 from mosaicit.progress import Progress
 from mosaicit.run.collector import collector_paused, heap_frozen
 from mosaicit.run.filerun import (
-    FilePlan,
+    FileCount,
     FileTally,
     GroupRecords,
-    GroupTally,
     Placed,
+    count_file,
     failure,
     local_twin,
     merge,
-    plan_file,
     plan_groups,
     run_file,
     settle,
@@ -118,20 +117,15 @@ class Held(NamedTuple):
 # --- the tasks ------------------------------------------------------------------------------
 
 
-def plan_task(spec: RunSpec, fs: Any, path: str, name: str, start: int, shape: str | None) -> FilePlan:
-    """A task: fetch and parse a file, read and route its items keeping only counts
-    (:func:`~mosaicit.run.filerun.plan_file`)."""
-    return plan_file(spec, start, shape, iter_file(fs, path, name, spec.inputs.max_record_mb))
+def count_task(spec: RunSpec, fs: Any, path: str, name: str) -> FileCount:
+    """A task: fetch and parse a file, count its items and find the shape they give the input
+    (:func:`~mosaicit.run.filerun.count_file`)."""
+    return count_file(spec, iter_file(fs, path, name, spec.inputs.max_record_mb))
 
 
 class Dealing(NamedTuple):
-    """How a file's share deals its records to the units: for each of its groups (in its order),
-    the group's system prompt and records (to check against the plan), seed, and the position of
-    the file's first record of it in the group; the run's epochs, shards and seed. ``groups``
-    None: the run's only file, whose groups are the run's (numbered from 0 in its order, each
-    seeded from the run's seed: no plan is needed)."""
+    """How every file's share deals its records to the units: the run's epochs, shards and seed."""
 
-    groups: list[tuple[str, int, int, int]] | None
     epochs: int
     shards: int
     seed: int
@@ -146,32 +140,23 @@ def share_file(
     name: str,
     start: int,
     shape: str | None,
-    dealing: Dealing | None,
+    dealing: Dealing,
 ) -> Iterator[Any]:
     """A task: the file's share of the run (``held``: :class:`~mosaicit.run.groups.Run`;
-    :func:`~mosaicit.run.filerun.run_file`), the file read again
+    :func:`~mosaicit.run.filerun.run_file`), the file parsed
     (:func:`~mosaicit.io.remote.iter_file`), each group's records dealt to the units
-    (:func:`deal`; ``dealing`` None: the plan stopped at an error, and so does this), yielded
-    as :func:`work_refs` reads it back: each group's blocks, each group's rows passed through
-    unbudgeted, the passthrough rows and the rejects in lists of up to
-    :data:`ROWS_PER_OBJECT`, then the :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
+    (:func:`deal`), yielded as :func:`work_refs` reads it back: each group's blocks, each
+    group's rows passed through unbudgeted, the passthrough rows and the rejects in lists of up
+    to :data:`ROWS_PER_OBJECT`, then the :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
     items = iter_file(fs, path, name, spec.inputs.max_record_mb)
     with collector_paused():  # the file's records and counts hold no cycles
         tally, work = run_file(spec, local_twin(cluster.shared(held)), name, start, shape, items)
     blocks: list[GroupRecords] = []
-    if tally.error is None:
-        found = [(g.system, g.records) for g in tally.groups]
-        groups = dealing and dealing.groups
-        if dealing is not None and groups is None:  # the only file: its groups are the run's
-            groups = dealt_groups(plan_groups([tally.groups]), [tally.groups], dealing.seed)[0]
-        if dealing is None or groups is None or found != [(system, n) for system, n, _, _ in groups]:
-            tally.error = MosaicitError(f"{name}: the file's groups changed between its two readings")
-        else:
-            key_of = FileKeys([(start, name)], spec.key_names)
-            for records, (_, _, seed, offset) in zip(work.groups, groups, strict=True):
-                dealt = deal(records, seed, offset, dealing.epochs, dealing.shards, key_of)
-                tally.dealt.append([len(block.positions) for block in dealt])
-                blocks += dealt
+    key_of = FileKeys([(start, name)], spec.key_names)
+    for records in work.groups:
+        dealt = deal(records, dealing.seed, dealing.epochs, dealing.shards, key_of)
+        tally.dealt.append([len(block.positions) for block in dealt])
+        blocks += dealt
     passthrough, rejects = _cut(work.passthrough), _cut(work.rejects)
     tally.layout = (len(blocks), len(work.unbudgeted), len(passthrough), len(rejects))
     for item in (*blocks, *work.unbudgeted, *passthrough, *rejects):  # noqa: UP028 (not
@@ -179,16 +164,13 @@ def share_file(
     yield tally
 
 
-def deal(
-    records: GroupRecords, seed: int, offset: int, epochs: int, shards: int, key_of: FileKeys
-) -> list[GroupRecords]:
-    """A file's records of a group, positions in the group (``offset``: the file's first), for the
-    units: one block for every epoch of an unsharded run; else a block per (epoch, shard), epoch by
-    epoch, dealt as :func:`~mosaicit.run.shards.plan_units` deals (a seeded hash of each record's
-    stable key)."""
-    positions = [offset + p for p in records.positions]
+def deal(records: GroupRecords, seed: int, epochs: int, shards: int, key_of: FileKeys) -> list[GroupRecords]:
+    """A file's records of a group (positions among the file's records of the group) for the units
+    of a run seeded with ``seed``: one block for every epoch of an unsharded run; else a block per
+    (epoch, shard), epoch by epoch, dealt as :func:`~mosaicit.run.shards.plan_units` deals (a
+    seeded hash of each record's stable key)."""
     if shards == 1:
-        return [GroupRecords(positions, records.records, records.counts)]
+        return [records]
     keys = [key_of(r.index, r.turn) for r in records.records]
     blocks = []
     for epoch in range(epochs):
@@ -198,7 +180,7 @@ def deal(
         for members in dealt:
             blocks.append(
                 GroupRecords(
-                    [positions[i] for i in members],
+                    [records.positions[i] for i in members],
                     [records.records[i] for i in members],
                     [records.counts[i] for i in members],
                 )
@@ -264,14 +246,17 @@ class UnitDone:
     node: str
 
 
-def compose_unit(cluster: Cluster, held: Held, unit: ComposeUnit, *blocks: GroupRecords) -> Iterator[Any]:
+def compose_unit(
+    cluster: Cluster, held: Held, unit: ComposeUnit, offsets: Sequence[int], *blocks: GroupRecords
+) -> Iterator[Any]:
     """A task: compose one unit of the run's :class:`~mosaicit.run.shards.ComposeJob` (``held``)
-    from its records (``blocks``, from every file holding some, in reading order): what the unit
-    yields (its rows or its part file's :class:`~mosaicit.io.parts.Part`),
-    :data:`ROWS_PER_OBJECT` at a time, then :class:`UnitDone`."""
+    from its records (``blocks``, from every file holding some, in reading order; ``offsets``: the
+    position in the group of each one's file's first record of it): what the unit yields (its
+    rows or its part file's :class:`~mosaicit.io.parts.Part`), :data:`ROWS_PER_OBJECT` at a
+    time, then :class:`UnitDone`."""
     positions, records, counts = [], [], []
-    for block in blocks:
-        positions += block.positions
+    for offset, block in zip(offsets, blocks, strict=True):
+        positions += [offset + p for p in block.positions]
         records += block.records
         counts += block.counts
     unit = replace(unit, members=tuple(positions))
@@ -293,10 +278,10 @@ def compose_unit(cluster: Cluster, held: Held, unit: ComposeUnit, *blocks: Group
 
 
 def compose_part(
-    cluster: Cluster, held: Held, unit: ComposeUnit, *blocks: GroupRecords
+    cluster: Cluster, held: Held, unit: ComposeUnit, offsets: Sequence[int], *blocks: GroupRecords
 ) -> tuple[list[Part], UnitDone]:
     """A task: :func:`compose_unit` writing its part file; its part and its :class:`UnitDone`."""
-    *results, done = compose_unit(cluster, held, unit, *blocks)
+    *results, done = compose_unit(cluster, held, unit, offsets, *blocks)
     return [part for batch in results for part in batch], done
 
 
@@ -347,16 +332,18 @@ class SpreadOutput:
 
     # -- the units -------------------------------------------------------------------------
 
-    def units(self) -> Iterator[tuple[ComposeUnit, list[Any]]]:
+    def units(self) -> Iterator[tuple[ComposeUnit, list[int], list[Any]]]:
         """Each unit to compose, in writing order, with its blocks (one per file holding some of
-        its records). The references are let go as the units are handed out, so that the
-        cluster keeps no record longer than its compose task needs it."""
+        its records) and where each one's file's records start in the group. The references are
+        let go as the units are handed out, so that the cluster keeps no record longer than its
+        compose task needs it."""
         config, shards = self.run.config, self.run.shards
         per_group = 1 if shards == 1 else config.epochs * shards
         for placed in self.groups:
             seed = group_seed(config.seed, placed.group)
             refs = [self.works[f].blocks[g * per_group : (g + 1) * per_group] for f, g, _ in placed.files]
             sizes = [self.tallies[f].dealt[g] for f, g, _ in placed.files]
+            offsets = [offset for _, _, offset in placed.files]
             for f, g, _ in placed.files:
                 self.works[f].blocks[g * per_group : (g + 1) * per_group] = [None] * per_group
             for epoch in range(config.epochs):
@@ -365,7 +352,7 @@ class SpreadOutput:
                     having = [k for k, size in enumerate(sizes) if size[at]]
                     if having:
                         unit = ComposeUnit(placed.group, epoch, shard, shard_seed(seed, shard, shards), None)
-                        yield unit, [refs[k][at] for k in having]
+                        yield unit, [offsets[k] for k in having], [refs[k][at] for k in having]
                     if shards > 1:
                         for file_refs in refs:
                             file_refs[at] = None
@@ -385,8 +372,8 @@ class SpreadOutput:
         def submit() -> None:
             following = next(units, None)
             if following is not None:
-                unit, blocks = following
-                pending.append(self.cluster.stream(compose_unit, self.cluster, job, unit, *blocks))
+                unit, offsets, blocks = following
+                pending.append(self.cluster.stream(compose_unit, self.cluster, job, unit, offsets, *blocks))
 
         for _ in range(max(2, IN_FLIGHT * self.cluster.workers)):
             submit()
@@ -460,8 +447,8 @@ class SpreadOutput:
         def submit() -> None:
             following = next(units, None)
             if following is not None:
-                n, (unit, blocks) = following
-                running.append(self.cluster.call(compose_part, self.cluster, job, unit, *blocks))
+                n, (unit, offsets, blocks) = following
+                running.append(self.cluster.call(compose_part, self.cluster, job, unit, offsets, *blocks))
                 at.append(n)
 
         for _ in range(max(2, IN_FLIGHT * self.cluster.workers)):
@@ -495,24 +482,23 @@ class SpreadOutput:
 def spread(
     spec: RunSpec, run: Run, cluster: Cluster, bars: Progress, finish: Callable[[Any], Any]
 ) -> SpreadOutput:
-    """Plan, then read, route, pass through and measure every input file in the cluster's tasks
+    """Count, then read, route, pass through and measure every input file in the cluster's tasks
     (see the module's docstring), and the :class:`SpreadOutput` that composes and writes the rest.
     One clear error line, as a run in one process gives it, for what stops the run."""
     fs, files = spec.listed.found
-    given = None if spec.inputs.input_format == "auto" else spec.inputs.input_format
     shared_spec, shared_run = cluster.put(spec), Held(cluster.put(local_twin(run)))
-    groups: list[Placed] = []
-    if len(files) == 1:  # the only file's share numbers its groups itself: no plan
-        starts, shapes = [0], [given]
-        dealing: list[Dealing | None] = [Dealing(None, run.config.epochs, run.shards, run.config.seed)]
-    else:
-        starts, shapes, dealing, groups = _planned(cluster, run, shared_spec, fs, files, given)
-    shares = [
-        cluster.stream(
-            share_file, cluster, shared_spec, shared_run, fs, path, name, starts[k], shapes[k], dealing[k]
+    counts = cluster_map(cluster, [(count_task, shared_spec, fs, *file) for file in files[:-1]])
+    dealing = Dealing(run.config.epochs, run.shards, run.config.seed)
+    start, shape = 0, None if spec.inputs.input_format == "auto" else spec.inputs.input_format
+    shares = []
+    for k, (path, name) in enumerate(files):
+        shares.append(
+            cluster.stream(
+                share_file, cluster, shared_spec, shared_run, fs, path, name, start, shape, dealing
+            )
         )
-        for k, (path, name) in enumerate(files)
-    ]
+        if k < len(counts):
+            start, shape = start + counts[k].items, shape or counts[k].shape
     tallies: list[FileTally] = []
     works: list[WorkRefs] = []
     tick = bars.ticker("reading")
@@ -525,8 +511,7 @@ def spread(
     error = failure(tallies, reading=True)
     if error is not None:
         raise error
-    if len(files) == 1:
-        groups = plan_groups([tallies[0].groups])
+    groups = plan_groups([tally.groups for tally in tallies])
     output = SpreadOutput(cluster, run, spec, tallies, works, groups, bars, finish)
     if output.stats.read == 0:
         raise InputError(source_name(spec.source), "empty dataset: no records")
@@ -534,56 +519,6 @@ def spread(
     if error is not None:
         raise error
     return output
-
-
-def _planned(
-    cluster: Cluster, run: Run, spec: Any, fs: Any, files: list[tuple[str, str]], given: str | None
-) -> tuple[list[int], list[str | None], list[Dealing | None], list[Placed]]:
-    """Each file's first input index, the shape it is read in and how its share deals its records
-    (None where a plan stopped at an error: the share stops at it too), and the run's groups,
-    from a plan of every file (``spec``: the reference to the run's spec)."""
-    # Each file planned at once, in the shape of its own first item, its first item at input index
-    # 0 for the first file, else 1 (only the input's first item may stop a run for having no
-    # shape); planned again, at its own index, where the input's shape (found in the files
-    # before) differs.
-    planned_at = [min(k, 1) for k in range(len(files))]
-    plans: list[FilePlan] = cluster_map(
-        cluster, [(plan_task, spec, fs, *file, at, given) for file, at in zip(files, planned_at, strict=True)]
-    )
-    starts: list[int] = []
-    shapes: list[str | None] = []
-    start, shape = 0, given
-    for plan in plans:
-        starts.append(start)
-        shapes.append(shape)
-        start, shape = start + plan.items, shape or plan.shape
-    again = [k for k, plan in enumerate(plans) if shapes[k] and plan.shape not in (None, shapes[k])]
-    planned = cluster_map(cluster, [(plan_task, spec, fs, *files[k], starts[k], shapes[k]) for k in again])
-    for k, plan in zip(again, planned, strict=True):
-        plans[k], planned_at[k] = plan, starts[k]
-    if any(plan.error for plan in plans):
-        return starts, shapes, [None] * len(files), []
-    moved = [start - at for start, at in zip(starts, planned_at, strict=True)]
-    groups = plan_groups(
-        [[g._replace(first=g.first + by) for g in p.groups] for p, by in zip(plans, moved, strict=True)]
-    )
-    seed, epochs = run.config.seed, run.config.epochs
-    dealt = dealt_groups(groups, [p.groups for p in plans], seed)
-    dealing: list[Dealing | None] = [Dealing(in_file, epochs, run.shards, seed) for in_file in dealt]
-    return starts, shapes, dealing, groups
-
-
-def dealt_groups(
-    groups: list[Placed], files: Sequence[Sequence[GroupTally]], seed: int
-) -> list[list[tuple[str, int, int, int]]]:
-    """For each file, each of its groups as its share deals them (:attr:`Dealing.groups`): the
-    system prompt, the file's records of it, the group's seed in a run seeded with ``seed``
-    and the position of the file's first record in the group, from the run's ``groups``."""
-    dealt: list[list[Any]] = [[None] * len(in_file) for in_file in files]
-    for placed in groups:
-        for f, g, offset in placed.files:
-            dealt[f][g] = (placed.system, files[f][g].records, group_seed(seed, placed.group), offset)
-    return dealt
 
 
 def cluster_map(cluster: Cluster, calls: list[tuple[Any, ...]]) -> list[Any]:
