@@ -8,7 +8,8 @@ the defaults are 100k and 1M records, which take tens of minutes on a small mach
 workers, ray), each a fresh process; a Ray run starts its own local Ray instance, as a user's
 would (its start, ~15 s and ~8 CPU-s on one machine, is part of its figures).
 
-The process tree of each run is sampled from /proc every ``--every`` seconds. Reported per run:
+The process tree of each run is sampled from /proc, its CPU every ``--every`` seconds, its
+memory every fourth sample (the sampler competes with the run for the CPUs). Reported per run:
 
 - wall seconds and records per second;
 - CPU seconds of the whole tree (the larger of the sum of each process's last-seen CPU time and
@@ -31,7 +32,9 @@ shared and busy, so compare rows of one invocation only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import subprocess
@@ -47,6 +50,8 @@ SRC = ROOT / "src"
 EXECUTORS = ("local", "workers", "ray")
 TICK = os.sysconf("SC_CLK_TCK")
 EXTRAPOLATE_TO = 10_000_000
+#: The tree, memory and PSS are read every this many samples of the CPU.
+MEMORY_EVERY = 4
 
 
 def _sibling(name: str) -> Any:
@@ -122,7 +127,11 @@ def _tree(root: int) -> list[int]:
 
 
 def run(cmd: list[str], every: float) -> dict[str, Any]:
-    """Run ``cmd`` and sample its process tree; its figures (see the module's docstring)."""
+    """Run ``cmd`` and sample its process tree; its figures (see the module's docstring). The
+    sampler's own work competes with the run for the CPUs, so it is kept light: each process's
+    CPU (and a Ray worker's title) every ``every`` seconds; the tree (walking every thread of
+    every process for children), memory and PSS (``smaps_rollup``, which walks the page tables)
+    every :data:`MEMORY_EVERY` samples."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -132,23 +141,30 @@ def run(cmd: list[str], every: float) -> dict[str, Any]:
     hwm: dict[int, int] = {}
     driver_anon = driver_pss = total_pss = 0
     status = None
-    while status is None:
-        pss_now = 0
-        for pid in _tree(proc.pid):
+    tree: list[int] = []
+    for sample in itertools.count():
+        if sample % MEMORY_EVERY == 0:
+            tree = _tree(proc.pid)
+        for pid in tree:
             kinds.setdefault(pid, kind_of(pid, proc.pid))
             was, cpu[pid] = cpu.get(pid, 0.0), max(cpu.get(pid, 0.0), _cpu_s(pid))
             doing[_doing(pid, kinds[pid])] += cpu[pid] - was
-            hwm[pid] = max(hwm.get(pid, 0), _field_kb(_read(f"/proc/{pid}/status"), "VmHWM:"))
-            pss = _field_kb(_read(f"/proc/{pid}/smaps_rollup"), "Pss:")
-            pss_now += pss
-            if pid == proc.pid:
-                driver_pss = max(driver_pss, pss)
-                driver_anon = max(driver_anon, _field_kb(_read(f"/proc/{pid}/status"), "RssAnon:"))
-        total_pss = max(total_pss, pss_now)
+        if sample % MEMORY_EVERY == 0:
+            pss_now = 0
+            for pid in tree:
+                status_text = _read(f"/proc/{pid}/status")
+                hwm[pid] = max(hwm.get(pid, 0), _field_kb(status_text, "VmHWM:"))
+                pss = _field_kb(_read(f"/proc/{pid}/smaps_rollup"), "Pss:")
+                pss_now += pss
+                if pid == proc.pid:
+                    driver_pss = max(driver_pss, pss)
+                    driver_anon = max(driver_anon, _field_kb(status_text, "RssAnon:"))
+            total_pss = max(total_pss, pss_now)
         time.sleep(every)
         waited, code, usage = os.wait4(proc.pid, os.WNOHANG)
         if waited:
             status = code
+            break
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read() if proc.stderr else ""
@@ -157,7 +173,7 @@ def run(cmd: list[str], every: float) -> dict[str, Any]:
     reaped = usage.ru_utime + usage.ru_stime
     by_kind: dict[str, list[int]] = defaultdict(list)
     for pid, kind in kinds.items():
-        by_kind[kind].append(hwm[pid])
+        by_kind[kind].append(hwm.get(pid, 0))
     return {
         "wall_s": round(wall, 2),
         "cpu_s": round(max(sum(cpu.values()), reaped), 1),
@@ -190,6 +206,15 @@ def extrapolated(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _digest(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks (an output of 1M records is gigabytes)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "-"
 
@@ -217,7 +242,7 @@ def main() -> None:
     for n in [int(s) for s in args.sizes.split(",")]:
         data = bench.ensure_dataset(args.data_dir, n, bench.SEED, pool, lambda m: print(m, file=sys.stderr))
         folder = scale.split_input(data, args.parts, args.data_dir / f"parts-{data.stem}-{args.parts}")
-        first: bytes | None = None
+        first: str | None = None
         for executor in executors:
             out = args.data_dir / f"out-{n}-{executor}.jsonl"
             cmd = [
@@ -229,7 +254,7 @@ def main() -> None:
             if executor == "ray" and args.ray_object_store_mb:
                 cmd += ["--ray-object-store-mb", str(args.ray_object_store_mb)]
             row = {"records": n, "executor": executor, **run(cmd, args.every)}
-            written = out.read_bytes()
+            written = _digest(out)
             first = written if first is None else first
             row["same_bytes"] = written == first
             row["records_per_s"] = round(n / row["wall_s"])

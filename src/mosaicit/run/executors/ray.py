@@ -54,6 +54,10 @@ BACKEND_LOG_LEVEL = "RAY_BACKEND_LOG_LEVEL"
 #: MiB of object store of a local Ray instance (``--ray-object-store-mb``): the records beyond it
 #: are spilled to disk. Ray's own default, 30% of the memory, lets a run's records fill it first.
 LOCAL_STORE_MB = 512
+#: The Ray settings of a local instance: one worker process of each kind that spills objects to
+#: disk or restores them (Ray's default, 4 of each, starts up to 8 processes of ~90 MB that each
+#: import Ray, for one local disk).
+LOCAL_SYSTEM_CONFIG = {"max_io_workers": 1}
 
 
 def require_ray() -> Any:
@@ -122,6 +126,7 @@ def connect(address: str | None, workers: int, store_mb: int = LOCAL_STORE_MB) -
                     log_to_driver=False,
                     logging_level=logging.ERROR,
                     runtime_env=WORKER_ENV,
+                    _system_config=LOCAL_SYSTEM_CONFIG,
                 )
             session = _session_folder(ray)
             if session and watchdog:
