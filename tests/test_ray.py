@@ -330,3 +330,33 @@ def test_a_command_that_reads_here_gets_the_items_ray_tasks_read(cluster, shards
         found[executor] = (summary, out.read_bytes())
     assert found["ray"][1] and found["ray"] == found["local"]
     assert found["ray"][0]["records_read"] == 240
+
+
+def test_a_local_instance_has_the_store_asked_for_and_one_spill_worker_of_each_kind(tmp_path):
+    """A run that starts its own Ray instance gives it ``--ray-object-store-mb`` of store and one
+    worker process to spill objects and one to restore them (Ray's default is four of each, each
+    a process importing Ray, for one local disk); ending the run ends the instance."""
+    import subprocess
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="mr", dir="/tmp"))  # Ray's socket paths must stay short
+    script = (
+        "from mosaicit.run.executors.ray import connect\n"
+        "from mosaicit.exits import stop_running\n"
+        "ray = connect(None, 1, 96)\n"
+        "config = ray._private.worker._global_node._ray_params._system_config\n"
+        "print(int(ray.cluster_resources()['object_store_memory']) >> 20, config['max_io_workers'])\n"
+        "stop_running()\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"), "TMPDIR": str(tmp)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["96", "1"]
+        assert list(tmp.iterdir()) == []  # the session folder is gone with the instance
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
