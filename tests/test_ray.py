@@ -25,6 +25,7 @@ pytestmark = pytest.mark.heavy
 ray = pytest.importorskip("ray")
 pq = pytest.importorskip("pyarrow.parquet")
 pa = pytest.importorskip("pyarrow")
+pafs = pytest.importorskip("pyarrow.fs")
 
 EPOCHS = 2
 SHARDS = 4
@@ -330,6 +331,39 @@ def test_a_command_that_reads_here_gets_the_items_ray_tasks_read(cluster, shards
         found[executor] = (summary, out.read_bytes())
     assert found["ray"][1] and found["ray"] == found["local"]
     assert found["ray"][0]["records_read"] == 240
+
+
+def test_ray_tasks_read_a_large_file_in_pieces_with_the_bytes_of_a_local_run(
+    cluster, shards_input, tmp_path, monkeypatch
+):
+    """Two JSONL files cut in pieces of 8 kB (a piece per task: counted, then read from its byte
+    range where the task runs), a Parquet file whole: the rows, part files and rejects of a
+    local run."""
+    from mosaicit.io import filepieces
+
+    monkeypatch.setattr(filepieces, "PIECE_BYTES", 8_000)
+    files = [(str(p), p.name) for p in sorted(shards_input.rglob("*.jsonl"))]
+    assert len(filepieces.cut(pafs.LocalFileSystem(), files)) > 6
+    for extra in ((), ("--output-parts", "jsonl")):
+        out = {
+            ex: augment(
+                shards_input,
+                tmp_path / (f"{ex}-parts" if extra else f"{ex}.jsonl"),
+                "--executor",
+                ex,
+                "--shards",
+                SHARDS,
+                *extra,
+            )
+            for ex in ("local", "ray")
+        }
+        written = {
+            ex: b"".join(p.read_bytes() for p in sorted(o.iterdir())) if o.is_dir() else o.read_bytes()
+            for ex, o in out.items()
+        }
+        assert written["ray"] and written["ray"] == written["local"]
+        rejects = {ex: Path(f"{o}.rejects.jsonl").read_bytes() for ex, o in out.items()}
+        assert rejects["ray"] == rejects["local"]
 
 
 def test_a_local_instance_has_the_store_asked_for_and_one_spill_worker_of_each_kind(tmp_path):

@@ -153,7 +153,7 @@ def test_a_spread_run_counts_every_file_but_the_last_and_reads_each_once(
     """The files before the last are counted (their items and the shape they give the input),
     nothing more; an input of one file is not counted at all. The rows, rejects and summary are
     a local run's: three system-prompt groups, the later two first seen after many records."""
-    counted: list[str] = []
+    counted: list = []
     count_task = spread.count_task
     monkeypatch.setattr(spread, "count_task", lambda *args: counted.append(args[-1]) or count_task(*args))
     one = tmp_path / "one.jsonl"
@@ -163,7 +163,7 @@ def test_a_spread_run_counts_every_file_but_the_last_and_reads_each_once(
     assert alone[0] and alone == local and counted == []
     assert alone[2]["system_groups"] == 3
     run(messy, tmp_path / "spread-all.jsonl", "spread-here", *extra)
-    assert [Path(name).name for name in counted] == ["a.json", "b.jsonl", "c.jsonl", "d.jsonl"]
+    assert [Path(piece.name).name for piece in counted] == ["a.json", "b.jsonl", "c.jsonl", "d.jsonl"]
 
 
 @pytest.mark.parametrize("kind", ["jsonl", "parquet"])
@@ -233,11 +233,13 @@ def test_a_files_count_finds_what_its_share_reads_keeping_nothing(tmp_path):
     counted = count_file(spec, iter_file(found.fs, stored, name))
     with open_run(spec) as run:
         tally, _ = run_file(spec, local_twin(run), name, 5, None, iter_file(found.fs, stored, name))
-    assert counted == (44, "sharegpt") == (tally.read, tally.shape)
+    assert counted == (44, "sharegpt", 0) and counted[:2] == (tally.read, tally.shape)
     assert [(g.system, g.first, g.records) for g in tally.groups] == [("", 8, 14), ("Be brief.", 9, 26)]
     assert [item for _, _, item in iter_file(found.fs, stored, name)] == items
-    path.write_text('{"conversations": []}\n{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8")
-    assert count_file(spec, iter_file(found.fs, stored, name)) == (2, "alpaca")
+    path.write_text(
+        '{"conversations": []}\n{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8"
+    )
+    assert count_file(spec, iter_file(found.fs, stored, name)) == (2, "alpaca", 0)
 
 
 def test_a_block_of_records_is_sent_by_columns_and_read_back_as_it_was():

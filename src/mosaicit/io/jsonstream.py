@@ -8,6 +8,7 @@ library is enough for this, so there is no dependency on an incremental parser s
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -93,6 +94,78 @@ def iter_json(path: str | Path, max_record_mb: int = MAX_RECORD_MB) -> Iterator[
         except read_errors() as exc:  # a truncated or corrupt .gz/.zst stream
             detail = " ".join(str(exc).split()) or type(exc).__name__
             raise InputError(name, f"cannot read: {detail}") from None
+
+
+def iter_jsonl_window(
+    path: str, begin: int, end: int, row: int, line: int, max_record_mb: int = MAX_RECORD_MB
+) -> Iterator[tuple[int, Any]]:
+    """``(index, item)`` of the lines of a plain JSONL file that start in its bytes ``[begin, end)``,
+    read as :func:`iter_json` reads the whole file: the items numbered from ``row`` and the
+    lines (in error messages) from ``line``, where the lines before the window leave them."""
+    limit = max_record_mb * 2**20
+    with window_text(path, begin, end) as handle:
+        try:
+            yield from _lines(_line_iter("", handle, limit), path, limit, row, line)
+        except UnicodeDecodeError:
+            raise InputError(path, "not UTF-8 text") from None
+
+
+def count_window_lines(path: str, begin: int, end: int, max_record_mb: int = MAX_RECORD_MB) -> int:
+    """How many lines :func:`iter_jsonl_window` reads in the window (blank ones too), holding at
+    most ``max_record_mb`` MiB of a line at once (a line over it is the reading's error)."""
+    limit = max_record_mb * 2**20
+    with window_text(path, begin, end) as handle:
+        try:
+            return sum(1 for _ in _line_iter("", handle, limit))
+        except UnicodeDecodeError:
+            raise InputError(path, "not UTF-8 text") from None
+
+
+def window_text(path: str, begin: int, end: int) -> IO[str]:
+    """The lines of the file at ``path`` that start in its bytes ``[begin, end)``, as UTF-8 text
+    read as :func:`~mosaicit.io.streams.open_text` reads the whole file. A line starts after a
+    line feed, so a window's lines are those of the whole file, split and translated alike."""
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed with the text wrapper
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror}") from None
+    first, last = _line_start(raw, begin), _line_start(raw, end)
+    raw.seek(first)
+    return io.TextIOWrapper(io.BufferedReader(_Window(raw, last - first)), encoding="utf-8")
+
+
+def _line_start(raw: IO[bytes], at: int) -> int:
+    """The offset of the first line of ``raw`` that starts at byte ``at`` or after (its size if none)."""
+    if at == 0:
+        return 0
+    raw.seek(at - 1)
+    while chunk := raw.read(CHUNK):
+        found = chunk.find(b"\n")
+        if found >= 0:
+            return raw.tell() - len(chunk) + found + 1
+    return raw.tell()
+
+
+class _Window(io.RawIOBase):
+    """The next ``size`` bytes of ``raw``, read from where it stands; closed with ``raw``."""
+
+    def __init__(self, raw: IO[bytes], size: int) -> None:
+        self.raw, self.left = raw, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self.left]
+        got = self.raw.readinto(view)  # type: ignore[attr-defined]
+        self.left -= got
+        return got
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 def _line_iter(head: str, handle: IO[str], limit: int) -> Iterator[str]:
@@ -216,9 +289,12 @@ def _grown(buf: _Buffer, want: int, index: int) -> int:
     return min(want * 2, buf.limit + 1)
 
 
-def _lines(lines: Iterator[str], path: str, limit: int) -> Iterator[tuple[int, Any]]:
-    index = 0
-    for lineno, line in enumerate(lines, 1):
+def _lines(
+    lines: Iterator[str], path: str, limit: int, index: int = 0, first_line: int = 1
+) -> Iterator[tuple[int, Any]]:
+    """``(index, item)`` of the JSONL ``lines`` (blank ones skipped), numbered from ``index``; the
+    errors name the line, counted from ``first_line``, and the record."""
+    for lineno, line in enumerate(lines, first_line):
         if len(line) - line.endswith("\n") > limit:
             raise _too_large(path, limit, index, f"line {lineno}")
         if line[:1] in BLANK and not line.strip(BLANK):  # (a line that starts with "{" is not blank)

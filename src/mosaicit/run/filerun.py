@@ -106,6 +106,8 @@ class FileTally:
     name: str
     start: int
     read: int = 0
+    #: ``(input index, file)`` of each file whose first item it read (see ``ReadStats.files``).
+    files: list[tuple[int, str]] = field(default_factory=list)
     shape: str | None = None
     repairs: Counter[str] = field(default_factory=Counter)
     set_aside: Counter[str] = field(default_factory=Counter)
@@ -154,11 +156,13 @@ def run_file(
     start: int,
     shape: str | None,
     items: Iterable[tuple[str, int, Any]],
+    row: int = 0,
 ) -> tuple[FileTally, FileWork]:
     """Read, route, pass through and measure the items of the file ``name`` (``(file, row,
-    item)``; its first item has input index ``start``; ``shape``: the input's, None where it is
-    this file's own), with ``run`` (as :func:`local_twin` makes it). An error (one clear line)
-    does not raise: it is the tally's, with its stage, and the work is empty."""
+    item)``; its first item has input index ``start`` and, where the items are a piece of the
+    file, ``row``; ``shape``: the input's, None where it is this file's own), with ``run`` (as
+    :func:`local_twin` makes it). An error (one clear line) does not raise: it is the tally's,
+    with its stage, and the work is empty."""
     tally, work = FileTally(name, start), FileWork()
     stats, rejects, stage = ReadStats(), steps.Rejects(), 0
     try:
@@ -167,7 +171,7 @@ def run_file(
         stage = 1
         steps.check_template(run, routed, source_name(spec.source))
         stage = 2
-        run.key_of = FileKeys(stats.files, spec.key_names)
+        run.key_of = FileKeys([(start - row, name)], spec.key_names)
         split = spec.inputs.conversations == "split"
         out, policy = spec.outputs, spec.inputs.over_budget
         passing = Passing(run, out.output_format, out.with_meta, tally.done, routed.ledger, policy, split)
@@ -194,6 +198,7 @@ def run_file(
         work = FileWork()
     finally:  # what reading found counts for the whole input's checks, whatever stopped later
         tally.read, tally.shape, tally.repairs = stats.read, stats.shape, stats.repairs
+        tally.files = stats.files
         tally.set_aside = Counter(r.reason for r in stats.rejects)
         tally.first_error = stats.first_error
     if tally.error is not None:
@@ -239,8 +244,7 @@ def merge(tallies: Sequence[FileTally], name: str, max_bad_share: float) -> Merg
     plain: Counter[int] = Counter()
     usable = 0
     for t in tallies:
-        if t.read:
-            stats.files.append((t.start, t.name))
+        stats.files += t.files
         stats.read += t.read
         stats.shape = stats.shape or t.shape
         stats.repairs.update(t.repairs)
@@ -293,11 +297,13 @@ def plan_groups(groups: Sequence[Sequence[GroupTally]]) -> list[Placed]:
 
 
 class FileCount(NamedTuple):
-    """What :func:`count_file` found of a file: its number of items and the shape they give the
-    input (None: none of them gives one)."""
+    """What :func:`count_file` found of a file (or of a piece of one): its number of items and
+    the shape they give the input (None: none of them gives one); ``lines``: a piece's lines,
+    where a cluster counts them (:func:`~mosaicit.io.filepieces.count_piece`)."""
 
     items: int
     shape: str | None
+    lines: int = 0
 
 
 def count_file(spec: RunSpec, items: Iterable[tuple[str, int, Any]]) -> FileCount:

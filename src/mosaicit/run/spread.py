@@ -3,11 +3,16 @@
 The same run as in one process, with the same bytes (:mod:`mosaicit.run.filerun` says why), in
 these tasks, each where the cluster puts it:
 
+The input is read in pieces (:mod:`mosaicit.io.filepieces`): a large JSONL file of the local
+filesystem in pieces of about :data:`~mosaicit.io.filepieces.PIECE_BYTES`, any other file whole; each
+piece is a "file" below, read where its task runs.
+
 1. **count** (:func:`count_task`): one task per input file but the last parses it with
    mosaicit's readers (in place on a local filesystem, else fetched whole) and counts its items
-   (:func:`~mosaicit.run.filerun.count_file`), keeping nothing; the driver gets its number of
-   items and the shape they give the input: every file's first input index, and the input's
-   shape for the files after the first that gives one;
+   (:func:`~mosaicit.run.filerun.count_file`) and a piece's lines, keeping nothing; the driver
+   gets their numbers and the shape the items give the input: every file's first input index
+   (and a piece's first row and line in its file), and the input's shape for the files after
+   the first that gives one;
 2. **share** (:func:`share_file`): one task per file parses it (what it keeps is records, not
    the items read: no copy of the input waits in the cluster), reads, routes, passes through
    and measures its items (:func:`~mosaicit.run.filerun.run_file`) and deals each group's usable
@@ -32,6 +37,7 @@ this process (to check the flow without a cluster).
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,9 +45,9 @@ from copy import copy
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol
 
-from mosaicit.errors import InputError
+from mosaicit.errors import InputError, MosaicitError
+from mosaicit.io.filepieces import Piece, count_piece, cut, iter_piece
 from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter
-from mosaicit.io.remote import iter_file
 from mosaicit.io.sources import source_name
 from mosaicit.plan.compose import Tally
 from mosaicit.plan.seeds import group_seed, shard_of, shard_seed
@@ -117,10 +123,25 @@ class Held(NamedTuple):
 # --- the tasks ------------------------------------------------------------------------------
 
 
-def count_task(spec: RunSpec, fs: Any, path: str, name: str) -> FileCount:
-    """A task: fetch and parse a file, count its items and find the shape they give the input
-    (:func:`~mosaicit.run.filerun.count_file`)."""
-    return count_file(spec, iter_file(fs, path, name, spec.inputs.max_record_mb))
+def count_task(spec: RunSpec, fs: Any, piece: Piece) -> FileCount:
+    """A task: fetch and parse a file or a piece of one, count its items and find the shape they
+    give the input (:func:`~mosaicit.run.filerun.count_file`), and count a piece's lines
+    (:func:`~mosaicit.io.filepieces.count_piece`)."""
+    limit = spec.inputs.max_record_mb
+    counted = count_file(spec, iter_piece(fs, piece, max_record_mb=limit))
+    with contextlib.suppress(MosaicitError):  # the piece's share meets the error, which stops the run
+        counted = counted._replace(lines=count_piece(piece, limit))
+    return counted
+
+
+class Place(NamedTuple):
+    """Where a file (or a piece of one) stands in the input: the input index of its first item,
+    that item's row and line in its file, and the input's shape (None: found in the file)."""
+
+    start: int
+    row: int
+    line: int
+    shape: str | None
 
 
 class Dealing(NamedTuple):
@@ -136,23 +157,22 @@ def share_file(
     spec: RunSpec,
     held: Held,
     fs: Any,
-    path: str,
-    name: str,
-    start: int,
-    shape: str | None,
+    piece: Piece,
+    place: Place,
     dealing: Dealing,
 ) -> Iterator[Any]:
-    """A task: the file's share of the run (``held``: :class:`~mosaicit.run.groups.Run`;
-    :func:`~mosaicit.run.filerun.run_file`), the file parsed
-    (:func:`~mosaicit.io.remote.iter_file`), each group's records dealt to the units
+    """A task: the share of the run (``held``: :class:`~mosaicit.run.groups.Run`;
+    :func:`~mosaicit.run.filerun.run_file`) of a file or a piece of one, parsed
+    (:func:`~mosaicit.io.filepieces.iter_piece`), each group's records dealt to the units
     (:func:`deal`), yielded as :func:`work_refs` reads it back: each group's blocks, each
     group's rows passed through unbudgeted, the passthrough rows and the rejects in lists of up
     to :data:`ROWS_PER_OBJECT`, then the :class:`~mosaicit.run.filerun.FileTally` (with the layout)."""
-    items = iter_file(fs, path, name, spec.inputs.max_record_mb)
+    items = iter_piece(fs, piece, place.row, place.line, spec.inputs.max_record_mb)
+    run = local_twin(cluster.shared(held))
     with collector_paused():  # the file's records and counts hold no cycles
-        tally, work = run_file(spec, local_twin(cluster.shared(held)), name, start, shape, items)
+        tally, work = run_file(spec, run, piece.name, place.start, place.shape, items, place.row)
     blocks: list[GroupRecords] = []
-    key_of = FileKeys([(start, name)], spec.key_names)
+    key_of = FileKeys([(place.start - place.row, piece.name)], spec.key_names)
     for records in work.groups:
         dealt = deal(records, dealing.seed, dealing.epochs, dealing.shards, key_of)
         tally.dealt.append([len(block.positions) for block in dealt])
@@ -486,19 +506,20 @@ def spread(
     (see the module's docstring), and the :class:`SpreadOutput` that composes and writes the rest.
     One clear error line, as a run in one process gives it, for what stops the run."""
     fs, files = spec.listed.found
+    pieces = cut(fs, files)
     shared_spec, shared_run = cluster.put(spec), Held(cluster.put(local_twin(run)))
-    counts = cluster_map(cluster, [(count_task, shared_spec, fs, *file) for file in files[:-1]])
+    counts = cluster_map(cluster, [(count_task, shared_spec, fs, piece) for piece in pieces[:-1]])
     dealing = Dealing(run.config.epochs, run.shards, run.config.seed)
-    start, shape = 0, None if spec.inputs.input_format == "auto" else spec.inputs.input_format
+    place = Place(0, 0, 1, None if spec.inputs.input_format == "auto" else spec.inputs.input_format)
     shares = []
-    for k, (path, name) in enumerate(files):
-        shares.append(
-            cluster.stream(
-                share_file, cluster, shared_spec, shared_run, fs, path, name, start, shape, dealing
-            )
-        )
+    for k, piece in enumerate(pieces):
+        if piece.begin == 0:  # a file's first piece, or the whole file
+            place = place._replace(row=0, line=1)
+        shares.append(cluster.stream(share_file, cluster, shared_spec, shared_run, fs, piece, place, dealing))
         if k < len(counts):
-            start, shape = start + counts[k].items, shape or counts[k].shape
+            n = counts[k]
+            shape = place.shape or n.shape
+            place = Place(place.start + n.items, place.row + n.items, place.line + n.lines, shape)
     tallies: list[FileTally] = []
     works: list[WorkRefs] = []
     tick = bars.ticker("reading")
