@@ -136,7 +136,8 @@ def count_task(spec: RunSpec, fs: Any, piece: Piece) -> FileCount:
 
 class Place(NamedTuple):
     """Where a file (or a piece of one) stands in the input: the input index of its first item,
-    that item's row and line in its file, and the input's shape (None: found in the file)."""
+    that item's row in its file and the number of its first line there, and the input's shape
+    (None: found in the file)."""
 
     start: int
     row: int
