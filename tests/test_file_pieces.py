@@ -15,7 +15,6 @@ from mosaicit.errors import InputError
 from mosaicit.io import filepieces
 from mosaicit.io.filepieces import Piece, count_piece, cut, iter_piece
 from mosaicit.io.jsonstream import iter_json
-from mosaicit.run.filerun import count_file
 from mosaicit.run.spec import RunSpec
 from test_spread import _line, here, messy, run  # noqa: F401 (here, messy: fixtures)
 
@@ -31,8 +30,8 @@ def _read_in_pieces(path: Path, size: int) -> list[tuple[str, int, object]]:
     items, row, line = [], 0, 1
     for piece in found:
         items += iter_piece(LOCAL, piece, row, line)
-        row += count_file(spec, iter_piece(LOCAL, piece)).items
-        line += count_piece(piece)
+        counted = count_piece(LOCAL, piece, spec.inputs.columns)
+        row, line = row + counted.items, line + counted.lines
     return items
 
 
@@ -94,8 +93,8 @@ def test_an_error_in_a_piece_names_the_line_and_record_of_the_whole_file(tmp_pat
                 list(iter_piece(LOCAL, piece, row, line, max_record_mb=1))
             except InputError as exc:
                 errors.append(str(exc))
-            row += count_file(spec, iter_piece(LOCAL, piece, max_record_mb=1)).items
-            line += count_piece(piece)
+            counted = count_piece(LOCAL, piece, spec.inputs.columns, max_record_mb=1)
+            row, line = row + counted.items, line + counted.lines
         assert errors[:1] == [str(whole.value)] and "line 81" in errors[0] and "record 40" in errors[0]
 
 

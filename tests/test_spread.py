@@ -26,12 +26,13 @@ from formats_helpers import messy_sharegpt
 from mosaicit.budget.budget import Measured, TextCounts
 from mosaicit.cli import main
 from mosaicit.errors import InputError
+from mosaicit.io.filepieces import Piece, count_piece
 from mosaicit.io.remote import iter_file, list_remote
 from mosaicit.run import executors, spread
 from mosaicit.run.assemble import open_run
 from mosaicit.run.executors import Executor, register
 from mosaicit.run.executors.base import Listed
-from mosaicit.run.filerun import GroupRecords, count_file, local_twin, run_file
+from mosaicit.run.filerun import GroupRecords, local_twin, run_file
 from mosaicit.run.spec import RunSpec
 from mosaicit.run.spread import InProcess
 from mosaicit.types.features import PromptFeatures
@@ -216,7 +217,7 @@ def test_a_spread_run_stops_with_the_line_of_a_local_run(here, messy, tmp_path):
 
 
 def test_a_files_count_finds_what_its_share_reads_keeping_nothing(tmp_path):
-    """count_file (a cluster's first task per file) counts every item a file's share reads (the
+    """count_piece (a cluster's first task per file) counts every item a file's share reads (the
     broken and empty ones too) and finds the shape they give the input: that of the first item
     that is well formed, not empty and of a known shape; a reader's error ends the count."""
     path = tmp_path / "a.jsonl"
@@ -230,7 +231,7 @@ def test_a_files_count_finds_what_its_share_reads_keeping_nothing(tmp_path):
     found, _, _ = list_remote(str(path))
     ((stored, name),) = found.files
     spec = RunSpec.of(str(path), tmp_path / "out.jsonl")
-    counted = count_file(spec, iter_file(found.fs, stored, name))
+    counted = count_piece(found.fs, Piece(stored, name), spec.inputs.columns)
     with open_run(spec) as run:
         tally, _ = run_file(spec, local_twin(run), name, 5, None, iter_file(found.fs, stored, name))
     assert counted == (44, "sharegpt", 0) and counted[:2] == (tally.read, tally.shape)
@@ -239,7 +240,7 @@ def test_a_files_count_finds_what_its_share_reads_keeping_nothing(tmp_path):
     path.write_text(
         '{"conversations": []}\n{"instruction": "x", "output": "y"}\n{"broken\n', encoding="utf-8"
     )
-    assert count_file(spec, iter_file(found.fs, stored, name)) == (2, "alpaca", 0)
+    assert count_piece(found.fs, Piece(stored, name), spec.inputs.columns) == (2, "alpaca", 0)
 
 
 def test_a_block_of_records_is_sent_by_columns_and_read_back_as_it_was():

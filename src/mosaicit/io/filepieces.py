@@ -4,7 +4,7 @@ A plain (uncompressed) JSONL file on the local filesystem that is larger than
 :data:`PIECE_BYTES` is cut, at byte offsets, into pieces of about that size; a piece holds the
 lines that start in it (a line starts after a line feed), so that the pieces hold the file's
 lines, each once, in order. A piece is read as the whole file is read
-(:func:`~mosaicit.io.jsonstream.iter_jsonl_window`), given the rows and the lines of the pieces
+(:class:`~mosaicit.io.jsonstream.JsonlWindow`), given the rows and the lines of the pieces
 before it (:func:`count_piece`), so its items, their rows and its error lines are those of the
 whole file's reading. Any other file (a JSON array, Parquet, a compressed or a remote file) is
 one piece, read whole (:func:`~mosaicit.io.remote.iter_file`).
@@ -12,14 +12,17 @@ one piece, read whole (:func:`~mosaicit.io.remote.iter_file`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from mosaicit.errors import InputError
+from mosaicit.errors import InputError, MosaicitError
 from mosaicit.io.filetypes import input_type
-from mosaicit.io.jsonstream import MAX_RECORD_MB, WHITESPACE, count_window_lines, iter_json, iter_jsonl_window
+from mosaicit.io.formats import Columns
+from mosaicit.io.jsonstream import MAX_RECORD_MB, WHITESPACE, JsonlWindow, iter_json
 from mosaicit.io.remote import iter_file
+from mosaicit.io.sources import shown_shape
 from mosaicit.io.streams import split_suffix
 
 #: Bytes of a piece of a large JSONL file (about: a piece ends where a line does): 256 MiB, some
@@ -71,12 +74,30 @@ def _jsonl_size(fs: Any, path: str) -> int | None:
         return None
 
 
-def count_piece(piece: Piece, max_record_mb: int = MAX_RECORD_MB) -> int:
-    """How many lines a cut piece holds (blank ones too): where the next piece's line numbers
-    start. 0 for a whole file."""
-    if piece.end is None:
-        return 0
-    return count_window_lines(piece.path, piece.begin, piece.end, max_record_mb)
+class PieceCount(NamedTuple):
+    """What :func:`count_piece` found: the piece's items, the shape they give the input (None:
+    none gives one), and a cut piece's lines (blank ones too; 0 for a whole file)."""
+
+    items: int
+    shape: str | None
+    lines: int
+
+
+def count_piece(fs: Any, piece: Piece, columns: Columns, max_record_mb: int = MAX_RECORD_MB) -> PieceCount:
+    """Count a piece's items and lines in one reading, keeping nothing, and find the shape they
+    give the input (:func:`~mosaicit.io.sources.shown_shape`): what the pieces after it need to be
+    read apart (their first input index, row and line, the input's shape). A reader's error ends
+    the count: the piece's own reading meets it too, and the run stops at it."""
+    window = (
+        None if piece.end is None else JsonlWindow(piece.path, piece.begin, piece.end, 0, 1, max_record_mb)
+    )
+    items = iter_file(fs, piece.path, piece.name, max_record_mb) if window is None else window
+    count, shape = 0, None
+    with contextlib.suppress(MosaicitError):
+        for *_, item in items:
+            count += 1
+            shape = shape or shown_shape(item, columns)
+    return PieceCount(count, shape, 0 if window is None else window.lines)
 
 
 def iter_piece(
@@ -89,7 +110,7 @@ def iter_piece(
         yield from iter_file(fs, piece.path, piece.name, max_record_mb)
         return
     try:
-        for at, item in iter_jsonl_window(piece.path, piece.begin, piece.end, row, line, max_record_mb):
+        for at, item in JsonlWindow(piece.path, piece.begin, piece.end, row, line, max_record_mb):
             yield piece.name, at, item
     except InputError as exc:
         raise InputError(piece.name, exc.reason, exc.record) from None

@@ -20,7 +20,7 @@ import orjson
 
 from mosaicit.errors import InputError
 from mosaicit.io.outputs import open_output
-from mosaicit.io.streams import open_text, read_errors, split_suffix
+from mosaicit.io.streams import open_input, open_text, read_errors, split_suffix
 
 CHUNK = 1 << 16
 WHITESPACE = " \t\n\r"
@@ -96,41 +96,37 @@ def iter_json(path: str | Path, max_record_mb: int = MAX_RECORD_MB) -> Iterator[
             raise InputError(name, f"cannot read: {detail}") from None
 
 
-def iter_jsonl_window(
-    path: str, begin: int, end: int, row: int, line: int, max_record_mb: int = MAX_RECORD_MB
-) -> Iterator[tuple[int, Any]]:
+class JsonlWindow:
     """``(index, item)`` of the lines of a plain JSONL file that start in its bytes ``[begin, end)``,
     read as :func:`iter_json` reads the whole file: the items numbered from ``row`` and the
-    lines (in error messages) from ``line``, where the lines before the window leave them."""
-    limit = max_record_mb * 2**20
-    with window_text(path, begin, end) as handle:
-        try:
-            yield from _lines(_line_iter("", handle, limit), path, limit, row, line)
-        except UnicodeDecodeError:
-            raise InputError(path, "not UTF-8 text") from None
+    lines (in error messages) from ``line``, where the lines before the window leave them.
+    ``lines``: how many lines (blank ones too) it has read so far."""
 
+    def __init__(
+        self, path: str, begin: int, end: int, row: int = 0, line: int = 1, max_record_mb: int = MAX_RECORD_MB
+    ) -> None:
+        self.path, self.begin, self.end, self.row, self.line = path, begin, end, row, line
+        self.limit = max_record_mb * 2**20
+        self.lines = 0
 
-def count_window_lines(path: str, begin: int, end: int, max_record_mb: int = MAX_RECORD_MB) -> int:
-    """How many lines :func:`iter_jsonl_window` reads in the window (blank ones too), holding at
-    most ``max_record_mb`` MiB of a line at once (a line over it is the reading's error)."""
-    limit = max_record_mb * 2**20
-    with window_text(path, begin, end) as handle:
-        try:
-            return sum(1 for _ in _line_iter("", handle, limit))
-        except UnicodeDecodeError:
-            raise InputError(path, "not UTF-8 text") from None
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        with window_text(self.path, self.begin, self.end) as handle:
+            try:
+                yield from _lines(self._counted(handle), self.path, self.limit, self.row, self.line)
+            except UnicodeDecodeError:
+                raise InputError(self.path, "not UTF-8 text") from None
+
+    def _counted(self, handle: IO[str]) -> Iterator[str]:
+        for line in _line_iter("", handle, self.limit):
+            self.lines += 1
+            yield line
 
 
 def window_text(path: str, begin: int, end: int) -> IO[str]:
     """The lines of the file at ``path`` that start in its bytes ``[begin, end)``, as UTF-8 text
     read as :func:`~mosaicit.io.streams.open_text` reads the whole file. A line starts after a
     line feed, so a window's lines are those of the whole file, split and translated alike."""
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed with the text wrapper
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror}") from None
+    raw = open_input(path)
     first, last = _line_start(raw, begin), _line_start(raw, end)
     raw.seek(first)
     return io.TextIOWrapper(io.BufferedReader(_Window(raw, last - first)), encoding="utf-8")

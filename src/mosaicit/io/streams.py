@@ -99,16 +99,21 @@ def open_text(path: str | Path) -> IO[str]:
             else sys.stdin
         )
     compression = split_suffix(name)[1]
+    raw = open_input(name)
+    if compression == ".gz":
+        unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
+        unzipped.myfileobj = raw  # type: ignore[assignment]  # closed with it, as when GzipFile opens it
+        return io.TextIOWrapper(unzipped, encoding="utf-8")
+    if compression == ".zst":
+        stream = io.BufferedReader(ZstdStream(raw))  # closes raw with it
+        return io.TextIOWrapper(stream, encoding="utf-8")
+    return io.TextIOWrapper(raw, encoding="utf-8")
+
+
+def open_input(name: str) -> IO[bytes]:
+    """:func:`open_binary`, with one clear error naming the input that cannot be opened."""
     try:
-        raw = open_binary(name)
-        if compression == ".gz":
-            unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
-            unzipped.myfileobj = raw  # type: ignore[assignment]  # closed with it, as when GzipFile opens it
-            return io.TextIOWrapper(unzipped, encoding="utf-8")
-        if compression == ".zst":
-            stream = io.BufferedReader(ZstdStream(raw))  # closes raw with it
-            return io.TextIOWrapper(stream, encoding="utf-8")
-        return io.TextIOWrapper(raw, encoding="utf-8")
+        return open_binary(name)
     except FileNotFoundError:
         raise InputError(name, "no such file") from None
     except IsADirectoryError:

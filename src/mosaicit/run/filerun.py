@@ -13,8 +13,6 @@ does these steps (:mod:`mosaicit.run.steps`), and returns:
   records with their measures, the passthrough rows (:class:`~mosaicit.run.passthrough.PassBlock`),
   the rows of the records passed through unbudgeted, and the rejects.
 
-:func:`count_file` counts a file's items and finds the shape they give the input, without
-reading them into records (a cluster's first, light task per file, for the files after it).
 :func:`plan_groups` numbers the system-prompt groups as a whole run does (by their first record)
 from every file's tally, with the position of each file's records in its group: every unit then
 composes the records, with the seeds, of a run that read the files together (the same bytes).
@@ -23,7 +21,6 @@ composes the records, with the seeds, of a run that read the files together (the
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -32,7 +29,7 @@ from typing import Any, NamedTuple
 
 from mosaicit.budget.budget import Measured, TextCounts
 from mosaicit.errors import MosaicitError
-from mosaicit.io.sources import ReadStats, check_bad_share, shown_shape, source_name
+from mosaicit.io.sources import ReadStats, check_bad_share, source_name
 from mosaicit.run import steps
 from mosaicit.run.accounting import Accounting, summed
 from mosaicit.run.collector import collector_paused
@@ -294,26 +291,3 @@ def plan_groups(groups: Sequence[Sequence[GroupTally]]) -> list[Placed]:
             size[0] += group.records
     ordered = sorted(found.items(), key=lambda item: item[1][0])
     return [Placed(n, system, files) for n, (system, (_, files, _)) in enumerate(ordered)]
-
-
-class FileCount(NamedTuple):
-    """What :func:`count_file` found of a file (or of a piece of one): its number of items and
-    the shape they give the input (None: none of them gives one); ``lines``: a piece's lines,
-    where a cluster counts them (:func:`~mosaicit.io.filepieces.count_piece`)."""
-
-    items: int
-    shape: str | None
-    lines: int = 0
-
-
-def count_file(spec: RunSpec, items: Iterable[tuple[str, int, Any]]) -> FileCount:
-    """Count a file's items (``(file, row, item)``) and find the shape they give the input
-    (:func:`~mosaicit.io.sources.shown_shape`), keeping nothing: what the files after it need to
-    be read apart (their first input index, the input's shape). A reader's error ends the count:
-    the file's share meets it too, and the run stops at it."""
-    count, shape = 0, None
-    with contextlib.suppress(MosaicitError):
-        for _, _, item in items:
-            count += 1
-            shape = shape or shown_shape(item, spec.inputs.columns)
-    return FileCount(count, shape)

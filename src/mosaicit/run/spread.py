@@ -9,7 +9,7 @@ piece is a "file" below, read where its task runs.
 
 1. **count** (:func:`count_task`): one task per input file but the last parses it with
    mosaicit's readers (in place on a local filesystem, else fetched whole) and counts its items
-   (:func:`~mosaicit.run.filerun.count_file`) and a piece's lines, keeping nothing; the driver
+   and a piece's lines (:func:`~mosaicit.io.filepieces.count_piece`), keeping nothing; the driver
    gets their numbers and the shape the items give the input: every file's first input index
    (and a piece's first row and line in its file), and the input's shape for the files after
    the first that gives one;
@@ -37,7 +37,6 @@ this process (to check the flow without a cluster).
 
 from __future__ import annotations
 
-import contextlib
 import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -45,8 +44,8 @@ from copy import copy
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol
 
-from mosaicit.errors import InputError, MosaicitError
-from mosaicit.io.filepieces import Piece, count_piece, cut, iter_piece
+from mosaicit.errors import InputError
+from mosaicit.io.filepieces import Piece, PieceCount, count_piece, cut, iter_piece
 from mosaicit.io.parts import PASSTHROUGH, UNBUDGETED, Part, PartWriter
 from mosaicit.io.sources import source_name
 from mosaicit.plan.compose import Tally
@@ -54,11 +53,9 @@ from mosaicit.plan.seeds import group_seed, shard_of, shard_seed
 from mosaicit.progress import Progress
 from mosaicit.run.collector import collector_paused, heap_frozen
 from mosaicit.run.filerun import (
-    FileCount,
     FileTally,
     GroupRecords,
     Placed,
-    count_file,
     failure,
     local_twin,
     merge,
@@ -123,15 +120,10 @@ class Held(NamedTuple):
 # --- the tasks ------------------------------------------------------------------------------
 
 
-def count_task(spec: RunSpec, fs: Any, piece: Piece) -> FileCount:
-    """A task: fetch and parse a file or a piece of one, count its items and find the shape they
-    give the input (:func:`~mosaicit.run.filerun.count_file`), and count a piece's lines
-    (:func:`~mosaicit.io.filepieces.count_piece`)."""
-    limit = spec.inputs.max_record_mb
-    counted = count_file(spec, iter_piece(fs, piece, max_record_mb=limit))
-    with contextlib.suppress(MosaicitError):  # the piece's share meets the error, which stops the run
-        counted = counted._replace(lines=count_piece(piece, limit))
-    return counted
+def count_task(spec: RunSpec, fs: Any, piece: Piece) -> PieceCount:
+    """A task: fetch and parse a file or a piece of one, count its items (and a piece's lines)
+    and find the shape they give the input (:func:`~mosaicit.io.filepieces.count_piece`)."""
+    return count_piece(fs, piece, spec.inputs.columns, spec.inputs.max_record_mb)
 
 
 class Place(NamedTuple):
